@@ -1,0 +1,26 @@
+//! The domain model of netorch: what a deployment, a node, a telemetry sample and an audit event
+//! are, and the node lifecycle as an explicit state machine.
+//!
+//! This crate is pure. It performs no I/O, never reads the clock (every function that needs the
+//! time takes it as a parameter) and knows nothing of databases, HTTP or async runtimes, so every
+//! other crate can depend on it and its logic is tested without any of them.
+
+mod error;
+mod event;
+mod ids;
+mod model;
+mod state;
+mod telemetry;
+
+pub use error::DomainError;
+pub use event::{EventType, NewEvent};
+pub use ids::{DeploymentId, EventId, NodeId, SampleId};
+pub use model::{
+    Deployment, Event, NewDeployment, Node, NodeStateCounts, WorkerHeartbeat, WorkerKind, hostname,
+    node_name,
+};
+pub use state::{NodeState, NodeTrigger, OperatorAction, TRANSITIONS, Transition};
+pub use telemetry::{Metrics, NewSample, TelemetrySample};
+
+/// Timestamps everywhere in netorch: UTC, microsecond precision.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;

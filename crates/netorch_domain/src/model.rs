@@ -1,0 +1,237 @@
+//! Deployments, nodes and audit events as stored.
+
+use crate::{DeploymentId, EventId, EventType, NodeId, NodeState, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// A named set of nodes taken through their lifecycle together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deployment {
+    /// Database id.
+    pub id: DeploymentId,
+    /// Operator-chosen name (1 to 255 characters; not unique).
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// How many nodes the deployment was created with.
+    pub target_node_count: u32,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+}
+
+/// What it takes to create a deployment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewDeployment {
+    /// Operator-chosen name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// How many nodes to create, all at once, in `PENDING`.
+    pub target_node_count: u32,
+}
+
+/// One switch or router of a deployment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    /// Database id, unique across all deployments.
+    pub id: NodeId,
+    /// The deployment it belongs to.
+    pub deployment_id: DeploymentId,
+    /// Its name within the deployment, `node-001`, `node-002`, ... (the API's `node_id`).
+    pub name: String,
+    /// Where it is in its lifecycle.
+    pub state: NodeState,
+    /// `switch-{deployment}-{NNN}`, set at creation.
+    pub hostname: Option<String>,
+    /// Assigned when provisioning starts.
+    pub ip_address: Option<String>,
+    /// How many times an operator has retried it (0 at first).
+    pub attempt: u32,
+    /// Why it failed; `None` unless `FAILED`.
+    pub failure_reason: Option<String>,
+    /// Bumped by every change; guarded updates compare it to detect a lost race.
+    pub version: i64,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+    /// When it entered its current state.
+    pub state_changed_at: Timestamp,
+}
+
+/// How many nodes of a deployment are in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStateCounts {
+    /// Nodes in `PENDING`.
+    pub pending: u64,
+    /// Nodes in `PROVISIONING`.
+    pub provisioning: u64,
+    /// Nodes in `CONFIGURING`.
+    pub configuring: u64,
+    /// Nodes in `RUNNING`.
+    pub running: u64,
+    /// Nodes in `FAILED`.
+    pub failed: u64,
+}
+
+impl NodeStateCounts {
+    /// The counter for `state`.
+    pub fn get(&self, state: NodeState) -> u64 {
+        match state {
+            NodeState::Pending => self.pending,
+            NodeState::Provisioning => self.provisioning,
+            NodeState::Configuring => self.configuring,
+            NodeState::Running => self.running,
+            NodeState::Failed => self.failed,
+        }
+    }
+
+    /// Adds `count` nodes in `state`.
+    pub fn add(&mut self, state: NodeState, count: u64) {
+        let counter = match state {
+            NodeState::Pending => &mut self.pending,
+            NodeState::Provisioning => &mut self.provisioning,
+            NodeState::Configuring => &mut self.configuring,
+            NodeState::Running => &mut self.running,
+            NodeState::Failed => &mut self.failed,
+        };
+        *counter += count;
+    }
+
+    /// All nodes counted.
+    pub fn total(&self) -> u64 {
+        NodeState::ALL.into_iter().map(|s| self.get(s)).sum()
+    }
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Database id; ids increase in order of occurrence.
+    pub id: EventId,
+    /// The deployment concerned (kept after the deployment is deleted).
+    pub deployment_id: Option<DeploymentId>,
+    /// The node concerned, for node events.
+    pub node_id: Option<NodeId>,
+    /// What happened.
+    pub event_type: EventType,
+    /// A sentence for humans.
+    pub message: String,
+    /// Structured details; always a JSON object.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// When it happened.
+    pub created_at: Timestamp,
+}
+
+/// The name of the `index`-th node of a deployment (1-based): `node-001`, ..., `node-1000`.
+pub fn node_name(index: u32) -> String {
+    format!("node-{index:03}")
+}
+
+/// The hostname of the `index`-th node of a deployment: `switch-{deployment}-{NNN}`.
+pub fn hostname(deployment: DeploymentId, index: u32) -> String {
+    format!("switch-{deployment}-{index:03}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_zero_padded_to_three_digits() {
+        assert_eq!(node_name(1), "node-001");
+        assert_eq!(node_name(42), "node-042");
+        assert_eq!(node_name(1000), "node-1000");
+        assert_eq!(hostname(DeploymentId(7), 9), "switch-7-009");
+    }
+
+    #[test]
+    fn counts_add_up() {
+        let mut counts = NodeStateCounts::default();
+        counts.add(NodeState::Running, 3);
+        counts.add(NodeState::Failed, 1);
+        counts.add(NodeState::Running, 2);
+        assert_eq!(counts.get(NodeState::Running), 5);
+        assert_eq!(counts.get(NodeState::Pending), 0);
+        assert_eq!(counts.total(), 6);
+    }
+}
+
+/// The two kinds of background worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkerKind {
+    /// Moves nodes through their lifecycle.
+    Lifecycle,
+    /// Collects telemetry from running nodes.
+    Telemetry,
+}
+
+impl WorkerKind {
+    /// Both kinds.
+    pub const ALL: [WorkerKind; 2] = [WorkerKind::Lifecycle, WorkerKind::Telemetry];
+
+    /// The lower-case name used in the API and in the database.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            WorkerKind::Lifecycle => "lifecycle",
+            WorkerKind::Telemetry => "telemetry",
+        }
+    }
+}
+
+impl std::str::FromStr for WorkerKind {
+    type Err = crate::DomainError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        WorkerKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == s)
+            .ok_or_else(|| crate::DomainError::UnknownWorkerKind(s.to_owned()))
+    }
+}
+
+/// The last sign of life of one worker loop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerHeartbeat {
+    /// The worker's name (unique per process).
+    pub name: String,
+    /// Which loop.
+    pub kind: WorkerKind,
+    /// How often the loop ticks.
+    pub interval: std::time::Duration,
+    /// When the loop started.
+    pub started_at: Timestamp,
+    /// When the loop last finished a tick.
+    pub last_heartbeat: Timestamp,
+}
+
+impl WorkerHeartbeat {
+    /// A worker is alive while its last heartbeat is at most three intervals old.
+    pub fn is_alive(&self, now: Timestamp) -> bool {
+        let allowed = chrono::Duration::from_std(self.interval * 3).unwrap_or(chrono::Duration::MAX);
+        now.signed_duration_since(self.last_heartbeat) <= allowed
+    }
+}
+
+#[cfg(test)]
+mod heartbeat_tests {
+    use super::*;
+    use chrono::DateTime;
+    use std::time::Duration;
+
+    #[test]
+    fn a_worker_is_alive_for_three_intervals_after_its_heartbeat() {
+        let beat = DateTime::from_timestamp(1_800_000_000, 0).expect("valid time");
+        let heartbeat = WorkerHeartbeat {
+            name: "w".into(),
+            kind: WorkerKind::Telemetry,
+            interval: Duration::from_secs(5),
+            started_at: beat,
+            last_heartbeat: beat,
+        };
+        assert!(heartbeat.is_alive(beat + chrono::Duration::seconds(15)));
+        assert!(!heartbeat.is_alive(beat + chrono::Duration::milliseconds(15_001)));
+    }
+}

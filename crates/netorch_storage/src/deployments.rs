@@ -1,0 +1,211 @@
+//! Deployments: create (with all their nodes), list, get, count, delete.
+
+use crate::connection::write_transaction;
+use crate::schema::{deployments, events, nodes, telemetry_samples};
+use crate::time::{from_micros, to_micros};
+use crate::{DbConnection, Result, StorageError, events as event_log};
+use diesel::prelude::*;
+use netorch_domain::{
+    Deployment, DeploymentId, NewDeployment, NewEvent, NodeState, NodeStateCounts, Timestamp,
+    hostname, node_name,
+};
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = deployments)]
+struct DeploymentRow {
+    id: i64,
+    name: String,
+    description: Option<String>,
+    target_node_count: i32,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<DeploymentRow> for Deployment {
+    type Error = StorageError;
+
+    fn try_from(row: DeploymentRow) -> Result<Self> {
+        Ok(Deployment {
+            id: DeploymentId(row.id),
+            name: row.name,
+            description: row.description,
+            target_node_count: u32::try_from(row.target_node_count).map_err(|_| {
+                StorageError::CorruptRow {
+                    table: "deployments",
+                    detail: format!("negative target_node_count {}", row.target_node_count),
+                }
+            })?,
+            created_at: from_micros("deployments", row.created_at)?,
+            updated_at: from_micros("deployments", row.updated_at)?,
+        })
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = deployments)]
+#[diesel(treat_none_as_default_value = false)]
+struct NewDeploymentRow<'a> {
+    name: &'a str,
+    description: Option<&'a str>,
+    target_node_count: i32,
+    created_at: i64,
+    updated_at: i64,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = nodes)]
+#[diesel(treat_none_as_default_value = false)]
+struct NewNodeRow {
+    deployment_id: i64,
+    name: String,
+    state: &'static str,
+    hostname: Option<String>,
+    ip_address: Option<String>,
+    attempt: i32,
+    failure_reason: Option<String>,
+    version: i64,
+    created_at: i64,
+    updated_at: i64,
+    state_changed_at: i64,
+}
+
+/// Rows per multi-row INSERT of nodes: 11 columns stay under SQLite's 32,766 bound parameters.
+const NODE_INSERT_CHUNK: usize = 2_000;
+
+/// Creates a deployment and all its nodes, in `PENDING`, with a `DEPLOYMENT_CREATED` event, in
+/// one transaction: either everything exists afterwards or nothing does.
+pub fn create(conn: &mut DbConnection, new: &NewDeployment, now: Timestamp) -> Result<Deployment> {
+    let count = i32::try_from(new.target_node_count)
+        .ok()
+        .filter(|count| *count >= 1)
+        .ok_or_else(|| {
+            StorageError::InvalidInput(format!(
+                "target_node_count must be from 1 to {}, got {}",
+                i32::MAX,
+                new.target_node_count
+            ))
+        })?;
+    let at = to_micros(now);
+    write_transaction(conn, |conn| {
+        let values = NewDeploymentRow {
+            name: &new.name,
+            description: new.description.as_deref(),
+            target_node_count: count,
+            created_at: at,
+            updated_at: at,
+        };
+        let row: DeploymentRow = on_backend!(conn, |inner| {
+            diesel::insert_into(deployments::table)
+                .values(&values)
+                .returning(DeploymentRow::as_returning())
+                .get_result(inner)?
+        });
+        let deployment = Deployment::try_from(row)?;
+        let rows: Vec<NewNodeRow> = (1..=new.target_node_count)
+            .map(|index| NewNodeRow {
+                deployment_id: deployment.id.get(),
+                name: node_name(index),
+                state: NodeState::Pending.as_str(),
+                hostname: Some(hostname(deployment.id, index)),
+                ip_address: None,
+                attempt: 0,
+                failure_reason: None,
+                version: 0,
+                created_at: at,
+                updated_at: at,
+                state_changed_at: at,
+            })
+            .collect();
+        for chunk in rows.chunks(NODE_INSERT_CHUNK) {
+            on_backend!(conn, |inner| {
+                diesel::insert_into(nodes::table).values(chunk).execute(inner)?
+            });
+        }
+        event_log::insert(
+            conn,
+            &NewEvent::deployment_created(
+                deployment.id,
+                &deployment.name,
+                new.target_node_count,
+                now,
+            ),
+        )?;
+        Ok(deployment)
+    })
+}
+
+/// Deployments newest first (descending id), `skip` then at most `limit`.
+pub fn list(conn: &mut DbConnection, skip: i64, limit: i64) -> Result<Vec<Deployment>> {
+    deployments::table
+        .order(deployments::id.desc())
+        .offset(skip)
+        .limit(limit)
+        .select(DeploymentRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Deployment::try_from)
+        .collect()
+}
+
+/// One deployment, or [`StorageError::DeploymentNotFound`].
+pub fn get(conn: &mut DbConnection, id: DeploymentId) -> Result<Deployment> {
+    deployments::table
+        .find(id.get())
+        .select(DeploymentRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(StorageError::DeploymentNotFound)
+        .and_then(Deployment::try_from)
+}
+
+/// Fails with [`StorageError::DeploymentNotFound`] unless the deployment exists.
+pub fn ensure_exists(conn: &mut DbConnection, id: DeploymentId) -> Result<()> {
+    let found: Option<i64> = deployments::table
+        .find(id.get())
+        .select(deployments::id)
+        .first(conn)
+        .optional()?;
+    found.map(|_| ()).ok_or(StorageError::DeploymentNotFound)
+}
+
+/// How many deployments exist.
+pub fn count(conn: &mut DbConnection) -> Result<i64> {
+    Ok(deployments::table.count().get_result(conn)?)
+}
+
+/// How many of the deployment's nodes are in each state (all zero for an unknown deployment).
+pub fn node_state_counts(conn: &mut DbConnection, id: DeploymentId) -> Result<NodeStateCounts> {
+    let rows: Vec<(String, i64)> = nodes::table
+        .filter(nodes::deployment_id.eq(id.get()))
+        .group_by(nodes::state)
+        .select((nodes::state, diesel::dsl::count_star()))
+        .load(conn)?;
+    let mut counts = NodeStateCounts::default();
+    for (state, count) in rows {
+        let state: NodeState = state.parse()?;
+        counts.add(state, count.unsigned_abs());
+    }
+    Ok(counts)
+}
+
+/// Deletes a deployment with its nodes, samples and events, and records a `DEPLOYMENT_DELETED`
+/// event that survives it, in one transaction.
+pub fn delete(conn: &mut DbConnection, id: DeploymentId, now: Timestamp) -> Result<()> {
+    write_transaction(conn, |conn| {
+        let deployment = get(conn, id)?;
+        let node_count: i64 = nodes::table
+            .filter(nodes::deployment_id.eq(id.get()))
+            .count()
+            .get_result(conn)?;
+        diesel::delete(telemetry_samples::table.filter(telemetry_samples::deployment_id.eq(id.get())))
+            .execute(conn)?;
+        diesel::delete(events::table.filter(events::deployment_id.eq(id.get()))).execute(conn)?;
+        // Nodes go by the foreign key's ON DELETE CASCADE.
+        diesel::delete(deployments::table.find(id.get())).execute(conn)?;
+        event_log::insert(
+            conn,
+            &NewEvent::deployment_deleted(id, &deployment.name, node_count.unsigned_abs(), now),
+        )?;
+        Ok(())
+    })
+}

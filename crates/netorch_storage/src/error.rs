@@ -1,0 +1,60 @@
+use netorch_domain::DomainError;
+
+/// Everything the storage layer can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The database URL names no backend netorch supports.
+    #[error(
+        "unsupported database URL {0:?}: use sqlite://PATH, sqlite::memory:, postgres://... or postgresql://..."
+    )]
+    UnsupportedUrl(String),
+    /// The database could not be reached or opened.
+    #[error("cannot connect to the database: {0}")]
+    Connection(#[from] diesel::ConnectionError),
+    /// No pooled connection became free in time, or the pool could not open one.
+    #[error("database connection pool: {0}")]
+    Pool(#[from] r2d2::Error),
+    /// Applying or reverting migrations failed.
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    /// A query failed.
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    /// A value the database cannot hold.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The deployment does not exist.
+    #[error("Deployment not found")]
+    DeploymentNotFound,
+    /// The node does not exist (in that deployment).
+    #[error("Node not found")]
+    NodeNotFound,
+    /// The domain model refused the operation (for example an illegal transition).
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// A row holds a value the domain model cannot represent.
+    #[error("corrupt row in {table}: {detail}")]
+    CorruptRow {
+        /// The table.
+        table: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+impl StorageError {
+    /// True when the failure is SQLite's "database is locked" (or busy) after the busy timeout:
+    /// the operation can be retried as it is.
+    pub fn is_database_locked(&self) -> bool {
+        match self {
+            StorageError::Query(diesel::result::Error::DatabaseError(_, info)) => {
+                let message = info.message();
+                message.contains("database is locked") || message.contains("database is busy")
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Shorthand for storage results.
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;

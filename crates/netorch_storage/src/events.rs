@@ -1,0 +1,132 @@
+//! The audit log.
+
+use crate::schema::events;
+use crate::time::{from_micros, to_micros};
+use crate::{DbConnection, Result, StorageError};
+use diesel::prelude::*;
+use netorch_domain::{DeploymentId, Event, EventId, EventType, NewEvent, NodeId};
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = events)]
+struct EventRow {
+    id: i64,
+    deployment_id: Option<i64>,
+    node_id: Option<i64>,
+    event_type: String,
+    message: String,
+    metadata: String,
+    created_at: i64,
+}
+
+impl TryFrom<EventRow> for Event {
+    type Error = StorageError;
+
+    fn try_from(row: EventRow) -> Result<Self> {
+        let metadata = match serde_json::from_str(&row.metadata) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => {
+                return Err(StorageError::CorruptRow {
+                    table: "events",
+                    detail: format!("metadata of event {} is not a JSON object", row.id),
+                });
+            }
+        };
+        Ok(Event {
+            id: EventId(row.id),
+            deployment_id: row.deployment_id.map(DeploymentId),
+            node_id: row.node_id.map(NodeId),
+            event_type: row.event_type.parse()?,
+            message: row.message,
+            metadata,
+            created_at: from_micros("events", row.created_at)?,
+        })
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = events)]
+#[diesel(treat_none_as_default_value = false)]
+struct NewEventRow<'a> {
+    deployment_id: Option<i64>,
+    node_id: Option<i64>,
+    event_type: &'static str,
+    message: &'a str,
+    metadata: String,
+    created_at: i64,
+}
+
+impl<'a> From<&'a NewEvent> for NewEventRow<'a> {
+    fn from(event: &'a NewEvent) -> Self {
+        NewEventRow {
+            deployment_id: event.deployment_id.map(DeploymentId::get),
+            node_id: event.node_id.map(NodeId::get),
+            event_type: event.event_type.as_str(),
+            message: &event.message,
+            metadata: serde_json::Value::Object(event.metadata.clone()).to_string(),
+            created_at: to_micros(event.created_at),
+        }
+    }
+}
+
+/// Rows per multi-row INSERT of events (6 columns).
+const EVENT_INSERT_CHUNK: usize = 5_000;
+
+/// Appends one event.
+pub fn insert(conn: &mut DbConnection, event: &NewEvent) -> Result<()> {
+    diesel::insert_into(events::table)
+        .values(NewEventRow::from(event))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Appends many events, a multi-row statement per chunk (call inside the transaction that
+/// made the changes they record).
+pub fn insert_many(conn: &mut DbConnection, batch: &[NewEvent]) -> Result<()> {
+    for chunk in batch.chunks(EVENT_INSERT_CHUNK) {
+        let rows: Vec<NewEventRow<'_>> = chunk.iter().map(NewEventRow::from).collect();
+        on_backend!(conn, |inner| {
+            diesel::insert_into(events::table).values(&rows).execute(inner)?
+        });
+    }
+    Ok(())
+}
+
+/// Which events to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventQuery {
+    /// Only this deployment's events.
+    pub deployment: Option<DeploymentId>,
+    /// Only events after this one (a cursor: the last id of the previous page).
+    pub after: Option<EventId>,
+    /// Only events of this type.
+    pub event_type: Option<EventType>,
+    /// Only this node's events.
+    pub node: Option<NodeId>,
+    /// At most this many.
+    pub limit: i64,
+}
+
+/// Events in order of occurrence (ascending id).
+pub fn list(conn: &mut DbConnection, query: &EventQuery) -> Result<Vec<Event>> {
+    let mut select = events::table.into_boxed();
+    if let Some(deployment) = query.deployment {
+        select = select.filter(events::deployment_id.eq(deployment.get()));
+    }
+    if let Some(after) = query.after {
+        select = select.filter(events::id.gt(after.get()));
+    }
+    if let Some(event_type) = query.event_type {
+        select = select.filter(events::event_type.eq(event_type.as_str()));
+    }
+    if let Some(node) = query.node {
+        select = select.filter(events::node_id.eq(node.get()));
+    }
+    select
+        .order(events::id.asc())
+        .limit(query.limit)
+        .select(EventRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Event::try_from)
+        .collect()
+}

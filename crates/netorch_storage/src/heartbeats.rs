@@ -1,0 +1,82 @@
+//! Worker heartbeats: each worker loop records when it last finished a tick.
+
+use crate::connection::write_transaction;
+use crate::schema::worker_heartbeats;
+use crate::time::{from_micros, to_micros};
+use crate::{DbConnection, Result, StorageError};
+use diesel::prelude::*;
+use netorch_domain::{Timestamp, WorkerHeartbeat, WorkerKind};
+use std::time::Duration;
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = worker_heartbeats)]
+struct HeartbeatRow {
+    name: String,
+    kind: String,
+    interval_ms: i64,
+    started_at: i64,
+    last_heartbeat: i64,
+}
+
+impl TryFrom<HeartbeatRow> for WorkerHeartbeat {
+    type Error = StorageError;
+
+    fn try_from(row: HeartbeatRow) -> Result<Self> {
+        Ok(WorkerHeartbeat {
+            name: row.name,
+            kind: row.kind.parse()?,
+            interval: Duration::from_millis(row.interval_ms.unsigned_abs()),
+            started_at: from_micros("worker_heartbeats", row.started_at)?,
+            last_heartbeat: from_micros("worker_heartbeats", row.last_heartbeat)?,
+        })
+    }
+}
+
+/// Records that worker `name`'s `kind` loop, ticking every `interval` since `started_at`, is
+/// alive at `now`.
+pub fn record(
+    conn: &mut DbConnection,
+    name: &str,
+    kind: WorkerKind,
+    interval: Duration,
+    started_at: Timestamp,
+    now: Timestamp,
+) -> Result<()> {
+    let interval_ms = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
+    write_transaction(conn, |conn| {
+        let updated = diesel::update(
+            worker_heartbeats::table
+                .filter(worker_heartbeats::name.eq(name))
+                .filter(worker_heartbeats::kind.eq(kind.as_str())),
+        )
+        .set((
+            worker_heartbeats::interval_ms.eq(interval_ms),
+            worker_heartbeats::started_at.eq(to_micros(started_at)),
+            worker_heartbeats::last_heartbeat.eq(to_micros(now)),
+        ))
+        .execute(conn)?;
+        if updated == 0 {
+            diesel::insert_into(worker_heartbeats::table)
+                .values(HeartbeatRow {
+                    name: name.to_owned(),
+                    kind: kind.as_str().to_owned(),
+                    interval_ms,
+                    started_at: to_micros(started_at),
+                    last_heartbeat: to_micros(now),
+                })
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
+/// Every worker that ever reported, most recent heartbeat first.
+pub fn list(conn: &mut DbConnection) -> Result<Vec<WorkerHeartbeat>> {
+    worker_heartbeats::table
+        .order(worker_heartbeats::last_heartbeat.desc())
+        .select(HeartbeatRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(WorkerHeartbeat::try_from)
+        .collect()
+}

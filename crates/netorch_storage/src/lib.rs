@@ -1,0 +1,40 @@
+//! netorch's storage layer: one diesel code path over SQLite and PostgreSQL.
+//!
+//! [`Database::connect`] picks the backend from the URL scheme (`sqlite://PATH`,
+//! `sqlite::memory:`, `postgres://`, `postgresql://`), builds a connection pool and applies the
+//! embedded migrations. The modules [`deployments`], [`nodes`], [`telemetry`], [`events`] and
+//! [`heartbeats`] hold the repository functions; each takes a `&mut DbConnection` so that callers
+//! can compose them inside one [`write_transaction`].
+//!
+//! Only this crate knows SQL. Everything is written once against the derived
+//! [`DbConnection`]; hot paths (batched telemetry insert) match on the backend.
+
+/// Runs the same diesel expression on the inner connection of either backend, for queries the
+/// derived multi-backend cannot express (multi-row inserts, `RETURNING` with `Selectable`): the
+/// code is still written once, and each backend compiles it natively.
+macro_rules! on_backend {
+    ($conn:expr, |$inner:ident| $body:expr) => {
+        match $conn {
+            $crate::DbConnection::Sqlite($inner) => $body,
+            $crate::DbConnection::Postgresql($inner) => $body,
+        }
+    };
+}
+
+mod connection;
+mod error;
+mod schema;
+mod time;
+
+pub mod deployments;
+pub mod events;
+pub mod heartbeats;
+pub mod migrations;
+pub mod nodes;
+pub mod telemetry;
+
+pub use connection::{
+    Backend, ConnectionManager, Database, DatabaseOptions, DatabaseUrl, DbConnection,
+    PooledConnection, write_transaction,
+};
+pub use error::{Result, StorageError};

@@ -1,0 +1,77 @@
+//! The embedded migrations, one directory per backend with the same version names.
+
+use crate::{DbConnection, Result, StorageError};
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::prelude::*;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+/// The SQLite migrations (`migrations/sqlite`).
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+/// The PostgreSQL migrations (`migrations/postgres`).
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+
+/// An arbitrary constant naming netorch's migration lock among PostgreSQL advisory locks.
+const POSTGRES_MIGRATION_LOCK: i64 = 0x6e65_746f_7263_68;
+
+fn migration_error(error: impl std::fmt::Display) -> StorageError {
+    StorageError::Migration(error.to_string())
+}
+
+/// Applies every pending migration, and returns the versions applied.
+///
+/// Safe when several processes start at once: the whole run holds the database's write lock
+/// (SQLite `BEGIN IMMEDIATE`) or a transaction-scoped advisory lock (PostgreSQL), so the second
+/// process waits, then finds nothing left to do. Each backend's DDL is transactional, so a
+/// failed run leaves the schema as it was.
+pub fn run_pending(conn: &mut DbConnection) -> Result<Vec<String>> {
+    match conn {
+        DbConnection::Sqlite(inner) => {
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
+            let applied = inner
+                .run_pending_migrations(SQLITE_MIGRATIONS)
+                .map(|versions| versions.iter().map(ToString::to_string).collect());
+            finish(inner, applied)
+        }
+        DbConnection::Postgresql(inner) => {
+            AnsiTransactionManager::begin_transaction(inner)?;
+            let applied = diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                .bind::<diesel::sql_types::BigInt, _>(POSTGRES_MIGRATION_LOCK)
+                .execute(inner)
+                .map_err(Into::into)
+                .and_then(|_| inner.run_pending_migrations(POSTGRES_MIGRATIONS))
+                .map(|versions| versions.iter().map(ToString::to_string).collect());
+            finish(inner, applied)
+        }
+    }
+}
+
+/// Reverts every applied migration (for tests and for operators who want a clean slate).
+pub fn revert_all(conn: &mut DbConnection) -> Result<Vec<String>> {
+    let reverted = match conn {
+        DbConnection::Sqlite(inner) => inner.revert_all_migrations(SQLITE_MIGRATIONS),
+        DbConnection::Postgresql(inner) => inner.revert_all_migrations(POSTGRES_MIGRATIONS),
+    };
+    reverted
+        .map(|versions| versions.iter().map(ToString::to_string).collect())
+        .map_err(migration_error)
+}
+
+fn finish<C>(
+    conn: &mut C,
+    outcome: diesel::migration::Result<Vec<String>>,
+) -> Result<Vec<String>>
+where
+    C: Connection<TransactionManager = AnsiTransactionManager>,
+{
+    match outcome {
+        Ok(applied) => {
+            AnsiTransactionManager::commit_transaction(conn)?;
+            Ok(applied)
+        }
+        Err(error) => {
+            // The migration error is what the operator needs to see.
+            let _ = AnsiTransactionManager::rollback_transaction(conn);
+            Err(migration_error(error))
+        }
+    }
+}

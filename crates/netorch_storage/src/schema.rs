@@ -1,0 +1,109 @@
+//! The one portable schema, for both backends. Keep in step with `migrations/sqlite` and
+//! `migrations/postgres`; the `schema_matches_migrations` test checks that they agree.
+
+diesel::table! {
+    /// Deployments.
+    deployments (id) {
+        /// Id.
+        id -> BigInt,
+        /// Name.
+        name -> Text,
+        /// Description.
+        description -> Nullable<Text>,
+        /// Node count at creation.
+        target_node_count -> Integer,
+        /// Microseconds since the epoch.
+        created_at -> BigInt,
+        /// Microseconds since the epoch.
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Nodes.
+    nodes (id) {
+        /// Id.
+        id -> BigInt,
+        /// Owning deployment.
+        deployment_id -> BigInt,
+        /// `node-001`, ...
+        name -> Text,
+        /// Upper-case state name.
+        state -> Text,
+        /// Hostname.
+        hostname -> Nullable<Text>,
+        /// IPv4 address, unique.
+        ip_address -> Nullable<Text>,
+        /// Retry count.
+        attempt -> Integer,
+        /// Why it failed.
+        failure_reason -> Nullable<Text>,
+        /// Optimistic-concurrency version.
+        version -> BigInt,
+        /// Microseconds since the epoch.
+        created_at -> BigInt,
+        /// Microseconds since the epoch.
+        updated_at -> BigInt,
+        /// Microseconds since the epoch.
+        state_changed_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Telemetry samples.
+    telemetry_samples (id) {
+        /// Id.
+        id -> BigInt,
+        /// Deployment of the node.
+        deployment_id -> BigInt,
+        /// Node.
+        node_id -> BigInt,
+        /// Microseconds since the epoch.
+        sampled_at -> BigInt,
+        /// Milliseconds.
+        latency_ms -> Double,
+        /// Gb/s.
+        throughput_gbps -> Double,
+        /// Percent.
+        error_rate -> Double,
+    }
+}
+
+diesel::table! {
+    /// The audit log.
+    events (id) {
+        /// Id, in order of occurrence.
+        id -> BigInt,
+        /// Deployment concerned.
+        deployment_id -> Nullable<BigInt>,
+        /// Node concerned.
+        node_id -> Nullable<BigInt>,
+        /// Upper-case event type.
+        event_type -> Text,
+        /// Human sentence.
+        message -> Text,
+        /// JSON object as text.
+        metadata -> Text,
+        /// Microseconds since the epoch.
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Worker liveness.
+    worker_heartbeats (name, kind) {
+        /// Worker name.
+        name -> Text,
+        /// `lifecycle` or `telemetry`.
+        kind -> Text,
+        /// The worker's tick interval.
+        interval_ms -> BigInt,
+        /// Microseconds since the epoch.
+        started_at -> BigInt,
+        /// Microseconds since the epoch.
+        last_heartbeat -> BigInt,
+    }
+}
+
+diesel::joinable!(nodes -> deployments (deployment_id));
+diesel::allow_tables_to_appear_in_same_query!(deployments, nodes, telemetry_samples, events);

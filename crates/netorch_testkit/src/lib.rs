@@ -1,0 +1,129 @@
+//! Scratch databases for tests, one per test, on SQLite (always) and PostgreSQL (when
+//! `NETORCH_TEST_POSTGRES_URL` is set), and [`backend_tests!`], which runs each named test body
+//! once per backend.
+//!
+//! Test-only: no library crate depends on this one outside `[dev-dependencies]`. It is the one
+//! place besides `netorch_storage` that issues SQL, to create and drop scratch schemas.
+
+use diesel::Connection;
+use diesel::connection::SimpleConnection;
+use netorch_storage::{Database, DatabaseOptions};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The environment variable naming the PostgreSQL server for tests.
+pub const POSTGRES_URL_VAR: &str = "NETORCH_TEST_POSTGRES_URL";
+
+/// A database that exists for one test and is removed afterwards.
+pub struct TestDatabase {
+    /// The migrated database.
+    pub db: Database,
+    url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    /// The temporary directory holding the SQLite file; removed on drop.
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    /// The server URL and the schema to drop.
+    Postgres { server_url: String, schema: String },
+}
+
+impl std::fmt::Debug for TestDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestDatabase").field("url", &self.url).finish()
+    }
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn unique_suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        nanos
+    )
+}
+
+impl TestDatabase {
+    /// A fresh SQLite file in a temporary directory, migrated.
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("create a temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("netorch.db").display());
+        let db = Database::connect(&url).expect("open the SQLite test database");
+        TestDatabase { db, url, cleanup: Cleanup::Sqlite(dir) }
+    }
+
+    /// A fresh schema on the PostgreSQL server named by `NETORCH_TEST_POSTGRES_URL`, migrated;
+    /// `None` when the variable is unset. Panics when it is set but the server does not answer:
+    /// a configured PostgreSQL test must run, never silently pass.
+    pub fn postgres() -> Option<Self> {
+        Self::postgres_with(&DatabaseOptions::default())
+    }
+
+    /// [`TestDatabase::postgres`] with pool options.
+    pub fn postgres_with(options: &DatabaseOptions) -> Option<Self> {
+        let server_url = std::env::var(POSTGRES_URL_VAR).ok().filter(|u| !u.is_empty())?;
+        let schema = format!("netorch_test_{}", unique_suffix());
+        let mut admin = diesel::PgConnection::establish(&server_url)
+            .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} is set but unreachable: {e}"));
+        admin
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .expect("create the test schema");
+        let separator = if server_url.contains('?') { '&' } else { '?' };
+        let url = format!("{server_url}{separator}options=-csearch_path%3D{schema}");
+        let db = Database::connect_with(&url, options).expect("open the PostgreSQL test database");
+        Some(TestDatabase { db, url, cleanup: Cleanup::Postgres { server_url, schema } })
+    }
+
+    /// The URL of this database, for a second pool or process.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Cleanup::Postgres { server_url, schema } = &self.cleanup {
+            // Best effort: a leftover schema only costs disk space on a scratch server.
+            if let Ok(mut admin) = diesel::PgConnection::establish(server_url) {
+                let _ = admin.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+            }
+        }
+    }
+}
+
+/// Runs each named test function (taking `&TestDatabase`) once on SQLite and once on
+/// PostgreSQL, as tests `sqlite::NAME` and `postgres::NAME`. The PostgreSQL variant prints a
+/// notice and passes when `NETORCH_TEST_POSTGRES_URL` is unset (CI sets it and checks that the
+/// `postgres::` tests ran).
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(&$crate::TestDatabase::sqlite());
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $name() {
+                    match $crate::TestDatabase::postgres() {
+                        Some(db) => super::$name(&db),
+                        None => eprintln!(
+                            "skipped: {} is not set", $crate::POSTGRES_URL_VAR
+                        ),
+                    }
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,5 @@
+DROP TABLE worker_heartbeats;
+DROP TABLE events;
+DROP TABLE telemetry_samples;
+DROP TABLE nodes;
+DROP TABLE deployments;
