@@ -141,7 +141,12 @@ impl NewEvent {
     }
 
     /// `NODE_RETRY`: an operator sent a failed node back to `PENDING`; `attempt` is the new one.
-    pub fn node_retry(deployment: DeploymentId, node: NodeId, attempt: u32, now: Timestamp) -> Self {
+    pub fn node_retry(
+        deployment: DeploymentId,
+        node: NodeId,
+        attempt: u32,
+        now: Timestamp,
+    ) -> Self {
         NewEvent {
             deployment_id: Some(deployment),
             node_id: Some(node),

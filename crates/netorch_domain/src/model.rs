@@ -210,7 +210,8 @@ pub struct WorkerHeartbeat {
 impl WorkerHeartbeat {
     /// A worker is alive while its last heartbeat is at most three intervals old.
     pub fn is_alive(&self, now: Timestamp) -> bool {
-        let allowed = chrono::Duration::from_std(self.interval * 3).unwrap_or(chrono::Duration::MAX);
+        let allowed =
+            chrono::Duration::from_std(self.interval * 3).unwrap_or(chrono::Duration::MAX);
         now.signed_duration_since(self.last_heartbeat) <= allowed
     }
 }

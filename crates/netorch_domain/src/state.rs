@@ -242,7 +242,14 @@ mod tests {
             for trigger in NodeTrigger::ALL {
                 match (state.apply(trigger), expected(state, trigger)) {
                     (Ok(to), Some(want)) => assert_eq!(to, want, "{state} + {trigger}"),
-                    (Err(DomainError::IllegalTransition { from, trigger: t, allowed_actions }), None) => {
+                    (
+                        Err(DomainError::IllegalTransition {
+                            from,
+                            trigger: t,
+                            allowed_actions,
+                        }),
+                        None,
+                    ) => {
                         assert_eq!(from, state);
                         assert_eq!(t, trigger);
                         assert_eq!(allowed_actions, state.allowed_actions());
@@ -256,7 +263,11 @@ mod tests {
     #[test]
     fn only_failed_nodes_can_be_retried() {
         for state in NodeState::ALL {
-            let want: Vec<OperatorAction> = if state == Failed { vec![OperatorAction::Retry] } else { vec![] };
+            let want: Vec<OperatorAction> = if state == Failed {
+                vec![OperatorAction::Retry]
+            } else {
+                vec![]
+            };
             assert_eq!(state.allowed_actions(), want, "{state}");
         }
     }

@@ -32,7 +32,11 @@ impl Metrics {
             } else {
                 continue;
             };
-            return Err(DomainError::InvalidMetric { metric, value, reason });
+            return Err(DomainError::InvalidMetric {
+                metric,
+                value,
+                reason,
+            });
         }
         Ok(())
     }
@@ -71,7 +75,11 @@ mod tests {
     use super::*;
 
     fn metrics(latency_ms: f64, throughput_gbps: f64, error_rate: f64) -> Metrics {
-        Metrics { latency_ms, throughput_gbps, error_rate }
+        Metrics {
+            latency_ms,
+            throughput_gbps,
+            error_rate,
+        }
     }
 
     #[test]

@@ -170,7 +170,9 @@ pub struct Database {
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Database").field("url", &self.url.redacted()).finish()
+        f.debug_struct("Database")
+            .field("url", &self.url.redacted())
+            .finish()
     }
 }
 
@@ -186,10 +188,14 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
         // busy_timeout first: switching to WAL needs a lock another process may hold.
         // WAL lets readers run beside the one writer; NORMAL sync is durable across process
         // crashes in WAL mode (only an OS crash can lose the last transactions).
-        let journal = if self.wal { "PRAGMA journal_mode = WAL;" } else { "" };
+        let journal = if self.wal {
+            "PRAGMA journal_mode = WAL;"
+        } else {
+            ""
+        };
         let sql = format!(
             "PRAGMA busy_timeout = {}; {journal} PRAGMA synchronous = NORMAL; \
-             PRAGMA foreign_keys = ON;",
+             PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768;",
             self.busy_timeout_ms
         );
         conn.batch_execute(&sql)
@@ -231,7 +237,9 @@ impl Database {
             }
             DatabaseUrl::Postgres(_) => {}
         }
-        let pool = builder.build(ConnectionManager { url: parsed.clone() })?;
+        let pool = builder.build(ConnectionManager {
+            url: parsed.clone(),
+        })?;
         let database = Database { pool, url: parsed };
         if options.run_migrations {
             let mut conn = database.get()?;
@@ -272,11 +280,10 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
-    let already_in_transaction = <DbConnection as TransactionManager<DbConnection>>::
-        transaction_manager_status_mut(conn)
-        .transaction_depth()
-        .map_err(diesel::result::Error::from)?
-        .is_some();
+    let already_in_transaction =
+        <DbConnection as TransactionManager<DbConnection>>::transaction_manager_status_mut(conn)
+            .transaction_depth()?
+            .is_some();
     if already_in_transaction {
         return conn.transaction(f);
     }
@@ -299,5 +306,99 @@ where
             let _ = <DbConnection as TransactionManager<DbConnection>>::rollback_transaction(conn);
             Err(error)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scheme_picks_the_backend() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://netorch.db").ok(),
+            Some(DatabaseUrl::SqliteFile("netorch.db".into()))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/lib/netorch/db.sqlite").ok(),
+            Some(DatabaseUrl::SqliteFile("/var/lib/netorch/db.sqlite".into()))
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite::memory:").ok(),
+            Some(DatabaseUrl::SqliteMemory)
+        );
+        for url in [
+            "postgres://u@h/db",
+            "postgresql://u:p@h:5432/db?sslmode=disable",
+        ] {
+            assert_eq!(
+                DatabaseUrl::parse(url).ok(),
+                Some(DatabaseUrl::Postgres(url.into()))
+            );
+            assert_eq!(
+                DatabaseUrl::parse(url).map(|u| u.backend()).ok(),
+                Some(Backend::Postgres)
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_or_missing_schemes_are_refused_and_create_no_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("netorch.db");
+        let bare = path.display().to_string();
+        for url in [
+            bare.as_str(),
+            "mysql://localhost/db",
+            "sqlite:",
+            "sqlite://",
+            "",
+            "file:x.db",
+        ] {
+            match Database::connect(url) {
+                Err(StorageError::UnsupportedUrl(_)) => {}
+                other => panic!("{url:?}: {other:?}"),
+            }
+        }
+        assert!(!path.exists(), "no file was created");
+    }
+
+    #[test]
+    fn passwords_are_hidden_in_logs() {
+        let url = DatabaseUrl::parse("postgres://netorch:s3cret@db:5432/netorch").expect("parse");
+        assert_eq!(url.redacted(), "postgres://netorch:***@db:5432/netorch");
+    }
+
+    #[test]
+    fn sqlite_files_get_wal_foreign_keys_and_a_busy_timeout() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("p.db").display());
+        let db = Database::connect(&url).expect("connect");
+        let mut conn = db.get().expect("connection");
+        #[derive(QueryableByName)]
+        struct Pragma {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            value: String,
+        }
+        let mut pragma = |name: &str, column: &str| -> String {
+            diesel::sql_query(format!(
+                "SELECT CAST({column} AS TEXT) AS value FROM pragma_{name}"
+            ))
+            .get_result::<Pragma>(&mut *conn)
+            .map(|p| p.value)
+            .expect("pragma")
+        };
+        assert_eq!(pragma("journal_mode", "journal_mode"), "wal");
+        assert_eq!(pragma("foreign_keys", "foreign_keys"), "1");
+        assert_eq!(pragma("synchronous", "synchronous"), "1", "NORMAL");
+        assert_eq!(pragma("busy_timeout", "timeout"), "10000");
+    }
+
+    #[test]
+    fn the_in_memory_database_is_one_shared_connection() {
+        let db = Database::connect("sqlite::memory:").expect("connect");
+        // Migrations ran on the one connection every later checkout gets.
+        let mut conn = db.get().expect("connection");
+        crate::deployments::count(&mut conn).expect("tables exist");
     }
 }

@@ -118,7 +118,9 @@ pub fn create(conn: &mut DbConnection, new: &NewDeployment, now: Timestamp) -> R
             .collect();
         for chunk in rows.chunks(NODE_INSERT_CHUNK) {
             on_backend!(conn, |inner| {
-                diesel::insert_into(nodes::table).values(chunk).execute(inner)?
+                diesel::insert_into(nodes::table)
+                    .values(chunk)
+                    .execute(inner)?
             });
         }
         event_log::insert(
@@ -197,8 +199,10 @@ pub fn delete(conn: &mut DbConnection, id: DeploymentId, now: Timestamp) -> Resu
             .filter(nodes::deployment_id.eq(id.get()))
             .count()
             .get_result(conn)?;
-        diesel::delete(telemetry_samples::table.filter(telemetry_samples::deployment_id.eq(id.get())))
-            .execute(conn)?;
+        diesel::delete(
+            telemetry_samples::table.filter(telemetry_samples::deployment_id.eq(id.get())),
+        )
+        .execute(conn)?;
         diesel::delete(events::table.filter(events::deployment_id.eq(id.get()))).execute(conn)?;
         // Nodes go by the foreign key's ON DELETE CASCADE.
         diesel::delete(deployments::table.find(id.get())).execute(conn)?;

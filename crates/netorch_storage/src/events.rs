@@ -85,7 +85,9 @@ pub fn insert_many(conn: &mut DbConnection, batch: &[NewEvent]) -> Result<()> {
     for chunk in batch.chunks(EVENT_INSERT_CHUNK) {
         let rows: Vec<NewEventRow<'_>> = chunk.iter().map(NewEventRow::from).collect();
         on_backend!(conn, |inner| {
-            diesel::insert_into(events::table).values(&rows).execute(inner)?
+            diesel::insert_into(events::table)
+                .values(&rows)
+                .execute(inner)?
         });
     }
     Ok(())

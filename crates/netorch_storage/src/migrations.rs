@@ -11,7 +11,7 @@ pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migra
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 
 /// An arbitrary constant naming netorch's migration lock among PostgreSQL advisory locks.
-const POSTGRES_MIGRATION_LOCK: i64 = 0x6e65_746f_7263_68;
+const POSTGRES_MIGRATION_LOCK: i64 = 0x006e_6574_6f72_6368; // "netorch" in ASCII
 
 fn migration_error(error: impl std::fmt::Display) -> StorageError {
     StorageError::Migration(error.to_string())
@@ -56,10 +56,7 @@ pub fn revert_all(conn: &mut DbConnection) -> Result<Vec<String>> {
         .map_err(migration_error)
 }
 
-fn finish<C>(
-    conn: &mut C,
-    outcome: diesel::migration::Result<Vec<String>>,
-) -> Result<Vec<String>>
+fn finish<C>(conn: &mut C, outcome: diesel::migration::Result<Vec<String>>) -> Result<Vec<String>>
 where
     C: Connection<TransactionManager = AnsiTransactionManager>,
 {
@@ -72,6 +69,51 @@ where
             // The migration error is what the operator needs to see.
             let _ = AnsiTransactionManager::rollback_transaction(conn);
             Err(migration_error(error))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    fn versions(backend: &str) -> BTreeSet<String> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../migrations")
+            .join(backend);
+        std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|entry| {
+                entry
+                    .expect("entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn both_backends_have_the_same_migration_versions() {
+        let sqlite = versions("sqlite");
+        assert!(!sqlite.is_empty());
+        assert_eq!(sqlite, versions("postgres"));
+    }
+
+    #[test]
+    fn every_migration_has_up_and_down() {
+        for backend in ["sqlite", "postgres"] {
+            for version in versions(backend) {
+                for file in ["up.sql", "down.sql"] {
+                    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("../../migrations")
+                        .join(backend)
+                        .join(&version)
+                        .join(file);
+                    assert!(path.is_file(), "{} is missing", path.display());
+                }
+            }
         }
     }
 }

@@ -5,9 +5,7 @@ use crate::schema::nodes;
 use crate::time::{from_micros, to_micros};
 use crate::{DbConnection, Result, StorageError, deployments, events as event_log};
 use diesel::prelude::*;
-use netorch_domain::{
-    DeploymentId, NewEvent, Node, NodeId, NodeState, NodeTrigger, Timestamp,
-};
+use netorch_domain::{DeploymentId, NewEvent, Node, NodeId, NodeState, NodeTrigger, Timestamp};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = nodes)]
@@ -72,7 +70,11 @@ pub struct NodePage {
 
 /// A deployment's nodes in ascending id order, filtered and paged; fails with
 /// [`StorageError::DeploymentNotFound`] for an unknown deployment.
-pub fn list(conn: &mut DbConnection, deployment: DeploymentId, filter: &NodeFilter) -> Result<NodePage> {
+pub fn list(
+    conn: &mut DbConnection,
+    deployment: DeploymentId,
+    filter: &NodeFilter,
+) -> Result<NodePage> {
     deployments::ensure_exists(conn, deployment)?;
     let matching = || {
         let mut query = nodes::table
@@ -165,8 +167,16 @@ pub fn transition(
     now: Timestamp,
 ) -> Result<Option<Node>> {
     let to = node.state.apply(trigger)?;
-    let attempt = if trigger == NodeTrigger::Retry { node.attempt + 1 } else { node.attempt };
-    let failure_reason = if to == NodeState::Failed { change.failure_reason.clone() } else { None };
+    let attempt = if trigger == NodeTrigger::Retry {
+        node.attempt + 1
+    } else {
+        node.attempt
+    };
+    let failure_reason = if to == NodeState::Failed {
+        change.failure_reason.clone()
+    } else {
+        None
+    };
     let at = to_micros(now);
     write_transaction(conn, |conn| {
         let target = nodes::table
@@ -203,7 +213,10 @@ pub fn transition(
             state: to,
             attempt,
             failure_reason,
-            ip_address: change.ip_address.clone().or_else(|| node.ip_address.clone()),
+            ip_address: change
+                .ip_address
+                .clone()
+                .or_else(|| node.ip_address.clone()),
             version: node.version + 1,
             updated_at: now,
             state_changed_at: now,
@@ -225,9 +238,13 @@ pub fn retry(
     write_transaction(conn, |conn| {
         loop {
             let current = get(conn, deployment, node)?;
-            if let Some(updated) =
-                transition(conn, &current, NodeTrigger::Retry, &NodeChange::default(), now)?
-            {
+            if let Some(updated) = transition(
+                conn,
+                &current,
+                NodeTrigger::Retry,
+                &NodeChange::default(),
+                now,
+            )? {
                 return Ok(updated);
             }
         }

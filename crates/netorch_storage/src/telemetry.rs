@@ -6,10 +6,13 @@ use crate::time::{from_micros, to_micros};
 use crate::{DbConnection, Result, StorageError};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Double};
-use netorch_domain::{DeploymentId, Metrics, NewSample, NodeId, SampleId, TelemetrySample, Timestamp};
+use netorch_domain::{
+    DeploymentId, Metrics, NewSample, NodeId, SampleId, TelemetrySample, Timestamp,
+};
 
 #[derive(Insertable)]
 #[diesel(table_name = telemetry_samples)]
+#[diesel(treat_none_as_default_value = false)]
 struct NewSampleRow {
     deployment_id: i64,
     node_id: i64,
@@ -62,10 +65,62 @@ impl TryFrom<SampleRow> for TelemetrySample {
     }
 }
 
-/// Rows per multi-row INSERT on SQLite: 6 columns stay under its 32,766 bound parameters.
-const SQLITE_CHUNK: usize = 5_000;
+/// Rows per multi-row INSERT on SQLite (6 columns: far under its 32,766 bound parameters).
+const SQLITE_CHUNK: usize = 2000;
+
+/// `INSERT OR IGNORE ... VALUES (?, ...), ...` for one chunk of samples on SQLite.
+///
+/// Written by hand rather than with `insert_or_ignore_into(..).values(&rows)` so that a full
+/// chunk's statement is prepared once and then taken from diesel's statement cache (diesel's
+/// batch insert builds and prepares its SQL anew every time, which costs more than the insert).
+/// Only full chunks are cached (a shorter last chunk is prepared, run and dropped), so the cache
+/// holds one statement whatever the batch sizes.
+struct SqliteSampleInsert<'a>(&'a [NewSampleRow]);
+
+/// The statement-cache key of a full chunk: a type, so that a cached execution does not even
+/// build its SQL text to look itself up.
+struct FullSqliteSampleChunk;
+
+impl diesel::query_builder::QueryId for SqliteSampleInsert<'_> {
+    type QueryId = FullSqliteSampleChunk;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for SqliteSampleInsert<'_> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::sqlite::Sqlite>,
+    ) -> QueryResult<()> {
+        if self.0.len() != SQLITE_CHUNK {
+            out.unsafe_to_cache_prepared();
+        }
+        out.push_sql(
+            "INSERT OR IGNORE INTO telemetry_samples \
+             (deployment_id, node_id, sampled_at, latency_ms, throughput_gbps, error_rate) VALUES ",
+        );
+        for (index, row) in self.0.iter().enumerate() {
+            // Each bind writes its own placeholder.
+            out.push_sql(if index == 0 { "(" } else { ",(" });
+            out.push_bind_param::<BigInt, _>(&row.deployment_id)?;
+            out.push_sql(",");
+            out.push_bind_param::<BigInt, _>(&row.node_id)?;
+            out.push_sql(",");
+            out.push_bind_param::<BigInt, _>(&row.sampled_at)?;
+            out.push_sql(",");
+            out.push_bind_param::<Double, _>(&row.latency_ms)?;
+            out.push_sql(",");
+            out.push_bind_param::<Double, _>(&row.throughput_gbps)?;
+            out.push_sql(",");
+            out.push_bind_param::<Double, _>(&row.error_rate)?;
+            out.push_sql(")");
+        }
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<diesel::SqliteConnection> for SqliteSampleInsert<'_> {}
 /// Rows per `unnest` INSERT on PostgreSQL: big enough to amortise the round trip, small enough
-/// to keep the bound arrays in the tens of megabytes.
+/// to keep the bound arrays to a few megabytes.
 const POSTGRES_CHUNK: usize = 50_000;
 
 /// Stores `samples` in one transaction (a savepoint inside a caller's transaction), a few
@@ -81,53 +136,87 @@ pub fn insert_batch(conn: &mut DbConnection, samples: &[NewSample]) -> Result<us
     }
     write_transaction(conn, |conn| match conn {
         DbConnection::Sqlite(conn) => {
+            let rows: Vec<NewSampleRow> = samples.iter().map(NewSampleRow::from).collect();
             let mut inserted = 0;
-            let mut rows = Vec::with_capacity(SQLITE_CHUNK.min(samples.len()));
-            for chunk in samples.chunks(SQLITE_CHUNK) {
-                rows.clear();
-                rows.extend(chunk.iter().map(NewSampleRow::from));
-                inserted += diesel::insert_or_ignore_into(telemetry_samples::table)
-                    .values(&rows)
-                    .execute(conn)?;
+            for chunk in rows.chunks(SQLITE_CHUNK) {
+                inserted += SqliteSampleInsert(chunk).execute(conn)?;
             }
             Ok(inserted)
         }
         DbConnection::Postgresql(conn) => {
-            // One statement binds six arrays; the server unnests them into rows. As fast as
-            // COPY for batches of this size, and it keeps ON CONFLICT.
             let mut inserted = 0;
             for chunk in samples.chunks(POSTGRES_CHUNK) {
-                let mut deployment_ids = Vec::with_capacity(chunk.len());
-                let mut node_ids = Vec::with_capacity(chunk.len());
-                let mut sampled_at = Vec::with_capacity(chunk.len());
-                let mut latency = Vec::with_capacity(chunk.len());
-                let mut throughput = Vec::with_capacity(chunk.len());
-                let mut error_rate = Vec::with_capacity(chunk.len());
-                for sample in chunk {
-                    deployment_ids.push(sample.deployment_id.get());
-                    node_ids.push(sample.node_id.get());
-                    sampled_at.push(to_micros(sample.timestamp));
-                    latency.push(sample.metrics.latency_ms);
-                    throughput.push(sample.metrics.throughput_gbps);
-                    error_rate.push(sample.metrics.error_rate);
-                }
-                inserted += diesel::sql_query(
-                    "INSERT INTO telemetry_samples \
-                     (deployment_id, node_id, sampled_at, latency_ms, throughput_gbps, error_rate) \
-                     SELECT * FROM unnest($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind::<Array<BigInt>, _>(&deployment_ids)
-                .bind::<Array<BigInt>, _>(&node_ids)
-                .bind::<Array<BigInt>, _>(&sampled_at)
-                .bind::<Array<Double>, _>(&latency)
-                .bind::<Array<Double>, _>(&throughput)
-                .bind::<Array<Double>, _>(&error_rate)
-                .execute(conn)?;
+                let rows: Vec<NewSampleRow> = chunk.iter().map(NewSampleRow::from).collect();
+                // Binary COPY is the fastest way in (batched heap inserts, no speculative
+                // insertion), but it cannot skip a taken key. Duplicates are the exception, so
+                // try COPY in a savepoint, and only when a key is taken (another worker wrote
+                // the slot, a collector re-sent) insert the chunk again skipping taken keys.
+                let copied = conn.transaction(|conn| {
+                    diesel::copy_from(telemetry_samples::table)
+                        .from_insertable(rows)
+                        .execute(conn)
+                });
+                inserted += match copied {
+                    Err(diesel::result::Error::DatabaseError(
+                        diesel::result::DatabaseErrorKind::UniqueViolation,
+                        _,
+                    )) => PostgresSampleColumns::from(chunk).insert_skipping_duplicates(conn)?,
+                    other => other?,
+                };
             }
             Ok(inserted)
         }
     })
+}
+
+/// A chunk of samples as six column arrays, for one `INSERT ... SELECT * FROM unnest(...) ON
+/// CONFLICT DO NOTHING` on PostgreSQL: one statement and six binds whatever the chunk size.
+struct PostgresSampleColumns {
+    deployment_ids: Vec<i64>,
+    node_ids: Vec<i64>,
+    sampled_at: Vec<i64>,
+    latency: Vec<f64>,
+    throughput: Vec<f64>,
+    error_rate: Vec<f64>,
+}
+
+impl From<&[NewSample]> for PostgresSampleColumns {
+    fn from(chunk: &[NewSample]) -> Self {
+        let mut columns = PostgresSampleColumns {
+            deployment_ids: Vec::with_capacity(chunk.len()),
+            node_ids: Vec::with_capacity(chunk.len()),
+            sampled_at: Vec::with_capacity(chunk.len()),
+            latency: Vec::with_capacity(chunk.len()),
+            throughput: Vec::with_capacity(chunk.len()),
+            error_rate: Vec::with_capacity(chunk.len()),
+        };
+        for sample in chunk {
+            columns.deployment_ids.push(sample.deployment_id.get());
+            columns.node_ids.push(sample.node_id.get());
+            columns.sampled_at.push(to_micros(sample.timestamp));
+            columns.latency.push(sample.metrics.latency_ms);
+            columns.throughput.push(sample.metrics.throughput_gbps);
+            columns.error_rate.push(sample.metrics.error_rate);
+        }
+        columns
+    }
+}
+
+impl PostgresSampleColumns {
+    fn insert_skipping_duplicates(&self, conn: &mut diesel::PgConnection) -> QueryResult<usize> {
+        diesel::sql_query(
+            "INSERT INTO telemetry_samples \
+             (deployment_id, node_id, sampled_at, latency_ms, throughput_gbps, error_rate) \
+             SELECT * FROM unnest($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        )
+        .bind::<Array<BigInt>, _>(&self.deployment_ids)
+        .bind::<Array<BigInt>, _>(&self.node_ids)
+        .bind::<Array<BigInt>, _>(&self.sampled_at)
+        .bind::<Array<Double>, _>(&self.latency)
+        .bind::<Array<Double>, _>(&self.throughput)
+        .bind::<Array<Double>, _>(&self.error_rate)
+        .execute(conn)
+    }
 }
 
 /// Which samples of a deployment to read.
@@ -161,7 +250,10 @@ pub fn query(conn: &mut DbConnection, query: &TelemetryQuery) -> Result<Vec<Tele
         select = select.filter(telemetry_samples::sampled_at.le(to_micros(end)));
     }
     select
-        .order((telemetry_samples::sampled_at.desc(), telemetry_samples::node_id.desc()))
+        .order((
+            telemetry_samples::sampled_at.desc(),
+            telemetry_samples::node_id.desc(),
+        ))
         .limit(query.limit)
         .select(SampleRow::as_select())
         .load(conn)?

@@ -26,7 +26,9 @@ fn new_deployment(name: &str, nodes: u32) -> NewDeployment {
 }
 
 fn all_nodes(conn: &mut DbConnection, deployment: DeploymentId) -> Vec<Node> {
-    nodes::list(conn, deployment, &NodeFilter::default()).expect("list nodes").nodes
+    nodes::list(conn, deployment, &NodeFilter::default())
+        .expect("list nodes")
+        .nodes
 }
 
 fn sample(node: &Node, at: Timestamp, latency_ms: f64) -> NewSample {
@@ -34,7 +36,11 @@ fn sample(node: &Node, at: Timestamp, latency_ms: f64) -> NewSample {
         node_id: node.id,
         deployment_id: node.deployment_id,
         timestamp: at,
-        metrics: Metrics { latency_ms, throughput_gbps: 9.5, error_rate: 0.1 },
+        metrics: Metrics {
+            latency_ms,
+            throughput_gbps: 9.5,
+            error_rate: 0.1,
+        },
     }
 }
 
@@ -51,37 +57,57 @@ fn drive(conn: &mut DbConnection, node: &Node, triggers: &[NodeTrigger], now: Ti
 
 fn create_makes_every_node_pending_in_one_go(t: &TestDatabase) {
     let mut conn = t.db.get().expect("connection");
-    let created = deployments::create(&mut conn, &new_deployment("edge", 12), t0()).expect("create");
+    let created =
+        deployments::create(&mut conn, &new_deployment("edge", 12), t0()).expect("create");
     assert_eq!(created.name, "edge");
     assert_eq!(created.description.as_deref(), Some("edge description"));
     assert_eq!(created.target_node_count, 12);
     assert_eq!(created.created_at, t0());
-    assert_eq!(deployments::get(&mut conn, created.id).expect("get"), created);
+    assert_eq!(
+        deployments::get(&mut conn, created.id).expect("get"),
+        created
+    );
 
     let nodes = all_nodes(&mut conn, created.id);
     assert_eq!(nodes.len(), 12);
     for (index, node) in nodes.iter().enumerate() {
         assert_eq!(node.name, format!("node-{:03}", index + 1));
-        assert_eq!(node.hostname.as_deref(), Some(format!("switch-{}-{:03}", created.id, index + 1).as_str()));
+        assert_eq!(
+            node.hostname.as_deref(),
+            Some(format!("switch-{}-{:03}", created.id, index + 1).as_str())
+        );
         assert_eq!(node.state, NodeState::Pending);
         assert_eq!(node.attempt, 0);
         assert_eq!(node.ip_address, None);
         assert_eq!(node.state_changed_at, t0());
     }
-    assert!(nodes.windows(2).all(|w| w[0].id < w[1].id), "ascending id order");
+    assert!(
+        nodes.windows(2).all(|w| w[0].id < w[1].id),
+        "ascending id order"
+    );
 
     let counts = deployments::node_state_counts(&mut conn, created.id).expect("counts");
     assert_eq!((counts.pending, counts.total()), (12, 12));
 
-    let log = events::list(&mut conn, &EventQuery { deployment: Some(created.id), after: None, event_type: None, node: None, limit: 100 })
-        .expect("events");
+    let log = events::list(
+        &mut conn,
+        &EventQuery {
+            deployment: Some(created.id),
+            after: None,
+            event_type: None,
+            node: None,
+            limit: 100,
+        },
+    )
+    .expect("events");
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].event_type, EventType::DeploymentCreated);
 }
 
 fn create_refuses_zero_nodes_and_writes_nothing(t: &TestDatabase) {
     let mut conn = t.db.get().expect("connection");
-    let err = deployments::create(&mut conn, &new_deployment("empty", 0), t0()).expect_err("0 nodes");
+    let err =
+        deployments::create(&mut conn, &new_deployment("empty", 0), t0()).expect_err("0 nodes");
     assert!(matches!(err, StorageError::InvalidInput(_)), "{err:?}");
     assert_eq!(deployments::count(&mut conn).expect("count"), 0);
 }
@@ -89,13 +115,25 @@ fn create_refuses_zero_nodes_and_writes_nothing(t: &TestDatabase) {
 fn list_is_newest_first_and_paged(t: &TestDatabase) {
     let mut conn = t.db.get().expect("connection");
     let ids: Vec<DeploymentId> = (0..5)
-        .map(|i| deployments::create(&mut conn, &new_deployment(&format!("d{i}"), 1), t0()).expect("create").id)
+        .map(|i| {
+            deployments::create(&mut conn, &new_deployment(&format!("d{i}"), 1), t0())
+                .expect("create")
+                .id
+        })
         .collect();
-    let listed: Vec<DeploymentId> = deployments::list(&mut conn, 0, 100).expect("list").iter().map(|d| d.id).collect();
+    let listed: Vec<DeploymentId> = deployments::list(&mut conn, 0, 100)
+        .expect("list")
+        .iter()
+        .map(|d| d.id)
+        .collect();
     let mut newest_first = ids.clone();
     newest_first.reverse();
     assert_eq!(listed, newest_first);
-    let page: Vec<DeploymentId> = deployments::list(&mut conn, 1, 2).expect("list").iter().map(|d| d.id).collect();
+    let page: Vec<DeploymentId> = deployments::list(&mut conn, 1, 2)
+        .expect("list")
+        .iter()
+        .map(|d| d.id)
+        .collect();
     assert_eq!(page, newest_first[1..3].to_vec());
     assert_eq!(deployments::count(&mut conn).expect("count"), 5);
 }
@@ -107,11 +145,26 @@ fn node_queries_filter_by_state_and_page(t: &TestDatabase) {
     for node in &nodes_before[..4] {
         drive(&mut conn, node, &[NodeTrigger::StartProvisioning], t0());
     }
-    let filter = NodeFilter { state: Some(NodeState::Provisioning), skip: 1, limit: Some(2) };
+    let filter = NodeFilter {
+        state: Some(NodeState::Provisioning),
+        skip: 1,
+        limit: Some(2),
+    };
     let page = nodes::list(&mut conn, d.id, &filter).expect("list");
     assert_eq!(page.total, 4);
-    assert_eq!(page.nodes.iter().map(|n| n.id).collect::<Vec<_>>(), vec![nodes_before[1].id, nodes_before[2].id]);
-    let pending = nodes::list(&mut conn, d.id, &NodeFilter { state: Some(NodeState::Pending), ..NodeFilter::default() }).expect("list");
+    assert_eq!(
+        page.nodes.iter().map(|n| n.id).collect::<Vec<_>>(),
+        vec![nodes_before[1].id, nodes_before[2].id]
+    );
+    let pending = nodes::list(
+        &mut conn,
+        d.id,
+        &NodeFilter {
+            state: Some(NodeState::Pending),
+            ..NodeFilter::default()
+        },
+    )
+    .expect("list");
     assert_eq!((pending.total, pending.nodes.len()), (6, 6));
     let counts = deployments::node_state_counts(&mut conn, d.id).expect("counts");
     assert_eq!((counts.pending, counts.provisioning), (6, 4));
@@ -122,38 +175,96 @@ fn missing_rows_are_typed_errors(t: &TestDatabase) {
     let a = deployments::create(&mut conn, &new_deployment("a", 2), t0()).expect("create");
     let b = deployments::create(&mut conn, &new_deployment("b", 2), t0()).expect("create");
     let node_of_b = all_nodes(&mut conn, b.id)[0].id;
-    assert!(matches!(deployments::get(&mut conn, DeploymentId(999_999)), Err(StorageError::DeploymentNotFound)));
-    assert!(matches!(nodes::list(&mut conn, DeploymentId(999_999), &NodeFilter::default()), Err(StorageError::DeploymentNotFound)));
-    assert!(matches!(nodes::get(&mut conn, a.id, node_of_b), Err(StorageError::NodeNotFound)));
-    assert!(matches!(nodes::get(&mut conn, DeploymentId(999_999), node_of_b), Err(StorageError::DeploymentNotFound)));
-    assert_eq!(nodes::get(&mut conn, b.id, node_of_b).expect("get").id, node_of_b);
+    assert!(matches!(
+        deployments::get(&mut conn, DeploymentId(999_999)),
+        Err(StorageError::DeploymentNotFound)
+    ));
+    assert!(matches!(
+        nodes::list(&mut conn, DeploymentId(999_999), &NodeFilter::default()),
+        Err(StorageError::DeploymentNotFound)
+    ));
+    assert!(matches!(
+        nodes::get(&mut conn, a.id, node_of_b),
+        Err(StorageError::NodeNotFound)
+    ));
+    assert!(matches!(
+        nodes::get(&mut conn, DeploymentId(999_999), node_of_b),
+        Err(StorageError::DeploymentNotFound)
+    ));
+    assert_eq!(
+        nodes::get(&mut conn, b.id, node_of_b).expect("get").id,
+        node_of_b
+    );
 }
 
 fn delete_cascades_and_keeps_the_deleted_event(t: &TestDatabase) {
     let mut conn = t.db.get().expect("connection");
-    let doomed = deployments::create(&mut conn, &new_deployment("doomed", 3), t0()).expect("create");
+    let doomed =
+        deployments::create(&mut conn, &new_deployment("doomed", 3), t0()).expect("create");
     let kept = deployments::create(&mut conn, &new_deployment("kept", 2), t0()).expect("create");
     let doomed_nodes = all_nodes(&mut conn, doomed.id);
     let kept_nodes = all_nodes(&mut conn, kept.id);
-    drive(&mut conn, &doomed_nodes[0], &[NodeTrigger::StartProvisioning], t0());
-    let samples: Vec<NewSample> = doomed_nodes.iter().chain(&kept_nodes).map(|n| sample(n, t0(), 10.0)).collect();
-    assert_eq!(telemetry::insert_batch(&mut conn, &samples).expect("insert"), 5);
+    drive(
+        &mut conn,
+        &doomed_nodes[0],
+        &[NodeTrigger::StartProvisioning],
+        t0(),
+    );
+    let samples: Vec<NewSample> = doomed_nodes
+        .iter()
+        .chain(&kept_nodes)
+        .map(|n| sample(n, t0(), 10.0))
+        .collect();
+    assert_eq!(
+        telemetry::insert_batch(&mut conn, &samples).expect("insert"),
+        5
+    );
 
     deployments::delete(&mut conn, doomed.id, t0() + Duration::seconds(1)).expect("delete");
 
-    assert!(matches!(deployments::get(&mut conn, doomed.id), Err(StorageError::DeploymentNotFound)));
-    assert!(matches!(nodes::get(&mut conn, doomed.id, doomed_nodes[0].id), Err(StorageError::DeploymentNotFound)));
-    assert!(nodes::ids_in_deployment(&mut conn, doomed.id, &doomed_nodes.iter().map(|n| n.id).collect::<Vec<_>>()).expect("ids").is_empty());
+    assert!(matches!(
+        deployments::get(&mut conn, doomed.id),
+        Err(StorageError::DeploymentNotFound)
+    ));
+    assert!(matches!(
+        nodes::get(&mut conn, doomed.id, doomed_nodes[0].id),
+        Err(StorageError::DeploymentNotFound)
+    ));
+    assert!(
+        nodes::ids_in_deployment(
+            &mut conn,
+            doomed.id,
+            &doomed_nodes.iter().map(|n| n.id).collect::<Vec<_>>()
+        )
+        .expect("ids")
+        .is_empty()
+    );
     assert_eq!(telemetry::count(&mut conn, doomed.id).expect("count"), 0);
-    let log = events::list(&mut conn, &EventQuery { deployment: Some(doomed.id), after: None, event_type: None, node: None, limit: 100 }).expect("events");
-    assert_eq!(log.iter().map(|e| e.event_type).collect::<Vec<_>>(), vec![EventType::DeploymentDeleted]);
+    let log = events::list(
+        &mut conn,
+        &EventQuery {
+            deployment: Some(doomed.id),
+            after: None,
+            event_type: None,
+            node: None,
+            limit: 100,
+        },
+    )
+    .expect("events");
+    assert_eq!(
+        log.iter().map(|e| e.event_type).collect::<Vec<_>>(),
+        vec![EventType::DeploymentDeleted]
+    );
     assert_eq!(log[0].metadata["node_count"], 3);
 
     // The other deployment is untouched.
     assert_eq!(all_nodes(&mut conn, kept.id).len(), 2);
     assert_eq!(telemetry::count(&mut conn, kept.id).expect("count"), 2);
     // Deleting again is "not found", and ids are never reused.
-    assert!(matches!(deployments::delete(&mut conn, doomed.id, t0()), Err(StorageError::DeploymentNotFound)));
+    assert!(matches!(
+        deployments::delete(&mut conn, doomed.id, t0()),
+        Err(StorageError::DeploymentNotFound)
+    ));
     let next = deployments::create(&mut conn, &new_deployment("next", 1), t0()).expect("create");
     assert!(next.id > kept.id);
 }
@@ -163,38 +274,95 @@ fn transitions_follow_the_state_machine_and_log_one_event_each(t: &TestDatabase)
     let d = deployments::create(&mut conn, &new_deployment("sm", 1), t0()).expect("create");
     let node = all_nodes(&mut conn, d.id).remove(0);
     let later = t0() + Duration::seconds(2);
-    let change = NodeChange { ip_address: Some("10.0.0.7".into()), failure_reason: None };
-    let provisioning = nodes::transition(&mut conn, &node, NodeTrigger::StartProvisioning, &change, later)
-        .expect("transition")
-        .expect("won");
-    assert_eq!(provisioning.state, NodeState::Provisioning);
-    assert_eq!(provisioning.version, node.version + 1);
-    assert_eq!(nodes::get(&mut conn, d.id, node.id).expect("get"), provisioning);
-
-    // Illegal: RUNNING is not reachable from PROVISIONING; nothing changes.
-    let err = nodes::transition(&mut conn, &provisioning, NodeTrigger::ConfigurationSucceeded, &NodeChange::default(), later)
-        .expect_err("illegal");
-    assert!(matches!(err, StorageError::Domain(DomainError::IllegalTransition { .. })), "{err:?}");
-    assert_eq!(nodes::get(&mut conn, d.id, node.id).expect("get"), provisioning);
-
-    let configuring = drive(&mut conn, &provisioning, &[NodeTrigger::ProvisioningSucceeded], later);
-    let failed = nodes::transition(
+    let change = NodeChange {
+        ip_address: Some("10.0.0.7".into()),
+        failure_reason: None,
+    };
+    let provisioning = nodes::transition(
         &mut conn,
-        &configuring,
-        NodeTrigger::ConfigurationFailed,
-        &NodeChange { ip_address: None, failure_reason: Some("config push rejected".into()) },
+        &node,
+        NodeTrigger::StartProvisioning,
+        &change,
         later,
     )
     .expect("transition")
     .expect("won");
-    assert_eq!(failed.failure_reason.as_deref(), Some("config push rejected"));
-    assert_eq!(failed.ip_address.as_deref(), Some("10.0.0.7"), "the address is kept");
+    assert_eq!(provisioning.state, NodeState::Provisioning);
+    assert_eq!(provisioning.version, node.version + 1);
+    assert_eq!(
+        nodes::get(&mut conn, d.id, node.id).expect("get"),
+        provisioning
+    );
+
+    // Illegal: RUNNING is not reachable from PROVISIONING; nothing changes.
+    let err = nodes::transition(
+        &mut conn,
+        &provisioning,
+        NodeTrigger::ConfigurationSucceeded,
+        &NodeChange::default(),
+        later,
+    )
+    .expect_err("illegal");
+    assert!(
+        matches!(
+            err,
+            StorageError::Domain(DomainError::IllegalTransition { .. })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        nodes::get(&mut conn, d.id, node.id).expect("get"),
+        provisioning
+    );
+
+    let configuring = drive(
+        &mut conn,
+        &provisioning,
+        &[NodeTrigger::ProvisioningSucceeded],
+        later,
+    );
+    let failed = nodes::transition(
+        &mut conn,
+        &configuring,
+        NodeTrigger::ConfigurationFailed,
+        &NodeChange {
+            ip_address: None,
+            failure_reason: Some("config push rejected".into()),
+        },
+        later,
+    )
+    .expect("transition")
+    .expect("won");
+    assert_eq!(
+        failed.failure_reason.as_deref(),
+        Some("config push rejected")
+    );
+    assert_eq!(
+        failed.ip_address.as_deref(),
+        Some("10.0.0.7"),
+        "the address is kept"
+    );
     assert_eq!(nodes::get(&mut conn, d.id, node.id).expect("get"), failed);
 
-    let log = events::list(&mut conn, &EventQuery { deployment: Some(d.id), after: None, event_type: Some(EventType::StateChange), node: Some(node.id), limit: 100 }).expect("events");
+    let log = events::list(
+        &mut conn,
+        &EventQuery {
+            deployment: Some(d.id),
+            after: None,
+            event_type: Some(EventType::StateChange),
+            node: Some(node.id),
+            limit: 100,
+        },
+    )
+    .expect("events");
     let steps: Vec<(String, String)> = log
         .iter()
-        .map(|e| (e.metadata["from_state"].as_str().unwrap_or("").to_owned(), e.metadata["to_state"].as_str().unwrap_or("").to_owned()))
+        .map(|e| {
+            (
+                e.metadata["from_state"].as_str().unwrap_or("").to_owned(),
+                e.metadata["to_state"].as_str().unwrap_or("").to_owned(),
+            )
+        })
         .collect();
     assert_eq!(
         steps,
@@ -212,26 +380,61 @@ fn retry_restarts_a_failed_node_and_refuses_others(t: &TestDatabase) {
     let mut conn = t.db.get().expect("connection");
     let d = deployments::create(&mut conn, &new_deployment("retry", 2), t0()).expect("create");
     let pair = all_nodes(&mut conn, d.id);
-    let failed = drive(&mut conn, &pair[0], &[NodeTrigger::StartProvisioning, NodeTrigger::ProvisioningFailed], t0());
+    let failed = drive(
+        &mut conn,
+        &pair[0],
+        &[
+            NodeTrigger::StartProvisioning,
+            NodeTrigger::ProvisioningFailed,
+        ],
+        t0(),
+    );
     assert_eq!(failed.state, NodeState::Failed);
 
     let retried = nodes::retry(&mut conn, d.id, failed.id, t0()).expect("retry");
-    assert_eq!((retried.state, retried.attempt, retried.failure_reason.clone()), (NodeState::Pending, 1, None));
-    assert_eq!(nodes::get(&mut conn, d.id, failed.id).expect("get"), retried);
-    let log = events::list(&mut conn, &EventQuery { deployment: Some(d.id), after: None, event_type: Some(EventType::NodeRetry), node: None, limit: 10 }).expect("events");
+    assert_eq!(
+        (
+            retried.state,
+            retried.attempt,
+            retried.failure_reason.clone()
+        ),
+        (NodeState::Pending, 1, None)
+    );
+    assert_eq!(
+        nodes::get(&mut conn, d.id, failed.id).expect("get"),
+        retried
+    );
+    let log = events::list(
+        &mut conn,
+        &EventQuery {
+            deployment: Some(d.id),
+            after: None,
+            event_type: Some(EventType::NodeRetry),
+            node: None,
+            limit: 10,
+        },
+    )
+    .expect("events");
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].metadata["attempt"], 1);
     assert_eq!(log[0].metadata["from_state"], "FAILED");
     assert_eq!(log[0].metadata["to_state"], "PENDING");
 
     match nodes::retry(&mut conn, d.id, pair[1].id, t0()) {
-        Err(StorageError::Domain(DomainError::IllegalTransition { from, allowed_actions, .. })) => {
+        Err(StorageError::Domain(DomainError::IllegalTransition {
+            from,
+            allowed_actions,
+            ..
+        })) => {
             assert_eq!(from, NodeState::Pending);
             assert!(allowed_actions.is_empty());
         }
         other => panic!("retry of a pending node: {other:?}"),
     }
-    assert!(matches!(nodes::retry(&mut conn, d.id, NodeId(987_654), t0()), Err(StorageError::NodeNotFound)));
+    assert!(matches!(
+        nodes::retry(&mut conn, d.id, NodeId(987_654), t0()),
+        Err(StorageError::NodeNotFound)
+    ));
     assert_eq!(OperatorAction::Retry.as_str(), "retry");
 }
 
@@ -263,14 +466,34 @@ fn guarded_update_race_has_exactly_one_winner(t: &TestDatabase) {
                     })
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().expect("thread")).collect()
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("thread"))
+                .collect()
         });
-        assert_eq!(outcomes.iter().filter(|won| **won).count(), 1, "round {round}: {outcomes:?}");
+        assert_eq!(
+            outcomes.iter().filter(|won| **won).count(),
+            1,
+            "round {round}: {outcomes:?}"
+        );
     }
     let mut conn = t.db.get().expect("connection");
-    let log = events::list(&mut conn, &EventQuery { deployment: Some(d.id), after: None, event_type: None, node: Some(node.id), limit: 100 }).expect("events");
+    let log = events::list(
+        &mut conn,
+        &EventQuery {
+            deployment: Some(d.id),
+            after: None,
+            event_type: None,
+            node: Some(node.id),
+            limit: 100,
+        },
+    )
+    .expect("events");
     assert_eq!(log.len(), 5, "one event per transition");
-    assert_eq!(nodes::get(&mut conn, d.id, node.id).expect("get").version, 5);
+    assert_eq!(
+        nodes::get(&mut conn, d.id, node.id).expect("get").version,
+        5
+    );
 }
 
 fn duplicate_samples_are_stored_once(t: &TestDatabase) {
@@ -283,10 +506,26 @@ fn duplicate_samples_are_stored_once(t: &TestDatabase) {
         sample(&pair[1], t0(), 11.0), // same instant, other node: distinct
         sample(&pair[0], t0() + Duration::seconds(5), 12.0),
     ];
-    assert_eq!(telemetry::insert_batch(&mut conn, &batch).expect("insert"), 3);
-    assert_eq!(telemetry::insert_batch(&mut conn, &batch).expect("insert again"), 0);
+    assert_eq!(
+        telemetry::insert_batch(&mut conn, &batch).expect("insert"),
+        3
+    );
+    assert_eq!(
+        telemetry::insert_batch(&mut conn, &batch).expect("insert again"),
+        0
+    );
     assert_eq!(telemetry::count(&mut conn, d.id).expect("count"), 3);
-    let stored = telemetry::query(&mut conn, &TelemetryQuery { deployment: d.id, node: Some(pair[0].id), start: Some(t0()), end: Some(t0()), limit: 10 }).expect("query");
+    let stored = telemetry::query(
+        &mut conn,
+        &TelemetryQuery {
+            deployment: d.id,
+            node: Some(pair[0].id),
+            start: Some(t0()),
+            end: Some(t0()),
+            limit: 10,
+        },
+    )
+    .expect("query");
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].metrics.latency_ms, 10.0, "the first write wins");
 }
@@ -299,25 +538,61 @@ fn telemetry_query_filters_and_orders_newest_first(t: &TestDatabase) {
     let mut batch = Vec::new();
     for slot in 0..10 {
         for node in &trio {
-            batch.push(sample(node, t0() + Duration::seconds(5 * slot), slot as f64));
+            batch.push(sample(
+                node,
+                t0() + Duration::seconds(5 * slot),
+                slot as f64,
+            ));
         }
     }
     batch.push(sample(&all_nodes(&mut conn, other.id)[0], t0(), 1.0));
-    assert_eq!(telemetry::insert_batch(&mut conn, &batch).expect("insert"), 31);
+    assert_eq!(
+        telemetry::insert_batch(&mut conn, &batch).expect("insert"),
+        31
+    );
 
-    let q = |node, start, end, limit| TelemetryQuery { deployment: d.id, node, start, end, limit };
+    let q = |node, start, end, limit| TelemetryQuery {
+        deployment: d.id,
+        node,
+        start,
+        end,
+        limit,
+    };
     let newest = telemetry::query(&mut conn, &q(None, None, None, 100)).expect("query");
     assert_eq!(newest.len(), 30);
     assert!(newest.windows(2).all(|w| w[0].timestamp >= w[1].timestamp));
     assert_eq!(newest[0].timestamp, t0() + Duration::seconds(45));
-    assert_eq!(newest[0].timestamp.timestamp_subsec_micros(), 123_456, "microseconds survive");
+    assert_eq!(
+        newest[0].timestamp.timestamp_subsec_micros(),
+        123_456,
+        "microseconds survive"
+    );
 
     let limited = telemetry::query(&mut conn, &q(None, None, None, 4)).expect("query");
     assert_eq!(limited.len(), 4);
 
-    let window = telemetry::query(&mut conn, &q(Some(trio[1].id), Some(t0() + Duration::seconds(10)), Some(t0() + Duration::seconds(20)), 100)).expect("query");
-    assert_eq!(window.iter().map(|s| s.metrics.latency_ms).collect::<Vec<_>>(), vec![4.0, 3.0, 2.0]);
-    assert!(window.iter().all(|s| s.node_id == trio[1].id && s.deployment_id == d.id));
+    let window = telemetry::query(
+        &mut conn,
+        &q(
+            Some(trio[1].id),
+            Some(t0() + Duration::seconds(10)),
+            Some(t0() + Duration::seconds(20)),
+            100,
+        ),
+    )
+    .expect("query");
+    assert_eq!(
+        window
+            .iter()
+            .map(|s| s.metrics.latency_ms)
+            .collect::<Vec<_>>(),
+        vec![4.0, 3.0, 2.0]
+    );
+    assert!(
+        window
+            .iter()
+            .all(|s| s.node_id == trio[1].id && s.deployment_id == d.id)
+    );
 }
 
 fn events_page_with_a_cursor(t: &TestDatabase) {
@@ -326,7 +601,13 @@ fn events_page_with_a_cursor(t: &TestDatabase) {
     for node in all_nodes(&mut conn, d.id) {
         drive(&mut conn, &node, &[NodeTrigger::StartProvisioning], t0());
     }
-    let page = |after| EventQuery { deployment: Some(d.id), after, event_type: None, node: None, limit: 2 };
+    let page = |after| EventQuery {
+        deployment: Some(d.id),
+        after,
+        event_type: None,
+        node: None,
+        limit: 2,
+    };
     let first = events::list(&mut conn, &page(None)).expect("events");
     let second = events::list(&mut conn, &page(first.last().map(|e| e.id))).expect("events");
     let third = events::list(&mut conn, &page(second.last().map(|e| e.id))).expect("events");
@@ -339,9 +620,19 @@ fn events_page_with_a_cursor(t: &TestDatabase) {
 fn heartbeats_are_upserted(t: &TestDatabase) {
     let mut conn = t.db.get().expect("connection");
     let interval = std::time::Duration::from_secs(2);
-    heartbeats::record(&mut conn, "w1", WorkerKind::Lifecycle, interval, t0(), t0()).expect("record");
-    heartbeats::record(&mut conn, "w1", WorkerKind::Telemetry, interval, t0(), t0()).expect("record");
-    heartbeats::record(&mut conn, "w1", WorkerKind::Lifecycle, interval, t0(), t0() + Duration::seconds(4)).expect("record");
+    heartbeats::record(&mut conn, "w1", WorkerKind::Lifecycle, interval, t0(), t0())
+        .expect("record");
+    heartbeats::record(&mut conn, "w1", WorkerKind::Telemetry, interval, t0(), t0())
+        .expect("record");
+    heartbeats::record(
+        &mut conn,
+        "w1",
+        WorkerKind::Lifecycle,
+        interval,
+        t0(),
+        t0() + Duration::seconds(4),
+    )
+    .expect("record");
     let beats = heartbeats::list(&mut conn).expect("list");
     assert_eq!(beats.len(), 2);
     assert_eq!(beats[0].kind, WorkerKind::Lifecycle);
@@ -352,7 +643,11 @@ fn heartbeats_are_upserted(t: &TestDatabase) {
 fn migrations_round_trip(t: &TestDatabase) {
     let mut conn = t.db.get().expect("connection");
     deployments::create(&mut conn, &new_deployment("before", 1), t0()).expect("create");
-    assert!(migrations::run_pending(&mut conn).expect("nothing pending").is_empty());
+    assert!(
+        migrations::run_pending(&mut conn)
+            .expect("nothing pending")
+            .is_empty()
+    );
     let reverted = migrations::revert_all(&mut conn).expect("down");
     assert!(!reverted.is_empty());
     assert!(deployments::count(&mut conn).is_err(), "tables are gone");
@@ -374,7 +669,11 @@ fn concurrent_start_up_migrates_once(t: &TestDatabase) {
         }
     });
     let mut conn = t.db.get().expect("connection");
-    assert!(migrations::run_pending(&mut conn).expect("nothing pending").is_empty());
+    assert!(
+        migrations::run_pending(&mut conn)
+            .expect("nothing pending")
+            .is_empty()
+    );
 }
 
 backend_tests!(

@@ -30,7 +30,9 @@ enum Cleanup {
 
 impl std::fmt::Debug for TestDatabase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestDatabase").field("url", &self.url).finish()
+        f.debug_struct("TestDatabase")
+            .field("url", &self.url)
+            .finish()
     }
 }
 
@@ -55,7 +57,11 @@ impl TestDatabase {
         let dir = tempfile::tempdir().expect("create a temporary directory");
         let url = format!("sqlite://{}", dir.path().join("netorch.db").display());
         let db = Database::connect(&url).expect("open the SQLite test database");
-        TestDatabase { db, url, cleanup: Cleanup::Sqlite(dir) }
+        TestDatabase {
+            db,
+            url,
+            cleanup: Cleanup::Sqlite(dir),
+        }
     }
 
     /// A fresh schema on the PostgreSQL server named by `NETORCH_TEST_POSTGRES_URL`, migrated;
@@ -67,7 +73,9 @@ impl TestDatabase {
 
     /// [`TestDatabase::postgres`] with pool options.
     pub fn postgres_with(options: &DatabaseOptions) -> Option<Self> {
-        let server_url = std::env::var(POSTGRES_URL_VAR).ok().filter(|u| !u.is_empty())?;
+        let server_url = std::env::var(POSTGRES_URL_VAR)
+            .ok()
+            .filter(|u| !u.is_empty())?;
         let schema = format!("netorch_test_{}", unique_suffix());
         let mut admin = diesel::PgConnection::establish(&server_url)
             .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} is set but unreachable: {e}"));
@@ -77,7 +85,11 @@ impl TestDatabase {
         let separator = if server_url.contains('?') { '&' } else { '?' };
         let url = format!("{server_url}{separator}options=-csearch_path%3D{schema}");
         let db = Database::connect_with(&url, options).expect("open the PostgreSQL test database");
-        Some(TestDatabase { db, url, cleanup: Cleanup::Postgres { server_url, schema } })
+        Some(TestDatabase {
+            db,
+            url,
+            cleanup: Cleanup::Postgres { server_url, schema },
+        })
     }
 
     /// The URL of this database, for a second pool or process.
