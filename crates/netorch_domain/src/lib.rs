@@ -7,6 +7,7 @@
 
 mod error;
 mod event;
+mod hardware;
 mod ids;
 mod model;
 mod state;
@@ -14,6 +15,7 @@ mod telemetry;
 
 pub use error::DomainError;
 pub use event::{EventType, NewEvent};
+pub use hardware::{Phase, PhaseStatus, Provisioner, TelemetrySource};
 pub use ids::{DeploymentId, EventId, NodeId, SampleId};
 pub use model::{
     Deployment, Event, NewDeployment, Node, NodeStateCounts, WorkerHeartbeat, WorkerKind, hostname,

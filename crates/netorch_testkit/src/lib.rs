@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The environment variable naming the PostgreSQL server for tests.
 pub const POSTGRES_URL_VAR: &str = "NETORCH_TEST_POSTGRES_URL";
+/// When set (CI sets it), a PostgreSQL test without a server URL fails instead of skipping.
+pub const REQUIRE_POSTGRES_VAR: &str = "NETORCH_REQUIRE_POSTGRES";
 
 /// A database that exists for one test and is removed afterwards.
 pub struct TestDatabase {

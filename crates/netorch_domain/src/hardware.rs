@@ -1,0 +1,51 @@
+//! The seams between netorch and the hardware it manages.
+//!
+//! The workers never talk to devices themselves: they ask a [`Provisioner`] how a node's
+//! current phase stands and a [`TelemetrySource`] for a node's readings. netorch ships a
+//! deterministic simulation of both (`netorch_simulator`); a program that embeds netorch can
+//! plug in real ones (an Ansible run, a NETCONF session, an SNMP poll) without touching the
+//! workers.
+//!
+//! Both traits are polled, never awaited: each lifecycle tick asks again, so an implementation
+//! starts its work on the first call and reports progress on later ones, and a worker that
+//! restarts simply asks again.
+
+use crate::{Metrics, Node, Timestamp};
+
+/// The two phases a node goes through before it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Allocating the hardware (`PROVISIONING`).
+    Provisioning,
+    /// Applying the configuration (`CONFIGURING`).
+    Configuring,
+}
+
+/// Where a phase stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PhaseStatus {
+    /// Still under way: ask again on a later tick.
+    InProgress,
+    /// Finished well: the node moves on.
+    Succeeded,
+    /// Finished badly: the node goes to `FAILED` with this reason.
+    Failed(String),
+}
+
+/// Takes nodes through provisioning and configuration.
+pub trait Provisioner: Send + Sync {
+    /// The IP address a node gets when its provisioning starts, or why it cannot get one (the
+    /// node then fails). Must be unique across every node the database holds.
+    fn assign_address(&self, node: &Node) -> Result<String, String>;
+
+    /// How the node's current `phase` stands at `now`; the phase began at
+    /// `node.state_changed_at`.
+    fn phase_status(&self, node: &Node, phase: Phase, now: Timestamp) -> PhaseStatus;
+}
+
+/// Reads a running node's metrics.
+pub trait TelemetrySource: Send + Sync {
+    /// The node's readings for the collection slot that starts at `slot_start`, or `None` when
+    /// the node did not answer (no sample is stored).
+    fn read(&self, node: &Node, slot_start: Timestamp) -> Option<Metrics>;
+}

@@ -1,0 +1,217 @@
+use super::*;
+use chrono::TimeZone;
+use netorch_domain::{NodeState, Timestamp};
+
+fn at(unix_seconds: i64) -> Timestamp {
+    Utc.timestamp_opt(unix_seconds, 0)
+        .single()
+        .expect("valid time")
+}
+
+fn node(id: i64, deployment: i64, attempt: u32, state_changed_at: Timestamp) -> Node {
+    Node {
+        id: NodeId(id),
+        deployment_id: DeploymentId(deployment),
+        name: "node-001".into(),
+        state: NodeState::Provisioning,
+        hostname: None,
+        ip_address: None,
+        attempt,
+        failure_reason: None,
+        version: 0,
+        created_at: state_changed_at,
+        updated_at: state_changed_at,
+        state_changed_at,
+    }
+}
+
+#[test]
+fn telemetry_equals_the_python_reference_for_2000_readings() {
+    let golden = include_str!("../testdata/golden_metrics.csv");
+    let mut rows = 0;
+    for line in golden.lines() {
+        let fields: Vec<&str> = line.split(',').collect();
+        let id: i64 = fields[0].parse().expect("id");
+        let unix: i64 = fields[1].parse().expect("time");
+        let want = Metrics {
+            latency_ms: fields[2].parse().expect("latency"),
+            throughput_gbps: fields[3].parse().expect("throughput"),
+            error_rate: fields[4].parse().expect("error rate"),
+        };
+        assert_eq!(
+            metrics_at(NodeId(id), at(unix)),
+            want,
+            "node {id} at {unix}"
+        );
+        rows += 1;
+    }
+    assert_eq!(rows, 2000);
+}
+
+#[test]
+fn golden_readings() {
+    // A few values written out, so that a wrong CSV cannot pass unnoticed.
+    let cases = [
+        (1, 1_800_000_000, 12.54, 9.61, 0.14),
+        (8, 1_800_000_010, 74.18, 6.69, 0.83),
+        (9, 1_800_000_000, 92.95, 5.08, 1.12),
+        (10, 1_764_282_884, 10.04, 9.52, 0.1),
+        (4242, 1_900_000_000, 14.28, 9.39, 0.15),
+    ];
+    for (id, unix, latency_ms, throughput_gbps, error_rate) in cases {
+        assert_eq!(
+            metrics_at(NodeId(id), at(unix)),
+            Metrics {
+                latency_ms,
+                throughput_gbps,
+                error_rate
+            },
+            "node {id}"
+        );
+    }
+}
+
+#[test]
+fn rounding_matches_python() {
+    let golden = include_str!("../testdata/golden_round2.csv");
+    for line in golden.lines() {
+        let (x, want) = line.split_once(',').expect("two fields");
+        let x: f64 = x.parse().expect("x");
+        let want: f64 = want.parse().expect("want");
+        assert_eq!(round2(x), want, "round({x}, 2)");
+    }
+    // Exact binary halves go to the even neighbour, as in Python.
+    assert_eq!(round2(0.125), 0.12);
+    assert_eq!(round2(0.375), 0.38);
+    // 2.675 is stored as 2.67499999..., so Python gives 2.67.
+    assert_eq!(round2(2.675), 2.67);
+}
+
+#[test]
+fn readings_stay_in_range_and_degraded_nodes_are_worse() {
+    for id in 1..=500 {
+        for slot in 0..50 {
+            let m = metrics_at(NodeId(id), at(1_800_000_000 + slot * 5));
+            assert!((1.0..=200.0).contains(&m.latency_ms), "{m:?}");
+            assert!((1.0..=10.0).contains(&m.throughput_gbps), "{m:?}");
+            assert!((0.0..=5.0).contains(&m.error_rate), "{m:?}");
+            if degraded(NodeId(id)) {
+                assert!(
+                    m.latency_ms > 50.0 && m.throughput_gbps < 7.0,
+                    "{id}: {m:?}"
+                );
+            } else {
+                assert!(
+                    m.latency_ms < 30.0 && m.throughput_gbps > 8.0,
+                    "{id}: {m:?}"
+                );
+            }
+        }
+    }
+    let degraded_ids: Vec<i64> = (1..=20).filter(|id| degraded(NodeId(*id))).collect();
+    assert_eq!(degraded_ids, vec![8, 9, 18, 19]);
+}
+
+#[test]
+fn phase_durations_follow_the_node_id() {
+    assert_eq!(
+        phase_duration(NodeId(1), Phase::Provisioning),
+        Duration::from_secs(4)
+    );
+    assert_eq!(
+        phase_duration(NodeId(5), Phase::Provisioning),
+        Duration::from_secs(3)
+    );
+    assert_eq!(
+        phase_duration(NodeId(9), Phase::Provisioning),
+        Duration::from_secs(7)
+    );
+    assert_eq!(
+        phase_duration(NodeId(7), Phase::Configuring),
+        Duration::from_secs(5)
+    );
+    assert_eq!(
+        phase_duration(NodeId(13), Phase::Configuring),
+        Duration::from_secs(11)
+    );
+    let fast = SimulatedHardware::new(10.0);
+    assert_eq!(
+        fast.scaled_phase_duration(NodeId(9), Phase::Provisioning),
+        Duration::from_millis(700)
+    );
+}
+
+#[test]
+fn configuration_fails_for_exactly_the_original_nodes() {
+    // Deployment 1: ids 19, 39, 59 fail on the first attempt, and pass on the second.
+    let failing: Vec<i64> = (1..=60)
+        .filter(|id| configuration_fails(NodeId(*id), DeploymentId(1), 0))
+        .collect();
+    assert_eq!(failing, vec![19, 39, 59]);
+    assert!(!configuration_fails(NodeId(19), DeploymentId(1), 1));
+    assert!(configuration_fails(NodeId(18), DeploymentId(1), 1));
+}
+
+#[test]
+fn phases_complete_after_their_duration_and_configuration_can_fail() {
+    let hw = SimulatedHardware::default();
+    let start = at(1_800_000_000);
+    let healthy = node(1, 1, 0, start);
+    assert_eq!(
+        hw.phase_status(&healthy, Phase::Provisioning, at(1_800_000_003)),
+        PhaseStatus::InProgress
+    );
+    assert_eq!(
+        hw.phase_status(&healthy, Phase::Provisioning, at(1_800_000_004)),
+        PhaseStatus::Succeeded
+    );
+    // Node 1: configuring lasts 5 + 1 % 7 = 6 s.
+    assert_eq!(
+        hw.phase_status(&healthy, Phase::Configuring, at(1_800_000_005)),
+        PhaseStatus::InProgress
+    );
+    assert_eq!(
+        hw.phase_status(&healthy, Phase::Configuring, at(1_800_000_006)),
+        PhaseStatus::Succeeded
+    );
+
+    let unlucky = node(19, 1, 0, start);
+    assert_eq!(
+        hw.phase_status(&unlucky, Phase::Configuring, at(1_800_000_010)),
+        PhaseStatus::Failed(CONFIGURATION_FAILURE_REASON.into())
+    );
+    let retried = node(19, 1, 1, start);
+    assert_eq!(
+        hw.phase_status(&retried, Phase::Configuring, at(1_800_000_010)),
+        PhaseStatus::Succeeded
+    );
+}
+
+#[test]
+fn addresses_are_valid_distinct_and_bounded() {
+    assert_eq!(ip_address(NodeId(1)), Some(Ipv4Addr::new(10, 0, 0, 1)));
+    assert_eq!(ip_address(NodeId(256)), Some(Ipv4Addr::new(10, 0, 1, 0)));
+    assert_eq!(
+        ip_address(NodeId(16_777_214)),
+        Some(Ipv4Addr::new(10, 255, 255, 254))
+    );
+    assert_eq!(ip_address(NodeId(16_777_215)), None);
+    assert_eq!(ip_address(NodeId(0)), None);
+    let mut seen = std::collections::HashSet::new();
+    for id in 1..=100_000 {
+        assert!(seen.insert(ip_address(NodeId(id)).expect("in range")));
+    }
+    let hw = SimulatedHardware::default();
+    assert_eq!(
+        hw.assign_address(&node(3, 1, 0, at(0))),
+        Ok("10.0.0.3".into())
+    );
+    assert!(hw.assign_address(&node(20_000_000, 1, 0, at(0))).is_err());
+}
+
+#[test]
+fn odd_time_scales_fall_back_to_real_time() {
+    for scale in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        assert_eq!(SimulatedHardware::new(scale).time_scale(), 1.0);
+    }
+}

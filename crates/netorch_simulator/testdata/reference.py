@@ -1,0 +1,32 @@
+"""The original service's telemetry formula, in Python, as the API contract states it.
+
+Writes golden_metrics.csv: `id,unix_seconds,latency_ms,throughput_gbps,error_rate` for node ids
+1..100 over 20 consecutive 5-second slots. The simulator's golden test reads it back and
+requires equal values. Regenerate with `python3 reference.py > golden_metrics.csv`.
+"""
+import math
+
+
+def metrics(node_id, unix_seconds):
+    f = node_id % 10
+    t = unix_seconds / 100
+    v = math.sin(t + node_id) * 0.3
+    if f <= 7:
+        lat, thr, err = 10 + 2 * f, 9.5 - 0.1 * f, 0.1 + 0.02 * f
+    else:
+        lat, thr, err = 50 + (f - 7) * 20, 8 - (f - 7) * 1.5, 0.5 + (f - 7) * 0.3
+    lat = lat * (1 + 0.2 * v)
+    thr = thr * (1 + 0.1 * v)
+    err = err + 0.1 * v
+    lat = max(1, min(200, lat))
+    thr = max(1, min(10, thr))
+    err = max(0, min(5, err))
+    return round(lat, 2), round(thr, 2), round(err, 2)
+
+
+if __name__ == "__main__":
+    for node_id in range(1, 101):
+        for slot in range(20):
+            unix_seconds = 1_800_000_000 + 5 * slot
+            lat, thr, err = metrics(node_id, unix_seconds)
+            print(f"{node_id},{unix_seconds},{lat!r},{thr!r},{err!r}")

@@ -1,0 +1,33 @@
+# netorch's everyday commands. `just --list` shows them; every recipe works without `just` too
+# (copy the cargo line).
+
+postgres_url := env_var_or_default("NETORCH_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+
+# List the recipes
+default:
+    @just --list
+
+# Run every test on SQLite only
+test:
+    cargo test --workspace
+
+# Run every test on SQLite and on the local PostgreSQL
+test-all:
+    NETORCH_TEST_POSTGRES_URL={{postgres_url}} cargo test --workspace
+
+# Format the code
+fmt:
+    cargo fmt --all
+
+# Lint the way CI does (warnings are errors)
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Run exactly what CI runs
+ci:
+    bash .ci/run
+
+# Measure telemetry ingest on SQLite and PostgreSQL
+bench-ingest:
+    NETORCH_TEST_POSTGRES_URL={{postgres_url}} cargo bench -p netorch_storage --bench ingest
