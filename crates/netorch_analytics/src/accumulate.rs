@@ -1,0 +1,317 @@
+//! Per-node aggregation: the in-memory grouping behind [`crate::analyze`] and the streaming
+//! accumulator behind [`StreamingAnalysis`].
+
+use crate::{
+    AnalysisConfig, BottleneckReport, Method, NodeSummary, from_array, rank, robust, to_array,
+    zscore,
+};
+use netorch_domain::{Metrics, NodeId, TelemetrySample, Timestamp};
+use statrs::statistics::{Accumulate, OnlineMoments};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A hasher for node ids: one multiplication, where SipHash would cost more than the rest of
+/// the per-sample work. Node ids are not attacker-chosen keys.
+#[derive(Default)]
+pub(crate) struct NodeIdHasher(u64);
+
+impl Hasher for NodeIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*byte)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_i64(&mut self, value: i64) {
+        self.0 = (value as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+pub(crate) type NodeMap<V> = HashMap<NodeId, V, BuildHasherDefault<NodeIdHasher>>;
+
+/// The median of `values` (reordered in place); NaN when empty. One selection, plus a scan of
+/// the lower half for an even count: a tenth of the cost of sorting.
+pub(crate) fn median(values: &mut [f64]) -> f64 {
+    let n = values.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    let (lower, upper, _) = values.select_nth_unstable_by(n / 2, f64::total_cmp);
+    if n % 2 == 1 {
+        *upper
+    } else {
+        let below = lower.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (below + *upper) / 2.0
+    }
+}
+
+/// Per-metric medians of a node's readings.
+fn medians(readings: &[[f64; 3]], scratch: &mut Vec<f64>) -> Metrics {
+    from_array(std::array::from_fn(|metric| {
+        scratch.clear();
+        scratch.extend(readings.iter().map(|r| r[metric]));
+        median(scratch)
+    }))
+}
+
+/// Finds a node's slot in a table of per-node state, in first-seen order.
+///
+/// Samples come slot by slot, each slot listing the nodes in the same order, so the node after
+/// the one just seen is predicted before anything is hashed: for such input the hash map is
+/// only consulted during the first slot.
+pub(crate) struct NodeTable<T> {
+    slots: NodeMap<usize>,
+    ids: Vec<NodeId>,
+    values: Vec<T>,
+    next: usize,
+}
+
+impl<T> NodeTable<T> {
+    pub(crate) fn new() -> Self {
+        NodeTable {
+            slots: NodeMap::default(),
+            ids: Vec::new(),
+            values: Vec::new(),
+            next: 0,
+        }
+    }
+
+    /// The state of `node`, created by `init` if the node is new.
+    pub(crate) fn entry(&mut self, node: NodeId, init: impl FnOnce() -> T) -> &mut T {
+        let slot = if self.ids.get(self.next) == Some(&node) {
+            self.next
+        } else if let Some(slot) = self.slots.get(&node) {
+            *slot
+        } else {
+            self.slots.insert(node, self.ids.len());
+            self.ids.push(node);
+            self.values.push(init());
+            self.ids.len() - 1
+        };
+        self.next = if slot + 1 == self.ids.len() {
+            0
+        } else {
+            slot + 1
+        };
+        &mut self.values[slot]
+    }
+
+    /// Every node and its state, by ascending node id.
+    pub(crate) fn into_sorted(self) -> Vec<(NodeId, T)> {
+        let mut all: Vec<(NodeId, T)> = self.ids.into_iter().zip(self.values).collect();
+        all.sort_by_key(|(id, _)| *id);
+        all
+    }
+}
+
+/// The in-memory form, in one pass: statrs' running moments of every sample for the z-score
+/// baseline, plain sums per node for the node means, and every reading when the method needs
+/// medians.
+pub(crate) fn group_by_node(
+    samples: &[TelemetrySample],
+    method: Method,
+) -> (Vec<NodeSummary>, [OnlineMoments<2>; 3]) {
+    struct Group {
+        count: u64,
+        sums: [f64; 3],
+        readings: Vec<[f64; 3]>,
+        newest: Timestamp,
+    }
+    let mut baseline: [OnlineMoments<2>; 3] = Default::default();
+    let mut groups: NodeTable<Group> = NodeTable::new();
+    for sample in samples {
+        let x = to_array(&sample.metrics);
+        let group = groups.entry(sample.node_id, || Group {
+            count: 0,
+            sums: [0.0; 3],
+            readings: Vec::new(),
+            newest: sample.timestamp,
+        });
+        group.count += 1;
+        for (sum, value) in group.sums.iter_mut().zip(x) {
+            *sum += value;
+        }
+        if method == Method::Robust {
+            group.readings.push(x);
+        }
+        group.newest = group.newest.max(sample.timestamp);
+        if method == Method::ZScore {
+            for metric in 0..3 {
+                baseline[metric] = std::mem::take(&mut baseline[metric]).push(x[metric]);
+            }
+        }
+    }
+    let mut scratch = Vec::new();
+    let nodes = groups
+        .into_sorted()
+        .into_iter()
+        .map(|(node_id, g)| NodeSummary {
+            node_id,
+            count: g.count,
+            means: from_array(g.sums.map(|s| s / g.count as f64)),
+            medians: medians(&g.readings, &mut scratch),
+            newest: g.newest,
+        })
+        .collect();
+    (nodes, baseline)
+}
+
+/// Count, mean and sum of squared deviations of one metric: what Chan's parallel algorithm
+/// merges exactly.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Moments {
+    pub count: f64,
+    pub mean: f64,
+    pub m2: f64,
+}
+
+impl Moments {
+    pub(crate) fn merge(self, other: Moments) -> Moments {
+        if self.count == 0.0 {
+            return other;
+        }
+        if other.count == 0.0 {
+            return self;
+        }
+        let count = self.count + other.count;
+        let delta = other.mean - self.mean;
+        Moments {
+            count,
+            mean: self.mean + delta * other.count / count,
+            m2: self.m2 + other.m2 + delta * delta * self.count * other.count / count,
+        }
+    }
+}
+
+/// One node's running aggregates: count, and the sum and sum of squares of each metric's
+/// distance from the node's first value (the shift keeps the sums small, so the variance does
+/// not drown in cancellation), plus the values themselves for the robust method's medians.
+struct NodeAccumulator {
+    count: u64,
+    shift: [f64; 3],
+    sum: [f64; 3],
+    sum_sq: [f64; 3],
+    readings: Vec<[f64; 3]>,
+    newest: Timestamp,
+}
+
+impl NodeAccumulator {
+    fn new(first: &Metrics, at: Timestamp) -> Self {
+        NodeAccumulator {
+            count: 0,
+            shift: to_array(first),
+            sum: [0.0; 3],
+            sum_sq: [0.0; 3],
+            readings: Vec::new(),
+            newest: at,
+        }
+    }
+
+    fn moments(&self, metric: usize) -> Moments {
+        let n = self.count as f64;
+        let s = self.sum[metric];
+        Moments {
+            count: n,
+            mean: self.shift[metric] + s / n,
+            m2: (self.sum_sq[metric] - s * s / n).max(0.0),
+        }
+    }
+}
+
+/// Bottleneck analysis fed one sample at a time, for windows too large to hold as samples.
+///
+/// Keeps per node a count and shifted sums (and, for the robust method, the three metric
+/// readings, which its medians need): a hundred bytes per node for `zscore`, plus 24 bytes per
+/// sample for `robust`. Samples may arrive in any order.
+///
+/// ```
+/// use netorch_analytics::{AnalysisConfig, Method, StreamingAnalysis};
+/// use netorch_domain::{Metrics, NodeId};
+///
+/// let config = AnalysisConfig::new(Method::Robust, None).unwrap();
+/// let mut analysis = StreamingAnalysis::new(config);
+/// let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+/// for id in 1..=10 {
+///     let latency_ms = if id == 7 { 90.0 } else { 10.0 + id as f64 / 10.0 };
+///     analysis.push(NodeId(id), at, Metrics { latency_ms, throughput_gbps: 9.0, error_rate: 0.1 });
+/// }
+/// let report = analysis.finish();
+/// assert_eq!(report.bottlenecks.len(), 1);
+/// assert_eq!(report.bottlenecks[0].node_id, NodeId(7));
+/// ```
+pub struct StreamingAnalysis {
+    config: AnalysisConfig,
+    nodes: NodeTable<NodeAccumulator>,
+    samples: u64,
+}
+
+impl StreamingAnalysis {
+    /// An empty analysis.
+    pub fn new(config: AnalysisConfig) -> Self {
+        StreamingAnalysis {
+            config,
+            nodes: NodeTable::new(),
+            samples: 0,
+        }
+    }
+
+    /// Adds one sample of `node`, read at `at`.
+    pub fn push(&mut self, node: NodeId, at: Timestamp, metrics: Metrics) {
+        self.samples += 1;
+        let acc = self
+            .nodes
+            .entry(node, || NodeAccumulator::new(&metrics, at));
+        acc.count += 1;
+        let x = to_array(&metrics);
+        for (metric, value) in x.into_iter().enumerate() {
+            let d = value - acc.shift[metric];
+            acc.sum[metric] += d;
+            acc.sum_sq[metric] += d * d;
+        }
+        if self.config.method == Method::Robust {
+            acc.readings.push(x);
+        }
+        if at > acc.newest {
+            acc.newest = at;
+        }
+    }
+
+    /// How many samples were pushed.
+    pub fn sample_count(&self) -> u64 {
+        self.samples
+    }
+
+    /// The report.
+    pub fn finish(self) -> BottleneckReport {
+        // Node order fixes the order of the floating-point merges: the same samples give the
+        // same report bit for bit, whatever order they arrived in.
+        let accumulators = self.nodes.into_sorted();
+        let mut baseline = [Moments::default(); 3];
+        let mut scratch = Vec::new();
+        let nodes: Vec<NodeSummary> = accumulators
+            .into_iter()
+            .map(|(node_id, acc)| {
+                let moments = [acc.moments(0), acc.moments(1), acc.moments(2)];
+                for metric in 0..3 {
+                    baseline[metric] = baseline[metric].merge(moments[metric]);
+                }
+                NodeSummary {
+                    node_id,
+                    count: acc.count,
+                    means: from_array(moments.map(|m| m.mean)),
+                    medians: medians(&acc.readings, &mut scratch),
+                    newest: acc.newest,
+                }
+            })
+            .collect();
+        let scores = match self.config.method {
+            Method::ZScore => zscore::scores(&nodes, &zscore::Baseline::of_moments(&baseline)),
+            Method::Robust => robust::scores(&nodes),
+        };
+        rank(nodes, scores, &self.config, self.samples)
+    }
+}
