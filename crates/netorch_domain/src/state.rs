@@ -3,9 +3,9 @@
 //! ```text
 //!            start           provisioned          configured
 //! PENDING ──────────▶ PROVISIONING ──────▶ CONFIGURING ──────▶ RUNNING
-//!    ▲                     │ failed             │ failed
-//!    │      retry          ▼                    ▼
-//!    └──────────────── FAILED ◀─────────────────┘
+//!  ▲  │ no address         │ failed             │ failed
+//!  │  ▼     retry          ▼                    ▼
+//!  └───────────────── FAILED ◀─────────────────┘
 //! ```
 //!
 //! Everything the lifecycle worker does and everything an operator may ask for is a
@@ -120,7 +120,8 @@ pub enum NodeTrigger {
     StartProvisioning,
     /// The provisioner reports the hardware ready.
     ProvisioningSucceeded,
-    /// The provisioner reports that provisioning failed.
+    /// Provisioning failed: it could not start (no address for the node) or the provisioner
+    /// reports it failed.
     ProvisioningFailed,
     /// The configuration was applied.
     ConfigurationSucceeded,
@@ -203,11 +204,12 @@ const fn row(from: NodeState, trigger: NodeTrigger, to: NodeState) -> Transition
 }
 
 /// Every transition the lifecycle allows; anything else is refused.
-pub const TRANSITIONS: [Transition; 6] = {
+pub const TRANSITIONS: [Transition; 7] = {
     use NodeState::*;
     use NodeTrigger::*;
     [
         row(Pending, StartProvisioning, Provisioning),
+        row(Pending, ProvisioningFailed, Failed),
         row(Provisioning, ProvisioningSucceeded, Configuring),
         row(Provisioning, ProvisioningFailed, Failed),
         row(Configuring, ConfigurationSucceeded, Running),
@@ -227,6 +229,7 @@ mod tests {
     fn expected(state: NodeState, trigger: NodeTrigger) -> Option<NodeState> {
         match (state, trigger) {
             (Pending, StartProvisioning) => Some(Provisioning),
+            (Pending, ProvisioningFailed) => Some(Failed),
             (Provisioning, ProvisioningSucceeded) => Some(Configuring),
             (Provisioning, ProvisioningFailed) => Some(Failed),
             (Configuring, ConfigurationSucceeded) => Some(Running),

@@ -159,6 +159,14 @@ impl Provisioner for SimulatedHardware {
             PhaseStatus::Succeeded
         }
     }
+
+    fn min_phase_duration(&self, phase: Phase) -> Duration {
+        let shortest = match phase {
+            Phase::Provisioning => Duration::from_secs(3),
+            Phase::Configuring => Duration::from_secs(5),
+        };
+        shortest.div_f64(self.time_scale)
+    }
 }
 
 impl TelemetrySource for SimulatedHardware {

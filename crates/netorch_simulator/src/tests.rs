@@ -215,3 +215,14 @@ fn odd_time_scales_fall_back_to_real_time() {
         assert_eq!(SimulatedHardware::new(scale).time_scale(), 1.0);
     }
 }
+
+#[test]
+fn no_phase_ends_before_its_minimum() {
+    let hw = SimulatedHardware::new(2.0);
+    for phase in [Phase::Provisioning, Phase::Configuring] {
+        let shortest = (1..=100)
+            .map(|id| hw.scaled_phase_duration(NodeId(id), phase))
+            .min();
+        assert_eq!(shortest, Some(hw.min_phase_duration(phase)), "{phase:?}");
+    }
+}

@@ -1,9 +1,13 @@
 //! The audit log.
 
 use crate::schema::events;
+use crate::sqlite_bulk::{self, SqliteRows, bind_values};
 use crate::time::{from_micros, to_micros};
 use crate::{DbConnection, Result, StorageError};
 use diesel::prelude::*;
+use diesel::query_builder::AstPass;
+use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::sqlite::Sqlite;
 use netorch_domain::{DeploymentId, Event, EventId, EventType, NewEvent, NodeId};
 
 #[derive(Queryable, Selectable)]
@@ -68,8 +72,28 @@ impl<'a> From<&'a NewEvent> for NewEventRow<'a> {
     }
 }
 
-/// Rows per multi-row INSERT of events (6 columns).
-const EVENT_INSERT_CHUNK: usize = 5_000;
+/// The SQLite statement that appends events.
+struct SqliteEventInsert;
+
+impl SqliteRows for NewEventRow<'_> {
+    const HEAD: &'static str = "INSERT INTO events \
+        (deployment_id, node_id, event_type, message, metadata, created_at) VALUES ";
+    const TAIL: &'static str = "";
+    const CHUNK: usize = 2_000;
+    type CacheKey = SqliteEventInsert;
+    type Returning = BigInt;
+
+    fn bind<'b>(&'b self, out: &mut AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        bind_values!(out;
+            Nullable<BigInt> => &self.deployment_id,
+            Nullable<BigInt> => &self.node_id,
+            Text => &self.event_type,
+            Text => &self.message,
+            Text => &self.metadata,
+            BigInt => &self.created_at,
+        )
+    }
+}
 
 /// Appends one event.
 pub fn insert(conn: &mut DbConnection, event: &NewEvent) -> Result<()> {
@@ -79,16 +103,22 @@ pub fn insert(conn: &mut DbConnection, event: &NewEvent) -> Result<()> {
     Ok(())
 }
 
-/// Appends many events, a multi-row statement per chunk (call inside the transaction that
-/// made the changes they record).
+/// Appends many events (call inside the transaction that made the changes they record): a
+/// cached multi-row statement per chunk on SQLite, one binary COPY on PostgreSQL.
 pub fn insert_many(conn: &mut DbConnection, batch: &[NewEvent]) -> Result<()> {
-    for chunk in batch.chunks(EVENT_INSERT_CHUNK) {
-        let rows: Vec<NewEventRow<'_>> = chunk.iter().map(NewEventRow::from).collect();
-        on_backend!(conn, |inner| {
-            diesel::insert_into(events::table)
-                .values(&rows)
-                .execute(inner)?
-        });
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<NewEventRow<'_>> = batch.iter().map(NewEventRow::from).collect();
+    match conn {
+        DbConnection::Sqlite(inner) => {
+            sqlite_bulk::execute(inner, &rows)?;
+        }
+        DbConnection::Postgresql(inner) => {
+            diesel::copy_from(events::table)
+                .from_insertable(rows)
+                .execute(inner)?;
+        }
     }
     Ok(())
 }

@@ -24,6 +24,7 @@ macro_rules! on_backend {
 mod connection;
 mod error;
 mod schema;
+mod sqlite_bulk;
 mod time;
 
 pub mod deployments;

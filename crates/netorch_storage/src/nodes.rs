@@ -2,10 +2,16 @@
 
 use crate::connection::write_transaction;
 use crate::schema::nodes;
+use crate::sqlite_bulk::{self, SqliteRows, bind_values};
 use crate::time::{from_micros, to_micros};
 use crate::{DbConnection, Result, StorageError, deployments, events as event_log};
 use diesel::prelude::*;
+use diesel::query_builder::AstPass;
+use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text};
+use diesel::sqlite::Sqlite;
+use netorch_domain::DomainError;
 use netorch_domain::{DeploymentId, NewEvent, Node, NodeId, NodeState, NodeTrigger, Timestamp};
+use std::collections::HashSet;
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = nodes)]
@@ -153,7 +159,211 @@ pub struct NodeChange {
     pub failure_reason: Option<String>,
 }
 
-/// Applies `trigger` to `node` as it was read, if nobody changed it since: one guarded
+/// A transition decided on a node as it was read: applied only if the node's row still has
+/// the version it was read with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransitionPlan {
+    node: NodeId,
+    deployment: DeploymentId,
+    version: i64,
+    from: NodeState,
+    to: NodeState,
+    trigger: NodeTrigger,
+    attempt: u32,
+    ip_address: Option<String>,
+    failure_reason: Option<String>,
+}
+
+impl TransitionPlan {
+    /// Plans `trigger` on `node`; refuses what the state machine does not allow.
+    pub fn new(node: &Node, trigger: NodeTrigger, change: NodeChange) -> Result<Self, DomainError> {
+        let to = node.state.apply(trigger)?;
+        Ok(TransitionPlan {
+            node: node.id,
+            deployment: node.deployment_id,
+            version: node.version,
+            from: node.state,
+            to,
+            trigger,
+            attempt: if trigger == NodeTrigger::Retry {
+                node.attempt + 1
+            } else {
+                node.attempt
+            },
+            ip_address: change.ip_address,
+            failure_reason: if to == NodeState::Failed {
+                change.failure_reason
+            } else {
+                None
+            },
+        })
+    }
+
+    /// The node it moves.
+    pub fn node_id(&self) -> NodeId {
+        self.node
+    }
+
+    /// The state it moves the node to.
+    pub fn to(&self) -> NodeState {
+        self.to
+    }
+
+    /// The audit event that records it.
+    fn event(&self, now: Timestamp) -> NewEvent {
+        let event = if self.trigger == NodeTrigger::Retry {
+            // An operator's retry is one event that says both what was asked and what changed.
+            NewEvent::node_retry(self.deployment, self.node, self.attempt, now)
+                .with_metadata("from_state", self.from.as_str())
+                .with_metadata("to_state", self.to.as_str())
+        } else {
+            NewEvent::state_change(
+                self.deployment,
+                self.node,
+                self.from,
+                self.to,
+                self.attempt,
+                now,
+            )
+        };
+        match &self.failure_reason {
+            Some(reason) => event.with_metadata("failure_reason", reason.as_str()),
+            None => event,
+        }
+    }
+}
+
+/// One planned transition as the SQLite statement binds it.
+struct TransitionRow<'a> {
+    id: i64,
+    version: i64,
+    state: &'static str,
+    ip_address: Option<&'a str>,
+    failure_reason: Option<&'a str>,
+    attempt: i32,
+    changed_at: i64,
+}
+
+/// The SQLite statement that applies a chunk of planned transitions.
+struct SqliteApplyTransitions;
+
+impl SqliteRows for TransitionRow<'_> {
+    const HEAD: &'static str = "WITH v(id, version, state, ip_address, failure_reason, attempt, \
+        changed_at) AS (VALUES ";
+    const TAIL: &'static str = ") UPDATE nodes SET state = v.state, \
+        ip_address = COALESCE(v.ip_address, nodes.ip_address), \
+        failure_reason = v.failure_reason, attempt = v.attempt, version = nodes.version + 1, \
+        updated_at = v.changed_at, state_changed_at = v.changed_at \
+        FROM v WHERE nodes.id = v.id AND nodes.version = v.version RETURNING nodes.id";
+    const CHUNK: usize = 2_000;
+    type CacheKey = SqliteApplyTransitions;
+    type Returning = BigInt;
+
+    fn bind<'b>(&'b self, out: &mut AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        bind_values!(out;
+            BigInt => &self.id,
+            BigInt => &self.version,
+            Text => &self.state,
+            Nullable<Text> => &self.ip_address,
+            Nullable<Text> => &self.failure_reason,
+            Integer => &self.attempt,
+            BigInt => &self.changed_at,
+        )
+    }
+}
+
+#[derive(QueryableByName)]
+struct AppliedId {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+/// Applies planned transitions, each only if its node's row still has the version it was
+/// planned on, and writes one audit event per applied transition, in one transaction.
+/// Returns the nodes moved; a missing node was changed by someone else first (re-read it and
+/// decide again) or, on PostgreSQL, is being changed by another worker right now (its row is
+/// locked: skipped rather than waited for).
+///
+/// Set-based: one `UPDATE ... FROM` per chunk of 2,000 on SQLite, one per call on PostgreSQL
+/// (with `FOR UPDATE SKIP LOCKED`), and the events in bulk.
+pub fn apply_transitions(
+    conn: &mut DbConnection,
+    plans: &[TransitionPlan],
+    now: Timestamp,
+) -> Result<Vec<NodeId>> {
+    if plans.is_empty() {
+        return Ok(Vec::new());
+    }
+    let at = to_micros(now);
+    write_transaction(conn, |conn| {
+        let applied: Vec<i64> = match conn {
+            DbConnection::Sqlite(inner) => {
+                let rows: Vec<TransitionRow<'_>> = plans
+                    .iter()
+                    .map(|plan| TransitionRow {
+                        id: plan.node.get(),
+                        version: plan.version,
+                        state: plan.to.as_str(),
+                        ip_address: plan.ip_address.as_deref(),
+                        failure_reason: plan.failure_reason.as_deref(),
+                        attempt: plan.attempt as i32,
+                        changed_at: at,
+                    })
+                    .collect();
+                sqlite_bulk::load(inner, &rows)?
+            }
+            DbConnection::Postgresql(inner) => {
+                let ids: Vec<i64> = plans.iter().map(|p| p.node.get()).collect();
+                let versions: Vec<i64> = plans.iter().map(|p| p.version).collect();
+                let states: Vec<&str> = plans.iter().map(|p| p.to.as_str()).collect();
+                let addresses: Vec<Option<&str>> =
+                    plans.iter().map(|p| p.ip_address.as_deref()).collect();
+                let reasons: Vec<Option<&str>> =
+                    plans.iter().map(|p| p.failure_reason.as_deref()).collect();
+                let attempts: Vec<i32> = plans.iter().map(|p| p.attempt as i32).collect();
+                diesel::sql_query(
+                    "WITH v AS (SELECT * FROM unnest($1, $2, $3, $4, $5, $6) \
+                       AS v(id, version, state, ip_address, failure_reason, attempt)), \
+                     claimed AS (SELECT nodes.id FROM nodes JOIN v \
+                       ON nodes.id = v.id AND nodes.version = v.version \
+                       FOR UPDATE OF nodes SKIP LOCKED) \
+                     UPDATE nodes SET state = v.state, \
+                       ip_address = COALESCE(v.ip_address, nodes.ip_address), \
+                       failure_reason = v.failure_reason, attempt = v.attempt, \
+                       version = nodes.version + 1, updated_at = $7, state_changed_at = $7 \
+                     FROM v, claimed \
+                     WHERE nodes.id = v.id AND claimed.id = v.id AND nodes.version = v.version \
+                     RETURNING nodes.id",
+                )
+                .bind::<Array<BigInt>, _>(&ids)
+                .bind::<Array<BigInt>, _>(&versions)
+                .bind::<Array<Text>, _>(&states)
+                .bind::<Array<Nullable<Text>>, _>(&addresses)
+                .bind::<Array<Nullable<Text>>, _>(&reasons)
+                .bind::<Array<Integer>, _>(&attempts)
+                .bind::<BigInt, _>(at)
+                .load::<AppliedId>(inner)?
+                .into_iter()
+                .map(|row| row.id)
+                .collect()
+            }
+        };
+        let applied: HashSet<i64> = applied.into_iter().collect();
+        let events: Vec<NewEvent> = plans
+            .iter()
+            .filter(|plan| applied.contains(&plan.node.get()))
+            .map(|plan| plan.event(now))
+            .collect();
+        event_log::insert_many(conn, &events)?;
+        Ok(plans
+            .iter()
+            .filter(|plan| applied.contains(&plan.node.get()))
+            .map(|plan| plan.node)
+            .collect())
+    })
+}
+
+/// Applies `trigger` to `node` as it was read, if nobody changed it since: a guarded
 /// `UPDATE ... WHERE id = ? AND version = ?` and its audit event, in one transaction.
 ///
 /// Returns the updated node, or `None` when the row's version moved on (another worker or an
@@ -166,63 +376,20 @@ pub fn transition(
     change: &NodeChange,
     now: Timestamp,
 ) -> Result<Option<Node>> {
-    let to = node.state.apply(trigger)?;
-    let attempt = if trigger == NodeTrigger::Retry {
-        node.attempt + 1
-    } else {
-        node.attempt
-    };
-    let failure_reason = if to == NodeState::Failed {
-        change.failure_reason.clone()
-    } else {
-        None
-    };
-    let at = to_micros(now);
-    write_transaction(conn, |conn| {
-        let target = nodes::table
-            .filter(nodes::id.eq(node.id.get()))
-            .filter(nodes::version.eq(node.version));
-        let updated = diesel::update(target)
-            .set((
-                nodes::state.eq(to.as_str()),
-                nodes::attempt.eq(attempt as i32),
-                nodes::failure_reason.eq(failure_reason.as_deref()),
-                nodes::ip_address.eq(change.ip_address.as_deref().or(node.ip_address.as_deref())),
-                nodes::version.eq(node.version + 1),
-                nodes::updated_at.eq(at),
-                nodes::state_changed_at.eq(at),
-            ))
-            .execute(conn)?;
-        if updated == 0 {
-            return Ok(None);
-        }
-        let event = if trigger == NodeTrigger::Retry {
-            // An operator's retry is one event that says both what was asked and what changed.
-            NewEvent::node_retry(node.deployment_id, node.id, attempt, now)
-                .with_metadata("from_state", node.state.as_str())
-                .with_metadata("to_state", to.as_str())
-        } else {
-            NewEvent::state_change(node.deployment_id, node.id, node.state, to, attempt, now)
-        };
-        let event = match &failure_reason {
-            Some(reason) => event.with_metadata("failure_reason", reason.as_str()),
-            None => event,
-        };
-        event_log::insert(conn, &event)?;
-        Ok(Some(Node {
-            state: to,
-            attempt,
-            failure_reason,
-            ip_address: change
-                .ip_address
-                .clone()
-                .or_else(|| node.ip_address.clone()),
-            version: node.version + 1,
-            updated_at: now,
-            state_changed_at: now,
-            ..node.clone()
-        }))
-    })
+    let plan = TransitionPlan::new(node, trigger, change.clone())?;
+    if apply_transitions(conn, std::slice::from_ref(&plan), now)?.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Node {
+        state: plan.to,
+        attempt: plan.attempt,
+        ip_address: plan.ip_address.or_else(|| node.ip_address.clone()),
+        failure_reason: plan.failure_reason,
+        version: node.version + 1,
+        updated_at: now,
+        state_changed_at: now,
+        ..node.clone()
+    }))
 }
 
 /// An operator's retry of a failed node: `FAILED` → `PENDING`, attempt + 1, one `NODE_RETRY`
@@ -249,4 +416,57 @@ pub fn retry(
             }
         }
     })
+}
+
+/// Which in-flight nodes the lifecycle worker reads: every pending node, and the nodes that
+/// entered provisioning or configuration early enough that their phase may be over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LifecycleScan {
+    /// Read `PROVISIONING` nodes that entered the state at or before this time.
+    pub provisioning_since: Timestamp,
+    /// Read `CONFIGURING` nodes that entered the state at or before this time.
+    pub configuring_since: Timestamp,
+    /// At most this many nodes, those longest in their state first.
+    pub limit: i64,
+}
+
+/// The in-flight nodes a lifecycle tick must look at (see [`LifecycleScan`]).
+pub fn lifecycle_candidates(conn: &mut DbConnection, scan: &LifecycleScan) -> Result<Vec<Node>> {
+    nodes::table
+        .filter(
+            nodes::state
+                .eq(NodeState::Pending.as_str())
+                .or(nodes::state
+                    .eq(NodeState::Provisioning.as_str())
+                    .and(nodes::state_changed_at.le(to_micros(scan.provisioning_since))))
+                .or(nodes::state
+                    .eq(NodeState::Configuring.as_str())
+                    .and(nodes::state_changed_at.le(to_micros(scan.configuring_since)))),
+        )
+        .order((nodes::state_changed_at.asc(), nodes::id.asc()))
+        .limit(scan.limit)
+        .select(NodeRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Node::try_from)
+        .collect()
+}
+
+/// Running nodes of every deployment with ids above `after`, ascending, at most `limit`: one
+/// page of the telemetry worker's walk over the fleet.
+pub fn running_page(
+    conn: &mut DbConnection,
+    after: Option<NodeId>,
+    limit: i64,
+) -> Result<Vec<Node>> {
+    nodes::table
+        .filter(nodes::state.eq(NodeState::Running.as_str()))
+        .filter(nodes::id.gt(after.map_or(i64::MIN, NodeId::get)))
+        .order(nodes::id.asc())
+        .limit(limit)
+        .select(NodeRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(Node::try_from)
+        .collect()
 }

@@ -2,10 +2,13 @@
 
 use crate::connection::write_transaction;
 use crate::schema::telemetry_samples;
+use crate::sqlite_bulk::{self, SqliteRows, bind_values};
 use crate::time::{from_micros, to_micros};
 use crate::{DbConnection, Result, StorageError};
 use diesel::prelude::*;
+use diesel::query_builder::AstPass;
 use diesel::sql_types::{Array, BigInt, Double};
+use diesel::sqlite::Sqlite;
 use netorch_domain::{
     DeploymentId, Metrics, NewSample, NodeId, SampleId, TelemetrySample, Timestamp,
 };
@@ -65,60 +68,29 @@ impl TryFrom<SampleRow> for TelemetrySample {
     }
 }
 
-/// Rows per multi-row INSERT on SQLite (6 columns: far under its 32,766 bound parameters).
-const SQLITE_CHUNK: usize = 2000;
+/// The SQLite ingest statement: `INSERT OR IGNORE`, 6 columns.
+struct SqliteSampleInsert;
 
-/// `INSERT OR IGNORE ... VALUES (?, ...), ...` for one chunk of samples on SQLite.
-///
-/// Written by hand rather than with `insert_or_ignore_into(..).values(&rows)` so that a full
-/// chunk's statement is prepared once and then taken from diesel's statement cache (diesel's
-/// batch insert builds and prepares its SQL anew every time, which costs more than the insert).
-/// Only full chunks are cached (a shorter last chunk is prepared, run and dropped), so the cache
-/// holds one statement whatever the batch sizes.
-struct SqliteSampleInsert<'a>(&'a [NewSampleRow]);
+impl SqliteRows for NewSampleRow {
+    const HEAD: &'static str = "INSERT OR IGNORE INTO telemetry_samples \
+        (deployment_id, node_id, sampled_at, latency_ms, throughput_gbps, error_rate) VALUES ";
+    const TAIL: &'static str = "";
+    const CHUNK: usize = 2_000;
+    type CacheKey = SqliteSampleInsert;
+    type Returning = BigInt;
 
-/// The statement-cache key of a full chunk: a type, so that a cached execution does not even
-/// build its SQL text to look itself up.
-struct FullSqliteSampleChunk;
-
-impl diesel::query_builder::QueryId for SqliteSampleInsert<'_> {
-    type QueryId = FullSqliteSampleChunk;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for SqliteSampleInsert<'_> {
-    fn walk_ast<'b>(
-        &'b self,
-        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::sqlite::Sqlite>,
-    ) -> QueryResult<()> {
-        if self.0.len() != SQLITE_CHUNK {
-            out.unsafe_to_cache_prepared();
-        }
-        out.push_sql(
-            "INSERT OR IGNORE INTO telemetry_samples \
-             (deployment_id, node_id, sampled_at, latency_ms, throughput_gbps, error_rate) VALUES ",
-        );
-        for (index, row) in self.0.iter().enumerate() {
-            // Each bind writes its own placeholder.
-            out.push_sql(if index == 0 { "(" } else { ",(" });
-            out.push_bind_param::<BigInt, _>(&row.deployment_id)?;
-            out.push_sql(",");
-            out.push_bind_param::<BigInt, _>(&row.node_id)?;
-            out.push_sql(",");
-            out.push_bind_param::<BigInt, _>(&row.sampled_at)?;
-            out.push_sql(",");
-            out.push_bind_param::<Double, _>(&row.latency_ms)?;
-            out.push_sql(",");
-            out.push_bind_param::<Double, _>(&row.throughput_gbps)?;
-            out.push_sql(",");
-            out.push_bind_param::<Double, _>(&row.error_rate)?;
-            out.push_sql(")");
-        }
-        Ok(())
+    fn bind<'b>(&'b self, out: &mut AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        bind_values!(out;
+            BigInt => &self.deployment_id,
+            BigInt => &self.node_id,
+            BigInt => &self.sampled_at,
+            Double => &self.latency_ms,
+            Double => &self.throughput_gbps,
+            Double => &self.error_rate,
+        )
     }
 }
 
-impl RunQueryDsl<diesel::SqliteConnection> for SqliteSampleInsert<'_> {}
 /// Rows per `unnest` INSERT on PostgreSQL: big enough to amortise the round trip, small enough
 /// to keep the bound arrays to a few megabytes.
 const POSTGRES_CHUNK: usize = 50_000;
@@ -137,11 +109,7 @@ pub fn insert_batch(conn: &mut DbConnection, samples: &[NewSample]) -> Result<us
     write_transaction(conn, |conn| match conn {
         DbConnection::Sqlite(conn) => {
             let rows: Vec<NewSampleRow> = samples.iter().map(NewSampleRow::from).collect();
-            let mut inserted = 0;
-            for chunk in rows.chunks(SQLITE_CHUNK) {
-                inserted += SqliteSampleInsert(chunk).execute(conn)?;
-            }
-            Ok(inserted)
+            Ok(sqlite_bulk::execute(conn, &rows)?)
         }
         DbConnection::Postgresql(conn) => {
             let mut inserted = 0;

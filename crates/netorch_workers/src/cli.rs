@@ -1,0 +1,113 @@
+//! The worker flags `netorch-worker` and `netorch-server` share.
+
+use crate::WorkerOptions;
+use std::time::Duration;
+
+/// The original service's lifecycle interval.
+pub const LIFECYCLE_INTERVAL: Duration = Duration::from_secs(2);
+/// The original service's telemetry interval (and collection slot).
+pub const TELEMETRY_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Worker flags, flattened into each binary's own.
+#[derive(Debug, Clone, PartialEq, clap::Args)]
+pub struct WorkerArgs {
+    /// Run the simulated hardware and both loops this many times faster than real time: at 10,
+    /// provisioning takes 0.3 to 0.7 s and the loops tick every 0.2 s and 0.5 s.
+    #[arg(long, env = "NETORCH_TIME_SCALE", default_value_t = 1.0, value_parser = parse_time_scale)]
+    pub time_scale: f64,
+
+    /// Lifecycle loop interval in milliseconds [default: 2000 / time scale].
+    #[arg(long, env = "NETORCH_LIFECYCLE_INTERVAL_MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub lifecycle_interval_ms: Option<u64>,
+
+    /// Telemetry loop interval in milliseconds, which is also the length of a collection slot
+    /// [default: 5000 / time scale].
+    #[arg(long, env = "NETORCH_TELEMETRY_INTERVAL_MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub telemetry_interval_ms: Option<u64>,
+
+    /// Name this process's heartbeats are recorded under (shown by /health) [default:
+    /// HOST-PID].
+    #[arg(long, env = "NETORCH_WORKER_NAME")]
+    pub name: Option<String>,
+}
+
+fn parse_time_scale(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(scale) if scale.is_finite() && scale > 0.0 => Ok(scale),
+        _ => Err(format!("{text:?} is not a positive number")),
+    }
+}
+
+impl WorkerArgs {
+    /// The loop intervals: the flags, or the original's divided by the time scale.
+    pub fn intervals(&self) -> (Duration, Duration) {
+        let pick = |flag: Option<u64>, default: Duration| {
+            flag.map(Duration::from_millis)
+                .unwrap_or_else(|| default.div_f64(self.time_scale))
+        };
+        (
+            pick(self.lifecycle_interval_ms, LIFECYCLE_INTERVAL),
+            pick(self.telemetry_interval_ms, TELEMETRY_INTERVAL),
+        )
+    }
+
+    /// The process's worker name.
+    pub fn worker_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| {
+            let host = std::env::var("HOSTNAME")
+                .ok()
+                .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "netorch".to_owned());
+            format!("{host}-{}", std::process::id())
+        })
+    }
+
+    /// Options running both loops.
+    pub fn options(&self) -> WorkerOptions {
+        let (lifecycle, telemetry) = self.intervals();
+        WorkerOptions {
+            name: self.worker_name(),
+            lifecycle_interval: Some(lifecycle),
+            telemetry_interval: Some(telemetry),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        workers: WorkerArgs,
+    }
+
+    #[test]
+    fn the_time_scale_divides_the_default_intervals() {
+        let cli = Cli::try_parse_from(["x", "--time-scale", "10"]).expect("parse");
+        assert_eq!(
+            cli.workers.intervals(),
+            (Duration::from_millis(200), Duration::from_millis(500))
+        );
+        let cli =
+            Cli::try_parse_from(["x", "--time-scale", "10", "--telemetry-interval-ms", "1000"])
+                .expect("parse");
+        assert_eq!(cli.workers.intervals().1, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn nonsense_flags_are_refused() {
+        for args in [
+            vec!["x", "--time-scale", "0"],
+            vec!["x", "--time-scale", "-2"],
+            vec!["x", "--time-scale", "fast"],
+            vec!["x", "--lifecycle-interval-ms", "0"],
+        ] {
+            assert!(Cli::try_parse_from(&args).is_err(), "{args:?}");
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! netorch's background workers.
+//!
+//! Two ticks, each a plain function of a connection and the time, so tests drive them with a
+//! fake clock and the binaries wrap them in loops:
+//! - [`lifecycle_tick`] moves in-flight nodes through their state machine, asking a
+//!   [`Provisioner`](netorch_domain::Provisioner) how each phase stands;
+//! - [`telemetry_tick`] stores one sample per running node for the current collection slot,
+//!   read from a [`TelemetrySource`](netorch_domain::TelemetrySource).
+//!
+//! Both are level-triggered (each decides from the rows as they are, so a restarted worker just
+//! carries on), set-based (a tick costs a few statements, not one per node) and safe with any
+//! number of workers on one database: transitions are guarded by the row version (and claimed
+//! with `SKIP LOCKED` on PostgreSQL), samples are keyed by (node, slot start).
+//!
+//! [`run`] runs the loops on tokio until a shutdown future resolves, records a heartbeat per
+//! tick, and backs off on repeated failures.
+
+#[cfg(feature = "cli")]
+pub mod cli;
+mod error;
+mod lifecycle;
+mod runner;
+mod telemetry;
+
+pub use error::WorkerError;
+pub use lifecycle::{LifecycleTick, lifecycle_tick, plan_transition};
+pub use runner::{WorkerOptions, run, shutdown_signal};
+pub use telemetry::{TelemetryTick, slot_start, telemetry_tick};

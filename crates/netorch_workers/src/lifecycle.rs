@@ -1,0 +1,120 @@
+//! The lifecycle tick.
+
+use crate::WorkerError;
+use chrono::Duration;
+use netorch_domain::{Node, NodeState, NodeTrigger, Phase, PhaseStatus, Provisioner, Timestamp};
+use netorch_storage::nodes::{self, LifecycleScan, NodeChange, TransitionPlan};
+use netorch_storage::{DbConnection, StorageError, write_transaction};
+
+/// Most nodes one tick reads; the rest wait for the next tick (oldest state change first).
+const MAX_NODES_PER_TICK: i64 = 200_000;
+
+/// What one lifecycle tick did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LifecycleTick {
+    /// In-flight nodes read.
+    pub examined: usize,
+    /// Transitions decided.
+    pub planned: usize,
+    /// Transitions written (the rest were taken by another worker first).
+    pub applied: usize,
+}
+
+/// What should happen to `node` at `now`, if anything: the pure decision of the lifecycle.
+///
+/// `PENDING` starts provisioning at once and gets its address (or fails without one);
+/// `PROVISIONING` and `CONFIGURING` move on when the provisioner says their phase is over.
+pub fn plan_transition(
+    node: &Node,
+    provisioner: &dyn Provisioner,
+    now: Timestamp,
+) -> Option<TransitionPlan> {
+    let (trigger, change) = match node.state {
+        NodeState::Pending => match provisioner.assign_address(node) {
+            Ok(address) => (
+                NodeTrigger::StartProvisioning,
+                NodeChange {
+                    ip_address: Some(address),
+                    failure_reason: None,
+                },
+            ),
+            Err(reason) => (
+                NodeTrigger::ProvisioningFailed,
+                NodeChange {
+                    ip_address: None,
+                    failure_reason: Some(reason),
+                },
+            ),
+        },
+        NodeState::Provisioning | NodeState::Configuring => {
+            let (phase, succeeded, failed) = if node.state == NodeState::Provisioning {
+                (
+                    Phase::Provisioning,
+                    NodeTrigger::ProvisioningSucceeded,
+                    NodeTrigger::ProvisioningFailed,
+                )
+            } else {
+                (
+                    Phase::Configuring,
+                    NodeTrigger::ConfigurationSucceeded,
+                    NodeTrigger::ConfigurationFailed,
+                )
+            };
+            match provisioner.phase_status(node, phase, now) {
+                PhaseStatus::InProgress => return None,
+                PhaseStatus::Succeeded => (succeeded, NodeChange::default()),
+                PhaseStatus::Failed(reason) => (
+                    failed,
+                    NodeChange {
+                        ip_address: None,
+                        failure_reason: Some(reason),
+                    },
+                ),
+            }
+        }
+        NodeState::Running | NodeState::Failed => return None,
+    };
+    // Every trigger above is legal from the state it is chosen for; a refusal would mean the
+    // row changed under us, and the node is simply looked at again next tick.
+    TransitionPlan::new(node, trigger, change).ok()
+}
+
+/// One pass of the lifecycle worker at `now`: reads the in-flight nodes whose phase may be
+/// over, decides each with [`plan_transition`], and applies the decisions in bulk with one
+/// audit event each.
+///
+/// On SQLite the whole tick is one `BEGIN IMMEDIATE` transaction, so concurrent workers take
+/// turns and each sees the other's result. On PostgreSQL the transitions are claimed with
+/// `FOR UPDATE SKIP LOCKED` and guarded by the row version, so concurrent workers split the
+/// nodes between them. Either way a node makes each transition once.
+pub fn lifecycle_tick(
+    conn: &mut DbConnection,
+    provisioner: &dyn Provisioner,
+    now: Timestamp,
+) -> Result<LifecycleTick, WorkerError> {
+    let since = |phase| {
+        Duration::from_std(provisioner.min_phase_duration(phase))
+            .ok()
+            .and_then(|d| now.checked_sub_signed(d))
+            .unwrap_or(now)
+    };
+    let scan = LifecycleScan {
+        provisioning_since: since(Phase::Provisioning),
+        configuring_since: since(Phase::Configuring),
+        limit: MAX_NODES_PER_TICK,
+    };
+    let tick = write_transaction(conn, |conn| -> Result<_, StorageError> {
+        let candidates = nodes::lifecycle_candidates(conn, &scan)?;
+        let plans: Vec<TransitionPlan> = candidates
+            .iter()
+            .filter_map(|node| plan_transition(node, provisioner, now))
+            .collect();
+        let applied = nodes::apply_transitions(conn, &plans, now)?;
+        Ok(LifecycleTick {
+            examined: candidates.len(),
+            planned: plans.len(),
+            applied: applied.len(),
+        })
+    })?;
+    Ok(tick)
+}

@@ -1,0 +1,215 @@
+//! The worker loops: a tick every interval on a blocking thread, a heartbeat after each, backoff
+//! after failures, and a clean stop after the tick in progress.
+
+use crate::{WorkerError, lifecycle_tick, telemetry_tick};
+use netorch_domain::{Provisioner, TelemetrySource, Timestamp, WorkerKind};
+use netorch_storage::{Database, DbConnection, heartbeats};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Longest pause after repeated failures.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How often a tick that hit SQLite's "database is locked" is retried at once.
+const LOCKED_RETRIES: u32 = 3;
+
+/// Which loops a worker runs, how often, and under what name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerOptions {
+    /// The name heartbeats are recorded under (one per process).
+    pub name: String,
+    /// Run the lifecycle loop at this interval (the original: 2 s).
+    pub lifecycle_interval: Option<Duration>,
+    /// Run the telemetry loop at this interval, which is also the collection slot (the
+    /// original: 5 s).
+    pub telemetry_interval: Option<Duration>,
+}
+
+type Tick = dyn Fn(&mut DbConnection, Timestamp) -> Result<String, WorkerError> + Send + Sync;
+
+/// Runs the configured loops until `shutdown` resolves, then lets each finish the tick it is
+/// in and returns.
+pub async fn run(
+    db: Database,
+    provisioner: Arc<dyn Provisioner>,
+    source: Arc<dyn TelemetrySource>,
+    options: WorkerOptions,
+    shutdown: impl Future<Output = ()>,
+) {
+    let (stop, stopped) = watch::channel(false);
+    let mut loops = Vec::new();
+    if let Some(interval) = options.lifecycle_interval {
+        let tick: Arc<Tick> = Arc::new(move |conn, now| {
+            lifecycle_tick(conn, provisioner.as_ref(), now).map(|t| {
+                format!(
+                    "examined {} nodes, moved {} of {}",
+                    t.examined, t.applied, t.planned
+                )
+            })
+        });
+        let spec = LoopSpec {
+            name: options.name.clone(),
+            kind: WorkerKind::Lifecycle,
+            interval,
+        };
+        loops.push(tokio::spawn(run_loop(
+            db.clone(),
+            spec,
+            tick,
+            stopped.clone(),
+        )));
+    }
+    if let Some(interval) = options.telemetry_interval {
+        let tick: Arc<Tick> = Arc::new(move |conn, now| {
+            telemetry_tick(conn, source.as_ref(), interval, now).map(|t| {
+                format!(
+                    "slot {}: {} running nodes, {} new samples",
+                    t.slot, t.nodes, t.written
+                )
+            })
+        });
+        let spec = LoopSpec {
+            name: options.name.clone(),
+            kind: WorkerKind::Telemetry,
+            interval,
+        };
+        loops.push(tokio::spawn(run_loop(
+            db.clone(),
+            spec,
+            tick,
+            stopped.clone(),
+        )));
+    }
+    shutdown.await;
+    log::info!("worker {}: stopping after the current tick", options.name);
+    // The receivers may all be gone already if every loop ended; nothing to tell then.
+    let _ = stop.send(true);
+    for handle in loops {
+        if let Err(e) = handle.await {
+            log::error!("worker {}: a loop ended abnormally: {e}", options.name);
+        }
+    }
+}
+
+struct LoopSpec {
+    name: String,
+    kind: WorkerKind,
+    interval: Duration,
+}
+
+async fn run_loop(
+    db: Database,
+    spec: LoopSpec,
+    tick: Arc<Tick>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let spec = Arc::new(spec);
+    let started_at = chrono::Utc::now();
+    let mut ticker = tokio::time::interval(spec.interval.max(Duration::from_millis(1)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failures: u32 = 0;
+    log::info!(
+        "worker {}: {} loop every {:?}",
+        spec.name,
+        spec.kind.as_str(),
+        spec.interval
+    );
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => break,
+            _ = ticker.tick() => {}
+        }
+        if *stopped.borrow() {
+            break;
+        }
+        let (db, spec_for_tick, tick) = (db.clone(), spec.clone(), tick.clone());
+        let outcome = tokio::task::spawn_blocking(move || {
+            one_tick(&db, &spec_for_tick, tick.as_ref(), started_at)
+        })
+        .await
+        .unwrap_or_else(|e| Err(WorkerError::Task(e.to_string())));
+        match outcome {
+            Ok(summary) => {
+                failures = 0;
+                log::debug!(
+                    "worker {}: {} tick: {summary}",
+                    spec.name,
+                    spec.kind.as_str()
+                );
+            }
+            Err(error) => {
+                failures = failures.saturating_add(1);
+                let backoff = spec
+                    .interval
+                    .saturating_mul(1 << failures.min(6))
+                    .min(MAX_BACKOFF);
+                log::warn!(
+                    "worker {}: {} tick failed ({failures} in a row), next try in {backoff:?}: {error}",
+                    spec.name,
+                    spec.kind.as_str()
+                );
+                tokio::select! {
+                    _ = stopped.changed() => break,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+            }
+        }
+    }
+    log::info!("worker {}: {} loop stopped", spec.name, spec.kind.as_str());
+}
+
+/// One tick and its heartbeat, on a blocking thread.
+fn one_tick(
+    db: &Database,
+    spec: &LoopSpec,
+    tick: &Tick,
+    started_at: Timestamp,
+) -> Result<String, WorkerError> {
+    let mut conn = db.get()?;
+    let now = chrono::Utc::now();
+    let mut retries = 0;
+    let summary = loop {
+        match tick(&mut conn, now) {
+            Err(e) if e.is_database_locked() && retries < LOCKED_RETRIES => retries += 1,
+            other => break other?,
+        }
+    };
+    heartbeats::record(
+        &mut conn,
+        &spec.name,
+        spec.kind,
+        spec.interval,
+        started_at,
+        chrono::Utc::now(),
+    )?;
+    Ok(summary)
+}
+
+/// Resolves on Ctrl-C or, on Unix, SIGTERM: the shutdown future the binaries pass to [`run`].
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            log::error!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                log::error!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => log::info!("Ctrl-C received"),
+        _ = terminate => log::info!("SIGTERM received"),
+    }
+}

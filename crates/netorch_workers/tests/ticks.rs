@@ -1,0 +1,362 @@
+//! The worker ticks driven with a fake clock, on SQLite and PostgreSQL.
+
+use chrono::{DateTime, Duration};
+use netorch_domain::{
+    DeploymentId, EventType, NewDeployment, Node, NodeId, NodeState, Timestamp, WorkerKind,
+};
+use netorch_simulator::{SimulatedHardware, configuration_fails, metrics_at};
+use netorch_storage::events::EventQuery;
+use netorch_storage::nodes::NodeFilter;
+use netorch_storage::telemetry::TelemetryQuery;
+use netorch_storage::{Database, DbConnection, deployments, events, heartbeats, nodes, telemetry};
+use netorch_testkit::{TestDatabase, backend_tests};
+use netorch_workers::{WorkerOptions, lifecycle_tick, slot_start, telemetry_tick};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Barrier};
+
+const TELEMETRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn t0() -> Timestamp {
+    DateTime::from_timestamp(1_800_000_000, 0).expect("valid time")
+}
+
+fn create(conn: &mut DbConnection, nodes: u32) -> DeploymentId {
+    let new = NewDeployment {
+        name: "fleet".into(),
+        description: None,
+        target_node_count: nodes,
+    };
+    deployments::create(conn, &new, t0()).expect("create").id
+}
+
+fn fleet(conn: &mut DbConnection, deployment: DeploymentId) -> Vec<Node> {
+    nodes::list(conn, deployment, &NodeFilter::default())
+        .expect("nodes")
+        .nodes
+}
+
+fn state_changes(conn: &mut DbConnection, deployment: DeploymentId) -> Vec<netorch_domain::Event> {
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let page = events::list(
+            conn,
+            &EventQuery {
+                deployment: Some(deployment),
+                after,
+                event_type: Some(EventType::StateChange),
+                node: None,
+                limit: 1000,
+            },
+        )
+        .expect("events");
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        all.extend(page);
+    }
+    all
+}
+
+/// Ticks the lifecycle every 2 s from t0 + 2 s to t0 + `seconds`.
+fn drive_lifecycle(conn: &mut DbConnection, hw: &SimulatedHardware, seconds: i64) {
+    for step in 1..=seconds / 2 {
+        lifecycle_tick(conn, hw, t0() + Duration::seconds(2 * step)).expect("tick");
+    }
+}
+
+fn a_40_node_deployment_runs_with_exactly_the_rule_s_failures(t: &TestDatabase) {
+    let mut conn = t.db.get().expect("connection");
+    let hw = SimulatedHardware::default();
+    // Another deployment first, so that ids and deployment ids differ.
+    create(&mut conn, 3);
+    let d = create(&mut conn, 40);
+
+    // First tick: every node starts provisioning and gets its address.
+    let first = lifecycle_tick(&mut conn, &hw, t0() + Duration::seconds(2)).expect("tick");
+    assert_eq!((first.planned, first.applied), (43, 43));
+    let provisioning = fleet(&mut conn, d);
+    assert!(
+        provisioning
+            .iter()
+            .all(|n| n.state == NodeState::Provisioning)
+    );
+    let addresses: HashSet<_> = provisioning
+        .iter()
+        .map(|n| n.ip_address.clone().expect("address"))
+        .collect();
+    assert_eq!(addresses.len(), 40);
+
+    // Longest path: 2 s + 7 s provisioning + 11 s configuring, at 2 s ticks: done by 24 s.
+    drive_lifecycle(&mut conn, &hw, 30);
+    let done = fleet(&mut conn, d);
+    let failed: Vec<i64> = done
+        .iter()
+        .filter(|n| n.state == NodeState::Failed)
+        .map(|n| n.id.get())
+        .collect();
+    let want: Vec<i64> = done
+        .iter()
+        .filter(|n| configuration_fails(n.id, d, 0))
+        .map(|n| n.id.get())
+        .collect();
+    assert_eq!(failed, want);
+    assert!(!want.is_empty(), "the rule fails some of 40 nodes");
+    assert!(
+        done.iter()
+            .all(|n| n.state == NodeState::Running || failed.contains(&n.id.get()))
+    );
+    for node in done.iter().filter(|n| n.state == NodeState::Failed) {
+        assert_eq!(
+            node.failure_reason.as_deref(),
+            Some(netorch_simulator::CONFIGURATION_FAILURE_REASON)
+        );
+    }
+
+    // Exactly three state changes per node, in order.
+    let mut per_node: BTreeMap<i64, Vec<(String, String)>> = BTreeMap::new();
+    for e in state_changes(&mut conn, d) {
+        let step = (
+            e.metadata["from_state"].as_str().unwrap_or("").to_owned(),
+            e.metadata["to_state"].as_str().unwrap_or("").to_owned(),
+        );
+        per_node
+            .entry(e.node_id.expect("node event").get())
+            .or_default()
+            .push(step);
+    }
+    assert_eq!(per_node.len(), 40);
+    for (id, steps) in per_node {
+        let last = if failed.contains(&id) {
+            "FAILED"
+        } else {
+            "RUNNING"
+        };
+        assert_eq!(
+            steps,
+            vec![
+                ("PENDING".into(), "PROVISIONING".into()),
+                ("PROVISIONING".into(), "CONFIGURING".into()),
+                ("CONFIGURING".into(), last.into()),
+            ],
+            "node {id}"
+        );
+    }
+    // A further tick has nothing to do.
+    let idle = lifecycle_tick(&mut conn, &hw, t0() + Duration::seconds(60)).expect("tick");
+    assert_eq!(idle.applied, 0);
+}
+
+fn phases_take_their_simulated_time(t: &TestDatabase) {
+    let mut conn = t.db.get().expect("connection");
+    let hw = SimulatedHardware::default();
+    let d = create(&mut conn, 10);
+    lifecycle_tick(&mut conn, &hw, t0()).expect("tick");
+    // Each node moves to CONFIGURING exactly 3 + id % 5 seconds after it started provisioning.
+    for second in 1..=8 {
+        lifecycle_tick(&mut conn, &hw, t0() + Duration::seconds(second)).expect("tick");
+        for node in fleet(&mut conn, d) {
+            let due = 3 + node.id.get() % 5;
+            let want = if second >= due {
+                NodeState::Configuring
+            } else {
+                NodeState::Provisioning
+            };
+            assert_eq!(node.state, want, "node {} at {second} s", node.id);
+        }
+    }
+}
+
+fn telemetry_writes_the_formula_once_per_node_and_slot(t: &TestDatabase) {
+    let mut conn = t.db.get().expect("connection");
+    let hw = SimulatedHardware::default();
+    let d = create(&mut conn, 40);
+    drive_lifecycle(&mut conn, &hw, 30);
+    let running: Vec<Node> = fleet(&mut conn, d)
+        .into_iter()
+        .filter(|n| n.state == NodeState::Running)
+        .collect();
+
+    let now = t0() + Duration::milliseconds(32_700);
+    let tick = telemetry_tick(&mut conn, &hw, TELEMETRY_INTERVAL, now).expect("tick");
+    let slot = slot_start(now, TELEMETRY_INTERVAL);
+    assert_eq!(slot, t0() + Duration::seconds(30));
+    assert_eq!(
+        (tick.slot, tick.nodes, tick.written),
+        (slot, running.len(), running.len())
+    );
+    // Again in the same slot: nothing new.
+    let again = telemetry_tick(
+        &mut conn,
+        &hw,
+        TELEMETRY_INTERVAL,
+        now + Duration::seconds(1),
+    )
+    .expect("tick");
+    assert_eq!(again.written, 0);
+
+    let samples = telemetry::query(
+        &mut conn,
+        &TelemetryQuery {
+            deployment: d,
+            node: None,
+            start: None,
+            end: None,
+            limit: 1000,
+        },
+    )
+    .expect("query");
+    assert_eq!(samples.len(), running.len());
+    for sample in &samples {
+        assert_eq!(sample.timestamp, slot);
+        assert_eq!(
+            sample.metrics,
+            metrics_at(sample.node_id, slot),
+            "node {}",
+            sample.node_id
+        );
+    }
+    // Failed nodes send nothing.
+    let sampled: HashSet<NodeId> = samples.iter().map(|s| s.node_id).collect();
+    assert_eq!(sampled, running.iter().map(|n| n.id).collect());
+}
+
+fn two_workers_make_each_transition_and_sample_once(t: &TestDatabase) {
+    let hw = SimulatedHardware::default();
+    let d = create(&mut t.db.get().expect("connection"), 60);
+    let second_pool = Database::connect(t.url()).expect("second pool");
+    let barrier = Arc::new(Barrier::new(2));
+    std::thread::scope(|scope| {
+        for db in [&t.db, &second_pool] {
+            let barrier = barrier.clone();
+            scope.spawn(move || {
+                let mut conn = db.get().expect("connection");
+                for step in 1..=20 {
+                    let now = t0() + Duration::seconds(2 * step);
+                    barrier.wait();
+                    lifecycle_tick(&mut conn, &hw, now).expect("lifecycle tick");
+                    barrier.wait();
+                    telemetry_tick(&mut conn, &hw, TELEMETRY_INTERVAL, now)
+                        .expect("telemetry tick");
+                }
+            });
+        }
+    });
+    let mut conn = t.db.get().expect("connection");
+    let changes = state_changes(&mut conn, d);
+    let mut per_node: BTreeMap<NodeId, usize> = BTreeMap::new();
+    for e in &changes {
+        *per_node.entry(e.node_id.expect("node event")).or_default() += 1;
+    }
+    assert_eq!(per_node.len(), 60);
+    assert!(per_node.values().all(|count| *count == 3), "{per_node:?}");
+
+    // One sample per running node per slot: the count equals the distinct (node, slot) pairs.
+    let samples = telemetry::query(
+        &mut conn,
+        &TelemetryQuery {
+            deployment: d,
+            node: None,
+            start: None,
+            end: None,
+            limit: 100_000,
+        },
+    )
+    .expect("query");
+    let keys: HashSet<(NodeId, Timestamp)> =
+        samples.iter().map(|s| (s.node_id, s.timestamp)).collect();
+    assert_eq!(keys.len(), samples.len());
+    assert!(!samples.is_empty());
+}
+
+fn a_retried_failed_node_runs(t: &TestDatabase) {
+    let mut conn = t.db.get().expect("connection");
+    let hw = SimulatedHardware::default();
+    let d = create(&mut conn, 40);
+    drive_lifecycle(&mut conn, &hw, 30);
+    let failed: Vec<Node> = fleet(&mut conn, d)
+        .into_iter()
+        .filter(|n| n.state == NodeState::Failed)
+        .collect();
+    assert!(!failed.is_empty());
+    let later = t0() + Duration::seconds(100);
+    for node in &failed {
+        nodes::retry(&mut conn, d, node.id, later).expect("retry");
+    }
+    for step in 1..=15 {
+        lifecycle_tick(&mut conn, &hw, later + Duration::seconds(2 * step)).expect("tick");
+    }
+    for node in &failed {
+        let now = nodes::get(&mut conn, d, node.id).expect("get");
+        assert_eq!(
+            (now.state, now.attempt),
+            (NodeState::Running, 1),
+            "node {}",
+            node.id
+        );
+        assert_eq!(now.ip_address, node.ip_address, "keeps its address");
+    }
+}
+
+fn the_loops_tick_record_heartbeats_and_stop(t: &TestDatabase) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let hw = Arc::new(SimulatedHardware::new(100.0));
+    let d = create(&mut t.db.get().expect("connection"), 5);
+    let options = WorkerOptions {
+        name: "test-worker".into(),
+        lifecycle_interval: Some(std::time::Duration::from_millis(20)),
+        telemetry_interval: Some(std::time::Duration::from_millis(50)),
+    };
+    let db = t.db.clone();
+    runtime.block_on(async move {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let worker = tokio::spawn(netorch_workers::run(
+            db.clone(),
+            hw.clone(),
+            hw,
+            options,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        // Wait (bounded) for the fleet to run and be sampled.
+        let mut sampled = false;
+        for _ in 0..200 {
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            let mut conn = db.get().expect("connection");
+            if telemetry::count(&mut conn, d).expect("count") > 0 {
+                sampled = true;
+                break;
+            }
+        }
+        assert!(
+            sampled,
+            "the loops ran the deployment to RUNNING and sampled it"
+        );
+        stop.send(()).expect("worker listening");
+        worker.await.expect("worker stopped cleanly");
+    });
+    let mut conn = t.db.get().expect("connection");
+    let beats = heartbeats::list(&mut conn).expect("heartbeats");
+    let kinds: HashSet<WorkerKind> = beats
+        .iter()
+        .filter(|b| b.name == "test-worker")
+        .map(|b| b.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        HashSet::from([WorkerKind::Lifecycle, WorkerKind::Telemetry])
+    );
+}
+
+backend_tests!(
+    a_40_node_deployment_runs_with_exactly_the_rule_s_failures,
+    phases_take_their_simulated_time,
+    telemetry_writes_the_formula_once_per_node_and_slot,
+    two_workers_make_each_transition_and_sample_once,
+    a_retried_failed_node_runs,
+    the_loops_tick_record_heartbeats_and_stop,
+);
