@@ -42,11 +42,12 @@ pub trait Provisioner: Send + Sync {
     /// `node.state_changed_at`.
     fn phase_status(&self, node: &Node, phase: Phase, now: Timestamp) -> PhaseStatus;
 
-    /// No node finishes `phase` sooner than this after entering it. The lifecycle worker does
-    /// not read nodes that entered the phase more recently, which keeps its ticks cheap when
-    /// many nodes are in flight. The default, zero, asks about every node on every tick.
-    fn min_phase_duration(&self, phase: Phase) -> std::time::Duration {
-        let _ = phase;
+    /// How long after entering `phase` the node is certainly not done yet: the lifecycle
+    /// worker does not ask about the node again before then, which keeps its ticks in
+    /// proportion to the nodes that move rather than to all those in flight. The default,
+    /// zero, has the node asked about on every tick.
+    fn earliest_completion(&self, node: &Node, phase: Phase) -> std::time::Duration {
+        let _ = (node, phase);
         std::time::Duration::ZERO
     }
 }

@@ -160,12 +160,9 @@ impl Provisioner for SimulatedHardware {
         }
     }
 
-    fn min_phase_duration(&self, phase: Phase) -> Duration {
-        let shortest = match phase {
-            Phase::Provisioning => Duration::from_secs(3),
-            Phase::Configuring => Duration::from_secs(5),
-        };
-        shortest.div_f64(self.time_scale)
+    fn earliest_completion(&self, node: &Node, phase: Phase) -> Duration {
+        // The simulation knows exactly when each phase ends.
+        self.scaled_phase_duration(node.id, phase)
     }
 }
 

@@ -217,12 +217,23 @@ fn odd_time_scales_fall_back_to_real_time() {
 }
 
 #[test]
-fn no_phase_ends_before_its_minimum() {
+fn a_phase_is_never_done_before_its_earliest_completion() {
     let hw = SimulatedHardware::new(2.0);
-    for phase in [Phase::Provisioning, Phase::Configuring] {
-        let shortest = (1..=100)
-            .map(|id| hw.scaled_phase_duration(NodeId(id), phase))
-            .min();
-        assert_eq!(shortest, Some(hw.min_phase_duration(phase)), "{phase:?}");
+    let start = at(1_800_000_000);
+    for id in 1..=50 {
+        for phase in [Phase::Provisioning, Phase::Configuring] {
+            let n = node(id, 2, 0, start);
+            let earliest =
+                chrono::Duration::from_std(hw.earliest_completion(&n, phase)).expect("short");
+            let just_before = start + earliest - chrono::Duration::microseconds(1);
+            assert_eq!(
+                hw.phase_status(&n, phase, just_before),
+                PhaseStatus::InProgress
+            );
+            assert_ne!(
+                hw.phase_status(&n, phase, start + earliest),
+                PhaseStatus::InProgress
+            );
+        }
     }
 }

@@ -67,6 +67,7 @@ struct NewNodeRow {
     created_at: i64,
     updated_at: i64,
     state_changed_at: i64,
+    check_after: Option<i64>,
 }
 
 /// Rows per multi-row INSERT of nodes: 11 columns stay under SQLite's 32,766 bound parameters.
@@ -114,6 +115,8 @@ pub fn create(conn: &mut DbConnection, new: &NewDeployment, now: Timestamp) -> R
                 created_at: at,
                 updated_at: at,
                 state_changed_at: at,
+                // Pending nodes are due for the lifecycle worker at once.
+                check_after: Some(at),
             })
             .collect();
         for chunk in rows.chunks(NODE_INSERT_CHUNK) {

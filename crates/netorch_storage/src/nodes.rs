@@ -172,6 +172,7 @@ pub struct TransitionPlan {
     attempt: u32,
     ip_address: Option<String>,
     failure_reason: Option<String>,
+    check_after: Option<Timestamp>,
 }
 
 impl TransitionPlan {
@@ -196,7 +197,15 @@ impl TransitionPlan {
             } else {
                 None
             },
+            check_after: None,
         })
+    }
+
+    /// When the lifecycle worker should next look at the node, if it stays in flight (by
+    /// default: at once). Ignored for `RUNNING` and `FAILED`, which it never looks at.
+    pub fn with_check_after(mut self, at: Timestamp) -> Self {
+        self.check_after = Some(at);
+        self
     }
 
     /// The node it moves.
@@ -233,8 +242,11 @@ impl TransitionPlan {
     }
 }
 
-/// One planned transition as the SQLite statement binds it.
-struct TransitionRow<'a> {
+/// One planned transition as the SQLite statements bind it. `SETS_ADDRESS` picks the statement
+/// that also writes `ip_address`: SQLite rewrites every index on a column the statement
+/// assigns, even to the same value, so the address (and its unique index) is only assigned by
+/// the transitions that bring one.
+struct TransitionRow<'a, const SETS_ADDRESS: bool> {
     id: i64,
     version: i64,
     state: &'static str,
@@ -242,21 +254,28 @@ struct TransitionRow<'a> {
     failure_reason: Option<&'a str>,
     attempt: i32,
     changed_at: i64,
+    check_after: Option<i64>,
 }
 
-/// The SQLite statement that applies a chunk of planned transitions.
-struct SqliteApplyTransitions;
+/// The statement-cache key of each of the two statements.
+struct SqliteApplyTransitions<const SETS_ADDRESS: bool>;
 
-impl SqliteRows for TransitionRow<'_> {
+impl<const SETS_ADDRESS: bool> SqliteRows for TransitionRow<'_, SETS_ADDRESS> {
     const HEAD: &'static str = "WITH v(id, version, state, ip_address, failure_reason, attempt, \
-        changed_at) AS (VALUES ";
-    const TAIL: &'static str = ") UPDATE nodes SET state = v.state, \
-        ip_address = COALESCE(v.ip_address, nodes.ip_address), \
+        changed_at, check_after) AS (VALUES ";
+    const TAIL: &'static str = if SETS_ADDRESS {
+        ") UPDATE nodes SET state = v.state, ip_address = v.ip_address, \
         failure_reason = v.failure_reason, attempt = v.attempt, version = nodes.version + 1, \
-        updated_at = v.changed_at, state_changed_at = v.changed_at \
-        FROM v WHERE nodes.id = v.id AND nodes.version = v.version RETURNING nodes.id";
+        updated_at = v.changed_at, state_changed_at = v.changed_at, check_after = v.check_after \
+        FROM v WHERE nodes.id = v.id AND nodes.version = v.version RETURNING nodes.id"
+    } else {
+        ") UPDATE nodes SET state = v.state, \
+        failure_reason = v.failure_reason, attempt = v.attempt, version = nodes.version + 1, \
+        updated_at = v.changed_at, state_changed_at = v.changed_at, check_after = v.check_after \
+        FROM v WHERE nodes.id = v.id AND nodes.version = v.version RETURNING nodes.id"
+    };
     const CHUNK: usize = 2_000;
-    type CacheKey = SqliteApplyTransitions;
+    type CacheKey = SqliteApplyTransitions<SETS_ADDRESS>;
     type Returning = BigInt;
 
     fn bind<'b>(&'b self, out: &mut AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
@@ -268,7 +287,32 @@ impl SqliteRows for TransitionRow<'_> {
             Nullable<Text> => &self.failure_reason,
             Integer => &self.attempt,
             BigInt => &self.changed_at,
+            Nullable<BigInt> => &self.check_after,
         )
+    }
+}
+
+impl<'a, const SETS_ADDRESS: bool> TransitionRow<'a, SETS_ADDRESS> {
+    fn new(plan: &'a TransitionPlan, now: Timestamp) -> Self {
+        TransitionRow {
+            id: plan.node.get(),
+            version: plan.version,
+            state: plan.to.as_str(),
+            ip_address: plan.ip_address.as_deref(),
+            failure_reason: plan.failure_reason.as_deref(),
+            attempt: plan.attempt as i32,
+            changed_at: to_micros(now),
+            check_after: plan.stored_check_after(now),
+        }
+    }
+}
+
+impl TransitionPlan {
+    /// The `check_after` column the transition writes.
+    fn stored_check_after(&self, now: Timestamp) -> Option<i64> {
+        self.to
+            .is_in_flight()
+            .then(|| to_micros(self.check_after.unwrap_or(now)))
     }
 }
 
@@ -298,19 +342,19 @@ pub fn apply_transitions(
     write_transaction(conn, |conn| {
         let applied: Vec<i64> = match conn {
             DbConnection::Sqlite(inner) => {
-                let rows: Vec<TransitionRow<'_>> = plans
-                    .iter()
-                    .map(|plan| TransitionRow {
-                        id: plan.node.get(),
-                        version: plan.version,
-                        state: plan.to.as_str(),
-                        ip_address: plan.ip_address.as_deref(),
-                        failure_reason: plan.failure_reason.as_deref(),
-                        attempt: plan.attempt as i32,
-                        changed_at: at,
-                    })
+                let (with_address, without): (Vec<&TransitionPlan>, Vec<&TransitionPlan>) =
+                    plans.iter().partition(|plan| plan.ip_address.is_some());
+                let with_address: Vec<TransitionRow<'_, true>> = with_address
+                    .into_iter()
+                    .map(|p| TransitionRow::new(p, now))
                     .collect();
-                sqlite_bulk::load(inner, &rows)?
+                let without: Vec<TransitionRow<'_, false>> = without
+                    .into_iter()
+                    .map(|p| TransitionRow::new(p, now))
+                    .collect();
+                let mut applied: Vec<i64> = sqlite_bulk::load(inner, &with_address)?;
+                applied.extend(sqlite_bulk::load::<_, i64>(inner, &without)?);
+                applied
             }
             DbConnection::Postgresql(inner) => {
                 let ids: Vec<i64> = plans.iter().map(|p| p.node.get()).collect();
@@ -321,16 +365,20 @@ pub fn apply_transitions(
                 let reasons: Vec<Option<&str>> =
                     plans.iter().map(|p| p.failure_reason.as_deref()).collect();
                 let attempts: Vec<i32> = plans.iter().map(|p| p.attempt as i32).collect();
+                let check_after: Vec<Option<i64>> =
+                    plans.iter().map(|p| p.stored_check_after(now)).collect();
                 diesel::sql_query(
-                    "WITH v AS (SELECT * FROM unnest($1, $2, $3, $4, $5, $6) \
-                       AS v(id, version, state, ip_address, failure_reason, attempt)), \
+                    "WITH v AS (SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $8) \
+                       AS v(id, version, state, ip_address, failure_reason, attempt, \
+                       check_after)), \
                      claimed AS (SELECT nodes.id FROM nodes JOIN v \
                        ON nodes.id = v.id AND nodes.version = v.version \
                        FOR UPDATE OF nodes SKIP LOCKED) \
                      UPDATE nodes SET state = v.state, \
                        ip_address = COALESCE(v.ip_address, nodes.ip_address), \
                        failure_reason = v.failure_reason, attempt = v.attempt, \
-                       version = nodes.version + 1, updated_at = $7, state_changed_at = $7 \
+                       version = nodes.version + 1, updated_at = $7, state_changed_at = $7, \
+                       check_after = v.check_after \
                      FROM v, claimed \
                      WHERE nodes.id = v.id AND claimed.id = v.id AND nodes.version = v.version \
                      RETURNING nodes.id",
@@ -342,6 +390,7 @@ pub fn apply_transitions(
                 .bind::<Array<Nullable<Text>>, _>(&reasons)
                 .bind::<Array<Integer>, _>(&attempts)
                 .bind::<BigInt, _>(at)
+                .bind::<Array<Nullable<BigInt>>, _>(&check_after)
                 .load::<AppliedId>(inner)?
                 .into_iter()
                 .map(|row| row.id)
@@ -418,33 +467,13 @@ pub fn retry(
     })
 }
 
-/// Which in-flight nodes the lifecycle worker reads: every pending node, and the nodes that
-/// entered provisioning or configuration early enough that their phase may be over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LifecycleScan {
-    /// Read `PROVISIONING` nodes that entered the state at or before this time.
-    pub provisioning_since: Timestamp,
-    /// Read `CONFIGURING` nodes that entered the state at or before this time.
-    pub configuring_since: Timestamp,
-    /// At most this many nodes, those longest in their state first.
-    pub limit: i64,
-}
-
-/// The in-flight nodes a lifecycle tick must look at (see [`LifecycleScan`]).
-pub fn lifecycle_candidates(conn: &mut DbConnection, scan: &LifecycleScan) -> Result<Vec<Node>> {
+/// The in-flight nodes due for the lifecycle worker at `now` (their `check_after` has come),
+/// longest-waiting first, at most `limit`.
+pub fn due_for_lifecycle(conn: &mut DbConnection, now: Timestamp, limit: i64) -> Result<Vec<Node>> {
     nodes::table
-        .filter(
-            nodes::state
-                .eq(NodeState::Pending.as_str())
-                .or(nodes::state
-                    .eq(NodeState::Provisioning.as_str())
-                    .and(nodes::state_changed_at.le(to_micros(scan.provisioning_since))))
-                .or(nodes::state
-                    .eq(NodeState::Configuring.as_str())
-                    .and(nodes::state_changed_at.le(to_micros(scan.configuring_since)))),
-        )
-        .order((nodes::state_changed_at.asc(), nodes::id.asc()))
-        .limit(scan.limit)
+        .filter(nodes::check_after.le(to_micros(now)))
+        .order((nodes::check_after.asc(), nodes::id.asc()))
+        .limit(limit)
         .select(NodeRow::as_select())
         .load(conn)?
         .into_iter()

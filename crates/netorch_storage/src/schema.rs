@@ -46,6 +46,8 @@ diesel::table! {
         updated_at -> BigInt,
         /// Microseconds since the epoch.
         state_changed_at -> BigInt,
+        /// When the lifecycle worker looks at the node next (microseconds), NULL when done.
+        check_after -> Nullable<BigInt>,
     }
 }
 

@@ -3,7 +3,7 @@
 use crate::WorkerError;
 use chrono::Duration;
 use netorch_domain::{Node, NodeState, NodeTrigger, Phase, PhaseStatus, Provisioner, Timestamp};
-use netorch_storage::nodes::{self, LifecycleScan, NodeChange, TransitionPlan};
+use netorch_storage::nodes::{self, NodeChange, TransitionPlan};
 use netorch_storage::{DbConnection, StorageError, write_transaction};
 
 /// Most nodes one tick reads; the rest wait for the next tick (oldest state change first).
@@ -76,12 +76,22 @@ pub fn plan_transition(
     };
     // Every trigger above is legal from the state it is chosen for; a refusal would mean the
     // row changed under us, and the node is simply looked at again next tick.
-    TransitionPlan::new(node, trigger, change).ok()
+    let plan = TransitionPlan::new(node, trigger, change).ok()?;
+    // Come back when the next phase can first be over, and not before.
+    let next_phase = match plan.to() {
+        NodeState::Provisioning => Phase::Provisioning,
+        NodeState::Configuring => Phase::Configuring,
+        _ => return Some(plan),
+    };
+    let wait = Duration::from_std(provisioner.earliest_completion(node, next_phase))
+        .unwrap_or(Duration::MAX);
+    Some(plan.with_check_after(now.checked_add_signed(wait).unwrap_or(now)))
 }
 
-/// One pass of the lifecycle worker at `now`: reads the in-flight nodes whose phase may be
-/// over, decides each with [`plan_transition`], and applies the decisions in bulk with one
-/// audit event each.
+/// One pass of the lifecycle worker at `now`: reads the in-flight nodes that are due (each
+/// node is scheduled for when its phase can first be over, from the provisioner's
+/// [`earliest_completion`](Provisioner::earliest_completion)), decides each with
+/// [`plan_transition`], and applies the decisions in bulk with one audit event each.
 ///
 /// On SQLite the whole tick is one `BEGIN IMMEDIATE` transaction, so concurrent workers take
 /// turns and each sees the other's result. On PostgreSQL the transitions are claimed with
@@ -92,19 +102,8 @@ pub fn lifecycle_tick(
     provisioner: &dyn Provisioner,
     now: Timestamp,
 ) -> Result<LifecycleTick, WorkerError> {
-    let since = |phase| {
-        Duration::from_std(provisioner.min_phase_duration(phase))
-            .ok()
-            .and_then(|d| now.checked_sub_signed(d))
-            .unwrap_or(now)
-    };
-    let scan = LifecycleScan {
-        provisioning_since: since(Phase::Provisioning),
-        configuring_since: since(Phase::Configuring),
-        limit: MAX_NODES_PER_TICK,
-    };
     let tick = write_transaction(conn, |conn| -> Result<_, StorageError> {
-        let candidates = nodes::lifecycle_candidates(conn, &scan)?;
+        let candidates = nodes::due_for_lifecycle(conn, now, MAX_NODES_PER_TICK)?;
         let plans: Vec<TransitionPlan> = candidates
             .iter()
             .filter_map(|node| plan_transition(node, provisioner, now))

@@ -24,12 +24,18 @@ CREATE TABLE nodes (
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     state_changed_at BIGINT NOT NULL,
+    -- When the lifecycle worker should next look at the node: set on entering a state from
+    -- the provisioner's earliest completion, NULL once the node is RUNNING or FAILED.
+    check_after BIGINT,
+    -- Also serves every per-deployment query (state counts and filters scan the deployment's
+    -- nodes through it).
     UNIQUE (deployment_id, name)
 );
--- State counts and the state filter of a deployment's node list.
-CREATE INDEX nodes_deployment_state ON nodes (deployment_id, state);
--- The lifecycle worker's scan: nodes of a state, oldest state change first.
-CREATE INDEX nodes_state_changed ON nodes (state, state_changed_at);
+-- Every index here is paid for by each of the lifecycle's transitions, so there are few and
+-- they are partial: the lifecycle worker's scan holds in-flight nodes only, the telemetry
+-- worker's running nodes only.
+CREATE INDEX nodes_check_after ON nodes (check_after) WHERE check_after IS NOT NULL;
+CREATE INDEX nodes_running ON nodes (id) WHERE state = 'RUNNING';
 
 -- No foreign keys here on purpose: checking two parents per row would tax the ingest path, the
 -- repository validates node ownership before it writes, and deleting a deployment deletes its
