@@ -21,12 +21,16 @@ fn t0() -> Timestamp {
 }
 
 fn create(conn: &mut DbConnection, nodes: u32) -> DeploymentId {
+    create_at(conn, nodes, t0())
+}
+
+fn create_at(conn: &mut DbConnection, nodes: u32, at: Timestamp) -> DeploymentId {
     let new = NewDeployment {
         name: "fleet".into(),
         description: None,
         target_node_count: nodes,
     };
-    deployments::create(conn, &new, t0()).expect("create").id
+    deployments::create(conn, &new, at).expect("create").id
 }
 
 fn fleet(conn: &mut DbConnection, deployment: DeploymentId) -> Vec<Node> {
@@ -304,7 +308,8 @@ fn the_loops_tick_record_heartbeats_and_stop(t: &TestDatabase) {
         .build()
         .expect("runtime");
     let hw = Arc::new(SimulatedHardware::new(100.0));
-    let d = create(&mut t.db.get().expect("connection"), 5);
+    // The loops read the real clock.
+    let d = create_at(&mut t.db.get().expect("connection"), 5, chrono::Utc::now());
     let options = WorkerOptions {
         name: "test-worker".into(),
         lifecycle_interval: Some(std::time::Duration::from_millis(20)),
