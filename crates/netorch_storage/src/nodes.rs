@@ -499,3 +499,22 @@ pub fn running_page(
         .map(Node::try_from)
         .collect()
 }
+
+/// The names (`node-001`, ...) of those of `ids` that are nodes of `deployment`.
+pub fn names(
+    conn: &mut DbConnection,
+    deployment: DeploymentId,
+    ids: &[NodeId],
+) -> Result<std::collections::HashMap<NodeId, String>> {
+    let mut found = std::collections::HashMap::with_capacity(ids.len());
+    let raw: Vec<i64> = ids.iter().map(|id| id.get()).collect();
+    for chunk in raw.chunks(10_000) {
+        let rows: Vec<(i64, String)> = nodes::table
+            .filter(nodes::deployment_id.eq(deployment.get()))
+            .filter(nodes::id.eq_any(chunk))
+            .select((nodes::id, nodes::name))
+            .load(conn)?;
+        found.extend(rows.into_iter().map(|(id, name)| (NodeId(id), name)));
+    }
+    Ok(found)
+}

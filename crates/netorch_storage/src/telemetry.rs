@@ -237,3 +237,81 @@ pub fn count(conn: &mut DbConnection, deployment: DeploymentId) -> Result<i64> {
         .count()
         .get_result(conn)?)
 }
+
+/// Feeds every sample of `deployment` stamped within `[start, end]` to `visit`, as
+/// `(node, timestamp, metrics)`, straight from a database cursor: the window is never held in
+/// memory (on PostgreSQL the rows are fetched one by one rather than as one result). Returns
+/// how many samples were visited.
+pub fn scan_window(
+    conn: &mut DbConnection,
+    deployment: DeploymentId,
+    start: Timestamp,
+    end: Timestamp,
+    mut visit: impl FnMut(NodeId, Timestamp, Metrics),
+) -> Result<u64> {
+    let query = telemetry_samples::table
+        .filter(telemetry_samples::deployment_id.eq(deployment.get()))
+        .filter(telemetry_samples::sampled_at.ge(to_micros(start)))
+        .filter(telemetry_samples::sampled_at.le(to_micros(end)))
+        .select((
+            telemetry_samples::node_id,
+            telemetry_samples::sampled_at,
+            telemetry_samples::latency_ms,
+            telemetry_samples::throughput_gbps,
+            telemetry_samples::error_rate,
+        ));
+    let mut visited = 0;
+    let mut each = |row: QueryResult<(i64, i64, f64, f64, f64)>| -> Result<()> {
+        let (node, at, latency_ms, throughput_gbps, error_rate) = row?;
+        visit(
+            NodeId(node),
+            from_micros("telemetry_samples", at)?,
+            Metrics {
+                latency_ms,
+                throughput_gbps,
+                error_rate,
+            },
+        );
+        visited += 1;
+        Ok(())
+    };
+    match conn {
+        DbConnection::Sqlite(inner) => {
+            for row in query.load_iter::<_, diesel::connection::DefaultLoadingMode>(inner)? {
+                each(row)?;
+            }
+        }
+        DbConnection::Postgresql(inner) => {
+            for row in query.load_iter::<_, diesel::pg::PgRowByRowLoadingMode>(inner)? {
+                each(row)?;
+            }
+        }
+    }
+    Ok(visited)
+}
+
+/// Stores samples pushed for `deployment`, all or nothing: if any names a node that is not one
+/// of the deployment's, nothing is stored and the indexes of those samples are returned;
+/// otherwise the number of new samples (see [`insert_batch`]). The check and the insert share
+/// one write transaction, so a node cannot be deleted in between.
+pub fn insert_for_deployment(
+    conn: &mut DbConnection,
+    deployment: DeploymentId,
+    samples: &[NewSample],
+) -> Result<Result<usize, Vec<usize>>> {
+    write_transaction(conn, |conn| {
+        crate::deployments::ensure_exists(conn, deployment)?;
+        let ids: Vec<NodeId> = samples.iter().map(|s| s.node_id).collect();
+        let known = crate::nodes::ids_in_deployment(conn, deployment, &ids)?;
+        let strangers: Vec<usize> = samples
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.deployment_id != deployment || !known.contains(&s.node_id))
+            .map(|(index, _)| index)
+            .collect();
+        if !strangers.is_empty() {
+            return Ok(Err(strangers));
+        }
+        Ok(Ok(insert_batch(conn, samples)?))
+    })
+}

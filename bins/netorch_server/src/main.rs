@@ -1,0 +1,130 @@
+//! `netorch-server`: the HTTP API, with the lifecycle and telemetry workers embedded unless
+//! `--workers none`.
+
+use actix_web::middleware::{Logger, NormalizePath, TrailingSlash};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use netorch_api::ApiState;
+use netorch_simulator::SimulatedHardware;
+use netorch_storage::{Database, DatabaseOptions};
+use netorch_workers::cli::WorkerArgs;
+use std::sync::Arc;
+
+/// Serves the netorch HTTP API (see /docs once it runs) and, unless told otherwise, runs the
+/// lifecycle and telemetry workers in the same process.
+#[derive(Parser)]
+#[command(name = "netorch-server", version)]
+struct Cli {
+    /// Database URL: sqlite://PATH, sqlite::memory:, postgres://... or postgresql://...
+    #[arg(
+        long,
+        env = "NETORCH_DATABASE_URL",
+        default_value = "sqlite://netorch.db"
+    )]
+    database_url: String,
+
+    /// Address to listen on (port 0 picks a free port, logged at start).
+    #[arg(long, env = "NETORCH_BIND", default_value = "127.0.0.1:8000")]
+    bind: String,
+
+    /// Run the workers inside the server (`embedded`), or leave them to netorch-worker
+    /// processes on the same database (`none`).
+    #[arg(long, env = "NETORCH_WORKERS", value_enum, default_value_t = Workers::Embedded)]
+    workers: Workers,
+
+    /// Largest deployment POST /deployments accepts.
+    #[arg(long, env = "NETORCH_MAX_NODES_PER_DEPLOYMENT", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_nodes_per_deployment: u32,
+
+    /// HTTP worker threads [default: one per core].
+    #[arg(long, env = "NETORCH_HTTP_WORKERS", value_parser = clap::value_parser!(u16).range(1..))]
+    http_workers: Option<u16>,
+
+    /// Log one line per request (at info level).
+    #[arg(long, env = "NETORCH_ACCESS_LOG")]
+    access_log: bool,
+
+    #[command(flatten)]
+    worker: WorkerArgs,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Workers {
+    /// Run both loops in this process.
+    Embedded,
+    /// Run no loop here.
+    None,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    let http_workers = cli
+        .http_workers
+        .map(usize::from)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    // Enough connections for every HTTP worker's blocking calls plus the two loops.
+    let options = DatabaseOptions {
+        max_connections: u32::try_from(http_workers * 2 + 4).unwrap_or(32),
+        ..DatabaseOptions::default()
+    };
+    let db = Database::connect_with(&cli.database_url, &options)
+        .with_context(|| format!("opening {}", cli.database_url))?;
+    let state = web::Data::new(ApiState::new(db.clone(), cli.max_nodes_per_deployment));
+    let access_log = cli.access_log;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(actix_web::middleware::Condition::new(
+                access_log,
+                Logger::default(),
+            ))
+            // The original redirected /deployments/ to /deployments; accept both.
+            .wrap(NormalizePath::new(TrailingSlash::Trim))
+            .configure(netorch_api::configure)
+            .default_service(web::to(netorch_api::not_found))
+    })
+    .workers(http_workers)
+    .bind(&cli.bind)
+    .with_context(|| format!("binding {}", cli.bind))?;
+    let addresses: Vec<String> = server.addrs().iter().map(ToString::to_string).collect();
+
+    let (stop_workers, workers_stopped) = tokio::sync::oneshot::channel::<()>();
+    let workers = match cli.workers {
+        Workers::Embedded => {
+            let hardware = Arc::new(SimulatedHardware::new(cli.worker.time_scale));
+            let options = cli.worker.options();
+            Some(tokio::spawn(netorch_workers::run(
+                db.clone(),
+                hardware.clone(),
+                hardware,
+                options,
+                async {
+                    let _ = workers_stopped.await;
+                },
+            )))
+        }
+        Workers::None => None,
+    };
+    log::info!(
+        "netorch-server {} listening on http://{} with database {}, workers {}",
+        env!("CARGO_PKG_VERSION"),
+        addresses.join(", http://"),
+        db.redacted_url(),
+        match cli.workers {
+            Workers::Embedded => format!("embedded (time scale {})", cli.worker.time_scale),
+            Workers::None => "not run here".to_owned(),
+        },
+    );
+    // actix stops on SIGTERM and Ctrl-C itself, finishing the requests in flight.
+    server.run().await.context("serving HTTP")?;
+    if let Some(workers) = workers {
+        let _ = stop_workers.send(());
+        workers.await.context("stopping the workers")?;
+    }
+    log::info!("netorch-server stopped");
+    Ok(())
+}

@@ -1,0 +1,92 @@
+//! `/openapi.json`, generated from the handlers, and `/docs`, a Swagger UI explorer served from
+//! assets compiled into the binary (no internet needed).
+
+use crate::routes;
+use actix_web::{HttpRequest, HttpResponse};
+use utoipa::OpenApi;
+
+/// The OpenAPI document of the whole API.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "netorch",
+        description = "Network deployment and telemetry orchestrator: deployments, node \
+            lifecycle, telemetry and bottleneck detection."
+    ),
+    paths(
+        routes::root,
+        routes::create_deployment,
+        routes::list_deployments,
+        routes::get_deployment,
+        routes::delete_deployment,
+        routes::list_nodes,
+        routes::get_node,
+        routes::retry_node,
+        routes::list_telemetry,
+        routes::push_telemetry,
+        routes::bottlenecks,
+        routes::list_events,
+        routes::health,
+        routes::ready,
+        openapi_json,
+        explorer,
+    ),
+    components(schemas(crate::error::FieldError))
+)]
+pub struct ApiDoc;
+
+/// This document.
+#[utoipa::path(
+    get, path = "/openapi.json", tag = "service",
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json"))
+)]
+pub async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
+const EXPLORER: &str = r##"<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>netorch API</title>
+  <link rel="stylesheet" href="/docs/swagger-ui.css">
+</head>
+<body>
+  <div id="explorer"></div>
+  <script src="/docs/swagger-ui-bundle.js"></script>
+  <script>
+    window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#explorer", deepLinking: true });
+  </script>
+</body>
+</html>
+"##;
+
+/// The interactive API explorer.
+#[utoipa::path(
+    get, path = "/docs", tag = "service",
+    responses((status = 200, description = "An interactive API explorer", content_type = "text/html"))
+)]
+pub async fn explorer() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(EXPLORER)
+}
+
+/// The explorer's script and style sheet.
+pub async fn asset(req: HttpRequest) -> HttpResponse {
+    let (body, content_type): (&'static [u8], &str) = match req.match_info().get("asset") {
+        Some("swagger-ui-bundle.js") => (
+            include_bytes!("../assets/swagger-ui/swagger-ui-bundle.js"),
+            "application/javascript; charset=utf-8",
+        ),
+        Some("swagger-ui.css") => (
+            include_bytes!("../assets/swagger-ui/swagger-ui.css"),
+            "text/css; charset=utf-8",
+        ),
+        _ => return HttpResponse::NotFound().json(serde_json::json!({ "detail": "Not Found" })),
+    };
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header(("Cache-Control", "public, max-age=86400"))
+        .body(body)
+}

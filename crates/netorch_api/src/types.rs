@@ -1,0 +1,476 @@
+//! The JSON shapes of the API contract, converted from domain types with `From`.
+
+use crate::error::FieldError;
+use chrono::{DateTime, Utc};
+use netorch_analytics::{Bottleneck, BottleneckReport};
+use netorch_domain::{Deployment, Event, Node, NodeStateCounts, TelemetrySample, WorkerHeartbeat};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+/// Timestamps in responses: UTC, no offset, microseconds (`2026-11-27T22:14:44.048438`).
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+}
+
+/// `GET /`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServiceInfo {
+    /// Always "Network Deployment & Telemetry Orchestrator".
+    pub service: &'static str,
+    /// The server's version.
+    pub version: &'static str,
+    /// Where the API explorer is.
+    pub docs: &'static str,
+    /// Where the health check is.
+    pub health: &'static str,
+}
+
+/// The body of `POST /deployments` (documentation only: the handler validates the raw JSON
+/// itself, to report every invalid field in the contract's shape).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct DeploymentCreate {
+    /// 1 to 255 characters.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// 1 to the server's maximum (1000 unless raised with --max-nodes-per-deployment).
+    pub target_node_count: i64,
+}
+
+/// A deployment.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeploymentOut {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Nodes created with it.
+    pub target_node_count: u32,
+    /// Creation time.
+    pub created_at: String,
+    /// Last change.
+    pub updated_at: String,
+}
+
+impl From<Deployment> for DeploymentOut {
+    fn from(d: Deployment) -> Self {
+        DeploymentOut {
+            id: d.id.get(),
+            name: d.name,
+            description: d.description,
+            target_node_count: d.target_node_count,
+            created_at: timestamp(d.created_at),
+            updated_at: timestamp(d.updated_at),
+        }
+    }
+}
+
+/// How many nodes are in each state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NodeStatesOut {
+    /// Nodes in `PENDING`.
+    #[serde(rename = "PENDING")]
+    pub pending: u64,
+    /// Nodes in `PROVISIONING`.
+    #[serde(rename = "PROVISIONING")]
+    pub provisioning: u64,
+    /// Nodes in `CONFIGURING`.
+    #[serde(rename = "CONFIGURING")]
+    pub configuring: u64,
+    /// Nodes in `RUNNING`.
+    #[serde(rename = "RUNNING")]
+    pub running: u64,
+    /// Nodes in `FAILED`.
+    #[serde(rename = "FAILED")]
+    pub failed: u64,
+}
+
+impl From<NodeStateCounts> for NodeStatesOut {
+    fn from(c: NodeStateCounts) -> Self {
+        NodeStatesOut {
+            pending: c.pending,
+            provisioning: c.provisioning,
+            configuring: c.configuring,
+            running: c.running,
+            failed: c.failed,
+        }
+    }
+}
+
+/// A deployment with its node count and state breakdown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeploymentDetail {
+    /// The deployment.
+    #[serde(flatten)]
+    pub deployment: DeploymentOut,
+    /// How many nodes it has.
+    pub current_node_count: u64,
+    /// How many of them are in each state.
+    pub node_states: NodeStatesOut,
+}
+
+/// A node.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NodeOut {
+    /// Numeric id.
+    pub id: i64,
+    /// Its deployment.
+    pub deployment_id: i64,
+    /// Its name within the deployment: `node-001`, ...
+    pub node_id: String,
+    /// `PENDING`, `PROVISIONING`, `CONFIGURING`, `RUNNING` or `FAILED`.
+    #[schema(example = "RUNNING")]
+    pub state: &'static str,
+    /// `switch-{deployment}-{NNN}`.
+    pub hostname: Option<String>,
+    /// Assigned when provisioning starts.
+    pub ip_address: Option<String>,
+    /// Creation time.
+    pub created_at: String,
+    /// Last change.
+    pub updated_at: String,
+    /// When it entered its state.
+    pub state_changed_at: String,
+    /// Retries so far (0 at first).
+    pub attempt: u32,
+    /// Why it failed; null unless `FAILED`.
+    pub failure_reason: Option<String>,
+}
+
+impl From<Node> for NodeOut {
+    fn from(n: Node) -> Self {
+        NodeOut {
+            id: n.id.get(),
+            deployment_id: n.deployment_id.get(),
+            node_id: n.name,
+            state: n.state.as_str(),
+            hostname: n.hostname,
+            ip_address: n.ip_address,
+            created_at: timestamp(n.created_at),
+            updated_at: timestamp(n.updated_at),
+            state_changed_at: timestamp(n.state_changed_at),
+            attempt: n.attempt,
+            failure_reason: n.failure_reason,
+        }
+    }
+}
+
+/// A page of nodes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NodeList {
+    /// The nodes, ascending id.
+    pub nodes: Vec<NodeOut>,
+    /// How many nodes match the filter over all pages.
+    pub total: i64,
+}
+
+/// A telemetry sample.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SampleOut {
+    /// Id.
+    pub id: i64,
+    /// The node's numeric id.
+    pub node_id: i64,
+    /// Its deployment.
+    pub deployment_id: i64,
+    /// When it was read.
+    pub timestamp: String,
+    /// Milliseconds.
+    pub latency_ms: f64,
+    /// Gb/s.
+    pub throughput_gbps: f64,
+    /// Percent.
+    pub error_rate: f64,
+}
+
+impl From<TelemetrySample> for SampleOut {
+    fn from(s: TelemetrySample) -> Self {
+        SampleOut {
+            id: s.id.get(),
+            node_id: s.node_id.get(),
+            deployment_id: s.deployment_id.get(),
+            timestamp: timestamp(s.timestamp),
+            latency_ms: s.metrics.latency_ms,
+            throughput_gbps: s.metrics.throughput_gbps,
+            error_rate: s.metrics.error_rate,
+        }
+    }
+}
+
+/// A page of samples, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SampleList {
+    /// The samples.
+    pub samples: Vec<SampleOut>,
+    /// How many samples this page holds.
+    pub total: usize,
+}
+
+/// One pushed sample (documentation only: the handler validates the raw JSON).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct SamplePush {
+    /// The node's numeric id; must be a node of the deployment.
+    pub node_id: i64,
+    /// When it was read (default: now).
+    pub timestamp: Option<String>,
+    /// Milliseconds, >= 0.
+    pub latency_ms: f64,
+    /// Gb/s, >= 0.
+    pub throughput_gbps: f64,
+    /// Percent, 0 to 100.
+    pub error_rate: f64,
+}
+
+/// The body of `POST /deployments/{id}/telemetry` (documentation only).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct TelemetryPush {
+    /// At most 10,000 samples.
+    pub samples: Vec<SamplePush>,
+}
+
+/// The answer to a push.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TelemetryAccepted {
+    /// Samples accepted (all of the request's).
+    pub accepted: usize,
+    /// Of those, how many were new (a repeated node and timestamp is stored once).
+    pub stored: usize,
+}
+
+/// Per-metric scores of a bottleneck, positive when worse than the fleet.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScoresOut {
+    /// Latency score.
+    pub latency_ms: f64,
+    /// Throughput score (low throughput scores high).
+    pub throughput_gbps: f64,
+    /// Error-rate score.
+    pub error_rate: f64,
+}
+
+/// A bottleneck node.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BottleneckOut {
+    /// Numeric node id.
+    pub node_id: i64,
+    /// Its name: `node-009`.
+    pub node_identifier: String,
+    /// Its deployment.
+    pub deployment_id: i64,
+    /// Mean latency over the window.
+    pub latency_ms: f64,
+    /// Mean throughput over the window.
+    pub throughput_gbps: f64,
+    /// Mean error rate over the window.
+    pub error_rate: f64,
+    /// `0.4 latency + 0.4 throughput + 0.2 error rate` over the positive scores.
+    pub deviation_score: f64,
+    /// Its newest sample in the window.
+    pub timestamp: String,
+    /// Per-metric scores.
+    pub scores: ScoresOut,
+    /// The metrics whose score reached the threshold.
+    pub reasons: Vec<&'static str>,
+    /// Samples of the node in the window.
+    pub sample_count: u64,
+}
+
+impl BottleneckOut {
+    /// The API shape of `b`, with the node's name and deployment.
+    pub fn new(b: &Bottleneck, node_identifier: String, deployment_id: i64) -> Self {
+        BottleneckOut {
+            node_id: b.node_id.get(),
+            node_identifier,
+            deployment_id,
+            latency_ms: b.means.latency_ms,
+            throughput_gbps: b.means.throughput_gbps,
+            error_rate: b.means.error_rate,
+            deviation_score: b.deviation_score,
+            timestamp: timestamp(b.newest_sample),
+            scores: ScoresOut {
+                latency_ms: b.scores.latency_ms,
+                throughput_gbps: b.scores.throughput_gbps,
+                error_rate: b.scores.error_rate,
+            },
+            reasons: b.reasons.iter().map(|r| r.as_str()).collect(),
+            sample_count: b.sample_count,
+        }
+    }
+}
+
+/// The bottleneck report.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BottleneckReportOut {
+    /// The deployment.
+    pub deployment_id: i64,
+    /// When the analysis ran (the end of the window).
+    pub detected_at: String,
+    /// The bottlenecks, highest deviation score first.
+    pub bottlenecks: Vec<BottleneckOut>,
+    /// How many.
+    pub total_bottlenecks: usize,
+    /// The window, in minutes before `detected_at`.
+    pub analysis_window_minutes: i64,
+    /// `robust` or `zscore`.
+    pub method: &'static str,
+    /// The score at which a node counts.
+    pub threshold: f64,
+    /// Nodes with samples in the window.
+    pub nodes_analyzed: usize,
+    /// Samples in the window.
+    pub samples_analyzed: u64,
+}
+
+impl BottleneckReportOut {
+    /// The API shape of `report`; `names` maps node ids to names.
+    pub fn new(
+        report: &BottleneckReport,
+        deployment_id: i64,
+        detected_at: DateTime<Utc>,
+        analysis_window_minutes: i64,
+        names: &std::collections::HashMap<netorch_domain::NodeId, String>,
+    ) -> Self {
+        let bottlenecks: Vec<BottleneckOut> = report
+            .bottlenecks
+            .iter()
+            .map(|b| {
+                let name = names.get(&b.node_id).cloned().unwrap_or_default();
+                BottleneckOut::new(b, name, deployment_id)
+            })
+            .collect();
+        BottleneckReportOut {
+            deployment_id,
+            detected_at: timestamp(detected_at),
+            total_bottlenecks: bottlenecks.len(),
+            bottlenecks,
+            analysis_window_minutes,
+            method: report.config.method.as_str(),
+            threshold: report.config.threshold,
+            nodes_analyzed: report.nodes_analyzed,
+            samples_analyzed: report.samples_analyzed,
+        }
+    }
+}
+
+/// An audit event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventOut {
+    /// Id, increasing in order of occurrence.
+    pub id: i64,
+    /// The deployment.
+    pub deployment_id: Option<i64>,
+    /// The node, for node events.
+    pub node_id: Option<i64>,
+    /// `DEPLOYMENT_CREATED`, `DEPLOYMENT_DELETED`, `STATE_CHANGE` or `NODE_RETRY`.
+    pub event_type: &'static str,
+    /// A sentence for humans.
+    pub message: String,
+    /// Details (`from_state`, `to_state`, `attempt`, ...).
+    #[schema(value_type = Object)]
+    pub metadata: Map<String, Value>,
+    /// When it happened.
+    pub created_at: String,
+}
+
+impl From<Event> for EventOut {
+    fn from(e: Event) -> Self {
+        EventOut {
+            id: e.id.get(),
+            deployment_id: e.deployment_id.map(|d| d.get()),
+            node_id: e.node_id.map(|n| n.get()),
+            event_type: e.event_type.as_str(),
+            message: e.message,
+            metadata: e.metadata,
+            created_at: timestamp(e.created_at),
+        }
+    }
+}
+
+/// A page of the audit log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventList {
+    /// Events in order of occurrence.
+    pub events: Vec<EventOut>,
+    /// Pass as `after` for the next page; null when this page was the last.
+    pub next_after: Option<i64>,
+}
+
+/// One worker loop's liveness.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkerOut {
+    /// The worker process's name.
+    pub name: String,
+    /// `lifecycle` or `telemetry`.
+    pub kind: &'static str,
+    /// Its last finished tick.
+    pub last_heartbeat: String,
+    /// Whether that was within three of its intervals.
+    pub alive: bool,
+}
+
+impl WorkerOut {
+    /// The API shape of `h` at `now`.
+    pub fn new(h: &WorkerHeartbeat, now: DateTime<Utc>) -> Self {
+        WorkerOut {
+            name: h.name.clone(),
+            kind: h.kind.as_str(),
+            last_heartbeat: timestamp(h.last_heartbeat),
+            alive: h.is_alive(now),
+        }
+    }
+}
+
+/// `GET /health`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `healthy` when the database answers and both worker kinds are alive, else `degraded`.
+    pub status: &'static str,
+    /// Now.
+    pub timestamp: String,
+    /// `healthy` or `unhealthy`.
+    pub database: &'static str,
+    /// How many deployments exist.
+    pub active_deployments: i64,
+    /// Whether a lifecycle and a telemetry worker are alive.
+    pub active_workers: bool,
+    /// Every worker loop that ever reported.
+    pub workers: Vec<WorkerOut>,
+}
+
+/// `GET /ready`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready` or `unavailable`.
+    pub status: &'static str,
+}
+
+/// 404 and other errors with a message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// What is wrong: "Deployment not found", "Node not found", ...
+    pub detail: String,
+}
+
+/// 422.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ValidationError {
+    /// Every invalid input.
+    pub detail: Vec<FieldError>,
+}
+
+/// 409.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConflictDetail {
+    /// What was refused and why.
+    pub detail: String,
+    /// The node's state.
+    pub current_state: String,
+    /// The actions the state allows (`retry` from `FAILED`).
+    pub allowed_actions: Vec<String>,
+}
