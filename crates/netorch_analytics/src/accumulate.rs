@@ -280,6 +280,34 @@ impl StreamingAnalysis {
         }
     }
 
+    /// Adds everything `other` was fed, as if it had been pushed here: lets a window be read in
+    /// parts, in parallel, and analysed as one. Both must use the same configuration (this
+    /// one's is kept).
+    pub fn merge(&mut self, other: StreamingAnalysis) {
+        self.samples += other.samples;
+        for (node, theirs) in other.nodes.into_sorted() {
+            let ours = self.nodes.entry(node, || NodeAccumulator {
+                count: 0,
+                shift: theirs.shift,
+                sum: [0.0; 3],
+                sum_sq: [0.0; 3],
+                readings: Vec::new(),
+                newest: theirs.newest,
+            });
+            for metric in 0..3 {
+                // Re-express their sums around our shift: x - a = (x - b) + (b - a).
+                let d = theirs.shift[metric] - ours.shift[metric];
+                let n = theirs.count as f64;
+                ours.sum[metric] += theirs.sum[metric] + n * d;
+                ours.sum_sq[metric] +=
+                    theirs.sum_sq[metric] + 2.0 * d * theirs.sum[metric] + n * d * d;
+            }
+            ours.count += theirs.count;
+            ours.readings.extend_from_slice(&theirs.readings);
+            ours.newest = ours.newest.max(theirs.newest);
+        }
+    }
+
     /// How many samples were pushed.
     pub fn sample_count(&self) -> u64 {
         self.samples

@@ -236,6 +236,41 @@ fn streaming_and_in_memory_forms_agree() {
 }
 
 #[test]
+fn a_window_read_in_parts_and_merged_gives_the_same_report() {
+    for method in Method::ALL {
+        let samples = simulate(&scenario(60, 0.2));
+        let whole = stream(&samples, &config(method));
+        // Split by time, as the API splits a window between two database connections.
+        let (first, second) = samples.split_at(samples.len() / 3);
+        let mut merged = StreamingAnalysis::new(config(method));
+        for s in second {
+            merged.push(s.node_id, s.timestamp, s.metrics);
+        }
+        let mut part = StreamingAnalysis::new(config(method));
+        for s in first {
+            part.push(s.node_id, s.timestamp, s.metrics);
+        }
+        merged.merge(part);
+        let merged = merged.finish();
+        assert_eq!(flagged(&whole), flagged(&merged), "{method}");
+        assert_eq!(whole.samples_analyzed, merged.samples_analyzed);
+        for (a, b) in whole.bottlenecks.iter().zip(&merged.bottlenecks) {
+            assert_eq!(
+                (a.sample_count, a.newest_sample),
+                (b.sample_count, b.newest_sample)
+            );
+            assert!(
+                (a.deviation_score - b.deviation_score).abs()
+                    <= 1e-9 * a.deviation_score.abs().max(1.0)
+            );
+            assert!(
+                (a.means.latency_ms - b.means.latency_ms).abs() <= 1e-9 * a.means.latency_ms.abs()
+            );
+        }
+    }
+}
+
+#[test]
 fn fewer_than_three_nodes_get_no_robust_verdict() {
     let samples = simulate(&[1, 9]);
     assert!(

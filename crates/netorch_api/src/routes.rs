@@ -17,20 +17,39 @@ use netorch_storage::telemetry::TelemetryQuery;
 use netorch_storage::{DbConnection, deployments, events, heartbeats, nodes, telemetry};
 use serde_json::Value;
 
-/// Runs database work on actix's blocking pool, never on the async workers.
-async fn with_db<T, F>(state: &ApiState, work: F) -> Result<T, ApiError>
+/// Starts database work on actix's blocking pool at once (never on the async workers); the
+/// returned future yields its result. Several can run at the same time.
+fn spawn_db<T, F>(
+    state: &ApiState,
+    work: F,
+) -> impl Future<Output = Result<T, ApiError>> + use<T, F>
 where
     T: Send + 'static,
     F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
 {
     let db = state.db.clone();
-    web::block(move || {
+    let running = web::block(move || {
         let mut conn = db.get()?;
         work(&mut conn)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?
+    });
+    async move {
+        running
+            .await
+            .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?
+    }
 }
+
+/// Runs database work on actix's blocking pool and waits for it.
+async fn with_db<T, F>(state: &ApiState, work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+{
+    spawn_db(state, work).await
+}
+
+/// How many parts a bottleneck window is read in, each on its own connection and thread.
+const WINDOW_PARTS: i32 = 2;
 
 fn deployment_id(req: &HttpRequest, errors: &mut Errors) -> Option<DeploymentId> {
     let raw = req.match_info().get("deployment_id").unwrap_or_default();
@@ -174,9 +193,7 @@ pub async fn get_deployment(
     errors.finish()?;
     let id = valid!(id);
     let (deployment, counts) = with_db(&state, move |conn| {
-        let deployment = deployments::get(conn, id)?;
-        let counts = deployments::node_state_counts(conn, id)?;
-        Ok((deployment, counts))
+        Ok(deployments::get_with_counts(conn, id)?)
     })
     .await?;
     Ok(HttpResponse::Ok().json(DeploymentDetail {
@@ -551,16 +568,39 @@ pub async fn bottlenecks(
     })?;
     let now = Utc::now();
     let start = now - chrono::Duration::minutes(minutes);
-    let (report, names) = with_db(&state, move |conn| {
-        deployments::ensure_exists(conn, deployment)?;
-        let mut analysis = StreamingAnalysis::new(config);
-        telemetry::scan_window(conn, deployment, start, now, |node, at, metrics| {
-            analysis.push(node, at, metrics)
-        })?;
-        let report = analysis.finish();
-        let ids: Vec<NodeId> = report.bottlenecks.iter().map(|b| b.node_id).collect();
-        let names = nodes::names(conn, deployment, &ids)?;
-        Ok((report, names))
+    with_db(&state, move |conn| {
+        Ok(deployments::ensure_exists(conn, deployment)?)
+    })
+    .await?;
+    // The window is read in consecutive time slices on separate connections at once, each
+    // into its own streaming analysis, and the analyses merged: on two cores this nearly
+    // halves the time a report of a large deployment takes.
+    let slice = (now - start) / WINDOW_PARTS;
+    let parts: Vec<_> = (0..WINDOW_PARTS)
+        .map(|part| {
+            let from = start + slice * part;
+            let to = if part + 1 == WINDOW_PARTS {
+                now
+            } else {
+                from + slice - chrono::Duration::microseconds(1)
+            };
+            spawn_db(&state, move |conn| {
+                let mut analysis = StreamingAnalysis::new(config);
+                telemetry::scan_window(conn, deployment, from, to, |node, at, metrics| {
+                    analysis.push(node, at, metrics)
+                })?;
+                Ok(analysis)
+            })
+        })
+        .collect();
+    let mut analysis = StreamingAnalysis::new(config);
+    for part in parts {
+        analysis.merge(part.await?);
+    }
+    let report = analysis.finish();
+    let ids: Vec<NodeId> = report.bottlenecks.iter().map(|b| b.node_id).collect();
+    let names = with_db(&state, move |conn| {
+        Ok(nodes::names(conn, deployment, &ids)?)
     })
     .await?;
     Ok(HttpResponse::Ok().json(BottleneckReportOut::new(

@@ -9,8 +9,35 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 /// Timestamps in responses: UTC, no offset, microseconds (`2026-11-27T22:14:44.048438`).
+///
+/// Written field by field: chrono's `format` interprets its pattern on every call, which was a
+/// third of the cost of listing 200 nodes.
 pub fn timestamp(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+    use chrono::{Datelike, Timelike};
+    // A leap second shows as nanoseconds past 10^9; keep it within the second.
+    let micros = (at.nanosecond() / 1_000).min(999_999);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{micros:06}",
+        at.year(),
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_have_microseconds_and_no_offset() {
+        let at = DateTime::parse_from_rfc3339("2026-11-27T22:14:44.048438Z").expect("valid");
+        assert_eq!(timestamp(at.to_utc()), "2026-11-27T22:14:44.048438");
+        let whole = DateTime::parse_from_rfc3339("2027-01-05T03:04:05Z").expect("valid");
+        assert_eq!(timestamp(whole.to_utc()), "2027-01-05T03:04:05.000000");
+    }
 }
 
 /// `GET /`.

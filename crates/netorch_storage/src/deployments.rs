@@ -41,6 +41,17 @@ impl TryFrom<DeploymentRow> for Deployment {
     }
 }
 
+/// The per-state node counters a deployment row keeps.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = deployments)]
+struct StateCountsRow {
+    pending_nodes: i64,
+    provisioning_nodes: i64,
+    configuring_nodes: i64,
+    running_nodes: i64,
+    failed_nodes: i64,
+}
+
 #[derive(Insertable)]
 #[diesel(table_name = deployments)]
 #[diesel(treat_none_as_default_value = false)]
@@ -50,6 +61,7 @@ struct NewDeploymentRow<'a> {
     target_node_count: i32,
     created_at: i64,
     updated_at: i64,
+    pending_nodes: i64,
 }
 
 #[derive(Insertable)]
@@ -94,6 +106,7 @@ pub fn create(conn: &mut DbConnection, new: &NewDeployment, now: Timestamp) -> R
             target_node_count: count,
             created_at: at,
             updated_at: at,
+            pending_nodes: i64::from(count),
         };
         let row: DeploymentRow = on_backend!(conn, |inner| {
             diesel::insert_into(deployments::table)
@@ -141,36 +154,42 @@ pub fn create(conn: &mut DbConnection, new: &NewDeployment, now: Timestamp) -> R
 
 /// Deployments newest first (descending id), `skip` then at most `limit`.
 pub fn list(conn: &mut DbConnection, skip: i64, limit: i64) -> Result<Vec<Deployment>> {
-    deployments::table
-        .order(deployments::id.desc())
-        .offset(skip)
-        .limit(limit)
-        .select(DeploymentRow::as_select())
-        .load(conn)?
-        .into_iter()
-        .map(Deployment::try_from)
-        .collect()
+    let rows: Vec<DeploymentRow> = on_backend!(conn, |inner| {
+        deployments::table
+            .order(deployments::id.desc())
+            .offset(skip)
+            .limit(limit)
+            .select(DeploymentRow::as_select())
+            .load(inner)?
+    });
+    rows.into_iter().map(Deployment::try_from).collect()
 }
 
 /// One deployment, or [`StorageError::DeploymentNotFound`].
 pub fn get(conn: &mut DbConnection, id: DeploymentId) -> Result<Deployment> {
-    deployments::table
-        .find(id.get())
-        .select(DeploymentRow::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or(StorageError::DeploymentNotFound)
+    let row: Option<DeploymentRow> = on_backend!(conn, |inner| {
+        deployments::table
+            .filter(deployments::id.eq(id.get()))
+            .select(DeploymentRow::as_select())
+            .load(inner)?
+            .pop()
+    });
+    row.ok_or(StorageError::DeploymentNotFound)
         .and_then(Deployment::try_from)
 }
 
 /// Fails with [`StorageError::DeploymentNotFound`] unless the deployment exists.
 pub fn ensure_exists(conn: &mut DbConnection, id: DeploymentId) -> Result<()> {
-    let found: Option<i64> = deployments::table
-        .find(id.get())
-        .select(deployments::id)
-        .first(conn)
-        .optional()?;
-    found.map(|_| ()).ok_or(StorageError::DeploymentNotFound)
+    let found: Vec<i64> = on_backend!(conn, |inner| {
+        deployments::table
+            .filter(deployments::id.eq(id.get()))
+            .select(deployments::id)
+            .load(inner)?
+    });
+    found
+        .first()
+        .map(|_| ())
+        .ok_or(StorageError::DeploymentNotFound)
 }
 
 /// How many deployments exist.
@@ -178,8 +197,42 @@ pub fn count(conn: &mut DbConnection) -> Result<i64> {
     Ok(deployments::table.count().get_result(conn)?)
 }
 
-/// How many of the deployment's nodes are in each state (all zero for an unknown deployment).
+/// A deployment and how many of its nodes are in each state, in one read.
+pub fn get_with_counts(
+    conn: &mut DbConnection,
+    id: DeploymentId,
+) -> Result<(Deployment, NodeStateCounts)> {
+    // Run on the inner connection: diesel's statement cache only keeps queries it can key
+    // by type, which queries built for the multi-backend are not (docs/PERFORMANCE.md).
+    let row: Option<(DeploymentRow, StateCountsRow)> = on_backend!(conn, |inner| {
+        // `load`, not `first`: diesel does not reuse the prepared statement of a query with a
+        // LIMIT, and this is the API's hottest read.
+        deployments::table
+            .filter(deployments::id.eq(id.get()))
+            .select((DeploymentRow::as_select(), StateCountsRow::as_select()))
+            .load(inner)?
+            .pop()
+    });
+    let (row, counts) = row.ok_or(StorageError::DeploymentNotFound)?;
+    let counts = NodeStateCounts {
+        pending: counts.pending_nodes.unsigned_abs(),
+        provisioning: counts.provisioning_nodes.unsigned_abs(),
+        configuring: counts.configuring_nodes.unsigned_abs(),
+        running: counts.running_nodes.unsigned_abs(),
+        failed: counts.failed_nodes.unsigned_abs(),
+    };
+    Ok((Deployment::try_from(row)?, counts))
+}
+
+/// How many of the deployment's nodes are in each state, from the counters the deployment row
+/// keeps; [`DeploymentNotFound`](StorageError::DeploymentNotFound) for an unknown deployment.
 pub fn node_state_counts(conn: &mut DbConnection, id: DeploymentId) -> Result<NodeStateCounts> {
+    get_with_counts(conn, id).map(|(_, counts)| counts)
+}
+
+/// The same counts computed from the nodes themselves (a scan of the deployment's nodes): what
+/// the counters must always equal. For tests and for operators checking a database.
+pub fn count_node_states(conn: &mut DbConnection, id: DeploymentId) -> Result<NodeStateCounts> {
     let rows: Vec<(String, i64)> = nodes::table
         .filter(nodes::deployment_id.eq(id.get()))
         .group_by(nodes::state)
@@ -191,6 +244,37 @@ pub fn node_state_counts(conn: &mut DbConnection, id: DeploymentId) -> Result<No
         counts.add(state, count.unsigned_abs());
     }
     Ok(counts)
+}
+
+/// Moves `delta` nodes of `deployment` into (`delta > 0`) or out of (`< 0`) `state` in the
+/// deployment's counters. Called by the transaction that changes the nodes' states.
+pub(crate) fn adjust_state_count(
+    conn: &mut DbConnection,
+    deployment: DeploymentId,
+    state: NodeState,
+    delta: i64,
+) -> Result<()> {
+    use deployments::dsl as d;
+    let target = deployments::table.find(deployment.get());
+    let update = diesel::update(target);
+    match state {
+        NodeState::Pending => update
+            .set(d::pending_nodes.eq(d::pending_nodes + delta))
+            .execute(conn),
+        NodeState::Provisioning => update
+            .set(d::provisioning_nodes.eq(d::provisioning_nodes + delta))
+            .execute(conn),
+        NodeState::Configuring => update
+            .set(d::configuring_nodes.eq(d::configuring_nodes + delta))
+            .execute(conn),
+        NodeState::Running => update
+            .set(d::running_nodes.eq(d::running_nodes + delta))
+            .execute(conn),
+        NodeState::Failed => update
+            .set(d::failed_nodes.eq(d::failed_nodes + delta))
+            .execute(conn),
+    }?;
+    Ok(())
 }
 
 /// Deletes a deployment with its nodes, samples and events, and records a `DEPLOYMENT_DELETED`

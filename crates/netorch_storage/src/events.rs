@@ -140,25 +140,25 @@ pub struct EventQuery {
 
 /// Events in order of occurrence (ascending id).
 pub fn list(conn: &mut DbConnection, query: &EventQuery) -> Result<Vec<Event>> {
-    let mut select = events::table.into_boxed();
-    if let Some(deployment) = query.deployment {
-        select = select.filter(events::deployment_id.eq(deployment.get()));
-    }
-    if let Some(after) = query.after {
-        select = select.filter(events::id.gt(after.get()));
-    }
-    if let Some(event_type) = query.event_type {
-        select = select.filter(events::event_type.eq(event_type.as_str()));
-    }
-    if let Some(node) = query.node {
-        select = select.filter(events::node_id.eq(node.get()));
-    }
-    select
-        .order(events::id.asc())
-        .limit(query.limit)
-        .select(EventRow::as_select())
-        .load(conn)?
-        .into_iter()
-        .map(Event::try_from)
-        .collect()
+    let rows: Vec<EventRow> = on_backend!(conn, |inner| {
+        let mut select = events::table.into_boxed();
+        if let Some(deployment) = query.deployment {
+            select = select.filter(events::deployment_id.eq(deployment.get()));
+        }
+        if let Some(after) = query.after {
+            select = select.filter(events::id.gt(after.get()));
+        }
+        if let Some(event_type) = query.event_type {
+            select = select.filter(events::event_type.eq(event_type.as_str()));
+        }
+        if let Some(node) = query.node {
+            select = select.filter(events::node_id.eq(node.get()));
+        }
+        select
+            .order(events::id.asc())
+            .limit(query.limit)
+            .select(EventRow::as_select())
+            .load(inner)?
+    });
+    rows.into_iter().map(Event::try_from).collect()
 }

@@ -9,9 +9,11 @@
 //! Only this crate knows SQL. Everything is written once against the derived
 //! [`DbConnection`]; hot paths (batched telemetry insert) match on the backend.
 
-/// Runs the same diesel expression on the inner connection of either backend, for queries the
-/// derived multi-backend cannot express (multi-row inserts, `RETURNING` with `Selectable`): the
-/// code is still written once, and each backend compiles it natively.
+/// Runs the same diesel expression on the inner connection of either backend: the code is still
+/// written once, and each backend compiles it natively. Used for queries the derived
+/// multi-backend cannot express (multi-row inserts, `RETURNING` with `Selectable`) and for the
+/// API's hot reads, because the multi-backend wrapper renders a query's SQL anew on every call
+/// (a primary-key read costs 7 µs through it and 3.5 µs on the inner connection).
 macro_rules! on_backend {
     ($conn:expr, |$inner:ident| $body:expr) => {
         match $conn {

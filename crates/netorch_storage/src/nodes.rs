@@ -11,7 +11,7 @@ use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text};
 use diesel::sqlite::Sqlite;
 use netorch_domain::DomainError;
 use netorch_domain::{DeploymentId, NewEvent, Node, NodeId, NodeState, NodeTrigger, Timestamp};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = nodes)]
@@ -82,43 +82,50 @@ pub fn list(
     filter: &NodeFilter,
 ) -> Result<NodePage> {
     deployments::ensure_exists(conn, deployment)?;
-    let matching = || {
-        let mut query = nodes::table
-            .filter(nodes::deployment_id.eq(deployment.get()))
-            .into_boxed();
-        if let Some(state) = filter.state {
-            query = query.filter(nodes::state.eq(state.as_str()));
-        }
-        query
-    };
-    // SQLite has no OFFSET without LIMIT, hence the explicit "no limit".
-    let nodes = matching()
-        .order(nodes::id.asc())
-        .limit(filter.limit.unwrap_or(i64::MAX))
-        .offset(filter.skip.max(0))
-        .select(NodeRow::as_select())
-        .load(conn)?
+    let (rows, total): (Vec<NodeRow>, Option<i64>) = on_backend!(conn, |inner| {
+        let matching = || {
+            let mut query = nodes::table
+                .filter(nodes::deployment_id.eq(deployment.get()))
+                .into_boxed();
+            if let Some(state) = filter.state {
+                query = query.filter(nodes::state.eq(state.as_str()));
+            }
+            query
+        };
+        // SQLite has no OFFSET without LIMIT, hence the explicit "no limit".
+        let rows = matching()
+            .order(nodes::id.asc())
+            .limit(filter.limit.unwrap_or(i64::MAX))
+            .offset(filter.skip.max(0))
+            .select(NodeRow::as_select())
+            .load(inner)?;
+        // Without paging the page is the whole set: no second query.
+        let total = if filter.skip <= 0 && filter.limit.is_none() {
+            None
+        } else {
+            Some(matching().count().get_result(inner)?)
+        };
+        (rows, total)
+    });
+    let nodes = rows
         .into_iter()
         .map(Node::try_from)
         .collect::<Result<Vec<_>>>()?;
-    // Without paging the page is the whole set: no second query.
-    let total = if filter.skip <= 0 && filter.limit.is_none() {
-        nodes.len() as i64
-    } else {
-        matching().count().get_result(conn)?
-    };
+    let total = total.unwrap_or(nodes.len() as i64);
     Ok(NodePage { nodes, total })
 }
 
 /// One node of a deployment; [`StorageError::DeploymentNotFound`] or
 /// [`StorageError::NodeNotFound`] when either is absent.
 pub fn get(conn: &mut DbConnection, deployment: DeploymentId, node: NodeId) -> Result<Node> {
-    let row = nodes::table
-        .filter(nodes::id.eq(node.get()))
-        .filter(nodes::deployment_id.eq(deployment.get()))
-        .select(NodeRow::as_select())
-        .first(conn)
-        .optional()?;
+    let row: Option<NodeRow> = on_backend!(conn, |inner| {
+        nodes::table
+            .filter(nodes::id.eq(node.get()))
+            .filter(nodes::deployment_id.eq(deployment.get()))
+            .select(NodeRow::as_select())
+            .load(inner)?
+            .pop()
+    });
     match row {
         Some(row) => Node::try_from(row),
         None => {
@@ -398,6 +405,21 @@ pub fn apply_transitions(
             }
         };
         let applied: HashSet<i64> = applied.into_iter().collect();
+        // Keep each deployment's per-state counters in step, one update per changed counter,
+        // in key order so that concurrent ticks lock deployment rows in the same order.
+        let mut deltas: BTreeMap<(DeploymentId, NodeState), i64> = BTreeMap::new();
+        for plan in plans
+            .iter()
+            .filter(|plan| applied.contains(&plan.node.get()))
+        {
+            *deltas.entry((plan.deployment, plan.from)).or_default() -= 1;
+            *deltas.entry((plan.deployment, plan.to)).or_default() += 1;
+        }
+        for ((deployment, state), delta) in deltas {
+            if delta != 0 {
+                deployments::adjust_state_count(conn, deployment, state, delta)?;
+            }
+        }
         let events: Vec<NewEvent> = plans
             .iter()
             .filter(|plan| applied.contains(&plan.node.get()))

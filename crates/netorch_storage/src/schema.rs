@@ -16,6 +16,16 @@ diesel::table! {
         created_at -> BigInt,
         /// Microseconds since the epoch.
         updated_at -> BigInt,
+        /// Nodes in `PENDING`.
+        pending_nodes -> BigInt,
+        /// Nodes in `PROVISIONING`.
+        provisioning_nodes -> BigInt,
+        /// Nodes in `CONFIGURING`.
+        configuring_nodes -> BigInt,
+        /// Nodes in `RUNNING`.
+        running_nodes -> BigInt,
+        /// Nodes in `FAILED`.
+        failed_nodes -> BigInt,
     }
 }
 

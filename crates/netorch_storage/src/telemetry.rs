@@ -68,12 +68,23 @@ impl TryFrom<SampleRow> for TelemetrySample {
     }
 }
 
-/// The SQLite ingest statement: `INSERT OR IGNORE`, 6 columns.
+/// A sample as the SQLite ingest statement binds it, with its id.
+struct SqliteSampleRow {
+    deployment_id: i64,
+    sampled_at: i64,
+    node_id: i64,
+    id: i64,
+    latency_ms: f64,
+    throughput_gbps: f64,
+    error_rate: f64,
+}
+
+/// The SQLite ingest statement's cache key.
 struct SqliteSampleInsert;
 
-impl SqliteRows for NewSampleRow {
+impl SqliteRows for SqliteSampleRow {
     const HEAD: &'static str = "INSERT OR IGNORE INTO telemetry_samples \
-        (deployment_id, node_id, sampled_at, latency_ms, throughput_gbps, error_rate) VALUES ";
+        (deployment_id, sampled_at, node_id, id, latency_ms, throughput_gbps, error_rate) VALUES ";
     const TAIL: &'static str = "";
     const CHUNK: usize = 2_000;
     type CacheKey = SqliteSampleInsert;
@@ -82,13 +93,37 @@ impl SqliteRows for NewSampleRow {
     fn bind<'b>(&'b self, out: &mut AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
         bind_values!(out;
             BigInt => &self.deployment_id,
-            BigInt => &self.node_id,
             BigInt => &self.sampled_at,
+            BigInt => &self.node_id,
+            BigInt => &self.id,
             Double => &self.latency_ms,
             Double => &self.throughput_gbps,
             Double => &self.error_rate,
         )
     }
+}
+
+#[derive(QueryableByName)]
+struct FirstId {
+    #[diesel(sql_type = BigInt)]
+    first: i64,
+}
+
+/// Reserves `count` consecutive sample ids on SQLite (whose sample table has no rowid to number
+/// them) and returns the first. Runs inside the ingest transaction, which holds the write lock.
+fn reserve_sqlite_sample_ids(
+    conn: &mut diesel::SqliteConnection,
+    count: usize,
+) -> QueryResult<i64> {
+    let count = i64::try_from(count).unwrap_or(i64::MAX);
+    diesel::sql_query(
+        "UPDATE id_counters SET next_id = next_id + ? WHERE name = 'telemetry_samples' \
+         RETURNING next_id - ? AS first",
+    )
+    .bind::<BigInt, _>(count)
+    .bind::<BigInt, _>(count)
+    .get_result::<FirstId>(conn)
+    .map(|row| row.first)
 }
 
 /// Rows per `unnest` INSERT on PostgreSQL: big enough to amortise the round trip, small enough
@@ -108,7 +143,20 @@ pub fn insert_batch(conn: &mut DbConnection, samples: &[NewSample]) -> Result<us
     }
     write_transaction(conn, |conn| match conn {
         DbConnection::Sqlite(conn) => {
-            let rows: Vec<NewSampleRow> = samples.iter().map(NewSampleRow::from).collect();
+            let first_id = reserve_sqlite_sample_ids(conn, samples.len())?;
+            let rows: Vec<SqliteSampleRow> = samples
+                .iter()
+                .zip(first_id..)
+                .map(|(sample, id)| SqliteSampleRow {
+                    deployment_id: sample.deployment_id.get(),
+                    sampled_at: to_micros(sample.timestamp),
+                    node_id: sample.node_id.get(),
+                    id,
+                    latency_ms: sample.metrics.latency_ms,
+                    throughput_gbps: sample.metrics.throughput_gbps,
+                    error_rate: sample.metrics.error_rate,
+                })
+                .collect();
             Ok(sqlite_bulk::execute(conn, &rows)?)
         }
         DbConnection::Postgresql(conn) => {
@@ -205,29 +253,29 @@ pub struct TelemetryQuery {
 /// Samples newest first (samples of the same instant by descending node id), read backwards
 /// along the `(deployment_id, sampled_at, node_id)` index.
 pub fn query(conn: &mut DbConnection, query: &TelemetryQuery) -> Result<Vec<TelemetrySample>> {
-    let mut select = telemetry_samples::table
-        .filter(telemetry_samples::deployment_id.eq(query.deployment.get()))
-        .into_boxed();
-    if let Some(node) = query.node {
-        select = select.filter(telemetry_samples::node_id.eq(node.get()));
-    }
-    if let Some(start) = query.start {
-        select = select.filter(telemetry_samples::sampled_at.ge(to_micros(start)));
-    }
-    if let Some(end) = query.end {
-        select = select.filter(telemetry_samples::sampled_at.le(to_micros(end)));
-    }
-    select
-        .order((
-            telemetry_samples::sampled_at.desc(),
-            telemetry_samples::node_id.desc(),
-        ))
-        .limit(query.limit)
-        .select(SampleRow::as_select())
-        .load(conn)?
-        .into_iter()
-        .map(TelemetrySample::try_from)
-        .collect()
+    let rows: Vec<SampleRow> = on_backend!(conn, |inner| {
+        let mut select = telemetry_samples::table
+            .filter(telemetry_samples::deployment_id.eq(query.deployment.get()))
+            .into_boxed();
+        if let Some(node) = query.node {
+            select = select.filter(telemetry_samples::node_id.eq(node.get()));
+        }
+        if let Some(start) = query.start {
+            select = select.filter(telemetry_samples::sampled_at.ge(to_micros(start)));
+        }
+        if let Some(end) = query.end {
+            select = select.filter(telemetry_samples::sampled_at.le(to_micros(end)));
+        }
+        select
+            .order((
+                telemetry_samples::sampled_at.desc(),
+                telemetry_samples::node_id.desc(),
+            ))
+            .limit(query.limit)
+            .select(SampleRow::as_select())
+            .load(inner)?
+    });
+    rows.into_iter().map(TelemetrySample::try_from).collect()
 }
 
 /// How many samples a deployment has (all time).

@@ -168,6 +168,10 @@ fn node_queries_filter_by_state_and_page(t: &TestDatabase) {
     assert_eq!((pending.total, pending.nodes.len()), (6, 6));
     let counts = deployments::node_state_counts(&mut conn, d.id).expect("counts");
     assert_eq!((counts.pending, counts.provisioning), (6, 4));
+    assert_eq!(
+        counts,
+        deployments::count_node_states(&mut conn, d.id).expect("truth")
+    );
 }
 
 fn missing_rows_are_typed_errors(t: &TestDatabase) {

@@ -145,6 +145,11 @@ fn a_40_node_deployment_runs_with_exactly_the_rule_s_failures(t: &TestDatabase) 
             "node {id}"
         );
     }
+    // The deployment's counters agree with its nodes.
+    assert_eq!(
+        deployments::node_state_counts(&mut conn, d).expect("counters"),
+        deployments::count_node_states(&mut conn, d).expect("truth")
+    );
     // A further tick has nothing to do.
     let idle = lifecycle_tick(&mut conn, &hw, t0() + Duration::seconds(60)).expect("tick");
     assert_eq!(idle.applied, 0);
@@ -253,6 +258,12 @@ fn two_workers_make_each_transition_and_sample_once(t: &TestDatabase) {
     }
     assert_eq!(per_node.len(), 60);
     assert!(per_node.values().all(|count| *count == 3), "{per_node:?}");
+    let counters = deployments::node_state_counts(&mut conn, d).expect("counters");
+    assert_eq!(
+        counters,
+        deployments::count_node_states(&mut conn, d).expect("truth")
+    );
+    assert_eq!(counters.total(), 60);
 
     // One sample per running node per slot: the count equals the distinct (node, slot) pairs.
     let samples = telemetry::query(

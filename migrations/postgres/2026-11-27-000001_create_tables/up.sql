@@ -7,7 +7,15 @@ CREATE TABLE deployments (
     description TEXT,
     target_node_count INTEGER NOT NULL CHECK (target_node_count >= 1),
     created_at BIGINT NOT NULL,
-    updated_at BIGINT NOT NULL
+    updated_at BIGINT NOT NULL,
+    -- How many of its nodes are in each state, kept by the transaction that changes a state
+    -- (creation and nodes::apply_transitions, the only two), so that reading a deployment
+    -- does not count its nodes.
+    pending_nodes BIGINT NOT NULL DEFAULT 0,
+    provisioning_nodes BIGINT NOT NULL DEFAULT 0,
+    configuring_nodes BIGINT NOT NULL DEFAULT 0,
+    running_nodes BIGINT NOT NULL DEFAULT 0,
+    failed_nodes BIGINT NOT NULL DEFAULT 0
 );
 
 CREATE TABLE nodes (

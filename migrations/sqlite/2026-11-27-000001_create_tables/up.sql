@@ -7,7 +7,15 @@ CREATE TABLE deployments (
     description TEXT,
     target_node_count INTEGER NOT NULL CHECK (target_node_count >= 1),
     created_at BIGINT NOT NULL,
-    updated_at BIGINT NOT NULL
+    updated_at BIGINT NOT NULL,
+    -- How many of its nodes are in each state, kept by the transaction that changes a state
+    -- (creation and nodes::apply_transitions, the only two), so that reading a deployment
+    -- does not count its nodes.
+    pending_nodes BIGINT NOT NULL DEFAULT 0,
+    provisioning_nodes BIGINT NOT NULL DEFAULT 0,
+    configuring_nodes BIGINT NOT NULL DEFAULT 0,
+    running_nodes BIGINT NOT NULL DEFAULT 0,
+    failed_nodes BIGINT NOT NULL DEFAULT 0
 );
 
 CREATE TABLE nodes (
@@ -37,21 +45,32 @@ CREATE TABLE nodes (
 CREATE INDEX nodes_check_after ON nodes (check_after) WHERE check_after IS NOT NULL;
 CREATE INDEX nodes_running ON nodes (id) WHERE state = 'RUNNING';
 
--- No foreign keys here on purpose: checking two parents per row would tax the ingest path, the
--- repository validates node ownership before it writes, and deleting a deployment deletes its
--- samples explicitly. The one index serves both the uniqueness of (node, timestamp) (a node
--- belongs to exactly one deployment) and every query, which always names the deployment and
--- usually a time range. Samples arrive in time order, so it grows at its right edge.
+-- Samples are clustered by their key, (deployment, time, node), in a WITHOUT ROWID table: a
+-- window of a deployment's telemetry is one contiguous range of the table (the bottleneck
+-- report reads a million of them in one scan), samples arrive in time order so the table
+-- grows at its right edge, and there is one b-tree to write instead of a table and an index.
+-- The key is unique per (node, timestamp) because a node belongs to exactly one deployment.
+-- `id` comes from `id_counters` (a range reserved per batch, see telemetry.rs), since a
+-- WITHOUT ROWID table has no rowid to number its rows. No foreign keys: checking two parents
+-- per row would tax the ingest path, the repository validates node ownership before it
+-- writes, and deleting a deployment deletes its samples explicitly.
 CREATE TABLE telemetry_samples (
-    id INTEGER PRIMARY KEY,
     deployment_id BIGINT NOT NULL,
-    node_id BIGINT NOT NULL,
     sampled_at BIGINT NOT NULL,
+    node_id BIGINT NOT NULL,
+    id BIGINT NOT NULL,
     latency_ms DOUBLE PRECISION NOT NULL,
     throughput_gbps DOUBLE PRECISION NOT NULL,
-    error_rate DOUBLE PRECISION NOT NULL
+    error_rate DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (deployment_id, sampled_at, node_id)
+) WITHOUT ROWID;
+
+-- Id sequences for tables without a rowid.
+CREATE TABLE id_counters (
+    name TEXT PRIMARY KEY NOT NULL,
+    next_id BIGINT NOT NULL
 );
-CREATE UNIQUE INDEX telemetry_samples_key ON telemetry_samples (deployment_id, sampled_at, node_id);
+INSERT INTO id_counters (name, next_id) VALUES ('telemetry_samples', 1);
 
 -- The audit log. No foreign key: DEPLOYMENT_DELETED outlives its deployment.
 CREATE TABLE events (
