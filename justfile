@@ -31,3 +31,19 @@ ci:
 # Measure telemetry ingest on SQLite and PostgreSQL
 bench-ingest:
     NETORCH_TEST_POSTGRES_URL={{postgres_url}} cargo bench -p netorch_storage --bench ingest
+
+# Measure bottleneck analysis of 10,000 nodes x 120 samples
+bench-analysis:
+    cargo bench -p netorch_analytics --bench analysis
+
+# Measure worker ticks over 100,000 nodes on SQLite and PostgreSQL
+bench-ticks:
+    NETORCH_TEST_POSTGRES_URL={{postgres_url}} cargo bench -p netorch_workers --bench ticks
+
+# Load-test netorch-server over loopback with wrk (SQLite; pass a URL for PostgreSQL)
+bench-load url="":
+    bash scripts/load-bench.sh {{url}}
+
+# Run the server with fast simulated hardware, for trying the API by hand
+demo:
+    cargo run --release --bin netorch-server -- --time-scale 10

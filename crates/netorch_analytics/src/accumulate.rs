@@ -200,13 +200,15 @@ struct NodeAccumulator {
 }
 
 impl NodeAccumulator {
-    fn new(first: &Metrics, at: Timestamp) -> Self {
+    /// `keeps_readings`: room for the readings up front (32: most of a 10-minute window at
+    /// 5 s, so a node's list grows once or twice instead of six times).
+    fn new(first: &Metrics, at: Timestamp, keeps_readings: bool) -> Self {
         NodeAccumulator {
             count: 0,
             shift: to_array(first),
             sum: [0.0; 3],
             sum_sq: [0.0; 3],
-            readings: Vec::new(),
+            readings: Vec::with_capacity(if keeps_readings { 32 } else { 0 }),
             newest: at,
         }
     }
@@ -262,9 +264,10 @@ impl StreamingAnalysis {
     /// Adds one sample of `node`, read at `at`.
     pub fn push(&mut self, node: NodeId, at: Timestamp, metrics: Metrics) {
         self.samples += 1;
+        let keeps_readings = self.config.method == Method::Robust;
         let acc = self
             .nodes
-            .entry(node, || NodeAccumulator::new(&metrics, at));
+            .entry(node, || NodeAccumulator::new(&metrics, at, keeps_readings));
         acc.count += 1;
         let x = to_array(&metrics);
         for (metric, value) in x.into_iter().enumerate() {
