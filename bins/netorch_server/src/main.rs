@@ -8,7 +8,7 @@ use clap::{Parser, ValueEnum};
 use netorch_api::ApiState;
 use netorch_simulator::SimulatedHardware;
 use netorch_storage::{Database, DatabaseOptions};
-use netorch_workers::cli::WorkerArgs;
+use netorch_workers::cli::{DatabaseArgs, WorkerArgs};
 use std::sync::Arc;
 
 /// Serves the netorch HTTP API (see /docs once it runs) and, unless told otherwise, runs the
@@ -16,13 +16,8 @@ use std::sync::Arc;
 #[derive(Parser)]
 #[command(name = "netorch-server", version)]
 struct Cli {
-    /// Database URL: sqlite://PATH, sqlite::memory:, postgres://... or postgresql://...
-    #[arg(
-        long,
-        env = "NETORCH_DATABASE_URL",
-        default_value = "sqlite://netorch.db"
-    )]
-    database_url: String,
+    #[command(flatten)]
+    database: DatabaseArgs,
 
     /// Address to listen on (port 0 picks a free port, logged at start).
     #[arg(long, env = "NETORCH_BIND", default_value = "127.0.0.1:8000")]
@@ -71,8 +66,8 @@ async fn main() -> anyhow::Result<()> {
         max_connections: u32::try_from(http_workers * 2 + 4).unwrap_or(32),
         ..DatabaseOptions::default()
     };
-    let db = Database::connect_with(&cli.database_url, &options)
-        .with_context(|| format!("opening {}", cli.database_url))?;
+    let db = Database::connect_with(&cli.database.database_url, &options)
+        .with_context(|| format!("opening {}", cli.database.database_url))?;
     let state = web::Data::new(ApiState::new(db.clone(), cli.max_nodes_per_deployment));
     let access_log = cli.access_log;
     let server = HttpServer::new(move || {

@@ -5,7 +5,7 @@ use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use netorch_simulator::SimulatedHardware;
 use netorch_storage::Database;
-use netorch_workers::cli::WorkerArgs;
+use netorch_workers::cli::{DatabaseArgs, WorkerArgs};
 use std::sync::Arc;
 
 /// Moves nodes through their lifecycle and collects telemetry from running nodes, on the
@@ -13,13 +13,8 @@ use std::sync::Arc;
 #[derive(Parser)]
 #[command(name = "netorch-worker", version)]
 struct Cli {
-    /// Database URL: sqlite://PATH, sqlite::memory:, postgres://... or postgresql://...
-    #[arg(
-        long,
-        env = "NETORCH_DATABASE_URL",
-        default_value = "sqlite://netorch.db"
-    )]
-    database_url: String,
+    #[command(flatten)]
+    database: DatabaseArgs,
 
     /// Run only one of the two loops.
     #[arg(long, value_enum)]
@@ -41,8 +36,8 @@ enum Loop {
 async fn main() -> anyhow::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
-    let db = Database::connect(&cli.database_url)
-        .with_context(|| format!("opening {}", cli.database_url))?;
+    let db = Database::connect(&cli.database.database_url)
+        .with_context(|| format!("opening {}", cli.database.database_url))?;
     let mut options = cli.workers.options();
     match cli.only {
         Some(Loop::Lifecycle) => options.telemetry_interval = None,

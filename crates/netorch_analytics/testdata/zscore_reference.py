@@ -2,27 +2,18 @@
 with the `statistics` module, run on the simulator's telemetry.
 
 For each scenario (a name and the node ids of one deployment) it simulates a 10-minute window
-at 5-second slots (120 samples per node, the formula of ../../netorch_simulator/testdata/
-reference.py) and prints one line per node:
+at 5-second slots (120 samples per node, with the formula of
+../../netorch_simulator/testdata/reference.py) and prints one line per node:
 `scenario,node_id,z_latency,z_throughput,z_error_rate,deviation_score,flagged`.
 Regenerate with `python3 zscore_reference.py > golden_zscore.csv`.
 """
-import math
+import os
 import statistics
+import sys
 
-
-def metrics(node_id, unix_seconds):
-    f = node_id % 10
-    t = unix_seconds / 100
-    v = math.sin(t + node_id) * 0.3
-    if f <= 7:
-        lat, thr, err = 10 + 2 * f, 9.5 - 0.1 * f, 0.1 + 0.02 * f
-    else:
-        lat, thr, err = 50 + (f - 7) * 20, 8 - (f - 7) * 1.5, 0.5 + (f - 7) * 0.3
-    lat = max(1, min(200, lat * (1 + 0.2 * v)))
-    thr = max(1, min(10, thr * (1 + 0.1 * v)))
-    err = max(0, min(5, err + 0.1 * v))
-    return round(lat, 2), round(thr, 2), round(err, 2)
+# The telemetry formula has one definition, the simulator's reference.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "netorch_simulator", "testdata"))
+from reference import metrics  # noqa: E402
 
 
 START = 1_800_000_000

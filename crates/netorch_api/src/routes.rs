@@ -51,22 +51,41 @@ where
 /// How many parts a bottleneck window is read in, each on its own connection and thread.
 const WINDOW_PARTS: i32 = 2;
 
-fn deployment_id(req: &HttpRequest, errors: &mut Errors) -> Option<DeploymentId> {
-    let raw = req.match_info().get("deployment_id").unwrap_or_default();
-    validate::path_int(errors, "deployment_id", raw).map(DeploymentId)
-}
-
-fn node_path_id(req: &HttpRequest, errors: &mut Errors) -> Option<NodeId> {
-    let raw = req.match_info().get("node_id").unwrap_or_default();
-    validate::path_int(errors, "node_id", raw).map(NodeId)
-}
-
 /// Turns "every field was valid" into the values: `finish` has returned `Ok`, so each
 /// `Option` read by the validators is `Some`.
 macro_rules! valid {
     ($($value:expr),+ $(,)?) => {
         ($($value.ok_or_else(|| ApiError::Internal("validated input missing".into()))?),+)
     };
+}
+
+fn deployment_id(req: &HttpRequest, errors: &mut Errors) -> Option<DeploymentId> {
+    let raw = req.match_info().get("deployment_id").unwrap_or_default();
+    validate::path_int(errors, "deployment_id", raw).map(DeploymentId)
+}
+
+/// The deployment id of a path that holds nothing else to validate.
+fn deployment_path(req: &HttpRequest) -> Result<DeploymentId, ApiError> {
+    let mut errors = Errors::default();
+    let id = deployment_id(req, &mut errors);
+    errors.finish()?;
+    Ok(valid!(id))
+}
+
+/// The deployment and node ids of a node's path.
+fn node_path(req: &HttpRequest) -> Result<(DeploymentId, NodeId), ApiError> {
+    let mut errors = Errors::default();
+    let (deployment, node) = (
+        deployment_id(req, &mut errors),
+        node_path_id(req, &mut errors),
+    );
+    errors.finish()?;
+    Ok(valid!(deployment, node))
+}
+
+fn node_path_id(req: &HttpRequest, errors: &mut Errors) -> Option<NodeId> {
+    let raw = req.match_info().get("node_id").unwrap_or_default();
+    validate::path_int(errors, "node_id", raw).map(NodeId)
 }
 
 const NODE_STATES: [(&str, NodeState); 5] = [
@@ -188,10 +207,7 @@ pub async fn get_deployment(
     state: web::Data<ApiState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let mut errors = Errors::default();
-    let id = deployment_id(&req, &mut errors);
-    errors.finish()?;
-    let id = valid!(id);
+    let id = deployment_path(&req)?;
     let (deployment, counts) = with_db(&state, move |conn| {
         Ok(deployments::get_with_counts(conn, id)?)
     })
@@ -218,10 +234,7 @@ pub async fn delete_deployment(
     state: web::Data<ApiState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let mut errors = Errors::default();
-    let id = deployment_id(&req, &mut errors);
-    errors.finish()?;
-    let id = valid!(id);
+    let id = deployment_path(&req)?;
     with_db(&state, move |conn| {
         Ok(deployments::delete(conn, id, Utc::now())?)
     })
@@ -282,13 +295,7 @@ pub async fn get_node(
     state: web::Data<ApiState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let mut errors = Errors::default();
-    let (deployment, node) = (
-        deployment_id(&req, &mut errors),
-        node_path_id(&req, &mut errors),
-    );
-    errors.finish()?;
-    let (deployment, node) = valid!(deployment, node);
+    let (deployment, node) = node_path(&req)?;
     let node = with_db(&state, move |conn| Ok(nodes::get(conn, deployment, node)?)).await?;
     Ok(HttpResponse::Ok().json(NodeOut::from(node)))
 }
@@ -311,13 +318,7 @@ pub async fn retry_node(
     state: web::Data<ApiState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let mut errors = Errors::default();
-    let (deployment, node) = (
-        deployment_id(&req, &mut errors),
-        node_path_id(&req, &mut errors),
-    );
-    errors.finish()?;
-    let (deployment, node) = valid!(deployment, node);
+    let (deployment, node) = node_path(&req)?;
     let node = with_db(&state, move |conn| {
         Ok(nodes::retry(conn, deployment, node, Utc::now())?)
     })
@@ -395,10 +396,7 @@ pub async fn push_telemetry(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let mut errors = Errors::default();
-    let id = deployment_id(&req, &mut errors);
-    errors.finish()?;
-    let deployment = valid!(id);
+    let deployment = deployment_path(&req)?;
     let object = validate::body_object(&body)?;
     let mut errors = Errors::default();
     let Some(list) = validate::required(&mut errors, &object, &[], "samples") else {

@@ -141,20 +141,7 @@ pub fn ids_in_deployment(
     deployment: DeploymentId,
     ids: &[NodeId],
 ) -> Result<std::collections::HashSet<NodeId>> {
-    let mut found = std::collections::HashSet::with_capacity(ids.len());
-    let mut raw: Vec<i64> = ids.iter().map(|id| id.get()).collect();
-    raw.sort_unstable();
-    raw.dedup();
-    // Chunked to stay under SQLite's bound-parameter limit.
-    for chunk in raw.chunks(10_000) {
-        let rows: Vec<i64> = nodes::table
-            .filter(nodes::deployment_id.eq(deployment.get()))
-            .filter(nodes::id.eq_any(chunk))
-            .select(nodes::id)
-            .load(conn)?;
-        found.extend(rows.into_iter().map(NodeId));
-    }
-    Ok(found)
+    Ok(names(conn, deployment, ids)?.into_keys().collect())
 }
 
 /// What a transition sets besides the state.
@@ -528,8 +515,11 @@ pub fn names(
     deployment: DeploymentId,
     ids: &[NodeId],
 ) -> Result<std::collections::HashMap<NodeId, String>> {
-    let mut found = std::collections::HashMap::with_capacity(ids.len());
-    let raw: Vec<i64> = ids.iter().map(|id| id.get()).collect();
+    let mut raw: Vec<i64> = ids.iter().map(|id| id.get()).collect();
+    raw.sort_unstable();
+    raw.dedup();
+    let mut found = std::collections::HashMap::with_capacity(raw.len());
+    // Chunked to stay under SQLite's bound-parameter limit.
     for chunk in raw.chunks(10_000) {
         let rows: Vec<(i64, String)> = nodes::table
             .filter(nodes::deployment_id.eq(deployment.get()))

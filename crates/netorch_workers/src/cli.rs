@@ -1,4 +1,4 @@
-//! The worker flags `netorch-worker` and `netorch-server` share.
+//! The flags `netorch-worker` and `netorch-server` share: the database and the workers.
 
 use crate::WorkerOptions;
 use std::time::Duration;
@@ -7,6 +7,18 @@ use std::time::Duration;
 pub const LIFECYCLE_INTERVAL: Duration = Duration::from_secs(2);
 /// The original service's telemetry interval (and collection slot).
 pub const TELEMETRY_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The database flag, flattened into each binary's own.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct DatabaseArgs {
+    /// Database URL: sqlite://PATH, sqlite::memory:, postgres://... or postgresql://...
+    #[arg(
+        long,
+        env = "NETORCH_DATABASE_URL",
+        default_value = "sqlite://netorch.db"
+    )]
+    pub database_url: String,
+}
 
 /// Worker flags, flattened into each binary's own.
 #[derive(Debug, Clone, PartialEq, clap::Args)]

@@ -38,8 +38,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) {
     let (stop, stopped) = watch::channel(false);
-    let mut loops = Vec::new();
-    if let Some(interval) = options.lifecycle_interval {
+    let lifecycle = options.lifecycle_interval.map(|interval| {
         let tick: Arc<Tick> = Arc::new(move |conn, now| {
             lifecycle_tick(conn, provisioner.as_ref(), now).map(|t| {
                 format!(
@@ -48,19 +47,9 @@ pub async fn run(
                 )
             })
         });
-        let spec = LoopSpec {
-            name: options.name.clone(),
-            kind: WorkerKind::Lifecycle,
-            interval,
-        };
-        loops.push(tokio::spawn(run_loop(
-            db.clone(),
-            spec,
-            tick,
-            stopped.clone(),
-        )));
-    }
-    if let Some(interval) = options.telemetry_interval {
+        (WorkerKind::Lifecycle, interval, tick)
+    });
+    let telemetry = options.telemetry_interval.map(|interval| {
         let tick: Arc<Tick> = Arc::new(move |conn, now| {
             telemetry_tick(conn, source.as_ref(), interval, now).map(|t| {
                 format!(
@@ -69,18 +58,20 @@ pub async fn run(
                 )
             })
         });
-        let spec = LoopSpec {
-            name: options.name.clone(),
-            kind: WorkerKind::Telemetry,
-            interval,
-        };
-        loops.push(tokio::spawn(run_loop(
-            db.clone(),
-            spec,
-            tick,
-            stopped.clone(),
-        )));
-    }
+        (WorkerKind::Telemetry, interval, tick)
+    });
+    let loops: Vec<_> = [lifecycle, telemetry]
+        .into_iter()
+        .flatten()
+        .map(|(kind, interval, tick)| {
+            let spec = LoopSpec {
+                name: options.name.clone(),
+                kind,
+                interval,
+            };
+            tokio::spawn(run_loop(db.clone(), spec, tick, stopped.clone()))
+        })
+        .collect();
     shutdown.await;
     log::info!("worker {}: stopping after the current tick", options.name);
     // The receivers may all be gone already if every loop ended; nothing to tell then.
