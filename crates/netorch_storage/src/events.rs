@@ -1,5 +1,6 @@
 //! The audit log.
 
+use crate::connection::write_transaction;
 use crate::schema::events;
 use crate::sqlite_bulk::{self, SqliteRows, bind_values};
 use crate::time::{from_micros, to_micros};
@@ -95,32 +96,53 @@ impl SqliteRows for NewEventRow<'_> {
     }
 }
 
-/// Appends one event.
-pub fn insert(conn: &mut DbConnection, event: &NewEvent) -> Result<()> {
-    diesel::insert_into(events::table)
-        .values(NewEventRow::from(event))
-        .execute(conn)?;
+/// An arbitrary constant naming the event-append lock among PostgreSQL advisory locks.
+const POSTGRES_EVENTS_LOCK: i64 = 0x006e_6574_6576_656e; // "netevEn"
+
+/// Makes event ids commit in the order they are drawn, so that a reader paging the log with
+/// `after` never steps past an event that commits later with a smaller id.
+///
+/// SQLite commits one writer at a time, so there it holds already. On PostgreSQL, concurrent
+/// transactions draw ids in one order and may commit in another; there the appending
+/// transaction takes a transaction-scoped advisory lock before it draws ids, held until it
+/// commits. Every write path appends its events last, so the lock covers only the append and
+/// the commit.
+fn lock_event_order(conn: &mut DbConnection) -> Result<()> {
+    if let DbConnection::Postgresql(inner) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+            .bind::<BigInt, _>(POSTGRES_EVENTS_LOCK)
+            .execute(inner)?;
+    }
     Ok(())
 }
 
-/// Appends many events (call inside the transaction that made the changes they record): a
-/// cached multi-row statement per chunk on SQLite, one binary COPY on PostgreSQL.
+/// Appends one event. Call it last in the transaction that made the change it records (see
+/// `lock_event_order`); outside a transaction it makes its own.
+pub fn insert(conn: &mut DbConnection, event: &NewEvent) -> Result<()> {
+    insert_many(conn, std::slice::from_ref(event))
+}
+
+/// Appends many events, last in the transaction that made the changes they record: a cached
+/// multi-row statement per chunk on SQLite, one binary COPY on PostgreSQL.
 pub fn insert_many(conn: &mut DbConnection, batch: &[NewEvent]) -> Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
     let rows: Vec<NewEventRow<'_>> = batch.iter().map(NewEventRow::from).collect();
-    match conn {
-        DbConnection::Sqlite(inner) => {
-            sqlite_bulk::execute(inner, &rows)?;
+    write_transaction(conn, |conn| {
+        lock_event_order(conn)?;
+        match conn {
+            DbConnection::Sqlite(inner) => {
+                sqlite_bulk::execute(inner, &rows)?;
+            }
+            DbConnection::Postgresql(inner) => {
+                diesel::copy_from(events::table)
+                    .from_insertable(rows)
+                    .execute(inner)?;
+            }
         }
-        DbConnection::Postgresql(inner) => {
-            diesel::copy_from(events::table)
-                .from_insertable(rows)
-                .execute(inner)?;
-        }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Which events to read.
@@ -138,7 +160,9 @@ pub struct EventQuery {
     pub limit: i64,
 }
 
-/// Events in order of occurrence (ascending id).
+/// Events in order of occurrence (ascending id). Event ids commit in order (every append takes
+/// the event-order lock on PostgreSQL until its transaction commits), so a page never gains an
+/// earlier event after it was read.
 pub fn list(conn: &mut DbConnection, query: &EventQuery) -> Result<Vec<Event>> {
     let rows: Vec<EventRow> = on_backend!(conn, |inner| {
         let mut select = events::table.into_boxed();

@@ -680,7 +680,107 @@ fn concurrent_start_up_migrates_once(t: &TestDatabase) {
     );
 }
 
+fn events_commit_in_id_order(t: &TestDatabase) {
+    // Two writers: the first draws its event id and holds its transaction open; the second
+    // must not be able to commit a later id before the first commits, or a reader paging with
+    // `after` would step past the first event for good.
+    let mut conn = t.db.get().expect("connection");
+    let d = deployments::create(&mut conn, &new_deployment("order", 1), t0()).expect("create");
+    let node = all_nodes(&mut conn, d.id).remove(0);
+    let created = events::list(
+        &mut conn,
+        &EventQuery {
+            deployment: Some(d.id),
+            after: None,
+            event_type: None,
+            node: None,
+            limit: 10,
+        },
+    )
+    .expect("events");
+    let cursor = created.last().map(|e| e.id);
+    drop(conn);
+    let event = |kind: NodeTrigger| {
+        netorch_domain::NewEvent::state_change(
+            d.id,
+            node.id,
+            NodeState::Pending,
+            NodeState::Pending,
+            0,
+            t0(),
+        )
+        .with_metadata("writer", kind.as_str())
+    };
+    let (first_appended, appended) = std::sync::mpsc::channel::<()>();
+    let (release_first, released) = std::sync::mpsc::channel::<()>();
+    let (second_done, second_finished) = std::sync::mpsc::channel::<()>();
+    let event = &event;
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut conn = t.db.get().expect("connection");
+            netorch_storage::write_transaction(&mut conn, |conn| -> Result<(), StorageError> {
+                events::insert(conn, &event(NodeTrigger::StartProvisioning))?;
+                first_appended.send(()).expect("main listening");
+                released.recv().expect("main releases");
+                Ok(())
+            })
+            .expect("first writer");
+        });
+        appended.recv().expect("first appended");
+        scope.spawn(move || {
+            let mut conn = t.db.get().expect("connection");
+            events::insert(&mut conn, &event(NodeTrigger::Retry)).expect("second writer");
+            second_done.send(()).expect("main listening");
+        });
+        // On SQLite the second writer waits for the database lock; on PostgreSQL for the
+        // event-order lock. Either way it cannot finish while the first is open.
+        let finished_early = second_finished
+            .recv_timeout(std::time::Duration::from_millis(300))
+            .is_ok();
+        let mut reader = t.db.get().expect("connection");
+        let page = events::list(
+            &mut reader,
+            &EventQuery {
+                deployment: Some(d.id),
+                after: cursor,
+                event_type: None,
+                node: None,
+                limit: 10,
+            },
+        )
+        .expect("events");
+        // Release the first writer before asserting, so that a failure fails, not hangs.
+        release_first.send(()).expect("first waiting");
+        if !finished_early {
+            second_finished.recv().expect("second finishes");
+        }
+        assert!(
+            !finished_early,
+            "the second writer committed while the first was open"
+        );
+        assert!(page.is_empty(), "{page:?}");
+    });
+    let mut conn = t.db.get().expect("connection");
+    let page = events::list(
+        &mut conn,
+        &EventQuery {
+            deployment: Some(d.id),
+            after: cursor,
+            event_type: None,
+            node: None,
+            limit: 10,
+        },
+    )
+    .expect("events");
+    let writers: Vec<&str> = page
+        .iter()
+        .map(|e| e.metadata["writer"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(writers, vec!["start_provisioning", "retry"]);
+}
+
 backend_tests!(
+    events_commit_in_id_order,
     create_makes_every_node_pending_in_one_go,
     create_refuses_zero_nodes_and_writes_nothing,
     list_is_newest_first_and_paged,

@@ -62,7 +62,9 @@ CREATE TABLE telemetry_samples (
 );
 ALTER SEQUENCE telemetry_samples_id_seq OWNED BY telemetry_samples.id;
 
--- The audit log. No foreign key: DEPLOYMENT_DELETED outlives its deployment.
+-- The audit log. No foreign key: DEPLOYMENT_DELETED outlives its deployment. Transactions
+-- append events last and under an advisory lock held to their commit (events.rs), so ids are
+-- committed in order and a reader paging with "after id X" never steps past an event.
 CREATE TABLE events (
     id BIGSERIAL PRIMARY KEY,
     deployment_id BIGINT,
