@@ -1053,6 +1053,44 @@ fn health_reads_the_heartbeats(t: &TestDatabase) {
     })
 }
 
+fn an_unreachable_database_is_unhealthy_and_not_ready(t: &TestDatabase) {
+    // A pool of one connection, held here: every request finds the database unreachable.
+    let options = netorch_storage::DatabaseOptions {
+        max_connections: 1,
+        timeout: std::time::Duration::from_millis(200),
+        run_migrations: false,
+    };
+    let starved = netorch_storage::Database::connect_with(t.url(), &options).expect("pool");
+    let _held = starved.get().expect("the only connection");
+    let state = web::Data::new(ApiState::new(starved.clone(), 1000));
+    actix_web::rt::System::new().block_on(async move {
+        let app =
+            test::init_service(App::new().app_data(state).configure(netorch_api::configure)).await;
+        let (status, body) = get(&app, "/health").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            (body["status"].as_str(), body["database"].as_str()),
+            (Some("degraded"), Some("unhealthy"))
+        );
+        let (status, body) = get(&app, "/ready").await;
+        assert_eq!(
+            (status, body),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"status": "unavailable"})
+            )
+        );
+        let (status, body) = get(&app, "/deployments").await;
+        assert_eq!(
+            (status, body),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"detail": "Database unavailable"})
+            )
+        );
+    });
+}
+
 fn openapi_lists_every_route_and_docs_work_offline(t: &TestDatabase) {
     with_app!(t, |app| {
         let routes = [
@@ -1162,6 +1200,7 @@ backend_tests!(
     bottlenecks_find_the_degraded_nodes,
     events_page_in_order,
     health_reads_the_heartbeats,
+    an_unreachable_database_is_unhealthy_and_not_ready,
     openapi_lists_every_route_and_docs_work_offline,
     unknown_paths_and_methods_are_json_errors,
 );
