@@ -257,6 +257,11 @@ impl Database {
         Ok(self.pool.get()?)
     }
 
+    /// The most connections the pool opens at once.
+    pub fn max_connections(&self) -> u32 {
+        self.pool.max_size()
+    }
+
     /// The backend behind the pool.
     pub fn backend(&self) -> Backend {
         self.url.backend()

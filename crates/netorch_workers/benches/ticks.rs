@@ -56,7 +56,7 @@ fn run(label: &str, test_db: &TestDatabase) {
     for round in 0..3 {
         let now = t0() + Duration::seconds(40 + 5 * round);
         let started = Instant::now();
-        let tick = telemetry_tick(&mut conn, &hw, INTERVAL, now).expect("tick");
+        let tick = telemetry_tick(&test_db.db, &hw, INTERVAL, now).expect("tick");
         let elapsed = ms(started);
         println!(
             "  telemetry tick {round}: {elapsed:>7.1} ms   {} running nodes, {} samples ({:.0} samples/s)",

@@ -3,7 +3,7 @@
 
 use crate::{WorkerError, lifecycle_tick, telemetry_tick};
 use netorch_domain::{Provisioner, TelemetrySource, Timestamp, WorkerKind};
-use netorch_storage::{Database, DbConnection, heartbeats};
+use netorch_storage::{Database, heartbeats};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +26,7 @@ pub struct WorkerOptions {
     pub telemetry_interval: Option<Duration>,
 }
 
-type Tick = dyn Fn(&mut DbConnection, Timestamp) -> Result<String, WorkerError> + Send + Sync;
+type Tick = dyn Fn(&Database, Timestamp) -> Result<String, WorkerError> + Send + Sync;
 
 /// Runs the configured loops until `shutdown` resolves, then lets each finish the tick it is
 /// in and returns.
@@ -39,8 +39,8 @@ pub async fn run(
 ) {
     let (stop, stopped) = watch::channel(false);
     let lifecycle = options.lifecycle_interval.map(|interval| {
-        let tick: Arc<Tick> = Arc::new(move |conn, now| {
-            lifecycle_tick(conn, provisioner.as_ref(), now).map(|t| {
+        let tick: Arc<Tick> = Arc::new(move |db, now| {
+            lifecycle_tick(&mut *db.get()?, provisioner.as_ref(), now).map(|t| {
                 format!(
                     "examined {} nodes, moved {} of {}",
                     t.examined, t.applied, t.planned
@@ -50,8 +50,8 @@ pub async fn run(
         (WorkerKind::Lifecycle, interval, tick)
     });
     let telemetry = options.telemetry_interval.map(|interval| {
-        let tick: Arc<Tick> = Arc::new(move |conn, now| {
-            telemetry_tick(conn, source.as_ref(), interval, now).map(|t| {
+        let tick: Arc<Tick> = Arc::new(move |db, now| {
+            telemetry_tick(db, source.as_ref(), interval, now).map(|t| {
                 format!(
                     "slot {}: {} running nodes, {} new samples",
                     t.slot, t.nodes, t.written
@@ -157,17 +157,16 @@ fn one_tick(
     tick: &Tick,
     started_at: Timestamp,
 ) -> Result<String, WorkerError> {
-    let mut conn = db.get()?;
     let now = chrono::Utc::now();
     let mut retries = 0;
     let summary = loop {
-        match tick(&mut conn, now) {
+        match tick(db, now) {
             Err(e) if e.is_database_locked() && retries < LOCKED_RETRIES => retries += 1,
             other => break other?,
         }
     };
     heartbeats::record(
-        &mut conn,
+        &mut *db.get()?,
         &spec.name,
         spec.kind,
         spec.interval,

@@ -186,7 +186,7 @@ fn telemetry_writes_the_formula_once_per_node_and_slot(t: &TestDatabase) {
         .collect();
 
     let now = t0() + Duration::milliseconds(32_700);
-    let tick = telemetry_tick(&mut conn, &hw, TELEMETRY_INTERVAL, now).expect("tick");
+    let tick = telemetry_tick(&t.db, &hw, TELEMETRY_INTERVAL, now).expect("tick");
     let slot = slot_start(now, TELEMETRY_INTERVAL);
     assert_eq!(slot, t0() + Duration::seconds(30));
     assert_eq!(
@@ -194,13 +194,8 @@ fn telemetry_writes_the_formula_once_per_node_and_slot(t: &TestDatabase) {
         (slot, running.len(), running.len())
     );
     // Again in the same slot: nothing new.
-    let again = telemetry_tick(
-        &mut conn,
-        &hw,
-        TELEMETRY_INTERVAL,
-        now + Duration::seconds(1),
-    )
-    .expect("tick");
+    let again =
+        telemetry_tick(&t.db, &hw, TELEMETRY_INTERVAL, now + Duration::seconds(1)).expect("tick");
     assert_eq!(again.written, 0);
 
     let samples = telemetry::query(
@@ -244,8 +239,7 @@ fn two_workers_make_each_transition_and_sample_once(t: &TestDatabase) {
                     barrier.wait();
                     lifecycle_tick(&mut conn, &hw, now).expect("lifecycle tick");
                     barrier.wait();
-                    telemetry_tick(&mut conn, &hw, TELEMETRY_INTERVAL, now)
-                        .expect("telemetry tick");
+                    telemetry_tick(db, &hw, TELEMETRY_INTERVAL, now).expect("telemetry tick");
                 }
             });
         }
