@@ -1,7 +1,8 @@
 //! netorch's background workers.
 //!
-//! Two ticks, each a plain function of a connection and the time, so tests drive them with a
-//! fake clock and the binaries wrap them in loops:
+//! Two ticks, each a plain function of the database (a connection for the lifecycle, the pool
+//! for telemetry, which reads and writes on two connections at once) and the time, so tests
+//! drive them with a fake clock and the binaries wrap them in loops:
 //! - [`lifecycle_tick`] moves in-flight nodes through their state machine, asking a
 //!   [`Provisioner`](netorch_domain::Provisioner) how each phase stands;
 //! - [`telemetry_tick`] stores one sample per running node for the current collection slot,
