@@ -2,9 +2,13 @@
 
 Writes golden_metrics.csv: `id,unix_seconds,latency_ms,throughput_gbps,error_rate` for node ids
 1..100 over 20 consecutive 5-second slots. The simulator's golden test reads it back and
-requires equal values. Regenerate with `python3 reference.py > golden_metrics.csv`.
+requires equal values. Regenerate with `python3 reference.py > golden_metrics.csv`;
+`python3 reference.py --round2 > golden_round2.csv` regenerates the cases of Python's
+`round(x, 2)` that the rounding test checks.
 """
 import math
+import random
+import sys
 
 
 def metrics(node_id, unix_seconds):
@@ -24,7 +28,20 @@ def metrics(node_id, unix_seconds):
     return round(lat, 2), round(thr, 2), round(err, 2)
 
 
-if __name__ == "__main__":
+def round2_cases():
+    random.seed(7)
+    for _ in range(300):
+        x = random.choice([
+            random.uniform(0, 200),
+            round(random.uniform(0, 200), 3),
+            random.randint(0, 20000) / 1000 + 0.005,
+        ])
+        print(f"{x!r},{round(x, 2)!r}")
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--round2"]:
+    round2_cases()
+elif __name__ == "__main__":
     for node_id in range(1, 101):
         for slot in range(20):
             unix_seconds = 1_800_000_000 + 5 * slot
