@@ -67,7 +67,8 @@ impl<'a> From<&'a NewEvent> for NewEventRow<'a> {
             node_id: event.node_id.map(NodeId::get),
             event_type: event.event_type.as_str(),
             message: &event.message,
-            metadata: serde_json::Value::Object(event.metadata.clone()).to_string(),
+            // A map of JSON values always serializes.
+            metadata: serde_json::to_string(&event.metadata).unwrap_or_else(|_| "{}".to_owned()),
             created_at: to_micros(event.created_at),
         }
     }
