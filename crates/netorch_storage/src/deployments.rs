@@ -281,11 +281,7 @@ pub(crate) fn adjust_state_count(
 /// event that survives it, in one transaction.
 pub fn delete(conn: &mut DbConnection, id: DeploymentId, now: Timestamp) -> Result<()> {
     write_transaction(conn, |conn| {
-        let deployment = get(conn, id)?;
-        let node_count: i64 = nodes::table
-            .filter(nodes::deployment_id.eq(id.get()))
-            .count()
-            .get_result(conn)?;
+        let (deployment, counts) = get_with_counts(conn, id)?;
         diesel::delete(
             telemetry_samples::table.filter(telemetry_samples::deployment_id.eq(id.get())),
         )
@@ -295,7 +291,7 @@ pub fn delete(conn: &mut DbConnection, id: DeploymentId, now: Timestamp) -> Resu
         diesel::delete(deployments::table.find(id.get())).execute(conn)?;
         event_log::insert(
             conn,
-            &NewEvent::deployment_deleted(id, &deployment.name, node_count.unsigned_abs(), now),
+            &NewEvent::deployment_deleted(id, &deployment.name, counts.total(), now),
         )?;
         Ok(())
     })

@@ -32,8 +32,13 @@ impl TryFrom<HeartbeatRow> for WorkerHeartbeat {
     }
 }
 
+/// How long a worker that stopped reporting stays listed.
+pub const FORGET_AFTER: chrono::Duration = chrono::Duration::hours(24);
+
 /// Records that worker `name`'s `kind` loop, ticking every `interval` since `started_at`, is
-/// alive at `now`.
+/// alive at `now`. When a new loop first reports, loops silent for [`FORGET_AFTER`] are
+/// forgotten: every restarted process reports under a new name, and the list must not grow
+/// forever.
 pub fn record(
     conn: &mut DbConnection,
     name: &str,
@@ -56,6 +61,11 @@ pub fn record(
         ))
         .execute(conn)?;
         if updated == 0 {
+            diesel::delete(
+                worker_heartbeats::table
+                    .filter(worker_heartbeats::last_heartbeat.lt(to_micros(now - FORGET_AFTER))),
+            )
+            .execute(conn)?;
             diesel::insert_into(worker_heartbeats::table)
                 .values(HeartbeatRow {
                     name: name.to_owned(),

@@ -639,6 +639,23 @@ fn heartbeats_are_upserted(t: &TestDatabase) {
     .expect("record");
     let beats = heartbeats::list(&mut conn).expect("list");
     assert_eq!(beats.len(), 2);
+    // A loop silent for a day is forgotten when a new one first reports.
+    let day_later = t0() + Duration::hours(25);
+    heartbeats::record(
+        &mut conn,
+        "w2",
+        WorkerKind::Lifecycle,
+        interval,
+        day_later,
+        day_later,
+    )
+    .expect("record");
+    let names: Vec<String> = heartbeats::list(&mut conn)
+        .expect("list")
+        .into_iter()
+        .map(|b| b.name)
+        .collect();
+    assert_eq!(names, vec!["w2".to_owned()]);
     assert_eq!(beats[0].kind, WorkerKind::Lifecycle);
     assert_eq!(beats[0].last_heartbeat, t0() + Duration::seconds(4));
     assert_eq!(beats[0].interval, interval);
