@@ -54,6 +54,11 @@ impl TryFrom<NodeRow> for Node {
     }
 }
 
+/// Rows as domain nodes; a row the domain cannot represent is an error.
+fn into_nodes(rows: Vec<NodeRow>) -> Result<Vec<Node>> {
+    rows.into_iter().map(Node::try_from).collect()
+}
+
 /// Which nodes of a deployment to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NodeFilter {
@@ -107,10 +112,7 @@ pub fn list(
         };
         (rows, total)
     });
-    let nodes = rows
-        .into_iter()
-        .map(Node::try_from)
-        .collect::<Result<Vec<_>>>()?;
+    let nodes = into_nodes(rows)?;
     let total = total.unwrap_or(nodes.len() as i64);
     Ok(NodePage { nodes, total })
 }
@@ -484,10 +486,9 @@ pub fn due_for_lifecycle(conn: &mut DbConnection, now: Timestamp, limit: i64) ->
         .order((nodes::check_after.asc(), nodes::id.asc()))
         .limit(limit)
         .select(NodeRow::as_select())
-        .load(conn)?
-        .into_iter()
-        .map(Node::try_from)
-        .collect()
+        .load(conn)
+        .map_err(Into::into)
+        .and_then(into_nodes)
 }
 
 /// Running nodes of every deployment with ids above `after`, ascending, at most `limit`: one
@@ -503,10 +504,9 @@ pub fn running_page(
         .order(nodes::id.asc())
         .limit(limit)
         .select(NodeRow::as_select())
-        .load(conn)?
-        .into_iter()
-        .map(Node::try_from)
-        .collect()
+        .load(conn)
+        .map_err(Into::into)
+        .and_then(into_nodes)
 }
 
 /// The names (`node-001`, ...) of those of `ids` that are nodes of `deployment`.
