@@ -74,9 +74,15 @@ pub fn base_metrics(id: NodeId) -> Metrics {
 /// Node `id`'s readings at `at`: the base profile modulated by `v = 0.3 sin(t + id)` with
 /// `t = unix_seconds / 100`, clamped to plausible ranges and rounded to 2 decimals as the
 /// original service did (Python's `round`, half to even on the exact binary value).
+///
+/// `unix_seconds` is the exact time, fraction included, as Python's `time.time()` gives it:
+/// at time scales above 1 the collection slots start at fractions of a second.
 pub fn metrics_at(id: NodeId, at: DateTime<Utc>) -> Metrics {
     let base = base_metrics(id);
-    let t = at.timestamp() as f64 / 100.0;
+    // Microseconds divided once: the division is correctly rounded, so this is the double
+    // nearest the exact time, the same value Python computes for `micros / 1_000_000`.
+    let unix_seconds = at.timestamp_micros() as f64 / 1e6;
+    let t = unix_seconds / 100.0;
     let v = (t + id.get() as f64).sin() * 0.3;
     Metrics {
         latency_ms: round2((base.latency_ms * (1.0 + 0.2 * v)).clamp(1.0, 200.0)),

@@ -49,6 +49,31 @@ fn telemetry_equals_the_python_reference_for_2000_readings() {
 }
 
 #[test]
+fn telemetry_at_fractional_slot_starts_equals_the_python_reference() {
+    // Half, quarter and tenth seconds: slot starts at time scales 10, 20 and 50.
+    let golden = include_str!("../testdata/golden_fractional.csv");
+    let mut rows = 0;
+    for line in golden.lines() {
+        let fields: Vec<&str> = line.split(',').collect();
+        let id: i64 = fields[0].parse().expect("id");
+        let micros: i64 = fields[1].parse().expect("time");
+        let want = Metrics {
+            latency_ms: fields[2].parse().expect("latency"),
+            throughput_gbps: fields[3].parse().expect("throughput"),
+            error_rate: fields[4].parse().expect("error rate"),
+        };
+        let at = DateTime::from_timestamp_micros(micros).expect("valid time");
+        assert_eq!(metrics_at(NodeId(id), at), want, "node {id} at {micros} us");
+        rows += 1;
+    }
+    assert_eq!(rows, 1200);
+    // The case the issue reported: node 29 at a half second reads 85.78, not the whole
+    // second's 85.79.
+    let half = DateTime::from_timestamp_micros(1_800_000_032_500_000).expect("valid time");
+    assert_eq!(metrics_at(NodeId(29), half).latency_ms, 85.78);
+}
+
+#[test]
 fn golden_readings() {
     // A few values written out, so that a wrong CSV cannot pass unnoticed.
     let cases = [

@@ -4,7 +4,10 @@ Writes golden_metrics.csv: `id,unix_seconds,latency_ms,throughput_gbps,error_rat
 1..100 over 20 consecutive 5-second slots. The simulator's golden test reads it back and
 requires equal values. Regenerate with `python3 reference.py > golden_metrics.csv`;
 `python3 reference.py --round2 > golden_round2.csv` regenerates the cases of Python's
-`round(x, 2)` that the rounding test checks.
+`round(x, 2)` that the rounding test checks, and
+`python3 reference.py --fractional > golden_fractional.csv` the readings at slot starts that are
+not whole seconds (`id,unix_microseconds,latency_ms,throughput_gbps,error_rate`): the formula's
+`unix_seconds` is the exact time, as Python's `time.time()` gives it, fraction included.
 """
 import math
 import random
@@ -39,8 +42,22 @@ def round2_cases():
         print(f"{x!r},{round(x, 2)!r}")
 
 
+def fractional_cases():
+    # Slots of 0.5 s (time scale 10) and 0.1 s (time scale 50) starting at whole, half and
+    # tenth seconds. The time is carried as integer microseconds, as netorch stores it; the
+    # formula sees it as Python's float of those seconds.
+    for node_id in range(1, 51):
+        for step_us in (500_000, 100_000, 250_000):
+            for slot in range(8):
+                micros = 1_800_000_000_000_000 + 32_500_000 + step_us * slot
+                lat, thr, err = metrics(node_id, micros / 1_000_000)
+                print(f"{node_id},{micros},{lat!r},{thr!r},{err!r}")
+
+
 if __name__ == "__main__" and sys.argv[1:] == ["--round2"]:
     round2_cases()
+elif __name__ == "__main__" and sys.argv[1:] == ["--fractional"]:
+    fractional_cases()
 elif __name__ == "__main__":
     for node_id in range(1, 101):
         for slot in range(20):
