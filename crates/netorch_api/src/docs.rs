@@ -1,9 +1,11 @@
 //! `/openapi.json`, generated from the handlers, and `/docs`, a Swagger UI explorer served from
 //! assets compiled into the binary (no internet needed).
 
-use crate::routes;
-use actix_web::{HttpRequest, HttpResponse};
-use utoipa::OpenApi;
+use crate::requests::DeploymentCreate;
+use crate::{ApiState, routes};
+use actix_web::{HttpRequest, HttpResponse, web};
+use utoipa::openapi::OpenApi as Document;
+use utoipa::{OpenApi, ToSchema};
 
 /// The OpenAPI document of the whole API.
 #[derive(OpenApi)]
@@ -31,17 +33,33 @@ use utoipa::OpenApi;
         openapi_json,
         explorer,
     ),
-    components(schemas(crate::error::FieldError))
+    components(schemas(crate::error::FieldError, crate::error::ErrorDetail))
 )]
 pub struct ApiDoc;
+
+/// The document a server with `state`'s limits serves: [`ApiDoc`] with the configured
+/// largest deployment in `DeploymentCreate`.
+pub fn document(state: &ApiState) -> Document {
+    let mut document = ApiDoc::openapi();
+    if let Some(components) = document.components.as_mut() {
+        components.schemas.insert(
+            DeploymentCreate::name().into_owned(),
+            DeploymentCreate::schema_for(state.max_nodes_per_deployment()).into(),
+        );
+    }
+    document
+}
 
 /// This document.
 #[utoipa::path(
     get, path = "/openapi.json", tag = "service",
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json"))
 )]
-pub async fn openapi_json() -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
+pub async fn openapi_json(state: Option<web::Data<ApiState>>) -> HttpResponse {
+    match state {
+        Some(state) => HttpResponse::Ok().json(document(&state)),
+        None => HttpResponse::Ok().json(ApiDoc::openapi()),
+    }
 }
 
 const EXPLORER: &str = r##"<!doctype html>
@@ -83,7 +101,11 @@ pub async fn asset(req: HttpRequest) -> HttpResponse {
             include_bytes!("../assets/swagger-ui/swagger-ui.css"),
             "text/css; charset=utf-8",
         ),
-        _ => return HttpResponse::NotFound().json(serde_json::json!({ "detail": "Not Found" })),
+        _ => {
+            return HttpResponse::NotFound().json(crate::error::ErrorDetail {
+                detail: "Not Found".into(),
+            });
+        }
     };
     HttpResponse::Ok()
         .content_type(content_type)

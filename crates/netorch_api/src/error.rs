@@ -1,31 +1,135 @@
-//! The one place errors become HTTP responses.
+//! The one place errors become HTTP responses, and the bodies they are serialized as.
+//!
+//! Every error body the API sends is one of the types below, and those same types are what
+//! the OpenAPI document lists: [`ErrorDetail`] (404, 413, 503, ...), [`ValidationError`] (422)
+//! and [`ConflictDetail`] (409). This module is a leaf of the crate: it imports nothing else
+//! from it.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use netorch_domain::{DomainError, NodeState, OperatorAction};
 use netorch_storage::StorageError;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
+use std::borrow::Cow;
+use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{Object, OneOfBuilder, Schema, SchemaType, Type};
+
+/// One step of [`FieldError::loc`]: a name (`"body"`, `"samples"`) or a list index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum LocItem {
+    /// A source or a field name.
+    Name(Cow<'static, str>),
+    /// The index of an item in a list.
+    Index(usize),
+}
+
+impl From<&'static str> for LocItem {
+    fn from(name: &'static str) -> Self {
+        LocItem::Name(Cow::Borrowed(name))
+    }
+}
+
+impl From<usize> for LocItem {
+    fn from(index: usize) -> Self {
+        LocItem::Index(index)
+    }
+}
+
+fn loc_item_schema() -> Schema {
+    OneOfBuilder::new()
+        .item(Object::with_type(Type::String))
+        .item(Object::with_type(Type::Integer))
+        .into()
+}
+
+fn loc_schema() -> Schema {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(RefOr::T(loc_item_schema()))
+        .description(Some(
+            "Where: `[\"body\", \"name\"]`, `[\"query\", \"limit\"]`, \
+             `[\"body\", \"samples\", 3, \"node_id\"]`, ...",
+        ))
+        .into()
+}
+
+fn any_value_schema() -> Schema {
+    Object::builder()
+        .schema_type(SchemaType::AnyValue)
+        .description(Some("The offending value as received: any JSON value."))
+        .into()
+}
+
+fn optional_object_schema() -> Schema {
+    Object::builder()
+        .schema_type(Type::Object)
+        .description(Some(
+            "The limit that was broken, for range and length errors (`{\"ge\": 1}`, ...).",
+        ))
+        .into()
+}
+
+fn current_state_schema() -> Schema {
+    crate::choice::schema::<NodeState>("The node's state")
+}
+
+fn allowed_actions_schema() -> Schema {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(RefOr::T(crate::choice::schema::<OperatorAction>(
+            "An action the node's state allows",
+        )))
+        .description(Some("The actions the state allows (`retry` from `FAILED`)"))
+        .into()
+}
 
 /// One invalid input, in FastAPI's shape: `{"type", "loc", "msg", "input"}` (plus `ctx` for
 /// limits).
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct FieldError {
     /// A machine-readable kind: `missing`, `int_parsing`, `greater_than_equal`, ...
     #[serde(rename = "type")]
     pub kind: &'static str,
-    /// Where: `["body", "name"]`, `["query", "limit"]`, `["path", "deployment_id"]`, ...
-    #[schema(value_type = Vec<Object>)]
-    pub loc: Vec<Value>,
+    /// Where the input was: its source, then field names and list indexes.
+    #[schema(schema_with = loc_schema)]
+    pub loc: Vec<LocItem>,
     /// A sentence for humans.
     pub msg: String,
     /// The offending value as received.
-    #[schema(value_type = Object)]
+    #[schema(schema_with = any_value_schema)]
     pub input: Value,
     /// The limit that was broken, for range and length errors.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = optional_object_schema)]
     pub ctx: Option<Value>,
+}
+
+/// The body of a 422: every invalid input of the request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ValidationError {
+    /// Every invalid input, in the order the request's fields are read.
+    pub detail: Vec<FieldError>,
+}
+
+/// The body of 404, 405, 413, 503 and the other errors that carry one message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// What is wrong: "Deployment not found", "Node not found", "Database unavailable", ...
+    pub detail: Cow<'static, str>,
+}
+
+/// The body of a 409: the node's state does not allow the action.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConflictDetail {
+    /// What was refused and why.
+    pub detail: String,
+    /// The node's state.
+    #[schema(schema_with = current_state_schema)]
+    pub current_state: NodeState,
+    /// The actions the state allows (`retry` from `FAILED`).
+    #[schema(schema_with = allowed_actions_schema)]
+    pub allowed_actions: Vec<OperatorAction>,
 }
 
 /// Everything a request can fail with.
@@ -38,15 +142,14 @@ pub enum ApiError {
     #[error("invalid input")]
     Invalid(Vec<FieldError>),
     /// 409: the node's state does not allow the action.
-    #[error("{detail}")]
-    Conflict {
-        /// What was refused and why.
-        detail: String,
-        /// The node's state.
-        current_state: NodeState,
-        /// What the state does allow.
-        allowed_actions: Vec<OperatorAction>,
-    },
+    #[error("{}", .0.detail)]
+    Conflict(ConflictDetail),
+    /// 413: the body is larger than the server takes.
+    #[error("request body larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    /// 400: the body could not be read (a broken chunked encoding, a bad `Content-Length`).
+    #[error("request body could not be read: {0}")]
+    BadBody(String),
     /// 503: the database does not answer.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -71,7 +174,7 @@ impl From<StorageError> for ApiError {
                 from,
                 trigger,
                 allowed_actions,
-            }) => ApiError::Conflict {
+            }) => ApiError::Conflict(ConflictDetail {
                 detail: format!(
                     "cannot {trigger} a node in state {from}; allowed actions: {}",
                     if allowed_actions.is_empty() {
@@ -86,7 +189,7 @@ impl From<StorageError> for ApiError {
                 ),
                 current_state: from,
                 allowed_actions,
-            },
+            }),
             StorageError::Pool(e) => ApiError::Unavailable(e.to_string()),
             StorageError::Connection(e) => ApiError::Unavailable(e.to_string()),
             other => ApiError::Internal(other.to_string()),
@@ -99,41 +202,37 @@ impl ResponseError for ApiError {
         match self {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BadBody(_) => StatusCode::BAD_REQUEST,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        let body = match self {
-            ApiError::NotFound(detail) => json!({ "detail": detail }),
-            // Serialized from the struct, so each error keeps FastAPI's key order.
-            ApiError::Invalid(errors) => {
-                return HttpResponse::build(self.status_code()).json(
-                    crate::types::ValidationError {
-                        detail: errors.clone(),
-                    },
-                );
-            }
-            ApiError::Conflict {
-                detail,
-                current_state,
-                allowed_actions,
-            } => json!({
-                "detail": detail,
-                "current_state": current_state,
-                "allowed_actions": allowed_actions.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+        let mut response = HttpResponse::build(self.status_code());
+        let detail = |text: Cow<'static, str>| ErrorDetail { detail: text };
+        match self {
+            ApiError::NotFound(text) => response.json(detail(Cow::Borrowed(text))),
+            ApiError::Invalid(errors) => response.json(ValidationError {
+                detail: errors.clone(),
             }),
-            ApiError::Unavailable(detail) => {
-                log::warn!("database unavailable: {detail}");
-                json!({ "detail": "Database unavailable" })
+            ApiError::Conflict(conflict) => response.json(conflict),
+            ApiError::PayloadTooLarge(limit) => response.json(detail(Cow::Owned(format!(
+                "Request body is larger than {limit} bytes"
+            )))),
+            ApiError::BadBody(reason) => response.json(detail(Cow::Owned(format!(
+                "Request body could not be read: {reason}"
+            )))),
+            ApiError::Unavailable(reason) => {
+                log::warn!("database unavailable: {reason}");
+                response.json(detail(Cow::Borrowed("Database unavailable")))
             }
-            ApiError::Internal(detail) => {
-                log::error!("internal error: {detail}");
-                json!({ "detail": "Internal server error" })
+            ApiError::Internal(reason) => {
+                log::error!("internal error: {reason}");
+                response.json(detail(Cow::Borrowed("Internal server error")))
             }
-        };
-        HttpResponse::build(self.status_code()).json(body)
+        }
     }
 }

@@ -19,7 +19,7 @@
 //! # }
 //! ```
 //!
-//! Every path of the contract (`shared/spec/API.md`) is here, with its JSON shapes, its
+//! Every path of the contract (`docs/API.md`) is here, with its JSON shapes, its
 //! status codes and its error bodies: 404 `{"detail": ...}`, 422 with FastAPI's list of
 //! `{"type", "loc", "msg", "input"}` for any invalid body, query or path input, 409 with
 //! `current_state` and `allowed_actions`. Database work runs on actix's blocking pool, never on
@@ -28,21 +28,26 @@
 //!
 //! Only this crate knows HTTP and the API's JSON shapes.
 
+mod choice;
 mod docs;
 mod error;
+mod input;
+mod requests;
+mod responses;
 mod routes;
-mod types;
-mod validate;
 
 use actix_web::web;
 use netorch_storage::Database;
+use std::collections::HashMap;
+use std::sync::OnceLock;
 
-pub use docs::ApiDoc;
-pub use error::{ApiError, FieldError};
-pub use routes::{method_not_allowed, not_found};
+pub use docs::{ApiDoc, document};
+pub use error::{ApiError, ConflictDetail, ErrorDetail, FieldError, LocItem, ValidationError};
+pub use requests::DEFAULT_MAX_NODES_PER_DEPLOYMENT;
+pub use routes::not_found;
 
 /// The most samples one push may carry.
-pub const MAX_PUSHED_SAMPLES: usize = 10_000;
+pub const MAX_PUSHED_SAMPLES: usize = requests::PushTelemetry::MAX_SAMPLES;
 /// The largest request body accepted (a full push of 10,000 samples is about 1.2 MB).
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
@@ -55,20 +60,65 @@ pub struct ApiState {
 
 impl ApiState {
     /// The state for a server on `db` that creates deployments of at most
-    /// `max_nodes_per_deployment` nodes (the original's limit is 1000).
+    /// `max_nodes_per_deployment` nodes (the original's limit is
+    /// [`DEFAULT_MAX_NODES_PER_DEPLOYMENT`]).
     pub fn new(db: Database, max_nodes_per_deployment: u32) -> Self {
         ApiState {
             db,
             max_nodes_per_deployment: max_nodes_per_deployment.max(1),
         }
     }
+
+    /// The largest `target_node_count` this server accepts.
+    pub fn max_nodes_per_deployment(&self) -> u32 {
+        self.max_nodes_per_deployment
+    }
+}
+
+/// The methods each documented path serves, for the `Allow` header of a 405: read from the
+/// OpenAPI document, so the header and the document cannot disagree.
+fn allowed_methods(path: &str) -> &'static str {
+    static ALLOW: OnceLock<HashMap<String, String>> = OnceLock::new();
+    let table = ALLOW.get_or_init(|| {
+        use utoipa::OpenApi;
+        ApiDoc::openapi()
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                ];
+                let allow: Vec<&str> = methods
+                    .iter()
+                    .filter(|(_, served)| *served)
+                    .map(|(name, _)| *name)
+                    .collect();
+                (path.clone(), allow.join(", "))
+            })
+            .collect()
+    });
+    table.get(path).map_or("", String::as_str)
 }
 
 /// Registers every route of the API. The app must hold a `web::Data<ApiState>`.
+///
+/// A request with a method its path does not serve gets 405 with an `Allow` header; paths
+/// this function does not register are left to the app (use [`not_found`] as its default
+/// service for the API's JSON 404).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use routes::*;
-    use web::{delete, get, post, resource};
-    let resource = |path: &str| resource(path).default_service(web::to(method_not_allowed));
+    use web::{delete, get, post};
+    let resource = |path: &'static str| {
+        let allow = allowed_methods(path);
+        web::resource(path).default_service(web::to(move || async move {
+            routes::method_not_allowed(allow)
+        }))
+    };
     cfg.app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
         .service(resource("/").route(get().to(root)))
         .service(
@@ -98,5 +148,5 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/ready").route(get().to(ready)))
         .service(resource("/openapi.json").route(get().to(docs::openapi_json)))
         .service(resource("/docs").route(get().to(docs::explorer)))
-        .service(resource("/docs/{asset}").route(get().to(docs::asset)));
+        .service(web::resource("/docs/{asset}").route(get().to(docs::asset)));
 }

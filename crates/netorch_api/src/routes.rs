@@ -1,19 +1,15 @@
-//! The handlers, one per row of the API contract.
+//! The handlers, one per row of the API contract. Each takes its input as `Valid<T>`, the
+//! operation's input type from `requests`, already read and checked.
 
-use crate::error::ApiError;
-use crate::types::*;
-use crate::validate::{self, Errors, Range, Source};
-use crate::{ApiState, MAX_PUSHED_SAMPLES};
-use actix_web::{HttpRequest, HttpResponse, web};
+use crate::ApiState;
+use crate::error::{ApiError, ConflictDetail, ErrorDetail, FieldError, LocItem, ValidationError};
+use crate::input::Valid;
+use crate::requests::*;
+use crate::responses::*;
+use actix_web::{HttpResponse, web};
 use chrono::Utc;
-use netorch_analytics::{AnalysisConfig, Method, StreamingAnalysis};
-use netorch_domain::{
-    DeploymentId, EventId, EventType, Metrics, NewDeployment, NewSample, NodeId, NodeState,
-    WorkerKind,
-};
-use netorch_storage::events::EventQuery;
-use netorch_storage::nodes::NodeFilter;
-use netorch_storage::telemetry::TelemetryQuery;
+use netorch_analytics::StreamingAnalysis;
+use netorch_domain::{NodeId, NodeRef, WorkerKind};
 use netorch_storage::{DbConnection, deployments, events, heartbeats, nodes, telemetry};
 use serde_json::Value;
 
@@ -51,60 +47,6 @@ where
 /// How many parts a bottleneck window is read in, each on its own connection and thread.
 const WINDOW_PARTS: i32 = 2;
 
-/// Turns "every field was valid" into the values: `finish` has returned `Ok`, so each
-/// `Option` read by the validators is `Some`.
-macro_rules! valid {
-    ($($value:expr),+ $(,)?) => {
-        ($($value.ok_or_else(|| ApiError::Internal("validated input missing".into()))?),+)
-    };
-}
-
-fn deployment_id(req: &HttpRequest, errors: &mut Errors) -> Option<DeploymentId> {
-    let raw = req.match_info().get("deployment_id").unwrap_or_default();
-    validate::path_int(errors, "deployment_id", raw).map(DeploymentId)
-}
-
-/// The deployment id of a path that holds nothing else to validate.
-fn deployment_path(req: &HttpRequest) -> Result<DeploymentId, ApiError> {
-    let mut errors = Errors::default();
-    let id = deployment_id(req, &mut errors);
-    errors.finish()?;
-    Ok(valid!(id))
-}
-
-/// The deployment and node ids of a node's path.
-fn node_path(req: &HttpRequest) -> Result<(DeploymentId, NodeId), ApiError> {
-    let mut errors = Errors::default();
-    let (deployment, node) = (
-        deployment_id(req, &mut errors),
-        node_path_id(req, &mut errors),
-    );
-    errors.finish()?;
-    Ok(valid!(deployment, node))
-}
-
-fn node_path_id(req: &HttpRequest, errors: &mut Errors) -> Option<NodeId> {
-    let raw = req.match_info().get("node_id").unwrap_or_default();
-    validate::path_int(errors, "node_id", raw).map(NodeId)
-}
-
-const NODE_STATES: [(&str, NodeState); 5] = [
-    ("PENDING", NodeState::Pending),
-    ("PROVISIONING", NodeState::Provisioning),
-    ("CONFIGURING", NodeState::Configuring),
-    ("RUNNING", NodeState::Running),
-    ("FAILED", NodeState::Failed),
-];
-
-const EVENT_TYPES: [(&str, EventType); 4] = [
-    ("DEPLOYMENT_CREATED", EventType::DeploymentCreated),
-    ("DEPLOYMENT_DELETED", EventType::DeploymentDeleted),
-    ("STATE_CHANGE", EventType::StateChange),
-    ("NODE_RETRY", EventType::NodeRetry),
-];
-
-const METHODS: [(&str, Method); 2] = [("robust", Method::Robust), ("zscore", Method::ZScore)];
-
 /// Service name and where to go next.
 #[utoipa::path(get, path = "/", tag = "service", responses((status = 200, body = ServiceInfo)))]
 pub async fn root() -> HttpResponse {
@@ -121,67 +63,41 @@ pub async fn root() -> HttpResponse {
     post, path = "/deployments", tag = "deployments",
     request_body = DeploymentCreate,
     responses(
-        (status = 201, body = DeploymentOut),
-        (status = 422, body = ValidationError),
+        (status = 201, description = "Created, with all its nodes in PENDING", body = DeploymentOut),
+        (status = 413, description = "The body is larger than 8 MiB", body = ErrorDetail),
+        (status = 422, description = "Invalid input; nothing was written", body = ValidationError),
     )
 )]
 pub async fn create_deployment(
     state: web::Data<ApiState>,
-    body: web::Bytes,
+    Valid(DeploymentCreate(new)): Valid<DeploymentCreate>,
 ) -> Result<HttpResponse, ApiError> {
-    let object = validate::body_object(&body)?;
-    let mut errors = Errors::default();
-    let name = validate::required(&mut errors, &object, &[], "name")
-        .and_then(|v| validate::string(&mut errors, &[Value::from("name")], v, 1, 255));
-    let description = match object.get("description") {
-        None | Some(Value::Null) => Some(None),
-        Some(v) => {
-            validate::string(&mut errors, &[Value::from("description")], v, 0, usize::MAX).map(Some)
-        }
-    };
-    let max = i64::from(state.max_nodes_per_deployment);
-    let count = validate::required(&mut errors, &object, &[], "target_node_count").and_then(|v| {
-        validate::int(
-            &mut errors,
-            Source::Body,
-            &[Value::from("target_node_count")],
-            v,
-            Range::between(1, max),
-        )
-    });
-    errors.finish()?;
-    let (name, description, count) = valid!(name, description, count);
-    let new = NewDeployment {
-        name,
-        description,
-        target_node_count: u32::try_from(count).map_err(|e| ApiError::Internal(e.to_string()))?,
-    };
     let created = with_db(&state, move |conn| {
         Ok(deployments::create(conn, &new, Utc::now())?)
     })
     .await?;
+    log::info!(
+        "deployment {} '{}' created with {} nodes",
+        created.id,
+        created.name,
+        created.target_node_count
+    );
     Ok(HttpResponse::Created().json(DeploymentOut::from(created)))
 }
 
 /// Deployments, newest first.
 #[utoipa::path(
     get, path = "/deployments", tag = "deployments",
-    params(
-        ("skip" = Option<i64>, Query, description = "Deployments to skip (>= 0, default 0)"),
-        ("limit" = Option<i64>, Query, description = "At most this many (1 to 1000, default 100)"),
-    ),
-    responses((status = 200, body = Vec<DeploymentOut>), (status = 422, body = ValidationError))
+    params(ListDeployments),
+    responses(
+        (status = 200, body = Vec<DeploymentOut>),
+        (status = 422, description = "Invalid input", body = ValidationError),
+    )
 )]
 pub async fn list_deployments(
     state: web::Data<ApiState>,
-    req: HttpRequest,
+    Valid(ListDeployments { skip, limit }): Valid<ListDeployments>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = validate::query_map(req.query_string())?;
-    let mut errors = Errors::default();
-    let skip = validate::query_int(&mut errors, &query, "skip", Range::at_least(0)).unwrap_or(0);
-    let limit =
-        validate::query_int(&mut errors, &query, "limit", Range::between(1, 1000)).unwrap_or(100);
-    errors.finish()?;
     let list = with_db(&state, move |conn| {
         Ok(deployments::list(conn, skip, limit)?)
     })
@@ -196,20 +112,19 @@ pub async fn list_deployments(
 /// One deployment with its node count and state breakdown.
 #[utoipa::path(
     get, path = "/deployments/{deployment_id}", tag = "deployments",
-    params(("deployment_id" = i64, Path, description = "Deployment id")),
+    params(DeploymentPath),
     responses(
         (status = 200, body = DeploymentDetail),
-        (status = 404, body = ErrorDetail),
-        (status = 422, body = ValidationError),
+        (status = 404, description = "No such deployment", body = ErrorDetail),
+        (status = 422, description = "Invalid input", body = ValidationError),
     )
 )]
 pub async fn get_deployment(
     state: web::Data<ApiState>,
-    req: HttpRequest,
+    Valid(DeploymentPath { deployment }): Valid<DeploymentPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = deployment_path(&req)?;
     let (deployment, counts) = with_db(&state, move |conn| {
-        Ok(deployments::get_with_counts(conn, id)?)
+        Ok(deployments::get_with_counts(conn, deployment)?)
     })
     .await?;
     Ok(HttpResponse::Ok().json(DeploymentDetail {
@@ -219,159 +134,130 @@ pub async fn get_deployment(
     }))
 }
 
-/// Deletes a deployment with its nodes, samples and events (a `DEPLOYMENT_DELETED` event
-/// survives it).
+/// Deletes a deployment with its nodes and samples; its events stay readable, and a
+/// `DEPLOYMENT_DELETED` event is added.
 #[utoipa::path(
     delete, path = "/deployments/{deployment_id}", tag = "deployments",
-    params(("deployment_id" = i64, Path, description = "Deployment id")),
+    params(DeploymentPath),
     responses(
-        (status = 204, description = "Deleted"),
-        (status = 404, body = ErrorDetail),
-        (status = 422, body = ValidationError),
+        (status = 204, description = "Deleted; no body"),
+        (status = 404, description = "No such deployment", body = ErrorDetail),
+        (status = 422, description = "Invalid input", body = ValidationError),
     )
 )]
 pub async fn delete_deployment(
     state: web::Data<ApiState>,
-    req: HttpRequest,
+    Valid(DeploymentPath { deployment }): Valid<DeploymentPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = deployment_path(&req)?;
     with_db(&state, move |conn| {
-        Ok(deployments::delete(conn, id, Utc::now())?)
+        Ok(deployments::delete(conn, deployment, Utc::now())?)
     })
     .await?;
+    log::info!("deployment {deployment} deleted");
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// A deployment's nodes, ascending id; all of them unless filtered or paged.
 #[utoipa::path(
     get, path = "/deployments/{deployment_id}/nodes", tag = "nodes",
-    params(
-        ("deployment_id" = i64, Path, description = "Deployment id"),
-        ("state" = Option<String>, Query, description = "Only nodes in this state"),
-        ("skip" = Option<i64>, Query, description = "Nodes to skip (>= 0)"),
-        ("limit" = Option<i64>, Query, description = "At most this many (1 to 1000)"),
-    ),
+    params(ListNodes),
     responses(
         (status = 200, body = NodeList),
-        (status = 404, body = ErrorDetail),
-        (status = 422, body = ValidationError),
+        (status = 404, description = "No such deployment", body = ErrorDetail),
+        (status = 422, description = "Invalid input", body = ValidationError),
     )
 )]
 pub async fn list_nodes(
     state: web::Data<ApiState>,
-    req: HttpRequest,
+    Valid(ListNodes { deployment, filter }): Valid<ListNodes>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = validate::query_map(req.query_string())?;
-    let mut errors = Errors::default();
-    let id = deployment_id(&req, &mut errors);
-    let filter = NodeFilter {
-        state: validate::query_choice(&mut errors, &query, "state", &NODE_STATES),
-        skip: validate::query_int(&mut errors, &query, "skip", Range::at_least(0)).unwrap_or(0),
-        limit: validate::query_int(&mut errors, &query, "limit", Range::between(1, 1000)),
-    };
-    errors.finish()?;
-    let id = valid!(id);
-    let page = with_db(&state, move |conn| Ok(nodes::list(conn, id, &filter)?)).await?;
-    Ok(HttpResponse::Ok().json(NodeList {
-        nodes: page.nodes.into_iter().map(NodeOut::from).collect(),
-        total: page.total,
-    }))
+    let body = with_db(&state, move |conn| {
+        let page = nodes::list(conn, deployment, &filter)?;
+        // Serialized on the blocking thread, next to the query, rather than on the async
+        // worker that answers every other request.
+        serde_json::to_vec(&NodeList::from(page)).map_err(|e| ApiError::Internal(e.to_string()))
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
 }
 
 /// One node.
 #[utoipa::path(
     get, path = "/deployments/{deployment_id}/nodes/{node_id}", tag = "nodes",
-    params(
-        ("deployment_id" = i64, Path, description = "Deployment id"),
-        ("node_id" = i64, Path, description = "The node's numeric id"),
-    ),
+    params(NodePath),
     responses(
         (status = 200, body = NodeOut),
-        (status = 404, body = ErrorDetail),
-        (status = 422, body = ValidationError),
+        (status = 404, description = "No such deployment or node", body = ErrorDetail),
+        (status = 422, description = "Invalid input", body = ValidationError),
     )
 )]
 pub async fn get_node(
     state: web::Data<ApiState>,
-    req: HttpRequest,
+    Valid(NodePath { deployment, node }): Valid<NodePath>,
 ) -> Result<HttpResponse, ApiError> {
-    let (deployment, node) = node_path(&req)?;
-    let node = with_db(&state, move |conn| Ok(nodes::get(conn, deployment, node)?)).await?;
+    let node = with_db(&state, move |conn| {
+        let id = nodes::resolve(conn, deployment, &node)?;
+        Ok(nodes::get(conn, deployment, id)?)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(NodeOut::from(node)))
 }
 
 /// Sends a failed node back to `PENDING` for another attempt.
 #[utoipa::path(
     post, path = "/deployments/{deployment_id}/nodes/{node_id}/retry", tag = "nodes",
-    params(
-        ("deployment_id" = i64, Path, description = "Deployment id"),
-        ("node_id" = i64, Path, description = "The node's numeric id"),
-    ),
+    params(NodePath),
     responses(
-        (status = 200, body = NodeOut),
-        (status = 404, body = ErrorDetail),
-        (status = 409, body = ConflictDetail),
-        (status = 422, body = ValidationError),
+        (status = 200, description = "The node, back in PENDING", body = NodeOut),
+        (status = 404, description = "No such deployment or node", body = ErrorDetail),
+        (status = 409, description = "The node's state does not allow a retry", body = ConflictDetail),
+        (status = 422, description = "Invalid input", body = ValidationError),
     )
 )]
 pub async fn retry_node(
     state: web::Data<ApiState>,
-    req: HttpRequest,
+    Valid(NodePath { deployment, node }): Valid<NodePath>,
 ) -> Result<HttpResponse, ApiError> {
-    let (deployment, node) = node_path(&req)?;
     let node = with_db(&state, move |conn| {
-        Ok(nodes::retry(conn, deployment, node, Utc::now())?)
+        let id = nodes::resolve(conn, deployment, &node)?;
+        Ok(nodes::retry(conn, deployment, id, Utc::now())?)
     })
     .await?;
+    log::info!(
+        "node {} of deployment {deployment} retried (attempt {})",
+        node.id,
+        node.attempt
+    );
     Ok(HttpResponse::Ok().json(NodeOut::from(node)))
 }
 
 /// A deployment's telemetry, newest first.
 #[utoipa::path(
     get, path = "/deployments/{deployment_id}/telemetry", tag = "telemetry",
-    params(
-        ("deployment_id" = i64, Path, description = "Deployment id"),
-        ("node_id" = Option<i64>, Query, description = "Only this node's samples (its numeric id)"),
-        ("start_time" = Option<String>, Query, description = "Not before (inclusive)"),
-        ("end_time" = Option<String>, Query, description = "Not after (inclusive)"),
-        ("limit" = Option<i64>, Query, description = "At most this many (1 to 1000, default 100)"),
-    ),
-    responses((status = 200, body = SampleList), (status = 422, body = ValidationError))
+    params(ReadTelemetry),
+    responses(
+        (status = 200, body = SampleList),
+        (status = 404, description = "No such deployment", body = ErrorDetail),
+        (status = 422, description = "Invalid input", body = ValidationError),
+    )
 )]
 pub async fn list_telemetry(
     state: web::Data<ApiState>,
-    req: HttpRequest,
+    Valid(ReadTelemetry { mut query, node }): Valid<ReadTelemetry>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = validate::query_map(req.query_string())?;
-    let mut errors = Errors::default();
-    let id = deployment_id(&req, &mut errors);
-    let node = validate::query_int(&mut errors, &query, "node_id", Range::ANY).map(NodeId);
-    let mut time = |name: &str| {
-        query.get(name).and_then(|raw| {
-            validate::timestamp(
-                &mut errors,
-                Source::Query,
-                &[Value::from(name)],
-                &Value::from(raw.as_str()),
-            )
-        })
-    };
-    let (start, end) = (time("start_time"), time("end_time"));
-    let limit =
-        validate::query_int(&mut errors, &query, "limit", Range::between(1, 1000)).unwrap_or(100);
-    errors.finish()?;
-    let deployment = valid!(id);
     let samples = with_db(&state, move |conn| {
-        Ok(telemetry::query(
-            conn,
-            &TelemetryQuery {
-                deployment,
-                node,
-                start,
-                end,
-                limit,
-            },
-        )?)
+        // As the original: the deployment must exist (a deleted one's samples are gone).
+        deployments::ensure_exists(conn, query.deployment)?;
+        match node.map(|node| nodes::resolve(conn, query.deployment, &node)) {
+            None => {}
+            Some(Ok(id)) => query.node = Some(id),
+            // A name no node has: no samples.
+            Some(Err(netorch_storage::StorageError::NodeNotFound)) => return Ok(Vec::new()),
+            Some(Err(e)) => return Err(e.into()),
+        }
+        Ok(telemetry::query(conn, &query)?)
     })
     .await?;
     Ok(HttpResponse::Ok().json(SampleList {
@@ -380,114 +266,30 @@ pub async fn list_telemetry(
     }))
 }
 
-/// Pushes samples from a real collector: all or nothing.
+/// Pushes samples from a real collector: all or nothing. A sample without a timestamp is
+/// stamped with the time the push arrives; a repeated node and timestamp is stored once.
 #[utoipa::path(
     post, path = "/deployments/{deployment_id}/telemetry", tag = "telemetry",
-    params(("deployment_id" = i64, Path, description = "Deployment id")),
-    request_body = TelemetryPush,
+    params(PushTelemetry),
+    request_body = PushTelemetry,
     responses(
-        (status = 202, body = TelemetryAccepted),
-        (status = 404, body = ErrorDetail),
-        (status = 422, body = ValidationError),
+        (status = 202, description = "Every sample is stored", body = TelemetryAccepted),
+        (status = 404, description = "No such deployment", body = ErrorDetail),
+        (status = 413, description = "The body is larger than 8 MiB", body = ErrorDetail),
+        (status = 422, description = "Invalid input; nothing was stored", body = ValidationError),
     )
 )]
 pub async fn push_telemetry(
     state: web::Data<ApiState>,
-    req: HttpRequest,
-    body: web::Bytes,
+    Valid(push): Valid<PushTelemetry>,
 ) -> Result<HttpResponse, ApiError> {
-    let deployment = deployment_path(&req)?;
-    let object = validate::body_object(&body)?;
-    let mut errors = Errors::default();
-    let Some(list) = validate::required(&mut errors, &object, &[], "samples") else {
-        return Err(errors.into_error());
-    };
-    let Value::Array(items) = list else {
-        errors.push(
-            "list_type",
-            vec!["body".into(), "samples".into()],
-            "Input should be a valid list",
-            list.clone(),
-            None,
-        );
-        return Err(errors.into_error());
-    };
-    if items.len() > MAX_PUSHED_SAMPLES {
-        errors.push(
-            "too_long",
-            vec!["body".into(), "samples".into()],
-            format!("List should have at most {MAX_PUSHED_SAMPLES} items after validation, not {}", items.len()),
-            Value::from(format!("[{} items]", items.len())),
-            Some(serde_json::json!({ "max_length": MAX_PUSHED_SAMPLES, "actual_length": items.len() })),
-        );
-        return Err(errors.into_error());
-    }
     let now = Utc::now();
-    let mut samples = Vec::with_capacity(items.len());
-    for (index, item) in items.iter().enumerate() {
-        let at = |field: &str| {
-            vec![
-                Value::from("samples"),
-                Value::from(index),
-                Value::from(field),
-            ]
-        };
-        let Value::Object(sample) = item else {
-            errors.push(
-                "model_attributes_type",
-                vec!["body".into(), "samples".into(), index.into()],
-                "Input should be a valid dictionary or object to extract fields from",
-                item.clone(),
-                None,
-            );
-            continue;
-        };
-        let prefix = [Value::from("samples"), Value::from(index)];
-        let node = validate::required(&mut errors, sample, &prefix, "node_id")
-            .and_then(|v| validate::int(&mut errors, Source::Body, &at("node_id"), v, Range::ANY));
-        let timestamp = match sample.get("timestamp") {
-            None | Some(Value::Null) => Some(now),
-            Some(v) => validate::timestamp(&mut errors, Source::Body, &at("timestamp"), v),
-        };
-        let mut metric = |name: &str, max: Option<f64>| {
-            validate::required(&mut errors, sample, &prefix, name)
-                .and_then(|v| validate::non_negative_float(&mut errors, &at(name), v, max))
-        };
-        let latency_ms = metric("latency_ms", None);
-        let throughput_gbps = metric("throughput_gbps", None);
-        let error_rate = metric("error_rate", Some(100.0));
-        if let (
-            Some(node),
-            Some(timestamp),
-            Some(latency_ms),
-            Some(throughput_gbps),
-            Some(error_rate),
-        ) = (node, timestamp, latency_ms, throughput_gbps, error_rate)
-        {
-            let metrics = Metrics {
-                latency_ms,
-                throughput_gbps,
-                error_rate,
-            };
-            if let Err(e) = metrics.validate() {
-                errors.push(
-                    "value_error",
-                    at("latency_ms"),
-                    e.to_string(),
-                    item.clone(),
-                    None,
-                );
-                continue;
-            }
-            samples.push(NewSample {
-                node_id: NodeId(node),
-                deployment_id: deployment,
-                timestamp,
-                metrics,
-            });
-        }
-    }
-    errors.finish()?;
+    let deployment = push.deployment;
+    let samples: Vec<_> = push
+        .samples
+        .into_iter()
+        .map(|s| s.into_sample(deployment, now))
+        .collect();
     let accepted = samples.len();
     let outcome = with_db(&state, move |conn| {
         let outcome = telemetry::insert_for_deployment(conn, deployment, &samples)?;
@@ -497,23 +299,27 @@ pub async fn push_telemetry(
     let stored = match outcome {
         Ok(stored) => stored,
         Err((strangers, samples)) => {
-            let mut errors = Errors::default();
-            for index in strangers {
-                let node = samples[index].node_id;
-                errors.push(
-                    "value_error",
-                    vec![
-                        "body".into(),
-                        "samples".into(),
-                        index.into(),
-                        "node_id".into(),
-                    ],
-                    format!("Value error, node {node} is not a node of deployment {deployment}"),
-                    Value::from(node.get()),
-                    None,
-                );
-            }
-            return Err(errors.into_error());
+            let errors = strangers
+                .into_iter()
+                .map(|index| {
+                    let node = samples[index].node_id;
+                    FieldError {
+                        kind: "value_error",
+                        loc: vec![
+                            LocItem::from("body"),
+                            LocItem::from("samples"),
+                            LocItem::from(index),
+                            LocItem::from("node_id"),
+                        ],
+                        msg: format!(
+                            "Value error, node {node} is not a node of deployment {deployment}"
+                        ),
+                        input: Value::from(node.get()),
+                        ctx: None,
+                    }
+                })
+                .collect();
+            return Err(ApiError::Invalid(errors));
         }
     };
     Ok(HttpResponse::Accepted().json(TelemetryAccepted { accepted, stored }))
@@ -522,48 +328,22 @@ pub async fn push_telemetry(
 /// The deployment's bottleneck nodes over the last minutes.
 #[utoipa::path(
     get, path = "/deployments/{deployment_id}/bottlenecks", tag = "analytics",
-    params(
-        ("deployment_id" = i64, Path, description = "Deployment id"),
-        ("analysis_window_minutes" = Option<i64>, Query, description = "Window (1 to 60, default 10)"),
-        ("method" = Option<String>, Query, description = "robust (default) or zscore"),
-        ("threshold" = Option<f64>, Query, description = "Score at which a node counts (default 3.5 robust, 2.0 zscore)"),
-    ),
+    params(BottleneckQuery),
     responses(
         (status = 200, body = BottleneckReportOut),
-        (status = 404, body = ErrorDetail),
-        (status = 422, body = ValidationError),
+        (status = 404, description = "No such deployment", body = ErrorDetail),
+        (status = 422, description = "Invalid input", body = ValidationError),
     )
 )]
 pub async fn bottlenecks(
     state: web::Data<ApiState>,
-    req: HttpRequest,
+    Valid(query): Valid<BottleneckQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = validate::query_map(req.query_string())?;
-    let mut errors = Errors::default();
-    let id = deployment_id(&req, &mut errors);
-    let minutes = validate::query_int(
-        &mut errors,
-        &query,
-        "analysis_window_minutes",
-        Range::between(1, 60),
-    )
-    .unwrap_or(10);
-    let method =
-        validate::query_choice(&mut errors, &query, "method", &METHODS).unwrap_or_default();
-    let threshold = query
-        .get("threshold")
-        .and_then(|raw| validate::positive_float(&mut errors, "threshold", raw));
-    errors.finish()?;
-    let deployment = valid!(id);
-    let config = AnalysisConfig::new(method, threshold).map_err(|e| {
-        ApiError::invalid(crate::error::FieldError {
-            kind: "value_error",
-            loc: vec!["query".into(), "threshold".into()],
-            msg: e.to_string(),
-            input: Value::Null,
-            ctx: None,
-        })
-    })?;
+    let BottleneckQuery {
+        deployment,
+        minutes,
+        config,
+    } = query;
     let now = Utc::now();
     let start = now - chrono::Duration::minutes(minutes);
     with_db(&state, move |conn| {
@@ -610,43 +390,41 @@ pub async fn bottlenecks(
     )))
 }
 
-/// The deployment's audit log, in order of occurrence (kept after the deployment is deleted).
+/// The deployment's audit log, in order of occurrence. The events of a deleted deployment
+/// stay readable here (its `DEPLOYMENT_DELETED` event last): the audit log outlives what it
+/// records, so this path answers 200, never 404.
 #[utoipa::path(
     get, path = "/deployments/{deployment_id}/events", tag = "events",
-    params(
-        ("deployment_id" = i64, Path, description = "Deployment id"),
-        ("after" = Option<i64>, Query, description = "Only events after this id (the previous page's next_after)"),
-        ("limit" = Option<i64>, Query, description = "At most this many (1 to 1000, default 100)"),
-        ("event_type" = Option<String>, Query, description = "DEPLOYMENT_CREATED, DEPLOYMENT_DELETED, STATE_CHANGE or NODE_RETRY"),
-        ("node_id" = Option<i64>, Query, description = "Only this node's events"),
-    ),
-    responses((status = 200, body = EventList), (status = 422, body = ValidationError))
+    params(ReadEvents),
+    responses(
+        (status = 200, description = "A page of events; empty for an id that never existed", body = EventList),
+        (status = 422, description = "Invalid input", body = ValidationError),
+    )
 )]
 pub async fn list_events(
     state: web::Data<ApiState>,
-    req: HttpRequest,
+    Valid(ReadEvents { mut query, node }): Valid<ReadEvents>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = validate::query_map(req.query_string())?;
-    let mut errors = Errors::default();
-    let id = deployment_id(&req, &mut errors);
-    let after = validate::query_int(&mut errors, &query, "after", Range::at_least(0)).map(EventId);
-    let limit =
-        validate::query_int(&mut errors, &query, "limit", Range::between(1, 1000)).unwrap_or(100);
-    let event_type = validate::query_choice(&mut errors, &query, "event_type", &EVENT_TYPES);
-    let node = validate::query_int(&mut errors, &query, "node_id", Range::ANY).map(NodeId);
-    errors.finish()?;
-    let deployment = valid!(id);
+    let limit = query.limit;
     let page = with_db(&state, move |conn| {
-        Ok(events::list(
-            conn,
-            &EventQuery {
-                deployment: Some(deployment),
-                after,
-                event_type,
-                node,
-                limit,
-            },
-        )?)
+        match node {
+            None => {}
+            Some(NodeRef::Id(id)) => query.node = Some(id),
+            // A name is looked up among the deployment's nodes; once it is deleted, only ids
+            // find its nodes' events.
+            Some(NodeRef::Name(name)) => {
+                let deployment = query.deployment.unwrap_or(netorch_domain::DeploymentId(0));
+                match nodes::resolve(conn, deployment, &NodeRef::Name(name)) {
+                    Ok(id) => query.node = Some(id),
+                    Err(
+                        netorch_storage::StorageError::NodeNotFound
+                        | netorch_storage::StorageError::DeploymentNotFound,
+                    ) => return Ok(Vec::new()),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(events::list(conn, &query)?)
     })
     .await?;
     let next_after = (page.len() as i64 == limit)
@@ -658,7 +436,8 @@ pub async fn list_events(
     }))
 }
 
-/// Service health; always 200.
+/// Service health; always 200. `status` is `degraded` when the database does not answer or
+/// when no lifecycle or no telemetry loop has reported within three of its intervals.
 #[utoipa::path(get, path = "/health", tag = "service", responses((status = 200, body = Health)))]
 pub async fn health(state: web::Data<ApiState>) -> HttpResponse {
     let now = Utc::now();
@@ -667,19 +446,19 @@ pub async fn health(state: web::Data<ApiState>) -> HttpResponse {
     })
     .await;
     let (database, active_deployments, beats) = match probe {
-        Ok((count, beats)) => ("healthy", count, beats),
+        Ok((count, beats)) => (DatabaseStatus::Healthy, count, beats),
         Err(e) => {
             log::warn!("health check: database: {e}");
-            ("unhealthy", 0, Vec::new())
+            (DatabaseStatus::Unhealthy, 0, Vec::new())
         }
     };
     let alive = |kind: WorkerKind| beats.iter().any(|b| b.kind == kind && b.is_alive(now));
     let active_workers = alive(WorkerKind::Lifecycle) && alive(WorkerKind::Telemetry);
     HttpResponse::Ok().json(Health {
-        status: if database == "healthy" && active_workers {
-            "healthy"
+        status: if database == DatabaseStatus::Healthy && active_workers {
+            ServiceStatus::Healthy
         } else {
-            "degraded"
+            ServiceStatus::Degraded
         },
         timestamp: timestamp(now),
         database,
@@ -697,19 +476,27 @@ pub async fn health(state: web::Data<ApiState>) -> HttpResponse {
 pub async fn ready(state: web::Data<ApiState>) -> HttpResponse {
     let db = state.db.clone();
     match web::block(move || db.ping()).await {
-        Ok(Ok(())) => HttpResponse::Ok().json(Readiness { status: "ready" }),
+        Ok(Ok(())) => HttpResponse::Ok().json(Readiness {
+            status: ReadinessStatus::Ready,
+        }),
         _ => HttpResponse::ServiceUnavailable().json(Readiness {
-            status: "unavailable",
+            status: ReadinessStatus::Unavailable,
         }),
     }
 }
 
 /// 404 for paths the API does not serve, in the contract's shape.
 pub async fn not_found() -> HttpResponse {
-    HttpResponse::NotFound().json(serde_json::json!({ "detail": "Not Found" }))
+    HttpResponse::NotFound().json(ErrorDetail {
+        detail: "Not Found".into(),
+    })
 }
 
-/// 405 for a method a path does not serve.
-pub async fn method_not_allowed() -> HttpResponse {
-    HttpResponse::MethodNotAllowed().json(serde_json::json!({ "detail": "Method Not Allowed" }))
+/// 405 for a method a path does not serve, with the `Allow` header RFC 9110 requires.
+pub fn method_not_allowed(allow: &str) -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((actix_web::http::header::ALLOW, allow))
+        .json(ErrorDetail {
+            detail: "Method Not Allowed".into(),
+        })
 }

@@ -18,8 +18,8 @@ pub use event::{EventType, NewEvent};
 pub use hardware::{Phase, PhaseStatus, Provisioner, TelemetrySource};
 pub use ids::{DeploymentId, EventId, NodeId, SampleId};
 pub use model::{
-    Deployment, Event, NewDeployment, Node, NodeStateCounts, WorkerHeartbeat, WorkerKind, hostname,
-    node_name,
+    Deployment, Event, NewDeployment, Node, NodeRef, NodeStateCounts, WorkerHeartbeat, WorkerKind,
+    hostname, node_name,
 };
 pub use state::{NodeState, NodeTrigger, OperatorAction, TRANSITIONS, Transition};
 pub use telemetry::{Metrics, NewSample, TelemetrySample};

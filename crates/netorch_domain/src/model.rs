@@ -2,6 +2,7 @@
 
 use crate::{DeploymentId, EventId, EventType, NodeId, NodeState, Timestamp};
 use serde::{Deserialize, Serialize};
+use std::fmt;
 
 /// A named set of nodes taken through their lifecycle together.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,6 +130,33 @@ pub fn node_name(index: u32) -> String {
     format!("node-{index:03}")
 }
 
+/// A node as a request names it: by its numeric id, or by its name within its deployment
+/// (`node-001`), the `node_id` field of the node's own JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum NodeRef {
+    /// The node's numeric id, unique across deployments.
+    Id(NodeId),
+    /// The node's name, unique within its deployment.
+    Name(String),
+}
+
+impl NodeRef {
+    /// Whether `text` has the shape of a node name: `node-` and digits.
+    pub fn is_name(text: &str) -> bool {
+        text.strip_prefix("node-")
+            .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+    }
+}
+
+impl fmt::Display for NodeRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeRef::Id(id) => write!(f, "{id}"),
+            NodeRef::Name(name) => f.write_str(name),
+        }
+    }
+}
+
 /// The hostname of the `index`-th node of a deployment: `switch-{deployment}-{NNN}`.
 pub fn hostname(deployment: DeploymentId, index: u32) -> String {
     format!("switch-{deployment}-{index:03}")
@@ -144,6 +172,18 @@ mod tests {
         assert_eq!(node_name(42), "node-042");
         assert_eq!(node_name(1000), "node-1000");
         assert_eq!(hostname(DeploymentId(7), 9), "switch-7-009");
+    }
+
+    #[test]
+    fn node_names_have_a_shape() {
+        for name in ["node-001", "node-1000", "node-0"] {
+            assert!(NodeRef::is_name(name), "{name}");
+        }
+        for other in ["node-", "node-1a", "Node-001", "17", "node--1", ""] {
+            assert!(!NodeRef::is_name(other), "{other}");
+        }
+        assert_eq!(NodeRef::Name(node_name(7)).to_string(), "node-007");
+        assert_eq!(NodeRef::Id(NodeId(7)).to_string(), "7");
     }
 
     #[test]

@@ -10,7 +10,9 @@ use diesel::query_builder::AstPass;
 use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text};
 use diesel::sqlite::Sqlite;
 use netorch_domain::DomainError;
-use netorch_domain::{DeploymentId, NewEvent, Node, NodeId, NodeState, NodeTrigger, Timestamp};
+use netorch_domain::{
+    DeploymentId, NewEvent, Node, NodeId, NodeRef, NodeState, NodeTrigger, Timestamp,
+};
 use std::collections::{BTreeMap, HashSet};
 
 #[derive(Queryable, Selectable)]
@@ -130,6 +132,36 @@ pub fn get(conn: &mut DbConnection, deployment: DeploymentId, node: NodeId) -> R
     });
     match row {
         Some(row) => Node::try_from(row),
+        None => {
+            deployments::ensure_exists(conn, deployment)?;
+            Err(StorageError::NodeNotFound)
+        }
+    }
+}
+
+/// The id of the node `node` names in `deployment`: an id is taken as it is (whether it is a
+/// node of the deployment is for the caller's query to find out), a name is looked up.
+/// [`StorageError::NodeNotFound`] when no node of the deployment has that name,
+/// [`StorageError::DeploymentNotFound`] when the deployment does not exist.
+pub fn resolve(
+    conn: &mut DbConnection,
+    deployment: DeploymentId,
+    node: &NodeRef,
+) -> Result<NodeId> {
+    let name = match node {
+        NodeRef::Id(id) => return Ok(*id),
+        NodeRef::Name(name) => name.as_str(),
+    };
+    let id: Option<i64> = on_backend!(conn, |inner| {
+        nodes::table
+            .filter(nodes::deployment_id.eq(deployment.get()))
+            .filter(nodes::name.eq(name))
+            .select(nodes::id)
+            .load(inner)?
+            .pop()
+    });
+    match id {
+        Some(id) => Ok(NodeId(id)),
         None => {
             deployments::ensure_exists(conn, deployment)?;
             Err(StorageError::NodeNotFound)

@@ -1,6 +1,8 @@
-//! The JSON shapes of the API contract, converted from domain types with `From`.
+//! The JSON shapes of the API's answers, converted from domain types with `From`. Each is
+//! what its handler serializes and what the OpenAPI document shows; fields that hold one of a
+//! closed list of names are documented with that list, taken from the enum.
 
-use crate::error::FieldError;
+use crate::choice;
 use chrono::{DateTime, Utc};
 use netorch_analytics::{Bottleneck, BottleneckReport};
 use netorch_domain::{Deployment, Event, Node, NodeStateCounts, TelemetrySample, WorkerHeartbeat};
@@ -51,19 +53,6 @@ pub struct ServiceInfo {
     pub docs: &'static str,
     /// Where the health check is.
     pub health: &'static str,
-}
-
-/// The body of `POST /deployments` (documentation only: the handler validates the raw JSON
-/// itself, to report every invalid field in the contract's shape).
-#[derive(Debug, ToSchema)]
-#[allow(dead_code)]
-pub struct DeploymentCreate {
-    /// 1 to 255 characters.
-    pub name: String,
-    /// Free text.
-    pub description: Option<String>,
-    /// 1 to the server's maximum (1000 unless raised with --max-nodes-per-deployment).
-    pub target_node_count: i64,
 }
 
 /// A deployment.
@@ -140,6 +129,32 @@ pub struct DeploymentDetail {
     pub node_states: NodeStatesOut,
 }
 
+fn node_state_schema() -> utoipa::openapi::schema::Schema {
+    choice::schema::<netorch_domain::NodeState>("The node's lifecycle state")
+}
+
+fn method_schema() -> utoipa::openapi::schema::Schema {
+    choice::schema::<netorch_analytics::Method>("The method used")
+}
+
+fn event_type_schema() -> utoipa::openapi::schema::Schema {
+    choice::schema::<netorch_domain::EventType>("What happened")
+}
+
+fn worker_kind_schema() -> utoipa::openapi::schema::Schema {
+    choice::schema::<netorch_domain::WorkerKind>("The loop's kind")
+}
+
+fn reasons_schema() -> utoipa::openapi::schema::Schema {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(utoipa::openapi::RefOr::T(choice::schema::<
+            netorch_analytics::MetricKind,
+        >(
+            "A metric whose score reached the threshold",
+        )))
+        .into()
+}
+
 /// A node.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NodeOut {
@@ -149,8 +164,8 @@ pub struct NodeOut {
     pub deployment_id: i64,
     /// Its name within the deployment: `node-001`, ...
     pub node_id: String,
-    /// `PENDING`, `PROVISIONING`, `CONFIGURING`, `RUNNING` or `FAILED`.
-    #[schema(example = "RUNNING")]
+    /// The node's lifecycle state.
+    #[schema(schema_with = node_state_schema)]
     pub state: &'static str,
     /// `switch-{deployment}-{NNN}`.
     pub hostname: Option<String>,
@@ -195,6 +210,15 @@ pub struct NodeList {
     pub total: i64,
 }
 
+impl From<netorch_storage::nodes::NodePage> for NodeList {
+    fn from(page: netorch_storage::nodes::NodePage) -> Self {
+        NodeList {
+            nodes: page.nodes.into_iter().map(NodeOut::from).collect(),
+            total: page.total,
+        }
+    }
+}
+
 /// A telemetry sample.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SampleOut {
@@ -235,30 +259,6 @@ pub struct SampleList {
     pub samples: Vec<SampleOut>,
     /// How many samples this page holds.
     pub total: usize,
-}
-
-/// One pushed sample (documentation only: the handler validates the raw JSON).
-#[derive(Debug, ToSchema)]
-#[allow(dead_code)]
-pub struct SamplePush {
-    /// The node's numeric id; must be a node of the deployment.
-    pub node_id: i64,
-    /// When it was read (default: now).
-    pub timestamp: Option<String>,
-    /// Milliseconds, >= 0.
-    pub latency_ms: f64,
-    /// Gb/s, >= 0.
-    pub throughput_gbps: f64,
-    /// Percent, 0 to 100.
-    pub error_rate: f64,
-}
-
-/// The body of `POST /deployments/{id}/telemetry` (documentation only).
-#[derive(Debug, ToSchema)]
-#[allow(dead_code)]
-pub struct TelemetryPush {
-    /// At most 10,000 samples.
-    pub samples: Vec<SamplePush>,
 }
 
 /// The answer to a push.
@@ -303,6 +303,7 @@ pub struct BottleneckOut {
     /// Per-metric scores.
     pub scores: ScoresOut,
     /// The metrics whose score reached the threshold.
+    #[schema(schema_with = reasons_schema)]
     pub reasons: Vec<&'static str>,
     /// Samples of the node in the window.
     pub sample_count: u64,
@@ -344,7 +345,8 @@ pub struct BottleneckReportOut {
     pub total_bottlenecks: usize,
     /// The window, in minutes before `detected_at`.
     pub analysis_window_minutes: i64,
-    /// `robust` or `zscore`.
+    /// The method used.
+    #[schema(schema_with = method_schema)]
     pub method: &'static str,
     /// The score at which a node counts.
     pub threshold: f64,
@@ -394,7 +396,8 @@ pub struct EventOut {
     pub deployment_id: Option<i64>,
     /// The node, for node events.
     pub node_id: Option<i64>,
-    /// `DEPLOYMENT_CREATED`, `DEPLOYMENT_DELETED`, `STATE_CHANGE` or `NODE_RETRY`.
+    /// What happened.
+    #[schema(schema_with = event_type_schema)]
     pub event_type: &'static str,
     /// A sentence for humans.
     pub message: String,
@@ -433,7 +436,8 @@ pub struct EventList {
 pub struct WorkerOut {
     /// The worker process's name.
     pub name: String,
-    /// `lifecycle` or `telemetry`.
+    /// The loop's kind.
+    #[schema(schema_with = worker_kind_schema)]
     pub kind: &'static str,
     /// Its last finished tick.
     pub last_heartbeat: String,
@@ -453,51 +457,58 @@ impl WorkerOut {
     }
 }
 
-/// `GET /health`.
+/// The service's overall state in `GET /health`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceStatus {
+    /// The database answers and a lifecycle and a telemetry loop are alive.
+    Healthy,
+    /// Something needs an operator: the database does not answer, or no lifecycle or no
+    /// telemetry loop has reported within three of its intervals (deployments then stop
+    /// moving or stop collecting telemetry). The API itself still answers.
+    Degraded,
+}
+
+/// Whether the database answers, in `GET /health`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DatabaseStatus {
+    /// It answered a query just now.
+    Healthy,
+    /// It did not answer (no connection within the pool's timeout, or the query failed).
+    Unhealthy,
+}
+
+/// `GET /health`: always 200; read `status`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
-    /// `healthy` when the database answers and both worker kinds are alive, else `degraded`.
-    pub status: &'static str,
+    /// `healthy`, or `degraded` when the database or a kind of worker loop is missing.
+    pub status: ServiceStatus,
     /// Now.
     pub timestamp: String,
-    /// `healthy` or `unhealthy`.
-    pub database: &'static str,
+    /// Whether the database answers.
+    pub database: DatabaseStatus,
     /// How many deployments exist.
     pub active_deployments: i64,
-    /// Whether a lifecycle and a telemetry worker are alive.
+    /// Whether a lifecycle and a telemetry loop are both alive.
     pub active_workers: bool,
-    /// Every worker loop that ever reported.
+    /// The worker loops that reported recently, alive or not.
     pub workers: Vec<WorkerOut>,
+}
+
+/// Whether the server should get traffic, in `GET /ready`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadinessStatus {
+    /// The database answers: send traffic.
+    Ready,
+    /// The database does not answer: send traffic elsewhere.
+    Unavailable,
 }
 
 /// `GET /ready`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Readiness {
-    /// `ready` or `unavailable`.
-    pub status: &'static str,
-}
-
-/// 404 and other errors with a message.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// What is wrong: "Deployment not found", "Node not found", ...
-    pub detail: String,
-}
-
-/// 422.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ValidationError {
-    /// Every invalid input.
-    pub detail: Vec<FieldError>,
-}
-
-/// 409.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ConflictDetail {
-    /// What was refused and why.
-    pub detail: String,
-    /// The node's state.
-    pub current_state: String,
-    /// The actions the state allows (`retry` from `FAILED`).
-    pub allowed_actions: Vec<String>,
+    /// `ready` (200) or `unavailable` (503).
+    pub status: ReadinessStatus,
 }

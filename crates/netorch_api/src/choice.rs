@@ -1,0 +1,79 @@
+//! Closed lists of names (states, event types, methods, ...) as the API reads and documents
+//! them, derived from the enums that define them. A leaf module: the input layer, the error
+//! bodies and the response shapes all use it.
+
+use netorch_analytics::{Method, MetricKind};
+use netorch_domain::{EventType, NodeState, OperatorAction, WorkerKind};
+use utoipa::openapi::schema::{Object, Schema, Type};
+
+/// An enum the API exchanges by name.
+pub trait Choice: Copy + 'static {
+    /// Every value, in the order the document lists them.
+    const ALL: &'static [Self];
+    /// The value's name in the API.
+    fn name(self) -> &'static str;
+
+    /// The value named `text`, if any.
+    fn from_name(text: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|c| c.name() == text)
+    }
+
+    /// The names, as the schema's `enum` lists them.
+    fn names() -> Vec<&'static str> {
+        Self::ALL.iter().map(|c| c.name()).collect()
+    }
+}
+
+/// A string schema whose `enum` is `T`'s names.
+pub fn schema<T: Choice>(description: &str) -> Schema {
+    Object::builder()
+        .schema_type(Type::String)
+        .enum_values(Some(T::names()))
+        .description(Some(description))
+        .into()
+}
+
+macro_rules! choices {
+    ($($ty:ty),* $(,)?) => {$(
+        impl Choice for $ty {
+            const ALL: &'static [Self] = &<$ty>::ALL;
+            fn name(self) -> &'static str {
+                self.as_str()
+            }
+        }
+    )*};
+}
+
+choices!(
+    NodeState,
+    EventType,
+    Method,
+    MetricKind,
+    WorkerKind,
+    OperatorAction
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_come_from_the_enums() {
+        assert_eq!(
+            NodeState::names(),
+            [
+                "PENDING",
+                "PROVISIONING",
+                "CONFIGURING",
+                "RUNNING",
+                "FAILED"
+            ]
+        );
+        for state in NodeState::ALL {
+            assert_eq!(NodeState::from_name(state.name()), Some(state));
+        }
+        assert_eq!(Method::from_name("zscore"), Some(Method::ZScore));
+        assert_eq!(Method::from_name("ZSCORE"), None);
+        assert_eq!(EventType::names().len(), EventType::ALL.len());
+    }
+}

@@ -1,0 +1,226 @@
+//! The API's input layer: every operation's input is one type that reads itself from the
+//! request ([`FromInput`]) and describes itself to the OpenAPI document (`IntoParams` for its
+//! path and query, `ToSchema` for its body), both from the same [field specifications](fields).
+//!
+//! Handlers take `Valid<T>`: by the time a handler runs, every field of its path, query and
+//! body has been read, and a request with any invalid field has been answered 422 with all of
+//! them at once, in FastAPI's shape.
+
+mod fields;
+
+pub use fields::{ChoiceField, Errors, FloatField, IntField, NodeRefField, StringField, TimeField};
+
+use crate::ApiState;
+use crate::error::{ApiError, FieldError, LocItem};
+use actix_web::{FromRequest, HttpRequest, web};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+
+/// A request being read: its path, its query string (decoded once), its body, and the invalid
+/// fields found so far.
+pub struct Input<'a> {
+    req: &'a HttpRequest,
+    query: HashMap<String, String>,
+    body: Option<&'a [u8]>,
+    /// The invalid fields found so far.
+    pub errors: Errors,
+}
+
+impl<'a> Input<'a> {
+    /// Starts reading `req`; a query string that cannot be decoded is a 422 at once.
+    pub fn new(req: &'a HttpRequest, body: Option<&'a [u8]>) -> Result<Self, ApiError> {
+        let raw = req.query_string();
+        // The last value of a repeated name wins, as in FastAPI for a scalar parameter.
+        let query = web::Query::<Vec<(String, String)>>::from_query(raw)
+            .map(|pairs| pairs.into_inner().into_iter().collect())
+            .map_err(|e| {
+                ApiError::invalid(FieldError {
+                    kind: "query_invalid",
+                    loc: vec![LocItem::from("query")],
+                    msg: format!("Query string could not be decoded: {e}"),
+                    input: Value::from(raw),
+                    ctx: None,
+                })
+            })?;
+        Ok(Input {
+            req,
+            query,
+            body,
+            errors: Errors::default(),
+        })
+    }
+
+    /// The server's state, for limits that are configured rather than fixed.
+    pub fn state(&self) -> Option<&ApiState> {
+        self.req.app_data::<web::Data<ApiState>>().map(|d| &***d)
+    }
+
+    /// A path parameter as an integer.
+    pub fn path_int(&mut self, field: &IntField) -> Option<i64> {
+        let raw = self.req.match_info().get(field.name).unwrap_or_default();
+        field.read(
+            &mut self.errors,
+            &[LocItem::from("path")],
+            &Value::from(raw),
+        )
+    }
+
+    /// A path parameter naming a node.
+    pub fn path_node(&mut self, field: &NodeRefField) -> Option<netorch_domain::NodeRef> {
+        let raw = self.req.match_info().get(field.name).unwrap_or_default();
+        field.read(&mut self.errors, &[LocItem::from("path")], raw)
+    }
+
+    /// A query parameter naming a node; `None` when absent or invalid.
+    pub fn query_node(&mut self, field: &NodeRefField) -> Option<netorch_domain::NodeRef> {
+        let raw = self.query.get(field.name)?;
+        field.read(&mut self.errors, &[LocItem::from("query")], raw)
+    }
+
+    fn query_value(&self, name: &str) -> Option<Value> {
+        self.query.get(name).map(|raw| Value::from(raw.as_str()))
+    }
+
+    /// A query parameter as an integer; `None` when absent or invalid.
+    pub fn query_int(&mut self, field: &IntField) -> Option<i64> {
+        let value = self.query_value(field.name)?;
+        field.read(&mut self.errors, &[LocItem::from("query")], &value)
+    }
+
+    /// A query parameter as a number; `None` when absent or invalid.
+    pub fn query_float(&mut self, field: &FloatField) -> Option<f64> {
+        let value = self.query_value(field.name)?;
+        field.read(&mut self.errors, &[LocItem::from("query")], &value)
+    }
+
+    /// A query parameter as a time; `None` when absent or invalid.
+    pub fn query_time(&mut self, field: &TimeField) -> Option<chrono::DateTime<chrono::Utc>> {
+        let value = self.query_value(field.name)?;
+        field.read(&mut self.errors, &[LocItem::from("query")], &value)
+    }
+
+    /// A query parameter as one of a choice's names; `None` when absent or invalid.
+    pub fn query_choice<T: crate::choice::Choice>(&mut self, field: &ChoiceField<T>) -> Option<T> {
+        let raw = self.query.get(field.name)?;
+        field.read(&mut self.errors, &[LocItem::from("query")], raw)
+    }
+
+    /// The body as a JSON object: `missing` when empty, `json_invalid` when not JSON,
+    /// `model_attributes_type` when not an object; each is a 422 at once.
+    pub fn body_object(&self) -> Result<Map<String, Value>, ApiError> {
+        let body = self.body.unwrap_or_default();
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::invalid(FieldError {
+                kind: "missing",
+                loc: vec![LocItem::from("body")],
+                msg: "Field required".into(),
+                input: Value::Null,
+                ctx: None,
+            }));
+        }
+        match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(map)) => Ok(map),
+            Ok(other) => Err(ApiError::invalid(FieldError {
+                kind: "model_attributes_type",
+                loc: vec![LocItem::from("body")],
+                msg: "Input should be a valid dictionary or object to extract fields from".into(),
+                input: other,
+                ctx: None,
+            })),
+            Err(e) => Err(ApiError::invalid(FieldError {
+                kind: "json_invalid",
+                loc: vec![LocItem::from("body"), LocItem::from(e.column())],
+                msg: "JSON decode error".into(),
+                input: json!({}),
+                ctx: Some(json!({ "error": e.to_string() })),
+            })),
+        }
+    }
+
+    /// The 422 for the invalid fields just recorded, when reading cannot go on.
+    pub fn fail(&mut self) -> ApiError {
+        ApiError::Invalid(std::mem::take(&mut self.errors.0))
+    }
+
+    /// `Err` with every invalid field recorded so far, if any.
+    pub fn check(&mut self) -> Result<(), ApiError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Invalid(std::mem::take(&mut self.errors.0)))
+        }
+    }
+}
+
+/// A required field of `object` at `prefix`: records `missing` when absent.
+pub fn required<'v>(
+    errors: &mut Errors,
+    object: &'v Map<String, Value>,
+    prefix: &[LocItem],
+    name: &'static str,
+) -> Option<&'v Value> {
+    let value = object.get(name);
+    if value.is_none() {
+        let mut loc = prefix.to_vec();
+        loc.push(LocItem::from(name));
+        errors.push(
+            "missing",
+            loc,
+            "Field required",
+            Value::Object(object.clone()),
+            None,
+        );
+    }
+    value
+}
+
+/// The value of a field that was read without error: after [`Input::check`] has passed,
+/// every field read is `Some`.
+pub fn valid<T>(value: Option<T>) -> Result<T, ApiError> {
+    value.ok_or_else(|| ApiError::Internal("a validated input is missing".into()))
+}
+
+/// An operation's input that reads itself from a request.
+pub trait FromInput: Sized {
+    /// Whether the operation has a JSON body to read.
+    const READS_BODY: bool = false;
+
+    /// Reads every field, in the order the original reported them: path, query, then body.
+    /// Invalid fields are recorded in `input` and returned together by [`Input::check`].
+    fn read(input: &mut Input<'_>) -> Result<Self, ApiError>;
+}
+
+/// An operation's input, read and valid: the extractor handlers take.
+#[derive(Debug)]
+pub struct Valid<T>(pub T);
+
+impl<T: FromInput + 'static> FromRequest for Valid<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        let body = T::READS_BODY.then(|| web::Bytes::from_request(&req, payload));
+        Box::pin(async move {
+            let bytes = match body {
+                Some(reading) => Some(reading.await.map_err(payload_error)?),
+                None => None,
+            };
+            let mut input = Input::new(&req, bytes.as_deref())?;
+            let value = T::read(&mut input)?;
+            input.check()?;
+            Ok(Valid(value))
+        })
+    }
+}
+
+/// The body extractor's error as the API's: 413 for too large, 400 for unreadable.
+fn payload_error(error: actix_web::Error) -> ApiError {
+    if error.as_response_error().status_code() == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge(crate::MAX_BODY_BYTES)
+    } else {
+        ApiError::BadBody(error.to_string())
+    }
+}

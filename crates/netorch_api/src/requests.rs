@@ -1,0 +1,663 @@
+//! One type per operation's input: it reads itself from the request ([`FromInput`]) and is
+//! what the OpenAPI document shows (`IntoParams`, `ToSchema`), both from the same field
+//! specifications, so the document states exactly the limits the server enforces.
+
+use crate::error::{ApiError, LocItem};
+use crate::input::{
+    ChoiceField, Errors, FloatField, FromInput, Input, IntField, NodeRefField, StringField,
+    TimeField, required, valid,
+};
+use chrono::{DateTime, Utc};
+use netorch_analytics::{AnalysisConfig, Method};
+use netorch_domain::{
+    DeploymentId, EventId, EventType, Metrics, NewDeployment, NewSample, NodeId, NodeRef, NodeState,
+};
+use netorch_storage::events::EventQuery;
+use netorch_storage::nodes::NodeFilter;
+use netorch_storage::telemetry::TelemetryQuery;
+use serde_json::Value;
+use std::borrow::Cow;
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::{RefOr, schema::KnownFormat, schema::SchemaFormat};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
+
+/// The deployment's id in every per-deployment path.
+pub const DEPLOYMENT_ID: IntField = IntField::new("deployment_id", "Deployment id");
+/// The node in a node's path: its numeric `id`, or its name (`node_id` in its JSON).
+pub const NODE_ID: NodeRefField = NodeRefField::new(
+    "node_id",
+    "The node: its numeric `id`, or its name within the deployment (`node-001`, the \
+     `node_id` of its JSON)",
+);
+
+/// The largest `target_node_count` a server takes unless configured otherwise (the original's).
+pub const DEFAULT_MAX_NODES_PER_DEPLOYMENT: u32 = 1000;
+
+/// Implements `IntoParams` from a list of parameters.
+macro_rules! params {
+    ($ty:ty, $params:expr) => {
+        impl IntoParams for $ty {
+            fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+                $params
+            }
+        }
+    };
+}
+
+/// Implements `ToSchema` under `$name`, with the named schemas it refers to.
+macro_rules! named_schema {
+    ($ty:ty, $name:literal, $schema:expr $(, refers to $dep:ty)?) => {
+        impl PartialSchema for $ty {
+            fn schema() -> RefOr<Schema> {
+                RefOr::T($schema)
+            }
+        }
+        impl ToSchema for $ty {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed($name)
+            }
+            $(
+            fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+                schemas.push((<$dep as ToSchema>::name().into_owned(), <$dep as PartialSchema>::schema()));
+            }
+            )?
+        }
+    };
+}
+
+/// The path of one deployment: `GET` and `DELETE /deployments/{deployment_id}`.
+#[derive(Debug, Clone, Copy)]
+pub struct DeploymentPath {
+    /// The deployment.
+    pub deployment: DeploymentId,
+}
+
+impl FromInput for DeploymentPath {
+    fn read(input: &mut Input<'_>) -> Result<Self, ApiError> {
+        let deployment = input.path_int(&DEPLOYMENT_ID);
+        input.check()?;
+        Ok(DeploymentPath {
+            deployment: DeploymentId(valid(deployment)?),
+        })
+    }
+}
+
+params!(
+    DeploymentPath,
+    vec![DEPLOYMENT_ID.parameter(ParameterIn::Path)]
+);
+
+/// The path of one node: `GET .../nodes/{node_id}` and `POST .../nodes/{node_id}/retry`.
+#[derive(Debug, Clone)]
+pub struct NodePath {
+    /// The deployment.
+    pub deployment: DeploymentId,
+    /// The node, by id or name.
+    pub node: NodeRef,
+}
+
+impl FromInput for NodePath {
+    fn read(input: &mut Input<'_>) -> Result<Self, ApiError> {
+        let deployment = input.path_int(&DEPLOYMENT_ID);
+        let node = input.path_node(&NODE_ID);
+        input.check()?;
+        Ok(NodePath {
+            deployment: DeploymentId(valid(deployment)?),
+            node: valid(node)?,
+        })
+    }
+}
+
+params!(
+    NodePath,
+    vec![
+        DEPLOYMENT_ID.parameter(ParameterIn::Path),
+        NODE_ID.parameter(ParameterIn::Path),
+    ]
+);
+
+/// `skip` and `limit`: the paging every listing shares, read in one place.
+#[derive(Debug, Clone, Copy)]
+pub struct Paging;
+
+impl Paging {
+    /// Items to skip.
+    pub const SKIP: IntField = IntField::new("skip", "Items to skip").min(0).default(0);
+    /// The most items a page holds; 100 when absent unless the listing says otherwise.
+    pub const LIMIT: IntField = IntField::new("limit", "At most this many items")
+        .min(1)
+        .max(1000)
+        .default(100);
+    /// [`Paging::LIMIT`] for listings that return everything when no limit is given.
+    pub const LIMIT_OR_ALL: IntField =
+        IntField::new("limit", "At most this many items (all when absent)")
+            .min(1)
+            .max(1000);
+
+    /// Reads `skip`: 0 when absent.
+    pub fn skip(input: &mut Input<'_>) -> i64 {
+        input.query_int(&Self::SKIP).unwrap_or(0)
+    }
+
+    /// Reads `limit`: 100 when absent.
+    pub fn limit(input: &mut Input<'_>) -> i64 {
+        input
+            .query_int(&Self::LIMIT)
+            .unwrap_or(Self::LIMIT.default.unwrap_or(100))
+    }
+}
+
+/// `GET /deployments`.
+#[derive(Debug, Clone, Copy)]
+pub struct ListDeployments {
+    /// Deployments to skip, newest first.
+    pub skip: i64,
+    /// At most this many.
+    pub limit: i64,
+}
+
+impl FromInput for ListDeployments {
+    fn read(input: &mut Input<'_>) -> Result<Self, ApiError> {
+        Ok(ListDeployments {
+            skip: Paging::skip(input),
+            limit: Paging::limit(input),
+        })
+    }
+}
+
+params!(
+    ListDeployments,
+    vec![
+        Paging::SKIP.parameter(ParameterIn::Query),
+        Paging::LIMIT.parameter(ParameterIn::Query),
+    ]
+);
+
+/// The body of `POST /deployments`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentCreate(pub NewDeployment);
+
+impl DeploymentCreate {
+    /// The deployment's name.
+    pub const NAME: StringField = StringField::new("name", "1 to 255 characters", 1).max(255);
+    /// Its description.
+    pub const DESCRIPTION: StringField = StringField::new("description", "Free text", 0);
+    /// How many nodes to create; the maximum is the server's.
+    pub const TARGET_NODE_COUNT: IntField = IntField::new(
+        "target_node_count",
+        "How many nodes to create, all at once, in PENDING (at most the server's \
+         --max-nodes-per-deployment)",
+    )
+    .min(1);
+
+    fn target_node_count(max: u32) -> IntField {
+        Self::TARGET_NODE_COUNT.max(i64::from(max))
+    }
+
+    /// The body's schema for a server that takes at most `max_nodes` nodes a deployment.
+    pub fn schema_for(max_nodes: u32) -> Schema {
+        ObjectBuilder::new()
+            .property("name", Self::NAME.schema())
+            .required("name")
+            .property(
+                "description",
+                Self::DESCRIPTION.schema().schema_type(
+                    utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null]),
+                ),
+            )
+            .property(
+                "target_node_count",
+                Self::target_node_count(max_nodes).schema(),
+            )
+            .required("target_node_count")
+            .into()
+    }
+}
+
+impl FromInput for DeploymentCreate {
+    const READS_BODY: bool = true;
+
+    fn read(input: &mut Input<'_>) -> Result<Self, ApiError> {
+        let max = input.state().map_or(DEFAULT_MAX_NODES_PER_DEPLOYMENT, |s| {
+            s.max_nodes_per_deployment
+        });
+        let object = input.body_object()?;
+        let errors = &mut input.errors;
+        let body = [LocItem::from("body")];
+        let name = required(errors, &object, &body, "name")
+            .and_then(|v| Self::NAME.read(errors, &body, v));
+        let description = match object.get("description") {
+            None | Some(Value::Null) => Some(None),
+            Some(v) => Self::DESCRIPTION.read(errors, &body, v).map(Some),
+        };
+        let count = required(errors, &object, &body, "target_node_count")
+            .and_then(|v| Self::target_node_count(max).read(errors, &body, v));
+        input.check()?;
+        Ok(DeploymentCreate(NewDeployment {
+            name: valid(name)?,
+            description: valid(description)?,
+            target_node_count: u32::try_from(valid(count)?)
+                .map_err(|e| ApiError::Internal(e.to_string()))?,
+        }))
+    }
+}
+
+named_schema!(
+    DeploymentCreate,
+    "DeploymentCreate",
+    DeploymentCreate::schema_for(DEFAULT_MAX_NODES_PER_DEPLOYMENT)
+);
+
+/// `GET /deployments/{deployment_id}/nodes`.
+#[derive(Debug, Clone)]
+pub struct ListNodes {
+    /// The deployment.
+    pub deployment: DeploymentId,
+    /// Which nodes.
+    pub filter: NodeFilter,
+}
+
+impl ListNodes {
+    /// Only nodes in this state.
+    pub const STATE: ChoiceField<NodeState> = ChoiceField::new("state", "Only nodes in this state");
+}
+
+impl FromInput for ListNodes {
+    fn read(input: &mut Input<'_>) -> Result<Self, ApiError> {
+        let deployment = input.path_int(&DEPLOYMENT_ID);
+        let filter = NodeFilter {
+            state: input.query_choice(&Self::STATE),
+            skip: Paging::skip(input),
+            limit: input.query_int(&Paging::LIMIT_OR_ALL),
+        };
+        input.check()?;
+        Ok(ListNodes {
+            deployment: DeploymentId(valid(deployment)?),
+            filter,
+        })
+    }
+}
+
+params!(
+    ListNodes,
+    vec![
+        DEPLOYMENT_ID.parameter(ParameterIn::Path),
+        ListNodes::STATE.parameter(ParameterIn::Query),
+        Paging::SKIP.parameter(ParameterIn::Query),
+        Paging::LIMIT_OR_ALL.parameter(ParameterIn::Query),
+    ]
+);
+
+/// `GET /deployments/{deployment_id}/telemetry`.
+#[derive(Debug, Clone)]
+pub struct ReadTelemetry {
+    /// The query, with no node filter yet.
+    pub query: TelemetryQuery,
+    /// Only this node's samples.
+    pub node: Option<NodeRef>,
+}
+
+impl ReadTelemetry {
+    /// Only this node's samples.
+    pub const NODE: NodeRefField = NodeRefField::new(
+        "node_id",
+        "Only this node's samples (its numeric id or its name)",
+    );
+    /// Not before.
+    pub const START: TimeField = TimeField::new(
+        "start_time",
+        "Not before this time (inclusive); UTC when it has no offset",
+    );
+    /// Not after.
+    pub const END: TimeField = TimeField::new(
+        "end_time",
+        "Not after this time (inclusive); UTC when it has no offset",
+    );
+}
+
+impl FromInput for ReadTelemetry {
+    fn read(input: &mut Input<'_>) -> Result<Self, ApiError> {
+        let deployment = input.path_int(&DEPLOYMENT_ID);
+        let node = input.query_node(&Self::NODE);
+        let start = input.query_time(&Self::START);
+        let end = input.query_time(&Self::END);
+        let limit = Paging::limit(input);
+        input.check()?;
+        Ok(ReadTelemetry {
+            query: TelemetryQuery {
+                deployment: DeploymentId(valid(deployment)?),
+                node: None,
+                start,
+                end,
+                limit,
+            },
+            node,
+        })
+    }
+}
+
+params!(
+    ReadTelemetry,
+    vec![
+        DEPLOYMENT_ID.parameter(ParameterIn::Path),
+        ReadTelemetry::NODE.parameter(ParameterIn::Query),
+        ReadTelemetry::START.parameter(ParameterIn::Query),
+        ReadTelemetry::END.parameter(ParameterIn::Query),
+        Paging::LIMIT.parameter(ParameterIn::Query),
+    ]
+);
+
+/// One sample of a push.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SamplePush {
+    /// The node's numeric id.
+    pub node: NodeId,
+    /// When it was read; `None` stamps it with the time the push arrives.
+    pub timestamp: Option<DateTime<Utc>>,
+    /// The readings.
+    pub metrics: Metrics,
+}
+
+impl SamplePush {
+    /// The node.
+    pub const NODE: IntField = IntField::new(
+        "node_id",
+        "The node's numeric id; must be a node of the deployment",
+    );
+    /// When it was read.
+    pub const TIMESTAMP: TimeField = TimeField::new(
+        "timestamp",
+        "When it was read: an RFC 3339 time (UTC when it has no offset) or Unix seconds; \
+         now when absent or null",
+    );
+    /// Latency.
+    pub const LATENCY: FloatField = FloatField::non_negative("latency_ms", "Milliseconds");
+    /// Throughput.
+    pub const THROUGHPUT: FloatField = FloatField::non_negative("throughput_gbps", "Gb/s");
+    /// Error rate.
+    pub const ERROR_RATE: FloatField =
+        FloatField::non_negative("error_rate", "Percent of packets").max(100.0);
+
+    /// Reads the sample at `index` of the body's `samples`.
+    fn read(errors: &mut Errors, index: usize, item: &Value) -> Option<Self> {
+        let prefix = [
+            LocItem::from("body"),
+            LocItem::from("samples"),
+            LocItem::from(index),
+        ];
+        let Value::Object(sample) = item else {
+            errors.push(
+                "model_attributes_type",
+                prefix.to_vec(),
+                "Input should be a valid dictionary or object to extract fields from",
+                item.clone(),
+                None,
+            );
+            return None;
+        };
+        let node = required(errors, sample, &prefix, "node_id")
+            .and_then(|v| Self::NODE.read(errors, &prefix, v));
+        let timestamp = match sample.get("timestamp") {
+            None | Some(Value::Null) => Some(None),
+            Some(v) => Self::TIMESTAMP.read(errors, &prefix, v).map(Some),
+        };
+        let mut metric = |field: &FloatField| {
+            required(errors, sample, &prefix, field.name)
+                .and_then(|v| field.read(errors, &prefix, v))
+        };
+        let latency_ms = metric(&Self::LATENCY);
+        let throughput_gbps = metric(&Self::THROUGHPUT);
+        let error_rate = metric(&Self::ERROR_RATE);
+        Some(SamplePush {
+            node: NodeId(node?),
+            timestamp: timestamp?,
+            metrics: Metrics {
+                latency_ms: latency_ms?,
+                throughput_gbps: throughput_gbps?,
+                error_rate: error_rate?,
+            },
+        })
+    }
+
+    /// The sample as stored for `deployment`, stamped `now` when it has no time.
+    pub fn into_sample(self, deployment: DeploymentId, now: DateTime<Utc>) -> NewSample {
+        NewSample {
+            node_id: self.node,
+            deployment_id: deployment,
+            timestamp: self.timestamp.unwrap_or(now),
+            metrics: self.metrics,
+        }
+    }
+
+    fn schema() -> Schema {
+        let timestamp = AnyOfBuilder::new()
+            .item(Self::TIMESTAMP.schema())
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Number)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Double))),
+            )
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .description(Some(Self::TIMESTAMP.description));
+        ObjectBuilder::new()
+            .property("node_id", Self::NODE.schema())
+            .required("node_id")
+            .property("timestamp", timestamp)
+            .property("latency_ms", Self::LATENCY.schema())
+            .required("latency_ms")
+            .property("throughput_gbps", Self::THROUGHPUT.schema())
+            .required("throughput_gbps")
+            .property("error_rate", Self::ERROR_RATE.schema())
+            .required("error_rate")
+            .into()
+    }
+}
+
+named_schema!(SamplePush, "SamplePush", SamplePush::schema());
+
+/// `POST /deployments/{deployment_id}/telemetry`: samples from a real collector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushTelemetry {
+    /// The deployment.
+    pub deployment: DeploymentId,
+    /// The samples, in the order sent.
+    pub samples: Vec<SamplePush>,
+}
+
+impl PushTelemetry {
+    /// The most samples one push may carry.
+    pub const MAX_SAMPLES: usize = 10_000;
+}
+
+impl FromInput for PushTelemetry {
+    const READS_BODY: bool = true;
+
+    fn read(input: &mut Input<'_>) -> Result<Self, ApiError> {
+        let deployment = input.path_int(&DEPLOYMENT_ID);
+        input.check()?;
+        let object = input.body_object()?;
+        let errors = &mut input.errors;
+        let body = [LocItem::from("body")];
+        let Some(list) = required(errors, &object, &body, "samples") else {
+            return Err(input.fail());
+        };
+        let at = || vec![LocItem::from("body"), LocItem::from("samples")];
+        let Value::Array(items) = list else {
+            errors.push(
+                "list_type",
+                at(),
+                "Input should be a valid list",
+                list.clone(),
+                None,
+            );
+            return Err(input.fail());
+        };
+        let max = Self::MAX_SAMPLES;
+        if items.len() > max {
+            errors.push(
+                "too_long",
+                at(),
+                format!(
+                    "List should have at most {max} items after validation, not {}",
+                    items.len()
+                ),
+                Value::from(format!("[{} items]", items.len())),
+                Some(serde_json::json!({ "max_length": max, "actual_length": items.len() })),
+            );
+            return Err(input.fail());
+        }
+        let samples: Vec<Option<SamplePush>> = items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| SamplePush::read(errors, index, item))
+            .collect();
+        input.check()?;
+        Ok(PushTelemetry {
+            deployment: DeploymentId(valid(deployment)?),
+            samples: samples.into_iter().map(valid).collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+params!(
+    PushTelemetry,
+    vec![DEPLOYMENT_ID.parameter(ParameterIn::Path)]
+);
+
+named_schema!(
+    PushTelemetry,
+    "TelemetryPush",
+    ObjectBuilder::new()
+        .property(
+            "samples",
+            ArrayBuilder::new()
+                .items(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                    "SamplePush"
+                )))
+                .max_items(Some(PushTelemetry::MAX_SAMPLES))
+                .description(Some(
+                    "At most 10,000 samples; all are stored or none (a repeated node and \
+                     timestamp is stored once)"
+                )),
+        )
+        .required("samples")
+        .into(),
+    refers to SamplePush
+);
+
+/// `GET /deployments/{deployment_id}/bottlenecks`.
+#[derive(Debug, Clone, Copy)]
+pub struct BottleneckQuery {
+    /// The deployment.
+    pub deployment: DeploymentId,
+    /// Minutes before now to analyse.
+    pub minutes: i64,
+    /// The method and threshold.
+    pub config: AnalysisConfig,
+}
+
+impl BottleneckQuery {
+    /// The window.
+    pub const WINDOW: IntField = IntField::new(
+        "analysis_window_minutes",
+        "Minutes of telemetry before now to analyse",
+    )
+    .min(1)
+    .max(60)
+    .default(10);
+    /// The method.
+    pub const METHOD: ChoiceField<Method> =
+        ChoiceField::new("method", "How nodes are scored (default robust)");
+    /// The threshold.
+    pub const THRESHOLD: FloatField = FloatField::positive(
+        "threshold",
+        "Score at which a node counts (default 3.5 for robust, 2.0 for zscore)",
+    );
+}
+
+impl FromInput for BottleneckQuery {
+    fn read(input: &mut Input<'_>) -> Result<Self, ApiError> {
+        let deployment = input.path_int(&DEPLOYMENT_ID);
+        let minutes = input.query_int(&Self::WINDOW).unwrap_or(10);
+        let method = input.query_choice(&Self::METHOD).unwrap_or_default();
+        let threshold = input.query_float(&Self::THRESHOLD);
+        input.check()?;
+        // The field accepts exactly the thresholds the analysis does (positive and finite).
+        let config = AnalysisConfig::new(method, threshold)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(BottleneckQuery {
+            deployment: DeploymentId(valid(deployment)?),
+            minutes,
+            config,
+        })
+    }
+}
+
+params!(
+    BottleneckQuery,
+    vec![
+        DEPLOYMENT_ID.parameter(ParameterIn::Path),
+        BottleneckQuery::WINDOW.parameter(ParameterIn::Query),
+        BottleneckQuery::METHOD.parameter(ParameterIn::Query),
+        BottleneckQuery::THRESHOLD.parameter(ParameterIn::Query),
+    ]
+);
+
+/// `GET /deployments/{deployment_id}/events`.
+#[derive(Debug, Clone)]
+pub struct ReadEvents {
+    /// The query, with no node filter yet.
+    pub query: EventQuery,
+    /// Only this node's events.
+    pub node: Option<NodeRef>,
+}
+
+impl ReadEvents {
+    /// The cursor.
+    pub const AFTER: IntField = IntField::new(
+        "after",
+        "Only events after this id (the previous page's next_after)",
+    )
+    .min(0);
+    /// The event type.
+    pub const EVENT_TYPE: ChoiceField<EventType> =
+        ChoiceField::new("event_type", "Only events of this type");
+    /// The node.
+    pub const NODE: NodeRefField = NodeRefField::new(
+        "node_id",
+        "Only this node's events (its numeric id or its name)",
+    );
+}
+
+impl FromInput for ReadEvents {
+    fn read(input: &mut Input<'_>) -> Result<Self, ApiError> {
+        let deployment = input.path_int(&DEPLOYMENT_ID);
+        let after = input.query_int(&Self::AFTER).map(EventId);
+        let limit = Paging::limit(input);
+        let event_type = input.query_choice(&Self::EVENT_TYPE);
+        let node = input.query_node(&Self::NODE);
+        input.check()?;
+        Ok(ReadEvents {
+            query: EventQuery {
+                deployment: Some(DeploymentId(valid(deployment)?)),
+                after,
+                event_type,
+                node: None,
+                limit,
+            },
+            node,
+        })
+    }
+}
+
+params!(
+    ReadEvents,
+    vec![
+        DEPLOYMENT_ID.parameter(ParameterIn::Path),
+        ReadEvents::AFTER.parameter(ParameterIn::Query),
+        Paging::LIMIT.parameter(ParameterIn::Query),
+        ReadEvents::EVENT_TYPE.parameter(ParameterIn::Query),
+        ReadEvents::NODE.parameter(ParameterIn::Query),
+    ]
+);

@@ -1,0 +1,186 @@
+use crate::common::*;
+
+fn creating_a_deployment_creates_its_pending_nodes(t: &TestDatabase) {
+    with_app!(t, |app| {
+        let (status, body) = post(
+            &app,
+            "/deployments",
+            r#"{"name": "edge-east", "description": "rack 4", "target_node_count": 12}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(body["name"], "edge-east");
+        assert_eq!(body["description"], "rack 4");
+        assert_eq!(body["target_node_count"], 12);
+        assert!(
+            is_timestamp(&body["created_at"]) && is_timestamp(&body["updated_at"]),
+            "{body}"
+        );
+        let id = body["id"].as_i64().expect("id");
+
+        let (status, nodes) = get(&app, &format!("/deployments/{id}/nodes")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(nodes["total"], 12);
+        let list = nodes["nodes"].as_array().expect("nodes");
+        for (i, node) in list.iter().enumerate() {
+            assert_eq!(node["node_id"], format!("node-{:03}", i + 1));
+            assert_eq!(node["state"], "PENDING");
+            assert_eq!(node["deployment_id"], id);
+            assert_eq!(node["hostname"], format!("switch-{id}-{:03}", i + 1));
+            assert_eq!(node["ip_address"], Value::Null);
+            assert_eq!(node["attempt"], 0);
+            assert_eq!(node["failure_reason"], Value::Null);
+            for field in ["created_at", "updated_at", "state_changed_at"] {
+                assert!(is_timestamp(&node[field]), "{field}: {node}");
+            }
+        }
+        let ids: Vec<i64> = list.iter().map(|n| n["id"].as_i64().expect("id")).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+        // Without a description it is null.
+        let (_, plain) = post(
+            &app,
+            "/deployments",
+            r#"{"name": "x", "target_node_count": 1}"#,
+        )
+        .await;
+        assert_eq!(plain["description"], Value::Null);
+    })
+}
+
+fn the_node_limit_is_the_server_s(t: &TestDatabase) {
+    with_app!(t, 5000, |app| {
+        let (status, body) = post(
+            &app,
+            "/deployments",
+            r#"{"name": "big", "target_node_count": 2500}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, _) = post(
+            &app,
+            "/deployments",
+            r#"{"name": "too big", "target_node_count": 5001}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        let (_, detail) = get(&app, &format!("/deployments/{}", body["id"])).await;
+        assert_eq!(detail["current_node_count"], 2500);
+        // The served document states this server's limit.
+        let (_, doc) = get(&app, "/openapi.json").await;
+        let count =
+            &doc["components"]["schemas"]["DeploymentCreate"]["properties"]["target_node_count"];
+        assert_eq!(
+            (&count["minimum"], &count["maximum"]),
+            (&json!(1), &json!(5000))
+        );
+    })
+}
+
+fn deployments_list_newest_first_with_paging(t: &TestDatabase) {
+    with_app!(t, |app| {
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            ids.push(create(&app, &format!("d{i}"), 1).await);
+        }
+        ids.reverse();
+        let listed = |body: &Value| -> Vec<i64> {
+            body.as_array()
+                .expect("array")
+                .iter()
+                .map(|d| d["id"].as_i64().expect("id"))
+                .collect()
+        };
+        let (status, body) = get(&app, "/deployments").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(listed(&body), ids);
+        let (_, body) = get(&app, "/deployments?skip=1&limit=2").await;
+        assert_eq!(listed(&body), ids[1..3].to_vec());
+    })
+}
+
+fn a_deployment_reports_its_node_states(t: &TestDatabase) {
+    with_app!(t, |app| {
+        let id = create(&app, "states", 6).await;
+        let nodes = node_ids(t, id);
+        fail_node(t, id, nodes[0]);
+        run_node(t, id, nodes[1]);
+        run_node(t, id, nodes[2]);
+        let (status, body) = get(&app, &format!("/deployments/{id}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["id"], id);
+        assert_eq!(body["name"], "states");
+        assert_eq!(body["current_node_count"], 6);
+        assert_eq!(
+            body["node_states"],
+            json!({"PENDING": 3, "PROVISIONING": 0, "CONFIGURING": 0, "RUNNING": 2, "FAILED": 1})
+        );
+        let (status, body) = get(&app, "/deployments/987654").await;
+        assert_eq!(
+            (status, body),
+            (
+                StatusCode::NOT_FOUND,
+                json!({"detail": "Deployment not found"})
+            )
+        );
+        let (status, body) = get(&app, "/deployments/abc").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            errors(&body),
+            vec![("int_parsing".to_owned(), json!(["path", "deployment_id"]))]
+        );
+    })
+}
+
+fn deleting_a_deployment_removes_everything_but_its_deleted_event(t: &TestDatabase) {
+    with_app!(t, |app| {
+        let id = create(&app, "doomed", 3).await;
+        let keep = create(&app, "kept", 2).await;
+        run_node(t, id, node_ids(t, id)[0]);
+        seed_telemetry(t, id, 1);
+        let (status, body) = delete(&app, &format!("/deployments/{id}")).await;
+        assert_eq!((status, body), (StatusCode::NO_CONTENT, Value::Null));
+        let (status, _) = get(&app, &format!("/deployments/{id}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _) = get(&app, &format!("/deployments/{id}/nodes")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        // As the original: telemetry of a deployment that is gone is 404, and its samples are.
+        let (status, body) = get(&app, &format!("/deployments/{id}/telemetry")).await;
+        assert_eq!(
+            (status, body),
+            (
+                StatusCode::NOT_FOUND,
+                json!({"detail": "Deployment not found"})
+            )
+        );
+        let left = telemetry::count(&mut t.db.get().expect("connection"), DeploymentId(id))
+            .expect("count");
+        assert_eq!(left, 0, "the samples were deleted with the deployment");
+        let (status, events) = get(&app, &format!("/deployments/{id}/events")).await;
+        assert_eq!(status, StatusCode::OK);
+        let kinds: Vec<&str> = events["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|e| e["event_type"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(kinds, vec!["DEPLOYMENT_DELETED"]);
+        let (status, body) = delete(&app, &format!("/deployments/{id}")).await;
+        assert_eq!(
+            (status, body),
+            (
+                StatusCode::NOT_FOUND,
+                json!({"detail": "Deployment not found"})
+            )
+        );
+        let (status, _) = get(&app, &format!("/deployments/{keep}")).await;
+        assert_eq!(status, StatusCode::OK);
+    })
+}
+
+netorch_testkit::backend_tests!(
+    creating_a_deployment_creates_its_pending_nodes,
+    the_node_limit_is_the_server_s,
+    deployments_list_newest_first_with_paging,
+    a_deployment_reports_its_node_states,
+    deleting_a_deployment_removes_everything_but_its_deleted_event,
+);

@@ -1,0 +1,12 @@
+//! Every row of the API contract through actix's test service, on SQLite and PostgreSQL, one
+//! module per area of the API (one test binary, so it links once).
+
+#[macro_use]
+mod common;
+mod analytics;
+mod deployments;
+mod events;
+mod nodes;
+mod service;
+mod telemetry;
+mod validation;

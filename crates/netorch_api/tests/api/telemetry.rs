@@ -1,0 +1,212 @@
+use crate::common::*;
+
+fn telemetry_filters_by_node_and_time(t: &TestDatabase) {
+    with_app!(t, |app| {
+        let id = create(&app, "tm", 3).await;
+        let nodes = node_ids(t, id);
+        let base = chrono::DateTime::parse_from_rfc3339("2026-11-27T10:00:00Z")
+            .expect("valid")
+            .to_utc();
+        let mut samples = Vec::new();
+        for slot in 0..10 {
+            for node in &nodes {
+                samples.push(NewSample {
+                    node_id: *node,
+                    deployment_id: DeploymentId(id),
+                    timestamp: base + Duration::seconds(5 * slot),
+                    metrics: Metrics {
+                        latency_ms: slot as f64,
+                        throughput_gbps: 9.0,
+                        error_rate: 0.1,
+                    },
+                });
+            }
+        }
+        telemetry::insert_batch(&mut t.db.get().expect("connection"), &samples).expect("seed");
+
+        let (status, body) = get(&app, &format!("/deployments/{id}/telemetry")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["total"], 30);
+        let first = &body["samples"][0];
+        assert_eq!(first["timestamp"], "2026-11-27T10:00:45.000000");
+        assert!(first["id"].is_i64() && first["deployment_id"] == id);
+        for field in ["latency_ms", "throughput_gbps", "error_rate"] {
+            assert!(first[field].is_f64(), "{field}");
+        }
+        let node = nodes[1].get();
+        let uri = format!(
+            "/deployments/{id}/telemetry?node_id={node}&start_time=2026-11-27T10:00:10Z&end_time=2026-11-27T12:00:20%2B02:00&limit=2"
+        );
+        let (_, body) = get(&app, &uri).await;
+        let got: Vec<(i64, f64)> = body["samples"]
+            .as_array()
+            .expect("samples")
+            .iter()
+            .map(|s| {
+                (
+                    s["node_id"].as_i64().expect("node"),
+                    s["latency_ms"].as_f64().expect("latency"),
+                )
+            })
+            .collect();
+        assert_eq!(got, vec![(node, 4.0), (node, 3.0)]);
+        assert_eq!(body["total"], 2);
+        // Without an offset a time is UTC; the range is inclusive.
+        let (_, body) = get(&app, &format!("/deployments/{id}/telemetry?start_time=2026-11-27T10:00:45&end_time=2026-11-27T10:00:45")).await;
+        assert_eq!(body["total"], 3);
+        // A node by name; a name no node has finds nothing.
+        let (_, body) = get(
+            &app,
+            &format!("/deployments/{id}/telemetry?node_id=node-002"),
+        )
+        .await;
+        assert_eq!(body["total"], 10);
+        assert!(
+            body["samples"]
+                .as_array()
+                .expect("samples")
+                .iter()
+                .all(|s| s["node_id"] == nodes[1].get())
+        );
+        let (status, body) = get(
+            &app,
+            &format!("/deployments/{id}/telemetry?node_id=node-009"),
+        )
+        .await;
+        assert_eq!((status, body["total"].as_i64()), (StatusCode::OK, Some(0)));
+        // node_id=0 is a real filter.
+        let (_, body) = get(&app, &format!("/deployments/{id}/telemetry?node_id=0")).await;
+        assert_eq!(body["total"], 0);
+    })
+}
+
+fn pushed_telemetry_is_all_or_nothing(t: &TestDatabase) {
+    with_app!(t, |app| {
+        let id = create(&app, "push", 2).await;
+        let other = create(&app, "other", 1).await;
+        let nodes = node_ids(t, id);
+        let foreign = node_ids(t, other)[0];
+        let uri = format!("/deployments/{id}/telemetry");
+        let sample = |node: NodeId, latency: f64, ts: &str| json!({"node_id": node.get(), "timestamp": ts, "latency_ms": latency, "throughput_gbps": 9.1, "error_rate": 0.2});
+        let count = |t: &TestDatabase| {
+            telemetry::count(&mut t.db.get().expect("connection"), DeploymentId(id)).expect("count")
+        };
+
+        // One bad sample among good ones: 422 naming its index, nothing stored.
+        let bad_cases = [
+            (
+                json!({"node_id": nodes[0].get(), "latency_ms": -1.0, "throughput_gbps": 1.0, "error_rate": 0.0}),
+                "greater_than_equal",
+                "latency_ms",
+            ),
+            (
+                json!({"node_id": nodes[0].get(), "latency_ms": 1.0, "throughput_gbps": 1.0, "error_rate": 100.5}),
+                "less_than_equal",
+                "error_rate",
+            ),
+            (
+                json!({"node_id": nodes[0].get(), "latency_ms": 1.0, "error_rate": 0.0}),
+                "missing",
+                "throughput_gbps",
+            ),
+            (
+                json!({"node_id": nodes[0].get(), "latency_ms": "fast", "throughput_gbps": 1.0, "error_rate": 0.0}),
+                "float_parsing",
+                "latency_ms",
+            ),
+            (
+                json!({"node_id": nodes[0].get(), "timestamp": "soon", "latency_ms": 1.0, "throughput_gbps": 1.0, "error_rate": 0.0}),
+                "datetime_from_date_parsing",
+                "timestamp",
+            ),
+            (
+                json!({"node_id": 99999999, "latency_ms": 1.0, "throughput_gbps": 1.0, "error_rate": 0.0}),
+                "value_error",
+                "node_id",
+            ),
+            (
+                json!({"node_id": foreign.get(), "latency_ms": 1.0, "throughput_gbps": 1.0, "error_rate": 0.0}),
+                "value_error",
+                "node_id",
+            ),
+        ];
+        for (bad, kind, field) in bad_cases {
+            let body = json!({"samples": [sample(nodes[0], 1.0, "2026-11-27T10:00:00Z"), bad]});
+            let (status, response) = post(&app, &uri, &body.to_string()).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+            assert_eq!(
+                errors(&response),
+                vec![(kind.to_owned(), json!(["body", "samples", 1, field]))],
+                "{bad}"
+            );
+            assert_eq!(count(t), 0, "nothing stored for {bad}");
+        }
+        // Good: the same instant twice (once with an offset) is stored once.
+        let body = json!({"samples": [
+            sample(nodes[0], 1.0, "2026-11-27T10:00:00Z"),
+            sample(nodes[0], 2.0, "2026-11-27T12:00:00+02:00"),
+            sample(nodes[1], 3.0, "2026-11-27T10:00:00"),
+            {"node_id": nodes[1].get(), "latency_ms": 4, "throughput_gbps": 9, "error_rate": 0},
+        ]});
+        let (status, response) = post(&app, &uri, &body.to_string()).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{response}");
+        assert_eq!(response, json!({"accepted": 4, "stored": 3}));
+        assert_eq!(count(t), 3);
+        // The sample without a timestamp was stamped now.
+        let (_, newest) = get(&app, &format!("{uri}?limit=1")).await;
+        let stamped = chrono::NaiveDateTime::parse_from_str(
+            newest["samples"][0]["timestamp"].as_str().expect("ts"),
+            "%Y-%m-%dT%H:%M:%S%.6f",
+        )
+        .expect("ts")
+        .and_utc();
+        assert!((Utc::now() - stamped).num_seconds().abs() < 60);
+
+        let too_many: Vec<Value> = (0..10_001).map(|i| json!({"node_id": nodes[0].get(), "timestamp": i, "latency_ms": 1, "throughput_gbps": 1, "error_rate": 0})).collect();
+        let (status, response) = post(&app, &uri, &json!({"samples": too_many}).to_string()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            errors(&response),
+            vec![("too_long".to_owned(), json!(["body", "samples"]))]
+        );
+        let (status, response) = post(&app, &uri, r#"{"samples": 5}"#).await;
+        assert_eq!(
+            (status, errors(&response)),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                vec![("list_type".to_owned(), json!(["body", "samples"]))]
+            )
+        );
+        let (status, response) = post(&app, &uri, r#"{"samples": [1]}"#).await;
+        assert_eq!(
+            (status, errors(&response)),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                vec![(
+                    "model_attributes_type".to_owned(),
+                    json!(["body", "samples", 0])
+                )]
+            )
+        );
+        let (status, response) = post(&app, &uri, r#"{"samples": [NaN]}"#).await;
+        assert_eq!(
+            (status, errors(&response)[0].0.as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "json_invalid")
+        );
+        let (status, response) =
+            post(&app, "/deployments/99999/telemetry", &body.to_string()).await;
+        assert_eq!(
+            (status, response),
+            (
+                StatusCode::NOT_FOUND,
+                json!({"detail": "Deployment not found"})
+            )
+        );
+        assert_eq!(count(t), 3);
+    })
+}
+
+netorch_testkit::backend_tests!(
+    telemetry_filters_by_node_and_time,
+    pushed_telemetry_is_all_or_nothing,
+);
