@@ -37,8 +37,10 @@ struct Cli {
     #[arg(long, env = "NETORCH_HTTP_WORKERS", value_parser = clap::value_parser!(u16).range(1..))]
     http_workers: Option<u16>,
 
-    /// Log one line per request (at info level).
-    #[arg(long, env = "NETORCH_ACCESS_LOG")]
+    /// Log one line per request (at info level). The variable takes true/false, 1/0, yes/no or
+    /// on/off.
+    #[arg(long, env = "NETORCH_ACCESS_LOG", num_args = 0..=1, default_value_t = false,
+          default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     access_log: bool,
 
     #[command(flatten)]
@@ -66,8 +68,17 @@ async fn main() -> anyhow::Result<()> {
         max_connections: u32::try_from(http_workers * 2 + 4).unwrap_or(32),
         ..DatabaseOptions::default()
     };
-    let db = Database::connect_with(&cli.database.database_url, &options)
-        .with_context(|| format!("opening {}", cli.database.database_url))?;
+    // The address first: a server that cannot listen must not create or migrate a database.
+    let listener = std::net::TcpListener::bind(&cli.bind)
+        .with_context(|| format!("cannot listen on {}", cli.bind))?;
+    if cli.workers == Workers::None && cli.worker.is_set() {
+        log::warn!(
+            "--time-scale, the interval flags and --name set the embedded workers, and \
+             --workers none runs none here: give them to netorch-worker instead"
+        );
+    }
+    // The error names the database (password hidden) and what the driver said.
+    let db = Database::connect_with(&cli.database.database_url, &options)?;
     let state = web::Data::new(ApiState::new(db.clone(), cli.max_nodes_per_deployment));
     let access_log = cli.access_log;
     let server = HttpServer::new(move || {
@@ -83,8 +94,8 @@ async fn main() -> anyhow::Result<()> {
             .default_service(web::to(netorch_api::not_found))
     })
     .workers(http_workers)
-    .bind(&cli.bind)
-    .with_context(|| format!("binding {}", cli.bind))?;
+    .listen(listener)
+    .with_context(|| format!("serving on {}", cli.bind))?;
     let addresses: Vec<String> = server.addrs().iter().map(ToString::to_string).collect();
 
     let (stop_workers, workers_stopped) = tokio::sync::oneshot::channel::<()>();

@@ -1,7 +1,6 @@
 //! `netorch-worker`: runs the lifecycle and telemetry loops against a database that
 //! `netorch-server` (and any number of other workers) share.
 
-use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use netorch_simulator::SimulatedHardware;
 use netorch_storage::Database;
@@ -16,9 +15,9 @@ struct Cli {
     #[command(flatten)]
     database: DatabaseArgs,
 
-    /// Run only one of the two loops.
-    #[arg(long, value_enum)]
-    only: Option<Loop>,
+    /// Which loops to run.
+    #[arg(long, env = "NETORCH_WORKER_ONLY", value_enum, default_value_t = Loop::Both)]
+    only: Loop,
 
     #[command(flatten)]
     workers: WorkerArgs,
@@ -30,27 +29,33 @@ enum Loop {
     Lifecycle,
     /// Telemetry collection.
     Telemetry,
+    /// Both loops.
+    Both,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
-    let db = Database::connect(&cli.database.database_url)
-        .with_context(|| format!("opening {}", cli.database.database_url))?;
+    // The error names the database (password hidden) and what the driver said.
+    let db = Database::connect(&cli.database.database_url)?;
     let mut options = cli.workers.options();
     match cli.only {
-        Some(Loop::Lifecycle) => options.telemetry_interval = None,
-        Some(Loop::Telemetry) => options.lifecycle_interval = None,
-        None => {}
+        Loop::Lifecycle => options.telemetry_interval = None,
+        Loop::Telemetry => options.lifecycle_interval = None,
+        Loop::Both => {}
     }
+    let every = |interval: Option<std::time::Duration>| {
+        interval.map_or_else(|| "off".to_owned(), |i| format!("every {i:?}"))
+    };
     log::info!(
-        "netorch-worker {} on {} (time scale {}, lifecycle {:?}, telemetry {:?})",
+        "netorch-worker {} as {} on {}: lifecycle {}, telemetry {}, time scale {}",
+        env!("CARGO_PKG_VERSION"),
         options.name,
         db.redacted_url(),
+        every(options.lifecycle_interval),
+        every(options.telemetry_interval),
         cli.workers.time_scale,
-        options.lifecycle_interval,
-        options.telemetry_interval,
     );
     let hardware = Arc::new(SimulatedHardware::new(cli.workers.time_scale));
     netorch_workers::run(

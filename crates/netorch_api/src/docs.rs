@@ -50,7 +50,9 @@ pub fn document(state: &ApiState) -> Document {
     document
 }
 
-/// This document.
+/// OpenAPI document
+///
+/// This document, with this server's limits.
 #[utoipa::path(
     get, path = "/openapi.json", tag = "service",
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json"))
@@ -79,7 +81,9 @@ const EXPLORER: &str = r##"<!doctype html>
 </html>
 "##;
 
-/// The interactive API explorer.
+/// API explorer
+///
+/// An interactive explorer of this document, served without the internet.
 #[utoipa::path(
     get, path = "/docs", tag = "service",
     responses((status = 200, description = "An interactive API explorer", content_type = "text/html"))

@@ -211,6 +211,11 @@ impl DeploymentCreate {
                 Self::target_node_count(max_nodes).schema(),
             )
             .required("target_node_count")
+            .examples([serde_json::json!({
+                "name": "edge-east",
+                "description": "rack 4",
+                "target_node_count": max_nodes.min(40),
+            })])
             .into()
     }
 }
@@ -542,6 +547,11 @@ named_schema!(
                 )),
         )
         .required("samples")
+        .examples([serde_json::json!({"samples": [
+            {"node_id": 3, "latency_ms": 12.5, "throughput_gbps": 9.1, "error_rate": 0.2},
+            {"node_id": 4, "timestamp": "2026-11-27T22:14:40Z", "latency_ms": 61.0,
+             "throughput_gbps": 6.4, "error_rate": 0.9},
+        ]})])
         .into(),
     refers to SamplePush
 );

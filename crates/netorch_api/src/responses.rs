@@ -441,8 +441,10 @@ pub struct WorkerOut {
     pub kind: &'static str,
     /// Its last finished tick.
     pub last_heartbeat: String,
-    /// Whether that was within three of its intervals.
+    /// Whether it is running: not stopped, and its last tick within three of its intervals.
     pub alive: bool,
+    /// When it stopped cleanly; null while it runs (or if it died without saying so).
+    pub stopped_at: Option<String>,
 }
 
 impl WorkerOut {
@@ -453,6 +455,7 @@ impl WorkerOut {
             kind: h.kind.as_str(),
             last_heartbeat: timestamp(h.last_heartbeat),
             alive: h.is_alive(now),
+            stopped_at: h.stopped_at.map(timestamp),
         }
     }
 }

@@ -47,7 +47,9 @@ where
 /// How many parts a bottleneck window is read in, each on its own connection and thread.
 const WINDOW_PARTS: i32 = 2;
 
-/// Service name and where to go next.
+/// Service information
+///
+/// The service's name and version, and where the explorer and the health check are.
 #[utoipa::path(get, path = "/", tag = "service", responses((status = 200, body = ServiceInfo)))]
 pub async fn root() -> HttpResponse {
     HttpResponse::Ok().json(ServiceInfo {
@@ -58,7 +60,10 @@ pub async fn root() -> HttpResponse {
     })
 }
 
-/// Creates a deployment and all its nodes, in `PENDING`.
+/// Create a deployment
+///
+/// Creates the deployment and all its nodes at once, in `PENDING`; the lifecycle worker takes
+/// them from there. Answers 201 with the deployment.
 #[utoipa::path(
     post, path = "/deployments", tag = "deployments",
     request_body = DeploymentCreate,
@@ -85,7 +90,9 @@ pub async fn create_deployment(
     Ok(HttpResponse::Created().json(DeploymentOut::from(created)))
 }
 
-/// Deployments, newest first.
+/// List deployments
+///
+/// Newest first, paged with `skip` and `limit`.
 #[utoipa::path(
     get, path = "/deployments", tag = "deployments",
     params(ListDeployments),
@@ -109,7 +116,9 @@ pub async fn list_deployments(
     ))
 }
 
-/// One deployment with its node count and state breakdown.
+/// Get a deployment
+///
+/// The deployment with its node count and how many nodes are in each state.
 #[utoipa::path(
     get, path = "/deployments/{deployment_id}", tag = "deployments",
     params(DeploymentPath),
@@ -134,8 +143,10 @@ pub async fn get_deployment(
     }))
 }
 
-/// Deletes a deployment with its nodes and samples; its events stay readable, and a
-/// `DEPLOYMENT_DELETED` event is added.
+/// Delete a deployment
+///
+/// Deletes the deployment with its nodes and samples and answers 204 with no body. Its events
+/// stay readable, and a `DEPLOYMENT_DELETED` event is added.
 #[utoipa::path(
     delete, path = "/deployments/{deployment_id}", tag = "deployments",
     params(DeploymentPath),
@@ -157,7 +168,9 @@ pub async fn delete_deployment(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// A deployment's nodes, ascending id; all of them unless filtered or paged.
+/// List a deployment's nodes
+///
+/// In ascending id order; all of them unless filtered by `state` or paged.
 #[utoipa::path(
     get, path = "/deployments/{deployment_id}/nodes", tag = "nodes",
     params(ListNodes),
@@ -183,7 +196,9 @@ pub async fn list_nodes(
         .body(body))
 }
 
-/// One node.
+/// Get a node
+///
+/// By its numeric id or by its name within the deployment.
 #[utoipa::path(
     get, path = "/deployments/{deployment_id}/nodes/{node_id}", tag = "nodes",
     params(NodePath),
@@ -205,7 +220,10 @@ pub async fn get_node(
     Ok(HttpResponse::Ok().json(NodeOut::from(node)))
 }
 
-/// Sends a failed node back to `PENDING` for another attempt.
+/// Retry a failed node
+///
+/// Sends a `FAILED` node back to `PENDING` for another attempt (`attempt` goes up by one);
+/// any other state answers 409 with the actions it allows.
 #[utoipa::path(
     post, path = "/deployments/{deployment_id}/nodes/{node_id}/retry", tag = "nodes",
     params(NodePath),
@@ -233,7 +251,9 @@ pub async fn retry_node(
     Ok(HttpResponse::Ok().json(NodeOut::from(node)))
 }
 
-/// A deployment's telemetry, newest first.
+/// Read telemetry
+///
+/// The deployment's samples, newest first, optionally of one node and within a time range.
 #[utoipa::path(
     get, path = "/deployments/{deployment_id}/telemetry", tag = "telemetry",
     params(ReadTelemetry),
@@ -266,8 +286,11 @@ pub async fn list_telemetry(
     }))
 }
 
-/// Pushes samples from a real collector: all or nothing. A sample without a timestamp is
-/// stamped with the time the push arrives; a repeated node and timestamp is stored once.
+/// Push telemetry
+///
+/// Samples from a real collector, all or nothing: 202 when every sample is stored, 422 naming
+/// each invalid one otherwise, and nothing stored. A sample without a timestamp is stamped with
+/// the time the push arrives; a repeated node and timestamp is stored once.
 #[utoipa::path(
     post, path = "/deployments/{deployment_id}/telemetry", tag = "telemetry",
     params(PushTelemetry),
@@ -325,7 +348,10 @@ pub async fn push_telemetry(
     Ok(HttpResponse::Accepted().json(TelemetryAccepted { accepted, stored }))
 }
 
-/// The deployment's bottleneck nodes over the last minutes.
+/// Find bottleneck nodes
+///
+/// Scores every node over the last `analysis_window_minutes` of telemetry and lists those at
+/// or above the threshold, worst first.
 #[utoipa::path(
     get, path = "/deployments/{deployment_id}/bottlenecks", tag = "analytics",
     params(BottleneckQuery),
@@ -390,9 +416,11 @@ pub async fn bottlenecks(
     )))
 }
 
-/// The deployment's audit log, in order of occurrence. The events of a deleted deployment
-/// stay readable here (its `DEPLOYMENT_DELETED` event last): the audit log outlives what it
-/// records, so this path answers 200, never 404.
+/// Read the audit log
+///
+/// The deployment's events in order of occurrence, paged with `after`. The events of a deleted
+/// deployment stay readable here (its `DEPLOYMENT_DELETED` event last): the audit log outlives
+/// what it records, so this path answers 200, never 404.
 #[utoipa::path(
     get, path = "/deployments/{deployment_id}/events", tag = "events",
     params(ReadEvents),
@@ -436,8 +464,10 @@ pub async fn list_events(
     }))
 }
 
-/// Service health; always 200. `status` is `degraded` when the database does not answer or
-/// when no lifecycle or no telemetry loop has reported within three of its intervals.
+/// Service health
+///
+/// Always 200. `status` is `degraded` when the database does not answer, or when no lifecycle
+/// or no telemetry loop has reported within three of its intervals.
 #[utoipa::path(get, path = "/health", tag = "service", responses((status = 200, body = Health)))]
 pub async fn health(state: web::Data<ApiState>) -> HttpResponse {
     let now = Utc::now();
@@ -468,7 +498,9 @@ pub async fn health(state: web::Data<ApiState>) -> HttpResponse {
     })
 }
 
-/// Readiness for load balancers: 200 when the database answers, 503 when not.
+/// Readiness
+///
+/// For load balancers: 200 when the database answers, 503 when not.
 #[utoipa::path(
     get, path = "/ready", tag = "service",
     responses((status = 200, body = Readiness), (status = 503, body = Readiness))

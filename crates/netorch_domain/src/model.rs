@@ -245,11 +245,17 @@ pub struct WorkerHeartbeat {
     pub started_at: Timestamp,
     /// When the loop last finished a tick.
     pub last_heartbeat: Timestamp,
+    /// When the loop stopped cleanly; `None` while it runs (or if it died without saying so).
+    pub stopped_at: Option<Timestamp>,
 }
 
 impl WorkerHeartbeat {
-    /// A worker is alive while its last heartbeat is at most three intervals old.
+    /// A worker is alive until it stops, and while its last heartbeat is at most three
+    /// intervals old.
     pub fn is_alive(&self, now: Timestamp) -> bool {
+        if self.stopped_at.is_some() {
+            return false;
+        }
         let allowed =
             chrono::Duration::from_std(self.interval * 3).unwrap_or(chrono::Duration::MAX);
         now.signed_duration_since(self.last_heartbeat) <= allowed
@@ -271,8 +277,14 @@ mod heartbeat_tests {
             interval: Duration::from_secs(5),
             started_at: beat,
             last_heartbeat: beat,
+            stopped_at: None,
         };
         assert!(heartbeat.is_alive(beat + chrono::Duration::seconds(15)));
         assert!(!heartbeat.is_alive(beat + chrono::Duration::milliseconds(15_001)));
+        let stopped = WorkerHeartbeat {
+            stopped_at: Some(beat),
+            ..heartbeat
+        };
+        assert!(!stopped.is_alive(beat), "a stopped loop is not alive");
     }
 }

@@ -118,7 +118,11 @@ impl DatabaseUrl {
     /// The URL with any password replaced by `***`, for logs.
     pub fn redacted(&self) -> String {
         match self {
-            DatabaseUrl::SqliteFile(path) => format!("sqlite://{path}"),
+            // Absolute, so a log line says which file a process opened whatever its folder.
+            DatabaseUrl::SqliteFile(path) => match std::path::absolute(path) {
+                Ok(absolute) => format!("sqlite://{}", absolute.display()),
+                Err(_) => format!("sqlite://{path}"),
+            },
             DatabaseUrl::SqliteMemory => "sqlite::memory:".to_owned(),
             DatabaseUrl::Postgres(url) => redact_password(url),
         }
@@ -216,6 +220,16 @@ impl Database {
     /// Connects with `options`.
     pub fn connect_with(url: &str, options: &DatabaseOptions) -> Result<Self> {
         let parsed = DatabaseUrl::parse(url)?;
+        // One connection first, so that a wrong path or an unreachable server is one clear
+        // error at once, rather than the pool retrying (and logging) until its timeout.
+        if parsed != DatabaseUrl::SqliteMemory {
+            parsed
+                .establish_connection()
+                .map_err(|e| StorageError::Unreachable {
+                    url: parsed.redacted(),
+                    reason: e.to_string().trim().to_owned(),
+                })?;
+        }
         let mut builder = Pool::builder()
             .max_size(options.max_connections.max(1))
             .connection_timeout(options.timeout);
@@ -370,6 +384,38 @@ mod tests {
             }
         }
         assert!(!path.exists(), "no file was created");
+    }
+
+    #[test]
+    fn an_unopenable_database_fails_at_once_with_one_clear_error() {
+        for url in [
+            "sqlite:///nonexistent/folder/netorch.db",
+            "postgres://netorch:s3cret@127.0.0.1:1/netorch",
+        ] {
+            let started = std::time::Instant::now();
+            let error = Database::connect(url).expect_err(url);
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(3),
+                "{url}"
+            );
+            let text = error.to_string();
+            assert!(
+                matches!(error, StorageError::Unreachable { .. }),
+                "{url}: {text}"
+            );
+            assert!(text.starts_with("cannot open the database "), "{text}");
+            assert!(!text.contains("s3cret"), "{text}");
+        }
+    }
+
+    #[test]
+    fn sqlite_paths_are_logged_absolute() {
+        let url = DatabaseUrl::parse("sqlite://netorch.db").expect("parse");
+        let cwd = std::env::current_dir().expect("cwd");
+        assert_eq!(
+            url.redacted(),
+            format!("sqlite://{}", cwd.join("netorch.db").display())
+        );
     }
 
     #[test]

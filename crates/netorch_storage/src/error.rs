@@ -11,6 +11,14 @@ pub enum StorageError {
     /// The database could not be reached or opened.
     #[error("cannot connect to the database: {0}")]
     Connection(#[from] diesel::ConnectionError),
+    /// The database at a URL could not be opened when the pool was set up.
+    #[error("cannot open the database {url}: {reason}")]
+    Unreachable {
+        /// The URL, password hidden.
+        url: String,
+        /// What the driver said.
+        reason: String,
+    },
     /// No pooled connection became free in time, or the pool could not open one.
     #[error("database connection pool: {0}")]
     Pool(#[from] r2d2::Error),

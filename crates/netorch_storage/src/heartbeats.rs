@@ -16,6 +16,7 @@ struct HeartbeatRow {
     interval_ms: i64,
     started_at: i64,
     last_heartbeat: i64,
+    stopped_at: Option<i64>,
 }
 
 impl TryFrom<HeartbeatRow> for WorkerHeartbeat {
@@ -28,6 +29,10 @@ impl TryFrom<HeartbeatRow> for WorkerHeartbeat {
             interval: Duration::from_millis(row.interval_ms.unsigned_abs()),
             started_at: from_micros("worker_heartbeats", row.started_at)?,
             last_heartbeat: from_micros("worker_heartbeats", row.last_heartbeat)?,
+            stopped_at: row
+                .stopped_at
+                .map(|at| from_micros("worker_heartbeats", at))
+                .transpose()?,
         })
     }
 }
@@ -58,6 +63,7 @@ pub fn record(
             worker_heartbeats::interval_ms.eq(interval_ms),
             worker_heartbeats::started_at.eq(to_micros(started_at)),
             worker_heartbeats::last_heartbeat.eq(to_micros(now)),
+            worker_heartbeats::stopped_at.eq(None::<i64>),
         ))
         .execute(conn)?;
         if updated == 0 {
@@ -73,11 +79,30 @@ pub fn record(
                     interval_ms,
                     started_at: to_micros(started_at),
                     last_heartbeat: to_micros(now),
+                    stopped_at: None,
                 })
                 .execute(conn)?;
         }
         Ok(())
     })
+}
+
+/// Records that worker `name`'s `kind` loop stopped cleanly at `now`: it is no longer alive,
+/// without waiting for three of its intervals to pass.
+pub fn record_stop(
+    conn: &mut DbConnection,
+    name: &str,
+    kind: WorkerKind,
+    now: Timestamp,
+) -> Result<()> {
+    diesel::update(
+        worker_heartbeats::table
+            .filter(worker_heartbeats::name.eq(name))
+            .filter(worker_heartbeats::kind.eq(kind.as_str())),
+    )
+    .set(worker_heartbeats::stopped_at.eq(Some(to_micros(now))))
+    .execute(conn)?;
+    Ok(())
 }
 
 /// Every worker that ever reported, most recent heartbeat first.

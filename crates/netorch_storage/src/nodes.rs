@@ -246,6 +246,16 @@ impl TransitionPlan {
         self.to
     }
 
+    /// The node's deployment.
+    pub fn deployment(&self) -> DeploymentId {
+        self.deployment
+    }
+
+    /// Why the node fails, for a transition to `FAILED`.
+    pub fn failure_reason(&self) -> Option<&str> {
+        self.failure_reason.as_deref()
+    }
+
     /// The audit event that records it.
     fn event(&self, now: Timestamp) -> NewEvent {
         let event = if self.trigger == NodeTrigger::Retry {

@@ -114,6 +114,8 @@ diesel::table! {
         started_at -> BigInt,
         /// Microseconds since the epoch.
         last_heartbeat -> BigInt,
+        /// When the loop stopped cleanly (microseconds since the epoch); null while it runs.
+        stopped_at -> Nullable<BigInt>,
     }
 }
 

@@ -76,6 +76,14 @@ impl WorkerArgs {
         })
     }
 
+    /// Whether any worker flag differs from its default (for a hint when no worker runs).
+    pub fn is_set(&self) -> bool {
+        self.time_scale != 1.0
+            || self.lifecycle_interval_ms.is_some()
+            || self.telemetry_interval_ms.is_some()
+            || self.name.is_some()
+    }
+
     /// Options running both loops.
     pub fn options(&self) -> WorkerOptions {
         let (lifecycle, telemetry) = self.intervals();

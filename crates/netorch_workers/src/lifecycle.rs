@@ -109,6 +109,21 @@ pub fn lifecycle_tick(
             .filter_map(|node| plan_transition(node, provisioner, now))
             .collect();
         let applied = nodes::apply_transitions(conn, &plans, now)?;
+        // Failures are what an operator acts on: one line each (the rest is the debug summary).
+        if log::log_enabled!(log::Level::Info) && plans.iter().any(|p| p.to() == NodeState::Failed)
+        {
+            let applied: std::collections::HashSet<_> = applied.iter().copied().collect();
+            for plan in plans.iter().filter(|p| p.to() == NodeState::Failed) {
+                if applied.contains(&plan.node_id()) {
+                    log::info!(
+                        "node {} of deployment {} failed: {}",
+                        plan.node_id(),
+                        plan.deployment(),
+                        plan.failure_reason().unwrap_or("no reason given")
+                    );
+                }
+            }
+        }
         Ok(LifecycleTick {
             examined: candidates.len(),
             planned: plans.len(),

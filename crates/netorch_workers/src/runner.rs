@@ -147,6 +147,24 @@ async fn run_loop(
             }
         }
     }
+    // Said in the database too, so /health stops calling this loop alive at once.
+    let (db_for_stop, spec_for_stop) = (db.clone(), spec.clone());
+    let recorded = tokio::task::spawn_blocking(move || {
+        heartbeats::record_stop(
+            &mut *db_for_stop.get()?,
+            &spec_for_stop.name,
+            spec_for_stop.kind,
+            chrono::Utc::now(),
+        )
+    })
+    .await;
+    if let Ok(Err(e)) = recorded {
+        log::warn!(
+            "worker {}: could not record that the {} loop stopped: {e}",
+            spec.name,
+            spec.kind.as_str()
+        );
+    }
     log::info!("worker {}: {} loop stopped", spec.name, spec.kind.as_str());
 }
 

@@ -360,6 +360,16 @@ fn the_loops_tick_record_heartbeats_and_stop(t: &TestDatabase) {
         kinds,
         HashSet::from([WorkerKind::Lifecycle, WorkerKind::Telemetry])
     );
+    // A clean stop is recorded: neither loop is alive any more, at once.
+    let now = chrono::Utc::now();
+    for beat in beats.iter().filter(|b| b.name == "test-worker") {
+        assert!(
+            beat.stopped_at.is_some(),
+            "{:?} recorded its stop",
+            beat.kind
+        );
+        assert!(!beat.is_alive(now), "{:?}", beat.kind);
+    }
 }
 
 backend_tests!(

@@ -1,0 +1,1 @@
+ALTER TABLE worker_heartbeats DROP COLUMN stopped_at;
