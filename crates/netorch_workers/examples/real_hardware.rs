@@ -46,27 +46,28 @@ impl Provisioner for ShellProvisioner {
             return PhaseStatus::InProgress;
         };
         let key = (node.id, phase);
-        if !jobs.contains_key(&key) {
-            let script = match phase {
-                Phase::Provisioning => &self.provision,
-                Phase::Configuring => &self.configure,
-            };
-            let started = Command::new("sh")
-                .arg("-c")
-                .arg(script)
-                .env("NODE_ID", node.id.to_string())
-                .env("NODE_NAME", &node.name)
-                .env("NODE_ADDRESS", node.ip_address.as_deref().unwrap_or(""))
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn();
-            match started {
-                Ok(child) => jobs.insert(key, child),
-                Err(e) => return PhaseStatus::Failed(format!("could not start the job: {e}")),
-            };
-        }
-        let Some(child) = jobs.get_mut(&key) else {
-            return PhaseStatus::InProgress;
+        // The first poll of a phase starts its job; later polls look at it.
+        let child = match jobs.entry(key) {
+            std::collections::hash_map::Entry::Occupied(job) => job.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                let script = match phase {
+                    Phase::Provisioning => &self.provision,
+                    Phase::Configuring => &self.configure,
+                };
+                let started = Command::new("sh")
+                    .arg("-c")
+                    .arg(script)
+                    .env("NODE_ID", node.id.to_string())
+                    .env("NODE_NAME", &node.name)
+                    .env("NODE_ADDRESS", node.ip_address.as_deref().unwrap_or(""))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn();
+                match started {
+                    Ok(child) => slot.insert(child),
+                    Err(e) => return PhaseStatus::Failed(format!("could not start the job: {e}")),
+                }
+            }
         };
         match child.try_wait() {
             Ok(None) => PhaseStatus::InProgress,
