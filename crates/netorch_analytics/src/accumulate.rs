@@ -1,10 +1,8 @@
 //! Per-node aggregation: the in-memory grouping behind [`crate::analyze`] and the streaming
 //! accumulator behind [`StreamingAnalysis`].
 
-use crate::{
-    AnalysisConfig, BottleneckReport, Method, NodeSummary, from_array, rank, robust, to_array,
-    zscore,
-};
+use crate::stats::{Moments, NodeSummary, from_array, median, to_array};
+use crate::{AnalysisConfig, BottleneckReport, Method, rank, robust, zscore};
 use netorch_domain::{Metrics, NodeId, TelemetrySample, Timestamp};
 use statrs::statistics::{Accumulate, OnlineMoments};
 use std::collections::HashMap;
@@ -32,22 +30,6 @@ impl Hasher for NodeIdHasher {
 }
 
 pub(crate) type NodeMap<V> = HashMap<NodeId, V, BuildHasherDefault<NodeIdHasher>>;
-
-/// The median of `values` (reordered in place); NaN when empty. One selection, plus a scan of
-/// the lower half for an even count: a tenth of the cost of sorting.
-pub(crate) fn median(values: &mut [f64]) -> f64 {
-    let n = values.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    let (lower, upper, _) = values.select_nth_unstable_by(n / 2, f64::total_cmp);
-    if n % 2 == 1 {
-        *upper
-    } else {
-        let below = lower.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        (below + *upper) / 2.0
-    }
-}
 
 /// Per-metric medians of a node's readings.
 fn medians(readings: &[[f64; 3]], scratch: &mut Vec<f64>) -> Metrics {
@@ -158,33 +140,6 @@ pub(crate) fn group_by_node(
         })
         .collect();
     (nodes, baseline)
-}
-
-/// Count, mean and sum of squared deviations of one metric: what Chan's parallel algorithm
-/// merges exactly.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub(crate) struct Moments {
-    pub count: f64,
-    pub mean: f64,
-    pub m2: f64,
-}
-
-impl Moments {
-    pub(crate) fn merge(self, other: Moments) -> Moments {
-        if self.count == 0.0 {
-            return other;
-        }
-        if other.count == 0.0 {
-            return self;
-        }
-        let count = self.count + other.count;
-        let delta = other.mean - self.mean;
-        Moments {
-            count,
-            mean: self.mean + delta * other.count / count,
-            m2: self.m2 + other.m2 + delta * delta * self.count * other.count / count,
-        }
-    }
 }
 
 /// One node's running aggregates: count, and the sum and sum of squares of each metric's

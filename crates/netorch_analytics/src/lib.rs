@@ -16,9 +16,11 @@
 //! Pure: no I/O, no clock.
 
 mod accumulate;
+mod stats;
 mod robust;
 mod zscore;
 
+use crate::stats::{NodeSummary, from_array};
 use netorch_domain::{Metrics, NodeId, TelemetrySample, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -187,29 +189,6 @@ pub struct BottleneckReport {
     pub nodes_analyzed: usize,
     /// How many samples the window held.
     pub samples_analyzed: u64,
-}
-
-/// What the scoring needs of one node.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct NodeSummary {
-    pub node_id: NodeId,
-    pub count: u64,
-    pub means: Metrics,
-    /// Per-metric medians; only computed for the robust method.
-    pub medians: Metrics,
-    pub newest: Timestamp,
-}
-
-pub(crate) fn to_array(m: &Metrics) -> [f64; 3] {
-    [m.latency_ms, m.throughput_gbps, m.error_rate]
-}
-
-pub(crate) fn from_array(a: [f64; 3]) -> Metrics {
-    Metrics {
-        latency_ms: a[0],
-        throughput_gbps: a[1],
-        error_rate: a[2],
-    }
 }
 
 /// Analyses samples held in memory (any order, any mix of nodes).

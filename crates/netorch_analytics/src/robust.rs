@@ -1,7 +1,6 @@
 //! The robust method: modified z-scores of per-node medians (Iglewicz and Hoaglin).
 
-use crate::accumulate::median;
-use crate::{NodeSummary, to_array};
+use crate::stats::{NodeSummary, median, to_array};
 
 /// Fewer nodes than this give no verdict: a median and MAD of two values say nothing.
 pub(crate) const MIN_NODES: usize = 3;

@@ -1,8 +1,6 @@
 //! The original service's method: z-scores of node means against all samples.
 
-use crate::NodeSummary;
-use crate::accumulate::Moments;
-use crate::to_array;
+use crate::stats::{Moments, NodeSummary, to_array};
 use statrs::statistics::OnlineMoments;
 
 /// Mean and sample standard deviation (n - 1) of each metric over every sample of the window.
