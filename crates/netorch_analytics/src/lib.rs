@@ -16,8 +16,8 @@
 //! Pure: no I/O, no clock.
 
 mod accumulate;
-mod stats;
 mod robust;
+mod stats;
 mod zscore;
 
 use crate::stats::{NodeSummary, from_array};

@@ -32,6 +32,7 @@ mod choice;
 mod docs;
 mod error;
 mod input;
+mod listing_cache;
 mod requests;
 mod responses;
 mod routes;
@@ -51,11 +52,15 @@ pub const MAX_PUSHED_SAMPLES: usize = requests::PushTelemetry::MAX_SAMPLES;
 /// The largest request body accepted (a full push of 10,000 samples is about 1.2 MB).
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
-/// What the handlers need: the database and the server's limits.
+/// How many bytes of serialized node listings a server keeps (see `listing_cache`).
+const LISTING_CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+/// What the handlers need: the database, the server's limits, and its cache of node listings.
 #[derive(Debug, Clone)]
 pub struct ApiState {
     db: Database,
     max_nodes_per_deployment: u32,
+    listings: std::sync::Arc<listing_cache::ListingCache>,
 }
 
 impl ApiState {
@@ -66,6 +71,7 @@ impl ApiState {
         ApiState {
             db,
             max_nodes_per_deployment: max_nodes_per_deployment.max(1),
+            listings: std::sync::Arc::new(listing_cache::ListingCache::new(LISTING_CACHE_BYTES)),
         }
     }
 

@@ -12,21 +12,41 @@ use utoipa::ToSchema;
 
 /// Timestamps in responses: UTC, no offset, microseconds (`2026-11-27T22:14:44.048438`).
 ///
-/// Written field by field: chrono's `format` interprets its pattern on every call, which was a
-/// third of the cost of listing 200 nodes.
+/// Written digit by digit into a fixed buffer: chrono's `format` interprets its pattern on every
+/// call and `format!` pads each field through the formatter, which together were a sixth of the
+/// cost of building a listing of 200 nodes (four timestamps each).
 pub fn timestamp(at: DateTime<Utc>) -> String {
     use chrono::{Datelike, Timelike};
+    fn put(buf: &mut [u8], mut value: u32) {
+        for slot in buf.iter_mut().rev() {
+            *slot = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    }
     // A leap second shows as nanoseconds past 10^9; keep it within the second.
     let micros = (at.nanosecond() / 1_000).min(999_999);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{micros:06}",
-        at.year(),
-        at.month(),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second()
-    )
+    let year = at.year();
+    if !(0..=9999).contains(&year) {
+        // Outside four digits: the general path (never for times netorch stores).
+        return format!(
+            "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{micros:06}",
+            at.month(),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second()
+        );
+    }
+    let mut buf = *b"0000-00-00T00:00:00.000000";
+    put(&mut buf[0..4], year.unsigned_abs());
+    put(&mut buf[5..7], at.month());
+    put(&mut buf[8..10], at.day());
+    put(&mut buf[11..13], at.hour());
+    put(&mut buf[14..16], at.minute());
+    put(&mut buf[17..19], at.second());
+    put(&mut buf[20..26], micros);
+    // Only ASCII digits and separators were written.
+    String::from_utf8_lossy(&buf).into_owned()
 }
 
 #[cfg(test)]
@@ -39,6 +59,15 @@ mod tests {
         assert_eq!(timestamp(at.to_utc()), "2026-11-27T22:14:44.048438");
         let whole = DateTime::parse_from_rfc3339("2027-01-05T03:04:05Z").expect("valid");
         assert_eq!(timestamp(whole.to_utc()), "2027-01-05T03:04:05.000000");
+        let early = DateTime::parse_from_rfc3339("0001-02-03T04:05:06.000007Z").expect("valid");
+        assert_eq!(timestamp(early.to_utc()), "0001-02-03T04:05:06.000007");
+        let late = DateTime::parse_from_rfc3339("9999-12-31T23:59:59.999999Z").expect("valid");
+        assert_eq!(timestamp(late.to_utc()), "9999-12-31T23:59:59.999999");
+        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+            .and_then(|d| d.and_hms_micro_opt(23, 59, 59, 1_500_000))
+            .expect("leap second")
+            .and_utc();
+        assert_eq!(timestamp(leap), "2016-12-31T23:59:59.999999");
     }
 }
 

@@ -4,6 +4,7 @@
 use crate::ApiState;
 use crate::error::{ApiError, ConflictDetail, ErrorDetail, FieldError, LocItem, ValidationError};
 use crate::input::Valid;
+use crate::listing_cache::ListingKey;
 use crate::requests::*;
 use crate::responses::*;
 use actix_web::{HttpResponse, web};
@@ -184,11 +185,26 @@ pub async fn list_nodes(
     state: web::Data<ApiState>,
     Valid(ListNodes { deployment, filter }): Valid<ListNodes>,
 ) -> Result<HttpResponse, ApiError> {
+    let listings = state.listings.clone();
     let body = with_db(&state, move |conn| {
+        // The bytes built for the same node version are still the answer (listing_cache.rs).
+        let key = ListingKey::new(deployment, &filter);
+        let version = deployments::nodes_version(conn, deployment)?;
+        if let Some(body) = listings.get(&key, version) {
+            return Ok(body);
+        }
         let page = nodes::list(conn, deployment, &filter)?;
         // Serialized on the blocking thread, next to the query, rather than on the async
         // worker that answers every other request.
-        serde_json::to_vec(&NodeList::from(page)).map_err(|e| ApiError::Internal(e.to_string()))
+        let body = web::Bytes::from(
+            serde_json::to_vec(&NodeList::from(page))
+                .map_err(|e| ApiError::Internal(e.to_string()))?,
+        );
+        // Kept only if no node changed while it was read: then it is the listing at `version`.
+        if deployments::nodes_version(conn, deployment)? == version {
+            listings.put(key, version, body.clone());
+        }
+        Ok(body)
     })
     .await?;
     Ok(HttpResponse::Ok()

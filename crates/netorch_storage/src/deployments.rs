@@ -192,6 +192,23 @@ pub fn ensure_exists(conn: &mut DbConnection, id: DeploymentId) -> Result<()> {
         .ok_or(StorageError::DeploymentNotFound)
 }
 
+/// The deployment's node version: a number that every transaction changing any of its nodes
+/// (a transition, a retry) raises, in the same commit. Two reads that return the same version
+/// saw the same nodes in between, so a listing read between them can be reused for as long as
+/// the version stays. [`DeploymentNotFound`](StorageError::DeploymentNotFound) when absent.
+pub fn nodes_version(conn: &mut DbConnection, id: DeploymentId) -> Result<i64> {
+    let found: Vec<i64> = on_backend!(conn, |inner| {
+        deployments::table
+            .filter(deployments::id.eq(id.get()))
+            .select(deployments::nodes_version)
+            .load(inner)?
+    });
+    found
+        .first()
+        .copied()
+        .ok_or(StorageError::DeploymentNotFound)
+}
+
 /// How many deployments exist.
 pub fn count(conn: &mut DbConnection) -> Result<i64> {
     Ok(deployments::table.count().get_result(conn)?)
@@ -257,21 +274,26 @@ pub(crate) fn adjust_state_count(
     use deployments::dsl as d;
     let target = deployments::table.find(deployment.get());
     let update = diesel::update(target);
+    // Every node change goes with a state change, so the node version moves here too.
+    let bump = d::nodes_version.eq(d::nodes_version + 1);
     match state {
         NodeState::Pending => update
-            .set(d::pending_nodes.eq(d::pending_nodes + delta))
+            .set((d::pending_nodes.eq(d::pending_nodes + delta), bump))
             .execute(conn),
         NodeState::Provisioning => update
-            .set(d::provisioning_nodes.eq(d::provisioning_nodes + delta))
+            .set((
+                d::provisioning_nodes.eq(d::provisioning_nodes + delta),
+                bump,
+            ))
             .execute(conn),
         NodeState::Configuring => update
-            .set(d::configuring_nodes.eq(d::configuring_nodes + delta))
+            .set((d::configuring_nodes.eq(d::configuring_nodes + delta), bump))
             .execute(conn),
         NodeState::Running => update
-            .set(d::running_nodes.eq(d::running_nodes + delta))
+            .set((d::running_nodes.eq(d::running_nodes + delta), bump))
             .execute(conn),
         NodeState::Failed => update
-            .set(d::failed_nodes.eq(d::failed_nodes + delta))
+            .set((d::failed_nodes.eq(d::failed_nodes + delta), bump))
             .execute(conn),
     }?;
     Ok(())

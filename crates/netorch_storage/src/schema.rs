@@ -26,6 +26,8 @@ diesel::table! {
         running_nodes -> BigInt,
         /// Nodes in `FAILED`.
         failed_nodes -> BigInt,
+        /// Bumped by every transaction that changes any of the deployment's nodes.
+        nodes_version -> BigInt,
     }
 }
 

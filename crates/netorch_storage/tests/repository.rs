@@ -442,6 +442,35 @@ fn retry_restarts_a_failed_node_and_refuses_others(t: &TestDatabase) {
     assert_eq!(OperatorAction::Retry.as_str(), "retry");
 }
 
+fn every_node_change_raises_the_node_version_and_nothing_else_does(t: &TestDatabase) {
+    let mut conn = t.db.get().expect("connection");
+    let d = deployments::create(&mut conn, &new_deployment("versioned", 2), t0()).expect("create");
+    let other = deployments::create(&mut conn, &new_deployment("other", 1), t0()).expect("create");
+    let version =
+        |conn: &mut DbConnection, id| deployments::nodes_version(conn, id).expect("version");
+    let start = version(&mut conn, d.id);
+    let pair = all_nodes(&mut conn, d.id);
+    let mut seen = vec![start];
+    let node = drive(&mut conn, &pair[0], &[NodeTrigger::StartProvisioning], t0());
+    seen.push(version(&mut conn, d.id));
+    let failed = drive(&mut conn, &node, &[NodeTrigger::ProvisioningFailed], t0());
+    seen.push(version(&mut conn, d.id));
+    nodes::retry(&mut conn, d.id, failed.id, t0()).expect("retry");
+    seen.push(version(&mut conn, d.id));
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+    // Telemetry, another deployment's nodes and reads leave it alone.
+    let last = version(&mut conn, d.id);
+    telemetry::insert_batch(&mut conn, &[sample(&pair[1], t0(), 1.0)]).expect("sample");
+    let lone = all_nodes(&mut conn, other.id);
+    drive(&mut conn, &lone[0], &[NodeTrigger::StartProvisioning], t0());
+    all_nodes(&mut conn, d.id);
+    assert_eq!(version(&mut conn, d.id), last);
+    assert!(matches!(
+        deployments::nodes_version(&mut conn, DeploymentId(987_654)),
+        Err(StorageError::DeploymentNotFound)
+    ));
+}
+
 fn guarded_update_race_has_exactly_one_winner(t: &TestDatabase) {
     let mut conn = t.db.get().expect("connection");
     let d = deployments::create(&mut conn, &new_deployment("race", 1), t0()).expect("create");
@@ -797,6 +826,7 @@ fn events_commit_in_id_order(t: &TestDatabase) {
 }
 
 backend_tests!(
+    every_node_change_raises_the_node_version_and_nothing_else_does,
     events_commit_in_id_order,
     create_makes_every_node_pending_in_one_go,
     create_refuses_zero_nodes_and_writes_nothing,

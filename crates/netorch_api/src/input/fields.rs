@@ -904,7 +904,7 @@ mod tests {
         assert_eq!(node.read(&mut errors, &[], "switch-1"), None);
         assert_eq!(kinds(&errors), ["int_parsing"]);
         let schema = serde_json::to_value(node.schema()).expect("json");
-        assert_eq!(schema["oneOf"][1]["pattern"], json!(NODE_NAME_PATTERN));
+        assert_eq!(schema["anyOf"][1]["pattern"], json!(NODE_NAME_PATTERN));
     }
 
     #[test]

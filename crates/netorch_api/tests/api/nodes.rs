@@ -1,5 +1,41 @@
 use crate::common::*;
 
+fn listings_show_every_node_change_at_once(t: &TestDatabase) {
+    with_app!(t, |app| {
+        let id = create(&app, "cached", 3).await;
+        let nodes = node_ids(t, id);
+        let uri = format!("/deployments/{id}/nodes");
+        let states = |body: &Value| -> Vec<String> {
+            body["nodes"]
+                .as_array()
+                .expect("nodes")
+                .iter()
+                .map(|n| n["state"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        };
+        let (_, first) = get(&app, &uri).await;
+        let (_, again) = get(&app, &uri).await;
+        assert_eq!(first, again, "an unchanged deployment lists the same");
+        assert_eq!(states(&again), ["PENDING", "PENDING", "PENDING"]);
+        // Changed behind the server's back, as a worker in another process would.
+        fail_node(t, id, nodes[1]);
+        let (_, after) = get(&app, &uri).await;
+        assert_eq!(states(&after), ["PENDING", "FAILED", "PENDING"]);
+        assert_eq!(after["nodes"][1]["failure_reason"], "cable cut");
+        let (_, failed) = get(&app, &format!("{uri}?state=FAILED")).await;
+        assert_eq!(failed["total"], 1);
+        post(&app, &format!("{uri}/{}/retry", nodes[1]), "").await;
+        let (_, retried) = get(&app, &uri).await;
+        assert_eq!(states(&retried), ["PENDING", "PENDING", "PENDING"]);
+        assert_eq!(retried["nodes"][1]["attempt"], 1);
+        let (_, failed) = get(&app, &format!("{uri}?state=FAILED")).await;
+        assert_eq!(failed["total"], 0);
+        delete(&app, &format!("/deployments/{id}")).await;
+        let (status, _) = get(&app, &uri).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    })
+}
+
 fn nodes_filter_by_state_and_page(t: &TestDatabase) {
     with_app!(t, |app| {
         let id = create(&app, "filter", 8).await;
@@ -183,6 +219,7 @@ fn retry_restarts_failed_nodes_and_conflicts_otherwise(t: &TestDatabase) {
 }
 
 netorch_testkit::backend_tests!(
+    listings_show_every_node_change_at_once,
     nodes_filter_by_state_and_page,
     one_node_by_id_or_name,
     retry_restarts_failed_nodes_and_conflicts_otherwise,
