@@ -8,13 +8,26 @@ use diesel::r2d2::{CustomizeConnection, R2D2Connection};
 use r2d2::Pool;
 use std::time::Duration;
 
+#[cfg(not(feature = "sqlite"))]
+compile_error!("netorch_storage needs the `sqlite` feature (`postgres` adds PostgreSQL to it)");
+
 /// A connection to either backend. Everything outside the hot paths is written once against
-/// this type; the hot paths match on the variant.
+/// this type; the hot paths match on the variant. A backend left out by its cargo feature has
+/// no variant (diesel's derive cannot skip a variant, hence two definitions).
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
     /// PostgreSQL, for scale.
     Postgresql(diesel::PgConnection),
     /// SQLite, the default.
+    Sqlite(diesel::SqliteConnection),
+}
+
+/// A connection to SQLite (this build leaves PostgreSQL out).
+#[cfg(all(feature = "sqlite", not(feature = "postgres")))]
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    /// SQLite.
     Sqlite(diesel::SqliteConnection),
 }
 
@@ -109,8 +122,17 @@ impl DatabaseUrl {
             DatabaseUrl::SqliteMemory => {
                 DbConnection::Sqlite(diesel::SqliteConnection::establish(":memory:")?)
             }
+            #[cfg(feature = "postgres")]
             DatabaseUrl::Postgres(url) => {
                 DbConnection::Postgresql(diesel::PgConnection::establish(url)?)
+            }
+            #[cfg(not(feature = "postgres"))]
+            DatabaseUrl::Postgres(_) => {
+                return Err(diesel::ConnectionError::BadConnection(
+                    "this build of netorch leaves PostgreSQL out (cargo feature `postgres` of \
+                     netorch_storage)"
+                        .to_owned(),
+                ));
             }
         })
     }
@@ -311,9 +333,11 @@ where
         return conn.transaction(f);
     }
     match conn {
+        #[cfg(feature = "sqlite")]
         DbConnection::Sqlite(inner) => {
             AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?
         }
+        #[cfg(feature = "postgres")]
         DbConnection::Postgresql(_) => {
             <DbConnection as TransactionManager<DbConnection>>::begin_transaction(conn)?
         }

@@ -98,6 +98,7 @@ impl SqliteRows for NewEventRow<'_> {
 }
 
 /// An arbitrary constant naming the event-append lock among PostgreSQL advisory locks.
+#[cfg(feature = "postgres")]
 const POSTGRES_EVENTS_LOCK: i64 = 0x006e_6574_6576_656e; // "netevEn"
 
 /// Makes event ids commit in the order they are drawn, so that a reader paging the log with
@@ -109,11 +110,14 @@ const POSTGRES_EVENTS_LOCK: i64 = 0x006e_6574_6576_656e; // "netevEn"
 /// commits. Every write path appends its events last, so the lock covers only the append and
 /// the commit.
 fn lock_event_order(conn: &mut DbConnection) -> Result<()> {
+    #[cfg(feature = "postgres")]
+    #[allow(irrefutable_let_patterns)] // with only the postgres feature, the only variant
     if let DbConnection::Postgresql(inner) = conn {
         diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
             .bind::<BigInt, _>(POSTGRES_EVENTS_LOCK)
             .execute(inner)?;
     }
+    let _ = conn;
     Ok(())
 }
 
@@ -133,9 +137,11 @@ pub fn insert_many(conn: &mut DbConnection, batch: &[NewEvent]) -> Result<()> {
     write_transaction(conn, |conn| {
         lock_event_order(conn)?;
         match conn {
+            #[cfg(feature = "sqlite")]
             DbConnection::Sqlite(inner) => {
                 sqlite_bulk::execute(inner, &rows)?;
             }
+            #[cfg(feature = "postgres")]
             DbConnection::Postgresql(inner) => {
                 diesel::copy_from(events::table)
                     .from_insertable(rows)

@@ -17,7 +17,9 @@
 macro_rules! on_backend {
     ($conn:expr, |$inner:ident| $body:expr) => {
         match $conn {
+            #[cfg(feature = "sqlite")]
             $crate::DbConnection::Sqlite($inner) => $body,
+            #[cfg(feature = "postgres")]
             $crate::DbConnection::Postgresql($inner) => $body,
         }
     };

@@ -6,11 +6,14 @@ use diesel::prelude::*;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 /// The SQLite migrations (`migrations/sqlite`).
+#[cfg(feature = "sqlite")]
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 /// The PostgreSQL migrations (`migrations/postgres`).
+#[cfg(feature = "postgres")]
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 
 /// An arbitrary constant naming netorch's migration lock among PostgreSQL advisory locks.
+#[cfg(feature = "postgres")]
 const POSTGRES_MIGRATION_LOCK: i64 = 0x006e_6574_6f72_6368; // "netorch" in ASCII
 
 fn migration_error(error: impl std::fmt::Display) -> StorageError {
@@ -25,6 +28,7 @@ fn migration_error(error: impl std::fmt::Display) -> StorageError {
 /// failed run leaves the schema as it was.
 pub fn run_pending(conn: &mut DbConnection) -> Result<Vec<String>> {
     match conn {
+        #[cfg(feature = "sqlite")]
         DbConnection::Sqlite(inner) => {
             AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
             let applied = inner
@@ -32,6 +36,7 @@ pub fn run_pending(conn: &mut DbConnection) -> Result<Vec<String>> {
                 .map(|versions| versions.iter().map(ToString::to_string).collect());
             finish(inner, applied)
         }
+        #[cfg(feature = "postgres")]
         DbConnection::Postgresql(inner) => {
             AnsiTransactionManager::begin_transaction(inner)?;
             let applied = diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
@@ -48,7 +53,9 @@ pub fn run_pending(conn: &mut DbConnection) -> Result<Vec<String>> {
 /// Reverts every applied migration (for tests and for operators who want a clean slate).
 pub fn revert_all(conn: &mut DbConnection) -> Result<Vec<String>> {
     let reverted = match conn {
+        #[cfg(feature = "sqlite")]
         DbConnection::Sqlite(inner) => inner.revert_all_migrations(SQLITE_MIGRATIONS),
+        #[cfg(feature = "postgres")]
         DbConnection::Postgresql(inner) => inner.revert_all_migrations(POSTGRES_MIGRATIONS),
     };
     reverted

@@ -7,7 +7,9 @@ use crate::time::{from_micros, to_micros};
 use crate::{DbConnection, Result, StorageError, deployments, events as event_log};
 use diesel::prelude::*;
 use diesel::query_builder::AstPass;
-use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text};
+#[cfg(feature = "postgres")]
+use diesel::sql_types::Array;
+use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 use diesel::sqlite::Sqlite;
 use netorch_domain::DomainError;
 use netorch_domain::{
@@ -354,6 +356,7 @@ impl TransitionPlan {
     }
 }
 
+#[cfg(feature = "postgres")]
 #[derive(QueryableByName)]
 struct AppliedId {
     #[diesel(sql_type = BigInt)]
@@ -376,9 +379,11 @@ pub fn apply_transitions(
     if plans.is_empty() {
         return Ok(Vec::new());
     }
+    #[cfg(feature = "postgres")]
     let at = to_micros(now);
     write_transaction(conn, |conn| {
         let applied: Vec<i64> = match conn {
+            #[cfg(feature = "sqlite")]
             DbConnection::Sqlite(inner) => {
                 let (with_address, without): (Vec<&TransitionPlan>, Vec<&TransitionPlan>) =
                     plans.iter().partition(|plan| plan.ip_address.is_some());
@@ -394,6 +399,7 @@ pub fn apply_transitions(
                 applied.extend(sqlite_bulk::load::<_, i64>(inner, &without)?);
                 applied
             }
+            #[cfg(feature = "postgres")]
             DbConnection::Postgresql(inner) => {
                 let ids: Vec<i64> = plans.iter().map(|p| p.node.get()).collect();
                 let versions: Vec<i64> = plans.iter().map(|p| p.version).collect();

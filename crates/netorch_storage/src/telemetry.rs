@@ -7,7 +7,9 @@ use crate::time::{from_micros, to_micros};
 use crate::{DbConnection, Result, StorageError};
 use diesel::prelude::*;
 use diesel::query_builder::AstPass;
-use diesel::sql_types::{Array, BigInt, Double};
+#[cfg(feature = "postgres")]
+use diesel::sql_types::Array;
+use diesel::sql_types::{BigInt, Double};
 use diesel::sqlite::Sqlite;
 use netorch_domain::{
     DeploymentId, Metrics, NewSample, NodeId, SampleId, TelemetrySample, Timestamp,
@@ -126,6 +128,7 @@ fn reserve_sqlite_sample_ids(
     .map(|row| row.first)
 }
 
+#[cfg(feature = "postgres")]
 /// Rows per `unnest` INSERT on PostgreSQL: big enough to amortise the round trip, small enough
 /// to keep the bound arrays to a few megabytes.
 const POSTGRES_CHUNK: usize = 50_000;
@@ -142,6 +145,7 @@ pub fn insert_batch(conn: &mut DbConnection, samples: &[NewSample]) -> Result<us
         return Ok(0);
     }
     write_transaction(conn, |conn| match conn {
+        #[cfg(feature = "sqlite")]
         DbConnection::Sqlite(conn) => {
             let first_id = reserve_sqlite_sample_ids(conn, samples.len())?;
             let rows: Vec<SqliteSampleRow> = samples
@@ -159,6 +163,7 @@ pub fn insert_batch(conn: &mut DbConnection, samples: &[NewSample]) -> Result<us
                 .collect();
             Ok(sqlite_bulk::execute(conn, &rows)?)
         }
+        #[cfg(feature = "postgres")]
         DbConnection::Postgresql(conn) => {
             let mut inserted = 0;
             for chunk in samples.chunks(POSTGRES_CHUNK) {
@@ -185,6 +190,7 @@ pub fn insert_batch(conn: &mut DbConnection, samples: &[NewSample]) -> Result<us
     })
 }
 
+#[cfg(feature = "postgres")]
 /// A chunk of samples as six column arrays, for one `INSERT ... SELECT * FROM unnest(...) ON
 /// CONFLICT DO NOTHING` on PostgreSQL: one statement and six binds whatever the chunk size.
 struct PostgresSampleColumns {
@@ -196,6 +202,7 @@ struct PostgresSampleColumns {
     error_rate: Vec<f64>,
 }
 
+#[cfg(feature = "postgres")]
 impl From<&[NewSample]> for PostgresSampleColumns {
     fn from(chunk: &[NewSample]) -> Self {
         let mut columns = PostgresSampleColumns {
@@ -218,6 +225,7 @@ impl From<&[NewSample]> for PostgresSampleColumns {
     }
 }
 
+#[cfg(feature = "postgres")]
 impl PostgresSampleColumns {
     fn insert_skipping_duplicates(&self, conn: &mut diesel::PgConnection) -> QueryResult<usize> {
         diesel::sql_query(
@@ -324,11 +332,13 @@ pub fn scan_window(
         Ok(())
     };
     match conn {
+        #[cfg(feature = "sqlite")]
         DbConnection::Sqlite(inner) => {
             for row in query.load_iter::<_, diesel::connection::DefaultLoadingMode>(inner)? {
                 each(row)?;
             }
         }
+        #[cfg(feature = "postgres")]
         DbConnection::Postgresql(inner) => {
             for row in query.load_iter::<_, diesel::pg::PgRowByRowLoadingMode>(inner)? {
                 each(row)?;
