@@ -316,22 +316,59 @@ impl Database {
     }
 }
 
+/// How many times a transaction PostgreSQL aborted for a deadlock or a serialization conflict
+/// is run again before the error is returned.
+const CONFLICT_RETRIES: u32 = 5;
+
 /// Runs `f` in a write transaction: `BEGIN IMMEDIATE` on SQLite (it takes the write lock at once,
 /// so a read-then-write transaction waits for its turn instead of failing with "database is
 /// locked" at its first write), a plain transaction on PostgreSQL. Nested calls become
 /// savepoints. Rolls back when `f` fails.
-pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+///
+/// A transaction PostgreSQL aborts to break a deadlock or a serialization conflict is run again
+/// from the start, up to five times, after a short randomized pause: such a conflict is a race
+/// between writers, never the caller's fault. (Every write path takes its locks in one order,
+/// deployments by ascending id first, see [`crate::deployments::lock`], so deadlocks are rare;
+/// the retry covers the rest.) `f` must therefore be safe to run again: it runs inside a
+/// transaction that was rolled back.
+pub fn write_transaction<T, F>(conn: &mut DbConnection, mut f: F) -> Result<T>
 where
-    F: FnOnce(&mut DbConnection) -> Result<T, E>,
-    E: From<diesel::result::Error>,
+    F: FnMut(&mut DbConnection) -> Result<T>,
 {
     let already_in_transaction =
         <DbConnection as TransactionManager<DbConnection>>::transaction_manager_status_mut(conn)
             .transaction_depth()?
             .is_some();
     if already_in_transaction {
-        return conn.transaction(f);
+        // The outer transaction retries as a whole.
+        return conn.transaction(|conn| f(conn));
     }
+    let mut attempt = 0;
+    loop {
+        match run_once(conn, &mut f) {
+            Err(error) if error.is_transient_conflict() && attempt < CONFLICT_RETRIES => {
+                attempt += 1;
+                log::debug!("transaction conflict ({error}); running it again (attempt {attempt})");
+                std::thread::sleep(conflict_pause(attempt));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A pause of 1 to 4 ms times the attempt, spread by the clock's nanoseconds so that two
+/// writers that collided do not collide again in step.
+fn conflict_pause(attempt: u32) -> Duration {
+    let jitter = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() % 3_000);
+    Duration::from_micros(u64::from(attempt) * (1_000 + u64::from(jitter)))
+}
+
+fn run_once<T, F>(conn: &mut DbConnection, f: &mut F) -> Result<T>
+where
+    F: FnMut(&mut DbConnection) -> Result<T>,
+{
     match conn {
         #[cfg(feature = "sqlite")]
         DbConnection::Sqlite(inner) => {

@@ -299,10 +299,68 @@ pub(crate) fn adjust_state_count(
     Ok(())
 }
 
+/// What a write path is about to do under the deployments it locks with [`lock`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeploymentLock {
+    /// Add rows that belong to the deployment (samples): any number of writers at once, but
+    /// no delete until they commit (PostgreSQL `FOR KEY SHARE`).
+    AddRows,
+    /// Change its nodes and counters: one writer at a time per deployment, and no delete
+    /// (`FOR NO KEY UPDATE`).
+    ChangeNodes,
+    /// Delete it: waits for every writer above, and they for it (`FOR UPDATE`).
+    Delete,
+}
+
+/// Locks the deployments `ids` until the end of the current write transaction, in ascending id
+/// order, and returns those that exist.
+///
+/// Every write path that touches a deployment's rows calls this first, before any node, sample
+/// or event, so that all of them take locks in one order (deployments by id, then nodes, then
+/// the event log's lock) and cannot deadlock each other; and so that nothing is written for a
+/// deployment once its delete has committed: a writer that comes after the delete finds it gone
+/// and writes nothing for it, a delete that comes after a writer waits for it to commit and
+/// then deletes what it wrote. On SQLite the write transaction already holds the database's one
+/// write lock, and this only reads which deployments exist.
+pub fn lock(
+    conn: &mut DbConnection,
+    ids: &[DeploymentId],
+    mode: DeploymentLock,
+) -> Result<std::collections::BTreeSet<DeploymentId>> {
+    let mut wanted: Vec<i64> = ids.iter().map(|id| id.get()).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    if wanted.is_empty() {
+        return Ok(std::collections::BTreeSet::new());
+    }
+    let query = deployments::table
+        .filter(deployments::id.eq_any(wanted))
+        .order(deployments::id.asc())
+        .select(deployments::id);
+    let found: Vec<i64> = match conn {
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(inner) => query.load(inner)?,
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgresql(inner) => match mode {
+            DeploymentLock::AddRows => query.for_key_share().load(inner)?,
+            DeploymentLock::ChangeNodes => query.for_no_key_update().load(inner)?,
+            DeploymentLock::Delete => query.for_update().load(inner)?,
+        },
+    };
+    let _ = mode;
+    Ok(found.into_iter().map(DeploymentId).collect())
+}
+
 /// Deletes a deployment with its nodes, samples and events, and records a `DEPLOYMENT_DELETED`
 /// event that survives it, in one transaction.
+///
+/// The deployment is locked first ([`lock`]): a push or a worker tick writing for it either
+/// commits before and has its rows deleted here, or comes after and finds it gone.
 pub fn delete(conn: &mut DbConnection, id: DeploymentId, now: Timestamp) -> Result<()> {
     write_transaction(conn, |conn| {
+        if lock(conn, &[id], DeploymentLock::Delete)?.is_empty() {
+            return Err(StorageError::DeploymentNotFound);
+        }
         let (deployment, counts) = get_with_counts(conn, id)?;
         diesel::delete(
             telemetry_samples::table.filter(telemetry_samples::deployment_id.eq(id.get())),

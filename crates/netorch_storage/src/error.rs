@@ -51,6 +51,37 @@ pub enum StorageError {
 }
 
 impl StorageError {
+    /// True when PostgreSQL aborted the transaction to break a deadlock or a serialization
+    /// conflict: the whole transaction can be run again as it is.
+    pub fn is_transient_conflict(&self) -> bool {
+        match self {
+            StorageError::Query(diesel::result::Error::DatabaseError(kind, info)) => {
+                matches!(
+                    kind,
+                    diesel::result::DatabaseErrorKind::SerializationFailure
+                ) || info.message().contains("deadlock detected")
+            }
+            _ => false,
+        }
+    }
+
+    /// True when the database has no room left: SQLite's "database or disk is full" (also
+    /// its size cap, `max_page_count`), PostgreSQL's `disk_full` (SQLSTATE 53100, "could not
+    /// extend file", "No space left on device").
+    pub fn is_out_of_space(&self) -> bool {
+        let message = match self {
+            StorageError::Query(diesel::result::Error::DatabaseError(_, info)) => info.message(),
+            StorageError::Query(diesel::result::Error::QueryBuilderError(e)) => {
+                return e.to_string().contains("disk is full");
+            }
+            _ => return false,
+        };
+        message.contains("database or disk is full")
+            || message.contains("No space left on device")
+            || message.contains("could not extend file")
+            || message.contains("could not write")
+    }
+
     /// True when the failure is SQLite's "database is locked" (or busy) after the busy timeout:
     /// the operation can be retried as it is.
     pub fn is_database_locked(&self) -> bool {

@@ -48,7 +48,7 @@ impl TryFrom<EventRow> for Event {
     }
 }
 
-#[derive(Insertable)]
+#[derive(Insertable, Clone)]
 #[diesel(table_name = events)]
 #[diesel(treat_none_as_default_value = false)]
 struct NewEventRow<'a> {
@@ -144,7 +144,7 @@ pub fn insert_many(conn: &mut DbConnection, batch: &[NewEvent]) -> Result<()> {
             #[cfg(feature = "postgres")]
             DbConnection::Postgresql(inner) => {
                 diesel::copy_from(events::table)
-                    .from_insertable(rows)
+                    .from_insertable(rows.clone())
                     .execute(inner)?;
             }
         }

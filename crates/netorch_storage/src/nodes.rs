@@ -381,7 +381,24 @@ pub fn apply_transitions(
     }
     #[cfg(feature = "postgres")]
     let at = to_micros(now);
+    let mut deployments: Vec<DeploymentId> = plans.iter().map(|p| p.deployment).collect();
+    deployments.sort_unstable();
+    deployments.dedup();
     write_transaction(conn, |conn| {
+        // Deployments first, in id order, as every write path (deployments::lock): a tick and
+        // a delete of one of its deployments cannot deadlock, and a deleted one is skipped.
+        let live = deployments::lock(conn, &deployments, deployments::DeploymentLock::ChangeNodes)?;
+        let kept: Vec<TransitionPlan>;
+        let plans: &[TransitionPlan] = if live.len() == deployments.len() {
+            plans
+        } else {
+            kept = plans
+                .iter()
+                .filter(|p| live.contains(&p.deployment))
+                .cloned()
+                .collect();
+            &kept
+        };
         let applied: Vec<i64> = match conn {
             #[cfg(feature = "sqlite")]
             DbConnection::Sqlite(inner) => {

@@ -139,12 +139,44 @@ const POSTGRES_CHUNK: usize = 50_000;
 ///
 /// The caller vouches that each sample's `deployment_id` is its node's deployment (the telemetry
 /// worker reads them from the nodes; the API checks pushed samples with
-/// [`crate::nodes::ids_in_deployment`]).
+/// [`crate::nodes::ids_in_deployment`]). Samples of a deployment that no longer exists are not
+/// stored: the deployments are locked first ([`crate::deployments::lock`]), so a sample is
+/// either stored before its deployment's delete commits (and deleted with it) or not at all.
 pub fn insert_batch(conn: &mut DbConnection, samples: &[NewSample]) -> Result<usize> {
     if samples.is_empty() {
         return Ok(0);
     }
-    write_transaction(conn, |conn| match conn {
+    // Samples come grouped by deployment: one id per run, then the few distinct ones.
+    let mut deployments: Vec<DeploymentId> = Vec::new();
+    for sample in samples {
+        if deployments.last() != Some(&sample.deployment_id) {
+            deployments.push(sample.deployment_id);
+        }
+    }
+    deployments.sort_unstable();
+    deployments.dedup();
+    write_transaction(conn, |conn| {
+        let lock = crate::deployments::DeploymentLock::AddRows;
+        let live = crate::deployments::lock(conn, &deployments, lock)?;
+        if live.len() == deployments.len() {
+            insert_rows(conn, samples)
+        } else {
+            let kept: Vec<NewSample> = samples
+                .iter()
+                .filter(|s| live.contains(&s.deployment_id))
+                .copied()
+                .collect();
+            insert_rows(conn, &kept)
+        }
+    })
+}
+
+/// Stores `samples` in the current transaction; how many were new.
+fn insert_rows(conn: &mut DbConnection, samples: &[NewSample]) -> Result<usize> {
+    if samples.is_empty() {
+        return Ok(0);
+    }
+    match conn {
         #[cfg(feature = "sqlite")]
         DbConnection::Sqlite(conn) => {
             let first_id = reserve_sqlite_sample_ids(conn, samples.len())?;
@@ -187,7 +219,7 @@ pub fn insert_batch(conn: &mut DbConnection, samples: &[NewSample]) -> Result<us
             }
             Ok(inserted)
         }
-    })
+    }
 }
 
 #[cfg(feature = "postgres")]
@@ -358,7 +390,11 @@ pub fn insert_for_deployment(
     samples: &[NewSample],
 ) -> Result<Result<usize, Vec<usize>>> {
     write_transaction(conn, |conn| {
-        crate::deployments::ensure_exists(conn, deployment)?;
+        // Locked, not just looked up: a delete cannot commit between this check and the insert.
+        let lock = crate::deployments::DeploymentLock::AddRows;
+        if crate::deployments::lock(conn, &[deployment], lock)?.is_empty() {
+            return Err(StorageError::DeploymentNotFound);
+        }
         let ids: Vec<NodeId> = samples.iter().map(|s| s.node_id).collect();
         let known = crate::nodes::ids_in_deployment(conn, deployment, &ids)?;
         let strangers: Vec<usize> = samples

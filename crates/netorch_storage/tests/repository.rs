@@ -471,6 +471,110 @@ fn every_node_change_raises_the_node_version_and_nothing_else_does(t: &TestDatab
     ));
 }
 
+fn nothing_is_written_for_a_deployment_after_its_delete_commits(t: &TestDatabase) {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    for round in 0..3 {
+        let mut conn = t.db.get().expect("connection");
+        let doomed =
+            deployments::create(&mut conn, &new_deployment("doomed", 60), t0()).expect("create");
+        let kept =
+            deployments::create(&mut conn, &new_deployment("kept", 5), t0()).expect("create");
+        let doomed_nodes = all_nodes(&mut conn, doomed.id);
+        let kept_nodes = all_nodes(&mut conn, kept.id);
+        drop(conn);
+        let (batches, stop) = (AtomicUsize::new(0), AtomicBool::new(false));
+        let deleted = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            // Three writers of samples: pushes (checked against the deployment) and worker-style
+            // batches mixing both deployments.
+            for writer in 0..3_i64 {
+                let (db, batches, stop, deleted) = (&t.db, &batches, &stop, &deleted);
+                let (doomed_nodes, kept_nodes) = (&doomed_nodes, &kept_nodes);
+                scope.spawn(move || {
+                    let mut conn = db.get().expect("connection");
+                    for slot in 0.. {
+                        if stop.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        let at = t0() + Duration::seconds(slot * 3 + writer);
+                        let batch: Vec<NewSample> =
+                            doomed_nodes.iter().map(|n| sample(n, at, 1.0)).collect();
+                        let outcome = if writer == 0 {
+                            telemetry::insert_for_deployment(&mut conn, doomed.id, &batch)
+                                .map(|r| r.expect("all nodes belong"))
+                        } else {
+                            let mut mixed = batch;
+                            mixed.extend(kept_nodes.iter().map(|n| sample(n, at, 2.0)));
+                            telemetry::insert_batch(&mut conn, &mixed)
+                        };
+                        match outcome {
+                            Ok(_) => {}
+                            Err(StorageError::DeploymentNotFound)
+                                if deleted.load(Ordering::SeqCst) => {}
+                            Err(e) => panic!("writer {writer}: {e}"),
+                        }
+                        batches.fetch_add(1, Ordering::SeqCst);
+                    }
+                });
+            }
+            // A lifecycle-style writer moving the doomed deployment's nodes.
+            {
+                let (db, stop) = (&t.db, &stop);
+                let doomed_nodes = &doomed_nodes;
+                scope.spawn(move || {
+                    let mut conn = db.get().expect("connection");
+                    for node in doomed_nodes {
+                        if stop.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        let plan = nodes::TransitionPlan::new(
+                            node,
+                            NodeTrigger::StartProvisioning,
+                            NodeChange::default(),
+                        )
+                        .expect("plan");
+                        nodes::apply_transitions(&mut conn, &[plan], t0())
+                            .expect("a transition never fails for a race");
+                    }
+                });
+            }
+            // The delete, once the writers are well under way.
+            while batches.load(Ordering::SeqCst) < 9 {
+                std::thread::yield_now();
+            }
+            deleted.store(true, Ordering::SeqCst);
+            deployments::delete(&mut t.db.get().expect("connection"), doomed.id, t0())
+                .expect("delete");
+            // Let the writers run past the delete before stopping them.
+            let after = batches.load(Ordering::SeqCst);
+            while batches.load(Ordering::SeqCst) < after + 9 {
+                std::thread::yield_now();
+            }
+            stop.store(true, Ordering::SeqCst);
+        });
+        let mut conn = t.db.get().expect("connection");
+        assert_eq!(
+            telemetry::count(&mut conn, doomed.id).expect("count"),
+            0,
+            "round {round}: samples of the deleted deployment"
+        );
+        assert!(telemetry::count(&mut conn, kept.id).expect("count") > 0);
+        let left = events::list(
+            &mut conn,
+            &EventQuery {
+                deployment: Some(doomed.id),
+                after: None,
+                event_type: None,
+                node: None,
+                limit: 1000,
+            },
+        )
+        .expect("events");
+        let kinds: Vec<EventType> = left.iter().map(|e| e.event_type).collect();
+        assert_eq!(kinds, [EventType::DeploymentDeleted], "round {round}");
+    }
+}
+
 fn guarded_update_race_has_exactly_one_winner(t: &TestDatabase) {
     let mut conn = t.db.get().expect("connection");
     let d = deployments::create(&mut conn, &new_deployment("race", 1), t0()).expect("create");
@@ -826,6 +930,7 @@ fn events_commit_in_id_order(t: &TestDatabase) {
 }
 
 backend_tests!(
+    nothing_is_written_for_a_deployment_after_its_delete_commits,
     every_node_change_raises_the_node_version_and_nothing_else_does,
     events_commit_in_id_order,
     create_makes_every_node_pending_in_one_go,
