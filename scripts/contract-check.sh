@@ -49,9 +49,11 @@ if ! kill -0 "$server_pid" 2>/dev/null; then
   tail -50 "$work/server.log" >&2
   exit 1
 fi
-if grep -q "ERROR" "$work/server.log"; then
-  echo "contract check: the server logged errors:" >&2
-  grep "ERROR" "$work/server.log" | head -20 >&2
+# A 500 is logged as "internal error"; a panic as "panicked". (actix's own ERROR lines about
+# requests it refused as malformed, with a 400, are not the server's failures.)
+if grep -qE "internal error|panicked" "$work/server.log"; then
+  echo "contract check: the server failed internally:" >&2
+  grep -E "internal error|panicked" "$work/server.log" | head -20 >&2
   status=1
 fi
 exit "$status"

@@ -150,6 +150,12 @@ pub enum ApiError {
     /// 400: the body could not be read (a broken chunked encoding, a bad `Content-Length`).
     #[error("request body could not be read: {0}")]
     BadBody(String),
+    /// 503 with `Retry-After`: the server is at its limit of concurrent heavy requests.
+    #[error("busy: retry after {retry_after} s")]
+    Busy {
+        /// Seconds after which a retry is likely to be admitted.
+        retry_after: u64,
+    },
     /// 503: the database does not answer.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -205,7 +211,7 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BadBody(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Busy { .. } | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -225,6 +231,11 @@ impl ResponseError for ApiError {
             ApiError::BadBody(reason) => response.json(detail(Cow::Owned(format!(
                 "Request body could not be read: {reason}"
             )))),
+            ApiError::Busy { retry_after } => response
+                .insert_header((actix_web::http::header::RETRY_AFTER, retry_after.to_string()))
+                .json(detail(Cow::Borrowed(
+                    "Too many reports are running; retry after the time in Retry-After",
+                ))),
             ApiError::Unavailable(reason) => {
                 log::warn!("database unavailable: {reason}");
                 response.json(detail(Cow::Borrowed("Database unavailable")))

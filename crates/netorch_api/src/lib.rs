@@ -33,6 +33,7 @@ mod docs;
 mod error;
 mod input;
 mod listing_cache;
+mod report_gate;
 mod requests;
 mod responses;
 mod routes;
@@ -55,12 +56,19 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 /// How many bytes of serialized node listings a server keeps (see `listing_cache`).
 const LISTING_CACHE_BYTES: usize = 64 * 1024 * 1024;
 
+/// Reports waiting for a turn beyond those running (see `report_gate`).
+const QUEUED_REPORTS: usize = 8;
+
 /// What the handlers need: the database, the server's limits, and its cache of node listings.
 #[derive(Debug, Clone)]
 pub struct ApiState {
     db: Database,
+    /// A separate small pool for `/health` and `/ready`, so they never wait for a connection
+    /// behind heavy requests.
+    probe: Database,
     max_nodes_per_deployment: u32,
     listings: std::sync::Arc<listing_cache::ListingCache>,
+    reports: std::sync::Arc<report_gate::ReportGate>,
 }
 
 impl ApiState {
@@ -68,10 +76,22 @@ impl ApiState {
     /// `max_nodes_per_deployment` nodes (the original's limit is
     /// [`DEFAULT_MAX_NODES_PER_DEPLOYMENT`]).
     pub fn new(db: Database, max_nodes_per_deployment: u32) -> Self {
+        let probe_options = netorch_storage::DatabaseOptions {
+            max_connections: 2,
+            timeout: std::time::Duration::from_secs(2),
+            run_migrations: false,
+        };
+        let probe = db.sibling(&probe_options).unwrap_or_else(|e| {
+            log::warn!("no separate pool for health checks ({e}); they share the main pool");
+            db.clone()
+        });
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
         ApiState {
             db,
+            probe,
             max_nodes_per_deployment: max_nodes_per_deployment.max(1),
             listings: std::sync::Arc::new(listing_cache::ListingCache::new(LISTING_CACHE_BYTES)),
+            reports: std::sync::Arc::new(report_gate::ReportGate::new(cores, QUEUED_REPORTS)),
         }
     }
 

@@ -375,6 +375,8 @@ pub async fn push_telemetry(
         (status = 200, body = BottleneckReportOut),
         (status = 404, description = "No such deployment", body = ErrorDetail),
         (status = 422, description = "Invalid input", body = ValidationError),
+        (status = 503, description = "As many reports as the server runs at once are running and queued; retry after `Retry-After` seconds", body = ErrorDetail,
+         headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     )
 )]
 pub async fn bottlenecks(
@@ -386,6 +388,8 @@ pub async fn bottlenecks(
         minutes,
         config,
     } = query;
+    // One turn per core; a few more wait, the rest are told when to come back.
+    let _turn = state.reports.enter().await?;
     let now = Utc::now();
     let start = now - chrono::Duration::minutes(minutes);
     with_db(&state, move |conn| {
@@ -487,10 +491,15 @@ pub async fn list_events(
 #[utoipa::path(get, path = "/health", tag = "service", responses((status = 200, body = Health)))]
 pub async fn health(state: web::Data<ApiState>) -> HttpResponse {
     let now = Utc::now();
-    let probe = with_db(&state, move |conn| {
-        Ok((deployments::count(conn)?, heartbeats::list(conn)?))
+    // On the probe pool: never queued behind reports for a connection.
+    let probe_db = state.probe.clone();
+    let probe = web::block(move || -> Result<_, ApiError> {
+        let mut conn = probe_db.get()?;
+        Ok((deployments::count(&mut conn)?, heartbeats::list(&mut conn)?))
     })
-    .await;
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))
+    .and_then(|r| r);
     let (database, active_deployments, beats) = match probe {
         Ok((count, beats)) => (DatabaseStatus::Healthy, count, beats),
         Err(e) => {
@@ -522,7 +531,7 @@ pub async fn health(state: web::Data<ApiState>) -> HttpResponse {
     responses((status = 200, body = Readiness), (status = 503, body = Readiness))
 )]
 pub async fn ready(state: web::Data<ApiState>) -> HttpResponse {
-    let db = state.db.clone();
+    let db = state.probe.clone();
     match web::block(move || db.ping()).await {
         Ok(Ok(())) => HttpResponse::Ok().json(Readiness {
             status: ReadinessStatus::Ready,

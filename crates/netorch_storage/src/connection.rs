@@ -288,6 +288,24 @@ impl Database {
         Ok(database)
     }
 
+    /// A second, separate pool on the same database, with `options` (migrations are never run
+    /// again): for work that must not queue behind the main pool's, such as health checks.
+    /// An in-memory SQLite database has one connection only, so there this is the same pool.
+    pub fn sibling(&self, options: &DatabaseOptions) -> Result<Database> {
+        if self.url == DatabaseUrl::SqliteMemory {
+            return Ok(self.clone());
+        }
+        let options = DatabaseOptions {
+            run_migrations: false,
+            ..options.clone()
+        };
+        match &self.url {
+            DatabaseUrl::SqliteFile(path) => Database::connect_with(&format!("sqlite://{path}"), &options),
+            DatabaseUrl::Postgres(url) => Database::connect_with(url, &options),
+            DatabaseUrl::SqliteMemory => Ok(self.clone()),
+        }
+    }
+
     /// Checks out a connection.
     pub fn get(&self) -> Result<PooledConnection> {
         Ok(self.pool.get()?)

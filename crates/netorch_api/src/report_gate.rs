@@ -1,0 +1,94 @@
+//! Bounded concurrency for bottleneck reports.
+//!
+//! A report of a large deployment reads a million samples and holds per-node aggregates: it
+//! takes seconds of CPU, a database connection per time slice, and tens of megabytes. Without a
+//! bound, sixteen at once used every pooled connection and a gigabyte of memory, and health
+//! checks queued behind them. The gate lets as many reports run as the machine has cores, keeps
+//! a short queue, and answers the rest 503 with `Retry-After`.
+
+use crate::error::ApiError;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+/// How long a queued report waits for its turn before it is answered 503.
+const MAX_WAIT: Duration = Duration::from_secs(30);
+
+/// Admits reports: `running` at once, `queued` more waiting, the rest refused.
+#[derive(Debug)]
+pub(crate) struct ReportGate {
+    running: Semaphore,
+    waiting: AtomicUsize,
+    queued: usize,
+}
+
+/// A report's turn; the next one may start when it is dropped.
+pub(crate) struct Turn<'a> {
+    _permit: SemaphorePermit<'a>,
+}
+
+impl ReportGate {
+    /// A gate for `running` concurrent reports and `queued` waiting ones.
+    pub(crate) fn new(running: usize, queued: usize) -> Self {
+        ReportGate {
+            running: Semaphore::new(running.max(1)),
+            waiting: AtomicUsize::new(0),
+            queued,
+        }
+    }
+
+    /// Waits for a turn; 503 with `Retry-After` when the queue is full or the wait too long.
+    pub(crate) async fn enter(&self) -> Result<Turn<'_>, ApiError> {
+        if let Ok(permit) = self.running.try_acquire() {
+            return Ok(Turn { _permit: permit });
+        }
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.queued {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(ApiError::Busy { retry_after: 1 });
+        }
+        let waited = actix_web::rt::time::timeout(MAX_WAIT, self.running.acquire()).await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        match waited {
+            Ok(Ok(permit)) => Ok(Turn { _permit: permit }),
+            // Timed out, or the semaphore was closed (never: nothing closes it).
+            _ => Err(ApiError::Busy { retry_after: 5 }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[actix_web::test]
+    async fn reports_beyond_the_running_and_queued_ones_are_refused() {
+        let gate = ReportGate::new(2, 1);
+        let first = gate.enter().await.expect("first runs");
+        let second = gate.enter().await.expect("second runs");
+        // The third waits; the fourth finds the queue full.
+        let third = gate.enter();
+        let mut third = Box::pin(third);
+        assert!(
+            futures_poll(&mut third).is_none(),
+            "the third waits for a turn"
+        );
+        match gate.enter().await {
+            Err(ApiError::Busy { retry_after }) => assert_eq!(retry_after, 1),
+            _ => panic!("the fourth should be refused"),
+        }
+        drop(first);
+        let turn = third.await.expect("the third runs once a turn is free");
+        drop((second, turn));
+        gate.enter().await.expect("free again");
+    }
+
+    /// Polls a future once.
+    fn futures_poll<F: std::future::Future + Unpin>(f: &mut F) -> Option<F::Output> {
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        match std::pin::Pin::new(f).poll(&mut cx) {
+            std::task::Poll::Ready(v) => Some(v),
+            std::task::Poll::Pending => None,
+        }
+    }
+}
