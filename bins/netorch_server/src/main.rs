@@ -43,8 +43,27 @@ struct Cli {
           default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     access_log: bool,
 
+    /// On SIGTERM or Ctrl-C, keep serving this many seconds with /ready answering 503 and
+    /// every response closing its connection, so a load balancer moves traffic away; then stop
+    /// accepting and finish every request already received.
+    #[arg(long, env = "NETORCH_SHUTDOWN_GRACE", default_value_t = 5.0,
+          value_parser = parse_seconds)]
+    shutdown_grace: f64,
+
     #[command(flatten)]
     worker: WorkerArgs,
+}
+
+/// How long, after the grace, requests are answered 503 before the listener closes.
+const REFUSAL_WINDOW: std::time::Duration = std::time::Duration::from_millis(500);
+
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && (0.0..=3600.0).contains(&seconds) => Ok(seconds),
+        _ => Err(format!(
+            "{text:?} is not a number of seconds from 0 to 3600"
+        )),
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -81,9 +100,13 @@ async fn main() -> anyhow::Result<()> {
     let db = Database::connect_with(&cli.database.database_url, &options)?;
     let state = web::Data::new(ApiState::new(db.clone(), cli.max_nodes_per_deployment));
     let access_log = cli.access_log;
+    let app_state = state.clone();
     let server = HttpServer::new(move || {
         App::new()
-            .app_data(state.clone())
+            .app_data(app_state.clone())
+            .wrap(actix_web::middleware::from_fn(
+                netorch_api::close_when_draining,
+            ))
             .wrap(actix_web::middleware::Condition::new(
                 access_log,
                 Logger::default(),
@@ -94,6 +117,8 @@ async fn main() -> anyhow::Result<()> {
             .default_service(web::to(netorch_api::not_found))
     })
     .workers(http_workers)
+    // Signals are handled below: a drain first, then the stop.
+    .disable_signals()
     .listen(listener)
     .with_context(|| format!("serving on {}", cli.bind))?;
     let addresses: Vec<String> = server.addrs().iter().map(ToString::to_string).collect();
@@ -125,8 +150,26 @@ async fn main() -> anyhow::Result<()> {
             Workers::None => "not run here".to_owned(),
         },
     );
-    // actix stops on SIGTERM and Ctrl-C itself, finishing the requests in flight.
-    server.run().await.context("serving HTTP")?;
+    let server = server.run();
+    let handle = server.handle();
+    let grace = std::time::Duration::from_secs_f64(cli.shutdown_grace);
+    tokio::spawn(async move {
+        netorch_workers::shutdown_signal().await;
+        log::info!(
+            "draining for {grace:?}: /ready answers 503, connections close after their response"
+        );
+        state.start_draining();
+        tokio::time::sleep(grace).await;
+        // A short last window in which late requests are answered 503 (go elsewhere) instead
+        // of finding the listener gone.
+        log::info!("refusing new requests with 503 for {REFUSAL_WINDOW:?}");
+        state.start_refusing();
+        tokio::time::sleep(REFUSAL_WINDOW).await;
+        log::info!("no longer accepting connections; finishing the requests received");
+        // Graceful: every request already received is answered before its connection closes.
+        handle.stop(true).await;
+    });
+    server.await.context("serving HTTP")?;
     if let Some(workers) = workers {
         let _ = stop_workers.send(());
         workers.await.context("stopping the workers")?;

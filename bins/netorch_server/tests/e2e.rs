@@ -67,15 +67,16 @@ impl Drop for Server {
 }
 
 fn start(database_url: &str) -> Server {
+    start_with(
+        database_url,
+        &["--time-scale", "50", "--shutdown-grace", "0.2"],
+    )
+}
+
+fn start_with(database_url: &str, args: &[&str]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_netorch-server"))
-        .args([
-            "--database-url",
-            database_url,
-            "--bind",
-            "127.0.0.1:0",
-            "--time-scale",
-            "50",
-        ])
+        .args(["--database-url", database_url, "--bind", "127.0.0.1:0"])
+        .args(args)
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
         .spawn()
@@ -192,4 +193,150 @@ fn a_deployment_runs_reports_telemetry_and_bottlenecks_then_the_server_stops_cle
         server.child.try_wait().expect("wait")
     });
     assert!(exit.success(), "{exit:?}");
+}
+
+/// One response read off a keep-alive connection: its status and whether the server closes the
+/// connection after it; `None` when the connection ended before a whole response arrived.
+fn read_response(reader: &mut BufReader<TcpStream>) -> Option<(u16, bool)> {
+    let mut status_line = String::new();
+    if reader.read_line(&mut status_line).ok()? == 0 {
+        return None;
+    }
+    let status = status_line.split_whitespace().nth(1)?.parse().ok()?;
+    let (mut length, mut close) = (0usize, false);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end().to_ascii_lowercase();
+        if line.is_empty() {
+            break;
+        }
+        if let Some(value) = line.strip_prefix("content-length:") {
+            length = value.trim().parse().ok()?;
+        }
+        if line == "connection: close" {
+            close = true;
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some((status, close))
+}
+
+#[derive(Default, Debug)]
+struct Tally {
+    /// Requests fully written.
+    sent: u64,
+    /// Of those, answered.
+    answered: u64,
+    /// Answered while the server was draining (`Connection: close`).
+    answered_draining: u64,
+    /// Written whole, and the connection ended with no answer: must never happen.
+    dropped: u64,
+}
+
+#[test]
+fn sigterm_drains_then_stops_without_dropping_a_received_request() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("drain.db").display());
+    let mut server = start_with(&url, &["--workers", "none", "--shutdown-grace", "1"]);
+    let addr = server.addr.clone();
+    let (status, created) = request(
+        &addr,
+        "POST",
+        "/deployments",
+        Some(&json!({"name": "drain", "target_node_count": 50})),
+    );
+    assert_eq!(status, 201, "{created}");
+    let path = format!("/deployments/{}/nodes", created["id"]);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let total = std::sync::atomic::AtomicU64::new(0);
+    let tallies: Vec<Tally> = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..16)
+            .map(|_| {
+                let (addr, path, stop, total) = (&addr, &path, &stop, &total);
+                scope.spawn(move || {
+                    let mut tally = Tally::default();
+                    'connections: while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        // Refused: the server stopped accepting, which drops nothing.
+                        let Ok(stream) = TcpStream::connect(addr.as_str()) else {
+                            break;
+                        };
+                        stream
+                            .set_read_timeout(Some(Duration::from_secs(30)))
+                            .expect("timeout");
+                        let mut reader = BufReader::new(stream);
+                        loop {
+                            let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+                            if reader.get_mut().write_all(request.as_bytes()).is_err() {
+                                // Not written whole: the server had closed; not a drop.
+                                continue 'connections;
+                            }
+                            tally.sent += 1;
+                            match read_response(&mut reader) {
+                                // Refused while shutting down: a client goes elsewhere.
+                                Some((503, _)) => {
+                                    tally.answered += 1;
+                                    break 'connections;
+                                }
+                                Some((200, close)) => {
+                                    tally.answered += 1;
+                                    total.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                                    if close {
+                                        tally.answered_draining += 1;
+                                        continue 'connections;
+                                    }
+                                }
+                                Some((other, _)) => panic!("status {other}"),
+                                None => {
+                                    tally.dropped += 1;
+                                    continue 'connections;
+                                }
+                            }
+                        }
+                    }
+                    tally
+                })
+            })
+            .collect();
+        // Under load, then SIGTERM.
+        eventually("load", || {
+            (total.load(std::sync::atomic::Ordering::SeqCst) > 500).then_some(())
+        });
+        let pid = server.child.id().to_string();
+        let killed = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        // /ready turns 503 at once, while requests are still served.
+        let (status, body) = eventually("/ready to say draining", || {
+            let answer = request(&addr, "GET", "/ready", None);
+            (answer.0 == 503).then_some(answer)
+        });
+        assert_eq!((status, body), (503, json!({"status": "draining"})));
+        let exit = eventually("the server to exit", || {
+            server.child.try_wait().expect("wait")
+        });
+        assert!(exit.success(), "{exit:?}");
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        clients
+            .into_iter()
+            .map(|c| c.join().expect("client"))
+            .collect()
+    });
+    let dropped: u64 = tallies.iter().map(|t| t.dropped).sum();
+    let draining: u64 = tallies.iter().map(|t| t.answered_draining).sum();
+    let answered: u64 = tallies.iter().map(|t| t.answered).sum();
+    assert_eq!(
+        dropped, 0,
+        "requests received and never answered: {tallies:?}"
+    );
+    assert!(
+        draining > 0,
+        "requests were served while draining: {tallies:?}"
+    );
+    assert!(answered > 500, "{tallies:?}");
 }

@@ -232,7 +232,10 @@ impl ResponseError for ApiError {
                 "Request body could not be read: {reason}"
             )))),
             ApiError::Busy { retry_after } => response
-                .insert_header((actix_web::http::header::RETRY_AFTER, retry_after.to_string()))
+                .insert_header((
+                    actix_web::http::header::RETRY_AFTER,
+                    retry_after.to_string(),
+                ))
                 .json(detail(Cow::Borrowed(
                     "Too many reports are running; retry after the time in Retry-After",
                 ))),

@@ -69,6 +69,8 @@ pub struct ApiState {
     max_nodes_per_deployment: u32,
     listings: std::sync::Arc<listing_cache::ListingCache>,
     reports: std::sync::Arc<report_gate::ReportGate>,
+    /// 0 serving, 1 draining, 2 refusing: see [`ApiState::start_draining`].
+    shutdown: std::sync::Arc<std::sync::atomic::AtomicU8>,
 }
 
 impl ApiState {
@@ -92,7 +94,35 @@ impl ApiState {
             max_nodes_per_deployment: max_nodes_per_deployment.max(1),
             listings: std::sync::Arc::new(listing_cache::ListingCache::new(LISTING_CACHE_BYTES)),
             reports: std::sync::Arc::new(report_gate::ReportGate::new(cores, QUEUED_REPORTS)),
+            shutdown: std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0)),
         }
+    }
+
+    /// Starts draining for a shutdown: from now on `/ready` answers 503 (`draining`), so load
+    /// balancers move traffic away, and every response carries `Connection: close`, so clients
+    /// open their next connection elsewhere. Requests are still served in full. Clones of this
+    /// state (every HTTP worker's) see it at once.
+    pub fn start_draining(&self) {
+        self.shutdown
+            .fetch_max(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The last step before the listener closes: every request but `/health` and `/ready` is
+    /// answered at once 503 `{"detail": "Server is shutting down"}` with `Retry-After` and
+    /// `Connection: close`, so a client that still sends here learns to go elsewhere rather
+    /// than finding its connection reset when the server stops.
+    pub fn start_refusing(&self) {
+        self.shutdown
+            .fetch_max(2, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether [`ApiState::start_draining`] (or [`ApiState::start_refusing`]) was called.
+    pub fn is_draining(&self) -> bool {
+        self.shutdown.load(std::sync::atomic::Ordering::SeqCst) >= 1
+    }
+
+    fn is_refusing(&self) -> bool {
+        self.shutdown.load(std::sync::atomic::Ordering::SeqCst) >= 2
     }
 
     /// The largest `target_node_count` this server accepts.
@@ -129,6 +159,40 @@ fn allowed_methods(path: &str) -> &'static str {
             .collect()
     });
     table.get(path).map_or("", String::as_str)
+}
+
+/// While the state is draining ([`ApiState::start_draining`]), marks every response
+/// `Connection: close`. Wrap the app with it:
+/// `App::new().wrap(actix_web::middleware::from_fn(netorch_api::close_when_draining))`.
+pub async fn close_when_draining(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    use actix_web::http::ConnectionType;
+    let state = req.app_data::<web::Data<ApiState>>().cloned();
+    let (draining, refusing) = state
+        .as_ref()
+        .map_or((false, false), |s| (s.is_draining(), s.is_refusing()));
+    let probe = matches!(req.path(), "/health" | "/ready");
+    if refusing && !probe {
+        let mut refused = actix_web::HttpResponse::ServiceUnavailable()
+            .insert_header((actix_web::http::header::RETRY_AFTER, "1"))
+            .json(ErrorDetail {
+                detail: "Server is shutting down".into(),
+            });
+        refused
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+        return Ok(req.into_response(refused).map_into_right_body());
+    }
+    let mut response = next.call(req).await?;
+    if draining {
+        response
+            .response_mut()
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+    }
+    Ok(response.map_into_left_body())
 }
 
 /// Registers every route of the API. The app must hold a `web::Data<ApiState>`.

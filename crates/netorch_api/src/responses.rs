@@ -536,11 +536,13 @@ pub enum ReadinessStatus {
     Ready,
     /// The database does not answer: send traffic elsewhere.
     Unavailable,
+    /// The server is shutting down: it finishes what it has, send new traffic elsewhere.
+    Draining,
 }
 
 /// `GET /ready`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Readiness {
-    /// `ready` (200) or `unavailable` (503).
+    /// `ready` (200), `unavailable` or `draining` (503).
     pub status: ReadinessStatus,
 }

@@ -525,12 +525,18 @@ pub async fn health(state: web::Data<ApiState>) -> HttpResponse {
 
 /// Readiness
 ///
-/// For load balancers: 200 when the database answers, 503 when not.
+/// For load balancers: 200 when the database answers; 503 when it does not, or when the server
+/// is draining for a shutdown (it still serves requests, but wants no new ones).
 #[utoipa::path(
     get, path = "/ready", tag = "service",
     responses((status = 200, body = Readiness), (status = 503, body = Readiness))
 )]
 pub async fn ready(state: web::Data<ApiState>) -> HttpResponse {
+    if state.is_draining() {
+        return HttpResponse::ServiceUnavailable().json(Readiness {
+            status: ReadinessStatus::Draining,
+        });
+    }
     let db = state.probe.clone();
     match web::block(move || db.ping()).await {
         Ok(Ok(())) => HttpResponse::Ok().json(Readiness {

@@ -300,7 +300,9 @@ impl Database {
             ..options.clone()
         };
         match &self.url {
-            DatabaseUrl::SqliteFile(path) => Database::connect_with(&format!("sqlite://{path}"), &options),
+            DatabaseUrl::SqliteFile(path) => {
+                Database::connect_with(&format!("sqlite://{path}"), &options)
+            }
             DatabaseUrl::Postgres(url) => Database::connect_with(url, &options),
             DatabaseUrl::SqliteMemory => Ok(self.clone()),
         }
