@@ -33,6 +33,11 @@ struct Cli {
           value_parser = clap::value_parser!(u32).range(1..))]
     max_nodes_per_deployment: u32,
 
+    /// Cap a SQLite database file at this many MiB: past it, writes are refused (507) as on a
+    /// full disk, while reads go on [default: no cap but the disk's].
+    #[arg(long, env = "NETORCH_SQLITE_MAX_MB", value_parser = clap::value_parser!(u64).range(1..))]
+    sqlite_max_mb: Option<u64>,
+
     /// HTTP worker threads [default: one per core].
     #[arg(long, env = "NETORCH_HTTP_WORKERS", value_parser = clap::value_parser!(u16).range(1..))]
     http_workers: Option<u16>,
@@ -85,6 +90,7 @@ async fn main() -> anyhow::Result<()> {
     // Enough connections for every HTTP worker's blocking calls plus the two loops.
     let options = DatabaseOptions {
         max_connections: u32::try_from(http_workers * 2 + 4).unwrap_or(32),
+        sqlite_max_bytes: cli.sqlite_max_mb.map(|mb| mb.saturating_mul(1 << 20)),
         ..DatabaseOptions::default()
     };
     // The address first: a server that cannot listen must not create or migrate a database.

@@ -150,6 +150,9 @@ pub enum ApiError {
     /// 400: the body could not be read (a broken chunked encoding, a bad `Content-Length`).
     #[error("request body could not be read: {0}")]
     BadBody(String),
+    /// 507: the database has no room for the write (a full disk, or a SQLite size cap).
+    #[error("database out of space: {0}")]
+    OutOfSpace(String),
     /// 503 with `Retry-After`: the server is at its limit of concurrent heavy requests.
     #[error("busy: retry after {retry_after} s")]
     Busy {
@@ -173,6 +176,9 @@ impl ApiError {
 
 impl From<StorageError> for ApiError {
     fn from(error: StorageError) -> Self {
+        if error.is_out_of_space() {
+            return ApiError::OutOfSpace(error.to_string());
+        }
         match error {
             StorageError::DeploymentNotFound => ApiError::NotFound("Deployment not found"),
             StorageError::NodeNotFound => ApiError::NotFound("Node not found"),
@@ -210,6 +216,7 @@ impl ResponseError for ApiError {
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::OutOfSpace(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::BadBody(_) => StatusCode::BAD_REQUEST,
             ApiError::Busy { .. } | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -231,6 +238,13 @@ impl ResponseError for ApiError {
             ApiError::BadBody(reason) => response.json(detail(Cow::Owned(format!(
                 "Request body could not be read: {reason}"
             )))),
+            ApiError::OutOfSpace(reason) => {
+                log::error!("database out of space: {reason}");
+                response.json(detail(Cow::Borrowed(
+                    "The database is out of space: writes fail until space is freed; nothing \
+                     of this request was written",
+                )))
+            }
             ApiError::Busy { retry_after } => response
                 .insert_header((
                     actix_web::http::header::RETRY_AFTER,

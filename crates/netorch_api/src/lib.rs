@@ -69,6 +69,9 @@ pub struct ApiState {
     max_nodes_per_deployment: u32,
     listings: std::sync::Arc<listing_cache::ListingCache>,
     reports: std::sync::Arc<report_gate::ReportGate>,
+    /// Set when a write failed for lack of space, cleared when one succeeds (or `/ready`'s
+    /// write probe does).
+    writes_failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// 0 serving, 1 draining, 2 refusing: see [`ApiState::start_draining`].
     shutdown: std::sync::Arc<std::sync::atomic::AtomicU8>,
 }
@@ -82,6 +85,7 @@ impl ApiState {
             max_connections: 2,
             timeout: std::time::Duration::from_secs(2),
             run_migrations: false,
+            ..netorch_storage::DatabaseOptions::default()
         };
         let probe = db.sibling(&probe_options).unwrap_or_else(|e| {
             log::warn!("no separate pool for health checks ({e}); they share the main pool");
@@ -94,6 +98,7 @@ impl ApiState {
             max_nodes_per_deployment: max_nodes_per_deployment.max(1),
             listings: std::sync::Arc::new(listing_cache::ListingCache::new(LISTING_CACHE_BYTES)),
             reports: std::sync::Arc::new(report_gate::ReportGate::new(cores, QUEUED_REPORTS)),
+            writes_failing: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
             shutdown: std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0)),
         }
     }
@@ -119,6 +124,30 @@ impl ApiState {
     /// Whether [`ApiState::start_draining`] (or [`ApiState::start_refusing`]) was called.
     pub fn is_draining(&self) -> bool {
         self.shutdown.load(std::sync::atomic::Ordering::SeqCst) >= 1
+    }
+
+    /// Notes how a write went: out of space sets the flag `/ready` and `/health` report,
+    /// anything else that succeeded clears it.
+    fn note_write<T>(&self, outcome: &Result<T, ApiError>) {
+        use std::sync::atomic::Ordering;
+        match outcome {
+            Err(ApiError::OutOfSpace(_)) => self.writes_failing.store(true, Ordering::SeqCst),
+            Ok(_) => self.writes_failing.store(false, Ordering::SeqCst),
+            Err(_) => {}
+        }
+    }
+
+    /// Whether writes are failing for lack of space; while they are, asks the database with a
+    /// write probe (blocking: call it off the async workers), so the answer clears by itself
+    /// once space returns.
+    fn writes_failing_now(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        if !self.writes_failing.load(Ordering::SeqCst) {
+            return false;
+        }
+        let outcome = self.probe.probe_write().map_err(ApiError::from);
+        self.note_write(&outcome);
+        self.writes_failing.load(Ordering::SeqCst)
     }
 
     fn is_refusing(&self) -> bool {

@@ -509,6 +509,10 @@ pub enum DatabaseStatus {
     Healthy,
     /// It did not answer (no connection within the pool's timeout, or the query failed).
     Unhealthy,
+    /// It answers reads, but writes fail for lack of space (a full disk): every write is
+    /// answered 507 until space is freed, which is noticed by itself.
+    #[serde(rename = "writes_failing")]
+    WritesFailing,
 }
 
 /// `GET /health`: always 200; read `status`.
@@ -538,11 +542,14 @@ pub enum ReadinessStatus {
     Unavailable,
     /// The server is shutting down: it finishes what it has, send new traffic elsewhere.
     Draining,
+    /// Writes fail for lack of space: send traffic elsewhere until space is freed.
+    #[serde(rename = "writes_failing")]
+    WritesFailing,
 }
 
 /// `GET /ready`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Readiness {
-    /// `ready` (200), `unavailable` or `draining` (503).
+    /// `ready` (200); `unavailable`, `writes_failing` or `draining` (503).
     pub status: ReadinessStatus,
 }

@@ -45,6 +45,18 @@ where
     spawn_db(state, work).await
 }
 
+/// [`with_db`] for work that writes: its outcome tells whether writes are failing for lack
+/// of space (`/ready`, `/health`).
+async fn with_write<T, F>(state: &ApiState, work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+{
+    let outcome = spawn_db(state, work).await;
+    state.note_write(&outcome);
+    outcome
+}
+
 /// How many parts a bottleneck window is read in, each on its own connection and thread.
 const WINDOW_PARTS: i32 = 2;
 
@@ -72,13 +84,14 @@ pub async fn root() -> HttpResponse {
         (status = 201, description = "Created, with all its nodes in PENDING", body = DeploymentOut),
         (status = 413, description = "The body is larger than 8 MiB", body = ErrorDetail),
         (status = 422, description = "Invalid input; nothing was written", body = ValidationError),
+        (status = 507, description = "The database is out of space; nothing was written", body = ErrorDetail),
     )
 )]
 pub async fn create_deployment(
     state: web::Data<ApiState>,
     Valid(DeploymentCreate(new)): Valid<DeploymentCreate>,
 ) -> Result<HttpResponse, ApiError> {
-    let created = with_db(&state, move |conn| {
+    let created = with_write(&state, move |conn| {
         Ok(deployments::create(conn, &new, Utc::now())?)
     })
     .await?;
@@ -155,13 +168,14 @@ pub async fn get_deployment(
         (status = 204, description = "Deleted; no body"),
         (status = 404, description = "No such deployment", body = ErrorDetail),
         (status = 422, description = "Invalid input", body = ValidationError),
+        (status = 507, description = "The database is out of space; nothing was deleted", body = ErrorDetail),
     )
 )]
 pub async fn delete_deployment(
     state: web::Data<ApiState>,
     Valid(DeploymentPath { deployment }): Valid<DeploymentPath>,
 ) -> Result<HttpResponse, ApiError> {
-    with_db(&state, move |conn| {
+    with_write(&state, move |conn| {
         Ok(deployments::delete(conn, deployment, Utc::now())?)
     })
     .await?;
@@ -248,13 +262,14 @@ pub async fn get_node(
         (status = 404, description = "No such deployment or node", body = ErrorDetail),
         (status = 409, description = "The node's state does not allow a retry", body = ConflictDetail),
         (status = 422, description = "Invalid input", body = ValidationError),
+        (status = 507, description = "The database is out of space; nothing was written", body = ErrorDetail),
     )
 )]
 pub async fn retry_node(
     state: web::Data<ApiState>,
     Valid(NodePath { deployment, node }): Valid<NodePath>,
 ) -> Result<HttpResponse, ApiError> {
-    let node = with_db(&state, move |conn| {
+    let node = with_write(&state, move |conn| {
         let id = nodes::resolve(conn, deployment, &node)?;
         Ok(nodes::retry(conn, deployment, id, Utc::now())?)
     })
@@ -316,6 +331,7 @@ pub async fn list_telemetry(
         (status = 404, description = "No such deployment", body = ErrorDetail),
         (status = 413, description = "The body is larger than 8 MiB", body = ErrorDetail),
         (status = 422, description = "Invalid input; nothing was stored", body = ValidationError),
+        (status = 507, description = "The database is out of space; nothing was stored", body = ErrorDetail),
     )
 )]
 pub async fn push_telemetry(
@@ -330,7 +346,7 @@ pub async fn push_telemetry(
         .map(|s| s.into_sample(deployment, now))
         .collect();
     let accepted = samples.len();
-    let outcome = with_db(&state, move |conn| {
+    let outcome = with_write(&state, move |conn| {
         let outcome = telemetry::insert_for_deployment(conn, deployment, &samples)?;
         Ok(outcome.map_err(|strangers| (strangers, samples)))
     })
@@ -492,16 +508,19 @@ pub async fn list_events(
 pub async fn health(state: web::Data<ApiState>) -> HttpResponse {
     let now = Utc::now();
     // On the probe pool: never queued behind reports for a connection.
-    let probe_db = state.probe.clone();
+    let probed = state.clone();
     let probe = web::block(move || -> Result<_, ApiError> {
-        let mut conn = probe_db.get()?;
-        Ok((deployments::count(&mut conn)?, heartbeats::list(&mut conn)?))
+        let mut conn = probed.probe.get()?;
+        let found = (deployments::count(&mut conn)?, heartbeats::list(&mut conn)?);
+        drop(conn);
+        Ok((found, probed.writes_failing_now()))
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))
     .and_then(|r| r);
     let (database, active_deployments, beats) = match probe {
-        Ok((count, beats)) => (DatabaseStatus::Healthy, count, beats),
+        Ok(((count, beats), false)) => (DatabaseStatus::Healthy, count, beats),
+        Ok(((count, beats), true)) => (DatabaseStatus::WritesFailing, count, beats),
         Err(e) => {
             log::warn!("health check: database: {e}");
             (DatabaseStatus::Unhealthy, 0, Vec::new())
@@ -525,8 +544,10 @@ pub async fn health(state: web::Data<ApiState>) -> HttpResponse {
 
 /// Readiness
 ///
-/// For load balancers: 200 when the database answers; 503 when it does not, or when the server
-/// is draining for a shutdown (it still serves requests, but wants no new ones).
+/// For load balancers: 200 when the database answers; 503 when it does not (`unavailable`),
+/// when writes fail for lack of space (`writes_failing`, until a write succeeds again), or when
+/// the server is draining for a shutdown (`draining`: it still serves requests, but wants no
+/// new ones).
 #[utoipa::path(
     get, path = "/ready", tag = "service",
     responses((status = 200, body = Readiness), (status = 503, body = Readiness))
@@ -537,14 +558,18 @@ pub async fn ready(state: web::Data<ApiState>) -> HttpResponse {
             status: ReadinessStatus::Draining,
         });
     }
-    let db = state.probe.clone();
-    match web::block(move || db.ping()).await {
-        Ok(Ok(())) => HttpResponse::Ok().json(Readiness {
-            status: ReadinessStatus::Ready,
-        }),
-        _ => HttpResponse::ServiceUnavailable().json(Readiness {
-            status: ReadinessStatus::Unavailable,
-        }),
+    let probed = state.clone();
+    let status = web::block(move || match probed.probe.ping() {
+        Err(_) => ReadinessStatus::Unavailable,
+        Ok(()) if probed.writes_failing_now() => ReadinessStatus::WritesFailing,
+        Ok(()) => ReadinessStatus::Ready,
+    })
+    .await
+    .unwrap_or(ReadinessStatus::Unavailable);
+    if status == ReadinessStatus::Ready {
+        HttpResponse::Ok().json(Readiness { status })
+    } else {
+        HttpResponse::ServiceUnavailable().json(Readiness { status })
     }
 }
 

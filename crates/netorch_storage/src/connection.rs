@@ -175,6 +175,9 @@ pub struct DatabaseOptions {
     pub timeout: Duration,
     /// Apply pending migrations on connect.
     pub run_migrations: bool,
+    /// Cap a SQLite file at about this many bytes (`PRAGMA max_page_count`): past it, writes
+    /// fail as on a full disk while reads go on. `None`: no cap but the disk's.
+    pub sqlite_max_bytes: Option<u64>,
 }
 
 impl Default for DatabaseOptions {
@@ -183,6 +186,7 @@ impl Default for DatabaseOptions {
             max_connections: 8,
             timeout: Duration::from_secs(10),
             run_migrations: true,
+            sqlite_max_bytes: None,
         }
     }
 }
@@ -192,6 +196,8 @@ impl Default for DatabaseOptions {
 pub struct Database {
     pool: Pool<ConnectionManager>,
     url: DatabaseUrl,
+    /// The SQLite size cap it was opened with, for [`Database::sibling`].
+    sqlite_max_bytes: Option<u64>,
 }
 
 impl std::fmt::Debug for Database {
@@ -207,6 +213,8 @@ impl std::fmt::Debug for Database {
 struct SqlitePragmas {
     busy_timeout_ms: u128,
     wal: bool,
+    /// `max_page_count`, from [`DatabaseOptions::sqlite_max_bytes`] (pages of 4 KiB).
+    max_pages: Option<u64>,
 }
 
 impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
@@ -228,7 +236,11 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
              PRAGMA mmap_size = 1073741824;",
             self.busy_timeout_ms
         );
-        conn.batch_execute(&sql)
+        let cap = self
+            .max_pages
+            .map(|pages| format!(" PRAGMA max_page_count = {pages};"))
+            .unwrap_or_default();
+        conn.batch_execute(&(sql + &cap))
             .map_err(diesel::r2d2::Error::QueryError)
     }
 }
@@ -267,12 +279,14 @@ impl Database {
                     .connection_customizer(Box::new(SqlitePragmas {
                         busy_timeout_ms: options.timeout.as_millis(),
                         wal: false,
+                        max_pages: options.sqlite_max_bytes.map(|b| b.div_ceil(4096)),
                     }));
             }
             DatabaseUrl::SqliteFile(_) => {
                 builder = builder.connection_customizer(Box::new(SqlitePragmas {
                     busy_timeout_ms: options.timeout.as_millis(),
                     wal: true,
+                    max_pages: options.sqlite_max_bytes.map(|b| b.div_ceil(4096)),
                 }));
             }
             DatabaseUrl::Postgres(_) => {}
@@ -280,7 +294,11 @@ impl Database {
         let pool = builder.build(ConnectionManager {
             url: parsed.clone(),
         })?;
-        let database = Database { pool, url: parsed };
+        let database = Database {
+            pool,
+            url: parsed,
+            sqlite_max_bytes: options.sqlite_max_bytes,
+        };
         if options.run_migrations {
             let mut conn = database.get()?;
             migrations::run_pending(&mut conn)?;
@@ -297,6 +315,7 @@ impl Database {
         }
         let options = DatabaseOptions {
             run_migrations: false,
+            sqlite_max_bytes: self.sqlite_max_bytes,
             ..options.clone()
         };
         match &self.url {
@@ -328,6 +347,30 @@ impl Database {
         self.url.redacted()
     }
 
+    /// Answers whether the database takes a write that needs new space: one transaction adds a
+    /// 16 KiB row to a scratch table and removes it. Fails as a real write would on a full disk
+    /// (or past a SQLite size cap), succeeds once there is room again.
+    pub fn probe_write(&self) -> Result<()> {
+        let mut conn = self.get()?;
+        write_transaction(&mut conn, |conn| {
+            let (insert, delete) = match conn {
+                #[cfg(feature = "sqlite")]
+                DbConnection::Sqlite(_) => (
+                    "INSERT INTO write_probe (filler) VALUES (zeroblob(16384))",
+                    "DELETE FROM write_probe",
+                ),
+                #[cfg(feature = "postgres")]
+                DbConnection::Postgresql(_) => (
+                    "INSERT INTO write_probe (filler) VALUES (decode(repeat('00', 16384), 'hex'))",
+                    "DELETE FROM write_probe",
+                ),
+            };
+            conn.batch_execute(insert)?;
+            conn.batch_execute(delete)?;
+            Ok(())
+        })
+    }
+
     /// Answers whether the database responds to a trivial query.
     pub fn ping(&self) -> Result<()> {
         let mut conn = self.get()?;
@@ -342,8 +385,8 @@ const CONFLICT_RETRIES: u32 = 5;
 
 /// Runs `f` in a write transaction: `BEGIN IMMEDIATE` on SQLite (it takes the write lock at once,
 /// so a read-then-write transaction waits for its turn instead of failing with "database is
-/// locked" at its first write), a plain transaction on PostgreSQL. Nested calls become
-/// savepoints. Rolls back when `f` fails.
+/// locked" at its first write), a plain transaction on PostgreSQL. A nested call runs in the
+/// caller's transaction. Rolls back when `f` fails.
 ///
 /// A transaction PostgreSQL aborts to break a deadlock or a serialization conflict is run again
 /// from the start, up to five times, after a short randomized pause: such a conflict is a race
@@ -360,8 +403,11 @@ where
             .transaction_depth()?
             .is_some();
     if already_in_transaction {
-        // The outer transaction retries as a whole.
-        return conn.transaction(|conn| f(conn));
+        // Part of the caller's transaction, which commits, rolls back and retries as a whole.
+        // No savepoint: a failure aborts the whole anyway, and SQLite rolls a transaction back
+        // by itself on some errors (a full disk), after which a savepoint's rollback would fail
+        // and hide the real error.
+        return f(conn);
     }
     let mut attempt = 0;
     loop {

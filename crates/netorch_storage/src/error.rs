@@ -97,3 +97,69 @@ impl StorageError {
 
 /// Shorthand for storage results.
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error};
+
+    struct Info(&'static str);
+
+    impl DatabaseErrorInformation for Info {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            None
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            None
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    fn error(kind: DatabaseErrorKind, message: &'static str) -> StorageError {
+        StorageError::Query(Error::DatabaseError(kind, Box::new(Info(message))))
+    }
+
+    #[test]
+    fn both_backends_full_disks_are_out_of_space() {
+        for message in [
+            "database or disk is full",
+            "could not extend file \"base/16384/16397\": No space left on device",
+            "could not write to file \"pg_wal/xlogtemp.123\": No space left on device",
+        ] {
+            assert!(
+                error(DatabaseErrorKind::Unknown, message).is_out_of_space(),
+                "{message}"
+            );
+        }
+        assert!(!error(DatabaseErrorKind::UniqueViolation, "duplicate key").is_out_of_space());
+        assert!(!StorageError::DeploymentNotFound.is_out_of_space());
+    }
+
+    #[test]
+    fn deadlocks_and_serialization_failures_are_transient() {
+        assert!(error(DatabaseErrorKind::Unknown, "deadlock detected").is_transient_conflict());
+        assert!(
+            error(
+                DatabaseErrorKind::SerializationFailure,
+                "could not serialize access due to concurrent update"
+            )
+            .is_transient_conflict()
+        );
+        assert!(!error(DatabaseErrorKind::Unknown, "syntax error").is_transient_conflict());
+        assert!(!error(DatabaseErrorKind::Unknown, "database is locked").is_transient_conflict());
+    }
+}

@@ -133,7 +133,7 @@ fn reserve_sqlite_sample_ids(
 /// to keep the bound arrays to a few megabytes.
 const POSTGRES_CHUNK: usize = 50_000;
 
-/// Stores `samples` in one transaction (a savepoint inside a caller's transaction), a few
+/// Stores `samples` in one transaction (or as part of the caller's), a few
 /// statements per batch, and returns how many were new. A sample whose (node, timestamp) is
 /// already stored, or repeated within the batch, is stored once.
 ///

@@ -82,6 +82,7 @@ fn health_answers_when_the_main_pool_is_exhausted(t: &TestDatabase) {
         max_connections: 1,
         timeout: std::time::Duration::from_millis(200),
         run_migrations: false,
+        ..netorch_storage::DatabaseOptions::default()
     };
     let starved = netorch_storage::Database::connect_with(t.url(), &options).expect("pool");
     let _held = starved.get().expect("the only connection");

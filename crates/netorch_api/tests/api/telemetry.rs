@@ -206,6 +206,106 @@ fn pushed_telemetry_is_all_or_nothing(t: &TestDatabase) {
     })
 }
 
+/// A full database (a SQLite file at its size cap: the same SQLITE_FULL as a full disk): writes
+/// are a JSON 507 and change nothing, reads go on, /ready and /health say writes are failing,
+/// and all of it clears by itself once there is room again.
+#[::core::prelude::v1::test]
+fn a_full_database_refuses_writes_with_507_and_recovers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("full.db").display());
+    let options = netorch_storage::DatabaseOptions {
+        sqlite_max_bytes: Some(1 << 20),
+        ..netorch_storage::DatabaseOptions::default()
+    };
+    let db = netorch_storage::Database::connect_with(&url, &options).expect("open");
+    let state = web::Data::new(ApiState::new(db.clone(), 1000));
+    actix_web::rt::System::new().block_on(async move {
+        let app = test::init_service(
+            App::new()
+                .app_data(state)
+                .configure(netorch_api::configure),
+        )
+        .await;
+        let keep = create(&app, "keep", 2).await;
+        let filler = create(&app, "filler", 100).await;
+        let filler_nodes: Vec<i64> = {
+            let (_, body) = get(&app, &format!("/deployments/{filler}/nodes")).await;
+            body["nodes"].as_array().expect("nodes").iter().map(|n| n["id"].as_i64().expect("id")).collect()
+        };
+        // Fill it: big pushes until one is refused, then smaller ones, down to a single sample,
+        // so that no write of any size fits.
+        let uri = format!("/deployments/{filler}/telemetry");
+        let mut next_timestamp = 1_800_000_000_i64;
+        let mut push = |per_node: i64, nodes: usize| {
+            let mut samples = Vec::new();
+            for node in filler_nodes.iter().take(nodes) {
+                for _ in 0..per_node {
+                    next_timestamp += 1;
+                    samples.push(json!({"node_id": node, "timestamp": next_timestamp, "latency_ms": 1, "throughput_gbps": 1, "error_rate": 0}));
+                }
+            }
+            json!({ "samples": samples }).to_string()
+        };
+        let mut refused = None;
+        for (per_node, nodes) in [(50, 100), (5, 100), (1, 50), (1, 5), (1, 1)] {
+            for _ in 0..400 {
+                let body = push(per_node, nodes);
+                let (status, answer) = post(&app, &uri, &body).await;
+                if status != StatusCode::ACCEPTED {
+                    assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE, "{answer}");
+                    assert!(answer["detail"].as_str().is_some_and(|d| d.contains("out of space")), "{answer}");
+                    refused = Some(body);
+                    break;
+                }
+            }
+        }
+        let refused = refused.expect("the cap was reached");
+        // Nothing of a refused push was written; reads go on.
+        let count = || {
+            netorch_storage::telemetry::count(&mut db.get().expect("connection"), DeploymentId(filler))
+                .expect("count")
+        };
+        let before = count();
+        let (status, _) = post(&app, &uri, &refused).await;
+        assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE);
+        assert_eq!(count(), before, "all or nothing");
+        let (status, list) = get(&app, "/deployments").await;
+        assert_eq!((status, list.as_array().map(Vec::len)), (StatusCode::OK, Some(2)));
+        let (status, body) = get(&app, "/ready").await;
+        assert_eq!((status, body), (StatusCode::SERVICE_UNAVAILABLE, json!({"status": "writes_failing"})));
+        let (_, health) = get(&app, "/health").await;
+        assert_eq!((health["status"].as_str(), health["database"].as_str()), (Some("degraded"), Some("writes_failing")));
+        // Room again (the operator deletes data): writes work and the reports clear.
+        let (status, _) = delete(&app, &format!("/deployments/{filler}")).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, body) = get(&app, "/ready").await;
+        assert_eq!((status, body), (StatusCode::OK, json!({"status": "ready"})));
+        let (status, _) = post(
+            &app,
+            &format!("/deployments/{keep}/telemetry"),
+            &json!({"samples": [{"node_id": node_ids_of(&app, keep).await[0], "latency_ms": 1, "throughput_gbps": 1, "error_rate": 0}]}).to_string(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        let (_, health) = get(&app, "/health").await;
+        assert_eq!(health["database"], "healthy");
+    });
+}
+
+async fn node_ids_of<S, B>(app: &S, deployment: i64) -> Vec<i64>
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let (_, body) = get(app, &format!("/deployments/{deployment}/nodes")).await;
+    body["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| n["id"].as_i64().expect("id"))
+        .collect()
+}
+
 netorch_testkit::backend_tests!(
     telemetry_filters_by_node_and_time,
     pushed_telemetry_is_all_or_nothing,
