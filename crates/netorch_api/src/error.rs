@@ -147,6 +147,9 @@ pub enum ApiError {
     /// 413: the body is larger than the server takes.
     #[error("request body larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// 408: the body did not arrive in time (a client that declared more than it sent).
+    #[error("request body not received within {0:?}")]
+    BodyTimeout(std::time::Duration),
     /// 400: the body could not be read (a broken chunked encoding, a bad `Content-Length`).
     #[error("request body could not be read: {0}")]
     BadBody(String),
@@ -218,6 +221,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::OutOfSpace(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::BadBody(_) => StatusCode::BAD_REQUEST,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Busy { .. } | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -235,6 +239,14 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge(limit) => response.json(detail(Cow::Owned(format!(
                 "Request body is larger than {limit} bytes"
             )))),
+            ApiError::BodyTimeout(limit) => {
+                // The connection cannot be reused: the rest of the body may still come.
+                response.force_close();
+                response.json(detail(Cow::Owned(format!(
+                    "The request body did not arrive within {} s",
+                    limit.as_secs_f64()
+                ))))
+            }
             ApiError::BadBody(reason) => response.json(detail(Cow::Owned(format!(
                 "Request body could not be read: {reason}"
             )))),

@@ -56,6 +56,9 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 /// How many bytes of serialized node listings a server keeps (see `listing_cache`).
 const LISTING_CACHE_BYTES: usize = 64 * 1024 * 1024;
 
+/// How long a request body may take to arrive unless configured otherwise.
+pub const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Reports waiting for a turn beyond those running (see `report_gate`).
 const QUEUED_REPORTS: usize = 8;
 
@@ -72,6 +75,8 @@ pub struct ApiState {
     /// Set when a write failed for lack of space, cleared when one succeeds (or `/ready`'s
     /// write probe does).
     writes_failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// How long a request body may take to arrive (see [`ApiState::with_body_timeout`]).
+    body_timeout: std::time::Duration,
     /// 0 serving, 1 draining, 2 refusing: see [`ApiState::start_draining`].
     shutdown: std::sync::Arc<std::sync::atomic::AtomicU8>,
 }
@@ -99,6 +104,7 @@ impl ApiState {
             listings: std::sync::Arc::new(listing_cache::ListingCache::new(LISTING_CACHE_BYTES)),
             reports: std::sync::Arc::new(report_gate::ReportGate::new(cores, QUEUED_REPORTS)),
             writes_failing: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            body_timeout: DEFAULT_BODY_TIMEOUT,
             shutdown: std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0)),
         }
     }
@@ -152,6 +158,14 @@ impl ApiState {
 
     fn is_refusing(&self) -> bool {
         self.shutdown.load(std::sync::atomic::Ordering::SeqCst) >= 2
+    }
+
+    /// The same state with request bodies given `timeout` to arrive (default 30 s): a body
+    /// still incomplete then is answered 408 and its connection closed, so a client that
+    /// declares a huge chunk and stops holds nothing for long.
+    pub fn with_body_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.body_timeout = timeout;
+        self
     }
 
     /// The largest `target_node_count` this server accepts.

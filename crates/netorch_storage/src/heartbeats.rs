@@ -37,13 +37,16 @@ impl TryFrom<HeartbeatRow> for WorkerHeartbeat {
     }
 }
 
-/// How long a worker that stopped reporting stays listed.
-pub const FORGET_AFTER: chrono::Duration = chrono::Duration::hours(24);
+/// How long a worker loop that stopped reporting stays listed, unless its worker says
+/// otherwise ([`record_with`]): long enough to see what stopped, short enough that restarts
+/// (each under a new name) do not pile up.
+pub const FORGET_AFTER: chrono::Duration = chrono::Duration::minutes(15);
+
+/// The most loops [`list`] returns (the most recent).
+pub const LISTED_LOOPS: i64 = 100;
 
 /// Records that worker `name`'s `kind` loop, ticking every `interval` since `started_at`, is
-/// alive at `now`. When a new loop first reports, loops silent for [`FORGET_AFTER`] are
-/// forgotten: every restarted process reports under a new name, and the list must not grow
-/// forever.
+/// alive at `now`, forgetting loops silent for [`FORGET_AFTER`] (see [`record_with`]).
 pub fn record(
     conn: &mut DbConnection,
     name: &str,
@@ -51,6 +54,22 @@ pub fn record(
     interval: Duration,
     started_at: Timestamp,
     now: Timestamp,
+) -> Result<()> {
+    record_with(conn, name, kind, interval, started_at, now, FORGET_AFTER)
+}
+
+/// Records that worker `name`'s `kind` loop, ticking every `interval` since `started_at`, is
+/// alive at `now`. When a new loop first reports, loops silent for `forget_after` are
+/// forgotten: every restarted process reports under a new name, and the list must not grow
+/// forever.
+pub fn record_with(
+    conn: &mut DbConnection,
+    name: &str,
+    kind: WorkerKind,
+    interval: Duration,
+    started_at: Timestamp,
+    now: Timestamp,
+    forget_after: chrono::Duration,
 ) -> Result<()> {
     let interval_ms = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
     write_transaction(conn, |conn| {
@@ -69,7 +88,7 @@ pub fn record(
         if updated == 0 {
             diesel::delete(
                 worker_heartbeats::table
-                    .filter(worker_heartbeats::last_heartbeat.lt(to_micros(now - FORGET_AFTER))),
+                    .filter(worker_heartbeats::last_heartbeat.lt(to_micros(now - forget_after))),
             )
             .execute(conn)?;
             diesel::insert_into(worker_heartbeats::table)
@@ -105,10 +124,11 @@ pub fn record_stop(
     Ok(())
 }
 
-/// Every worker that ever reported, most recent heartbeat first.
+/// The worker loops that reported, most recent heartbeat first, at most [`LISTED_LOOPS`].
 pub fn list(conn: &mut DbConnection) -> Result<Vec<WorkerHeartbeat>> {
     worker_heartbeats::table
         .order(worker_heartbeats::last_heartbeat.desc())
+        .limit(LISTED_LOOPS)
         .select(HeartbeatRow::as_select())
         .load(conn)?
         .into_iter()

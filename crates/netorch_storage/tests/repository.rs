@@ -575,6 +575,65 @@ fn nothing_is_written_for_a_deployment_after_its_delete_commits(t: &TestDatabase
     }
 }
 
+fn silent_loops_are_forgotten_and_the_list_is_bounded(t: &TestDatabase) {
+    let mut conn = t.db.get().expect("connection");
+    let interval = std::time::Duration::from_secs(2);
+    for i in 0..(heartbeats::LISTED_LOOPS + 5) {
+        let at = t0() + Duration::seconds(i);
+        heartbeats::record(
+            &mut conn,
+            &format!("w{i}"),
+            WorkerKind::Lifecycle,
+            interval,
+            at,
+            at,
+        )
+        .expect("beat");
+    }
+    let listed = heartbeats::list(&mut conn).expect("list");
+    assert_eq!(listed.len() as i64, heartbeats::LISTED_LOOPS, "bounded");
+    assert_eq!(
+        listed[0].name,
+        format!("w{}", heartbeats::LISTED_LOOPS + 4),
+        "newest first"
+    );
+    // A new loop twenty minutes on forgets those silent for the default fifteen.
+    let later = t0() + Duration::minutes(20);
+    heartbeats::record(
+        &mut conn,
+        "fresh",
+        WorkerKind::Telemetry,
+        interval,
+        later,
+        later,
+    )
+    .expect("beat");
+    let names: Vec<String> = heartbeats::list(&mut conn)
+        .expect("list")
+        .into_iter()
+        .map(|b| b.name)
+        .collect();
+    assert_eq!(names, ["fresh"]);
+    // A worker configured to forget after a minute does so.
+    let much_later = later + Duration::minutes(2);
+    heartbeats::record_with(
+        &mut conn,
+        "next",
+        WorkerKind::Telemetry,
+        interval,
+        much_later,
+        much_later,
+        Duration::minutes(1),
+    )
+    .expect("beat");
+    let names: Vec<String> = heartbeats::list(&mut conn)
+        .expect("list")
+        .into_iter()
+        .map(|b| b.name)
+        .collect();
+    assert_eq!(names, ["next"]);
+}
+
 fn guarded_update_race_has_exactly_one_winner(t: &TestDatabase) {
     let mut conn = t.db.get().expect("connection");
     let d = deployments::create(&mut conn, &new_deployment("race", 1), t0()).expect("create");
@@ -930,6 +989,7 @@ fn events_commit_in_id_order(t: &TestDatabase) {
 }
 
 backend_tests!(
+    silent_loops_are_forgotten_and_the_list_is_bounded,
     nothing_is_written_for_a_deployment_after_its_delete_commits,
     every_node_change_raises_the_node_version_and_nothing_else_does,
     events_commit_in_id_order,

@@ -153,6 +153,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         name: "example".into(),
         lifecycle_interval: Some(Duration::from_millis(100)),
         telemetry_interval: Some(Duration::from_millis(250)),
+        ..WorkerOptions::new("example")
     };
 
     // Stop when every node runs and has a sample, or after 20 s.

@@ -37,6 +37,11 @@ pub struct WorkerArgs {
     #[arg(long, env = "NETORCH_TELEMETRY_INTERVAL_MS", value_parser = clap::value_parser!(u64).range(1..))]
     pub telemetry_interval_ms: Option<u64>,
 
+    /// Forget worker loops silent this many seconds (shown by /health until then) [default:
+    /// 900].
+    #[arg(long, env = "NETORCH_FORGET_WORKERS_AFTER_SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub forget_workers_after_secs: Option<u64>,
+
     /// Name this process's heartbeats are recorded under (shown by /health) [default:
     /// HOST-PID].
     #[arg(long, env = "NETORCH_WORKER_NAME")]
@@ -82,15 +87,20 @@ impl WorkerArgs {
             || self.lifecycle_interval_ms.is_some()
             || self.telemetry_interval_ms.is_some()
             || self.name.is_some()
+            || self.forget_workers_after_secs.is_some()
     }
 
     /// Options running both loops.
     pub fn options(&self) -> WorkerOptions {
         let (lifecycle, telemetry) = self.intervals();
+        let defaults = WorkerOptions::new(self.worker_name());
         WorkerOptions {
-            name: self.worker_name(),
             lifecycle_interval: Some(lifecycle),
             telemetry_interval: Some(telemetry),
+            forget_after: self
+                .forget_workers_after_secs
+                .map_or(defaults.forget_after, Duration::from_secs),
+            ..defaults
         }
     }
 }

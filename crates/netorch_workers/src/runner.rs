@@ -24,6 +24,23 @@ pub struct WorkerOptions {
     /// Run the telemetry loop at this interval, which is also the collection slot (the
     /// original: 5 s).
     pub telemetry_interval: Option<Duration>,
+    /// Forget loops (of any worker) silent this long when this worker's loops first report
+    /// (`heartbeats::FORGET_AFTER` by default).
+    pub forget_after: Duration,
+}
+
+impl WorkerOptions {
+    /// Both loops at the original service's intervals (2 s and 5 s), under `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        WorkerOptions {
+            name: name.into(),
+            lifecycle_interval: Some(Duration::from_secs(2)),
+            telemetry_interval: Some(Duration::from_secs(5)),
+            forget_after: heartbeats::FORGET_AFTER
+                .to_std()
+                .unwrap_or(Duration::from_secs(15 * 60)),
+        }
+    }
 }
 
 type Tick = dyn Fn(&Database, Timestamp) -> Result<String, WorkerError> + Send + Sync;
@@ -68,6 +85,8 @@ pub async fn run(
                 name: options.name.clone(),
                 kind,
                 interval,
+                forget_after: chrono::Duration::from_std(options.forget_after)
+                    .unwrap_or(heartbeats::FORGET_AFTER),
             };
             tokio::spawn(run_loop(db.clone(), spec, tick, stopped.clone()))
         })
@@ -87,6 +106,7 @@ struct LoopSpec {
     name: String,
     kind: WorkerKind,
     interval: Duration,
+    forget_after: chrono::Duration,
 }
 
 async fn run_loop(
@@ -183,13 +203,14 @@ fn one_tick(
             other => break other?,
         }
     };
-    heartbeats::record(
+    heartbeats::record_with(
         &mut *db.get()?,
         &spec.name,
         spec.kind,
         spec.interval,
         started_at,
         chrono::Utc::now(),
+        spec.forget_after,
     )?;
     Ok(summary)
 }

@@ -319,6 +319,7 @@ fn the_loops_tick_record_heartbeats_and_stop(t: &TestDatabase) {
         name: "test-worker".into(),
         lifecycle_interval: Some(std::time::Duration::from_millis(20)),
         telemetry_interval: Some(std::time::Duration::from_millis(50)),
+        ..WorkerOptions::new("test-worker")
     };
     let db = t.db.clone();
     runtime.block_on(async move {

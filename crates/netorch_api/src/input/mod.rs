@@ -203,9 +203,17 @@ impl<T: FromInput + 'static> FromRequest for Valid<T> {
     fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
         let req = req.clone();
         let body = T::READS_BODY.then(|| web::Bytes::from_request(&req, payload));
+        let limit = req
+            .app_data::<web::Data<ApiState>>()
+            .map_or(crate::DEFAULT_BODY_TIMEOUT, |state| state.body_timeout);
         Box::pin(async move {
             let bytes = match body {
-                Some(reading) => Some(reading.await.map_err(payload_error)?),
+                Some(reading) => Some(
+                    actix_web::rt::time::timeout(limit, reading)
+                        .await
+                        .map_err(|_| ApiError::BodyTimeout(limit))?
+                        .map_err(payload_error)?,
+                ),
                 None => None,
             };
             let mut input = Input::new(&req, bytes.as_deref())?;
@@ -222,5 +230,37 @@ fn payload_error(error: actix_web::Error) -> ApiError {
         ApiError::PayloadTooLarge(crate::MAX_BODY_BYTES)
     } else {
         ApiError::BadBody(error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::requests::DeploymentCreate;
+    use actix_web::test::TestRequest;
+
+    #[actix_web::test]
+    async fn a_body_that_stops_coming_is_a_408() {
+        let db = netorch_storage::Database::connect("sqlite::memory:").expect("database");
+        let limit = std::time::Duration::from_millis(50);
+        let state = web::Data::new(ApiState::new(db, 10).with_body_timeout(limit));
+        let req = TestRequest::post()
+            .uri("/deployments")
+            .app_data(state)
+            .to_http_request();
+        // A chunked body whose sender never sends its end.
+        let (_sender, stalled) = actix_http::h1::Payload::create(false);
+        let mut payload = actix_web::dev::Payload::from(stalled);
+        let started = std::time::Instant::now();
+        match Valid::<DeploymentCreate>::from_request(&req, &mut payload).await {
+            Err(ApiError::BodyTimeout(waited)) => assert_eq!(waited, limit),
+            other => panic!("expected a 408, got {:?}", other.map(|_| ())),
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        let response = actix_web::ResponseError::error_response(&ApiError::BodyTimeout(limit));
+        assert_eq!(
+            response.status(),
+            actix_web::http::StatusCode::REQUEST_TIMEOUT
+        );
     }
 }
