@@ -1,0 +1,329 @@
+#!/usr/bin/env python3
+"""Bounded chaos run against the release binaries, then the invariants checked in the database.
+
+One netorch-server (no embedded workers) and two netorch-worker processes share a database.
+For --seconds, clients create deployments, push telemetry, retry failed nodes and delete
+deployments, while the workers are killed with SIGKILL at random and restarted. Then the
+workers run undisturbed until every node has settled, and the database must show:
+
+- no sample and no event of a deleted deployment written after its delete (its
+  DEPLOYMENT_DELETED event is its only and last one);
+- nothing stuck: every node of a live deployment RUNNING or FAILED;
+- no duplicate transition: each node's events form one chain from PENDING to its state;
+- no duplicate sample (node, slot);
+- each deployment's state counters equal a count of its nodes;
+- every sample answered 202 present (unless its deployment was deleted since);
+- no 5xx answer, ever.
+
+Loopback only. Usage:
+    scripts/chaos.py --bin-dir target/release --database-url sqlite:///tmp/chaos.db
+    scripts/chaos.py --bin-dir target/release --database-url 'postgres://...' [--seconds 45]
+"""
+import argparse
+import json
+import os
+import random
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timezone
+
+FAILURES = []
+LOCK = threading.RLock()
+
+
+def fail(message):
+    with LOCK:
+        FAILURES.append(message)
+    print(f"FAIL: {message}", file=sys.stderr, flush=True)
+
+
+def call(base, method, path, body=None, timeout=30):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base + path, data=data, method=method,
+                                     headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw = response.read()
+            status = response.status
+    except urllib.error.HTTPError as error:
+        raw, status = error.read(), error.code
+    if status >= 500:
+        fail(f"{method} {path} answered {status}: {raw[:300]!r}")
+    try:
+        return status, json.loads(raw) if raw else None
+    except ValueError:
+        return status, raw
+
+
+def start(command, log_path):
+    log = open(log_path, "ab")
+    return subprocess.Popen(command, stdout=log, stderr=log)
+
+
+def server_address(log_path, process):
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"the server exited: see {log_path}")
+        with open(log_path, "rb") as log:
+            match = re.search(rb"listening on http://(127\.0\.0\.1:\d+)", log.read())
+        if match:
+            return "http://" + match.group(1).decode()
+        time.sleep(0.1)
+    sys.exit("the server did not start")
+
+
+class Database:
+    """Read-only queries for the checks: sqlite3 for SQLite, psql for PostgreSQL."""
+
+    def __init__(self, url):
+        self.url = url
+        if url.startswith("sqlite://"):
+            self.sqlite = sqlite3.connect(url[len("sqlite://"):], timeout=30)
+        else:
+            self.sqlite = None
+
+    def rows(self, sql):
+        if self.sqlite is not None:
+            return [tuple(r) for r in self.sqlite.execute(sql).fetchall()]
+        out = subprocess.run(["psql", "-X", "-q", "-At", "-F", "\t", self.url, "-c", sql],
+                             check=True, capture_output=True, text=True).stdout
+        return [tuple(line.split("\t")) for line in out.splitlines() if line]
+
+
+def micros(text):
+    at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=timezone.utc)
+    delta = at - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bin-dir", required=True)
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--seconds", type=float, default=45)
+    parser.add_argument("--seed", type=int, default=None)
+    args = parser.parse_args()
+    seed = args.seed if args.seed is not None else random.randrange(1 << 30)
+    print(f"chaos: seed {seed}, {args.seconds} s on {args.database_url.split('@')[-1]}",
+          flush=True)
+    rng = random.Random(seed)
+    logs = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"netorch-chaos-{os.getpid()}")
+    os.makedirs(logs, exist_ok=True)
+
+    server_log = os.path.join(logs, "server.log")
+    server = start([os.path.join(args.bin_dir, "netorch-server"), "--bind", "127.0.0.1:0",
+                    "--workers", "none", "--database-url", args.database_url,
+                    "--shutdown-grace", "0.2", "--max-nodes-per-deployment", "400"], server_log)
+    base = server_address(server_log, server)
+    worker_command = [os.path.join(args.bin_dir, "netorch-worker"), "--database-url",
+                      args.database_url, "--time-scale", "20"]
+    workers = {}
+    for name in ("chaos-a", "chaos-b"):
+        workers[name] = start(worker_command + ["--name", name],
+                              os.path.join(logs, f"{name}.log"))
+
+    live = {}          # deployment id -> list of node ids
+    deleted = {}       # deployment id -> time of its 204
+    accepted = []      # (deployment, node, timestamp micros) answered 202
+    stop = threading.Event()
+    counts = {"kills": 0, "deletes": 0, "pushes": 0, "creates": 0, "retries": 0}
+
+    def create():
+        status, body = call(base, "POST", "/deployments",
+                            {"name": f"chaos-{rng.randrange(1 << 20)}",
+                             "target_node_count": rng.randrange(20, 300)})
+        if status != 201:
+            fail(f"create answered {status}: {body}")
+            return
+        status, nodes = call(base, "GET", f"/deployments/{body['id']}/nodes")
+        with LOCK:
+            live[body["id"]] = [n["id"] for n in nodes["nodes"]]
+            counts["creates"] += 1
+
+    for _ in range(6):
+        create()
+
+    def pusher(index):
+        local = random.Random(seed + index)
+        slot = 0
+        while not stop.is_set():
+            with LOCK:
+                if not live:
+                    continue
+                deployment = local.choice(list(live))
+                nodes = live[deployment]
+            slot += 1
+            stamp = datetime.fromtimestamp(1_900_000_000 + slot * 10 + index,
+                                           tz=timezone.utc).isoformat().replace("+00:00", "Z")
+            chosen = local.sample(nodes, min(len(nodes), 50))
+            samples = [{"node_id": n, "timestamp": stamp, "latency_ms": 10.0,
+                        "throughput_gbps": 9.0, "error_rate": 0.1} for n in chosen]
+            status, body = call(base, "POST", f"/deployments/{deployment}/telemetry",
+                                {"samples": samples})
+            if status == 202:
+                with LOCK:
+                    accepted.extend((deployment, n, micros(stamp)) for n in chosen)
+                    counts["pushes"] += 1
+            elif status == 404:
+                with LOCK:
+                    if deployment not in deleted:
+                        fail(f"push to live deployment {deployment} answered 404")
+            else:
+                fail(f"push answered {status}: {body}")
+
+    threads = [threading.Thread(target=pusher, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+
+    deadline = time.time() + args.seconds
+    next_kill = time.time() + rng.uniform(0.3, 1.5)
+    next_delete = time.time() + rng.uniform(2, 5)
+    next_create = time.time() + rng.uniform(1, 3)
+    while time.time() < deadline and not FAILURES:
+        now = time.time()
+        if now >= next_kill:
+            name = rng.choice(list(workers))
+            workers[name].send_signal(signal.SIGKILL)
+            workers[name].wait()
+            counts["kills"] += 1
+            # Restarted under a new name, as a supervisor would start a new process.
+            new_name = f"{name.split('#')[0]}#{counts['kills']}"
+            del workers[name]
+            workers[new_name] = start(worker_command + ["--name", new_name],
+                                      os.path.join(logs, f"{new_name}.log"))
+            next_kill = now + rng.uniform(0.3, 1.5)
+        if now >= next_delete:
+            with LOCK:
+                victim = rng.choice(list(live)) if len(live) > 2 else None
+            if victim is not None:
+                # Marked before the request: a push may see the 404 before the 204 arrives here.
+                with LOCK:
+                    live.pop(victim, None)
+                    deleted[victim] = time.time()
+                status, body = call(base, "DELETE", f"/deployments/{victim}")
+                if status != 204:
+                    fail(f"delete answered {status}: {body}")
+                counts["deletes"] += 1
+            next_delete = now + rng.uniform(2, 5)
+        if now >= next_create:
+            create()
+            with LOCK:
+                some = rng.choice(list(live))
+            status, failed = call(base, "GET", f"/deployments/{some}/nodes?state=FAILED")
+            for node in (failed or {}).get("nodes", [])[:3]:
+                status, body = call(base, "POST", f"/deployments/{some}/nodes/{node['id']}/retry")
+                if status == 200:
+                    counts["retries"] += 1
+                elif status not in (404, 409):
+                    fail(f"retry answered {status}: {body}")
+            next_create = now + rng.uniform(1, 3)
+        time.sleep(0.05)
+    stop.set()
+    for thread in threads:
+        thread.join()
+
+    # Settle: the workers finish every rollout undisturbed.
+    settle_deadline = time.time() + 60
+    while time.time() < settle_deadline:
+        moving = 0
+        for deployment in list(live):
+            status, body = call(base, "GET", f"/deployments/{deployment}")
+            states = body["node_states"]
+            moving += states["PENDING"] + states["PROVISIONING"] + states["CONFIGURING"]
+        if moving == 0:
+            break
+        time.sleep(0.5)
+
+    server.send_signal(signal.SIGTERM)
+    if server.wait(timeout=30) != 0:
+        fail(f"the server exited {server.returncode}")
+    for process in workers.values():
+        process.send_signal(signal.SIGTERM)
+    for name, process in workers.items():
+        if process.wait(timeout=30) != 0:
+            fail(f"worker {name} exited {process.returncode}")
+
+    check(Database(args.database_url), live, deleted, accepted)
+    print(f"chaos: {counts}, {len(accepted)} samples answered 202", flush=True)
+    if FAILURES:
+        print(f"chaos: {len(FAILURES)} failures (seed {seed}, logs in {logs})", file=sys.stderr)
+        sys.exit(1)
+    print("chaos: every invariant holds", flush=True)
+
+
+def check(db, live, deleted, accepted):
+    ids = lambda values: ",".join(str(v) for v in values) or "NULL"
+    # Nothing of a deleted deployment but its DEPLOYMENT_DELETED event, which is its last.
+    orphans = db.rows("SELECT count(*) FROM telemetry_samples WHERE deployment_id NOT IN "
+                      "(SELECT id FROM deployments)")
+    if int(orphans[0][0]) != 0:
+        fail(f"{orphans[0][0]} samples of deleted deployments")
+    for deployment in deleted:
+        events = db.rows(f"SELECT event_type FROM events WHERE deployment_id = {deployment} "
+                         "ORDER BY id")
+        if [e[0] for e in events] != ["DEPLOYMENT_DELETED"]:
+            fail(f"deleted deployment {deployment} has events {[e[0] for e in events][:10]}")
+    nodes_left = db.rows(f"SELECT count(*) FROM nodes WHERE deployment_id IN ({ids(deleted)})")
+    if int(nodes_left[0][0]) != 0:
+        fail(f"{nodes_left[0][0]} nodes of deleted deployments")
+    # Nothing stuck.
+    stuck = db.rows("SELECT id, state FROM nodes WHERE state NOT IN ('RUNNING', 'FAILED')")
+    if stuck:
+        fail(f"{len(stuck)} nodes stuck in flight, e.g. {stuck[:5]}")
+    # One chain of transitions per node, ending in its state.
+    chains = {}
+    for node, kind, metadata in db.rows(
+            "SELECT node_id, event_type, metadata FROM events WHERE node_id IS NOT NULL "
+            "ORDER BY id"):
+        chains.setdefault(int(node), []).append(json.loads(metadata))
+    for node, state in db.rows("SELECT id, state FROM nodes"):
+        current = "PENDING"
+        for step in chains.get(int(node), []):
+            if step.get("from_state") != current:
+                fail(f"node {node}: a transition from {step.get('from_state')} after {current} "
+                     "(a duplicate or a lost transition)")
+                break
+            current = step.get("to_state")
+        else:
+            if current != state:
+                fail(f"node {node} is {state} but its events end in {current}")
+    # No duplicate sample.
+    duplicates = db.rows("SELECT count(*) FROM (SELECT node_id, sampled_at FROM telemetry_samples "
+                         "GROUP BY node_id, sampled_at HAVING count(*) > 1) d")
+    if int(duplicates[0][0]) != 0:
+        fail(f"{duplicates[0][0]} duplicated samples")
+    # Counters equal counts.
+    for row in db.rows("SELECT d.id, d.pending_nodes, d.provisioning_nodes, d.configuring_nodes, "
+                       "d.running_nodes, d.failed_nodes, "
+                       "(SELECT count(*) FROM nodes n WHERE n.deployment_id = d.id AND n.state = 'PENDING'), "
+                       "(SELECT count(*) FROM nodes n WHERE n.deployment_id = d.id AND n.state = 'PROVISIONING'), "
+                       "(SELECT count(*) FROM nodes n WHERE n.deployment_id = d.id AND n.state = 'CONFIGURING'), "
+                       "(SELECT count(*) FROM nodes n WHERE n.deployment_id = d.id AND n.state = 'RUNNING'), "
+                       "(SELECT count(*) FROM nodes n WHERE n.deployment_id = d.id AND n.state = 'FAILED') "
+                       "FROM deployments d"):
+        values = [int(v) for v in row]
+        if values[1:6] != values[6:11]:
+            fail(f"deployment {values[0]}: counters {values[1:6]} but counts {values[6:11]}")
+    # Every 202 sample present, unless its deployment was deleted since.
+    stored = set()
+    for deployment in live:
+        for node, at in db.rows(f"SELECT node_id, sampled_at FROM telemetry_samples "
+                                f"WHERE deployment_id = {deployment}"):
+            stored.add((int(node), int(at)))
+    missing = [(d, n, t) for d, n, t in accepted if d in live and (n, t) not in stored]
+    if missing:
+        fail(f"{len(missing)} samples answered 202 are missing, e.g. {missing[:3]}")
+
+
+if __name__ == "__main__":
+    main()
