@@ -102,6 +102,18 @@ fn start_with(database_url: &str, args: &[&str]) -> Server {
     Server { child, addr }
 }
 
+/// Creates a deployment of `nodes` nodes; its id.
+fn create(addr: &str, name: &str, nodes: u32) -> i64 {
+    let (status, created) = request(
+        addr,
+        "POST",
+        "/deployments",
+        Some(&json!({"name": name, "target_node_count": nodes})),
+    );
+    assert_eq!(status, 201, "{created}");
+    created["id"].as_i64().expect("id")
+}
+
 /// Polls `check` every 50 ms until it returns `Some`, for at most 30 s.
 fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let started = Instant::now();
@@ -124,14 +136,7 @@ fn a_deployment_runs_reports_telemetry_and_bottlenecks_then_the_server_stops_cle
     let mut server = start(&url);
     let addr = server.addr.clone();
 
-    let (status, created) = request(
-        &addr,
-        "POST",
-        "/deployments",
-        Some(&json!({"name": "e2e", "target_node_count": 20})),
-    );
-    assert_eq!(status, 201, "{created}");
-    let id = created["id"].as_i64().expect("id");
+    let id = create(&addr, "e2e", 20);
 
     // Deployment 1, ids 1..20: (id + 1) % 20 == 0 fails node 19; the rest run.
     let states = eventually("every node to settle", || {
@@ -243,14 +248,7 @@ fn sigterm_drains_then_stops_without_dropping_a_received_request() {
     let url = format!("sqlite://{}", dir.path().join("drain.db").display());
     let mut server = start_with(&url, &["--workers", "none", "--shutdown-grace", "1"]);
     let addr = server.addr.clone();
-    let (status, created) = request(
-        &addr,
-        "POST",
-        "/deployments",
-        Some(&json!({"name": "drain", "target_node_count": 50})),
-    );
-    assert_eq!(status, 201, "{created}");
-    let path = format!("/deployments/{}/nodes", created["id"]);
+    let path = format!("/deployments/{}/nodes", create(&addr, "drain", 50));
     let stop = std::sync::atomic::AtomicBool::new(false);
     let total = std::sync::atomic::AtomicU64::new(0);
     let tallies: Vec<Tally> = std::thread::scope(|scope| {

@@ -44,6 +44,15 @@ fn sample(node: &Node, at: Timestamp, latency_ms: f64) -> NewSample {
     }
 }
 
+/// The names of the listed worker loops, newest first.
+fn loop_names(conn: &mut DbConnection) -> Vec<String> {
+    heartbeats::list(conn)
+        .expect("list")
+        .into_iter()
+        .map(|b| b.name)
+        .collect()
+}
+
 /// Drives a node through `triggers`, returning it as it ends.
 fn drive(conn: &mut DbConnection, node: &Node, triggers: &[NodeTrigger], now: Timestamp) -> Node {
     let mut node = node.clone();
@@ -608,11 +617,7 @@ fn silent_loops_are_forgotten_and_the_list_is_bounded(t: &TestDatabase) {
         later,
     )
     .expect("beat");
-    let names: Vec<String> = heartbeats::list(&mut conn)
-        .expect("list")
-        .into_iter()
-        .map(|b| b.name)
-        .collect();
+    let names = loop_names(&mut conn);
     assert_eq!(names, ["fresh"]);
     // A worker configured to forget after a minute does so.
     let much_later = later + Duration::minutes(2);
@@ -626,11 +631,7 @@ fn silent_loops_are_forgotten_and_the_list_is_bounded(t: &TestDatabase) {
         Duration::minutes(1),
     )
     .expect("beat");
-    let names: Vec<String> = heartbeats::list(&mut conn)
-        .expect("list")
-        .into_iter()
-        .map(|b| b.name)
-        .collect();
+    let names = loop_names(&mut conn);
     assert_eq!(names, ["next"]);
 }
 
@@ -842,11 +843,7 @@ fn heartbeats_are_upserted(t: &TestDatabase) {
         day_later,
     )
     .expect("record");
-    let names: Vec<String> = heartbeats::list(&mut conn)
-        .expect("list")
-        .into_iter()
-        .map(|b| b.name)
-        .collect();
+    let names = loop_names(&mut conn);
     assert_eq!(names, vec!["w2".to_owned()]);
     assert_eq!(beats[0].kind, WorkerKind::Lifecycle);
     assert_eq!(beats[0].last_heartbeat, t0() + Duration::seconds(4));
