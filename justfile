@@ -47,3 +47,16 @@ bench-load url="":
 # Run the server with fast simulated hardware, for trying the API by hand
 demo:
     cargo run --release --bin netorch-server -- --time-scale 10
+
+# Fuzz a release server against its own OpenAPI document (schemathesis, as CI does)
+contract:
+    bash scripts/contract-check.sh
+
+# Kill workers during rollouts, pushes and deletes, then check the invariants (both backends)
+chaos:
+    NETORCH_TEST_POSTGRES_URL={{postgres_url}} bash scripts/chaos-check.sh
+
+# Health latency and memory under 16 concurrent heavy reports
+bench-reports:
+    cargo build --release --bin netorch-server
+    python3 scripts/report-load.py --binary "$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/netorch-server"
