@@ -102,6 +102,16 @@ fn start_with(database_url: &str, args: &[&str]) -> Server {
     Server { child, addr }
 }
 
+/// Sends the server SIGTERM.
+fn sigterm(server: &Server) {
+    let pid = server.child.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+}
+
 /// Creates a deployment of `nodes` nodes; its id.
 fn create(addr: &str, name: &str, nodes: u32) -> i64 {
     let (status, created) = request(
@@ -188,12 +198,7 @@ fn a_deployment_runs_reports_telemetry_and_bottlenecks_then_the_server_stops_cle
     );
 
     // SIGTERM: the server drains and exits 0.
-    let pid = server.child.id().to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
+    sigterm(&server);
     let exit = eventually("the server to exit", || {
         server.child.try_wait().expect("wait")
     });
@@ -303,12 +308,7 @@ fn sigterm_drains_then_stops_without_dropping_a_received_request() {
         eventually("load", || {
             (total.load(std::sync::atomic::Ordering::SeqCst) > 500).then_some(())
         });
-        let pid = server.child.id().to_string();
-        let killed = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        assert!(killed.success());
+        sigterm(&server);
         // /ready turns 503 at once, while requests are still served.
         let (status, body) = eventually("/ready to say draining", || {
             let answer = request(&addr, "GET", "/ready", None);

@@ -135,16 +135,14 @@ impl Paging {
             .min(1)
             .max(1000);
 
-    /// Reads `skip`: 0 when absent.
+    /// Reads `skip`: its default when absent.
     pub fn skip(input: &mut Input<'_>) -> i64 {
-        input.query_int(&Self::SKIP).unwrap_or(0)
+        input.query_int_or_default(&Self::SKIP)
     }
 
-    /// Reads `limit`: 100 when absent.
+    /// Reads `limit`: its default when absent.
     pub fn limit(input: &mut Input<'_>) -> i64 {
-        input
-            .query_int(&Self::LIMIT)
-            .unwrap_or(Self::LIMIT.default.unwrap_or(100))
+        input.query_int_or_default(&Self::LIMIT)
     }
 }
 
@@ -589,7 +587,7 @@ impl BottleneckQuery {
 impl FromInput for BottleneckQuery {
     fn read(input: &mut Input<'_>) -> Result<Self, ApiError> {
         let deployment = input.path_int(&DEPLOYMENT_ID);
-        let minutes = input.query_int(&Self::WINDOW).unwrap_or(10);
+        let minutes = input.query_int_or_default(&Self::WINDOW);
         let method = input.query_choice(&Self::METHOD).unwrap_or_default();
         let threshold = input.query_float(&Self::THRESHOLD);
         input.check()?;
@@ -617,6 +615,8 @@ params!(
 /// `GET /deployments/{deployment_id}/events`.
 #[derive(Debug, Clone)]
 pub struct ReadEvents {
+    /// The deployment (also in `query`).
+    pub deployment: DeploymentId,
     /// The query, with no node filter yet.
     pub query: EventQuery,
     /// Only this node's events.
@@ -648,9 +648,11 @@ impl FromInput for ReadEvents {
         let event_type = input.query_choice(&Self::EVENT_TYPE);
         let node = input.query_node(&Self::NODE);
         input.check()?;
+        let deployment = DeploymentId(valid(deployment)?);
         Ok(ReadEvents {
+            deployment,
             query: EventQuery {
-                deployment: Some(DeploymentId(valid(deployment)?)),
+                deployment: Some(deployment),
                 after,
                 event_type,
                 node: None,

@@ -10,7 +10,7 @@ use crate::responses::*;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use netorch_analytics::StreamingAnalysis;
-use netorch_domain::{NodeId, NodeRef, WorkerKind};
+use netorch_domain::{DeploymentId, NodeId, NodeRef, WorkerKind};
 use netorch_storage::{DbConnection, deployments, events, heartbeats, nodes, telemetry};
 use serde_json::Value;
 
@@ -55,6 +55,21 @@ where
     let outcome = spawn_db(state, work).await;
     state.note_write(&outcome);
     outcome
+}
+
+/// Sets `filter` to the node `node` names in `deployment`, if any; `false` when it names none
+/// (the listing is then empty).
+fn node_filter(
+    conn: &mut DbConnection,
+    deployment: DeploymentId,
+    node: Option<NodeRef>,
+    filter: &mut Option<NodeId>,
+) -> Result<bool, ApiError> {
+    let Some(node) = node else {
+        return Ok(true);
+    };
+    *filter = nodes::lookup(conn, deployment, &node)?;
+    Ok(filter.is_some())
 }
 
 /// How many parts a bottleneck window is read in, each on its own connection and thread.
@@ -302,12 +317,8 @@ pub async fn list_telemetry(
     let samples = with_db(&state, move |conn| {
         // As the original: the deployment must exist (a deleted one's samples are gone).
         deployments::ensure_exists(conn, query.deployment)?;
-        match node.map(|node| nodes::resolve(conn, query.deployment, &node)) {
-            None => {}
-            Some(Ok(id)) => query.node = Some(id),
-            // A name no node has: no samples.
-            Some(Err(netorch_storage::StorageError::NodeNotFound)) => return Ok(Vec::new()),
-            Some(Err(e)) => return Err(e.into()),
+        if !node_filter(conn, query.deployment, node, &mut query.node)? {
+            return Ok(Vec::new());
         }
         Ok(telemetry::query(conn, &query)?)
     })
@@ -469,26 +480,18 @@ pub async fn bottlenecks(
 )]
 pub async fn list_events(
     state: web::Data<ApiState>,
-    Valid(ReadEvents { mut query, node }): Valid<ReadEvents>,
+    Valid(ReadEvents {
+        deployment,
+        mut query,
+        node,
+    }): Valid<ReadEvents>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit;
     let page = with_db(&state, move |conn| {
-        match node {
-            None => {}
-            Some(NodeRef::Id(id)) => query.node = Some(id),
-            // A name is looked up among the deployment's nodes; once it is deleted, only ids
-            // find its nodes' events.
-            Some(NodeRef::Name(name)) => {
-                let deployment = query.deployment.unwrap_or(netorch_domain::DeploymentId(0));
-                match nodes::resolve(conn, deployment, &NodeRef::Name(name)) {
-                    Ok(id) => query.node = Some(id),
-                    Err(
-                        netorch_storage::StorageError::NodeNotFound
-                        | netorch_storage::StorageError::DeploymentNotFound,
-                    ) => return Ok(Vec::new()),
-                    Err(e) => return Err(e.into()),
-                }
-            }
+        // A name is looked up among the deployment's nodes; once it is deleted, only ids find
+        // its nodes' events.
+        if !node_filter(conn, deployment, node, &mut query.node)? {
+            return Ok(Vec::new());
         }
         Ok(events::list(conn, &query)?)
     })

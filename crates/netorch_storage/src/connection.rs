@@ -253,7 +253,10 @@ impl Database {
 
     /// Connects with `options`.
     pub fn connect_with(url: &str, options: &DatabaseOptions) -> Result<Self> {
-        let parsed = DatabaseUrl::parse(url)?;
+        Self::connect_parsed(DatabaseUrl::parse(url)?, options)
+    }
+
+    fn connect_parsed(parsed: DatabaseUrl, options: &DatabaseOptions) -> Result<Self> {
         // One connection first, so that a wrong path or an unreachable server is one clear
         // error at once, rather than the pool retrying (and logging) until its timeout.
         if parsed != DatabaseUrl::SqliteMemory {
@@ -267,6 +270,13 @@ impl Database {
         let mut builder = Pool::builder()
             .max_size(options.max_connections.max(1))
             .connection_timeout(options.timeout);
+        let pragmas = |wal| {
+            Box::new(SqlitePragmas {
+                busy_timeout_ms: options.timeout.as_millis(),
+                wal,
+                max_pages: options.sqlite_max_bytes.map(|b| b.div_ceil(4096)),
+            })
+        };
         match parsed {
             DatabaseUrl::SqliteMemory => {
                 // Each in-memory connection would be its own empty database: keep exactly one,
@@ -276,18 +286,10 @@ impl Database {
                     .min_idle(Some(1))
                     .idle_timeout(None)
                     .max_lifetime(None)
-                    .connection_customizer(Box::new(SqlitePragmas {
-                        busy_timeout_ms: options.timeout.as_millis(),
-                        wal: false,
-                        max_pages: options.sqlite_max_bytes.map(|b| b.div_ceil(4096)),
-                    }));
+                    .connection_customizer(pragmas(false));
             }
             DatabaseUrl::SqliteFile(_) => {
-                builder = builder.connection_customizer(Box::new(SqlitePragmas {
-                    busy_timeout_ms: options.timeout.as_millis(),
-                    wal: true,
-                    max_pages: options.sqlite_max_bytes.map(|b| b.div_ceil(4096)),
-                }));
+                builder = builder.connection_customizer(pragmas(true));
             }
             DatabaseUrl::Postgres(_) => {}
         }
@@ -318,13 +320,7 @@ impl Database {
             sqlite_max_bytes: self.sqlite_max_bytes,
             ..options.clone()
         };
-        match &self.url {
-            DatabaseUrl::SqliteFile(path) => {
-                Database::connect_with(&format!("sqlite://{path}"), &options)
-            }
-            DatabaseUrl::Postgres(url) => Database::connect_with(url, &options),
-            DatabaseUrl::SqliteMemory => Ok(self.clone()),
-        }
+        Database::connect_parsed(self.url.clone(), &options)
     }
 
     /// Checks out a connection.

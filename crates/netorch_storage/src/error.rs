@@ -69,13 +69,10 @@ impl StorageError {
     /// its size cap, `max_page_count`), PostgreSQL's `disk_full` (SQLSTATE 53100, "could not
     /// extend file", "No space left on device").
     pub fn is_out_of_space(&self) -> bool {
-        let message = match self {
-            StorageError::Query(diesel::result::Error::DatabaseError(_, info)) => info.message(),
-            StorageError::Query(diesel::result::Error::QueryBuilderError(e)) => {
-                return e.to_string().contains("disk is full");
-            }
-            _ => return false,
+        let StorageError::Query(diesel::result::Error::DatabaseError(_, info)) = self else {
+            return false;
         };
+        let message = info.message();
         message.contains("database or disk is full")
             || message.contains("No space left on device")
             || message.contains("could not extend file")

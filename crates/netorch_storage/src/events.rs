@@ -48,7 +48,7 @@ impl TryFrom<EventRow> for Event {
     }
 }
 
-#[derive(Insertable, Clone)]
+#[derive(Insertable)]
 #[diesel(table_name = events)]
 #[diesel(treat_none_as_default_value = false)]
 struct NewEventRow<'a> {
@@ -111,12 +111,12 @@ const POSTGRES_EVENTS_LOCK: i64 = 0x006e_6574_6576_656e; // "netevEn"
 /// the commit.
 fn lock_event_order(conn: &mut DbConnection) -> Result<()> {
     #[cfg(feature = "postgres")]
-    #[allow(irrefutable_let_patterns)] // with only the postgres feature, the only variant
     if let DbConnection::Postgresql(inner) = conn {
         diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
             .bind::<BigInt, _>(POSTGRES_EVENTS_LOCK)
             .execute(inner)?;
     }
+    // Without the postgres feature there is nothing to lock.
     let _ = conn;
     Ok(())
 }
@@ -144,7 +144,7 @@ pub fn insert_many(conn: &mut DbConnection, batch: &[NewEvent]) -> Result<()> {
             #[cfg(feature = "postgres")]
             DbConnection::Postgresql(inner) => {
                 diesel::copy_from(events::table)
-                    .from_insertable(rows.clone())
+                    .from_insertable(&rows)
                     .execute(inner)?;
             }
         }

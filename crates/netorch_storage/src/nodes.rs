@@ -150,8 +150,24 @@ pub fn resolve(
     deployment: DeploymentId,
     node: &NodeRef,
 ) -> Result<NodeId> {
+    match lookup(conn, deployment, node)? {
+        Some(id) => Ok(id),
+        None => {
+            deployments::ensure_exists(conn, deployment)?;
+            Err(StorageError::NodeNotFound)
+        }
+    }
+}
+
+/// [`resolve`] without the errors: an id as it is, a name's node in `deployment`, or `None`
+/// when no node of it has that name (whether the deployment exists or not). For filters.
+pub fn lookup(
+    conn: &mut DbConnection,
+    deployment: DeploymentId,
+    node: &NodeRef,
+) -> Result<Option<NodeId>> {
     let name = match node {
-        NodeRef::Id(id) => return Ok(*id),
+        NodeRef::Id(id) => return Ok(Some(*id)),
         NodeRef::Name(name) => name.as_str(),
     };
     let id: Option<i64> = on_backend!(conn, |inner| {
@@ -162,13 +178,7 @@ pub fn resolve(
             .load(inner)?
             .pop()
     });
-    match id {
-        Some(id) => Ok(NodeId(id)),
-        None => {
-            deployments::ensure_exists(conn, deployment)?;
-            Err(StorageError::NodeNotFound)
-        }
-    }
+    Ok(id.map(NodeId))
 }
 
 /// Which of `ids` are nodes of `deployment`.

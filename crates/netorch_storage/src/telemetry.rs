@@ -406,6 +406,6 @@ pub fn insert_for_deployment(
         if !strangers.is_empty() {
             return Ok(Err(strangers));
         }
-        Ok(Ok(insert_batch(conn, samples)?))
+        Ok(Ok(insert_rows(conn, samples)?))
     })
 }

@@ -44,6 +44,21 @@ fn sample(node: &Node, at: Timestamp, latency_ms: f64) -> NewSample {
     }
 }
 
+/// Every event of `deployment` (up to 1,000), in order.
+fn events_of(conn: &mut DbConnection, deployment: DeploymentId) -> Vec<netorch_domain::Event> {
+    events::list(
+        conn,
+        &EventQuery {
+            deployment: Some(deployment),
+            after: None,
+            event_type: None,
+            node: None,
+            limit: 1000,
+        },
+    )
+    .expect("events")
+}
+
 /// The names of the listed worker loops, newest first.
 fn loop_names(conn: &mut DbConnection) -> Vec<String> {
     heartbeats::list(conn)
@@ -568,17 +583,7 @@ fn nothing_is_written_for_a_deployment_after_its_delete_commits(t: &TestDatabase
             "round {round}: samples of the deleted deployment"
         );
         assert!(telemetry::count(&mut conn, kept.id).expect("count") > 0);
-        let left = events::list(
-            &mut conn,
-            &EventQuery {
-                deployment: Some(doomed.id),
-                after: None,
-                event_type: None,
-                node: None,
-                limit: 1000,
-            },
-        )
-        .expect("events");
+        let left = events_of(&mut conn, doomed.id);
         let kinds: Vec<EventType> = left.iter().map(|e| e.event_type).collect();
         assert_eq!(kinds, [EventType::DeploymentDeleted], "round {round}");
     }

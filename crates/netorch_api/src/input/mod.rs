@@ -89,6 +89,14 @@ impl<'a> Input<'a> {
         field.read(&mut self.errors, &[LocItem::from("query")], &value)
     }
 
+    /// A query parameter as an integer, the field's documented default when absent (or when
+    /// invalid: the error is recorded, and the request fails at [`Input::check`]).
+    pub fn query_int_or_default(&mut self, field: &IntField) -> i64 {
+        self.query_int(field)
+            .or(field.default)
+            .unwrap_or(field.min.max(0))
+    }
+
     /// A query parameter as a number; `None` when absent or invalid.
     pub fn query_float(&mut self, field: &FloatField) -> Option<f64> {
         let value = self.query_value(field.name)?;
