@@ -40,6 +40,14 @@ bench-analysis:
 bench-ticks:
     NETORCH_TEST_POSTGRES_URL={{postgres_url}} cargo bench -p netorch_workers --bench ticks
 
+# Reports, series and per-node reads over 10,000 and 100,000 nodes, against the raw-sample path
+bench-telemetry:
+    NETORCH_TEST_POSTGRES_URL={{postgres_url}} cargo bench -p netorch_api --bench telemetry_queries
+
+# Three simulated days of 1,000 nodes with rollups and expiry (SQLite): the database levels off
+long-run days="3" minutes_hours="24":
+    NETORCH_LONG_RUN_DAYS={{days}} NETORCH_LONG_RUN_MINUTES_HOURS={{minutes_hours}} cargo bench -p netorch_api --bench long_run
+
 # Load-test netorch-server over loopback with wrk (SQLite; pass a URL for PostgreSQL)
 bench-load url="":
     bash scripts/load-bench.sh {{url}}

@@ -314,6 +314,20 @@ def check(db, live, deleted, accepted):
         values = [int(v) for v in row]
         if values[1:6] != values[6:11]:
             fail(f"deployment {values[0]}: counters {values[1:6]} but counts {values[6:11]}")
+    # Rollups count exactly the stored samples, per deployment and tier (nothing has expired in
+    # a run this short), and a deleted deployment has none left.
+    for table in ("telemetry_minutes", "telemetry_hours", "fleet_telemetry_minutes",
+                  "fleet_telemetry_hours"):
+        rows = db.rows(f"SELECT d.id, (SELECT count(*) FROM telemetry_samples s WHERE s.deployment_id = d.id), "
+                       f"(SELECT coalesce(sum(r.sample_count), 0) FROM {table} r WHERE r.deployment_id = d.id) "
+                       f"FROM deployments d")
+        for deployment, samples, rolled in rows:
+            if int(samples) != int(rolled):
+                fail(f"deployment {deployment}: {samples} samples but {table} counts {rolled}")
+        orphans = db.rows(f"SELECT count(*) FROM {table} WHERE deployment_id NOT IN "
+                          f"(SELECT id FROM deployments)")
+        if int(orphans[0][0]) != 0:
+            fail(f"{orphans[0][0]} rows of {table} outlive their deployment")
     # Every 202 sample present, unless its deployment was deleted since.
     stored = set()
     for deployment in live:

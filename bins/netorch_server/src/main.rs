@@ -104,7 +104,10 @@ async fn main() -> anyhow::Result<()> {
     }
     // The error names the database (password hidden) and what the driver said.
     let db = Database::connect_with(&cli.database.database_url, &options)?;
-    let state = web::Data::new(ApiState::new(db.clone(), cli.max_nodes_per_deployment));
+    let state = web::Data::new(
+        ApiState::new(db.clone(), cli.max_nodes_per_deployment)
+            .with_retention(cli.worker.retention()),
+    );
     let access_log = cli.access_log;
     let app_state = state.clone();
     let server = HttpServer::new(move || {

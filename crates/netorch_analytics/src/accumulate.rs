@@ -3,7 +3,7 @@
 
 use crate::stats::{Moments, NodeSummary, from_array, median, to_array};
 use crate::{AnalysisConfig, BottleneckReport, Method, rank, robust, zscore};
-use netorch_domain::{Metrics, NodeId, TelemetrySample, Timestamp};
+use netorch_domain::{Metrics, NodeId, Resolution, SampleSummary, TelemetrySample, Timestamp};
 use statrs::statistics::{Accumulate, OnlineMoments};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -31,13 +31,63 @@ impl Hasher for NodeIdHasher {
 
 pub(crate) type NodeMap<V> = HashMap<NodeId, V, BuildHasherDefault<NodeIdHasher>>;
 
-/// Per-metric medians of a node's readings.
-fn medians(readings: &[[f64; 3]], scratch: &mut Vec<f64>) -> Metrics {
-    from_array(std::array::from_fn(|metric| {
-        scratch.clear();
-        scratch.extend(readings.iter().map(|r| r[metric]));
-        median(scratch)
-    }))
+/// A node's samples per UTC minute: the robust method's per-node statistic is the median of
+/// these minute means, which one-minute rollups carry (a spike moves one minute's mean, not
+/// the median of them).
+#[derive(Default)]
+pub(crate) struct MinuteMeans {
+    /// `(minute start in microseconds, count, per-metric sums)`, in arrival order.
+    buckets: Vec<(i64, u64, [f64; 3])>,
+}
+
+impl MinuteMeans {
+    fn slot(&mut self, minute: i64) -> &mut (i64, u64, [f64; 3]) {
+        // Samples come in time order: the bucket is almost always the last one.
+        let index = match self.buckets.iter().rposition(|b| b.0 == minute) {
+            Some(index) => index,
+            None => {
+                self.buckets.push((minute, 0, [0.0; 3]));
+                self.buckets.len() - 1
+            }
+        };
+        &mut self.buckets[index]
+    }
+
+    pub(crate) fn push(&mut self, at: Timestamp, x: [f64; 3]) {
+        let slot = self.slot(Resolution::Minute.bucket_of(at.timestamp_micros()));
+        slot.1 += 1;
+        for (sum, value) in slot.2.iter_mut().zip(x) {
+            *sum += value;
+        }
+    }
+
+    /// Adds `count` samples of `minute` whose means are `means`.
+    pub(crate) fn add(&mut self, minute: i64, count: u64, means: [f64; 3]) {
+        let slot = self.slot(minute);
+        slot.1 += count;
+        for (sum, mean) in slot.2.iter_mut().zip(means) {
+            *sum += mean * count as f64;
+        }
+    }
+
+    fn absorb(&mut self, other: &MinuteMeans) {
+        for (minute, count, sums) in &other.buckets {
+            let slot = self.slot(*minute);
+            slot.1 += count;
+            for (ours, theirs) in slot.2.iter_mut().zip(sums) {
+                *ours += theirs;
+            }
+        }
+    }
+
+    /// Per-metric medians of the minute means.
+    fn medians(&self, scratch: &mut Vec<f64>) -> Metrics {
+        from_array(std::array::from_fn(|metric| {
+            scratch.clear();
+            scratch.extend(self.buckets.iter().map(|b| b.2[metric] / b.1 as f64));
+            median(scratch)
+        }))
+    }
 }
 
 /// Finds a node's slot in a table of per-node state, in first-seen order.
@@ -91,8 +141,8 @@ impl<T> NodeTable<T> {
 }
 
 /// The in-memory form, in one pass: statrs' running moments of every sample for the z-score
-/// baseline, plain sums per node for the node means, and every reading when the method needs
-/// medians.
+/// baseline, plain sums per node for the node means, and per-minute sums when the method needs
+/// medians of minute means.
 pub(crate) fn group_by_node(
     samples: &[TelemetrySample],
     method: Method,
@@ -100,7 +150,7 @@ pub(crate) fn group_by_node(
     struct Group {
         count: u64,
         sums: [f64; 3],
-        readings: Vec<[f64; 3]>,
+        minutes: MinuteMeans,
         newest: Timestamp,
     }
     let mut baseline: [OnlineMoments<2>; 3] = Default::default();
@@ -110,7 +160,7 @@ pub(crate) fn group_by_node(
         let group = groups.entry(sample.node_id, || Group {
             count: 0,
             sums: [0.0; 3],
-            readings: Vec::new(),
+            minutes: MinuteMeans::default(),
             newest: sample.timestamp,
         });
         group.count += 1;
@@ -118,7 +168,7 @@ pub(crate) fn group_by_node(
             *sum += value;
         }
         if method == Method::Robust {
-            group.readings.push(x);
+            group.minutes.push(sample.timestamp, x);
         }
         group.newest = group.newest.max(sample.timestamp);
         if method == Method::ZScore {
@@ -135,7 +185,7 @@ pub(crate) fn group_by_node(
             node_id,
             count: g.count,
             means: from_array(g.sums.map(|s| s / g.count as f64)),
-            medians: medians(&g.readings, &mut scratch),
+            medians: g.minutes.medians(&mut scratch),
             newest: g.newest,
         })
         .collect();
@@ -144,26 +194,24 @@ pub(crate) fn group_by_node(
 
 /// One node's running aggregates: count, and the sum and sum of squares of each metric's
 /// distance from the node's first value (the shift keeps the sums small, so the variance does
-/// not drown in cancellation), plus the values themselves for the robust method's medians.
+/// not drown in cancellation), plus per-minute sums for the robust method's medians.
 struct NodeAccumulator {
     count: u64,
     shift: [f64; 3],
     sum: [f64; 3],
     sum_sq: [f64; 3],
-    readings: Vec<[f64; 3]>,
+    minutes: MinuteMeans,
     newest: Timestamp,
 }
 
 impl NodeAccumulator {
-    /// `keeps_readings`: room for the readings up front (32: most of a 10-minute window at
-    /// 5 s, so a node's list grows once or twice instead of six times).
-    fn new(first: &Metrics, at: Timestamp, keeps_readings: bool) -> Self {
+    fn new(first: &Metrics, at: Timestamp) -> Self {
         NodeAccumulator {
             count: 0,
             shift: to_array(first),
             sum: [0.0; 3],
             sum_sq: [0.0; 3],
-            readings: Vec::with_capacity(if keeps_readings { 32 } else { 0 }),
+            minutes: MinuteMeans::default(),
             newest: at,
         }
     }
@@ -181,9 +229,10 @@ impl NodeAccumulator {
 
 /// Bottleneck analysis fed one sample at a time, for windows too large to hold as samples.
 ///
-/// Keeps per node a count and shifted sums (and, for the robust method, the three metric
-/// readings, which its medians need): a hundred bytes per node for `zscore`, plus 24 bytes per
-/// sample for `robust`. Samples may arrive in any order.
+/// Keeps per node a count and shifted sums (and, for the robust method, a count and three sums
+/// per minute of the window, which its medians of minute means need): a hundred bytes per node
+/// for `zscore`, plus 32 bytes per minute for `robust`, whatever the sampling rate. Samples may
+/// arrive in any order, and whole minutes may come as rollups ([`Self::push_minute`]).
 ///
 /// ```
 /// use netorch_analytics::{AnalysisConfig, Method, StreamingAnalysis};
@@ -219,10 +268,9 @@ impl StreamingAnalysis {
     /// Adds one sample of `node`, read at `at`.
     pub fn push(&mut self, node: NodeId, at: Timestamp, metrics: Metrics) {
         self.samples += 1;
-        let keeps_readings = self.config.method == Method::Robust;
         let acc = self
             .nodes
-            .entry(node, || NodeAccumulator::new(&metrics, at, keeps_readings));
+            .entry(node, || NodeAccumulator::new(&metrics, at));
         acc.count += 1;
         let x = to_array(&metrics);
         for (metric, value) in x.into_iter().enumerate() {
@@ -231,10 +279,39 @@ impl StreamingAnalysis {
             acc.sum_sq[metric] += d * d;
         }
         if self.config.method == Method::Robust {
-            acc.readings.push(x);
+            acc.minutes.push(at, x);
         }
         if at > acc.newest {
             acc.newest = at;
+        }
+    }
+
+    /// Adds the samples of `node` in the UTC minute starting at `minute` (microseconds since
+    /// the epoch) that `summary` summarises, as if each had been pushed: the report's form for
+    /// whole minutes read from rollups. The z-score moments merge exactly (Chan's formula).
+    pub fn push_minute(&mut self, node: NodeId, minute: i64, summary: &SampleSummary) {
+        if summary.count == 0 {
+            return;
+        }
+        self.samples += summary.count;
+        let means = summary.means();
+        let acc = self
+            .nodes
+            .entry(node, || NodeAccumulator::new(&means, summary.newest));
+        let n = summary.count as f64;
+        for (metric, s) in summary.metrics().into_iter().enumerate() {
+            // Re-express around the shift: sum(x - a) = n (mean - a), and
+            // sum((x - a)^2) = M2 + n (mean - a)^2.
+            let d = s.mean - acc.shift[metric];
+            acc.sum[metric] += n * d;
+            acc.sum_sq[metric] += s.m2 + n * d * d;
+        }
+        acc.count += summary.count;
+        if self.config.method == Method::Robust {
+            acc.minutes.add(minute, summary.count, to_array(&means));
+        }
+        if summary.newest > acc.newest {
+            acc.newest = summary.newest;
         }
     }
 
@@ -249,7 +326,7 @@ impl StreamingAnalysis {
                 shift: theirs.shift,
                 sum: [0.0; 3],
                 sum_sq: [0.0; 3],
-                readings: Vec::new(),
+                minutes: MinuteMeans::default(),
                 newest: theirs.newest,
             });
             for metric in 0..3 {
@@ -261,7 +338,7 @@ impl StreamingAnalysis {
                     theirs.sum_sq[metric] + 2.0 * d * theirs.sum[metric] + n * d * d;
             }
             ours.count += theirs.count;
-            ours.readings.extend_from_slice(&theirs.readings);
+            ours.minutes.absorb(&theirs.minutes);
             ours.newest = ours.newest.max(theirs.newest);
         }
     }
@@ -289,7 +366,7 @@ impl StreamingAnalysis {
                     node_id,
                     count: acc.count,
                     means: from_array(moments.map(|m| m.mean)),
-                    medians: medians(&acc.readings, &mut scratch),
+                    medians: acc.minutes.medians(&mut scratch),
                     newest: acc.newest,
                 }
             })

@@ -398,3 +398,82 @@ fn quality_table() {
         assert_eq!((rp, rr), (1.0, 1.0), "{label}");
     }
 }
+
+/// Per-(node, minute) summaries of `samples`, as the one-minute rollups hold them.
+fn minute_rollups(
+    samples: &[TelemetrySample],
+) -> Vec<(NodeId, i64, netorch_domain::SampleSummary)> {
+    let mut rollups: std::collections::BTreeMap<(i64, i64), netorch_domain::SampleSummary> =
+        Default::default();
+    for s in samples {
+        let minute = netorch_domain::Resolution::Minute.bucket_of(s.timestamp.timestamp_micros());
+        rollups
+            .entry((minute, s.node_id.get()))
+            .and_modify(|r| r.push(s.timestamp, &s.metrics))
+            .or_insert_with(|| netorch_domain::SampleSummary::of(s.timestamp, &s.metrics));
+    }
+    rollups
+        .into_iter()
+        .map(|((minute, node), summary)| (NodeId(node), minute, summary))
+        .collect()
+}
+
+#[test]
+fn a_report_from_minute_rollups_equals_the_report_from_samples() {
+    for method in Method::ALL {
+        for ids in [scenario(100, 0.2), scenario(37, 0.4), (1..=10).collect()] {
+            let samples = simulate(&ids);
+            let raw = stream(&samples, &config(method));
+            let mut analysis = StreamingAnalysis::new(config(method));
+            for (node, minute, summary) in minute_rollups(&samples) {
+                analysis.push_minute(node, minute, &summary);
+            }
+            let rolled = analysis.finish();
+            assert_eq!(flagged(&raw), flagged(&rolled), "{method}");
+            assert_eq!(
+                (raw.nodes_analyzed, raw.samples_analyzed),
+                (rolled.nodes_analyzed, rolled.samples_analyzed)
+            );
+            for (a, b) in raw.bottlenecks.iter().zip(&rolled.bottlenecks) {
+                assert_eq!(
+                    (a.node_id, a.sample_count, a.newest_sample, &a.reasons),
+                    (b.node_id, b.sample_count, b.newest_sample, &b.reasons)
+                );
+                for (x, y) in [
+                    (a.deviation_score, b.deviation_score),
+                    (a.scores.latency_ms, b.scores.latency_ms),
+                    (a.scores.throughput_gbps, b.scores.throughput_gbps),
+                    (a.scores.error_rate, b.scores.error_rate),
+                    (a.means.latency_ms, b.means.latency_ms),
+                ] {
+                    assert!(
+                        (x - y).abs() <= 1e-9 * x.abs().max(1.0),
+                        "{method}: {x} vs {y}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_healthy_node_with_a_few_spikes_is_not_flagged_by_the_robust_method() {
+    let ids: Vec<i64> = (1..=100).filter(|id| !degraded(NodeId(*id))).collect();
+    let mut samples = simulate(&ids);
+    // Three samples of one healthy node, in three different minutes, read 20 times their
+    // latency, a tenth of their throughput and 20 % errors: a transient glitch.
+    let victim = NodeId(ids[0]);
+    let mut spikes = 0;
+    for s in samples.iter_mut().filter(|s| s.node_id == victim) {
+        let slot = (s.timestamp.timestamp() - START) / 5;
+        if [7, 40, 95].contains(&slot) {
+            s.metrics.latency_ms *= 20.0;
+            s.metrics.throughput_gbps /= 10.0;
+            s.metrics.error_rate = 20.0;
+            spikes += 1;
+        }
+    }
+    assert_eq!(spikes, 3);
+    let robust = analyze(&samples, &config(Method::Robust));
+    assert!(flagged(&robust).is_empty(), "{:?}", robust.bottlenecks);
+}

@@ -50,7 +50,8 @@ choices!(
     Method,
     MetricKind,
     WorkerKind,
-    OperatorAction
+    OperatorAction,
+    crate::requests::SeriesStep,
 );
 
 #[cfg(test)]

@@ -26,6 +26,8 @@ use utoipa::{OpenApi, ToSchema};
         routes::retry_node,
         routes::list_telemetry,
         routes::push_telemetry,
+        routes::node_series,
+        routes::fleet_series,
         routes::bottlenecks,
         routes::list_events,
         routes::health,

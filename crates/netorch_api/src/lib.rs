@@ -28,6 +28,7 @@
 //!
 //! Only this crate knows HTTP and the API's JSON shapes.
 
+pub mod bottleneck;
 mod choice;
 mod docs;
 mod error;
@@ -79,6 +80,9 @@ pub struct ApiState {
     body_timeout: std::time::Duration,
     /// 0 serving, 1 draining, 2 refusing: see [`ApiState::start_draining`].
     shutdown: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    /// How long each telemetry tier is kept (the workers' setting): series past a tier's
+    /// retention are answered from a coarser one.
+    retention: netorch_storage::retention::Retention,
 }
 
 impl ApiState {
@@ -106,6 +110,7 @@ impl ApiState {
             writes_failing: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
             body_timeout: DEFAULT_BODY_TIMEOUT,
             shutdown: std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0)),
+            retention: netorch_storage::retention::Retention::default(),
         }
     }
 
@@ -165,6 +170,13 @@ impl ApiState {
     /// declares a huge chunk and stops holds nothing for long.
     pub fn with_body_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.body_timeout = timeout;
+        self
+    }
+
+    /// The same state for telemetry kept as `retention` says (default
+    /// [`netorch_storage::retention::Retention::default`]); give it the workers' setting.
+    pub fn with_retention(mut self, retention: netorch_storage::retention::Retention) -> Self {
+        self.retention = retention;
         self
     }
 
@@ -274,6 +286,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             resource("/deployments/{deployment_id}/telemetry")
                 .route(get().to(list_telemetry))
                 .route(post().to(push_telemetry)),
+        )
+        .service(
+            resource("/deployments/{deployment_id}/nodes/{node_id}/telemetry/series")
+                .route(get().to(node_series)),
+        )
+        .service(
+            resource("/deployments/{deployment_id}/telemetry/series").route(get().to(fleet_series)),
         )
         .service(resource("/deployments/{deployment_id}/bottlenecks").route(get().to(bottlenecks)))
         .service(resource("/deployments/{deployment_id}/events").route(get().to(list_events)))

@@ -5,7 +5,11 @@
 use crate::choice;
 use chrono::{DateTime, Utc};
 use netorch_analytics::{Bottleneck, BottleneckReport};
-use netorch_domain::{Deployment, Event, Node, NodeStateCounts, TelemetrySample, WorkerHeartbeat};
+use netorch_domain::{
+    Deployment, Event, MetricSummary, Node, NodeStateCounts, Resolution, TelemetrySample,
+    WorkerHeartbeat,
+};
+use netorch_storage::rollups::SeriesBucket;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -552,4 +556,94 @@ pub enum ReadinessStatus {
 pub struct Readiness {
     /// `ready` (200); `unavailable`, `writes_failing` or `draining` (503).
     pub status: ReadinessStatus,
+}
+
+/// One metric over a bucket.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MetricOut {
+    /// The mean of the bucket's samples.
+    pub mean: f64,
+    /// The smallest sample.
+    pub min: f64,
+    /// The largest sample.
+    pub max: f64,
+}
+
+impl From<&MetricSummary> for MetricOut {
+    fn from(m: &MetricSummary) -> Self {
+        MetricOut {
+            mean: m.mean,
+            min: m.min,
+            max: m.max,
+        }
+    }
+}
+
+/// One bucket of a series.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeriesBucketOut {
+    /// The bucket's start (for raw samples, the sample's time), UTC.
+    pub timestamp: String,
+    /// Samples in the bucket.
+    pub count: u64,
+    /// Nodes with samples in the bucket (1 in a node's series).
+    pub nodes: u64,
+    /// Latency, milliseconds.
+    pub latency_ms: MetricOut,
+    /// Throughput, Gb/s.
+    pub throughput_gbps: MetricOut,
+    /// Error rate, percent.
+    pub error_rate: MetricOut,
+}
+
+impl From<&SeriesBucket> for SeriesBucketOut {
+    fn from(b: &SeriesBucket) -> Self {
+        SeriesBucketOut {
+            timestamp: timestamp(b.start),
+            count: b.summary.count,
+            nodes: b.nodes,
+            latency_ms: MetricOut::from(&b.summary.latency_ms),
+            throughput_gbps: MetricOut::from(&b.summary.throughput_gbps),
+            error_rate: MetricOut::from(&b.summary.error_rate),
+        }
+    }
+}
+
+/// A series: a node's or a fleet's telemetry in buckets, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeriesOut {
+    /// The deployment.
+    pub deployment_id: i64,
+    /// The node, in a node's series; absent in a fleet's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<i64>,
+    /// The step asked for.
+    #[schema(schema_with = step_schema)]
+    pub step: &'static str,
+    /// What the buckets are: `raw` (samples) or the rollup read (`1m`, `1h`). Coarser than
+    /// `step` where the range reaches past the retention of the step's tier.
+    #[schema(schema_with = resolution_schema)]
+    pub resolution: &'static str,
+    /// From (inclusive), UTC.
+    pub start_time: String,
+    /// Until (inclusive), UTC.
+    pub end_time: String,
+    /// The buckets, oldest first.
+    pub buckets: Vec<SeriesBucketOut>,
+}
+
+fn step_schema() -> utoipa::openapi::schema::Schema {
+    choice::schema::<crate::requests::SeriesStep>("The step asked for")
+}
+
+fn resolution_schema() -> utoipa::openapi::schema::Schema {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(
+            std::iter::once("raw")
+                .chain(Resolution::ALL.iter().map(|r| r.as_str()))
+                .collect::<Vec<_>>(),
+        ))
+        .description(Some("What the buckets are"))
+        .into()
 }

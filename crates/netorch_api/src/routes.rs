@@ -10,7 +10,8 @@ use crate::responses::*;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use netorch_analytics::StreamingAnalysis;
-use netorch_domain::{DeploymentId, NodeId, NodeRef, WorkerKind};
+use netorch_domain::{DeploymentId, NodeId, NodeRef, Resolution, SampleSummary, WorkerKind};
+use netorch_storage::rollups::{self, SeriesBucket};
 use netorch_storage::{DbConnection, deployments, events, heartbeats, nodes, telemetry};
 use serde_json::Value;
 
@@ -71,9 +72,6 @@ fn node_filter(
     *filter = nodes::lookup(conn, deployment, &node)?;
     Ok(filter.is_some())
 }
-
-/// How many parts a bottleneck window is read in, each on its own connection and thread.
-const WINDOW_PARTS: i32 = 2;
 
 /// Service information
 ///
@@ -393,6 +391,152 @@ pub async fn push_telemetry(
     Ok(HttpResponse::Accepted().json(TelemetryAccepted { accepted, stored }))
 }
 
+/// Read a node's telemetry series
+///
+/// The node's samples in buckets (count, and mean, min and max of each metric), oldest first,
+/// for charts: from the one-minute or one-hour rollups, or raw samples for up to an hour.
+#[utoipa::path(
+    get, path = "/deployments/{deployment_id}/nodes/{node_id}/telemetry/series", tag = "telemetry",
+    params(NodeSeries),
+    responses(
+        (status = 200, body = SeriesOut),
+        (status = 404, description = "No such deployment or node", body = ErrorDetail),
+        (status = 422, description = "Invalid input", body = ValidationError),
+    )
+)]
+pub async fn node_series(
+    state: web::Data<ApiState>,
+    Valid(NodeSeries { path, series }): Valid<NodeSeries>,
+) -> Result<HttpResponse, ApiError> {
+    let now = Utc::now();
+    let range = series.range(now)?;
+    let chosen = series.choose(range, now, &state.retention, true)?;
+    let NodePath { deployment, node } = path;
+    let (node, buckets) = with_db(&state, move |conn| {
+        let node = nodes::resolve(conn, deployment, &node)?;
+        let buckets = match chosen {
+            Some(resolution) => rollups::node_series(
+                conn,
+                deployment,
+                node,
+                resolution,
+                range.0,
+                range.1,
+                SeriesQuery::MAX_BUCKETS,
+            )?,
+            None => {
+                let query = telemetry::TelemetryQuery {
+                    deployment,
+                    node: Some(node),
+                    start: Some(range.0),
+                    end: Some(range.1),
+                    limit: SeriesQuery::MAX_BUCKETS,
+                };
+                let mut samples = telemetry::query(conn, &query)?;
+                samples.reverse();
+                samples
+                    .into_iter()
+                    .map(|s| SeriesBucket {
+                        start: s.timestamp,
+                        nodes: 1,
+                        summary: SampleSummary::of(s.timestamp, &s.metrics),
+                    })
+                    .collect()
+            }
+        };
+        Ok((node, buckets))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(series_out(
+        deployment,
+        Some(node),
+        &series,
+        chosen,
+        range,
+        &buckets,
+    )))
+}
+
+/// Read a deployment's telemetry series
+///
+/// The fleet's samples in buckets, oldest first: per bucket, how many nodes reported, how many
+/// samples, and the mean, min and max of each metric across them. Raw steps group samples by
+/// instant, for up to an hour.
+#[utoipa::path(
+    get, path = "/deployments/{deployment_id}/telemetry/series", tag = "telemetry",
+    params(FleetSeries),
+    responses(
+        (status = 200, body = SeriesOut),
+        (status = 404, description = "No such deployment", body = ErrorDetail),
+        (status = 422, description = "Invalid input", body = ValidationError),
+    )
+)]
+pub async fn fleet_series(
+    state: web::Data<ApiState>,
+    Valid(FleetSeries { deployment, series }): Valid<FleetSeries>,
+) -> Result<HttpResponse, ApiError> {
+    let now = Utc::now();
+    let range = series.range(now)?;
+    let chosen = series.choose(range, now, &state.retention, false)?;
+    let buckets = with_db(&state, move |conn| {
+        deployments::ensure_exists(conn, deployment)?;
+        Ok(match chosen {
+            Some(resolution) => rollups::fleet_series(
+                conn,
+                deployment,
+                resolution,
+                range.0,
+                range.1,
+                SeriesQuery::MAX_BUCKETS,
+            )?,
+            None => {
+                let mut instants: std::collections::BTreeMap<i64, SeriesBucket> =
+                    std::collections::BTreeMap::new();
+                telemetry::scan_window(conn, deployment, range.0, range.1, |_, at, metrics| {
+                    instants
+                        .entry(at.timestamp_micros())
+                        .and_modify(|b| {
+                            b.nodes += 1;
+                            b.summary.push(at, &metrics);
+                        })
+                        .or_insert_with(|| SeriesBucket {
+                            start: at,
+                            nodes: 1,
+                            summary: SampleSummary::of(at, &metrics),
+                        });
+                })?;
+                instants
+                    .into_values()
+                    .take(usize::try_from(SeriesQuery::MAX_BUCKETS).unwrap_or(usize::MAX))
+                    .collect()
+            }
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(series_out(
+        deployment, None, &series, chosen, range, &buckets,
+    )))
+}
+
+fn series_out(
+    deployment: DeploymentId,
+    node: Option<NodeId>,
+    series: &SeriesQuery,
+    chosen: Option<Resolution>,
+    (start, end): (chrono::DateTime<Utc>, chrono::DateTime<Utc>),
+    buckets: &[SeriesBucket],
+) -> SeriesOut {
+    SeriesOut {
+        deployment_id: deployment.get(),
+        node_id: node.map(NodeId::get),
+        step: series.step.as_str(),
+        resolution: chosen.map_or("raw", Resolution::as_str),
+        start_time: timestamp(start),
+        end_time: timestamp(end),
+        buckets: buckets.iter().map(SeriesBucketOut::from).collect(),
+    }
+}
+
 /// Find bottleneck nodes
 ///
 /// Scores every node over the last `analysis_window_minutes` of telemetry and lists those at
@@ -425,24 +569,14 @@ pub async fn bottlenecks(
         Ok(deployments::ensure_exists(conn, deployment)?)
     })
     .await?;
-    // The window is read in consecutive time slices on separate connections at once, each
-    // into its own streaming analysis, and the analyses merged: on two cores this nearly
-    // halves the time a report of a large deployment takes.
-    let slice = (now - start) / WINDOW_PARTS;
-    let parts: Vec<_> = (0..WINDOW_PARTS)
-        .map(|part| {
-            let from = start + slice * part;
-            let to = if part + 1 == WINDOW_PARTS {
-                now
-            } else {
-                from + slice - chrono::Duration::microseconds(1)
-            };
+    // Two parts at once, each on its own connection (see `crate::bottleneck`).
+    let parts: Vec<_> = crate::bottleneck::window_parts(start, now)
+        .into_iter()
+        .map(|range| {
             spawn_db(&state, move |conn| {
-                let mut analysis = StreamingAnalysis::new(config);
-                telemetry::scan_window(conn, deployment, from, to, |node, at, metrics| {
-                    analysis.push(node, at, metrics)
-                })?;
-                Ok(analysis)
+                Ok(crate::bottleneck::analyse_part(
+                    conn, deployment, range, config,
+                )?)
             })
         })
         .collect();

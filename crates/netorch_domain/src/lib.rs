@@ -22,7 +22,9 @@ pub use model::{
     hostname, node_name,
 };
 pub use state::{NodeState, NodeTrigger, OperatorAction, TRANSITIONS, Transition};
-pub use telemetry::{Metrics, NewSample, TelemetrySample};
+pub use telemetry::{
+    MetricSummary, Metrics, NewSample, Resolution, SampleSummary, TelemetrySample,
+};
 
 /// Timestamps everywhere in netorch: UTC, microsecond precision.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;

@@ -70,6 +70,152 @@ pub struct NewSample {
     pub metrics: Metrics,
 }
 
+/// Count, mean, sum of squared deviations (M2), minimum and maximum of one metric over a set of
+/// samples: what a rollup keeps, and what two rollups of disjoint samples merge into exactly
+/// (Chan, Golub and LeVeque's pairwise update), so a bucket can grow one batch at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MetricSummary {
+    /// The mean.
+    pub mean: f64,
+    /// The sum of squared deviations from the mean (the variance is `m2 / (count - 1)`).
+    pub m2: f64,
+    /// The smallest value.
+    pub min: f64,
+    /// The largest value.
+    pub max: f64,
+}
+
+impl MetricSummary {
+    /// One value.
+    pub fn of(value: f64) -> Self {
+        MetricSummary {
+            mean: value,
+            m2: 0.0,
+            min: value,
+            max: value,
+        }
+    }
+
+    /// `self` over `count` values merged with `other` over `other_count` disjoint values.
+    pub fn merge(&self, count: u64, other: &MetricSummary, other_count: u64) -> MetricSummary {
+        if count == 0 {
+            return *other;
+        }
+        if other_count == 0 {
+            return *self;
+        }
+        let (n_a, n_b) = (count as f64, other_count as f64);
+        let n = n_a + n_b;
+        let delta = other.mean - self.mean;
+        MetricSummary {
+            mean: self.mean + delta * n_b / n,
+            m2: self.m2 + other.m2 + delta * delta * n_a * n_b / n,
+            min: self.min.min(other.min),
+            max: self.max.max(other.max),
+        }
+    }
+}
+
+/// A summary of a set of samples (of one node or many, over some span of time): how many, the
+/// newest, and each metric's [`MetricSummary`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SampleSummary {
+    /// How many samples.
+    pub count: u64,
+    /// The newest sample's timestamp.
+    pub newest: Timestamp,
+    /// Latency.
+    pub latency_ms: MetricSummary,
+    /// Throughput.
+    pub throughput_gbps: MetricSummary,
+    /// Error rate.
+    pub error_rate: MetricSummary,
+}
+
+impl SampleSummary {
+    /// One sample.
+    pub fn of(at: Timestamp, metrics: &Metrics) -> Self {
+        SampleSummary {
+            count: 1,
+            newest: at,
+            latency_ms: MetricSummary::of(metrics.latency_ms),
+            throughput_gbps: MetricSummary::of(metrics.throughput_gbps),
+            error_rate: MetricSummary::of(metrics.error_rate),
+        }
+    }
+
+    /// Adds the samples `other` summarises (disjoint from this one's).
+    pub fn merge(&mut self, other: &SampleSummary) {
+        let (a, b) = (self.count, other.count);
+        self.latency_ms = self.latency_ms.merge(a, &other.latency_ms, b);
+        self.throughput_gbps = self.throughput_gbps.merge(a, &other.throughput_gbps, b);
+        self.error_rate = self.error_rate.merge(a, &other.error_rate, b);
+        self.newest = if a == 0 {
+            other.newest
+        } else {
+            self.newest.max(other.newest)
+        };
+        self.count = a + b;
+    }
+
+    /// Adds one sample.
+    pub fn push(&mut self, at: Timestamp, metrics: &Metrics) {
+        self.merge(&SampleSummary::of(at, metrics));
+    }
+
+    /// The three metrics' summaries, in the order of [`Metrics`]' fields.
+    pub fn metrics(&self) -> [&MetricSummary; 3] {
+        [&self.latency_ms, &self.throughput_gbps, &self.error_rate]
+    }
+
+    /// The three means.
+    pub fn means(&self) -> Metrics {
+        Metrics {
+            latency_ms: self.latency_ms.mean,
+            throughput_gbps: self.throughput_gbps.mean,
+            error_rate: self.error_rate.mean,
+        }
+    }
+}
+
+/// The sizes of time bucket that telemetry is rolled up into as it is stored. Buckets are
+/// aligned to the Unix epoch (UTC minutes and hours).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Resolution {
+    /// One-minute buckets.
+    #[serde(rename = "1m")]
+    Minute,
+    /// One-hour buckets.
+    #[serde(rename = "1h")]
+    Hour,
+}
+
+impl Resolution {
+    /// Both, finest first.
+    pub const ALL: [Resolution; 2] = [Resolution::Minute, Resolution::Hour];
+
+    /// The bucket's length in microseconds.
+    pub const fn micros(self) -> i64 {
+        match self {
+            Resolution::Minute => 60_000_000,
+            Resolution::Hour => 3_600_000_000,
+        }
+    }
+
+    /// The name used in the API (`1m`, `1h`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Resolution::Minute => "1m",
+            Resolution::Hour => "1h",
+        }
+    }
+
+    /// The start of the bucket holding `at` (microseconds since the epoch).
+    pub const fn bucket_of(self, at_micros: i64) -> i64 {
+        at_micros.div_euclid(self.micros()) * self.micros()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +251,42 @@ mod tests {
                 other => panic!("{m:?}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn merged_summaries_equal_the_summary_of_all_values() {
+        let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("valid");
+        let values: Vec<f64> = (0..50)
+            .map(|i| 10.0 + ((i * 37) % 11) as f64 * 0.3)
+            .collect();
+        let mut whole = SampleSummary::of(at, &metrics(values[0], 1.0, 0.0));
+        for v in &values[1..] {
+            whole.push(at, &metrics(*v, 1.0, 0.0));
+        }
+        let mut left = SampleSummary::of(at, &metrics(values[0], 1.0, 0.0));
+        for v in &values[1..20] {
+            left.push(at, &metrics(*v, 1.0, 0.0));
+        }
+        let mut right = SampleSummary::of(at, &metrics(values[20], 1.0, 0.0));
+        for v in &values[21..] {
+            right.push(at, &metrics(*v, 1.0, 0.0));
+        }
+        left.merge(&right);
+        let mean = values.iter().sum::<f64>() / 50.0;
+        let m2: f64 = values.iter().map(|v| (v - mean) * (v - mean)).sum();
+        assert_eq!(left.count, 50);
+        assert!((left.latency_ms.mean - mean).abs() < 1e-12);
+        assert!((left.latency_ms.m2 - m2).abs() < 1e-9 * m2);
+        assert!((whole.latency_ms.m2 - m2).abs() < 1e-9 * m2);
+        assert_eq!(left.latency_ms.min, 10.0);
+        assert_eq!(left.latency_ms.max, 13.0);
+    }
+
+    #[test]
+    fn buckets_align_to_the_epoch_before_and_after_it() {
+        assert_eq!(Resolution::Minute.bucket_of(61_000_000), 60_000_000);
+        assert_eq!(Resolution::Minute.bucket_of(60_000_000), 60_000_000);
+        assert_eq!(Resolution::Minute.bucket_of(-1), -60_000_000);
+        assert_eq!(Resolution::Hour.bucket_of(7_199_999_999), 3_600_000_000);
     }
 }

@@ -178,6 +178,15 @@ pub fn get(conn: &mut DbConnection, id: DeploymentId) -> Result<Deployment> {
         .and_then(Deployment::try_from)
 }
 
+/// Every deployment's id, ascending.
+pub fn all_ids(conn: &mut DbConnection) -> Result<Vec<DeploymentId>> {
+    let ids: Vec<i64> = deployments::table
+        .select(deployments::id)
+        .order(deployments::id)
+        .load(conn)?;
+    Ok(ids.into_iter().map(DeploymentId).collect())
+}
+
 /// Fails with [`StorageError::DeploymentNotFound`] unless the deployment exists.
 pub fn ensure_exists(conn: &mut DbConnection, id: DeploymentId) -> Result<()> {
     let found: Vec<i64> = on_backend!(conn, |inner| {
@@ -299,6 +308,10 @@ pub(crate) fn adjust_state_count(
     Ok(())
 }
 
+#[cfg(feature = "postgres")]
+/// The class (first key) of the per-deployment advisory locks taken by [`lock`] on PostgreSQL.
+const DEPLOYMENT_LOCK_CLASS: i32 = 0x6e74_6450;
+
 /// What a write path is about to do under the deployments it locks with [`lock`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeploymentLock {
@@ -333,6 +346,8 @@ pub fn lock(
     if wanted.is_empty() {
         return Ok(std::collections::BTreeSet::new());
     }
+    #[cfg(feature = "postgres")]
+    let wanted_for_advisory = wanted.clone();
     let query = deployments::table
         .filter(deployments::id.eq_any(wanted))
         .order(deployments::id.asc())
@@ -341,11 +356,29 @@ pub fn lock(
         #[cfg(feature = "sqlite")]
         DbConnection::Sqlite(inner) => query.load(inner)?,
         #[cfg(feature = "postgres")]
-        DbConnection::Postgresql(inner) => match mode {
-            DeploymentLock::AddRows => query.for_key_share().load(inner)?,
-            DeploymentLock::ChangeNodes => query.for_no_key_update().load(inner)?,
-            DeploymentLock::Delete => query.for_update().load(inner)?,
-        },
+        DbConnection::Postgresql(inner) => {
+            // First a heavyweight advisory lock per deployment, shared by writers and exclusive
+            // for a delete: its queue is first come, first served, so a waiting delete holds
+            // off new writers. Row locks alone are not fair: writers' KEY SHARE locks, each
+            // compatible with the last, can overlap forever and starve the delete.
+            for id in &wanted_for_advisory {
+                let sql = match mode {
+                    DeploymentLock::Delete => "SELECT pg_advisory_xact_lock($1, $2)",
+                    _ => "SELECT pg_advisory_xact_lock_shared($1, $2)",
+                };
+                diesel::sql_query(sql)
+                    .bind::<diesel::sql_types::Integer, _>(DEPLOYMENT_LOCK_CLASS)
+                    .bind::<diesel::sql_types::Integer, _>(
+                        i32::try_from(id.rem_euclid(i64::from(i32::MAX))).unwrap_or(0),
+                    )
+                    .execute(inner)?;
+            }
+            match mode {
+                DeploymentLock::AddRows => query.for_key_share().load(inner)?,
+                DeploymentLock::ChangeNodes => query.for_no_key_update().load(inner)?,
+                DeploymentLock::Delete => query.for_update().load(inner)?,
+            }
+        }
     };
     let _ = mode;
     Ok(found.into_iter().map(DeploymentId).collect())
@@ -366,6 +399,7 @@ pub fn delete(conn: &mut DbConnection, id: DeploymentId, now: Timestamp) -> Resu
             telemetry_samples::table.filter(telemetry_samples::deployment_id.eq(id.get())),
         )
         .execute(conn)?;
+        crate::rollups::delete_deployment(conn, id)?;
         diesel::delete(events::table.filter(events::deployment_id.eq(id.get()))).execute(conn)?;
         // Nodes go by the foreign key's ON DELETE CASCADE.
         diesel::delete(deployments::table.find(id.get())).execute(conn)?;

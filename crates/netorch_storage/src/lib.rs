@@ -36,6 +36,8 @@ pub mod events;
 pub mod heartbeats;
 pub mod migrations;
 pub mod nodes;
+pub mod retention;
+pub mod rollups;
 pub mod telemetry;
 
 pub use connection::{

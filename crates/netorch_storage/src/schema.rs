@@ -121,5 +121,165 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Per-node one-minute rollups.
+    telemetry_minutes (deployment_id, bucket, node_id) {
+        /// Deployment.
+        deployment_id -> BigInt,
+        /// Bucket start, microseconds since the epoch.
+        bucket -> BigInt,
+        /// Node.
+        node_id -> BigInt,
+        /// Samples in the bucket.
+        sample_count -> BigInt,
+        /// Newest sample's time, microseconds.
+        newest -> BigInt,
+        /// Mean of the metric.
+        latency_mean -> Double,
+        /// Sum of squared deviations of the metric.
+        latency_m2 -> Double,
+        /// Minimum of the metric.
+        latency_min -> Double,
+        /// Maximum of the metric.
+        latency_max -> Double,
+        /// Mean of the metric.
+        throughput_mean -> Double,
+        /// Sum of squared deviations of the metric.
+        throughput_m2 -> Double,
+        /// Minimum of the metric.
+        throughput_min -> Double,
+        /// Maximum of the metric.
+        throughput_max -> Double,
+        /// Mean of the metric.
+        error_mean -> Double,
+        /// Sum of squared deviations of the metric.
+        error_m2 -> Double,
+        /// Minimum of the metric.
+        error_min -> Double,
+        /// Maximum of the metric.
+        error_max -> Double,
+    }
+}
+
+diesel::table! {
+    /// Per-node one-hour rollups.
+    telemetry_hours (deployment_id, bucket, node_id) {
+        /// Deployment.
+        deployment_id -> BigInt,
+        /// Bucket start, microseconds since the epoch.
+        bucket -> BigInt,
+        /// Node.
+        node_id -> BigInt,
+        /// Samples in the bucket.
+        sample_count -> BigInt,
+        /// Newest sample's time, microseconds.
+        newest -> BigInt,
+        /// Mean of the metric.
+        latency_mean -> Double,
+        /// Sum of squared deviations of the metric.
+        latency_m2 -> Double,
+        /// Minimum of the metric.
+        latency_min -> Double,
+        /// Maximum of the metric.
+        latency_max -> Double,
+        /// Mean of the metric.
+        throughput_mean -> Double,
+        /// Sum of squared deviations of the metric.
+        throughput_m2 -> Double,
+        /// Minimum of the metric.
+        throughput_min -> Double,
+        /// Maximum of the metric.
+        throughput_max -> Double,
+        /// Mean of the metric.
+        error_mean -> Double,
+        /// Sum of squared deviations of the metric.
+        error_m2 -> Double,
+        /// Minimum of the metric.
+        error_min -> Double,
+        /// Maximum of the metric.
+        error_max -> Double,
+    }
+}
+
+diesel::table! {
+    /// Per-deployment one-minute rollups.
+    fleet_telemetry_minutes (deployment_id, bucket) {
+        /// Deployment.
+        deployment_id -> BigInt,
+        /// Bucket start, microseconds since the epoch.
+        bucket -> BigInt,
+        /// Nodes with samples in the bucket.
+        nodes -> BigInt,
+        /// Samples in the bucket.
+        sample_count -> BigInt,
+        /// Newest sample's time, microseconds.
+        newest -> BigInt,
+        /// Mean of the metric.
+        latency_mean -> Double,
+        /// Sum of squared deviations of the metric.
+        latency_m2 -> Double,
+        /// Minimum of the metric.
+        latency_min -> Double,
+        /// Maximum of the metric.
+        latency_max -> Double,
+        /// Mean of the metric.
+        throughput_mean -> Double,
+        /// Sum of squared deviations of the metric.
+        throughput_m2 -> Double,
+        /// Minimum of the metric.
+        throughput_min -> Double,
+        /// Maximum of the metric.
+        throughput_max -> Double,
+        /// Mean of the metric.
+        error_mean -> Double,
+        /// Sum of squared deviations of the metric.
+        error_m2 -> Double,
+        /// Minimum of the metric.
+        error_min -> Double,
+        /// Maximum of the metric.
+        error_max -> Double,
+    }
+}
+
+diesel::table! {
+    /// Per-deployment one-hour rollups.
+    fleet_telemetry_hours (deployment_id, bucket) {
+        /// Deployment.
+        deployment_id -> BigInt,
+        /// Bucket start, microseconds since the epoch.
+        bucket -> BigInt,
+        /// Nodes with samples in the bucket.
+        nodes -> BigInt,
+        /// Samples in the bucket.
+        sample_count -> BigInt,
+        /// Newest sample's time, microseconds.
+        newest -> BigInt,
+        /// Mean of the metric.
+        latency_mean -> Double,
+        /// Sum of squared deviations of the metric.
+        latency_m2 -> Double,
+        /// Minimum of the metric.
+        latency_min -> Double,
+        /// Maximum of the metric.
+        latency_max -> Double,
+        /// Mean of the metric.
+        throughput_mean -> Double,
+        /// Sum of squared deviations of the metric.
+        throughput_m2 -> Double,
+        /// Minimum of the metric.
+        throughput_min -> Double,
+        /// Maximum of the metric.
+        throughput_max -> Double,
+        /// Mean of the metric.
+        error_mean -> Double,
+        /// Sum of squared deviations of the metric.
+        error_m2 -> Double,
+        /// Minimum of the metric.
+        error_min -> Double,
+        /// Maximum of the metric.
+        error_max -> Double,
+    }
+}
+
 diesel::joinable!(nodes -> deployments (deployment_id));
 diesel::allow_tables_to_appear_in_same_query!(deployments, nodes, telemetry_samples, events);

@@ -171,12 +171,16 @@ pub fn insert_batch(conn: &mut DbConnection, samples: &[NewSample]) -> Result<us
     })
 }
 
-/// Stores `samples` in the current transaction; how many were new.
+/// Stores `samples` in the current transaction, and their rollups; how many were new.
+///
+/// Only samples actually stored count in the rollups. When every sample was new (the usual
+/// case) that is the whole batch; otherwise the stored ones are read back: on SQLite by the ids
+/// reserved for this batch, on PostgreSQL from the insert's `RETURNING`.
 fn insert_rows(conn: &mut DbConnection, samples: &[NewSample]) -> Result<usize> {
     if samples.is_empty() {
         return Ok(0);
     }
-    match conn {
+    let (inserted, stored) = match conn {
         #[cfg(feature = "sqlite")]
         DbConnection::Sqlite(conn) => {
             let first_id = reserve_sqlite_sample_ids(conn, samples.len())?;
@@ -193,12 +197,19 @@ fn insert_rows(conn: &mut DbConnection, samples: &[NewSample]) -> Result<usize> 
                     error_rate: sample.metrics.error_rate,
                 })
                 .collect();
-            Ok(sqlite_bulk::execute(conn, &rows)?)
+            let inserted = sqlite_bulk::execute(conn, &rows)?;
+            let stored = if inserted == samples.len() {
+                None
+            } else {
+                Some(stored_since(conn, samples, first_id)?)
+            };
+            (inserted, stored)
         }
         #[cfg(feature = "postgres")]
         DbConnection::Postgresql(conn) => {
             let mut inserted = 0;
-            for chunk in samples.chunks(POSTGRES_CHUNK) {
+            let mut stored: Option<Vec<NewSample>> = None;
+            for (index, chunk) in samples.chunks(POSTGRES_CHUNK).enumerate() {
                 let rows: Vec<NewSampleRow> = chunk.iter().map(NewSampleRow::from).collect();
                 // Binary COPY is the fastest way in (batched heap inserts, no speculative
                 // insertion), but it cannot skip a taken key. Duplicates are the exception, so
@@ -209,17 +220,67 @@ fn insert_rows(conn: &mut DbConnection, samples: &[NewSample]) -> Result<usize> 
                         .from_insertable(rows)
                         .execute(conn)
                 });
-                inserted += match copied {
+                match copied {
                     Err(diesel::result::Error::DatabaseError(
                         diesel::result::DatabaseErrorKind::UniqueViolation,
                         _,
-                    )) => PostgresSampleColumns::from(chunk).insert_skipping_duplicates(conn)?,
-                    other => other?,
-                };
+                    )) => {
+                        let new =
+                            PostgresSampleColumns::from(chunk).insert_skipping_duplicates(conn)?;
+                        inserted += new.len();
+                        stored
+                            .get_or_insert_with(|| samples[..index * POSTGRES_CHUNK].to_vec())
+                            .extend(new);
+                    }
+                    other => {
+                        inserted += other?;
+                        if let Some(stored) = &mut stored {
+                            stored.extend_from_slice(chunk);
+                        }
+                    }
+                }
             }
-            Ok(inserted)
+            (inserted, stored)
         }
-    }
+    };
+    crate::rollups::record(conn, stored.as_deref().unwrap_or(samples))?;
+    Ok(inserted)
+}
+
+#[cfg(feature = "sqlite")]
+/// The samples of this batch that were stored: those holding an id reserved for it (from
+/// `first_id`), read back from the span of time and deployments the batch covers.
+fn stored_since(
+    conn: &mut diesel::SqliteConnection,
+    samples: &[NewSample],
+    first_id: i64,
+) -> Result<Vec<NewSample>> {
+    let mut deployments: Vec<i64> = samples.iter().map(|s| s.deployment_id.get()).collect();
+    deployments.sort_unstable();
+    deployments.dedup();
+    let (oldest, newest) = samples.iter().fold((i64::MAX, i64::MIN), |(lo, hi), s| {
+        let at = to_micros(s.timestamp);
+        (lo.min(at), hi.max(at))
+    });
+    let last_id = first_id + i64::try_from(samples.len()).unwrap_or(i64::MAX);
+    let rows: Vec<SampleRow> = telemetry_samples::table
+        .filter(telemetry_samples::deployment_id.eq_any(deployments))
+        .filter(telemetry_samples::sampled_at.between(oldest, newest))
+        .filter(telemetry_samples::id.ge(first_id))
+        .filter(telemetry_samples::id.lt(last_id))
+        .select(SampleRow::as_select())
+        .load(conn)?;
+    rows.into_iter()
+        .map(|row| {
+            let sample = TelemetrySample::try_from(row)?;
+            Ok(NewSample {
+                node_id: sample.node_id,
+                deployment_id: sample.deployment_id,
+                timestamp: sample.timestamp,
+                metrics: sample.metrics,
+            })
+        })
+        .collect()
 }
 
 #[cfg(feature = "postgres")]
@@ -259,11 +320,16 @@ impl From<&[NewSample]> for PostgresSampleColumns {
 
 #[cfg(feature = "postgres")]
 impl PostgresSampleColumns {
-    fn insert_skipping_duplicates(&self, conn: &mut diesel::PgConnection) -> QueryResult<usize> {
-        diesel::sql_query(
+    /// Inserts the chunk skipping taken keys; returns the samples stored.
+    fn insert_skipping_duplicates(
+        &self,
+        conn: &mut diesel::PgConnection,
+    ) -> Result<Vec<NewSample>> {
+        let rows: Vec<(i64, i64, i64, f64, f64, f64)> = diesel::sql_query(
             "INSERT INTO telemetry_samples \
              (deployment_id, node_id, sampled_at, latency_ms, throughput_gbps, error_rate) \
-             SELECT * FROM unnest($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+             SELECT * FROM unnest($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING \
+             RETURNING deployment_id, node_id, sampled_at, latency_ms, throughput_gbps, error_rate",
         )
         .bind::<Array<BigInt>, _>(&self.deployment_ids)
         .bind::<Array<BigInt>, _>(&self.node_ids)
@@ -271,8 +337,54 @@ impl PostgresSampleColumns {
         .bind::<Array<Double>, _>(&self.latency)
         .bind::<Array<Double>, _>(&self.throughput)
         .bind::<Array<Double>, _>(&self.error_rate)
-        .execute(conn)
+        .load::<StoredSample>(conn)?
+        .into_iter()
+        .map(|r| {
+            (
+                r.deployment_id,
+                r.node_id,
+                r.sampled_at,
+                r.latency_ms,
+                r.throughput_gbps,
+                r.error_rate,
+            )
+        })
+        .collect();
+        rows.into_iter()
+            .map(
+                |(deployment, node, at, latency_ms, throughput_gbps, error_rate)| {
+                    Ok(NewSample {
+                        node_id: NodeId(node),
+                        deployment_id: DeploymentId(deployment),
+                        timestamp: from_micros("telemetry_samples", at)?,
+                        metrics: Metrics {
+                            latency_ms,
+                            throughput_gbps,
+                            error_rate,
+                        },
+                    })
+                },
+            )
+            .collect()
     }
+}
+
+#[cfg(feature = "postgres")]
+/// A row of `RETURNING` after an insert that skipped taken keys.
+#[derive(QueryableByName)]
+struct StoredSample {
+    #[diesel(sql_type = BigInt)]
+    deployment_id: i64,
+    #[diesel(sql_type = BigInt)]
+    node_id: i64,
+    #[diesel(sql_type = BigInt)]
+    sampled_at: i64,
+    #[diesel(sql_type = Double)]
+    latency_ms: f64,
+    #[diesel(sql_type = Double)]
+    throughput_gbps: f64,
+    #[diesel(sql_type = Double)]
+    error_rate: f64,
 }
 
 /// Which samples of a deployment to read.
@@ -293,6 +405,11 @@ pub struct TelemetryQuery {
 /// Samples newest first (samples of the same instant by descending node id), read backwards
 /// along the `(deployment_id, sampled_at, node_id)` index.
 pub fn query(conn: &mut DbConnection, query: &TelemetryQuery) -> Result<Vec<TelemetrySample>> {
+    #[cfg(feature = "sqlite")]
+    if let (Some(node), DbConnection::Sqlite(inner)) = (query.node, &mut *conn) {
+        let rows = query_node_by_slots(inner, query, node)?;
+        return rows.into_iter().map(TelemetrySample::try_from).collect();
+    }
     let rows: Vec<SampleRow> = on_backend!(conn, |inner| {
         let mut select = telemetry_samples::table
             .filter(telemetry_samples::deployment_id.eq(query.deployment.get()))
@@ -316,6 +433,62 @@ pub fn query(conn: &mut DbConnection, query: &TelemetryQuery) -> Result<Vec<Tele
             .load(inner)?
     });
     rows.into_iter().map(TelemetrySample::try_from).collect()
+}
+
+#[cfg(feature = "sqlite")]
+/// One node's samples on SQLite, newest first, without reading the other nodes' samples: the
+/// sample key is (deployment, time, node), so step back from one stamp of the deployment to
+/// the one before (a seek) and look the node up at each (a second seek). Nodes of a deployment
+/// share their slots (the worker stamps every node of a tick alike, and collectors push on
+/// slot boundaries), so this costs two seeks per sample. Where stamps are not shared (a
+/// collector pushing each node at its own instants) the seeks stop paying off, and after
+/// `4 * limit + 1,000` of them the rest of the span is scanned instead.
+fn query_node_by_slots(
+    conn: &mut diesel::SqliteConnection,
+    query: &TelemetryQuery,
+    node: NodeId,
+) -> Result<Vec<SampleRow>> {
+    use diesel::dsl::max;
+    use telemetry_samples as t;
+    let limit = usize::try_from(query.limit).unwrap_or(0);
+    let floor = query.start.map(to_micros).unwrap_or(i64::MIN);
+    let mut upto = query.end.map(to_micros).unwrap_or(i64::MAX);
+    let mut rows = Vec::new();
+    let mut seeks = 0;
+    while rows.len() < limit {
+        if seeks > 4 * limit + 1_000 {
+            let rest: Vec<SampleRow> = t::table
+                .filter(t::deployment_id.eq(query.deployment.get()))
+                .filter(t::node_id.eq(node.get()))
+                .filter(t::sampled_at.between(floor, upto))
+                .order(t::sampled_at.desc())
+                .limit(i64::try_from(limit - rows.len()).unwrap_or(i64::MAX))
+                .select(SampleRow::as_select())
+                .load(conn)?;
+            rows.extend(rest);
+            break;
+        }
+        seeks += 1;
+        let stamp: Option<i64> = t::table
+            .filter(t::deployment_id.eq(query.deployment.get()))
+            .filter(t::sampled_at.between(floor, upto))
+            .select(max(t::sampled_at))
+            .first(conn)?;
+        let Some(stamp) = stamp else { break };
+        let row: Option<SampleRow> = t::table
+            .filter(t::deployment_id.eq(query.deployment.get()))
+            .filter(t::sampled_at.eq(stamp))
+            .filter(t::node_id.eq(node.get()))
+            .select(SampleRow::as_select())
+            .first(conn)
+            .optional()?;
+        rows.extend(row);
+        if stamp == i64::MIN {
+            break;
+        }
+        upto = stamp - 1;
+    }
+    Ok(rows)
 }
 
 /// How many samples a deployment has (all time).

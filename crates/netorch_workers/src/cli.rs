@@ -1,6 +1,7 @@
 //! The flags `netorch-worker` and `netorch-server` share: the database and the workers.
 
 use crate::WorkerOptions;
+use netorch_storage::retention::Retention;
 use std::time::Duration;
 
 /// The original service's lifecycle interval.
@@ -46,6 +47,19 @@ pub struct WorkerArgs {
     /// HOST-PID].
     #[arg(long, env = "NETORCH_WORKER_NAME")]
     pub name: Option<String>,
+
+    /// Keep raw samples this many hours (at least 1: reports read the edges of their window
+    /// from them).
+    #[arg(long, env = "NETORCH_KEEP_RAW_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep_raw_hours: u32,
+
+    /// Keep one-minute rollups this many days.
+    #[arg(long, env = "NETORCH_KEEP_MINUTES_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep_minutes_days: u32,
+
+    /// Keep one-hour rollups this many days.
+    #[arg(long, env = "NETORCH_KEEP_HOURS_DAYS", default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep_hours_days: u32,
 }
 
 fn parse_time_scale(text: &str) -> Result<f64, String> {
@@ -66,6 +80,15 @@ impl WorkerArgs {
             pick(self.lifecycle_interval_ms, LIFECYCLE_INTERVAL),
             pick(self.telemetry_interval_ms, TELEMETRY_INTERVAL),
         )
+    }
+
+    /// How long each tier of telemetry is kept.
+    pub fn retention(&self) -> Retention {
+        Retention {
+            raw: chrono::Duration::hours(i64::from(self.keep_raw_hours)),
+            minutes: chrono::Duration::days(i64::from(self.keep_minutes_days)),
+            hours: chrono::Duration::days(i64::from(self.keep_hours_days)),
+        }
     }
 
     /// The process's worker name.
@@ -100,6 +123,7 @@ impl WorkerArgs {
             forget_after: self
                 .forget_workers_after_secs
                 .map_or(defaults.forget_after, Duration::from_secs),
+            retention: self.retention(),
             ..defaults
         }
     }

@@ -3,6 +3,7 @@
 
 use crate::{WorkerError, lifecycle_tick, telemetry_tick};
 use netorch_domain::{Provisioner, TelemetrySource, Timestamp, WorkerKind};
+use netorch_storage::retention::{self, Retention};
 use netorch_storage::{Database, heartbeats};
 use std::future::Future;
 use std::sync::Arc;
@@ -27,6 +28,8 @@ pub struct WorkerOptions {
     /// Forget loops (of any worker) silent this long when this worker's loops first report
     /// (`heartbeats::FORGET_AFTER` by default).
     pub forget_after: Duration,
+    /// How long telemetry is kept: the telemetry loop expires older rows after each tick.
+    pub retention: Retention,
 }
 
 impl WorkerOptions {
@@ -39,6 +42,7 @@ impl WorkerOptions {
             forget_after: heartbeats::FORGET_AFTER
                 .to_std()
                 .unwrap_or(Duration::from_secs(15 * 60)),
+            retention: Retention::default(),
         }
     }
 }
@@ -67,13 +71,19 @@ pub async fn run(
         (WorkerKind::Lifecycle, interval, tick)
     });
     let telemetry = options.telemetry_interval.map(|interval| {
+        let retention = options.retention;
         let tick: Arc<Tick> = Arc::new(move |db, now| {
-            telemetry_tick(db, source.as_ref(), interval, now).map(|t| {
-                format!(
-                    "slot {}: {} running nodes, {} new samples",
-                    t.slot, t.nodes, t.written
-                )
-            })
+            let t = telemetry_tick(db, source.as_ref(), interval, now)?;
+            // Expiry after the samples, in short transactions, for at most a fifth of the
+            // interval (and a second): what is left waits for the next tick.
+            let deadline = std::time::Instant::now() + (interval / 5).min(Duration::from_secs(1));
+            let expired = retention::expire(&mut *db.get()?, &retention, now, || {
+                std::time::Instant::now() < deadline
+            })?;
+            Ok(format!(
+                "slot {}: {} running nodes, {} new samples, {expired} expired rows",
+                t.slot, t.nodes, t.written
+            ))
         });
         (WorkerKind::Telemetry, interval, tick)
     });

@@ -7,6 +7,7 @@ mod analytics;
 mod deployments;
 mod events;
 mod nodes;
+mod series;
 mod service;
 mod telemetry;
 mod validation;

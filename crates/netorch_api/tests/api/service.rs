@@ -128,6 +128,11 @@ fn openapi_lists_every_route_and_docs_work_offline(t: &TestDatabase) {
             ("get", "/deployments/{deployment_id}/events"),
             ("get", "/health"),
             ("get", "/ready"),
+            (
+                "get",
+                "/deployments/{deployment_id}/nodes/{node_id}/telemetry/series",
+            ),
+            ("get", "/deployments/{deployment_id}/telemetry/series"),
             ("get", "/docs"),
             ("get", "/openapi.json"),
         ];

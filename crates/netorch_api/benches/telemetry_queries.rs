@@ -1,0 +1,266 @@
+//! Telemetry queries at fleet scale, on SQLite (a file) and on PostgreSQL (when
+//! `NETORCH_TEST_POSTGRES_URL` is set): the bottleneck report over 10- and 60-minute windows of
+//! 10,000 nodes and a 10-minute window of 100,000 nodes, one node's last 720 raw samples, and a
+//! node's and the fleet's last 24 hours at one-minute steps. Samples are stored through the real
+//! ingest path (rollups included): 60 minutes at 5 s slots, and before that 23 hours at one
+//! sample per node and minute, so that 24 hours of minute rollups exist.
+//!
+//! `cargo bench -p netorch_api --bench telemetry_queries`.
+
+use chrono::{DateTime, Duration, Utc};
+use netorch_analytics::{AnalysisConfig, Method, StreamingAnalysis};
+use netorch_api::bottleneck::{analyse_part, window_parts};
+use netorch_domain::{DeploymentId, Metrics, NewDeployment, NewSample, NodeId, Resolution};
+use netorch_storage::nodes::NodeFilter;
+use netorch_storage::telemetry::TelemetryQuery;
+use netorch_storage::{Database, deployments, nodes, rollups, telemetry};
+use netorch_testkit::TestDatabase;
+use std::time::Instant;
+
+const RUNS: usize = 5;
+
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_003_600 + 17, 250_000_000).expect("valid time")
+}
+
+fn fleet(db: &Database, nodes: u32) -> (DeploymentId, Vec<NodeId>) {
+    let mut conn = db.get().expect("connection");
+    let new = NewDeployment {
+        name: format!("bench-{nodes}"),
+        description: None,
+        target_node_count: nodes,
+    };
+    let d = deployments::create(&mut conn, &new, now() - Duration::days(2)).expect("create");
+    let ids = nodes::list(&mut conn, d.id, &NodeFilter::default())
+        .expect("nodes")
+        .nodes
+        .into_iter()
+        .map(|n| n.id)
+        .collect();
+    (d.id, ids)
+}
+
+fn metrics(node: NodeId, at: DateTime<Utc>) -> Metrics {
+    // One node in 50 is slow. Each node has its own small offset, and every reading wobbles
+    // with time alike: a healthy fleet with some spread, none of it flagged.
+    let offset = ((node.get() * 7_919) % 1_000) as f64 / 1_000.0 * 0.3;
+    let wobble = ((at.timestamp() / 5) % 7) as f64 * 0.1;
+    let slow = node.get() % 50 == 0;
+    Metrics {
+        latency_ms: if slow { 80.0 } else { 10.0 } + offset + wobble,
+        throughput_gbps: if slow { 2.0 } else { 9.0 } - offset + wobble,
+        error_rate: 0.1 + (offset + wobble) / 10.0,
+    }
+}
+
+/// Stores samples of every node at `step` from `from` (inclusive) to `to` (exclusive).
+fn seed(
+    db: &Database,
+    d: DeploymentId,
+    ids: &[NodeId],
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    step: Duration,
+) -> u64 {
+    let mut conn = db.get().expect("connection");
+    let mut batch = Vec::with_capacity(100_000);
+    let mut stored = 0;
+    let mut at = from;
+    while at < to {
+        for id in ids {
+            batch.push(NewSample {
+                node_id: *id,
+                deployment_id: d,
+                timestamp: at,
+                metrics: metrics(*id, at),
+            });
+        }
+        if batch.len() >= 100_000 {
+            stored += telemetry::insert_batch(&mut conn, &batch).expect("insert") as u64;
+            batch.clear();
+        }
+        at += step;
+    }
+    stored += telemetry::insert_batch(&mut conn, &batch).expect("insert") as u64;
+    stored
+}
+
+/// The route's report: two parts read at once on two connections, merged.
+fn report(db: &Database, d: DeploymentId, minutes: i64, method: Method) -> (usize, u64) {
+    let config = AnalysisConfig::new(method, None).expect("config");
+    let parts = window_parts(now() - Duration::minutes(minutes), now());
+    let analyses: Vec<StreamingAnalysis> = std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|range| {
+                scope.spawn(move || {
+                    analyse_part(&mut db.get().expect("connection"), d, range, config)
+                        .expect("part")
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    let mut analysis = StreamingAnalysis::new(config);
+    for part in analyses {
+        analysis.merge(part);
+    }
+    let report = analysis.finish();
+    (report.bottlenecks.len(), report.samples_analyzed)
+}
+
+/// The previous build's report: every raw sample of the window, in the same two parts.
+fn report_from_samples(
+    db: &Database,
+    d: DeploymentId,
+    minutes: i64,
+    method: Method,
+) -> (usize, u64) {
+    let config = AnalysisConfig::new(method, None).expect("config");
+    let parts = window_parts(now() - Duration::minutes(minutes), now());
+    let analyses: Vec<StreamingAnalysis> = std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|(from, to)| {
+                scope.spawn(move || {
+                    let mut analysis = StreamingAnalysis::new(config);
+                    let mut conn = db.get().expect("connection");
+                    telemetry::scan_window(&mut conn, d, from, to, |node, at, m| {
+                        analysis.push(node, at, m)
+                    })
+                    .expect("scan");
+                    analysis
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    let mut analysis = StreamingAnalysis::new(config);
+    for part in analyses {
+        analysis.merge(part);
+    }
+    let report = analysis.finish();
+    (report.bottlenecks.len(), report.samples_analyzed)
+}
+
+/// Runs `f` `RUNS` times; prints the min – max in milliseconds with what the last run returned.
+fn time<T: std::fmt::Debug>(label: &str, mut f: impl FnMut() -> T) {
+    let mut ms = Vec::new();
+    let mut last = None;
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        last = Some(f());
+        ms.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    ms.sort_by(f64::total_cmp);
+    println!(
+        "  {label:<44} {:>8.1} – {:>8.1} ms (median {:>8.1})   {:?}",
+        ms[0],
+        ms[RUNS - 1],
+        ms[RUNS / 2],
+        last.expect("ran")
+    );
+}
+
+fn peak_rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb / 1024)
+}
+
+fn run(label: &str, test_db: &TestDatabase) {
+    let db = &test_db.db;
+    println!("{label}:");
+    let (d, ids) = fleet(db, 10_000);
+    let started = Instant::now();
+    let older = (now() - Duration::hours(24), now() - Duration::hours(1));
+    let mut stored = seed(db, d, &ids, older, Duration::minutes(1));
+    let last_hour = (now() - Duration::hours(1), now() + Duration::seconds(1));
+    stored += seed(db, d, &ids, last_hour, Duration::seconds(5));
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "  seeded 10,000 nodes: {stored} samples in {seconds:.1} s ({:.0} samples/s, rollups included)",
+        stored as f64 / seconds
+    );
+    for method in Method::ALL {
+        for minutes in [10, 60] {
+            time(
+                &format!("report 10,000 nodes, {minutes} min, {method}"),
+                || report(db, d, minutes, method),
+            );
+            time("  the same from raw samples (previous build)", || {
+                report_from_samples(db, d, minutes, method)
+            });
+        }
+    }
+    let node = ids[4_321];
+    time("node's last 720 raw samples", || {
+        let query = TelemetryQuery {
+            deployment: d,
+            node: Some(node),
+            start: None,
+            end: None,
+            limit: 720,
+        };
+        telemetry::query(&mut db.get().expect("connection"), &query)
+            .expect("query")
+            .len()
+    });
+    let day = (now() - Duration::hours(24), now());
+    time("node series, last 24 h at 1m", || {
+        let mut conn = db.get().expect("connection");
+        rollups::node_series(&mut conn, d, node, Resolution::Minute, day.0, day.1, 10_000)
+            .expect("series")
+            .len()
+    });
+    time("fleet series, last 24 h at 1m", || {
+        let mut conn = db.get().expect("connection");
+        rollups::fleet_series(&mut conn, d, Resolution::Minute, day.0, day.1, 10_000)
+            .expect("series")
+            .len()
+    });
+
+    let (big, big_ids) = fleet(db, 100_000);
+    let started = Instant::now();
+    let window = (now() - Duration::minutes(11), now() + Duration::seconds(1));
+    let stored = seed(db, big, &big_ids, window, Duration::seconds(5));
+    println!(
+        "  seeded 100,000 nodes: {stored} samples in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    for method in Method::ALL {
+        time(&format!("report 100,000 nodes, 10 min, {method}"), || {
+            report(db, big, 10, method)
+        });
+    }
+    println!(
+        "  peak resident memory of the benchmark process: {} MiB",
+        peak_rss_mib()
+    );
+}
+
+fn main() {
+    // `cargo test --benches` runs this with `--bench` absent; only measure when asked.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    // NETORCH_BENCH_SKIP_SQLITE=1 measures PostgreSQL alone.
+    if std::env::var_os("NETORCH_BENCH_SKIP_SQLITE").is_none() {
+        run("sqlite", &TestDatabase::sqlite());
+    }
+    match TestDatabase::postgres() {
+        Some(db) => run("postgres", &db),
+        None => println!("postgres   skipped: set NETORCH_TEST_POSTGRES_URL to measure it"),
+    }
+}

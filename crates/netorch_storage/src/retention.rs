@@ -1,0 +1,192 @@
+//! How long telemetry is kept, per tier, and its expiry in short write transactions.
+//!
+//! Each call to [`expire_chunk`] deletes at most [`CHUNK_ROWS`] of the oldest expired rows of
+//! one tier of one deployment, in its own write transaction, so ingest and transitions never
+//! wait long behind it. SQLite puts the freed pages on its free list and reuses them for new
+//! rows: once expiry keeps pace with ingest the file stops growing (the long-run benchmark
+//! shows it).
+
+use crate::connection::write_transaction;
+use crate::time::to_micros;
+use crate::{DbConnection, Result};
+use chrono::Duration;
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use netorch_domain::{DeploymentId, Resolution, Timestamp};
+
+/// Rows deleted per write transaction: about 10 – 30 ms of SQLite's work on this project's
+/// machine (docs/PERFORMANCE.md).
+pub const CHUNK_ROWS: i64 = 10_000;
+
+/// How long each tier of telemetry is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Raw samples.
+    pub raw: Duration,
+    /// One-minute rollups.
+    pub minutes: Duration,
+    /// One-hour rollups.
+    pub hours: Duration,
+}
+
+impl Default for Retention {
+    /// 1 day of samples, 7 days of minutes, 400 days of hours: about 3.6 MB per node at the
+    /// default 5 s interval (docs/API.md, "Retention"), so 1,000 nodes stay under 5 GB.
+    fn default() -> Self {
+        Retention {
+            raw: Duration::days(1),
+            minutes: Duration::days(7),
+            hours: Duration::days(400),
+        }
+    }
+}
+
+impl Retention {
+    /// The shortest raw retention accepted: the bottleneck report reads the partial minutes at
+    /// the edges of a window of up to an hour from raw samples.
+    pub const MIN_RAW: Duration = Duration::hours(1);
+
+    /// The finest tier still holding data from `since` at `now`: `None` for raw samples.
+    pub fn finest_holding(&self, since: Timestamp, now: Timestamp) -> Option<Resolution> {
+        // Any two representable times are less than a `Duration` apart: this cannot overflow.
+        let age = now.signed_duration_since(since);
+        if age <= self.raw {
+            None
+        } else if age <= self.minutes {
+            Some(Resolution::Minute)
+        } else {
+            Some(Resolution::Hour)
+        }
+    }
+}
+
+/// A tier of stored telemetry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    /// `telemetry_samples`.
+    Raw,
+    /// A node rollup table and its fleet table.
+    Rollup(Resolution),
+}
+
+impl Tier {
+    /// Every tier.
+    pub const ALL: [Tier; 3] = [
+        Tier::Raw,
+        Tier::Rollup(Resolution::Minute),
+        Tier::Rollup(Resolution::Hour),
+    ];
+
+    fn kept(self, retention: &Retention) -> Duration {
+        match self {
+            Tier::Raw => retention.raw,
+            Tier::Rollup(Resolution::Minute) => retention.minutes,
+            Tier::Rollup(Resolution::Hour) => retention.hours,
+        }
+    }
+
+    /// `(table, time column, second key column)`.
+    fn tables(self) -> &'static [(&'static str, &'static str, Option<&'static str>)] {
+        match self {
+            Tier::Raw => &[("telemetry_samples", "sampled_at", Some("node_id"))],
+            Tier::Rollup(Resolution::Minute) => &[
+                ("telemetry_minutes", "bucket", Some("node_id")),
+                ("fleet_telemetry_minutes", "bucket", None),
+            ],
+            Tier::Rollup(Resolution::Hour) => &[
+                ("telemetry_hours", "bucket", Some("node_id")),
+                ("fleet_telemetry_hours", "bucket", None),
+            ],
+        }
+    }
+}
+
+/// Deletes up to [`CHUNK_ROWS`] of `deployment`'s rows of `tier` older than its retention at
+/// `now` (per table), in one write transaction; returns how many were deleted. Rows are
+/// deleted oldest first by key, up to the key of the chunk's last row.
+pub fn expire_chunk(
+    conn: &mut DbConnection,
+    deployment: DeploymentId,
+    tier: Tier,
+    retention: &Retention,
+    now: Timestamp,
+) -> Result<usize> {
+    let cutoff = to_micros(now - tier.kept(retention));
+    write_transaction(conn, |conn| {
+        let mut deleted = 0;
+        for (table, time, second) in tier.tables() {
+            // Row-value comparison: the chunk ends exactly at its last key even when thousands
+            // of rows share a timestamp. COALESCE: fewer than a chunk left means up to cutoff.
+            let (last_key, bound) = match second {
+                Some(second) => (
+                    format!("{time}, {second}"),
+                    format!("({time}, {second}) <= (SELECT {time}, {second}"),
+                ),
+                None => (time.to_string(), format!("{time} <= (SELECT {time}")),
+            };
+            let sql = format!(
+                "DELETE FROM {table} WHERE deployment_id = $1 AND {time} < $2 AND ({bound} \
+                 FROM {table} WHERE deployment_id = $1 AND {time} < $2 \
+                 ORDER BY {last_key} LIMIT 1 OFFSET $3) OR (SELECT count(*) FROM (SELECT 1 \
+                 FROM {table} WHERE deployment_id = $1 AND {time} < $2 LIMIT $4) c) <= $3)"
+            );
+            deleted += on_backend!(conn, |inner| diesel::sql_query(sql.as_str())
+                .bind::<BigInt, _>(deployment.get())
+                .bind::<BigInt, _>(cutoff)
+                .bind::<BigInt, _>(CHUNK_ROWS - 1)
+                .bind::<BigInt, _>(CHUNK_ROWS)
+                .execute(inner)?);
+        }
+        Ok(deleted)
+    })
+}
+
+/// Expires telemetry of every deployment, a chunk (one short transaction) at a time, until
+/// nothing is left to expire or `keep_going` says stop (it is asked before each chunk).
+/// Returns how many rows were deleted.
+pub fn expire(
+    conn: &mut DbConnection,
+    retention: &Retention,
+    now: Timestamp,
+    mut keep_going: impl FnMut() -> bool,
+) -> Result<usize> {
+    let deployments = crate::deployments::all_ids(conn)?;
+    let mut deleted = 0;
+    for deployment in deployments {
+        for tier in Tier::ALL {
+            loop {
+                if !keep_going() {
+                    return Ok(deleted);
+                }
+                let chunk = expire_chunk(conn, deployment, tier, retention, now)?;
+                deleted += chunk;
+                if chunk < usize::try_from(CHUNK_ROWS).unwrap_or(usize::MAX) {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(deleted)
+}
+
+#[derive(QueryableByName)]
+struct FreeBytes {
+    #[diesel(sql_type = BigInt)]
+    bytes: i64,
+}
+
+/// Bytes of the SQLite file on its free list (freed by deletes, reused by new rows before the
+/// file grows); 0 on PostgreSQL, which reuses freed space through its own free space map.
+pub fn free_bytes(conn: &mut DbConnection) -> Result<i64> {
+    match conn {
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(inner) => Ok(diesel::sql_query(
+            "SELECT f.freelist_count * s.page_size AS bytes \
+             FROM pragma_freelist_count() f, pragma_page_size() s",
+        )
+        .get_result::<FreeBytes>(inner)?
+        .bytes),
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgresql(_) => Ok(0),
+    }
+}
