@@ -405,9 +405,8 @@ pub struct TelemetryQuery {
 /// Samples newest first (samples of the same instant by descending node id), read backwards
 /// along the `(deployment_id, sampled_at, node_id)` index.
 pub fn query(conn: &mut DbConnection, query: &TelemetryQuery) -> Result<Vec<TelemetrySample>> {
-    #[cfg(feature = "sqlite")]
-    if let (Some(node), DbConnection::Sqlite(inner)) = (query.node, &mut *conn) {
-        let rows = query_node_by_slots(inner, query, node)?;
+    if let Some(node) = query.node {
+        let rows = query_node_by_slots(conn, query, node)?;
         return rows.into_iter().map(TelemetrySample::try_from).collect();
     }
     let rows: Vec<SampleRow> = on_backend!(conn, |inner| {
@@ -435,8 +434,7 @@ pub fn query(conn: &mut DbConnection, query: &TelemetryQuery) -> Result<Vec<Tele
     rows.into_iter().map(TelemetrySample::try_from).collect()
 }
 
-#[cfg(feature = "sqlite")]
-/// One node's samples on SQLite, newest first, without reading the other nodes' samples: the
+/// One node's samples, newest first, without reading the other nodes' samples: the
 /// sample key is (deployment, time, node), so step back from one stamp of the deployment to
 /// the one before (a seek) and look the node up at each (a second seek). Nodes of a deployment
 /// share their slots (the worker stamps every node of a tick alike, and collectors push on
@@ -444,7 +442,7 @@ pub fn query(conn: &mut DbConnection, query: &TelemetryQuery) -> Result<Vec<Tele
 /// collector pushing each node at its own instants) the seeks stop paying off, and after
 /// `4 * limit + 1,000` of them the rest of the span is scanned instead.
 fn query_node_by_slots(
-    conn: &mut diesel::SqliteConnection,
+    conn: &mut DbConnection,
     query: &TelemetryQuery,
     node: NodeId,
 ) -> Result<Vec<SampleRow>> {
@@ -457,31 +455,32 @@ fn query_node_by_slots(
     let mut seeks = 0;
     while rows.len() < limit {
         if seeks > 4 * limit + 1_000 {
-            let rest: Vec<SampleRow> = t::table
+            let left = i64::try_from(limit - rows.len()).unwrap_or(i64::MAX);
+            let rest: Vec<SampleRow> = on_backend!(conn, |inner| t::table
                 .filter(t::deployment_id.eq(query.deployment.get()))
                 .filter(t::node_id.eq(node.get()))
                 .filter(t::sampled_at.between(floor, upto))
                 .order(t::sampled_at.desc())
-                .limit(i64::try_from(limit - rows.len()).unwrap_or(i64::MAX))
+                .limit(left)
                 .select(SampleRow::as_select())
-                .load(conn)?;
+                .load(inner)?);
             rows.extend(rest);
             break;
         }
         seeks += 1;
-        let stamp: Option<i64> = t::table
+        let stamp: Option<i64> = on_backend!(conn, |inner| t::table
             .filter(t::deployment_id.eq(query.deployment.get()))
             .filter(t::sampled_at.between(floor, upto))
             .select(max(t::sampled_at))
-            .first(conn)?;
+            .first(inner)?);
         let Some(stamp) = stamp else { break };
-        let row: Option<SampleRow> = t::table
+        let row: Option<SampleRow> = on_backend!(conn, |inner| t::table
             .filter(t::deployment_id.eq(query.deployment.get()))
             .filter(t::sampled_at.eq(stamp))
             .filter(t::node_id.eq(node.get()))
             .select(SampleRow::as_select())
-            .first(conn)
-            .optional()?;
+            .first(inner)
+            .optional()?);
         rows.extend(row);
         if stamp == i64::MIN {
             break;

@@ -98,9 +98,9 @@ CREATE TABLE fleet_telemetry_hours (
 CREATE INDEX telemetry_minutes_node ON telemetry_minutes (deployment_id, node_id, bucket);
 CREATE INDEX telemetry_hours_node ON telemetry_hours (deployment_id, node_id, bucket);
 
--- One node's raw samples (GET .../telemetry?node_id=) without reading the other nodes' samples
--- of the same span.
-CREATE INDEX telemetry_samples_node ON telemetry_samples (node_id, sampled_at);
+-- No (node_id, sampled_at) index on the samples: it cut ingest below its floor (468 - 515 k to
+-- 198 - 320 k samples/s, docs/PERFORMANCE.md). One node's samples are found by seeking slot by
+-- slot along the primary key instead (telemetry.rs), as on SQLite.
 
 -- Samples stored before this migration, rolled up (M2 from sums of squares here, once).
 INSERT INTO telemetry_minutes (deployment_id, bucket, node_id, sample_count, newest, latency_mean, latency_m2, latency_min, latency_max, throughput_mean, throughput_m2, throughput_min, throughput_max, error_mean, error_m2, error_min, error_max)
