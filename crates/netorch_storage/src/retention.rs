@@ -30,7 +30,7 @@ pub struct Retention {
 }
 
 impl Default for Retention {
-    /// 1 day of samples, 7 days of minutes, 400 days of hours: about 3.6 MB per node at the
+    /// 1 day of samples, 7 days of minutes, 400 days of hours: about 4.4 MB per node at the
     /// default 5 s interval (docs/API.md, "Retention"), so 1,000 nodes stay under 5 GB.
     fn default() -> Self {
         Retention {

@@ -570,9 +570,10 @@ fn read_series(
     (from, to): (i64, i64),
     limit: i64,
 ) -> Result<Vec<RawColumns>> {
-    let (key, node_filter, next) = match node {
-        Some(_) => ("node_id", "AND node_id = $2 ", 3),
-        None => ("nodes", "", 2),
+    let key = if table.per_node() { "node_id" } else { "nodes" };
+    let (node_filter, next) = match node {
+        Some(_) => ("AND node_id = $2 ", 3),
+        None => ("", 2),
     };
     let sql = format!(
         "SELECT {key} AS key, bucket, sample_count, newest, {METRIC_COLUMNS} \
