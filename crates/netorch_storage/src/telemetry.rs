@@ -40,7 +40,7 @@ impl From<&NewSample> for NewSampleRow {
     }
 }
 
-#[derive(Queryable, Selectable)]
+#[derive(Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = telemetry_samples)]
 struct SampleRow {
     id: i64,
@@ -406,7 +406,12 @@ pub struct TelemetryQuery {
 /// along the `(deployment_id, sampled_at, node_id)` index.
 pub fn query(conn: &mut DbConnection, query: &TelemetryQuery) -> Result<Vec<TelemetrySample>> {
     if let Some(node) = query.node {
-        let rows = query_node_by_slots(conn, query, node)?;
+        let rows = match conn {
+            #[cfg(feature = "postgres")]
+            DbConnection::Postgresql(inner) => query_node_by_slots_postgres(inner, query, node)?,
+            #[allow(unreachable_patterns)]
+            _ => query_node_by_slots(conn, query, node)?,
+        };
         return rows.into_iter().map(TelemetrySample::try_from).collect();
     }
     let rows: Vec<SampleRow> = on_backend!(conn, |inner| {
@@ -487,6 +492,45 @@ fn query_node_by_slots(
         }
         upto = stamp - 1;
     }
+    Ok(rows)
+}
+
+#[cfg(feature = "postgres")]
+/// [`query_node_by_slots`] as one statement on PostgreSQL, where each seek of the loop would be
+/// a round trip (90 – 105 ms for 720 samples among 10,000 nodes): a recursive query walks the
+/// deployment's stamps newest first (a "loose index scan") and a lateral lookup finds the node
+/// at each. PostgreSQL evaluates the recursion only as far as the `LIMIT` reads, so the walk
+/// stops once `limit` samples are found, or when the span's stamps run out (a node with few
+/// samples costs a seek per stamp of the span, bounded by raw retention).
+fn query_node_by_slots_postgres(
+    conn: &mut diesel::PgConnection,
+    query: &TelemetryQuery,
+    node: NodeId,
+) -> Result<Vec<SampleRow>> {
+    let floor = query.start.map(to_micros).unwrap_or(i64::MIN);
+    let upto = query.end.map(to_micros).unwrap_or(i64::MAX);
+    let mut rows: Vec<SampleRow> = diesel::sql_query(
+        "WITH RECURSIVE stamps(t) AS ( \
+           SELECT (SELECT max(sampled_at) FROM telemetry_samples \
+                   WHERE deployment_id = $1 AND sampled_at BETWEEN $2 AND $3) \
+           UNION ALL \
+           SELECT (SELECT max(sampled_at) FROM telemetry_samples \
+                   WHERE deployment_id = $1 AND sampled_at >= $2 AND sampled_at < stamps.t) \
+           FROM stamps WHERE stamps.t IS NOT NULL) \
+         SELECT s.id, s.deployment_id, s.node_id, s.sampled_at, s.latency_ms, s.throughput_gbps, \
+                s.error_rate \
+         FROM stamps, LATERAL (SELECT * FROM telemetry_samples x WHERE x.deployment_id = $1 \
+                               AND x.sampled_at = stamps.t AND x.node_id = $4) s \
+         LIMIT $5",
+    )
+    .bind::<BigInt, _>(query.deployment.get())
+    .bind::<BigInt, _>(floor)
+    .bind::<BigInt, _>(upto)
+    .bind::<BigInt, _>(node.get())
+    .bind::<BigInt, _>(query.limit)
+    .load::<SampleRow>(conn)?;
+    // Already newest first as walked; sorted so the order does not rest on the plan.
+    rows.sort_by_key(|row| std::cmp::Reverse(row.sampled_at));
     Ok(rows)
 }
 

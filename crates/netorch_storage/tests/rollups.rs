@@ -328,7 +328,54 @@ fn expiry_deletes_each_tier_past_its_retention_in_chunks(t: &TestDatabase) {
     );
 }
 
+fn one_nodes_samples_are_found_when_stamps_are_not_shared(t: &TestDatabase) {
+    let mut conn = t.db.get().expect("connection");
+    let (d, all) = fleet(&mut conn, 3);
+    // Node 0 at even slots, node 1 at odd slots, node 2 only at slot 7: few shared stamps.
+    let mut batch = Vec::new();
+    for slot in 0..40 {
+        batch.push(sample(
+            &all[(slot % 2) as usize],
+            t0() + Duration::seconds(slot),
+            slot as f64,
+        ));
+    }
+    batch.push(sample(&all[2], t0() + Duration::seconds(7), 7.0));
+    telemetry::insert_batch(&mut conn, &batch).expect("insert");
+    let read =
+        |conn: &mut DbConnection, node: &Node, limit: i64, end: Option<Timestamp>| -> Vec<i64> {
+            let query = TelemetryQuery {
+                deployment: d,
+                node: Some(node.id),
+                start: Some(t0() + Duration::seconds(2)),
+                end,
+                limit,
+            };
+            telemetry::query(conn, &query)
+                .expect("query")
+                .iter()
+                .map(|s| (s.timestamp - t0()).num_seconds())
+                .collect()
+        };
+    assert_eq!(read(&mut conn, &all[0], 3, None), vec![38, 36, 34]);
+    assert_eq!(
+        read(&mut conn, &all[1], 2, Some(t0() + Duration::seconds(20))),
+        vec![19, 17]
+    );
+    assert_eq!(
+        read(&mut conn, &all[2], 10, None),
+        vec![7],
+        "a lone sample far down the span"
+    );
+    assert_eq!(
+        read(&mut conn, &all[0], 100, None).len(),
+        19,
+        "slots 2 to 38, start inclusive"
+    );
+}
+
 backend_tests!(
+    one_nodes_samples_are_found_when_stamps_are_not_shared,
     expiry_deletes_each_tier_past_its_retention_in_chunks,
     rollups_summarise_exactly_the_stored_samples,
     a_window_from_rollups_stands_for_every_sample_in_it,
