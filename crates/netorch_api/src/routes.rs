@@ -413,7 +413,10 @@ pub async fn node_series(
     let chosen = series.choose(range, now, &state.retention, true)?;
     let NodePath { deployment, node } = path;
     let (node, buckets) = with_db(&state, move |conn| {
-        let node = nodes::resolve(conn, deployment, &node)?;
+        // An id is not checked by `resolve`; a series of a node that is not (or no longer)
+        // there is a 404, not an empty 200.
+        let id = nodes::resolve(conn, deployment, &node)?;
+        let node = nodes::get(conn, deployment, id)?.id;
         let buckets = match chosen {
             Some(resolution) => rollups::node_series(
                 conn,

@@ -207,6 +207,25 @@ fn series_refuse_bad_ranges_and_unknown_nodes(t: &TestDatabase) {
         assert_eq!(status, StatusCode::NOT_FOUND);
         let (status, _) = get(&app, "/deployments/999999/telemetry/series").await;
         assert_eq!(status, StatusCode::NOT_FOUND);
+        // A node id of another deployment, and every id once the deployment is gone.
+        let other = create(&app, "series-other", 1).await;
+        let foreign = node_ids(t, other)[0].get();
+        let (status, _) = get(
+            &app,
+            &format!("/deployments/{id}/nodes/{foreign}/telemetry/series"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let own = node_ids(t, id)[0].get();
+        let (status, _) = delete(&app, &format!("/deployments/{id}")).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        for uri in [
+            format!("/deployments/{id}/nodes/{own}/telemetry/series"),
+            format!("/deployments/{id}/telemetry/series"),
+        ] {
+            let (status, body) = get(&app, &uri).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{uri}: {body}");
+        }
     })
 }
 
