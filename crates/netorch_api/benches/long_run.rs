@@ -1,4 +1,5 @@
-//! Telemetry for days on a fake clock, on SQLite: 1,000 running nodes sampled every 5 s by
+//! Telemetry for days on a fake clock, on SQLite (or PostgreSQL with
+//! `NETORCH_LONG_RUN_BACKEND=postgres` and `NETORCH_TEST_POSTGRES_URL`): 1,000 running nodes sampled every 5 s by
 //! the real telemetry tick, each tick followed by the expiry the worker runs (raw samples kept
 //! 24 hours), for `NETORCH_LONG_RUN_DAYS` simulated days (default 3: 52 M samples). Prints the
 //! database size every 6 simulated hours (it stops growing once expiry keeps pace), the ingest
@@ -24,13 +25,16 @@ fn t0() -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000, 0).expect("valid time")
 }
 
-/// The file's size and the part of it in use (pages not on SQLite's free list), in MiB.
+/// On SQLite the file's size (with its WAL) and the part of it in use (pages not on the free
+/// list); on PostgreSQL the telemetry tables' size, every partition and index included. MiB.
 fn sizes(db: &TestDatabase) -> (f64, f64) {
-    let path = db.url().trim_start_matches("sqlite://");
+    let used = retention::stored_bytes(&mut db.db.get().expect("connection")).unwrap_or(0) as f64;
+    let Some(path) = db.url().strip_prefix("sqlite://") else {
+        return (used / 1048576.0, used / 1048576.0);
+    };
     let file = std::fs::metadata(path).map_or(0, |m| m.len()) as f64;
     let wal = std::fs::metadata(format!("{path}-wal")).map_or(0, |m| m.len()) as f64;
-    let free = retention::free_bytes(&mut db.db.get().expect("connection")).unwrap_or(0) as f64;
-    ((file + wal) / 1048576.0, (file - free) / 1048576.0)
+    ((file + wal) / 1048576.0, used / 1048576.0)
 }
 
 fn ms(started: Instant) -> f64 {
@@ -63,7 +67,12 @@ fn main() {
         .ok()
         .and_then(|d| d.parse().ok())
         .unwrap_or(3);
-    let test_db = TestDatabase::sqlite();
+    let postgres = std::env::var("NETORCH_LONG_RUN_BACKEND").is_ok_and(|b| b == "postgres");
+    let test_db = if postgres {
+        TestDatabase::postgres().expect("NETORCH_TEST_POSTGRES_URL names the PostgreSQL server")
+    } else {
+        TestDatabase::sqlite()
+    };
     let db = &test_db.db;
     let new = NewDeployment {
         name: "long-run".into(),
@@ -97,14 +106,15 @@ fn main() {
         ..Retention::default()
     };
     println!(
-        "sqlite: {} of {NODES} nodes running, {days} simulated days at 5 s slots, raw samples kept 24 h, minute rollups {} h",
+        "{}: {} of {NODES} nodes running, {days} simulated days at 5 s slots, raw samples kept 24 h, minute rollups {} h",
+        if postgres { "postgres" } else { "sqlite" },
         counts.get(NodeState::Running),
         minutes.num_hours()
     );
     let start = t0() + Duration::minutes(2);
     let ticks = days * 24 * 720;
     let started = Instant::now();
-    let (mut written, mut expired, mut window_written) = (0u64, 0u64, 0u64);
+    let (mut written, mut expired, mut dropped, mut window_written) = (0u64, 0u64, 0u64, 0u64);
     let mut window_started = Instant::now();
     let mut slowest_expiry = 0.0f64;
     for tick in 0..ticks {
@@ -113,13 +123,15 @@ fn main() {
         written += t.written as u64;
         window_written += t.written as u64;
         let expiry = Instant::now();
-        expired += retention::expire(&mut db.get().expect("connection"), &retention, now, || true)
-            .expect("expire") as u64;
+        let done = retention::expire(&mut db.get().expect("connection"), &retention, now, || true)
+            .expect("expire");
+        expired += done.rows as u64;
+        dropped += done.partitions.dropped as u64;
         slowest_expiry = slowest_expiry.max(ms(expiry));
         if (tick + 1) % (6 * 720) == 0 {
             let (file, used) = sizes(&test_db);
             println!(
-                "  +{:>2} h: {written:>10} samples written, {expired:>10} rows expired; file {file:>7.1} MiB, in use {used:>7.1} MiB; last 6 h ingested at {:>7.0} samples/s (ticks and expiry), slowest expiry call {slowest_expiry:.1} ms",
+                "  +{:>2} h: {written:>10} samples written, {expired:>10} rows expired, {dropped:>3} partitions dropped; file {file:>7.1} MiB, in use {used:>7.1} MiB; last 6 h ingested at {:>7.0} samples/s (ticks and expiry), slowest expiry call {slowest_expiry:.1} ms",
                 (tick + 1) / 720,
                 window_written as f64 / window_started.elapsed().as_secs_f64()
             );

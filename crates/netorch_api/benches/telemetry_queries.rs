@@ -12,8 +12,9 @@ use netorch_analytics::{AnalysisConfig, Method, StreamingAnalysis};
 use netorch_api::bottleneck::{analyse_part, window_parts};
 use netorch_domain::{DeploymentId, Metrics, NewDeployment, NewSample, NodeId, Resolution};
 use netorch_storage::nodes::NodeFilter;
+use netorch_storage::retention::Retention;
 use netorch_storage::telemetry::TelemetryQuery;
-use netorch_storage::{Database, deployments, nodes, rollups, telemetry};
+use netorch_storage::{Database, DbConnection, deployments, nodes, partitions, rollups, telemetry};
 use netorch_testkit::TestDatabase;
 use std::time::Instant;
 
@@ -31,6 +32,8 @@ fn fleet(db: &Database, nodes: u32) -> (DeploymentId, Vec<NodeId>) {
         target_node_count: nodes,
     };
     let d = deployments::create(&mut conn, &new, now() - Duration::days(2)).expect("create");
+    // As a telemetry worker would have: PostgreSQL's time partitions for the last day and ahead.
+    partitions::maintain(&mut conn, &Retention::default(), now()).expect("partitions");
     let ids = nodes::list(&mut conn, d.id, &NodeFilter::default())
         .expect("nodes")
         .nodes
@@ -84,18 +87,27 @@ fn seed(
     stored
 }
 
-/// The route's report: two parts read at once on two connections, merged.
-fn report(db: &Database, d: DeploymentId, minutes: i64, method: Method) -> (usize, u64) {
+/// A report of the last `minutes`, read as the route reads it: the window's two parts at once,
+/// each by `read` on its own connection and thread, merged.
+fn merged_report(
+    db: &Database,
+    minutes: i64,
+    method: Method,
+    read: impl Fn(
+        &mut DbConnection,
+        (DateTime<Utc>, DateTime<Utc>),
+        AnalysisConfig,
+    ) -> StreamingAnalysis
+    + Sync,
+) -> (usize, u64) {
     let config = AnalysisConfig::new(method, None).expect("config");
     let parts = window_parts(now() - Duration::minutes(minutes), now());
+    let read = &read;
     let analyses: Vec<StreamingAnalysis> = std::thread::scope(|scope| {
         let handles: Vec<_> = parts
             .into_iter()
             .map(|range| {
-                scope.spawn(move || {
-                    analyse_part(&mut db.get().expect("connection"), d, range, config)
-                        .expect("part")
-                })
+                scope.spawn(move || read(&mut db.get().expect("connection"), range, config))
             })
             .collect();
         handles
@@ -111,41 +123,26 @@ fn report(db: &Database, d: DeploymentId, minutes: i64, method: Method) -> (usiz
     (report.bottlenecks.len(), report.samples_analyzed)
 }
 
-/// The previous build's report: every raw sample of the window, in the same two parts.
+/// The route's report: whole minutes from rollups, the edges raw.
+fn report(db: &Database, d: DeploymentId, minutes: i64, method: Method) -> (usize, u64) {
+    merged_report(db, minutes, method, |conn, range, config| {
+        analyse_part(conn, d, range, config).expect("part")
+    })
+}
+
+/// The previous build's report: every raw sample of the window.
 fn report_from_samples(
     db: &Database,
     d: DeploymentId,
     minutes: i64,
     method: Method,
 ) -> (usize, u64) {
-    let config = AnalysisConfig::new(method, None).expect("config");
-    let parts = window_parts(now() - Duration::minutes(minutes), now());
-    let analyses: Vec<StreamingAnalysis> = std::thread::scope(|scope| {
-        let handles: Vec<_> = parts
-            .into_iter()
-            .map(|(from, to)| {
-                scope.spawn(move || {
-                    let mut analysis = StreamingAnalysis::new(config);
-                    let mut conn = db.get().expect("connection");
-                    telemetry::scan_window(&mut conn, d, from, to, |node, at, m| {
-                        analysis.push(node, at, m)
-                    })
-                    .expect("scan");
-                    analysis
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("thread"))
-            .collect()
-    });
-    let mut analysis = StreamingAnalysis::new(config);
-    for part in analyses {
-        analysis.merge(part);
-    }
-    let report = analysis.finish();
-    (report.bottlenecks.len(), report.samples_analyzed)
+    merged_report(db, minutes, method, |conn, (from, to), config| {
+        let mut analysis = StreamingAnalysis::new(config);
+        telemetry::scan_window(conn, d, from, to, |node, at, m| analysis.push(node, at, m))
+            .expect("scan");
+        analysis
+    })
 }
 
 /// Runs `f` `RUNS` times; prints the min – max in milliseconds with what the last run returned.

@@ -6,7 +6,8 @@
 use chrono::{DateTime, Duration};
 use netorch_domain::{Metrics, NewDeployment, NewSample, Timestamp};
 use netorch_storage::nodes::NodeFilter;
-use netorch_storage::{Database, deployments, nodes, telemetry};
+use netorch_storage::retention::Retention;
+use netorch_storage::{Database, deployments, nodes, partitions, telemetry};
 use netorch_testkit::TestDatabase;
 use std::time::Instant;
 
@@ -52,6 +53,8 @@ fn run(label: &str, test_db: &TestDatabase) {
         target_node_count: NODES,
     };
     deployments::create(&mut conn, &new, epoch()).expect("create");
+    // As a telemetry worker would have: PostgreSQL's time partitions for now and ahead.
+    partitions::maintain(&mut conn, &Retention::default(), epoch()).expect("partitions");
     drop(conn);
 
     let slots_per_batch = BATCH as i64 / i64::from(NODES);

@@ -27,6 +27,8 @@ macro_rules! on_backend {
 
 mod connection;
 mod error;
+#[cfg(feature = "postgres")]
+mod pg_pages;
 mod schema;
 mod sqlite_bulk;
 mod time;
@@ -36,6 +38,7 @@ pub mod events;
 pub mod heartbeats;
 pub mod migrations;
 pub mod nodes;
+pub mod partitions;
 pub mod retention;
 pub mod rollups;
 pub mod telemetry;

@@ -554,16 +554,46 @@ pub fn retry(
 }
 
 /// The in-flight nodes due for the lifecycle worker at `now` (their `check_after` has come),
-/// longest-waiting first, at most `limit`.
-pub fn due_for_lifecycle(conn: &mut DbConnection, now: Timestamp, limit: i64) -> Result<Vec<Node>> {
-    nodes::table
+/// longest-waiting first, after `after` (a previous page's end), at most `limit`; with the
+/// cursor after the last one.
+pub fn due_for_lifecycle(
+    conn: &mut DbConnection,
+    now: Timestamp,
+    after: Option<DueCursor>,
+    limit: i64,
+) -> Result<(Vec<Node>, Option<DueCursor>)> {
+    let mut query = nodes::table
         .filter(nodes::check_after.le(to_micros(now)))
+        .into_boxed();
+    if let Some(DueCursor { check_after, id }) = after {
+        query = query.filter(
+            nodes::check_after
+                .gt(check_after)
+                .or(nodes::check_after.eq(check_after).and(nodes::id.gt(id))),
+        );
+    }
+    let rows: Vec<(NodeRow, Option<i64>)> = query
         .order((nodes::check_after.asc(), nodes::id.asc()))
         .limit(limit)
-        .select(NodeRow::as_select())
-        .load(conn)
-        .map_err(Into::into)
-        .and_then(into_nodes)
+        .select((NodeRow::as_select(), nodes::check_after))
+        .load(conn)?;
+    let cursor = rows.last().and_then(|(row, check_after)| {
+        check_after.map(|check_after| DueCursor {
+            check_after,
+            id: row.id,
+        })
+    });
+    let nodes = into_nodes(rows.into_iter().map(|(row, _)| row).collect())?;
+    Ok((nodes, cursor))
+}
+
+/// Where a page of [`due_for_lifecycle`] ended: the next page starts after it, so a walk over
+/// the due nodes in several short transactions reads each node at most once, even a node whose
+/// phase is not over yet and stays due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueCursor {
+    check_after: i64,
+    id: i64,
 }
 
 /// Running nodes of every deployment with ids above `after`, ascending, at most `limit`: one

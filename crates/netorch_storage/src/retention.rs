@@ -4,9 +4,11 @@
 //! one tier of one deployment, in its own write transaction, so ingest and transitions never
 //! wait long behind it. SQLite puts the freed pages on its free list and reuses them for new
 //! rows: once expiry keeps pace with ingest the file stops growing (the long-run benchmark
-//! shows it).
+//! shows it). On PostgreSQL the tables are partitioned by time: [`expire`] drops whole
+//! partitions ([`crate::partitions`]) and deletes in chunks only from the default partitions.
 
 use crate::connection::write_transaction;
+use crate::partitions::{self, Maintenance};
 use crate::time::to_micros;
 use crate::{DbConnection, Result};
 use chrono::Duration;
@@ -77,7 +79,7 @@ impl Tier {
         Tier::Rollup(Resolution::Hour),
     ];
 
-    fn kept(self, retention: &Retention) -> Duration {
+    pub(crate) fn kept(self, retention: &Retention) -> Duration {
         match self {
             Tier::Raw => retention.raw,
             Tier::Rollup(Resolution::Minute) => retention.minutes,
@@ -86,7 +88,7 @@ impl Tier {
     }
 
     /// `(table, time column, second key column)`.
-    fn tables(self) -> &'static [(&'static str, &'static str, Option<&'static str>)] {
+    pub(crate) fn tables(self) -> &'static [(&'static str, &'static str, Option<&'static str>)] {
         match self {
             Tier::Raw => &[("telemetry_samples", "sampled_at", Some("node_id"))],
             Tier::Rollup(Resolution::Minute) => &[
@@ -103,7 +105,8 @@ impl Tier {
 
 /// Deletes up to [`CHUNK_ROWS`] of `deployment`'s rows of `tier` older than its retention at
 /// `now` (per table), in one write transaction; returns how many were deleted. Rows are
-/// deleted oldest first by key, up to the key of the chunk's last row.
+/// deleted oldest first by key, up to the key of the chunk's last row. On PostgreSQL only the
+/// default partitions are read: rows in time partitions go with their partition.
 pub fn expire_chunk(
     conn: &mut DbConnection,
     deployment: DeploymentId,
@@ -112,9 +115,22 @@ pub fn expire_chunk(
     now: Timestamp,
 ) -> Result<usize> {
     let cutoff = to_micros(now - tier.kept(retention));
+    let partitioned = match conn {
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(_) => false,
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgresql(_) => true,
+    };
     write_transaction(conn, |conn| {
         let mut deleted = 0;
         for (table, time, second) in tier.tables() {
+            let default_partition;
+            let table = if partitioned {
+                default_partition = format!("{table}_default");
+                default_partition.as_str()
+            } else {
+                table
+            };
             // Row-value comparison: the chunk ends exactly at its last key even when thousands
             // of rows share a timestamp. COALESCE: fewer than a chunk left means up to cutoff.
             let (last_key, bound) = match second {
@@ -141,32 +157,45 @@ pub fn expire_chunk(
     })
 }
 
-/// Expires telemetry of every deployment, a chunk (one short transaction) at a time, until
-/// nothing is left to expire or `keep_going` says stop (it is asked before each chunk).
-/// Returns how many rows were deleted.
+/// What one [`expire`] call did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Expiry {
+    /// Rows deleted one by one (in chunks).
+    pub rows: usize,
+    /// PostgreSQL's partition work: created ahead, dropped when expired (zero on SQLite).
+    pub partitions: Maintenance,
+}
+
+/// Expires telemetry: on PostgreSQL first keeps the time partitions ([`partitions::maintain`]),
+/// then, on both backends, deletes each deployment's expired rows a chunk (one short
+/// transaction) at a time, until nothing is left to expire or `keep_going` says stop (it is
+/// asked before each chunk).
 pub fn expire(
     conn: &mut DbConnection,
     retention: &Retention,
     now: Timestamp,
     mut keep_going: impl FnMut() -> bool,
-) -> Result<usize> {
+) -> Result<Expiry> {
+    let mut done = Expiry {
+        rows: 0,
+        partitions: partitions::maintain(conn, retention, now)?,
+    };
     let deployments = crate::deployments::all_ids(conn)?;
-    let mut deleted = 0;
     for deployment in deployments {
         for tier in Tier::ALL {
             loop {
                 if !keep_going() {
-                    return Ok(deleted);
+                    return Ok(done);
                 }
                 let chunk = expire_chunk(conn, deployment, tier, retention, now)?;
-                deleted += chunk;
+                done.rows += chunk;
                 if chunk < usize::try_from(CHUNK_ROWS).unwrap_or(usize::MAX) {
                     break;
                 }
             }
         }
     }
-    Ok(deleted)
+    Ok(done)
 }
 
 #[derive(QueryableByName)]
@@ -175,18 +204,32 @@ struct FreeBytes {
     bytes: i64,
 }
 
-/// Bytes of the SQLite file on its free list (freed by deletes, reused by new rows before the
-/// file grows); 0 on PostgreSQL, which reuses freed space through its own free space map.
-pub fn free_bytes(conn: &mut DbConnection) -> Result<i64> {
+/// Bytes the telemetry tables (samples and rollups, every partition, with their indexes) take
+/// on PostgreSQL; on SQLite, which keeps one file, the bytes of the file in use (its pages not
+/// on the free list).
+pub fn stored_bytes(conn: &mut DbConnection) -> Result<i64> {
     match conn {
         #[cfg(feature = "sqlite")]
         DbConnection::Sqlite(inner) => Ok(diesel::sql_query(
-            "SELECT f.freelist_count * s.page_size AS bytes \
-             FROM pragma_freelist_count() f, pragma_page_size() s",
+            "SELECT (c.page_count - f.freelist_count) * s.page_size AS bytes \
+             FROM pragma_page_count() c, pragma_freelist_count() f, pragma_page_size() s",
         )
         .get_result::<FreeBytes>(inner)?
         .bytes),
         #[cfg(feature = "postgres")]
-        DbConnection::Postgresql(_) => Ok(0),
+        DbConnection::Postgresql(inner) => {
+            let tables: Vec<&str> = Tier::ALL
+                .iter()
+                .flat_map(|tier| tier.tables().iter().map(|t| t.0))
+                .collect();
+            Ok(diesel::sql_query(
+                "SELECT COALESCE(sum(pg_total_relation_size(i.inhrelid)), 0)::bigint AS bytes \
+                 FROM pg_inherits i WHERE i.inhparent IN \
+                 (SELECT to_regclass(t) FROM unnest($1) AS t)",
+            )
+            .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(tables)
+            .get_result::<FreeBytes>(inner)?
+            .bytes)
+        }
     }
 }

@@ -321,7 +321,7 @@ pub(crate) fn record(conn: &mut DbConnection, stored: &[NewSample]) -> Result<()
     Ok(())
 }
 
-/// Merges key-ordered summaries into coarser keys (which `to` must map monotonically).
+/// Merges summaries into the coarser keys `to` maps them to; the result is in key order.
 fn coarsen(
     groups: &[(BucketKey, SampleSummary)],
     to: impl Fn(&BucketKey) -> BucketKey,
@@ -484,9 +484,25 @@ pub fn scan_minutes(
         }
         #[cfg(feature = "postgres")]
         DbConnection::Postgresql(inner) => {
-            for row in query.load_iter::<_, diesel::pg::PgRowByRowLoadingMode>(inner)? {
-                each(row)?;
-            }
+            let _ = query;
+            crate::pg_pages::for_each(
+                |after| {
+                    let mut page = t::table
+                        .select(summary_columns!(t, node_id))
+                        .filter(t::deployment_id.eq(deployment.get()))
+                        .filter(t::bucket.ge(from))
+                        .filter(t::bucket.lt(to))
+                        .order((t::bucket.asc(), t::node_id.asc()))
+                        .limit(crate::pg_pages::PAGE_ROWS)
+                        .into_boxed();
+                    if let Some(after) = after {
+                        page = page.filter(crate::pg_pages::after("bucket", "node_id", after));
+                    }
+                    page.load::<RawColumns>(inner)
+                },
+                |row| (row.1, row.0),
+                |row| each(Ok(row)),
+            )?;
         }
     }
     Ok(visited)

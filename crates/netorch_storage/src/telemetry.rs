@@ -407,10 +407,10 @@ pub struct TelemetryQuery {
 pub fn query(conn: &mut DbConnection, query: &TelemetryQuery) -> Result<Vec<TelemetrySample>> {
     if let Some(node) = query.node {
         let rows = match conn {
+            #[cfg(feature = "sqlite")]
+            DbConnection::Sqlite(inner) => query_node_by_slots(inner, query, node)?,
             #[cfg(feature = "postgres")]
             DbConnection::Postgresql(inner) => query_node_by_slots_postgres(inner, query, node)?,
-            #[allow(unreachable_patterns)]
-            _ => query_node_by_slots(conn, query, node)?,
         };
         return rows.into_iter().map(TelemetrySample::try_from).collect();
     }
@@ -446,8 +446,9 @@ pub fn query(conn: &mut DbConnection, query: &TelemetryQuery) -> Result<Vec<Tele
 /// slot boundaries), so this costs two seeks per sample. Where stamps are not shared (a
 /// collector pushing each node at its own instants) the seeks stop paying off, and after
 /// `4 * limit + 1,000` of them the rest of the span is scanned instead.
+#[cfg(feature = "sqlite")]
 fn query_node_by_slots(
-    conn: &mut DbConnection,
+    conn: &mut diesel::SqliteConnection,
     query: &TelemetryQuery,
     node: NodeId,
 ) -> Result<Vec<SampleRow>> {
@@ -461,31 +462,31 @@ fn query_node_by_slots(
     while rows.len() < limit {
         if seeks > 4 * limit + 1_000 {
             let left = i64::try_from(limit - rows.len()).unwrap_or(i64::MAX);
-            let rest: Vec<SampleRow> = on_backend!(conn, |inner| t::table
+            let rest: Vec<SampleRow> = t::table
                 .filter(t::deployment_id.eq(query.deployment.get()))
                 .filter(t::node_id.eq(node.get()))
                 .filter(t::sampled_at.between(floor, upto))
                 .order(t::sampled_at.desc())
                 .limit(left)
                 .select(SampleRow::as_select())
-                .load(inner)?);
+                .load(conn)?;
             rows.extend(rest);
             break;
         }
         seeks += 1;
-        let stamp: Option<i64> = on_backend!(conn, |inner| t::table
+        let stamp: Option<i64> = t::table
             .filter(t::deployment_id.eq(query.deployment.get()))
             .filter(t::sampled_at.between(floor, upto))
             .select(max(t::sampled_at))
-            .first(inner)?);
+            .first(conn)?;
         let Some(stamp) = stamp else { break };
-        let row: Option<SampleRow> = on_backend!(conn, |inner| t::table
+        let row: Option<SampleRow> = t::table
             .filter(t::deployment_id.eq(query.deployment.get()))
             .filter(t::sampled_at.eq(stamp))
             .filter(t::node_id.eq(node.get()))
             .select(SampleRow::as_select())
-            .first(inner)
-            .optional()?);
+            .first(conn)
+            .optional()?;
         rows.extend(row);
         if stamp == i64::MIN {
             break;
@@ -496,7 +497,7 @@ fn query_node_by_slots(
 }
 
 #[cfg(feature = "postgres")]
-/// [`query_node_by_slots`] as one statement on PostgreSQL, where each seek of the loop would be
+/// The slot walk of `query_node_by_slots` (SQLite) as one statement on PostgreSQL, where each seek of the loop would be
 /// a round trip (90 – 105 ms for 720 samples among 10,000 nodes): a recursive query walks the
 /// deployment's stamps newest first (a "loose index scan") and a lateral lookup finds the node
 /// at each. PostgreSQL evaluates the recursion only as far as the `LIMIT` reads, so the walk
@@ -588,9 +589,32 @@ pub fn scan_window(
         }
         #[cfg(feature = "postgres")]
         DbConnection::Postgresql(inner) => {
-            for row in query.load_iter::<_, diesel::pg::PgRowByRowLoadingMode>(inner)? {
-                each(row)?;
-            }
+            use telemetry_samples as t;
+            let _ = query;
+            crate::pg_pages::for_each(
+                |after| {
+                    let mut page = t::table
+                        .select((
+                            t::node_id,
+                            t::sampled_at,
+                            t::latency_ms,
+                            t::throughput_gbps,
+                            t::error_rate,
+                        ))
+                        .filter(t::deployment_id.eq(deployment.get()))
+                        .filter(t::sampled_at.ge(to_micros(start)))
+                        .filter(t::sampled_at.le(to_micros(end)))
+                        .order((t::sampled_at.asc(), t::node_id.asc()))
+                        .limit(crate::pg_pages::PAGE_ROWS)
+                        .into_boxed();
+                    if let Some(after) = after {
+                        page = page.filter(crate::pg_pages::after("sampled_at", "node_id", after));
+                    }
+                    page.load::<(i64, i64, f64, f64, f64)>(inner)
+                },
+                |row| (row.1, row.0),
+                |row| each(Ok(row)),
+            )?;
         }
     }
     Ok(visited)

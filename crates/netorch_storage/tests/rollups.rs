@@ -8,7 +8,7 @@ use netorch_domain::{
 use netorch_storage::nodes::NodeFilter;
 use netorch_storage::rollups::{self, SeriesBucket, WindowPart};
 use netorch_storage::telemetry::TelemetryQuery;
-use netorch_storage::{DbConnection, deployments, nodes, telemetry};
+use netorch_storage::{Backend, DbConnection, deployments, nodes, telemetry};
 use netorch_testkit::{TestDatabase, backend_tests};
 use std::collections::BTreeMap;
 
@@ -277,14 +277,13 @@ fn expiry_deletes_each_tier_past_its_retention_in_chunks(t: &TestDatabase) {
     let mut conn = t.db.get().expect("connection");
     let (d, all) = fleet(&mut conn, 50);
     // 3 hours of 5 s slots for 50 nodes: 108,000 samples, more than ten chunks of them.
+    let slots: Vec<Timestamp> = (0..(3 * 720))
+        .map(|slot| t0() + Duration::seconds(5 * slot))
+        .collect();
     let mut batch = Vec::new();
-    for slot in 0..(3 * 720) {
+    for (slot, at) in slots.iter().enumerate() {
         for node in &all {
-            batch.push(sample(
-                node,
-                t0() + Duration::seconds(5 * slot),
-                slot as f64,
-            ));
+            batch.push(sample(node, *at, slot as f64));
         }
     }
     telemetry::insert_batch(&mut conn, &batch).expect("insert");
@@ -299,19 +298,41 @@ fn expiry_deletes_each_tier_past_its_retention_in_chunks(t: &TestDatabase) {
         chunk as i64, CHUNK_ROWS,
         "one chunk deletes exactly a chunk"
     );
-    let deleted = retention::expire(&mut conn, &retention, now, || true).expect("expire");
+    let expiry = retention::expire(&mut conn, &retention, now, || true).expect("expire");
+    // SQLite deletes exactly what is past retention. PostgreSQL drops whole partitions and
+    // keeps the one holding the cutoff (created by this first expiry, which moved the rows of
+    // its range out of the default partition): its rows from the start of that hour or day stay.
+    let (raw_from, minutes_from) = match t.db.backend() {
+        Backend::Sqlite => (now - Duration::hours(1), now - Duration::minutes(150)),
+        Backend::Postgres => {
+            let floor = |at: Timestamp, width: i64| {
+                DateTime::from_timestamp(at.timestamp() - at.timestamp().rem_euclid(width), 0)
+                    .expect("valid")
+            };
+            (
+                floor(now - Duration::hours(1), 3_600),
+                floor(now - Duration::minutes(150), 86_400),
+            )
+        }
+    };
+    if t.db.backend() == Backend::Postgres {
+        assert!(expiry.partitions.created > 0 && expiry.partitions.moved > 0);
+    }
     let left = everything(&mut conn, d);
-    assert!(left.iter().all(|s| s.timestamp >= now - Duration::hours(1)));
-    assert_eq!(left.len(), 720 * 50, "exactly the last hour is kept");
+    assert!(left.iter().all(|s| s.timestamp >= raw_from));
+    let kept_slots = slots.iter().filter(|at| **at >= raw_from).count();
+    assert_eq!(left.len(), kept_slots * 50, "exactly the retained samples");
+    let minute_of = |at: &Timestamp| at.timestamp() - at.timestamp().rem_euclid(60);
+    let all_minutes: std::collections::BTreeSet<i64> = slots.iter().map(minute_of).collect();
+    let kept_minutes = all_minutes
+        .iter()
+        .filter(|m| **m >= minutes_from.timestamp())
+        .count();
     let far = (t0() - Duration::days(1), t0() + Duration::days(1));
     let minutes = rollups::fleet_series(&mut conn, d, Resolution::Minute, far.0, far.1, 10_000)
         .expect("minutes");
-    assert!(
-        minutes
-            .iter()
-            .all(|b| b.start >= now - Duration::minutes(150))
-    );
-    assert_eq!(minutes.len(), 150);
+    assert!(minutes.iter().all(|b| b.start >= minutes_from));
+    assert_eq!(minutes.len(), kept_minutes);
     let hours =
         rollups::fleet_series(&mut conn, d, Resolution::Hour, far.0, far.1, 10_000).expect("hours");
     assert_eq!(
@@ -319,13 +340,111 @@ fn expiry_deletes_each_tier_past_its_retention_in_chunks(t: &TestDatabase) {
         4,
         "hour rollups outlive the samples they summarise"
     );
-    // Two hours of samples; 31 minutes (the first one partial) of 50 node rows and a fleet row.
-    assert_eq!(deleted + chunk, 2 * 720 * 50 + 31 * 51);
+    // The expired samples; the expired minutes, 50 node rows and a fleet row each.
+    assert_eq!(
+        expiry.rows + chunk,
+        (slots.len() - kept_slots) * 50 + (all_minutes.len() - kept_minutes) * 51
+    );
     // Nothing left to expire: a no-op.
     assert_eq!(
         retention::expire(&mut conn, &retention, now, || true).expect("again"),
-        0
+        retention::Expiry::default()
     );
+}
+
+/// PostgreSQL: partitions are made ahead (rows already in the default partition move into
+/// them), any number of workers can maintain them at once, rollups work across them, and
+/// expiry drops the partitions wholly past retention. SQLite has none of this: a no-op.
+fn time_partitions_are_made_ahead_and_dropped_when_expired(t: &TestDatabase) {
+    use netorch_storage::partitions;
+    use netorch_storage::retention::{self, Retention};
+    let mut conn = t.db.get().expect("connection");
+    let (d, all) = fleet(&mut conn, 20);
+    // Samples kept 2 hours (hourly partitions), rollups as by default.
+    let retention = Retention {
+        raw: Duration::hours(2),
+        ..Retention::default()
+    };
+    let hour = |h: i64| t0() + Duration::hours(h);
+    let slots = |from: Timestamp, to: Timestamp| {
+        let mut batch = Vec::new();
+        let mut at = from;
+        while at < to {
+            for node in &all {
+                batch.push(sample(node, at, at.timestamp() as f64));
+            }
+            at += Duration::seconds(60);
+        }
+        batch
+    };
+    // Stored before any partition exists: in the default partitions.
+    telemetry::insert_batch(&mut conn, &slots(hour(-2), hour(0))).expect("before");
+    if t.db.backend() == Backend::Sqlite {
+        assert_eq!(
+            partitions::maintain(&mut conn, &retention, t0()).expect("maintain"),
+            partitions::Maintenance::default()
+        );
+        assert!(partitions::list(&mut conn).expect("list").is_empty());
+        return;
+    }
+    // Two workers at once, each on its own connection.
+    let done: Vec<partitions::Maintenance> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut conn = t.db.get().expect("connection");
+                    partitions::maintain(&mut conn, &retention, t0()).expect("maintain")
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("worker"))
+            .collect()
+    });
+    assert!(done.iter().all(|m| !m.deferred && m.dropped == 0));
+    let created: usize = done.iter().map(|m| m.created).sum();
+    let listed = partitions::list(&mut conn).expect("list");
+    assert_eq!(created, listed.len(), "each partition made once");
+    // Raw: from the cutoff's hour (05:00; t0 is 07:40:40) to two past now's.
+    let raw: Vec<&partitions::Partition> = listed
+        .iter()
+        .filter(|p| p.table == "telemetry_samples")
+        .collect();
+    assert_eq!(raw.len(), 3 + partitions::AHEAD as usize);
+    assert!(raw.iter().any(|p| p.start <= t0() && t0() < p.end));
+    // 2,400 samples (05:40:40 to 07:39:40, a minute apart, 20 nodes); as many node minutes
+    // and 120 fleet minutes; 3 hours (05 to 07) of 20 node rows and a fleet row.
+    assert_eq!(
+        done.iter().map(|m| m.moved).sum::<usize>(),
+        2_400 + 2_400 + 120 + 3 * 20 + 3,
+        "every row stored before moved into its partition"
+    );
+    // Stored after: straight into the partitions; rollups still equal the samples.
+    telemetry::insert_batch(&mut conn, &slots(hour(0), hour(2))).expect("after");
+    check_rollups(&mut conn, d, &all);
+    assert_eq!(everything(&mut conn, d).len(), 4 * 60 * 20);
+    // An hour on (10:40:40): the raw partitions that end before the cutoff 08:40:40 go whole,
+    // with their rows; the one holding the cutoff stays.
+    let later = hour(3);
+    let expiry = retention::expire(&mut conn, &retention, later, || true).expect("expire");
+    assert!(expiry.partitions.dropped > 0 && !expiry.partitions.deferred);
+    assert_eq!(expiry.partitions.dropped, 3, "hours 05, 06 and 07");
+    let cutoff_hour = hour(1) - Duration::seconds(hour(1).timestamp().rem_euclid(3_600));
+    let left = everything(&mut conn, d);
+    assert!(
+        left.iter().all(|s| s.timestamp >= cutoff_hour),
+        "no sample older than the partition holding the cutoff"
+    );
+    // 08:00:40 to 09:39:40, a minute apart.
+    assert_eq!(left.len(), 100 * 20);
+    let raw_after: Vec<partitions::Partition> = partitions::list(&mut conn)
+        .expect("list")
+        .into_iter()
+        .filter(|p| p.table == "telemetry_samples")
+        .collect();
+    assert!(raw_after.iter().all(|p| p.end > later - Duration::hours(2)));
+    assert!(raw_after.iter().any(|p| p.start <= later && later < p.end));
 }
 
 fn one_nodes_samples_are_found_when_stamps_are_not_shared(t: &TestDatabase) {
@@ -374,10 +493,51 @@ fn one_nodes_samples_are_found_when_stamps_are_not_shared(t: &TestDatabase) {
     );
 }
 
+/// Reads longer than a page (PostgreSQL reads 20,000 rows at a time) see every row once.
+fn reads_longer_than_a_page_see_every_row_once(t: &TestDatabase) {
+    let mut conn = t.db.get().expect("connection");
+    let (d, all) = fleet(&mut conn, 400);
+    // One sample per node and minute, 61 minutes: 24,400 samples and as many minute rows.
+    let start = t0() - Duration::seconds(40);
+    let mut batch = Vec::new();
+    for minute in 0..61 {
+        for node in &all {
+            batch.push(sample(
+                node,
+                start + Duration::minutes(minute),
+                minute as f64,
+            ));
+        }
+    }
+    telemetry::insert_batch(&mut conn, &batch).expect("insert");
+    let end = start + Duration::minutes(61);
+    let mut seen = std::collections::HashSet::new();
+    let read = telemetry::scan_window(&mut conn, d, start, end, |node, at, _| {
+        assert!(seen.insert((node, at)), "sample read twice");
+    })
+    .expect("scan");
+    assert_eq!((read, seen.len()), (24_400, 24_400));
+    let mut minutes = std::collections::HashSet::new();
+    rollups::scan_minutes(
+        &mut conn,
+        d,
+        start.timestamp_micros(),
+        end.timestamp_micros(),
+        |node, minute, summary| {
+            assert_eq!(summary.count, 1);
+            assert!(minutes.insert((node, minute)), "minute read twice");
+        },
+    )
+    .expect("minutes");
+    assert_eq!(minutes.len(), 24_400);
+}
+
 backend_tests!(
     one_nodes_samples_are_found_when_stamps_are_not_shared,
     expiry_deletes_each_tier_past_its_retention_in_chunks,
     rollups_summarise_exactly_the_stored_samples,
     a_window_from_rollups_stands_for_every_sample_in_it,
     a_deployments_delete_removes_its_rollups,
+    time_partitions_are_made_ahead_and_dropped_when_expired,
+    reads_longer_than_a_page_see_every_row_once,
 );

@@ -24,6 +24,9 @@ mod runner;
 mod telemetry;
 
 pub use error::WorkerError;
-pub use lifecycle::{LifecycleTick, lifecycle_tick, plan_transition};
+pub use lifecycle::{
+    LIFECYCLE_BATCH, LifecycleTick, MAX_NODES_PER_TICK, TickLimits, lifecycle_tick,
+    lifecycle_tick_with, plan_transition,
+};
 pub use runner::{WorkerOptions, run, shutdown_signal};
 pub use telemetry::{TelemetryTick, slot_start, telemetry_tick};

@@ -80,9 +80,14 @@ pub async fn run(
             let expired = retention::expire(&mut *db.get()?, &retention, now, || {
                 std::time::Instant::now() < deadline
             })?;
+            let partitions = expired.partitions;
+            if partitions.deferred {
+                log::debug!("partition maintenance deferred: a table lock was busy");
+            }
             Ok(format!(
-                "slot {}: {} running nodes, {} new samples, {expired} expired rows",
-                t.slot, t.nodes, t.written
+                "slot {}: {} running nodes, {} new samples, {} expired rows, \
+                 partitions {} created {} dropped",
+                t.slot, t.nodes, t.written, expired.rows, partitions.created, partitions.dropped
             ))
         });
         (WorkerKind::Telemetry, interval, tick)

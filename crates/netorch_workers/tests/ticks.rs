@@ -10,7 +10,9 @@ use netorch_storage::nodes::NodeFilter;
 use netorch_storage::telemetry::TelemetryQuery;
 use netorch_storage::{Database, DbConnection, deployments, events, heartbeats, nodes, telemetry};
 use netorch_testkit::{TestDatabase, backend_tests};
-use netorch_workers::{WorkerOptions, lifecycle_tick, slot_start, telemetry_tick};
+use netorch_workers::{
+    TickLimits, WorkerOptions, lifecycle_tick, lifecycle_tick_with, slot_start, telemetry_tick,
+};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Barrier};
 
@@ -373,6 +375,74 @@ fn the_loops_tick_record_heartbeats_and_stop(t: &TestDatabase) {
     }
 }
 
+/// Every state change of a deployment as (node name, from, to, time), in order.
+fn history(conn: &mut DbConnection, d: DeploymentId) -> Vec<(String, String, String, i64)> {
+    let names: BTreeMap<i64, String> = fleet(conn, d)
+        .into_iter()
+        .map(|n| (n.id.get(), n.name))
+        .collect();
+    state_changes(conn, d)
+        .into_iter()
+        .map(|e| {
+            let node = e
+                .node_id
+                .map(|n| names[&n.get()].clone())
+                .unwrap_or_default();
+            let from = e.metadata["from_state"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let to = e.metadata["to_state"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            (node, from, to, e.created_at.timestamp_micros())
+        })
+        .collect()
+}
+
+/// A tick in write transactions of 7 nodes moves exactly the nodes, at exactly the ticks, that
+/// a tick in one transaction does (compared against a second database of the same backend).
+fn small_batches_move_the_nodes_one_transaction_moves(t: &TestDatabase) {
+    let other = match t.db.backend() {
+        netorch_storage::Backend::Sqlite => TestDatabase::sqlite(),
+        netorch_storage::Backend::Postgres => TestDatabase::postgres().expect("postgres"),
+    };
+    let hw = SimulatedHardware::default();
+    let limits = [
+        TickLimits {
+            batch: 7,
+            max_nodes: 1_000,
+        },
+        TickLimits::default(),
+    ];
+    let mut histories = Vec::new();
+    for (db, limits) in [&t.db, &other.db].into_iter().zip(limits) {
+        let mut conn = db.get().expect("connection");
+        let d = create(&mut conn, 40);
+        let mut moved = Vec::new();
+        for step in 0..=15 {
+            let tick =
+                lifecycle_tick_with(&mut conn, &hw, t0() + Duration::seconds(2 * step), limits)
+                    .expect("tick");
+            assert_eq!(tick.planned, tick.applied, "one worker: every plan applies");
+            moved.push(tick.applied);
+        }
+        assert_eq!(
+            moved[0], 40,
+            "every pending node starts, across six batches"
+        );
+        let states = fleet(&mut conn, d);
+        assert!(
+            states
+                .iter()
+                .all(|n| matches!(n.state, NodeState::Running | NodeState::Failed))
+        );
+        histories.push((moved, history(&mut conn, d)));
+    }
+    assert_eq!(histories[0], histories[1]);
+}
+
 backend_tests!(
     a_40_node_deployment_runs_with_exactly_the_rule_s_failures,
     phases_take_their_simulated_time,
@@ -380,4 +450,5 @@ backend_tests!(
     two_workers_make_each_transition_and_sample_once,
     a_retried_failed_node_runs,
     the_loops_tick_record_heartbeats_and_stop,
+    small_batches_move_the_nodes_one_transaction_moves,
 );
