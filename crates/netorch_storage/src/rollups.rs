@@ -486,7 +486,8 @@ pub fn scan_minutes(
         DbConnection::Postgresql(inner) => {
             let _ = query;
             crate::pg_pages::for_each(
-                |after| {
+                inner,
+                |inner, after| {
                     let mut page = t::table
                         .select(summary_columns!(t, node_id))
                         .filter(t::deployment_id.eq(deployment.get()))

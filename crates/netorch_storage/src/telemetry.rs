@@ -592,7 +592,8 @@ pub fn scan_window(
             use telemetry_samples as t;
             let _ = query;
             crate::pg_pages::for_each(
-                |after| {
+                inner,
+                |inner, after| {
                     let mut page = t::table
                         .select((
                             t::node_id,
