@@ -497,12 +497,19 @@ fn query_node_by_slots(
 }
 
 #[cfg(feature = "postgres")]
-/// The slot walk of `query_node_by_slots` (SQLite) as one statement on PostgreSQL, where each seek of the loop would be
-/// a round trip (90 – 105 ms for 720 samples among 10,000 nodes): a recursive query walks the
+/// The slot walk of `query_node_by_slots` (SQLite) as one statement on PostgreSQL, where each
+/// seek of the loop would be a round trip (90 – 105 ms for 720 samples among 10,000 nodes): a recursive query walks the
 /// deployment's stamps newest first (a "loose index scan") and a lateral lookup finds the node
 /// at each. PostgreSQL evaluates the recursion only as far as the `LIMIT` reads, so the walk
 /// stops once `limit` samples are found, or when the span's stamps run out (a node with few
 /// samples costs a seek per stamp of the span, bounded by raw retention).
+///
+/// Two things keep it fast on the time-partitioned table. Each step looks for the previous
+/// stamp within the hour before first (the partitions it can be in are pruned at run time) and
+/// across the whole span only if that finds none: a step over every partition costs 0.4 ms.
+/// And `OFFSET 0` keeps the lateral lookup a lookup per stamp: flattened into a join, a partition
+/// filled since its last `ANALYZE` led the planner to read all of the node's samples instead
+/// (0.7 – 1.2 s).
 fn query_node_by_slots_postgres(
     conn: &mut diesel::PgConnection,
     query: &TelemetryQuery,
@@ -515,13 +522,16 @@ fn query_node_by_slots_postgres(
            SELECT (SELECT max(sampled_at) FROM telemetry_samples \
                    WHERE deployment_id = $1 AND sampled_at BETWEEN $2 AND $3) \
            UNION ALL \
-           SELECT (SELECT max(sampled_at) FROM telemetry_samples \
-                   WHERE deployment_id = $1 AND sampled_at >= $2 AND sampled_at < stamps.t) \
+           SELECT COALESCE( \
+             (SELECT max(sampled_at) FROM telemetry_samples WHERE deployment_id = $1 \
+              AND sampled_at >= GREATEST($2, stamps.t - 3600000000) AND sampled_at < stamps.t), \
+             (SELECT max(sampled_at) FROM telemetry_samples WHERE deployment_id = $1 \
+              AND sampled_at >= $2 AND sampled_at < stamps.t - 3600000000)) \
            FROM stamps WHERE stamps.t IS NOT NULL) \
          SELECT s.id, s.deployment_id, s.node_id, s.sampled_at, s.latency_ms, s.throughput_gbps, \
                 s.error_rate \
          FROM stamps, LATERAL (SELECT * FROM telemetry_samples x WHERE x.deployment_id = $1 \
-                               AND x.sampled_at = stamps.t AND x.node_id = $4) s \
+                               AND x.sampled_at = stamps.t AND x.node_id = $4 OFFSET 0) s \
          LIMIT $5",
     )
     .bind::<BigInt, _>(query.deployment.get())

@@ -532,6 +532,44 @@ fn reads_longer_than_a_page_see_every_row_once(t: &TestDatabase) {
     assert_eq!(minutes.len(), 24_400);
 }
 
+/// One node's samples are found across gaps longer than the hour PostgreSQL's walk looks back
+/// in first, and across partitions (made here as a worker would).
+fn one_nodes_samples_are_found_across_long_gaps(t: &TestDatabase) {
+    use netorch_storage::partitions;
+    use netorch_storage::retention::Retention;
+    let mut conn = t.db.get().expect("connection");
+    let (d, all) = fleet(&mut conn, 3);
+    partitions::maintain(&mut conn, &Retention::default(), t0() + Duration::hours(5))
+        .expect("partitions");
+    let stamps = [
+        t0() - Duration::days(3),
+        t0(),
+        t0() + Duration::hours(3),
+        t0() + Duration::hours(3) + Duration::seconds(5),
+    ];
+    let batch: Vec<NewSample> = stamps
+        .iter()
+        .flat_map(|at| all.iter().map(|node| sample(node, *at, 1.0)))
+        .collect();
+    telemetry::insert_batch(&mut conn, &batch).expect("insert");
+    let found = telemetry::query(
+        &mut conn,
+        &TelemetryQuery {
+            deployment: d,
+            node: Some(all[1].id),
+            start: None,
+            end: None,
+            limit: 10,
+        },
+    )
+    .expect("query");
+    let got: Vec<Timestamp> = found.iter().map(|s| s.timestamp).collect();
+    let mut want = stamps.to_vec();
+    want.reverse();
+    assert_eq!(got, want);
+    assert!(found.iter().all(|s| s.node_id == all[1].id));
+}
+
 backend_tests!(
     one_nodes_samples_are_found_when_stamps_are_not_shared,
     expiry_deletes_each_tier_past_its_retention_in_chunks,
@@ -540,4 +578,5 @@ backend_tests!(
     a_deployments_delete_removes_its_rollups,
     time_partitions_are_made_ahead_and_dropped_when_expired,
     reads_longer_than_a_page_see_every_row_once,
+    one_nodes_samples_are_found_across_long_gaps,
 );
