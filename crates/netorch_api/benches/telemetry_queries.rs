@@ -5,7 +5,8 @@
 //! ingest path (rollups included): 60 minutes at 5 s slots, and before that 23 hours at one
 //! sample per node and minute, so that 24 hours of minute rollups exist.
 //!
-//! `cargo bench -p netorch_api --bench telemetry_queries`.
+//! `cargo bench -p netorch_api --bench telemetry_queries`; `NETORCH_BENCH_SKIP_SQLITE=1`
+//! measures PostgreSQL alone, `NETORCH_BENCH_SKIP_100K=1` leaves out the 100,000-node part.
 
 use chrono::{DateTime, Duration, Utc};
 use netorch_analytics::{AnalysisConfig, Method, StreamingAnalysis};
@@ -228,6 +229,10 @@ fn run(label: &str, test_db: &TestDatabase) {
             .len()
     });
 
+    // NETORCH_BENCH_SKIP_100K=1 stops here.
+    if std::env::var_os("NETORCH_BENCH_SKIP_100K").is_some() {
+        return;
+    }
     let (big, big_ids) = fleet(db, 100_000);
     let started = Instant::now();
     let window = (now() - Duration::minutes(11), now() + Duration::seconds(1));

@@ -173,6 +173,7 @@ fn rollout_comparison(label: &str, make: impl Fn() -> TestDatabase) {
         TickLimits {
             batch: MAX_NODES_PER_TICK,
             max_nodes: MAX_NODES_PER_TICK,
+            pause: std::time::Duration::ZERO,
         },
     );
 }

@@ -24,13 +24,21 @@ pub struct TickLimits {
     pub batch: i64,
     /// Most nodes read per tick.
     pub max_nodes: i64,
+    /// A pause after each full batch, before the next: SQLite does not queue writers, a writer
+    /// waiting for the lock polls it (every 100 ms once it has waited a while), and a tick that
+    /// began its next batch at once would keep it out until the tick ends.
+    pub pause: std::time::Duration,
 }
+
+/// The default [`TickLimits::pause`].
+pub const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(25);
 
 impl Default for TickLimits {
     fn default() -> Self {
         TickLimits {
             batch: LIFECYCLE_BATCH,
             max_nodes: MAX_NODES_PER_TICK,
+            pause: BATCH_PAUSE,
         }
     }
 }
@@ -169,6 +177,9 @@ pub fn lifecycle_tick_with(
         match cursor {
             Some(cursor) if examined as i64 == limit => after = Some(cursor),
             _ => break,
+        }
+        if (tick.examined as i64) < limits.max_nodes && !limits.pause.is_zero() {
+            std::thread::sleep(limits.pause);
         }
     }
     Ok(tick)

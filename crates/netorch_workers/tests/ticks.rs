@@ -413,6 +413,7 @@ fn small_batches_move_the_nodes_one_transaction_moves(t: &TestDatabase) {
         TickLimits {
             batch: 7,
             max_nodes: 1_000,
+            pause: std::time::Duration::ZERO,
         },
         TickLimits::default(),
     ];
