@@ -463,11 +463,6 @@ pub fn scan_minutes(
     mut visit: impl FnMut(NodeId, i64, &SampleSummary),
 ) -> Result<u64> {
     use telemetry_minutes as t;
-    let query = t::table
-        .filter(t::deployment_id.eq(deployment.get()))
-        .filter(t::bucket.ge(from))
-        .filter(t::bucket.lt(to))
-        .select(summary_columns!(t, node_id));
     let mut visited = 0;
     let mut each = |row: QueryResult<RawColumns>| -> Result<()> {
         let row = flatten(row?);
@@ -478,13 +473,17 @@ pub fn scan_minutes(
     match conn {
         #[cfg(feature = "sqlite")]
         DbConnection::Sqlite(inner) => {
+            let query = t::table
+                .filter(t::deployment_id.eq(deployment.get()))
+                .filter(t::bucket.ge(from))
+                .filter(t::bucket.lt(to))
+                .select(summary_columns!(t, node_id));
             for row in query.load_iter::<_, diesel::connection::DefaultLoadingMode>(inner)? {
                 each(row)?;
             }
         }
         #[cfg(feature = "postgres")]
         DbConnection::Postgresql(inner) => {
-            let _ = query;
             crate::pg_pages::for_each(
                 inner,
                 |inner, after| {

@@ -564,17 +564,6 @@ pub fn scan_window(
     end: Timestamp,
     mut visit: impl FnMut(NodeId, Timestamp, Metrics),
 ) -> Result<u64> {
-    let query = telemetry_samples::table
-        .filter(telemetry_samples::deployment_id.eq(deployment.get()))
-        .filter(telemetry_samples::sampled_at.ge(to_micros(start)))
-        .filter(telemetry_samples::sampled_at.le(to_micros(end)))
-        .select((
-            telemetry_samples::node_id,
-            telemetry_samples::sampled_at,
-            telemetry_samples::latency_ms,
-            telemetry_samples::throughput_gbps,
-            telemetry_samples::error_rate,
-        ));
     let mut visited = 0;
     let mut each = |row: QueryResult<(i64, i64, f64, f64, f64)>| -> Result<()> {
         let (node, at, latency_ms, throughput_gbps, error_rate) = row?;
@@ -593,6 +582,17 @@ pub fn scan_window(
     match conn {
         #[cfg(feature = "sqlite")]
         DbConnection::Sqlite(inner) => {
+            let query = telemetry_samples::table
+                .filter(telemetry_samples::deployment_id.eq(deployment.get()))
+                .filter(telemetry_samples::sampled_at.ge(to_micros(start)))
+                .filter(telemetry_samples::sampled_at.le(to_micros(end)))
+                .select((
+                    telemetry_samples::node_id,
+                    telemetry_samples::sampled_at,
+                    telemetry_samples::latency_ms,
+                    telemetry_samples::throughput_gbps,
+                    telemetry_samples::error_rate,
+                ));
             for row in query.load_iter::<_, diesel::connection::DefaultLoadingMode>(inner)? {
                 each(row)?;
             }
@@ -600,7 +600,6 @@ pub fn scan_window(
         #[cfg(feature = "postgres")]
         DbConnection::Postgresql(inner) => {
             use telemetry_samples as t;
-            let _ = query;
             crate::pg_pages::for_each(
                 inner,
                 |inner, after| {
