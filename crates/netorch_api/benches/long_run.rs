@@ -81,6 +81,7 @@ fn main() {
         name: "long-run".into(),
         description: None,
         target_node_count: NODES,
+        rollout: Default::default(),
     };
     let d = deployments::create(&mut db.get().expect("connection"), &new, t0())
         .expect("create")

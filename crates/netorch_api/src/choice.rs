@@ -3,7 +3,7 @@
 //! bodies and the response shapes all use it.
 
 use netorch_analytics::{Method, MetricKind};
-use netorch_domain::{EventType, NodeState, OperatorAction, WorkerKind};
+use netorch_domain::{DeploymentStatus, EventType, NodeState, OperatorAction, WorkerKind};
 use utoipa::openapi::schema::{Object, Schema, Type};
 
 /// An enum the API exchanges by name.
@@ -46,6 +46,7 @@ macro_rules! choices {
 
 choices!(
     NodeState,
+    DeploymentStatus,
     EventType,
     Method,
     MetricKind,

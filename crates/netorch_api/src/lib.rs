@@ -257,7 +257,7 @@ pub async fn close_when_draining(
 /// service for the API's JSON 404).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use routes::*;
-    use web::{delete, get, post};
+    use web::{delete, get, patch, post};
     let resource = |path: &'static str| {
         let allow = allowed_methods(path);
         web::resource(path).default_service(web::to(move || async move {
@@ -274,7 +274,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/deployments/{deployment_id}")
                 .route(get().to(get_deployment))
+                .route(patch().to(patch_deployment))
                 .route(delete().to(delete_deployment)),
+        )
+        .service(resource("/deployments/{deployment_id}/pause").route(post().to(pause_deployment)))
+        .service(
+            resource("/deployments/{deployment_id}/resume").route(post().to(resume_deployment)),
         )
         .service(resource("/deployments/{deployment_id}/nodes").route(get().to(list_nodes)))
         .service(resource("/deployments/{deployment_id}/nodes/{node_id}").route(get().to(get_node)))

@@ -10,8 +10,8 @@ use crate::input::{
 use chrono::{DateTime, Utc};
 use netorch_analytics::{AnalysisConfig, Method};
 use netorch_domain::{
-    DeploymentId, EventId, EventType, Metrics, NewDeployment, NewSample, NodeId, NodeRef,
-    NodeState, Resolution, Timestamp,
+    DeploymentChanges, DeploymentId, EventId, EventType, Metrics, NewDeployment, NewSample, NodeId,
+    NodeRef, NodeState, Resolution, RolloutPolicy, Timestamp,
 };
 use netorch_storage::events::EventQuery;
 use netorch_storage::nodes::NodeFilter;
@@ -174,6 +174,121 @@ params!(
     ]
 );
 
+/// The rollout settings of a deployment (docs/API.md, "Rollout control"), as the create body
+/// and `PATCH` read them and the document shows them: the same fields, with the same limits.
+pub struct RolloutFields;
+
+impl RolloutFields {
+    /// `max_in_flight`.
+    pub const MAX_IN_FLIGHT: IntField = IntField::new(
+        "max_in_flight",
+        "At most this many nodes in PROVISIONING or CONFIGURING at once; the rest wait in \
+         PENDING (null: no limit)",
+    )
+    .min(1)
+    .max(i32::MAX as i64);
+    /// `max_failure_percent`.
+    pub const MAX_FAILURE_PERCENT: FloatField = FloatField::non_negative(
+        "max_failure_percent",
+        "Pause the rollout once more than this percentage of the finished nodes has failed, \
+         judged from 10 finished nodes on (or all nodes of a smaller deployment); null: never",
+    )
+    .max(100.0);
+    /// `max_retries`.
+    pub const MAX_RETRIES: IntField = IntField::new(
+        "max_retries",
+        "How many times a FAILED node goes back to PENDING by itself, after 10 s, 20 s, 40 s, \
+         ... (at most 10 min); operator retries count against it",
+    )
+    .min(0)
+    .max(100)
+    .default(0);
+    /// `phase_timeout_seconds`.
+    pub const PHASE_TIMEOUT_SECONDS: IntField = IntField::new(
+        "phase_timeout_seconds",
+        "A node that has not finished PROVISIONING or CONFIGURING after this many seconds \
+         fails (null: no limit)",
+    )
+    .min(1)
+    .max(604_800);
+
+    /// Reads those of the fields `object` holds into `changes` (`null` unsets a limit).
+    fn read(
+        errors: &mut Errors,
+        object: &serde_json::Map<String, Value>,
+        body: &[LocItem],
+        changes: &mut DeploymentChanges,
+    ) {
+        let mut optional_int = |field: &IntField| -> Option<Option<u32>> {
+            match object.get(field.name)? {
+                Value::Null => Some(None),
+                value => field
+                    .read(errors, body, value)
+                    .and_then(|v| u32::try_from(v).ok())
+                    .map(Some),
+            }
+        };
+        changes.max_in_flight = optional_int(&Self::MAX_IN_FLIGHT);
+        changes.phase_timeout_seconds = optional_int(&Self::PHASE_TIMEOUT_SECONDS);
+        changes.max_failure_percent = match object.get(Self::MAX_FAILURE_PERCENT.name) {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(value) => Self::MAX_FAILURE_PERCENT
+                .read(errors, body, value)
+                .map(Some),
+        };
+        changes.max_retries = object.get(Self::MAX_RETRIES.name).and_then(|value| {
+            Self::MAX_RETRIES
+                .read(errors, body, value)
+                .and_then(|v| u32::try_from(v).ok())
+        });
+    }
+
+    /// The fields' properties, added to a body's schema.
+    fn properties(builder: ObjectBuilder) -> ObjectBuilder {
+        builder
+            .property("max_in_flight", nullable(Self::MAX_IN_FLIGHT.schema()))
+            .property(
+                "max_failure_percent",
+                nullable(Self::MAX_FAILURE_PERCENT.schema()),
+            )
+            .property("max_retries", Self::MAX_RETRIES.schema())
+            .property(
+                "phase_timeout_seconds",
+                nullable(Self::PHASE_TIMEOUT_SECONDS.schema()),
+            )
+    }
+}
+
+/// `schema` that also admits `null`.
+fn nullable(schema: Schema) -> Schema {
+    use utoipa::openapi::schema::SchemaType;
+    match schema {
+        Schema::Object(mut object) => {
+            if let SchemaType::Type(kind) = object.schema_type {
+                object.schema_type = SchemaType::from_iter([kind, Type::Null]);
+            }
+            Schema::Object(object)
+        }
+        other => other,
+    }
+}
+
+/// A description: free text, or `null` for none.
+fn read_description(
+    errors: &mut Errors,
+    object: &serde_json::Map<String, Value>,
+    body: &[LocItem],
+) -> Option<Option<Option<String>>> {
+    match object.get("description") {
+        None => Some(None),
+        Some(Value::Null) => Some(Some(None)),
+        Some(v) => DeploymentCreate::DESCRIPTION
+            .read(errors, body, v)
+            .map(|text| Some(Some(text))),
+    }
+}
+
 /// The body of `POST /deployments`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeploymentCreate(pub NewDeployment);
@@ -197,7 +312,7 @@ impl DeploymentCreate {
 
     /// The body's schema for a server that takes at most `max_nodes` nodes a deployment.
     pub fn schema_for(max_nodes: u32) -> Schema {
-        ObjectBuilder::new()
+        let builder = ObjectBuilder::new()
             .property("name", Self::NAME.schema())
             .required("name")
             .property(
@@ -210,7 +325,8 @@ impl DeploymentCreate {
                 "target_node_count",
                 Self::target_node_count(max_nodes).schema(),
             )
-            .required("target_node_count")
+            .required("target_node_count");
+        RolloutFields::properties(builder)
             .examples([serde_json::json!({
                 "name": "edge-east",
                 "description": "rack 4",
@@ -232,18 +348,23 @@ impl FromInput for DeploymentCreate {
         let body = [LocItem::from("body")];
         let name = required(errors, &object, &body, "name")
             .and_then(|v| Self::NAME.read(errors, &body, v));
-        let description = match object.get("description") {
-            None | Some(Value::Null) => Some(None),
-            Some(v) => Self::DESCRIPTION.read(errors, &body, v).map(Some),
-        };
+        let description = read_description(errors, &object, &body).map(Option::flatten);
         let count = required(errors, &object, &body, "target_node_count")
             .and_then(|v| Self::target_node_count(max).read(errors, &body, v));
+        let mut rollout = DeploymentChanges::default();
+        RolloutFields::read(errors, &object, &body, &mut rollout);
         input.check()?;
         Ok(DeploymentCreate(NewDeployment {
             name: valid(name)?,
             description: valid(description)?,
             target_node_count: u32::try_from(valid(count)?)
                 .map_err(|e| ApiError::Internal(e.to_string()))?,
+            rollout: RolloutPolicy {
+                max_in_flight: rollout.max_in_flight.flatten(),
+                max_failure_percent: rollout.max_failure_percent.flatten(),
+                max_retries: rollout.max_retries.unwrap_or(0),
+                phase_timeout_seconds: rollout.phase_timeout_seconds.flatten(),
+            },
         }))
     }
 }
@@ -252,6 +373,65 @@ named_schema!(
     DeploymentCreate,
     "DeploymentCreate",
     DeploymentCreate::schema_for(DEFAULT_MAX_NODES_PER_DEPLOYMENT)
+);
+
+/// `PATCH /deployments/{deployment_id}`: the path and the changes. Every field is optional;
+/// an absent field is kept, `null` unsets a limit or the description.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentPatch {
+    /// The deployment.
+    pub deployment: DeploymentId,
+    /// What to change.
+    pub changes: DeploymentChanges,
+}
+
+impl DeploymentPatch {
+    /// The body's schema.
+    pub fn body_schema() -> Schema {
+        let builder = ObjectBuilder::new()
+            .property("name", DeploymentCreate::NAME.schema())
+            .property(
+                "description",
+                DeploymentCreate::DESCRIPTION.schema().schema_type(
+                    utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null]),
+                ),
+            );
+        RolloutFields::properties(builder)
+            .examples([serde_json::json!({"max_in_flight": 50, "max_retries": 2})])
+            .into()
+    }
+}
+
+impl FromInput for DeploymentPatch {
+    const READS_BODY: bool = true;
+
+    fn read(input: &mut Input<'_>) -> Result<Self, ApiError> {
+        let deployment = input.path_int(&DEPLOYMENT_ID);
+        input.check()?;
+        let object = input.body_object()?;
+        let errors = &mut input.errors;
+        let body = [LocItem::from("body")];
+        let mut changes = DeploymentChanges::default();
+        let name = match object.get("name") {
+            None => Some(None),
+            Some(v) => DeploymentCreate::NAME.read(errors, &body, v).map(Some),
+        };
+        let description = read_description(errors, &object, &body);
+        RolloutFields::read(errors, &object, &body, &mut changes);
+        input.check()?;
+        changes.name = valid(name)?;
+        changes.description = valid(description)?;
+        Ok(DeploymentPatch {
+            deployment: DeploymentId(valid(deployment)?),
+            changes,
+        })
+    }
+}
+
+named_schema!(
+    DeploymentPatch,
+    "DeploymentPatch",
+    DeploymentPatch::body_schema()
 );
 
 /// `GET /deployments/{deployment_id}/nodes`.

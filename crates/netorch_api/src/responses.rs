@@ -6,8 +6,8 @@ use crate::choice;
 use chrono::{DateTime, Utc};
 use netorch_analytics::{Bottleneck, BottleneckReport};
 use netorch_domain::{
-    Deployment, Event, MetricSummary, Node, NodeStateCounts, Resolution, TelemetrySample,
-    WorkerHeartbeat,
+    Deployment, DeploymentStatus, Event, MetricSummary, Node, NodeStateCounts, Progress,
+    Resolution, TelemetrySample, WorkerHeartbeat,
 };
 use netorch_storage::rollups::SeriesBucket;
 use serde::Serialize;
@@ -103,10 +103,36 @@ pub struct DeploymentOut {
     pub created_at: String,
     /// Last change.
     pub updated_at: String,
+    /// Where the rollout stands as a whole.
+    #[schema(schema_with = deployment_status_schema)]
+    pub status: &'static str,
+    /// How many nodes are finished (`RUNNING`, or `FAILED` with no automatic retry coming).
+    pub progress: ProgressOut,
+    /// Since when the rollout is paused; null while it runs.
+    pub paused_at: Option<String>,
+    /// Most nodes in a phase at once; null for no limit.
+    pub max_in_flight: Option<u32>,
+    /// Failed share of finished nodes, in percent, past which the rollout pauses; null: never.
+    pub max_failure_percent: Option<f64>,
+    /// Automatic retries per node (0: none).
+    pub max_retries: u32,
+    /// Longest a phase may take, in seconds; null for no limit.
+    pub phase_timeout_seconds: Option<u32>,
 }
 
-impl From<Deployment> for DeploymentOut {
-    fn from(d: Deployment) -> Self {
+/// A rollout's progress.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProgressOut {
+    /// Nodes finished.
+    pub finished: u64,
+    /// All the deployment's nodes.
+    pub total: u64,
+}
+
+impl DeploymentOut {
+    /// The deployment as its counters show it.
+    pub fn new(d: Deployment, counts: &NodeStateCounts) -> Self {
+        let progress = Progress::of(counts);
         DeploymentOut {
             id: d.id.get(),
             name: d.name,
@@ -114,8 +140,33 @@ impl From<Deployment> for DeploymentOut {
             target_node_count: d.target_node_count,
             created_at: timestamp(d.created_at),
             updated_at: timestamp(d.updated_at),
+            status: DeploymentStatus::of(d.paused_at.is_some(), counts).as_str(),
+            progress: ProgressOut {
+                finished: progress.finished,
+                total: progress.total,
+            },
+            paused_at: d.paused_at.map(timestamp),
+            max_in_flight: d.rollout.max_in_flight,
+            max_failure_percent: d.rollout.max_failure_percent,
+            max_retries: d.rollout.max_retries,
+            phase_timeout_seconds: d.rollout.phase_timeout_seconds,
         }
     }
+}
+
+impl DeploymentDetail {
+    /// The deployment with its counters.
+    pub fn new(d: Deployment, counts: NodeStateCounts) -> Self {
+        DeploymentDetail {
+            deployment: DeploymentOut::new(d, &counts),
+            current_node_count: counts.total(),
+            node_states: counts.into(),
+        }
+    }
+}
+
+fn deployment_status_schema() -> utoipa::openapi::schema::Schema {
+    choice::schema::<netorch_domain::DeploymentStatus>("Where the rollout stands")
 }
 
 /// How many nodes are in each state.
@@ -214,6 +265,8 @@ pub struct NodeOut {
     pub attempt: u32,
     /// Why it failed; null unless `FAILED`.
     pub failure_reason: Option<String>,
+    /// When a `FAILED` node is retried by itself (`max_retries`); null otherwise.
+    pub retry_at: Option<String>,
 }
 
 impl From<Node> for NodeOut {
@@ -230,6 +283,7 @@ impl From<Node> for NodeOut {
             state_changed_at: timestamp(n.state_changed_at),
             attempt: n.attempt,
             failure_reason: n.failure_reason,
+            retry_at: n.retry_at.map(timestamp),
         }
     }
 }

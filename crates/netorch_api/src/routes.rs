@@ -10,7 +10,10 @@ use crate::responses::*;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use netorch_analytics::StreamingAnalysis;
-use netorch_domain::{DeploymentId, NodeId, NodeRef, Resolution, SampleSummary, WorkerKind};
+use netorch_domain::{
+    DeploymentId, NodeId, NodeRef, NodeStateCounts, PauseReason, Resolution, SampleSummary,
+    WorkerKind,
+};
 use netorch_storage::rollups::{self, SeriesBucket};
 use netorch_storage::{DbConnection, deployments, events, heartbeats, nodes, telemetry};
 use serde_json::Value;
@@ -115,7 +118,12 @@ pub async fn create_deployment(
         created.name,
         created.target_node_count
     );
-    Ok(HttpResponse::Created().json(DeploymentOut::from(created)))
+    // Every node of a new deployment is pending.
+    let counts = NodeStateCounts {
+        pending: u64::from(created.target_node_count),
+        ..NodeStateCounts::default()
+    };
+    Ok(HttpResponse::Created().json(DeploymentOut::new(created, &counts)))
 }
 
 /// List deployments
@@ -139,7 +147,7 @@ pub async fn list_deployments(
     .await?;
     Ok(HttpResponse::Ok().json(
         list.into_iter()
-            .map(DeploymentOut::from)
+            .map(|(deployment, counts)| DeploymentOut::new(deployment, &counts))
             .collect::<Vec<_>>(),
     ))
 }
@@ -164,11 +172,97 @@ pub async fn get_deployment(
         Ok(deployments::get_with_counts(conn, deployment)?)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(DeploymentDetail {
-        deployment: deployment.into(),
-        current_node_count: counts.total(),
-        node_states: counts.into(),
-    }))
+    Ok(HttpResponse::Ok().json(DeploymentDetail::new(deployment, counts)))
+}
+
+/// Change a deployment
+///
+/// Changes its name, description or rollout settings; absent fields are kept, `null` removes
+/// a limit. A change to the rollout settings applies from the lifecycle worker's next tick. A
+/// `DEPLOYMENT_UPDATED` event lists the fields whose value changed (none: no event).
+#[utoipa::path(
+    patch, path = "/deployments/{deployment_id}", tag = "deployments",
+    params(DeploymentPath),
+    request_body = DeploymentPatch,
+    responses(
+        (status = 200, description = "The deployment as changed", body = DeploymentDetail),
+        (status = 404, description = "No such deployment", body = ErrorDetail),
+        (status = 408, description = "The body did not arrive within 30 s", body = ErrorDetail),
+        (status = 413, description = "The body is larger than 8 MiB", body = ErrorDetail),
+        (status = 422, description = "Invalid input; nothing was written", body = ValidationError),
+        (status = 507, description = "The database is out of space; nothing was written", body = ErrorDetail),
+    )
+)]
+pub async fn patch_deployment(
+    state: web::Data<ApiState>,
+    Valid(DeploymentPatch {
+        deployment,
+        changes,
+    }): Valid<DeploymentPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let (deployment, counts) = with_write(&state, move |conn| {
+        Ok(deployments::update(conn, deployment, &changes, Utc::now())?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(DeploymentDetail::new(deployment, counts)))
+}
+
+/// Pause a rollout
+///
+/// No node leaves `PENDING` until the rollout is resumed; nodes already in a phase finish it,
+/// failed nodes still get their automatic retries (back to `PENDING`). Pausing a paused
+/// deployment changes nothing. A `DEPLOYMENT_PAUSED` event records it.
+#[utoipa::path(
+    post, path = "/deployments/{deployment_id}/pause", tag = "deployments",
+    params(DeploymentPath),
+    responses(
+        (status = 200, description = "The deployment, paused", body = DeploymentDetail),
+        (status = 404, description = "No such deployment", body = ErrorDetail),
+        (status = 422, description = "Invalid input", body = ValidationError),
+        (status = 507, description = "The database is out of space; nothing was written", body = ErrorDetail),
+    )
+)]
+pub async fn pause_deployment(
+    state: web::Data<ApiState>,
+    Valid(DeploymentPath { deployment }): Valid<DeploymentPath>,
+) -> Result<HttpResponse, ApiError> {
+    let (deployment, counts) = with_write(&state, move |conn| {
+        Ok(deployments::pause(
+            conn,
+            deployment,
+            PauseReason::Operator,
+            Utc::now(),
+        )?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(DeploymentDetail::new(deployment, counts)))
+}
+
+/// Resume a rollout
+///
+/// Pending nodes start again, within `max_in_flight`. Resuming a deployment that is not paused
+/// changes nothing. A `DEPLOYMENT_RESUMED` event records it. After a pause for
+/// `max_failure_percent`, the next failure pauses it again while the failed share is still
+/// over the limit: raise or remove the limit with `PATCH` to let the rollout finish.
+#[utoipa::path(
+    post, path = "/deployments/{deployment_id}/resume", tag = "deployments",
+    params(DeploymentPath),
+    responses(
+        (status = 200, description = "The deployment, running", body = DeploymentDetail),
+        (status = 404, description = "No such deployment", body = ErrorDetail),
+        (status = 422, description = "Invalid input", body = ValidationError),
+        (status = 507, description = "The database is out of space; nothing was written", body = ErrorDetail),
+    )
+)]
+pub async fn resume_deployment(
+    state: web::Data<ApiState>,
+    Valid(DeploymentPath { deployment }): Valid<DeploymentPath>,
+) -> Result<HttpResponse, ApiError> {
+    let (deployment, counts) = with_write(&state, move |conn| {
+        Ok(deployments::resume(conn, deployment, Utc::now())?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(DeploymentDetail::new(deployment, counts)))
 }
 
 /// Delete a deployment

@@ -1,6 +1,6 @@
 //! Audit events: what the log records and how each kind of event is phrased.
 
-use crate::{DeploymentId, DomainError, NodeId, NodeState, Timestamp};
+use crate::{DeploymentId, DomainError, NodeId, NodeState, NodeStateCounts, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::fmt;
@@ -18,15 +18,30 @@ pub enum EventType {
     StateChange,
     /// An operator retried a failed node.
     NodeRetry,
+    /// The lifecycle worker retried a failed node by itself (`max_retries`).
+    NodeAutoRetried,
+    /// A node's phase took longer than `phase_timeout_seconds`; the node failed.
+    NodeTimedOut,
+    /// A deployment's rollout paused: by an operator, or because too many nodes failed.
+    DeploymentPaused,
+    /// A deployment's rollout resumed.
+    DeploymentResumed,
+    /// An operator changed a deployment's name, description or rollout settings.
+    DeploymentUpdated,
 }
 
 impl EventType {
     /// Every event type.
-    pub const ALL: [EventType; 4] = [
+    pub const ALL: [EventType; 9] = [
         EventType::DeploymentCreated,
         EventType::DeploymentDeleted,
         EventType::StateChange,
         EventType::NodeRetry,
+        EventType::NodeAutoRetried,
+        EventType::NodeTimedOut,
+        EventType::DeploymentPaused,
+        EventType::DeploymentResumed,
+        EventType::DeploymentUpdated,
     ];
 
     /// The upper-case name used in the API and in the database.
@@ -36,6 +51,11 @@ impl EventType {
             EventType::DeploymentDeleted => "DEPLOYMENT_DELETED",
             EventType::StateChange => "STATE_CHANGE",
             EventType::NodeRetry => "NODE_RETRY",
+            EventType::NodeAutoRetried => "NODE_AUTO_RETRIED",
+            EventType::NodeTimedOut => "NODE_TIMED_OUT",
+            EventType::DeploymentPaused => "DEPLOYMENT_PAUSED",
+            EventType::DeploymentResumed => "DEPLOYMENT_RESUMED",
+            EventType::DeploymentUpdated => "DEPLOYMENT_UPDATED",
         }
     }
 }
@@ -54,6 +74,25 @@ impl FromStr for EventType {
             .into_iter()
             .find(|t| t.as_str() == s)
             .ok_or_else(|| DomainError::UnknownEventType(s.to_owned()))
+    }
+}
+
+/// Why a deployment's rollout paused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PauseReason {
+    /// `POST /deployments/{id}/pause`.
+    Operator,
+    /// More than `max_failure_percent` of the finished nodes failed.
+    FailureLimit,
+}
+
+impl PauseReason {
+    /// The name recorded in the event's metadata.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PauseReason::Operator => "operator",
+            PauseReason::FailureLimit => "max_failure_percent",
+        }
     }
 }
 
@@ -153,6 +192,111 @@ impl NewEvent {
             event_type: EventType::NodeRetry,
             message: format!("Node {node} retried (attempt {attempt})"),
             metadata: object(json!({"attempt": attempt})),
+            created_at: now,
+        }
+    }
+
+    /// `NODE_AUTO_RETRIED`: the lifecycle worker sent a failed node back to `PENDING` after
+    /// waiting `backoff`; `attempt` is the new one.
+    pub fn node_auto_retried(
+        deployment: DeploymentId,
+        node: NodeId,
+        attempt: u32,
+        max_retries: u32,
+        now: Timestamp,
+    ) -> Self {
+        NewEvent {
+            deployment_id: Some(deployment),
+            node_id: Some(node),
+            event_type: EventType::NodeAutoRetried,
+            message: format!(
+                "Node {node} retried automatically (attempt {attempt} of at most {max_retries})"
+            ),
+            metadata: object(json!({"attempt": attempt, "max_retries": max_retries})),
+            created_at: now,
+        }
+    }
+
+    /// `NODE_TIMED_OUT`: a node spent longer than `timeout_seconds` in `phase_state` and failed.
+    pub fn node_timed_out(
+        deployment: DeploymentId,
+        node: NodeId,
+        phase_state: NodeState,
+        timeout_seconds: u32,
+        attempt: u32,
+        now: Timestamp,
+    ) -> Self {
+        NewEvent {
+            deployment_id: Some(deployment),
+            node_id: Some(node),
+            event_type: EventType::NodeTimedOut,
+            message: format!("Node {node} timed out in {phase_state} after {timeout_seconds} s"),
+            metadata: object(json!({
+                "from_state": phase_state.as_str(),
+                "to_state": NodeState::Failed.as_str(),
+                "timeout_seconds": timeout_seconds,
+                "attempt": attempt,
+            })),
+            created_at: now,
+        }
+    }
+
+    /// `DEPLOYMENT_PAUSED`, with why (`"operator"` or `"max_failure_percent"`); the counts
+    /// say how far the rollout had come.
+    pub fn deployment_paused(
+        deployment: DeploymentId,
+        reason: PauseReason,
+        counts: &NodeStateCounts,
+        now: Timestamp,
+    ) -> Self {
+        let message = match reason {
+            PauseReason::Operator => format!("Deployment {deployment} paused by an operator"),
+            PauseReason::FailureLimit => format!(
+                "Deployment {deployment} paused: {} of {} finished nodes failed",
+                counts.failed,
+                counts.running + counts.failed
+            ),
+        };
+        NewEvent {
+            deployment_id: Some(deployment),
+            node_id: None,
+            event_type: EventType::DeploymentPaused,
+            message,
+            metadata: object(json!({
+                "reason": reason.as_str(),
+                "failed_nodes": counts.failed,
+                "finished_nodes": counts.running + counts.failed,
+                "pending_nodes": counts.pending,
+            })),
+            created_at: now,
+        }
+    }
+
+    /// `DEPLOYMENT_RESUMED`.
+    pub fn deployment_resumed(deployment: DeploymentId, now: Timestamp) -> Self {
+        NewEvent {
+            deployment_id: Some(deployment),
+            node_id: None,
+            event_type: EventType::DeploymentResumed,
+            message: format!("Deployment {deployment} resumed"),
+            metadata: Map::new(),
+            created_at: now,
+        }
+    }
+
+    /// `DEPLOYMENT_UPDATED`: `changes` maps each changed field to its new value.
+    pub fn deployment_updated(
+        deployment: DeploymentId,
+        changes: Map<String, Value>,
+        now: Timestamp,
+    ) -> Self {
+        let fields: Vec<&str> = changes.keys().map(String::as_str).collect();
+        NewEvent {
+            deployment_id: Some(deployment),
+            node_id: None,
+            event_type: EventType::DeploymentUpdated,
+            message: format!("Deployment {deployment} updated: {}", fields.join(", ")),
+            metadata: object(json!({ "changes": changes })),
             created_at: now,
         }
     }

@@ -10,16 +10,21 @@ mod event;
 mod hardware;
 mod ids;
 mod model;
+mod rollout;
 mod state;
 mod telemetry;
 
 pub use error::DomainError;
-pub use event::{EventType, NewEvent};
+pub use event::{EventType, NewEvent, PauseReason};
 pub use hardware::{Phase, PhaseStatus, Provisioner, TelemetrySource};
 pub use ids::{DeploymentId, EventId, NodeId, SampleId};
 pub use model::{
-    Deployment, Event, NewDeployment, Node, NodeRef, NodeStateCounts, WorkerHeartbeat, WorkerKind,
-    hostname, node_name,
+    Deployment, DeploymentChanges, Event, NewDeployment, Node, NodeRef, NodeStateCounts,
+    WorkerHeartbeat, WorkerKind, hostname, node_name,
+};
+pub use rollout::{
+    DeploymentStatus, MIN_FAILURE_SAMPLE, Progress, RETRY_BACKOFF_BASE, RETRY_BACKOFF_MAX,
+    RolloutPolicy,
 };
 pub use state::{NodeState, NodeTrigger, OperatorAction, TRANSITIONS, Transition};
 pub use telemetry::{

@@ -1,6 +1,6 @@
 //! Deployments, nodes and audit events as stored.
 
-use crate::{DeploymentId, EventId, EventType, NodeId, NodeState, Timestamp};
+use crate::{DeploymentId, EventId, EventType, NodeId, NodeState, RolloutPolicy, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -15,6 +15,11 @@ pub struct Deployment {
     pub description: Option<String>,
     /// How many nodes the deployment was created with.
     pub target_node_count: u32,
+    /// How its rollout is paced and guarded.
+    pub rollout: RolloutPolicy,
+    /// Since when its rollout is paused (by an operator or by `max_failure_percent`); `None`
+    /// while it runs.
+    pub paused_at: Option<Timestamp>,
     /// When it was created.
     pub created_at: Timestamp,
     /// When it last changed.
@@ -30,6 +35,97 @@ pub struct NewDeployment {
     pub description: Option<String>,
     /// How many nodes to create, all at once, in `PENDING`.
     pub target_node_count: u32,
+    /// How its rollout is paced and guarded (the default: all at once, unguarded).
+    pub rollout: RolloutPolicy,
+}
+
+/// What an operator changes on a deployment (`PATCH`): each field that is `Some` is set, the
+/// rest kept; for a field that may be unset, `Some(None)` unsets it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeploymentChanges {
+    /// A new name.
+    pub name: Option<String>,
+    /// A new description, or none.
+    pub description: Option<Option<String>>,
+    /// A new `max_in_flight`, or no limit.
+    pub max_in_flight: Option<Option<u32>>,
+    /// A new `max_failure_percent`, or no limit.
+    pub max_failure_percent: Option<Option<f64>>,
+    /// A new `max_retries`.
+    pub max_retries: Option<u32>,
+    /// A new `phase_timeout_seconds`, or no limit.
+    pub phase_timeout_seconds: Option<Option<u32>>,
+}
+
+impl DeploymentChanges {
+    /// `deployment` with the changes made.
+    pub fn applied_to(&self, deployment: &Deployment) -> Deployment {
+        let mut after = deployment.clone();
+        let rollout = &mut after.rollout;
+        if let Some(name) = &self.name {
+            after.name.clone_from(name);
+        }
+        if let Some(description) = &self.description {
+            after.description.clone_from(description);
+        }
+        if let Some(value) = self.max_in_flight {
+            rollout.max_in_flight = value;
+        }
+        if let Some(value) = self.max_failure_percent {
+            rollout.max_failure_percent = value;
+        }
+        if let Some(value) = self.max_retries {
+            rollout.max_retries = value;
+        }
+        if let Some(value) = self.phase_timeout_seconds {
+            rollout.phase_timeout_seconds = value;
+        }
+        after
+    }
+
+    /// The fields whose value the changes alter, with their new values (the
+    /// `DEPLOYMENT_UPDATED` event's `changes`); empty when nothing would change.
+    pub fn changed_fields(
+        &self,
+        deployment: &Deployment,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        use serde_json::json;
+        let after = self.applied_to(deployment);
+        let (old, new) = (&deployment.rollout, &after.rollout);
+        let mut changed = serde_json::Map::new();
+        let mut note = |field: &str, differs: bool, value: serde_json::Value| {
+            if differs {
+                changed.insert(field.to_owned(), value);
+            }
+        };
+        note("name", after.name != deployment.name, json!(after.name));
+        note(
+            "description",
+            after.description != deployment.description,
+            json!(after.description),
+        );
+        note(
+            "max_in_flight",
+            new.max_in_flight != old.max_in_flight,
+            json!(new.max_in_flight),
+        );
+        note(
+            "max_failure_percent",
+            new.max_failure_percent != old.max_failure_percent,
+            json!(new.max_failure_percent),
+        );
+        note(
+            "max_retries",
+            new.max_retries != old.max_retries,
+            json!(new.max_retries),
+        );
+        note(
+            "phase_timeout_seconds",
+            new.phase_timeout_seconds != old.phase_timeout_seconds,
+            json!(new.phase_timeout_seconds),
+        );
+        changed
+    }
 }
 
 /// One switch or router of a deployment.
@@ -47,7 +143,7 @@ pub struct Node {
     pub hostname: Option<String>,
     /// Assigned when provisioning starts.
     pub ip_address: Option<String>,
-    /// How many times an operator has retried it (0 at first).
+    /// How many times it has been retried, by an operator or automatically (0 at first).
     pub attempt: u32,
     /// Why it failed; `None` unless `FAILED`.
     pub failure_reason: Option<String>,
@@ -59,6 +155,8 @@ pub struct Node {
     pub updated_at: Timestamp,
     /// When it entered its current state.
     pub state_changed_at: Timestamp,
+    /// For a `FAILED` node its deployment will retry by itself: when. `None` otherwise.
+    pub retry_at: Option<Timestamp>,
 }
 
 /// How many nodes of a deployment are in each state.
@@ -74,6 +172,9 @@ pub struct NodeStateCounts {
     pub running: u64,
     /// Nodes in `FAILED`.
     pub failed: u64,
+    /// Of the failed nodes, those waiting for an automatic retry (not a state of its own:
+    /// counted in `failed` too).
+    pub retrying: u64,
 }
 
 impl NodeStateCounts {

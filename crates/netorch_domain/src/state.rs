@@ -3,9 +3,12 @@
 //! ```text
 //!            start           provisioned          configured
 //! PENDING ──────────▶ PROVISIONING ──────▶ CONFIGURING ──────▶ RUNNING
-//!  ▲  │ no address         │ failed             │ failed
-//!  │  ▼     retry          ▼                    ▼
-//!  └───────────────── FAILED ◀─────────────────┘
+//!  ▲  │ no address         │ failed,            │ failed,
+//!  │  ▼                    │ timed out          │ timed out
+//!  │                       ▼                    ▼
+//!  └──────────────────── FAILED ◀──────────────┘
+//!   retry (operator),
+//!   auto retry (worker, after a backoff)
 //! ```
 //!
 //! Everything the lifecycle worker does and everything an operator may ask for is a
@@ -129,17 +132,24 @@ pub enum NodeTrigger {
     ConfigurationFailed,
     /// An operator asks for a failed node to go through its lifecycle again.
     Retry,
+    /// The lifecycle worker sends a failed node back after its backoff, within the
+    /// deployment's `max_retries`.
+    AutoRetry,
+    /// The node's phase took longer than the deployment's `phase_timeout_seconds`.
+    PhaseTimedOut,
 }
 
 impl NodeTrigger {
     /// Every trigger.
-    pub const ALL: [NodeTrigger; 6] = [
+    pub const ALL: [NodeTrigger; 8] = [
         NodeTrigger::StartProvisioning,
         NodeTrigger::ProvisioningSucceeded,
         NodeTrigger::ProvisioningFailed,
         NodeTrigger::ConfigurationSucceeded,
         NodeTrigger::ConfigurationFailed,
         NodeTrigger::Retry,
+        NodeTrigger::AutoRetry,
+        NodeTrigger::PhaseTimedOut,
     ];
 
     /// A lower-case name for logs and error messages.
@@ -151,6 +161,8 @@ impl NodeTrigger {
             NodeTrigger::ConfigurationSucceeded => "configuration_succeeded",
             NodeTrigger::ConfigurationFailed => "configuration_failed",
             NodeTrigger::Retry => "retry",
+            NodeTrigger::AutoRetry => "auto_retry",
+            NodeTrigger::PhaseTimedOut => "phase_timed_out",
         }
     }
 }
@@ -204,7 +216,7 @@ const fn row(from: NodeState, trigger: NodeTrigger, to: NodeState) -> Transition
 }
 
 /// Every transition the lifecycle allows; anything else is refused.
-pub const TRANSITIONS: [Transition; 7] = {
+pub const TRANSITIONS: [Transition; 10] = {
     use NodeState::*;
     use NodeTrigger::*;
     [
@@ -212,9 +224,12 @@ pub const TRANSITIONS: [Transition; 7] = {
         row(Pending, ProvisioningFailed, Failed),
         row(Provisioning, ProvisioningSucceeded, Configuring),
         row(Provisioning, ProvisioningFailed, Failed),
+        row(Provisioning, PhaseTimedOut, Failed),
         row(Configuring, ConfigurationSucceeded, Running),
         row(Configuring, ConfigurationFailed, Failed),
+        row(Configuring, PhaseTimedOut, Failed),
         row(Failed, Retry, Pending),
+        row(Failed, AutoRetry, Pending),
     ]
 };
 
@@ -232,9 +247,12 @@ mod tests {
             (Pending, ProvisioningFailed) => Some(Failed),
             (Provisioning, ProvisioningSucceeded) => Some(Configuring),
             (Provisioning, ProvisioningFailed) => Some(Failed),
+            (Provisioning, PhaseTimedOut) => Some(Failed),
             (Configuring, ConfigurationSucceeded) => Some(Running),
             (Configuring, ConfigurationFailed) => Some(Failed),
+            (Configuring, PhaseTimedOut) => Some(Failed),
             (Failed, Retry) => Some(Pending),
+            (Failed, AutoRetry) => Some(Pending),
             _ => None,
         }
     }

@@ -9,7 +9,10 @@
 //! - `PROVISIONING` lasts `3 + id % 5` seconds, `CONFIGURING` `5 + id % 7` seconds;
 //! - configuration fails when `(id + deployment_id + attempt) % 20 == 0`;
 //! - the address of node `id` is `10.0.0.0 + id`, unique while ids fit in `10.0.0.0/8`;
-//! - telemetry follows [`metrics_at`]; nodes with `id % 10` of 8 or 9 are [`degraded`].
+//! - telemetry follows [`metrics_at`]; nodes with `id % 10` of 8 or 9 are [`degraded`];
+//! - off by default, for testing phase timeouts: with [`SimulatedHardware::with_hang_every`]
+//!   `n`, nodes whose id is a multiple of `n` never finish `CONFIGURING` on their first attempt
+//!   ([`hangs`]).
 //!
 //! No I/O, no clock: time is always a parameter.
 
@@ -32,6 +35,13 @@ pub fn phase_duration(id: NodeId, phase: Phase) -> Duration {
 /// Whether configuration fails for this node on this attempt (0 for the first).
 pub fn configuration_fails(id: NodeId, deployment: DeploymentId, attempt: u32) -> bool {
     (i128::from(id.get()) + i128::from(deployment.get()) + i128::from(attempt)) % 20 == 0
+}
+
+/// Whether node `id` hangs in `CONFIGURING` on this attempt when the hardware hangs every
+/// `every`-th node: its id is a multiple of `every` and it is the node's first attempt, so a
+/// retry gets through. `every` 0 hangs nothing.
+pub fn hangs(id: NodeId, attempt: u32, every: u64) -> bool {
+    every != 0 && attempt == 0 && id.get().unsigned_abs() % every == 0
 }
 
 /// The reason recorded when [`configuration_fails`].
@@ -113,6 +123,7 @@ pub fn round2(x: f64) -> f64 {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SimulatedHardware {
     time_scale: f64,
+    hang_every: u64,
 }
 
 impl SimulatedHardware {
@@ -124,7 +135,24 @@ impl SimulatedHardware {
         } else {
             1.0
         };
-        SimulatedHardware { time_scale }
+        SimulatedHardware {
+            time_scale,
+            hang_every: 0,
+        }
+    }
+
+    /// The same hardware, on which every node whose id is a multiple of `every` hangs in
+    /// `CONFIGURING` on its first attempt ([`hangs`]); 0 (the default) hangs none.
+    pub fn with_hang_every(self, every: u64) -> Self {
+        SimulatedHardware {
+            hang_every: every,
+            ..self
+        }
+    }
+
+    /// Every how many nodes one hangs (0: none).
+    pub fn hang_every(&self) -> u64 {
+        self.hang_every
     }
 
     /// The time scale in force.
@@ -155,7 +183,9 @@ impl Provisioner for SimulatedHardware {
         let elapsed = now.signed_duration_since(node.state_changed_at);
         let needed = chrono::Duration::from_std(self.scaled_phase_duration(node.id, phase))
             .unwrap_or(chrono::Duration::MAX);
-        if elapsed < needed {
+        if elapsed < needed
+            || (phase == Phase::Configuring && hangs(node.id, node.attempt, self.hang_every))
+        {
             PhaseStatus::InProgress
         } else if phase == Phase::Configuring
             && configuration_fails(node.id, node.deployment_id, node.attempt)

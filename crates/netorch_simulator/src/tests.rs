@@ -22,6 +22,7 @@ fn node(id: i64, deployment: i64, attempt: u32, state_changed_at: Timestamp) -> 
         created_at: state_changed_at,
         updated_at: state_changed_at,
         state_changed_at,
+        retry_at: None,
     }
 }
 
@@ -210,6 +211,38 @@ fn phases_complete_after_their_duration_and_configuration_can_fail() {
         hw.phase_status(&retried, Phase::Configuring, at(1_800_000_010)),
         PhaseStatus::Succeeded
     );
+}
+
+#[test]
+fn hanging_nodes_never_finish_configuring_on_their_first_attempt_only() {
+    let start = at(1_800_000_000);
+    let much_later = at(1_900_000_000);
+    let plain = SimulatedHardware::default();
+    let hanging = SimulatedHardware::default().with_hang_every(5);
+    assert_eq!(plain.hang_every(), 0);
+    for id in 1..=20 {
+        let first = node(id, 2, 0, start);
+        let status = hanging.phase_status(&first, Phase::Configuring, much_later);
+        if id % 5 == 0 {
+            assert_eq!(status, PhaseStatus::InProgress, "node {id}");
+        } else {
+            assert_eq!(
+                status,
+                plain.phase_status(&first, Phase::Configuring, much_later)
+            );
+        }
+        // Provisioning is never held, and a retry gets through.
+        assert_ne!(
+            hanging.phase_status(&first, Phase::Provisioning, much_later),
+            PhaseStatus::InProgress
+        );
+        let second = node(id, 2, 1, start);
+        assert_ne!(
+            hanging.phase_status(&second, Phase::Configuring, much_later),
+            PhaseStatus::InProgress
+        );
+    }
+    assert!(!hangs(NodeId(10), 0, 0), "0 hangs nothing");
 }
 
 #[test]

@@ -23,7 +23,7 @@ fn epoch() -> Timestamp {
 /// `BATCH` samples: every node, `BATCH / NODES` consecutive 5 s slots from `first_slot`.
 fn batch(db: &Database, first_slot: i64) -> Vec<NewSample> {
     let mut conn = db.get().expect("connection");
-    let d = deployments::list(&mut conn, 0, 1).expect("list").remove(0);
+    let (d, _) = deployments::list(&mut conn, 0, 1).expect("list").remove(0);
     let fleet = nodes::list(&mut conn, d.id, &NodeFilter::default())
         .expect("nodes")
         .nodes;
@@ -51,6 +51,7 @@ fn run(label: &str, test_db: &TestDatabase) {
         name: "bench".into(),
         description: None,
         target_node_count: NODES,
+        rollout: Default::default(),
     };
     deployments::create(&mut conn, &new, epoch()).expect("create");
     // As a telemetry worker would have: PostgreSQL's time partitions for now and ahead.

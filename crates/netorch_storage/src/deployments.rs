@@ -6,8 +6,8 @@ use crate::time::{from_micros, to_micros};
 use crate::{DbConnection, Result, StorageError, events as event_log};
 use diesel::prelude::*;
 use netorch_domain::{
-    Deployment, DeploymentId, NewDeployment, NewEvent, NodeState, NodeStateCounts, Timestamp,
-    hostname, node_name,
+    Deployment, DeploymentChanges, DeploymentId, NewDeployment, NewEvent, NodeState,
+    NodeStateCounts, PauseReason, RolloutPolicy, Timestamp, hostname, node_name,
 };
 
 #[derive(Queryable, Selectable)]
@@ -19,6 +19,19 @@ struct DeploymentRow {
     target_node_count: i32,
     created_at: i64,
     updated_at: i64,
+    max_in_flight: Option<i32>,
+    max_failure_percent: Option<f64>,
+    max_retries: i32,
+    phase_timeout_seconds: Option<i32>,
+    paused_at: Option<i64>,
+}
+
+/// A non-negative integer column as the domain's `u32`.
+fn unsigned(column: &'static str, value: i32) -> Result<u32> {
+    u32::try_from(value).map_err(|_| StorageError::CorruptRow {
+        table: "deployments",
+        detail: format!("negative {column} {value}"),
+    })
 }
 
 impl TryFrom<DeploymentRow> for Deployment {
@@ -29,12 +42,23 @@ impl TryFrom<DeploymentRow> for Deployment {
             id: DeploymentId(row.id),
             name: row.name,
             description: row.description,
-            target_node_count: u32::try_from(row.target_node_count).map_err(|_| {
-                StorageError::CorruptRow {
-                    table: "deployments",
-                    detail: format!("negative target_node_count {}", row.target_node_count),
-                }
-            })?,
+            target_node_count: unsigned("target_node_count", row.target_node_count)?,
+            rollout: RolloutPolicy {
+                max_in_flight: row
+                    .max_in_flight
+                    .map(|v| unsigned("max_in_flight", v))
+                    .transpose()?,
+                max_failure_percent: row.max_failure_percent,
+                max_retries: unsigned("max_retries", row.max_retries)?,
+                phase_timeout_seconds: row
+                    .phase_timeout_seconds
+                    .map(|v| unsigned("phase_timeout_seconds", v))
+                    .transpose()?,
+            },
+            paused_at: row
+                .paused_at
+                .map(|at| from_micros("deployments", at))
+                .transpose()?,
             created_at: from_micros("deployments", row.created_at)?,
             updated_at: from_micros("deployments", row.updated_at)?,
         })
@@ -50,6 +74,20 @@ struct StateCountsRow {
     configuring_nodes: i64,
     running_nodes: i64,
     failed_nodes: i64,
+    retrying_nodes: i64,
+}
+
+impl From<StateCountsRow> for NodeStateCounts {
+    fn from(counts: StateCountsRow) -> Self {
+        NodeStateCounts {
+            pending: counts.pending_nodes.unsigned_abs(),
+            provisioning: counts.provisioning_nodes.unsigned_abs(),
+            configuring: counts.configuring_nodes.unsigned_abs(),
+            running: counts.running_nodes.unsigned_abs(),
+            failed: counts.failed_nodes.unsigned_abs(),
+            retrying: counts.retrying_nodes.unsigned_abs(),
+        }
+    }
 }
 
 #[derive(Insertable)]
@@ -62,6 +100,10 @@ struct NewDeploymentRow<'a> {
     created_at: i64,
     updated_at: i64,
     pending_nodes: i64,
+    max_in_flight: Option<i32>,
+    max_failure_percent: Option<f64>,
+    max_retries: i32,
+    phase_timeout_seconds: Option<i32>,
 }
 
 #[derive(Insertable)]
@@ -85,6 +127,17 @@ struct NewNodeRow {
 /// Rows per multi-row INSERT of nodes: 11 columns stay under SQLite's 32,766 bound parameters.
 const NODE_INSERT_CHUNK: usize = 2_000;
 
+/// A `u32` setting as its `INTEGER` column; over `i32::MAX` is refused.
+fn stored_u32(value: Option<u32>, name: &str) -> Result<Option<i32>> {
+    value
+        .map(|v| {
+            i32::try_from(v).map_err(|_| {
+                StorageError::InvalidInput(format!("{name} must be at most {}, got {v}", i32::MAX))
+            })
+        })
+        .transpose()
+}
+
 /// Creates a deployment and all its nodes, in `PENDING`, with a `DEPLOYMENT_CREATED` event, in
 /// one transaction: either everything exists afterwards or nothing does.
 pub fn create(conn: &mut DbConnection, new: &NewDeployment, now: Timestamp) -> Result<Deployment> {
@@ -107,6 +160,13 @@ pub fn create(conn: &mut DbConnection, new: &NewDeployment, now: Timestamp) -> R
             created_at: at,
             updated_at: at,
             pending_nodes: i64::from(count),
+            max_in_flight: stored_u32(new.rollout.max_in_flight, "max_in_flight")?,
+            max_failure_percent: new.rollout.max_failure_percent,
+            max_retries: stored_u32(Some(new.rollout.max_retries), "max_retries")?.unwrap_or(0),
+            phase_timeout_seconds: stored_u32(
+                new.rollout.phase_timeout_seconds,
+                "phase_timeout_seconds",
+            )?,
         };
         let row: DeploymentRow = on_backend!(conn, |inner| {
             diesel::insert_into(deployments::table)
@@ -128,8 +188,8 @@ pub fn create(conn: &mut DbConnection, new: &NewDeployment, now: Timestamp) -> R
                 created_at: at,
                 updated_at: at,
                 state_changed_at: at,
-                // Pending nodes are due for the lifecycle worker at once.
-                check_after: Some(at),
+                // Pending nodes are started per deployment (lifecycle.rs), not scheduled.
+                check_after: None,
             })
             .collect();
         for chunk in rows.chunks(NODE_INSERT_CHUNK) {
@@ -152,17 +212,24 @@ pub fn create(conn: &mut DbConnection, new: &NewDeployment, now: Timestamp) -> R
     })
 }
 
-/// Deployments newest first (descending id), `skip` then at most `limit`.
-pub fn list(conn: &mut DbConnection, skip: i64, limit: i64) -> Result<Vec<Deployment>> {
-    let rows: Vec<DeploymentRow> = on_backend!(conn, |inner| {
+/// Deployments newest first (descending id), `skip` then at most `limit`, each with its
+/// per-state counters.
+pub fn list(
+    conn: &mut DbConnection,
+    skip: i64,
+    limit: i64,
+) -> Result<Vec<(Deployment, NodeStateCounts)>> {
+    let rows: Vec<(DeploymentRow, StateCountsRow)> = on_backend!(conn, |inner| {
         deployments::table
             .order(deployments::id.desc())
             .offset(skip)
             .limit(limit)
-            .select(DeploymentRow::as_select())
+            .select((DeploymentRow::as_select(), StateCountsRow::as_select()))
             .load(inner)?
     });
-    rows.into_iter().map(Deployment::try_from).collect()
+    rows.into_iter()
+        .map(|(row, counts)| Ok((Deployment::try_from(row)?, counts.into())))
+        .collect()
 }
 
 /// One deployment, or [`StorageError::DeploymentNotFound`].
@@ -240,14 +307,7 @@ pub fn get_with_counts(
             .pop()
     });
     let (row, counts) = row.ok_or(StorageError::DeploymentNotFound)?;
-    let counts = NodeStateCounts {
-        pending: counts.pending_nodes.unsigned_abs(),
-        provisioning: counts.provisioning_nodes.unsigned_abs(),
-        configuring: counts.configuring_nodes.unsigned_abs(),
-        running: counts.running_nodes.unsigned_abs(),
-        failed: counts.failed_nodes.unsigned_abs(),
-    };
-    Ok((Deployment::try_from(row)?, counts))
+    Ok((Deployment::try_from(row)?, counts.into()))
 }
 
 /// How many of the deployment's nodes are in each state, from the counters the deployment row
@@ -269,7 +329,193 @@ pub fn count_node_states(conn: &mut DbConnection, id: DeploymentId) -> Result<No
         let state: NodeState = state.parse()?;
         counts.add(state, count.unsigned_abs());
     }
+    let retrying: i64 = nodes::table
+        .filter(nodes::deployment_id.eq(id.get()))
+        .filter(nodes::state.eq(NodeState::Failed.as_str()))
+        .filter(nodes::check_after.is_not_null())
+        .count()
+        .get_result(conn)?;
+    counts.retrying = retrying.unsigned_abs();
     Ok(counts)
+}
+
+/// Moves `delta` of the deployment's failed nodes into (`> 0`) or out of (`< 0`) the count of
+/// those waiting for an automatic retry. Called by the transaction that schedules or ends one.
+pub(crate) fn adjust_retrying_count(
+    conn: &mut DbConnection,
+    deployment: DeploymentId,
+    delta: i64,
+) -> Result<()> {
+    use deployments::dsl as d;
+    diesel::update(deployments::table.find(deployment.get()))
+        .set(d::retrying_nodes.eq(d::retrying_nodes + delta))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The deployments whose rollout may start pending nodes now: some pending, not paused;
+/// ascending id.
+pub fn with_nodes_to_start(conn: &mut DbConnection) -> Result<Vec<DeploymentId>> {
+    let ids: Vec<i64> = deployments::table
+        .filter(deployments::pending_nodes.gt(0))
+        .filter(deployments::paused_at.is_null())
+        .order(deployments::id.asc())
+        .select(deployments::id)
+        .load(conn)?;
+    Ok(ids.into_iter().map(DeploymentId).collect())
+}
+
+/// The rollout policies of those of `ids` that exist.
+pub fn rollout_policies(
+    conn: &mut DbConnection,
+    ids: &[DeploymentId],
+) -> Result<std::collections::HashMap<DeploymentId, RolloutPolicy>> {
+    let mut wanted: Vec<i64> = ids.iter().map(|id| id.get()).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut found = std::collections::HashMap::with_capacity(wanted.len());
+    for chunk in wanted.chunks(10_000) {
+        let rows: Vec<DeploymentRow> = deployments::table
+            .filter(deployments::id.eq_any(chunk))
+            .select(DeploymentRow::as_select())
+            .load(conn)?;
+        for row in rows {
+            let deployment = Deployment::try_from(row)?;
+            found.insert(deployment.id, deployment.rollout);
+        }
+    }
+    Ok(found)
+}
+
+/// Pauses the deployment's rollout at `now` with a `DEPLOYMENT_PAUSED` event, unless it is
+/// paused already (then nothing changes). Returns the deployment and its counters as they are
+/// afterwards. [`DeploymentNotFound`](StorageError::DeploymentNotFound) when absent.
+pub fn pause(
+    conn: &mut DbConnection,
+    id: DeploymentId,
+    reason: PauseReason,
+    now: Timestamp,
+) -> Result<(Deployment, NodeStateCounts)> {
+    write_transaction(conn, |conn| {
+        if lock(conn, &[id], DeploymentLock::ChangeNodes)?.is_empty() {
+            return Err(StorageError::DeploymentNotFound);
+        }
+        let (deployment, counts) = get_with_counts(conn, id)?;
+        if deployment.paused_at.is_some() {
+            return Ok((deployment, counts));
+        }
+        set_paused(conn, id, true, now)?;
+        event_log::insert(conn, &NewEvent::deployment_paused(id, reason, &counts, now))?;
+        get_with_counts(conn, id)
+    })
+}
+
+/// Resumes a paused rollout with a `DEPLOYMENT_RESUMED` event; a deployment that is not paused
+/// is left as it is. Returns it as it is afterwards.
+pub fn resume(
+    conn: &mut DbConnection,
+    id: DeploymentId,
+    now: Timestamp,
+) -> Result<(Deployment, NodeStateCounts)> {
+    write_transaction(conn, |conn| {
+        if lock(conn, &[id], DeploymentLock::ChangeNodes)?.is_empty() {
+            return Err(StorageError::DeploymentNotFound);
+        }
+        let (deployment, _) = get_with_counts(conn, id)?;
+        if deployment.paused_at.is_none() {
+            return get_with_counts(conn, id);
+        }
+        set_paused(conn, id, false, now)?;
+        event_log::insert(conn, &NewEvent::deployment_resumed(id, now))?;
+        get_with_counts(conn, id)
+    })
+}
+
+/// Pauses (`paused`) or resumes the rollout at `now`.
+fn set_paused(
+    conn: &mut DbConnection,
+    id: DeploymentId,
+    paused: bool,
+    now: Timestamp,
+) -> Result<()> {
+    use deployments::dsl as d;
+    let at = to_micros(now);
+    diesel::update(deployments::table.find(id.get()))
+        .set((d::paused_at.eq(paused.then_some(at)), d::updated_at.eq(at)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Pauses, for `max_failure_percent`, those of `ids` whose failed share is now over it and
+/// that are not paused yet. Called by the transaction that has just failed some of their
+/// nodes, after their counters moved.
+pub(crate) fn pause_if_failing(
+    conn: &mut DbConnection,
+    ids: &[DeploymentId],
+    now: Timestamp,
+) -> Result<()> {
+    for &id in ids {
+        let (deployment, counts) = match get_with_counts(conn, id) {
+            Ok(found) => found,
+            Err(StorageError::DeploymentNotFound) => continue,
+            Err(e) => return Err(e),
+        };
+        if deployment.paused_at.is_none() && deployment.rollout.failure_limit_exceeded(&counts) {
+            set_paused(conn, id, true, now)?;
+            event_log::insert(
+                conn,
+                &NewEvent::deployment_paused(id, PauseReason::FailureLimit, &counts, now),
+            )?;
+            log::warn!(
+                "deployment {id} paused: {} of {} finished nodes failed (max_failure_percent {})",
+                counts.failed,
+                counts.running + counts.failed,
+                deployment.rollout.max_failure_percent.unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Changes the deployment's name, description and rollout settings as `changes` says, with a
+/// `DEPLOYMENT_UPDATED` event naming the fields that changed value (none changed: no write, no
+/// event). Returns it as it is afterwards.
+pub fn update(
+    conn: &mut DbConnection,
+    id: DeploymentId,
+    changes: &DeploymentChanges,
+    now: Timestamp,
+) -> Result<(Deployment, NodeStateCounts)> {
+    write_transaction(conn, |conn| {
+        if lock(conn, &[id], DeploymentLock::ChangeNodes)?.is_empty() {
+            return Err(StorageError::DeploymentNotFound);
+        }
+        let (before, _) = get_with_counts(conn, id)?;
+        let after = changes.applied_to(&before);
+        let changed = changes.changed_fields(&before);
+        if changed.is_empty() {
+            return get_with_counts(conn, id);
+        }
+        use deployments::dsl as d;
+        let rollout = &after.rollout;
+        diesel::update(deployments::table.find(id.get()))
+            .set((
+                d::name.eq(&after.name),
+                d::description.eq(after.description.as_deref()),
+                d::max_in_flight.eq(stored_u32(rollout.max_in_flight, "max_in_flight")?),
+                d::max_failure_percent.eq(rollout.max_failure_percent),
+                d::max_retries
+                    .eq(stored_u32(Some(rollout.max_retries), "max_retries")?.unwrap_or(0)),
+                d::phase_timeout_seconds.eq(stored_u32(
+                    rollout.phase_timeout_seconds,
+                    "phase_timeout_seconds",
+                )?),
+                d::updated_at.eq(to_micros(now)),
+            ))
+            .execute(conn)?;
+        event_log::insert(conn, &NewEvent::deployment_updated(id, changed, now))?;
+        get_with_counts(conn, id)
+    })
 }
 
 /// Moves `delta` nodes of `deployment` into (`delta > 0`) or out of (`< 0`) `state` in the

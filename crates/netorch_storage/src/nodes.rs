@@ -32,6 +32,7 @@ pub(crate) struct NodeRow {
     created_at: i64,
     updated_at: i64,
     state_changed_at: i64,
+    check_after: Option<i64>,
 }
 
 impl TryFrom<NodeRow> for Node {
@@ -54,6 +55,13 @@ impl TryFrom<NodeRow> for Node {
             created_at: from_micros("nodes", row.created_at)?,
             updated_at: from_micros("nodes", row.updated_at)?,
             state_changed_at: from_micros("nodes", row.state_changed_at)?,
+            // A failed node is looked at again only for its automatic retry.
+            retry_at: match row.check_after {
+                Some(at) if row.state == NodeState::Failed.as_str() => {
+                    Some(from_micros("nodes", at)?)
+                }
+                _ => None,
+            },
         })
     }
 }
@@ -213,6 +221,11 @@ pub struct TransitionPlan {
     ip_address: Option<String>,
     failure_reason: Option<String>,
     check_after: Option<Timestamp>,
+    /// The node was waiting for an automatic retry (it leaves the deployment's count of them).
+    was_retrying: bool,
+    /// The policy limit the transition applied: the phase timeout in seconds for
+    /// `PhaseTimedOut`, `max_retries` for `AutoRetry` (for their events).
+    limit: u32,
 }
 
 impl TransitionPlan {
@@ -226,7 +239,7 @@ impl TransitionPlan {
             from: node.state,
             to,
             trigger,
-            attempt: if trigger == NodeTrigger::Retry {
+            attempt: if matches!(trigger, NodeTrigger::Retry | NodeTrigger::AutoRetry) {
                 node.attempt + 1
             } else {
                 node.attempt
@@ -238,14 +251,29 @@ impl TransitionPlan {
                 None
             },
             check_after: None,
+            was_retrying: node.state == NodeState::Failed && node.retry_at.is_some(),
+            limit: 0,
         })
     }
 
-    /// When the lifecycle worker should next look at the node, if it stays in flight (by
-    /// default: at once). Ignored for `RUNNING` and `FAILED`, which it never looks at.
+    /// When the lifecycle worker should next look at the node: for a node in a phase, when it
+    /// can first be over (by default: at once); for a node that fails, when it is retried
+    /// automatically (by default: never). Ignored for `PENDING` and `RUNNING`.
     pub fn with_check_after(mut self, at: Timestamp) -> Self {
         self.check_after = Some(at);
         self
+    }
+
+    /// Records the policy limit the transition applies, for its event: the phase timeout in
+    /// seconds of a `PhaseTimedOut`, the `max_retries` of an `AutoRetry`.
+    pub fn with_limit(mut self, limit: u32) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// Whether the transition schedules an automatic retry.
+    fn schedules_retry(&self) -> bool {
+        self.to == NodeState::Failed && self.check_after.is_some()
     }
 
     /// The node it moves.
@@ -270,24 +298,49 @@ impl TransitionPlan {
 
     /// The audit event that records it.
     fn event(&self, now: Timestamp) -> NewEvent {
-        let event = if self.trigger == NodeTrigger::Retry {
-            // An operator's retry is one event that says both what was asked and what changed.
-            NewEvent::node_retry(self.deployment, self.node, self.attempt, now)
-                .with_metadata("from_state", self.from.as_str())
-                .with_metadata("to_state", self.to.as_str())
-        } else {
-            NewEvent::state_change(
+        // A retry or a timeout is one event that says both why and what changed.
+        let event = match self.trigger {
+            NodeTrigger::Retry => {
+                NewEvent::node_retry(self.deployment, self.node, self.attempt, now)
+                    .with_metadata("from_state", self.from.as_str())
+                    .with_metadata("to_state", self.to.as_str())
+            }
+            NodeTrigger::AutoRetry => NewEvent::node_auto_retried(
+                self.deployment,
+                self.node,
+                self.attempt,
+                self.limit,
+                now,
+            )
+            .with_metadata("from_state", self.from.as_str())
+            .with_metadata("to_state", self.to.as_str()),
+            NodeTrigger::PhaseTimedOut => NewEvent::node_timed_out(
+                self.deployment,
+                self.node,
+                self.from,
+                self.limit,
+                self.attempt,
+                now,
+            ),
+            _ => NewEvent::state_change(
                 self.deployment,
                 self.node,
                 self.from,
                 self.to,
                 self.attempt,
                 now,
-            )
+            ),
         };
-        match &self.failure_reason {
+        let event = match &self.failure_reason {
             Some(reason) => event.with_metadata("failure_reason", reason.as_str()),
             None => event,
+        };
+        match self.check_after {
+            Some(at) if self.schedules_retry() => {
+                // As the API writes times: UTC, microseconds, no offset.
+                event.with_metadata("retry_at", at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string())
+            }
+            _ => event,
         }
     }
 }
@@ -360,9 +413,13 @@ impl<'a, const SETS_ADDRESS: bool> TransitionRow<'a, SETS_ADDRESS> {
 impl TransitionPlan {
     /// The `check_after` column the transition writes.
     fn stored_check_after(&self, now: Timestamp) -> Option<i64> {
-        self.to
-            .is_in_flight()
-            .then(|| to_micros(self.check_after.unwrap_or(now)))
+        match self.to {
+            NodeState::Provisioning | NodeState::Configuring => {
+                Some(to_micros(self.check_after.unwrap_or(now)))
+            }
+            NodeState::Failed => self.check_after.map(to_micros),
+            NodeState::Pending | NodeState::Running => None,
+        }
     }
 }
 
@@ -479,11 +536,30 @@ pub fn apply_transitions(
             *deltas.entry((plan.deployment, plan.from)).or_default() -= 1;
             *deltas.entry((plan.deployment, plan.to)).or_default() += 1;
         }
+        let mut retrying: BTreeMap<DeploymentId, i64> = BTreeMap::new();
+        let mut failing: Vec<DeploymentId> = Vec::new();
+        for plan in plans
+            .iter()
+            .filter(|plan| applied.contains(&plan.node.get()))
+        {
+            let delta = i64::from(plan.schedules_retry()) - i64::from(plan.was_retrying);
+            *retrying.entry(plan.deployment).or_default() += delta;
+            if plan.to == NodeState::Failed {
+                failing.push(plan.deployment);
+            }
+        }
         for ((deployment, state), delta) in deltas {
             if delta != 0 {
                 deployments::adjust_state_count(conn, deployment, state, delta)?;
             }
         }
+        for (deployment, delta) in retrying {
+            if delta != 0 {
+                deployments::adjust_retrying_count(conn, deployment, delta)?;
+            }
+        }
+        failing.dedup();
+        deployments::pause_if_failing(conn, &failing, now)?;
         let events: Vec<NewEvent> = plans
             .iter()
             .filter(|plan| applied.contains(&plan.node.get()))
@@ -515,6 +591,7 @@ pub fn transition(
     if apply_transitions(conn, std::slice::from_ref(&plan), now)?.is_empty() {
         return Ok(None);
     }
+    let retry_at = plan.schedules_retry().then_some(plan.check_after).flatten();
     Ok(Some(Node {
         state: plan.to,
         attempt: plan.attempt,
@@ -523,6 +600,7 @@ pub fn transition(
         version: node.version + 1,
         updated_at: now,
         state_changed_at: now,
+        retry_at,
         ..node.clone()
     }))
 }
@@ -553,7 +631,21 @@ pub fn retry(
     })
 }
 
-/// The in-flight nodes due for the lifecycle worker at `now` (their `check_after` has come),
+/// Up to `limit` of the deployment's `PENDING` nodes, lowest id first: the next to start.
+pub fn pending(conn: &mut DbConnection, deployment: DeploymentId, limit: i64) -> Result<Vec<Node>> {
+    nodes::table
+        .filter(nodes::deployment_id.eq(deployment.get()))
+        .filter(nodes::state.eq(NodeState::Pending.as_str()))
+        .order(nodes::id.asc())
+        .limit(limit)
+        .select(NodeRow::as_select())
+        .load(conn)
+        .map_err(Into::into)
+        .and_then(into_nodes)
+}
+
+/// The nodes due for the lifecycle worker at `now` (their `check_after` has come: nodes in a
+/// phase, and failed nodes whose automatic retry is due),
 /// longest-waiting first, after `after` (a previous page's end), at most `limit`; with the
 /// cursor after the last one.
 pub fn due_for_lifecycle(
@@ -572,19 +664,18 @@ pub fn due_for_lifecycle(
                 .or(nodes::check_after.eq(check_after).and(nodes::id.gt(id))),
         );
     }
-    let rows: Vec<(NodeRow, Option<i64>)> = query
+    let rows: Vec<NodeRow> = query
         .order((nodes::check_after.asc(), nodes::id.asc()))
         .limit(limit)
-        .select((NodeRow::as_select(), nodes::check_after))
+        .select(NodeRow::as_select())
         .load(conn)?;
-    let cursor = rows.last().and_then(|(row, check_after)| {
-        check_after.map(|check_after| DueCursor {
+    let cursor = rows.last().and_then(|row| {
+        row.check_after.map(|check_after| DueCursor {
             check_after,
             id: row.id,
         })
     });
-    let nodes = into_nodes(rows.into_iter().map(|(row, _)| row).collect())?;
-    Ok((nodes, cursor))
+    Ok((into_nodes(rows)?, cursor))
 }
 
 /// Where a page of [`due_for_lifecycle`] ended: the next page starts after it, so a walk over

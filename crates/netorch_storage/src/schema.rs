@@ -28,6 +28,18 @@ diesel::table! {
         failed_nodes -> BigInt,
         /// Bumped by every transaction that changes any of the deployment's nodes.
         nodes_version -> BigInt,
+        /// Most nodes in a phase at once; NULL for no limit.
+        max_in_flight -> Nullable<Integer>,
+        /// Failed share of finished nodes (percent) past which the rollout pauses.
+        max_failure_percent -> Nullable<Double>,
+        /// Automatic retries per node.
+        max_retries -> Integer,
+        /// Longest a phase may take, in seconds.
+        phase_timeout_seconds -> Nullable<Integer>,
+        /// Microseconds since the epoch; NULL unless paused.
+        paused_at -> Nullable<BigInt>,
+        /// Failed nodes with an automatic retry scheduled.
+        retrying_nodes -> BigInt,
     }
 }
 

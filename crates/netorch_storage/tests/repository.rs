@@ -22,6 +22,7 @@ fn new_deployment(name: &str, nodes: u32) -> NewDeployment {
         name: name.to_owned(),
         description: Some(format!("{name} description")),
         target_node_count: nodes,
+        rollout: Default::default(),
     }
 }
 
@@ -148,7 +149,7 @@ fn list_is_newest_first_and_paged(t: &TestDatabase) {
     let listed: Vec<DeploymentId> = deployments::list(&mut conn, 0, 100)
         .expect("list")
         .iter()
-        .map(|d| d.id)
+        .map(|(d, _)| d.id)
         .collect();
     let mut newest_first = ids.clone();
     newest_first.reverse();
@@ -156,7 +157,7 @@ fn list_is_newest_first_and_paged(t: &TestDatabase) {
     let page: Vec<DeploymentId> = deployments::list(&mut conn, 1, 2)
         .expect("list")
         .iter()
-        .map(|d| d.id)
+        .map(|(d, _)| d.id)
         .collect();
     assert_eq!(page, newest_first[1..3].to_vec());
     assert_eq!(deployments::count(&mut conn).expect("count"), 5);

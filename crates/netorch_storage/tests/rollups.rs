@@ -22,6 +22,7 @@ fn fleet(conn: &mut DbConnection, nodes: u32) -> (DeploymentId, Vec<Node>) {
         name: "rollups".into(),
         description: None,
         target_node_count: nodes,
+        rollout: Default::default(),
     };
     let d = deployments::create(conn, &new, t0()).expect("create");
     let all = nodes::list(conn, d.id, &NodeFilter::default())

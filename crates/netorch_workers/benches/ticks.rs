@@ -50,6 +50,7 @@ fn run(label: &str, test_db: &TestDatabase) {
             name: format!("bench-{i}"),
             description: None,
             target_node_count: NODES_PER_DEPLOYMENT,
+            rollout: Default::default(),
         };
         deployments::create(&mut conn, &new, t0()).expect("create");
     }
@@ -87,6 +88,7 @@ fn pushes_during_rollout(label: &str, test_db: &TestDatabase, limits: TickLimits
             name: "collector".into(),
             description: None,
             target_node_count: 100,
+            rollout: Default::default(),
         },
         t0(),
     )
@@ -99,6 +101,7 @@ fn pushes_during_rollout(label: &str, test_db: &TestDatabase, limits: TickLimits
             name: format!("rollout-{i}"),
             description: None,
             target_node_count: NODES_PER_DEPLOYMENT,
+            rollout: Default::default(),
         };
         deployments::create(&mut conn, &new, t0()).expect("create");
     }

@@ -126,6 +126,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             name: "lab-rack".into(),
             description: Some("four switches on the bench".into()),
             target_node_count: 4,
+            rollout: Default::default(),
         },
         Utc::now(),
     )?;

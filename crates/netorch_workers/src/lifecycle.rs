@@ -3,8 +3,10 @@
 use crate::WorkerError;
 use chrono::Duration;
 use netorch_domain::{
-    Node, NodeId, NodeState, NodeTrigger, Phase, PhaseStatus, Provisioner, Timestamp,
+    DeploymentId, Node, NodeId, NodeState, NodeTrigger, Phase, PhaseStatus, Provisioner,
+    RolloutPolicy, Timestamp,
 };
+use netorch_storage::deployments::{self, DeploymentLock};
 use netorch_storage::nodes::{self, NodeChange, TransitionPlan};
 use netorch_storage::{DbConnection, StorageError, write_transaction};
 use std::collections::HashSet;
@@ -54,15 +56,25 @@ pub struct LifecycleTick {
     pub applied: usize,
 }
 
-/// What should happen to `node` at `now`, if anything: the pure decision of the lifecycle.
+/// What should happen to `node` at `now` under its deployment's `policy`, if anything: the
+/// pure decision of the lifecycle.
 ///
-/// `PENDING` starts provisioning at once and gets its address (or fails without one);
-/// `PROVISIONING` and `CONFIGURING` move on when the provisioner says their phase is over.
+/// - `PENDING` starts provisioning and gets its address (or fails without one); whether it
+///   may start yet (`max_in_flight`, a pause) is decided before, by the caller.
+/// - `PROVISIONING` and `CONFIGURING` move on when the provisioner says their phase is over,
+///   or fail once the phase has taken longer than `phase_timeout_seconds`.
+/// - `FAILED` goes back to `PENDING` when its automatic retry is due (the worker only reads
+///   failed nodes whose retry is scheduled and due).
+///
+/// A node that fails gets its automatic retry scheduled, after the policy's backoff, while its
+/// `max_retries` budget lasts.
 pub fn plan_transition(
     node: &Node,
     provisioner: &dyn Provisioner,
+    policy: &RolloutPolicy,
     now: Timestamp,
 ) -> Option<TransitionPlan> {
+    let mut limit = None;
     let (trigger, change) = match node.state {
         NodeState::Pending => match provisioner.assign_address(node) {
             Ok(address) => (
@@ -72,13 +84,7 @@ pub fn plan_transition(
                     failure_reason: None,
                 },
             ),
-            Err(reason) => (
-                NodeTrigger::ProvisioningFailed,
-                NodeChange {
-                    ip_address: None,
-                    failure_reason: Some(reason),
-                },
-            ),
+            Err(reason) => (NodeTrigger::ProvisioningFailed, failure(reason)),
         },
         NodeState::Provisioning | NodeState::Configuring => {
             let (phase, succeeded, failed) = if node.state == NodeState::Provisioning {
@@ -95,46 +101,93 @@ pub fn plan_transition(
                 )
             };
             match provisioner.phase_status(node, phase, now) {
-                PhaseStatus::InProgress => return None,
+                PhaseStatus::InProgress => {
+                    let seconds = policy.phase_timeout_seconds?;
+                    let deadline = node
+                        .state_changed_at
+                        .checked_add_signed(Duration::seconds(i64::from(seconds)))?;
+                    if now < deadline {
+                        return None;
+                    }
+                    limit = Some(seconds);
+                    (
+                        NodeTrigger::PhaseTimedOut,
+                        failure(format!(
+                            "{} timed out after {seconds} s",
+                            node.state.as_str().to_lowercase()
+                        )),
+                    )
+                }
                 PhaseStatus::Succeeded => (succeeded, NodeChange::default()),
-                PhaseStatus::Failed(reason) => (
-                    failed,
-                    NodeChange {
-                        ip_address: None,
-                        failure_reason: Some(reason),
-                    },
-                ),
+                PhaseStatus::Failed(reason) => (failed, failure(reason)),
             }
         }
-        NodeState::Running | NodeState::Failed => return None,
+        NodeState::Failed => {
+            limit = Some(policy.max_retries);
+            (NodeTrigger::AutoRetry, NodeChange::default())
+        }
+        NodeState::Running => return None,
     };
     // Every trigger above is legal from the state it is chosen for; a refusal would mean the
     // row changed under us, and the node is simply looked at again next tick.
-    let plan = TransitionPlan::new(node, trigger, change).ok()?;
-    // Come back when the next phase can first be over, and not before.
-    let next_phase = match plan.to() {
-        NodeState::Provisioning => Phase::Provisioning,
-        NodeState::Configuring => Phase::Configuring,
-        _ => return Some(plan),
+    let mut plan = TransitionPlan::new(node, trigger, change).ok()?;
+    if let Some(limit) = limit {
+        plan = plan.with_limit(limit);
+    }
+    let after = |wait: std::time::Duration| {
+        let wait = Duration::from_std(wait).unwrap_or(Duration::MAX);
+        now.checked_add_signed(wait).unwrap_or(now)
     };
-    let wait = Duration::from_std(provisioner.earliest_completion(node, next_phase))
-        .unwrap_or(Duration::MAX);
-    Some(plan.with_check_after(now.checked_add_signed(wait).unwrap_or(now)))
+    match plan.to() {
+        // Come back when the next phase can first be over, or time out, and not before.
+        NodeState::Provisioning | NodeState::Configuring => {
+            let phase = if plan.to() == NodeState::Provisioning {
+                Phase::Provisioning
+            } else {
+                Phase::Configuring
+            };
+            let mut wait = provisioner.earliest_completion(node, phase);
+            if let Some(timeout) = policy.phase_timeout() {
+                wait = wait.min(timeout);
+            }
+            Some(plan.with_check_after(after(wait)))
+        }
+        NodeState::Failed => match policy.retry_delay(node.attempt) {
+            Some(backoff) => Some(plan.with_check_after(after(backoff))),
+            None => Some(plan),
+        },
+        NodeState::Pending | NodeState::Running => Some(plan),
+    }
 }
 
-/// One pass of the lifecycle worker at `now` with the default [`TickLimits`]: reads the
-/// in-flight nodes that are due (each node is scheduled for when its phase can first be over,
-/// from the provisioner's [`earliest_completion`](Provisioner::earliest_completion)), decides
-/// each with [`plan_transition`], and applies the decisions in bulk with one audit event each.
+/// The change that fails a node for `reason`.
+fn failure(reason: String) -> NodeChange {
+    NodeChange {
+        ip_address: None,
+        failure_reason: Some(reason),
+    }
+}
+
+/// One pass of the lifecycle worker at `now` with the default [`TickLimits`]:
 ///
-/// The due nodes are handled in batches of [`LIFECYCLE_BATCH`], each its own write transaction,
-/// so no transaction of a tick is long whatever the number of due nodes. A node moves at most
-/// once per tick, as if the tick were one transaction.
+/// 1. reads the nodes that are due (each node in a phase is scheduled for when its phase can
+///    first be over or time out, from the provisioner's
+///    [`earliest_completion`](Provisioner::earliest_completion); a failed node for its
+///    automatic retry), decides each with [`plan_transition`], and applies the decisions in
+///    bulk with one audit event each;
+/// 2. then starts pending nodes, deployment by deployment, lowest id first, as many as each
+///    deployment's rollout allows: all of them without `max_in_flight`, none while it is paused.
+///
+/// The work is done in batches of [`LIFECYCLE_BATCH`], each its own write transaction, so no
+/// transaction of a tick is long whatever the number of nodes. A node moves at most once per
+/// tick, as if the tick were one transaction.
 ///
 /// On SQLite each batch is one `BEGIN IMMEDIATE` transaction, so concurrent workers take
 /// turns and each sees the other's result. On PostgreSQL the transitions are claimed with
 /// `FOR UPDATE SKIP LOCKED` and guarded by the row version, so concurrent workers split the
-/// nodes between them. Either way a node makes each transition once.
+/// nodes between them, and the start of a deployment's pending nodes holds its row lock, so
+/// two workers never start more than its `max_in_flight` between them. Either way a node makes
+/// each transition once.
 pub fn lifecycle_tick(
     conn: &mut DbConnection,
     provisioner: &dyn Provisioner,
@@ -156,15 +209,29 @@ pub fn lifecycle_tick_with(
     // round again further on, and waits for the next tick.
     let mut moved: HashSet<NodeId> = HashSet::new();
     let batch = limits.batch.max(1);
+    let pause = |tick: &LifecycleTick| {
+        if (tick.examined as i64) < limits.max_nodes && !limits.pause.is_zero() {
+            std::thread::sleep(limits.pause);
+        }
+    };
     while (tick.examined as i64) < limits.max_nodes {
         let limit = batch.min(limits.max_nodes - tick.examined as i64);
         let (examined, cursor, plans, applied) =
             write_transaction(conn, |conn| -> Result<_, StorageError> {
                 let (candidates, cursor) = nodes::due_for_lifecycle(conn, now, after, limit)?;
+                let ids: Vec<DeploymentId> =
+                    candidates.iter().map(|node| node.deployment_id).collect();
+                let policies = deployments::rollout_policies(conn, &ids)?;
                 let plans: Vec<TransitionPlan> = candidates
                     .iter()
                     .filter(|node| !moved.contains(&node.id))
-                    .filter_map(|node| plan_transition(node, provisioner, now))
+                    .filter_map(|node| {
+                        let policy = policies
+                            .get(&node.deployment_id)
+                            .copied()
+                            .unwrap_or_default();
+                        plan_transition(node, provisioner, &policy, now)
+                    })
                     .collect();
                 let applied = nodes::apply_transitions(conn, &plans, now)?;
                 Ok((candidates.len(), cursor, plans, applied))
@@ -178,11 +245,66 @@ pub fn lifecycle_tick_with(
             Some(cursor) if examined as i64 == limit => after = Some(cursor),
             _ => break,
         }
-        if (tick.examined as i64) < limits.max_nodes && !limits.pause.is_zero() {
-            std::thread::sleep(limits.pause);
+        pause(&tick);
+    }
+    for deployment in deployments::with_nodes_to_start(conn)? {
+        loop {
+            let budget = limits.max_nodes - tick.examined as i64;
+            if budget <= 0 {
+                return Ok(tick);
+            }
+            let want = batch.min(budget);
+            let (examined, full, plans, applied) =
+                write_transaction(conn, |conn| -> Result<_, StorageError> {
+                    start_pending(conn, provisioner, deployment, want, &moved, now)
+                })?;
+            log_failures(&plans, &applied);
+            tick.examined += examined;
+            tick.planned += plans.len();
+            tick.applied += applied.len();
+            let none_moved = applied.is_empty();
+            moved.extend(applied);
+            if !full || none_moved {
+                break;
+            }
+            pause(&tick);
         }
     }
     Ok(tick)
+}
+
+/// Starts up to `want` of `deployment`'s pending nodes, as many as its rollout allows now,
+/// holding its row so that no other worker starts any at the same time. Returns the nodes
+/// read, whether the batch was full (more may start), the plans and the nodes moved.
+fn start_pending(
+    conn: &mut DbConnection,
+    provisioner: &dyn Provisioner,
+    deployment: DeploymentId,
+    want: i64,
+    moved: &HashSet<NodeId>,
+    now: Timestamp,
+) -> Result<(usize, bool, Vec<TransitionPlan>, Vec<NodeId>), StorageError> {
+    if deployments::lock(conn, &[deployment], DeploymentLock::ChangeNodes)?.is_empty() {
+        return Ok((0, false, Vec::new(), Vec::new()));
+    }
+    let (found, counts) = deployments::get_with_counts(conn, deployment)?;
+    if found.paused_at.is_some() {
+        return Ok((0, false, Vec::new(), Vec::new()));
+    }
+    let slots = i64::try_from(found.rollout.start_slots(&counts)).unwrap_or(i64::MAX);
+    let limit = slots.min(want);
+    if limit <= 0 {
+        return Ok((0, false, Vec::new(), Vec::new()));
+    }
+    let candidates = nodes::pending(conn, deployment, limit)?;
+    let plans: Vec<TransitionPlan> = candidates
+        .iter()
+        .filter(|node| !moved.contains(&node.id))
+        .filter_map(|node| plan_transition(node, provisioner, &found.rollout, now))
+        .collect();
+    let applied = nodes::apply_transitions(conn, &plans, now)?;
+    let full = candidates.len() as i64 == limit && limit == want;
+    Ok((candidates.len(), full, plans, applied))
 }
 
 /// Failures are what an operator acts on: one line each (the rest is the debug summary).

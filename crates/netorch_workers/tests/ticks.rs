@@ -31,6 +31,7 @@ fn create_at(conn: &mut DbConnection, nodes: u32, at: Timestamp) -> DeploymentId
         name: "fleet".into(),
         description: None,
         target_node_count: nodes,
+        rollout: Default::default(),
     };
     deployments::create(conn, &new, at).expect("create").id
 }

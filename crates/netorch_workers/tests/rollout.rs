@@ -1,0 +1,404 @@
+//! Rollout control driven with a fake clock, on SQLite and PostgreSQL: `max_in_flight`,
+//! `max_failure_percent` with pause and resume, automatic retries with backoff, phase
+//! timeouts, and the status and progress kept with the counters.
+
+use chrono::{DateTime, Duration};
+use netorch_domain::{
+    DeploymentChanges, DeploymentId, DeploymentStatus, EventType, NewDeployment, Node, NodeState,
+    PauseReason, Phase, PhaseStatus, Progress, Provisioner, RolloutPolicy, Timestamp,
+};
+use netorch_simulator::{SimulatedHardware, configuration_fails};
+use netorch_storage::events::EventQuery;
+use netorch_storage::nodes::NodeFilter;
+use netorch_storage::{DbConnection, deployments, events, nodes};
+use netorch_testkit::{TestDatabase, backend_tests};
+use netorch_workers::lifecycle_tick;
+use std::sync::Barrier;
+
+fn t0() -> Timestamp {
+    DateTime::from_timestamp(1_800_000_000, 0).expect("valid time")
+}
+
+fn at(seconds: i64) -> Timestamp {
+    t0() + Duration::seconds(seconds)
+}
+
+fn create(conn: &mut DbConnection, nodes: u32, rollout: RolloutPolicy) -> DeploymentId {
+    let new = NewDeployment {
+        name: "rollout".into(),
+        description: None,
+        target_node_count: nodes,
+        rollout,
+    };
+    deployments::create(conn, &new, t0()).expect("create").id
+}
+
+fn fleet(conn: &mut DbConnection, deployment: DeploymentId) -> Vec<Node> {
+    nodes::list(conn, deployment, &NodeFilter::default())
+        .expect("nodes")
+        .nodes
+}
+
+fn events_of(
+    conn: &mut DbConnection,
+    deployment: DeploymentId,
+    kind: EventType,
+) -> Vec<netorch_domain::Event> {
+    events::list(
+        conn,
+        &EventQuery {
+            deployment: Some(deployment),
+            after: None,
+            event_type: Some(kind),
+            node: None,
+            limit: 1000,
+        },
+    )
+    .expect("events")
+}
+
+/// The deployment's status, progress and counters, after checking that the counters equal a
+/// count of its nodes (the retrying ones included).
+fn status(conn: &mut DbConnection, d: DeploymentId) -> (DeploymentStatus, Progress) {
+    let (deployment, counts) = deployments::get_with_counts(conn, d).expect("get");
+    assert_eq!(
+        counts,
+        deployments::count_node_states(conn, d).expect("count"),
+        "the counters follow the nodes"
+    );
+    (
+        DeploymentStatus::of(deployment.paused_at.is_some(), &counts),
+        Progress::of(&counts),
+    )
+}
+
+/// The simulated hardware, on which configuration fails for every node with an even id, on
+/// every attempt.
+struct EvenNodesFail(SimulatedHardware);
+
+impl Provisioner for EvenNodesFail {
+    fn assign_address(&self, node: &Node) -> Result<String, String> {
+        self.0.assign_address(node)
+    }
+
+    fn phase_status(&self, node: &Node, phase: Phase, now: Timestamp) -> PhaseStatus {
+        match self.0.phase_status(node, phase, now) {
+            PhaseStatus::InProgress => PhaseStatus::InProgress,
+            _ if phase == Phase::Configuring && node.id.get() % 2 == 0 => {
+                PhaseStatus::Failed("even nodes fail".into())
+            }
+            other => other,
+        }
+    }
+
+    fn earliest_completion(&self, node: &Node, phase: Phase) -> std::time::Duration {
+        self.0.earliest_completion(node, phase)
+    }
+}
+
+fn max_in_flight_caps_the_nodes_in_a_phase_even_with_two_workers(t: &TestDatabase) {
+    let hw = SimulatedHardware::default();
+    let d = {
+        let mut conn = t.db.get().expect("connection");
+        create(
+            &mut conn,
+            30,
+            RolloutPolicy {
+                max_in_flight: Some(4),
+                ..RolloutPolicy::default()
+            },
+        )
+    };
+    let barrier = Barrier::new(2);
+    let mut seconds = 0;
+    loop {
+        seconds += 1;
+        assert!(seconds < 600, "the rollout never finished");
+        std::thread::scope(|scope| {
+            for _ in 0..2 {
+                scope.spawn(|| {
+                    let mut conn = t.db.get().expect("connection");
+                    barrier.wait();
+                    lifecycle_tick(&mut conn, &hw, at(seconds)).expect("tick");
+                });
+            }
+        });
+        let mut conn = t.db.get().expect("connection");
+        let counts = deployments::node_state_counts(&mut conn, d).expect("counts");
+        assert!(
+            counts.provisioning + counts.configuring <= 4,
+            "at {seconds} s: {counts:?}"
+        );
+        let (state, progress) = status(&mut conn, d);
+        if progress.finished == progress.total {
+            assert_ne!(state, DeploymentStatus::Progressing);
+            break;
+        }
+        assert_eq!(state, DeploymentStatus::Progressing);
+    }
+    let mut conn = t.db.get().expect("connection");
+    // Nodes started lowest id first, each once.
+    let started: Vec<i64> = events_of(&mut conn, d, EventType::StateChange)
+        .iter()
+        .filter(|e| e.metadata["to_state"] == "PROVISIONING")
+        .map(|e| e.node_id.expect("node").get())
+        .collect();
+    let mut sorted = started.clone();
+    sorted.sort_unstable();
+    assert_eq!(started, sorted);
+    assert_eq!(started.len(), 30);
+    // Four at a time: far longer than the ~20 s one wave takes.
+    assert!(seconds > 60, "finished after {seconds} s");
+}
+
+fn too_many_failures_pause_the_rollout_until_resumed(t: &TestDatabase) {
+    let mut conn = t.db.get().expect("connection");
+    let hw = EvenNodesFail(SimulatedHardware::default());
+    let d = create(
+        &mut conn,
+        40,
+        RolloutPolicy {
+            max_in_flight: Some(4),
+            max_failure_percent: Some(25.0),
+            ..RolloutPolicy::default()
+        },
+    );
+    let mut second = 0;
+    let paused_at = loop {
+        second += 1;
+        assert!(second < 600, "never paused");
+        lifecycle_tick(&mut conn, &hw, at(second)).expect("tick");
+        let (deployment, _) = deployments::get_with_counts(&mut conn, d).expect("get");
+        if deployment.paused_at.is_some() {
+            break second;
+        }
+    };
+    let (state, _) = status(&mut conn, d);
+    assert_eq!(state, DeploymentStatus::Paused);
+    let counts = deployments::node_state_counts(&mut conn, d).expect("counts");
+    // Half the nodes fail: the limit trips once 10 nodes are finished, over 25 %.
+    let finished = counts.running + counts.failed;
+    assert!(
+        finished >= 10 && counts.failed * 100 > 25 * finished,
+        "{counts:?}"
+    );
+    let paused = events_of(&mut conn, d, EventType::DeploymentPaused);
+    assert_eq!(paused.len(), 1);
+    assert_eq!(paused[0].metadata["reason"], "max_failure_percent");
+    assert_eq!(paused[0].metadata["failed_nodes"], counts.failed);
+    assert_eq!(paused[0].metadata["finished_nodes"], finished);
+    // While paused no node leaves PENDING; those in a phase finish it.
+    for s in paused_at + 1..paused_at + 120 {
+        lifecycle_tick(&mut conn, &hw, at(s)).expect("tick");
+    }
+    let later = deployments::node_state_counts(&mut conn, d).expect("counts");
+    assert_eq!(later.pending, counts.pending);
+    assert_eq!(later.provisioning + later.configuring, 0);
+    // Pausing again changes nothing; resuming lets nodes start, and the next failure pauses
+    // it again (the share is still over the limit).
+    let (again, _) = deployments::pause(&mut conn, d, PauseReason::Operator, at(paused_at + 120))
+        .expect("pause");
+    assert!(again.paused_at.is_some());
+    assert_eq!(
+        events_of(&mut conn, d, EventType::DeploymentPaused).len(),
+        1
+    );
+    let (resumed, _) = deployments::resume(&mut conn, d, at(paused_at + 121)).expect("resume");
+    assert!(resumed.paused_at.is_none());
+    assert_eq!(status(&mut conn, d).0, DeploymentStatus::Progressing);
+    let mut s = paused_at + 121;
+    loop {
+        s += 1;
+        assert!(s < paused_at + 600, "never paused again");
+        lifecycle_tick(&mut conn, &hw, at(s)).expect("tick");
+        if deployments::get(&mut conn, d)
+            .expect("get")
+            .paused_at
+            .is_some()
+        {
+            break;
+        }
+    }
+    assert_eq!(
+        events_of(&mut conn, d, EventType::DeploymentPaused).len(),
+        2
+    );
+    assert_eq!(
+        events_of(&mut conn, d, EventType::DeploymentResumed).len(),
+        1
+    );
+    // Removing the limit and resuming lets the rollout finish, degraded.
+    let changes = DeploymentChanges {
+        max_failure_percent: Some(None),
+        ..DeploymentChanges::default()
+    };
+    deployments::update(&mut conn, d, &changes, at(s)).expect("update");
+    deployments::resume(&mut conn, d, at(s)).expect("resume");
+    for step in s + 1..s + 400 {
+        lifecycle_tick(&mut conn, &hw, at(step)).expect("tick");
+    }
+    let (state, progress) = status(&mut conn, d);
+    assert_eq!(state, DeploymentStatus::Degraded);
+    assert_eq!(progress.finished, 40);
+    let counts = deployments::node_state_counts(&mut conn, d).expect("counts");
+    let want = fleet(&mut conn, d)
+        .iter()
+        .filter(|n| n.id.get() % 2 == 0 || configuration_fails(n.id, d, 0))
+        .count();
+    assert_eq!(counts.failed, want as u64);
+    let updated = events_of(&mut conn, d, EventType::DeploymentUpdated);
+    assert_eq!(updated.len(), 1);
+    assert_eq!(
+        updated[0].metadata["changes"],
+        serde_json::json!({"max_failure_percent": null})
+    );
+}
+
+fn failed_nodes_retry_with_backoff_until_their_budget_is_spent(t: &TestDatabase) {
+    let mut conn = t.db.get().expect("connection");
+    let hw = EvenNodesFail(SimulatedHardware::default());
+    let d = create(
+        &mut conn,
+        4,
+        RolloutPolicy {
+            max_retries: 2,
+            ..RolloutPolicy::default()
+        },
+    );
+    let even: Vec<Node> = fleet(&mut conn, d)
+        .into_iter()
+        .filter(|n| n.id.get() % 2 == 0)
+        .collect();
+    assert_eq!(even.len(), 2);
+    let mut saw_retrying = false;
+    for second in 1..=300 {
+        lifecycle_tick(&mut conn, &hw, at(second)).expect("tick");
+        let (state, progress) = status(&mut conn, d);
+        let counts = deployments::node_state_counts(&mut conn, d).expect("counts");
+        if counts.retrying > 0 {
+            saw_retrying = true;
+            assert_eq!(state, DeploymentStatus::Progressing);
+            assert!(progress.finished < 4);
+        }
+    }
+    assert!(saw_retrying);
+    let (state, progress) = status(&mut conn, d);
+    assert_eq!((state, progress.finished), (DeploymentStatus::Degraded, 4));
+    for node in even {
+        let now = nodes::get(&mut conn, d, node.id).expect("node");
+        assert_eq!(now.state, NodeState::Failed);
+        assert_eq!(now.attempt, 2, "two automatic retries, then no more");
+        assert_eq!(now.retry_at, None);
+        let history = events::list(
+            &mut conn,
+            &EventQuery {
+                deployment: Some(d),
+                after: None,
+                event_type: None,
+                node: Some(node.id),
+                limit: 1000,
+            },
+        )
+        .expect("events");
+        let failed: Vec<Timestamp> = history
+            .iter()
+            .filter(|e| e.metadata.get("to_state") == Some(&"FAILED".into()))
+            .map(|e| e.created_at)
+            .collect();
+        let retried: Vec<&netorch_domain::Event> = history
+            .iter()
+            .filter(|e| e.event_type == EventType::NodeAutoRetried)
+            .collect();
+        assert_eq!((failed.len(), retried.len()), (3, 2));
+        // Backoff: 10 s after the first failure, 20 s after the second (ticks are 1 s apart).
+        assert_eq!(retried[0].created_at - failed[0], Duration::seconds(10));
+        assert_eq!(retried[1].created_at - failed[1], Duration::seconds(20));
+        assert_eq!(retried[1].metadata["attempt"], 2);
+        assert_eq!(retried[1].metadata["max_retries"], 2);
+    }
+}
+
+fn hanging_nodes_time_out_and_their_retry_runs(t: &TestDatabase) {
+    let mut conn = t.db.get().expect("connection");
+    let hw = SimulatedHardware::default().with_hang_every(3);
+    let d = create(
+        &mut conn,
+        12,
+        RolloutPolicy {
+            max_retries: 1,
+            phase_timeout_seconds: Some(30),
+            ..RolloutPolicy::default()
+        },
+    );
+    let hanging: Vec<Node> = fleet(&mut conn, d)
+        .into_iter()
+        .filter(|n| n.id.get() % 3 == 0)
+        .collect();
+    assert_eq!(hanging.len(), 4);
+    for second in 1..=200 {
+        lifecycle_tick(&mut conn, &hw, at(second)).expect("tick");
+    }
+    let timed_out = events_of(&mut conn, d, EventType::NodeTimedOut);
+    let mut ids: Vec<i64> = timed_out
+        .iter()
+        .map(|e| e.node_id.expect("node").get())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(
+        ids,
+        hanging.iter().map(|n| n.id.get()).collect::<Vec<_>>(),
+        "exactly the hanging nodes time out, once each"
+    );
+    for event in &timed_out {
+        assert_eq!(event.metadata["from_state"], "CONFIGURING");
+        assert_eq!(event.metadata["timeout_seconds"], 30);
+        assert_eq!(
+            event.metadata["failure_reason"],
+            "configuring timed out after 30 s"
+        );
+    }
+    for node in hanging {
+        let now = nodes::get(&mut conn, d, node.id).expect("node");
+        assert_eq!(now.attempt, 1);
+        // Its retry does not hang; only the simulator's failure rule could still fail it.
+        assert!(
+            matches!(now.state, NodeState::Running | NodeState::Failed),
+            "{now:?}"
+        );
+    }
+    let (state, progress) = status(&mut conn, d);
+    assert_eq!(progress.finished, 12);
+    assert_ne!(state, DeploymentStatus::Progressing);
+}
+
+fn a_deployment_without_rollout_settings_starts_every_node_at_once(t: &TestDatabase) {
+    let mut conn = t.db.get().expect("connection");
+    let hw = SimulatedHardware::default();
+    let d = create(&mut conn, 50, RolloutPolicy::default());
+    lifecycle_tick(&mut conn, &hw, t0()).expect("tick");
+    let counts = deployments::node_state_counts(&mut conn, d).expect("counts");
+    assert_eq!(counts.provisioning, 50);
+    // A failed node stays failed until an operator retries it; nothing times out.
+    for second in 1..=600 {
+        lifecycle_tick(&mut conn, &hw, at(second)).expect("tick");
+    }
+    let counts = deployments::node_state_counts(&mut conn, d).expect("counts");
+    assert_eq!(counts.provisioning + counts.configuring + counts.pending, 0);
+    assert_eq!(counts.retrying, 0);
+    assert!(events_of(&mut conn, d, EventType::NodeAutoRetried).is_empty());
+    let (state, _) = status(&mut conn, d);
+    let want = if counts.failed > 0 {
+        DeploymentStatus::Degraded
+    } else {
+        DeploymentStatus::Complete
+    };
+    assert_eq!(state, want);
+}
+
+backend_tests!(
+    max_in_flight_caps_the_nodes_in_a_phase_even_with_two_workers,
+    too_many_failures_pause_the_rollout_until_resumed,
+    failed_nodes_retry_with_backoff_until_their_budget_is_spent,
+    hanging_nodes_time_out_and_their_retry_runs,
+    a_deployment_without_rollout_settings_starts_every_node_at_once,
+);
