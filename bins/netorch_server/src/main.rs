@@ -135,7 +135,10 @@ async fn main() -> anyhow::Result<()> {
     let (stop_workers, workers_stopped) = tokio::sync::oneshot::channel::<()>();
     let workers = match cli.workers {
         Workers::Embedded => {
-            let hardware = Arc::new(SimulatedHardware::new(cli.worker.time_scale));
+            let hardware = Arc::new(
+                SimulatedHardware::new(cli.worker.time_scale)
+                    .with_hang_every(cli.worker.simulate_hang_every),
+            );
             let options = cli.worker.options();
             Some(tokio::spawn(netorch_workers::run(
                 db.clone(),

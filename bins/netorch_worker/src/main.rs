@@ -57,7 +57,10 @@ async fn main() -> anyhow::Result<()> {
         every(options.telemetry_interval),
         cli.workers.time_scale,
     );
-    let hardware = Arc::new(SimulatedHardware::new(cli.workers.time_scale));
+    let hardware = Arc::new(
+        SimulatedHardware::new(cli.workers.time_scale)
+            .with_hang_every(cli.workers.simulate_hang_every),
+    );
     netorch_workers::run(
         db,
         hardware.clone(),

@@ -60,6 +60,11 @@ pub struct WorkerArgs {
     /// Keep one-hour rollups this many days.
     #[arg(long, env = "NETORCH_KEEP_HOURS_DAYS", default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..))]
     pub keep_hours_days: u32,
+
+    /// For testing phase timeouts: the simulated hardware never finishes CONFIGURING a node
+    /// whose id is a multiple of N, on its first attempt (a retry gets through); 0 hangs none.
+    #[arg(long, env = "NETORCH_SIMULATE_HANG_EVERY", default_value_t = 0)]
+    pub simulate_hang_every: u64,
 }
 
 fn parse_time_scale(text: &str) -> Result<f64, String> {
@@ -111,6 +116,7 @@ impl WorkerArgs {
             || self.telemetry_interval_ms.is_some()
             || self.name.is_some()
             || self.forget_workers_after_secs.is_some()
+            || self.simulate_hang_every != 0
     }
 
     /// Options running both loops.

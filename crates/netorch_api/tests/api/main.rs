@@ -7,6 +7,7 @@ mod analytics;
 mod deployments;
 mod events;
 mod nodes;
+mod rollout;
 mod series;
 mod service;
 mod telemetry;
