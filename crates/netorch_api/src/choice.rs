@@ -68,7 +68,8 @@ mod tests {
                 "PROVISIONING",
                 "CONFIGURING",
                 "RUNNING",
-                "FAILED"
+                "FAILED",
+                "DECOMMISSIONING"
             ]
         );
         for state in NodeState::ALL {

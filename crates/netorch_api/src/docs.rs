@@ -1,7 +1,7 @@
 //! `/openapi.json`, generated from the handlers, and `/docs`, a Swagger UI explorer served from
 //! assets compiled into the binary (no internet needed).
 
-use crate::requests::DeploymentCreate;
+use crate::requests::{DeploymentCreate, DeploymentPatch};
 use crate::{ApiState, routes};
 use actix_web::{HttpRequest, HttpResponse, web};
 use utoipa::openapi::OpenApi as Document;
@@ -43,13 +43,17 @@ use utoipa::{OpenApi, ToSchema};
 pub struct ApiDoc;
 
 /// The document a server with `state`'s limits serves: [`ApiDoc`] with the configured
-/// largest deployment in `DeploymentCreate`.
+/// largest deployment in `DeploymentCreate` and `DeploymentPatch`.
 pub fn document(state: &ApiState) -> Document {
     let mut document = ApiDoc::openapi();
     if let Some(components) = document.components.as_mut() {
         components.schemas.insert(
             DeploymentCreate::name().into_owned(),
             DeploymentCreate::schema_for(state.max_nodes_per_deployment()).into(),
+        );
+        components.schemas.insert(
+            DeploymentPatch::name().into_owned(),
+            DeploymentPatch::schema_for(state.max_nodes_per_deployment()).into(),
         );
     }
     document

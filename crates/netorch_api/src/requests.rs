@@ -386,10 +386,22 @@ pub struct DeploymentPatch {
 }
 
 impl DeploymentPatch {
-    /// The body's schema.
-    pub fn body_schema() -> Schema {
+    /// The new node count.
+    pub const TARGET_NODE_COUNT: IntField = IntField::new(
+        "target_node_count",
+        "Scale to this many nodes: new ones are added in PENDING, numbered on; the newest \
+         are decommissioned (at most the server's --max-nodes-per-deployment)",
+    )
+    .min(1);
+
+    /// The body's schema for a server that takes at most `max_nodes` nodes a deployment.
+    pub fn schema_for(max_nodes: u32) -> Schema {
         let builder = ObjectBuilder::new()
             .property("name", DeploymentCreate::NAME.schema())
+            .property(
+                "target_node_count",
+                Self::TARGET_NODE_COUNT.max(i64::from(max_nodes)).schema(),
+            )
             .property(
                 "description",
                 DeploymentCreate::DESCRIPTION.schema().schema_type(
@@ -397,7 +409,7 @@ impl DeploymentPatch {
                 ),
             );
         RolloutFields::properties(builder)
-            .examples([serde_json::json!({"max_in_flight": 50, "max_retries": 2})])
+            .examples([serde_json::json!({"target_node_count": 60, "max_in_flight": 10})])
             .into()
     }
 }
@@ -406,12 +418,23 @@ impl FromInput for DeploymentPatch {
     const READS_BODY: bool = true;
 
     fn read(input: &mut Input<'_>) -> Result<Self, ApiError> {
+        let max = input.state().map_or(DEFAULT_MAX_NODES_PER_DEPLOYMENT, |s| {
+            s.max_nodes_per_deployment
+        });
         let deployment = input.path_int(&DEPLOYMENT_ID);
         input.check()?;
         let object = input.body_object()?;
         let errors = &mut input.errors;
         let body = [LocItem::from("body")];
         let mut changes = DeploymentChanges::default();
+        let count = match object.get("target_node_count") {
+            None => Some(None),
+            Some(v) => Self::TARGET_NODE_COUNT
+                .max(i64::from(max))
+                .read(errors, &body, v)
+                .and_then(|v| u32::try_from(v).ok())
+                .map(Some),
+        };
         let name = match object.get("name") {
             None => Some(None),
             Some(v) => DeploymentCreate::NAME.read(errors, &body, v).map(Some),
@@ -421,6 +444,7 @@ impl FromInput for DeploymentPatch {
         input.check()?;
         changes.name = valid(name)?;
         changes.description = valid(description)?;
+        changes.target_node_count = valid(count)?;
         Ok(DeploymentPatch {
             deployment: DeploymentId(valid(deployment)?),
             changes,
@@ -431,7 +455,7 @@ impl FromInput for DeploymentPatch {
 named_schema!(
     DeploymentPatch,
     "DeploymentPatch",
-    DeploymentPatch::body_schema()
+    DeploymentPatch::schema_for(DEFAULT_MAX_NODES_PER_DEPLOYMENT)
 );
 
 /// `GET /deployments/{deployment_id}/nodes`.

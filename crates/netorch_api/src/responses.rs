@@ -97,7 +97,7 @@ pub struct DeploymentOut {
     pub name: String,
     /// Description.
     pub description: Option<String>,
-    /// Nodes created with it.
+    /// How many nodes it has (set at creation and by scaling), decommissioning ones aside.
     pub target_node_count: u32,
     /// Creation time.
     pub created_at: String,
@@ -187,6 +187,9 @@ pub struct NodeStatesOut {
     /// Nodes in `FAILED`.
     #[serde(rename = "FAILED")]
     pub failed: u64,
+    /// Nodes in `DECOMMISSIONING`.
+    #[serde(rename = "DECOMMISSIONING")]
+    pub decommissioning: u64,
 }
 
 impl From<NodeStateCounts> for NodeStatesOut {
@@ -197,6 +200,7 @@ impl From<NodeStateCounts> for NodeStatesOut {
             configuring: c.configuring,
             running: c.running,
             failed: c.failed,
+            decommissioning: c.decommissioning,
         }
     }
 }
@@ -207,7 +211,7 @@ pub struct DeploymentDetail {
     /// The deployment.
     #[serde(flatten)]
     pub deployment: DeploymentOut,
-    /// How many nodes it has.
+    /// How many nodes it has, decommissioning ones included.
     pub current_node_count: u64,
     /// How many of them are in each state.
     pub node_states: NodeStatesOut,
@@ -456,7 +460,11 @@ impl BottleneckReportOut {
             .bottlenecks
             .iter()
             .map(|b| {
-                let name = names.get(&b.node_id).cloned().unwrap_or_default();
+                // A node removed since its samples were taken is named by its id.
+                let name = names
+                    .get(&b.node_id)
+                    .cloned()
+                    .unwrap_or_else(|| b.node_id.to_string());
                 BottleneckOut::new(b, name, deployment_id)
             })
             .collect();

@@ -28,11 +28,15 @@ pub enum EventType {
     DeploymentResumed,
     /// An operator changed a deployment's name, description or rollout settings.
     DeploymentUpdated,
+    /// An operator changed a deployment's node count.
+    DeploymentScaled,
+    /// A decommissioned node was released and removed.
+    NodeDecommissioned,
 }
 
 impl EventType {
     /// Every event type.
-    pub const ALL: [EventType; 9] = [
+    pub const ALL: [EventType; 11] = [
         EventType::DeploymentCreated,
         EventType::DeploymentDeleted,
         EventType::StateChange,
@@ -42,6 +46,8 @@ impl EventType {
         EventType::DeploymentPaused,
         EventType::DeploymentResumed,
         EventType::DeploymentUpdated,
+        EventType::DeploymentScaled,
+        EventType::NodeDecommissioned,
     ];
 
     /// The upper-case name used in the API and in the database.
@@ -56,6 +62,8 @@ impl EventType {
             EventType::DeploymentPaused => "DEPLOYMENT_PAUSED",
             EventType::DeploymentResumed => "DEPLOYMENT_RESUMED",
             EventType::DeploymentUpdated => "DEPLOYMENT_UPDATED",
+            EventType::DeploymentScaled => "DEPLOYMENT_SCALED",
+            EventType::NodeDecommissioned => "NODE_DECOMMISSIONED",
         }
     }
 }
@@ -297,6 +305,54 @@ impl NewEvent {
             event_type: EventType::DeploymentUpdated,
             message: format!("Deployment {deployment} updated: {}", fields.join(", ")),
             metadata: object(json!({ "changes": changes })),
+            created_at: now,
+        }
+    }
+
+    /// `DEPLOYMENT_SCALED` from `from` to `to` nodes: `added` new pending nodes, or
+    /// `decommissioned` of the newest.
+    pub fn deployment_scaled(
+        deployment: DeploymentId,
+        from: u32,
+        to: u32,
+        added: u32,
+        decommissioned: u32,
+        now: Timestamp,
+    ) -> Self {
+        NewEvent {
+            deployment_id: Some(deployment),
+            node_id: None,
+            event_type: EventType::DeploymentScaled,
+            message: format!("Deployment {deployment} scaled from {from} to {to} nodes"),
+            metadata: object(json!({
+                "from_node_count": from,
+                "to_node_count": to,
+                "added_nodes": added,
+                "decommissioned_nodes": decommissioned,
+            })),
+            created_at: now,
+        }
+    }
+
+    /// `NODE_DECOMMISSIONED`: the node was released and removed; `outcome` is the
+    /// provisioner's failure reason if the release did not go well.
+    pub fn node_decommissioned(
+        deployment: DeploymentId,
+        node: NodeId,
+        name: &str,
+        outcome: Option<&str>,
+        now: Timestamp,
+    ) -> Self {
+        let mut metadata = object(json!({"node_name": name}));
+        if let Some(reason) = outcome {
+            metadata.insert("failure_reason".into(), reason.into());
+        }
+        NewEvent {
+            deployment_id: Some(deployment),
+            node_id: Some(node),
+            event_type: EventType::NodeDecommissioned,
+            message: format!("Node {node} ({name}) decommissioned and removed"),
+            metadata,
             created_at: now,
         }
     }

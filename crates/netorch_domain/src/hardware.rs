@@ -19,6 +19,9 @@ pub enum Phase {
     Provisioning,
     /// Applying the configuration (`CONFIGURING`).
     Configuring,
+    /// Releasing the device after a scale-down (`DECOMMISSIONING`); when it is over, however
+    /// it ended, the node is removed.
+    Decommissioning,
 }
 
 /// Where a phase stands.

@@ -13,7 +13,8 @@ pub struct Deployment {
     pub name: String,
     /// Free text.
     pub description: Option<String>,
-    /// How many nodes the deployment was created with.
+    /// How many nodes the deployment has, decommissioning ones aside: set at creation and by
+    /// scaling.
     pub target_node_count: u32,
     /// How its rollout is paced and guarded.
     pub rollout: RolloutPolicy,
@@ -45,6 +46,8 @@ pub struct NewDeployment {
 pub struct DeploymentChanges {
     /// A new name.
     pub name: Option<String>,
+    /// A new node count: nodes are added (`PENDING`) or the newest decommissioned.
+    pub target_node_count: Option<u32>,
     /// A new description, or none.
     pub description: Option<Option<String>>,
     /// A new `max_in_flight`, or no limit.
@@ -172,6 +175,8 @@ pub struct NodeStateCounts {
     pub running: u64,
     /// Nodes in `FAILED`.
     pub failed: u64,
+    /// Nodes in `DECOMMISSIONING`.
+    pub decommissioning: u64,
     /// Of the failed nodes, those waiting for an automatic retry (not a state of its own:
     /// counted in `failed` too).
     pub retrying: u64,
@@ -186,6 +191,7 @@ impl NodeStateCounts {
             NodeState::Configuring => self.configuring,
             NodeState::Running => self.running,
             NodeState::Failed => self.failed,
+            NodeState::Decommissioning => self.decommissioning,
         }
     }
 
@@ -197,13 +203,19 @@ impl NodeStateCounts {
             NodeState::Configuring => &mut self.configuring,
             NodeState::Running => &mut self.running,
             NodeState::Failed => &mut self.failed,
+            NodeState::Decommissioning => &mut self.decommissioning,
         };
         *counter += count;
     }
 
-    /// All nodes counted.
+    /// All nodes counted, decommissioning ones included.
     pub fn total(&self) -> u64 {
         NodeState::ALL.into_iter().map(|s| self.get(s)).sum()
+    }
+
+    /// The nodes the deployment keeps: all but the decommissioning ones.
+    pub fn kept(&self) -> u64 {
+        self.total() - self.decommissioning
     }
 }
 

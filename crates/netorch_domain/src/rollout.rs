@@ -87,8 +87,8 @@ impl RolloutPolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DeploymentStatus {
-    /// Nodes are still on their way (pending, in a phase, or failed and waiting for their
-    /// automatic retry).
+    /// Nodes are still on their way (pending, in a phase, failed and waiting for their
+    /// automatic retry, or being decommissioned).
     Progressing,
     /// Paused by an operator or by `max_failure_percent`, with nodes still unfinished: no node
     /// leaves `PENDING`; nodes already in a phase finish it.
@@ -120,7 +120,8 @@ impl DeploymentStatus {
 
     /// The status of a deployment with these counters, paused or not.
     pub fn of(paused: bool, counts: &NodeStateCounts) -> DeploymentStatus {
-        if Progress::of(counts).finished < counts.total() {
+        let progress = Progress::of(counts);
+        if progress.finished < progress.total || counts.decommissioning > 0 {
             if paused {
                 DeploymentStatus::Paused
             } else {
@@ -135,12 +136,12 @@ impl DeploymentStatus {
 }
 
 /// How many of a deployment's nodes are finished: `RUNNING`, or `FAILED` with no automatic
-/// retry coming.
+/// retry coming; out of the nodes it keeps (decommissioning ones are not counted).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
     /// Nodes finished.
     pub finished: u64,
-    /// All the deployment's nodes.
+    /// The deployment's nodes, decommissioning ones aside.
     pub total: u64,
 }
 
@@ -149,7 +150,7 @@ impl Progress {
     pub fn of(counts: &NodeStateCounts) -> Progress {
         Progress {
             finished: counts.running + counts.failed.saturating_sub(counts.retrying),
-            total: counts.total(),
+            total: counts.kept(),
         }
     }
 }
@@ -171,6 +172,7 @@ mod tests {
             configuring: 0,
             running,
             failed,
+            decommissioning: 0,
             retrying,
         }
     }
@@ -250,6 +252,19 @@ mod tests {
             (false, counts(0, 0, 4, 1, 1), Progressing, 4),
             (true, counts(0, 2, 3, 0, 0), Paused, 3),
         ];
+        let shrinking = NodeStateCounts {
+            running: 5,
+            decommissioning: 2,
+            ..NodeStateCounts::default()
+        };
+        assert_eq!(DeploymentStatus::of(false, &shrinking), Progressing);
+        assert_eq!(
+            Progress::of(&shrinking),
+            Progress {
+                finished: 5,
+                total: 5
+            }
+        );
         for (paused, counts, status, finished) in cases {
             assert_eq!(DeploymentStatus::of(paused, &counts), status, "{counts:?}");
             assert_eq!(Progress::of(&counts).finished, finished, "{counts:?}");

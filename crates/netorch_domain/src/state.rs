@@ -9,7 +9,13 @@
 //!  └──────────────────── FAILED ◀──────────────┘
 //!   retry (operator),
 //!   auto retry (worker, after a backoff)
+//!
+//! any state except DECOMMISSIONING ──decommission──▶ DECOMMISSIONING ──▶ (removed)
 //! ```
+//!
+//! A deployment scaled down decommissions its newest nodes; the lifecycle worker removes a
+//! decommissioning node once the provisioner has released it (the node's row goes, its events
+//! and telemetry stay).
 //!
 //! Everything the lifecycle worker does and everything an operator may ask for is a
 //! [`NodeTrigger`]; [`NodeState::apply`] looks the pair up in [`TRANSITIONS`] and refuses anything
@@ -34,23 +40,28 @@ pub enum NodeState {
     Running,
     /// Provisioning or configuration failed. Terminal until an operator retries.
     Failed,
+    /// Being released after a scale-down: no telemetry is collected, and the lifecycle worker
+    /// removes the node once the provisioner has released it.
+    Decommissioning,
 }
 
 impl NodeState {
     /// Every state, in lifecycle order.
-    pub const ALL: [NodeState; 5] = [
+    pub const ALL: [NodeState; 6] = [
         NodeState::Pending,
         NodeState::Provisioning,
         NodeState::Configuring,
         NodeState::Running,
         NodeState::Failed,
+        NodeState::Decommissioning,
     ];
 
     /// The states the lifecycle worker still has work for.
-    pub const IN_FLIGHT: [NodeState; 3] = [
+    pub const IN_FLIGHT: [NodeState; 4] = [
         NodeState::Pending,
         NodeState::Provisioning,
         NodeState::Configuring,
+        NodeState::Decommissioning,
     ];
 
     /// The upper-case name used in the API and in the database.
@@ -61,6 +72,7 @@ impl NodeState {
             NodeState::Configuring => "CONFIGURING",
             NodeState::Running => "RUNNING",
             NodeState::Failed => "FAILED",
+            NodeState::Decommissioning => "DECOMMISSIONING",
         }
     }
 
@@ -68,7 +80,10 @@ impl NodeState {
     pub const fn is_in_flight(self) -> bool {
         matches!(
             self,
-            NodeState::Pending | NodeState::Provisioning | NodeState::Configuring
+            NodeState::Pending
+                | NodeState::Provisioning
+                | NodeState::Configuring
+                | NodeState::Decommissioning
         )
     }
 
@@ -137,11 +152,13 @@ pub enum NodeTrigger {
     AutoRetry,
     /// The node's phase took longer than the deployment's `phase_timeout_seconds`.
     PhaseTimedOut,
+    /// The deployment was scaled down past the node: it is released and then removed.
+    Decommission,
 }
 
 impl NodeTrigger {
     /// Every trigger.
-    pub const ALL: [NodeTrigger; 8] = [
+    pub const ALL: [NodeTrigger; 9] = [
         NodeTrigger::StartProvisioning,
         NodeTrigger::ProvisioningSucceeded,
         NodeTrigger::ProvisioningFailed,
@@ -150,6 +167,7 @@ impl NodeTrigger {
         NodeTrigger::Retry,
         NodeTrigger::AutoRetry,
         NodeTrigger::PhaseTimedOut,
+        NodeTrigger::Decommission,
     ];
 
     /// A lower-case name for logs and error messages.
@@ -163,6 +181,7 @@ impl NodeTrigger {
             NodeTrigger::Retry => "retry",
             NodeTrigger::AutoRetry => "auto_retry",
             NodeTrigger::PhaseTimedOut => "phase_timed_out",
+            NodeTrigger::Decommission => "decommission",
         }
     }
 }
@@ -216,7 +235,7 @@ const fn row(from: NodeState, trigger: NodeTrigger, to: NodeState) -> Transition
 }
 
 /// Every transition the lifecycle allows; anything else is refused.
-pub const TRANSITIONS: [Transition; 10] = {
+pub const TRANSITIONS: [Transition; 15] = {
     use NodeState::*;
     use NodeTrigger::*;
     [
@@ -230,6 +249,11 @@ pub const TRANSITIONS: [Transition; 10] = {
         row(Configuring, PhaseTimedOut, Failed),
         row(Failed, Retry, Pending),
         row(Failed, AutoRetry, Pending),
+        row(Pending, Decommission, Decommissioning),
+        row(Provisioning, Decommission, Decommissioning),
+        row(Configuring, Decommission, Decommissioning),
+        row(Running, Decommission, Decommissioning),
+        row(Failed, Decommission, Decommissioning),
     ]
 };
 
@@ -253,6 +277,11 @@ mod tests {
             (Configuring, PhaseTimedOut) => Some(Failed),
             (Failed, Retry) => Some(Pending),
             (Failed, AutoRetry) => Some(Pending),
+            (Pending, Decommission) => Some(Decommissioning),
+            (Provisioning, Decommission) => Some(Decommissioning),
+            (Configuring, Decommission) => Some(Decommissioning),
+            (Running, Decommission) => Some(Decommissioning),
+            (Failed, Decommission) => Some(Decommissioning),
             _ => None,
         }
     }
@@ -294,10 +323,22 @@ mod tests {
     }
 
     #[test]
-    fn running_is_terminal_for_the_workers() {
+    fn running_is_left_only_by_decommissioning() {
         for trigger in NodeTrigger::ALL {
-            assert!(Running.apply(trigger).is_err(), "{trigger}");
+            assert_eq!(
+                Running.apply(trigger).is_ok(),
+                trigger == Decommission,
+                "{trigger}"
+            );
         }
+    }
+
+    #[test]
+    fn a_decommissioning_node_goes_nowhere_but_away() {
+        for trigger in NodeTrigger::ALL {
+            assert!(Decommissioning.apply(trigger).is_err(), "{trigger}");
+        }
+        assert!(Decommissioning.allowed_actions().is_empty());
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! puts the functions behind the domain's [`Provisioner`] and [`TelemetrySource`] traits.
 //!
 //! The rules (API contract, "The simulated hardware"), at time scale 1:
-//! - `PROVISIONING` lasts `3 + id % 5` seconds, `CONFIGURING` `5 + id % 7` seconds;
+//! - `PROVISIONING` lasts `3 + id % 5` seconds, `CONFIGURING` `5 + id % 7` seconds,
+//!   `DECOMMISSIONING` 2 seconds (netorch's addition);
 //! - configuration fails when `(id + deployment_id + attempt) % 20 == 0`;
 //! - the address of node `id` is `10.0.0.0 + id`, unique while ids fit in `10.0.0.0/8`;
 //! - telemetry follows [`metrics_at`]; nodes with `id % 10` of 8 or 9 are [`degraded`];
@@ -23,12 +24,17 @@ use netorch_domain::{
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+/// How long releasing a node takes at time scale 1 (the original had no scaling; this is
+/// netorch's own rule, and releasing never fails).
+pub const DECOMMISSIONING_DURATION: Duration = Duration::from_secs(2);
+
 /// How long `phase` takes for node `id` at time scale 1.
 pub fn phase_duration(id: NodeId, phase: Phase) -> Duration {
     let id = id.get().unsigned_abs();
     match phase {
         Phase::Provisioning => Duration::from_secs(3 + id % 5),
         Phase::Configuring => Duration::from_secs(5 + id % 7),
+        Phase::Decommissioning => DECOMMISSIONING_DURATION,
     }
 }
 

@@ -243,6 +243,16 @@ fn hanging_nodes_never_finish_configuring_on_their_first_attempt_only() {
         );
     }
     assert!(!hangs(NodeId(10), 0, 0), "0 hangs nothing");
+    // Releasing takes its 2 s, hanging or not, and never fails.
+    let leaving = node(15, 2, 0, start);
+    assert_eq!(
+        hanging.phase_status(&leaving, Phase::Decommissioning, at(1_800_000_001)),
+        PhaseStatus::InProgress
+    );
+    assert_eq!(
+        hanging.phase_status(&leaving, Phase::Decommissioning, at(1_800_000_002)),
+        PhaseStatus::Succeeded
+    );
 }
 
 #[test]

@@ -1,13 +1,14 @@
 //! Deployments: create (with all their nodes), list, get, count, delete.
 
 use crate::connection::write_transaction;
+use crate::nodes::{NodeChange, TransitionPlan};
 use crate::schema::{deployments, events, nodes, telemetry_samples};
 use crate::time::{from_micros, to_micros};
 use crate::{DbConnection, Result, StorageError, events as event_log};
 use diesel::prelude::*;
 use netorch_domain::{
-    Deployment, DeploymentChanges, DeploymentId, NewDeployment, NewEvent, NodeState,
-    NodeStateCounts, PauseReason, RolloutPolicy, Timestamp, hostname, node_name,
+    Deployment, DeploymentChanges, DeploymentId, NewDeployment, NewEvent, Node, NodeState,
+    NodeStateCounts, NodeTrigger, PauseReason, RolloutPolicy, Timestamp, hostname, node_name,
 };
 
 #[derive(Queryable, Selectable)]
@@ -75,6 +76,7 @@ struct StateCountsRow {
     running_nodes: i64,
     failed_nodes: i64,
     retrying_nodes: i64,
+    decommissioning_nodes: i64,
 }
 
 impl From<StateCountsRow> for NodeStateCounts {
@@ -85,6 +87,7 @@ impl From<StateCountsRow> for NodeStateCounts {
             configuring: counts.configuring_nodes.unsigned_abs(),
             running: counts.running_nodes.unsigned_abs(),
             failed: counts.failed_nodes.unsigned_abs(),
+            decommissioning: counts.decommissioning_nodes.unsigned_abs(),
             retrying: counts.retrying_nodes.unsigned_abs(),
         }
     }
@@ -126,6 +129,120 @@ struct NewNodeRow {
 
 /// Rows per multi-row INSERT of nodes: 11 columns stay under SQLite's 32,766 bound parameters.
 const NODE_INSERT_CHUNK: usize = 2_000;
+
+/// Adds the nodes numbered `indices` to the deployment, in `PENDING` (the caller counts
+/// them).
+fn insert_nodes(
+    conn: &mut DbConnection,
+    deployment: DeploymentId,
+    indices: std::ops::RangeInclusive<u32>,
+    at: i64,
+) -> Result<()> {
+    let rows: Vec<NewNodeRow> = indices
+        .map(|index| NewNodeRow {
+            deployment_id: deployment.get(),
+            name: node_name(index),
+            state: NodeState::Pending.as_str(),
+            hostname: Some(hostname(deployment, index)),
+            ip_address: None,
+            attempt: 0,
+            failure_reason: None,
+            version: 0,
+            created_at: at,
+            updated_at: at,
+            state_changed_at: at,
+            // Pending nodes are started per deployment (the lifecycle worker), not scheduled.
+            check_after: None,
+        })
+        .collect();
+    for chunk in rows.chunks(NODE_INSERT_CHUNK) {
+        on_backend!(conn, |inner| {
+            diesel::insert_into(nodes::table)
+                .values(chunk)
+                .execute(inner)?
+        });
+    }
+    Ok(())
+}
+
+/// The number in the name of the deployment's newest node (`node-012`: 12), 0 without nodes:
+/// nodes are numbered in the order they are made, so the newest has the highest number.
+fn highest_node_index(conn: &mut DbConnection, deployment: DeploymentId) -> Result<u32> {
+    let newest: Option<String> = nodes::table
+        .filter(nodes::deployment_id.eq(deployment.get()))
+        .order(nodes::id.desc())
+        .select(nodes::name)
+        .first(conn)
+        .optional()?;
+    let Some(name) = newest else { return Ok(0) };
+    name.strip_prefix("node-")
+        .and_then(|digits| digits.parse().ok())
+        .ok_or_else(|| StorageError::CorruptRow {
+            table: "nodes",
+            detail: format!("node name {name:?} has no number"),
+        })
+}
+
+/// Scales the deployment (locked by the caller) from the nodes it keeps to `target`: adds
+/// pending nodes numbered on, or decommissions the newest nodes that are not decommissioning
+/// yet. Returns the `DEPLOYMENT_SCALED` event, or `None` when the count does not change.
+fn scale(
+    conn: &mut DbConnection,
+    deployment: &Deployment,
+    target: u32,
+    now: Timestamp,
+) -> Result<Option<NewEvent>> {
+    let id = deployment.id;
+    let stored_target = stored_u32(Some(target), "target_node_count")?.unwrap_or(1);
+    let (_, counts) = get_with_counts(conn, id)?;
+    let kept = u32::try_from(counts.kept()).unwrap_or(u32::MAX);
+    let (added, decommissioned) = if target > kept {
+        let first = highest_node_index(conn, id)? + 1;
+        let added = target - kept;
+        insert_nodes(conn, id, first..=first + (added - 1), to_micros(now))?;
+        adjust_state_count(conn, id, NodeState::Pending, i64::from(added))?;
+        (added, 0)
+    } else if target < kept {
+        let wanted = kept - target;
+        let mut done = 0;
+        // Every node write locks the deployment first, and the caller holds it: nobody else
+        // can move these nodes now, and one pass decommissions them all.
+        while done < wanted {
+            let newest: Vec<Node> = crate::nodes::newest_kept(conn, id, i64::from(wanted - done))?;
+            let plans: Vec<TransitionPlan> = newest
+                .iter()
+                .map(|node| {
+                    TransitionPlan::new(node, NodeTrigger::Decommission, NodeChange::default())
+                        .map(|plan| plan.with_check_after(now))
+                })
+                .collect::<std::result::Result<_, _>>()?;
+            if plans.is_empty() {
+                break;
+            }
+            done += crate::nodes::apply_transitions(conn, &plans, now)?.len() as u32;
+        }
+        (0, done)
+    } else {
+        (0, 0)
+    };
+    use deployments::dsl as d;
+    diesel::update(deployments::table.find(id.get()))
+        .set((
+            d::target_node_count.eq(stored_target),
+            d::updated_at.eq(to_micros(now)),
+        ))
+        .execute(conn)?;
+    Ok((target != deployment.target_node_count).then(|| {
+        NewEvent::deployment_scaled(
+            id,
+            deployment.target_node_count,
+            target,
+            added,
+            decommissioned,
+            now,
+        )
+    }))
+}
 
 /// A `u32` setting as its `INTEGER` column; over `i32::MAX` is refused.
 fn stored_u32(value: Option<u32>, name: &str) -> Result<Option<i32>> {
@@ -175,30 +292,7 @@ pub fn create(conn: &mut DbConnection, new: &NewDeployment, now: Timestamp) -> R
                 .get_result(inner)?
         });
         let deployment = Deployment::try_from(row)?;
-        let rows: Vec<NewNodeRow> = (1..=new.target_node_count)
-            .map(|index| NewNodeRow {
-                deployment_id: deployment.id.get(),
-                name: node_name(index),
-                state: NodeState::Pending.as_str(),
-                hostname: Some(hostname(deployment.id, index)),
-                ip_address: None,
-                attempt: 0,
-                failure_reason: None,
-                version: 0,
-                created_at: at,
-                updated_at: at,
-                state_changed_at: at,
-                // Pending nodes are started per deployment (lifecycle.rs), not scheduled.
-                check_after: None,
-            })
-            .collect();
-        for chunk in rows.chunks(NODE_INSERT_CHUNK) {
-            on_backend!(conn, |inner| {
-                diesel::insert_into(nodes::table)
-                    .values(chunk)
-                    .execute(inner)?
-            });
-        }
+        insert_nodes(conn, deployment.id, 1..=new.target_node_count, at)?;
         event_log::insert(
             conn,
             &NewEvent::deployment_created(
@@ -491,6 +585,14 @@ pub fn update(
             return Err(StorageError::DeploymentNotFound);
         }
         let (before, _) = get_with_counts(conn, id)?;
+        if let Some(target) = changes
+            .target_node_count
+            .filter(|t| *t != before.target_node_count)
+        {
+            if let Some(event) = scale(conn, &before, target, now)? {
+                event_log::insert(conn, &event)?;
+            }
+        }
         let after = changes.applied_to(&before);
         let changed = changes.changed_fields(&before);
         if changed.is_empty() {
@@ -549,6 +651,12 @@ pub(crate) fn adjust_state_count(
             .execute(conn),
         NodeState::Failed => update
             .set((d::failed_nodes.eq(d::failed_nodes + delta), bump))
+            .execute(conn),
+        NodeState::Decommissioning => update
+            .set((
+                d::decommissioning_nodes.eq(d::decommissioning_nodes + delta),
+                bump,
+            ))
             .execute(conn),
     }?;
     Ok(())

@@ -414,7 +414,7 @@ impl TransitionPlan {
     /// The `check_after` column the transition writes.
     fn stored_check_after(&self, now: Timestamp) -> Option<i64> {
         match self.to {
-            NodeState::Provisioning | NodeState::Configuring => {
+            NodeState::Provisioning | NodeState::Configuring | NodeState::Decommissioning => {
                 Some(to_micros(self.check_after.unwrap_or(now)))
             }
             NodeState::Failed => self.check_after.map(to_micros),
@@ -628,6 +628,98 @@ pub fn retry(
                 return Ok(updated);
             }
         }
+    })
+}
+
+/// Up to `limit` of the deployment's newest nodes that are not decommissioning, newest first:
+/// the next to decommission when it is scaled down.
+pub fn newest_kept(
+    conn: &mut DbConnection,
+    deployment: DeploymentId,
+    limit: i64,
+) -> Result<Vec<Node>> {
+    nodes::table
+        .filter(nodes::deployment_id.eq(deployment.get()))
+        .filter(nodes::state.ne(NodeState::Decommissioning.as_str()))
+        .order(nodes::id.desc())
+        .limit(limit)
+        .select(NodeRow::as_select())
+        .load(conn)
+        .map_err(Into::into)
+        .and_then(into_nodes)
+}
+
+/// A decommissioning node the provisioner has released, to remove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removal {
+    node: NodeId,
+    deployment: DeploymentId,
+    name: String,
+    outcome: Option<String>,
+}
+
+impl Removal {
+    /// Removes `node`; `outcome` is why its release went wrong, if it did (it is removed
+    /// anyway: the deployment no longer wants it).
+    pub fn new(node: &Node, outcome: Option<String>) -> Self {
+        Removal {
+            node: node.id,
+            deployment: node.deployment_id,
+            name: node.name.clone(),
+            outcome,
+        }
+    }
+}
+
+/// Deletes the nodes of `removals` that are still `DECOMMISSIONING`, each with a
+/// `NODE_DECOMMISSIONED` event, keeping the deployments' counters, in one transaction. Their
+/// samples, rollups and events stay. Returns the nodes removed.
+pub fn remove_decommissioned(
+    conn: &mut DbConnection,
+    removals: &[Removal],
+    now: Timestamp,
+) -> Result<Vec<NodeId>> {
+    if removals.is_empty() {
+        return Ok(Vec::new());
+    }
+    let deployment_ids: Vec<DeploymentId> = removals.iter().map(|r| r.deployment).collect();
+    write_transaction(conn, |conn| {
+        deployments::lock(
+            conn,
+            &deployment_ids,
+            deployments::DeploymentLock::ChangeNodes,
+        )?;
+        let mut removed: HashSet<i64> = HashSet::new();
+        let ids: Vec<i64> = removals.iter().map(|r| r.node.get()).collect();
+        for chunk in ids.chunks(10_000) {
+            let gone: Vec<i64> = on_backend!(conn, |inner| {
+                diesel::delete(
+                    nodes::table
+                        .filter(nodes::id.eq_any(chunk))
+                        .filter(nodes::state.eq(NodeState::Decommissioning.as_str())),
+                )
+                .returning(nodes::id)
+                .get_results(inner)?
+            });
+            removed.extend(gone);
+        }
+        let mut per_deployment: BTreeMap<DeploymentId, i64> = BTreeMap::new();
+        let mut events = Vec::new();
+        for removal in removals.iter().filter(|r| removed.contains(&r.node.get())) {
+            *per_deployment.entry(removal.deployment).or_default() += 1;
+            events.push(NewEvent::node_decommissioned(
+                removal.deployment,
+                removal.node,
+                &removal.name,
+                removal.outcome.as_deref(),
+                now,
+            ));
+        }
+        for (deployment, count) in per_deployment {
+            deployments::adjust_state_count(conn, deployment, NodeState::Decommissioning, -count)?;
+        }
+        event_log::insert_many(conn, &events)?;
+        Ok(removed.into_iter().map(NodeId).collect())
     })
 }
 

@@ -40,6 +40,8 @@ diesel::table! {
         paused_at -> Nullable<BigInt>,
         /// Failed nodes with an automatic retry scheduled.
         retrying_nodes -> BigInt,
+        /// Nodes in `DECOMMISSIONING`.
+        decommissioning_nodes -> BigInt,
     }
 }
 

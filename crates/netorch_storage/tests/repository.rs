@@ -510,6 +510,15 @@ fn nothing_is_written_for_a_deployment_after_its_delete_commits(t: &TestDatabase
         let (batches, stop) = (AtomicUsize::new(0), AtomicBool::new(false));
         let deleted = AtomicBool::new(false);
         std::thread::scope(|scope| {
+            // Should this thread fail (a delete that times out on a loaded machine), the writers
+            // stop too, so that the test fails with its message instead of waiting forever.
+            struct StopOnDrop<'a>(&'a AtomicBool);
+            impl Drop for StopOnDrop<'_> {
+                fn drop(&mut self) {
+                    self.0.store(true, Ordering::SeqCst);
+                }
+            }
+            let _stop_writers = StopOnDrop(&stop);
             // Three writers of samples: pushes (checked against the deployment) and worker-style
             // batches mixing both deployments.
             for writer in 0..3_i64 {
@@ -563,18 +572,25 @@ fn nothing_is_written_for_a_deployment_after_its_delete_commits(t: &TestDatabase
                     }
                 });
             }
+            // Waits for the writers to have written `target` batches; gives up (stopping them,
+            // so the scope ends) if one of them died and the count stalls.
+            let wait_for = |target: usize| {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+                while batches.load(Ordering::SeqCst) < target {
+                    if std::time::Instant::now() > deadline {
+                        stop.store(true, Ordering::SeqCst);
+                        panic!("round {round}: the writers stalled (one of them failed)");
+                    }
+                    std::thread::yield_now();
+                }
+            };
             // The delete, once the writers are well under way.
-            while batches.load(Ordering::SeqCst) < 9 {
-                std::thread::yield_now();
-            }
+            wait_for(9);
             deleted.store(true, Ordering::SeqCst);
             deployments::delete(&mut t.db.get().expect("connection"), doomed.id, t0())
                 .expect("delete");
             // Let the writers run past the delete before stopping them.
-            let after = batches.load(Ordering::SeqCst);
-            while batches.load(Ordering::SeqCst) < after + 9 {
-                std::thread::yield_now();
-            }
+            wait_for(batches.load(Ordering::SeqCst) + 9);
             stop.store(true, Ordering::SeqCst);
         });
         let mut conn = t.db.get().expect("connection");

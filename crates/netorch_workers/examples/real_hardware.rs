@@ -42,6 +42,10 @@ impl Provisioner for ShellProvisioner {
     }
 
     fn phase_status(&self, node: &Node, phase: Phase, _now: Timestamp) -> PhaseStatus {
+        // This example has no release script: a decommissioned node is released at once.
+        if phase == Phase::Decommissioning {
+            return PhaseStatus::Succeeded;
+        }
         let Ok(mut jobs) = self.jobs.lock() else {
             return PhaseStatus::InProgress;
         };
@@ -52,7 +56,7 @@ impl Provisioner for ShellProvisioner {
             std::collections::hash_map::Entry::Vacant(slot) => {
                 let script = match phase {
                     Phase::Provisioning => &self.provision,
-                    Phase::Configuring => &self.configure,
+                    Phase::Configuring | Phase::Decommissioning => &self.configure,
                 };
                 let started = Command::new("sh")
                     .arg("-c")

@@ -26,7 +26,7 @@ mod telemetry;
 pub use error::WorkerError;
 pub use lifecycle::{
     LIFECYCLE_BATCH, LifecycleTick, MAX_NODES_PER_TICK, TickLimits, lifecycle_tick,
-    lifecycle_tick_with, plan_transition,
+    lifecycle_tick_with, plan_removal, plan_transition,
 };
 pub use runner::{WorkerOptions, run, shutdown_signal};
 pub use telemetry::{TelemetryTick, slot_start, telemetry_tick};

@@ -7,7 +7,7 @@ use netorch_domain::{
     RolloutPolicy, Timestamp,
 };
 use netorch_storage::deployments::{self, DeploymentLock};
-use netorch_storage::nodes::{self, NodeChange, TransitionPlan};
+use netorch_storage::nodes::{self, NodeChange, Removal, TransitionPlan};
 use netorch_storage::{DbConnection, StorageError, write_transaction};
 use std::collections::HashSet;
 
@@ -126,7 +126,8 @@ pub fn plan_transition(
             limit = Some(policy.max_retries);
             (NodeTrigger::AutoRetry, NodeChange::default())
         }
-        NodeState::Running => return None,
+        // Removal is not a transition: see plan_removal.
+        NodeState::Running | NodeState::Decommissioning => return None,
     };
     // Every trigger above is legal from the state it is chosen for; a refusal would mean the
     // row changed under us, and the node is simply looked at again next tick.
@@ -156,7 +157,21 @@ pub fn plan_transition(
             Some(backoff) => Some(plan.with_check_after(after(backoff))),
             None => Some(plan),
         },
-        NodeState::Pending | NodeState::Running => Some(plan),
+        NodeState::Pending | NodeState::Running | NodeState::Decommissioning => Some(plan),
+    }
+}
+
+/// Whether a `DECOMMISSIONING` node is released at `now` and can be removed: the pure decision
+/// of the last step of its life. However the release ended it is removed (a failure is
+/// recorded in its event): the deployment no longer wants the node.
+pub fn plan_removal(node: &Node, provisioner: &dyn Provisioner, now: Timestamp) -> Option<Removal> {
+    if node.state != NodeState::Decommissioning {
+        return None;
+    }
+    match provisioner.phase_status(node, Phase::Decommissioning, now) {
+        PhaseStatus::InProgress => None,
+        PhaseStatus::Succeeded => Some(Removal::new(node, None)),
+        PhaseStatus::Failed(reason) => Some(Removal::new(node, Some(reason))),
     }
 }
 
@@ -233,7 +248,12 @@ pub fn lifecycle_tick_with(
                         plan_transition(node, provisioner, &policy, now)
                     })
                     .collect();
-                let applied = nodes::apply_transitions(conn, &plans, now)?;
+                let removals: Vec<Removal> = candidates
+                    .iter()
+                    .filter_map(|node| plan_removal(node, provisioner, now))
+                    .collect();
+                let mut applied = nodes::apply_transitions(conn, &plans, now)?;
+                applied.extend(nodes::remove_decommissioned(conn, &removals, now)?);
                 Ok((candidates.len(), cursor, plans, applied))
             })?;
         log_failures(&plans, &applied);

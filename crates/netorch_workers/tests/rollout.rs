@@ -395,7 +395,105 @@ fn a_deployment_without_rollout_settings_starts_every_node_at_once(t: &TestDatab
     assert_eq!(state, want);
 }
 
+fn scaling_adds_nodes_numbered_on_and_removes_the_newest(t: &TestDatabase) {
+    let mut conn = t.db.get().expect("connection");
+    let hw = SimulatedHardware::default();
+    let d = create(&mut conn, 10, RolloutPolicy::default());
+    for second in 1..=30 {
+        lifecycle_tick(&mut conn, &hw, at(second)).expect("tick");
+    }
+    let scale = |conn: &mut DbConnection, to: u32, when: i64| {
+        let changes = DeploymentChanges {
+            target_node_count: Some(to),
+            ..DeploymentChanges::default()
+        };
+        deployments::update(conn, d, &changes, at(when)).expect("scale")
+    };
+    let names = |conn: &mut DbConnection| -> Vec<String> {
+        fleet(conn, d).into_iter().map(|n| n.name).collect()
+    };
+
+    // Up: four pending nodes numbered on.
+    let (scaled, counts) = scale(&mut conn, 14, 31);
+    assert_eq!(scaled.target_node_count, 14);
+    assert_eq!(counts.pending, 4);
+    assert_eq!(
+        names(&mut conn)[10..],
+        ["node-011", "node-012", "node-013", "node-014"]
+    );
+    assert_eq!(status(&mut conn, d).0, DeploymentStatus::Progressing);
+    for second in 32..=60 {
+        lifecycle_tick(&mut conn, &hw, at(second)).expect("tick");
+    }
+    let (_, progress) = status(&mut conn, d);
+    assert_eq!((progress.finished, progress.total), (14, 14));
+
+    // Down: the eight newest are decommissioned, then removed once released (2 s).
+    let before = fleet(&mut conn, d);
+    let (scaled, counts) = scale(&mut conn, 6, 61);
+    assert_eq!(scaled.target_node_count, 6);
+    assert_eq!((counts.decommissioning, counts.kept()), (8, 6));
+    let (state, progress) = status(&mut conn, d);
+    assert_eq!(state, DeploymentStatus::Progressing);
+    assert_eq!(progress.total, 6);
+    for node in fleet(&mut conn, d) {
+        let index: usize = node.name["node-".len()..].parse().expect("number");
+        let want = if index > 6 {
+            NodeState::Decommissioning
+        } else {
+            before[index - 1].state
+        };
+        assert_eq!(node.state, want, "{}", node.name);
+    }
+    // No telemetry is collected from them.
+    let running = nodes::running_page(&mut conn, None, 1000).expect("running");
+    assert!(running.iter().all(|n| n.state == NodeState::Running));
+    assert!(
+        running
+            .iter()
+            .filter(|n| n.deployment_id == d)
+            .all(|n| n.name.as_str() <= "node-006")
+    );
+    lifecycle_tick(&mut conn, &hw, at(62)).expect("tick");
+    assert_eq!(fleet(&mut conn, d).len(), 14, "still being released");
+    lifecycle_tick(&mut conn, &hw, at(63)).expect("tick");
+    assert_eq!(
+        names(&mut conn),
+        [
+            "node-001", "node-002", "node-003", "node-004", "node-005", "node-006"
+        ]
+    );
+    let (state, progress) = status(&mut conn, d);
+    assert_ne!(state, DeploymentStatus::Progressing);
+    assert_eq!((progress.finished, progress.total), (6, 6));
+    let removed = events_of(&mut conn, d, EventType::NodeDecommissioned);
+    assert_eq!(removed.len(), 8);
+    assert!(
+        removed
+            .iter()
+            .all(|e| e.metadata.get("failure_reason").is_none())
+    );
+    let scaled = events_of(&mut conn, d, EventType::DeploymentScaled);
+    assert_eq!(scaled.len(), 2);
+    assert_eq!(
+        serde_json::Value::Object(scaled[1].metadata.clone()),
+        serde_json::json!({"from_node_count": 14, "to_node_count": 6, "added_nodes": 0,
+            "decommissioned_nodes": 8})
+    );
+
+    // Up again: numbered on from the highest name left.
+    scale(&mut conn, 8, 64);
+    assert_eq!(names(&mut conn)[6..], ["node-007", "node-008"]);
+    // The same count changes nothing and records nothing.
+    scale(&mut conn, 8, 65);
+    assert_eq!(
+        events_of(&mut conn, d, EventType::DeploymentScaled).len(),
+        3
+    );
+}
+
 backend_tests!(
+    scaling_adds_nodes_numbered_on_and_removes_the_newest,
     max_in_flight_caps_the_nodes_in_a_phase_even_with_two_workers,
     too_many_failures_pause_the_rollout_until_resumed,
     failed_nodes_retry_with_backoff_until_their_budget_is_spent,

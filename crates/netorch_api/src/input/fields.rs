@@ -918,9 +918,10 @@ mod tests {
         assert_eq!(state.read(&mut errors, &[], "running"), None);
         assert_eq!(
             errors.0[0].msg,
-            "Input should be 'PENDING', 'PROVISIONING', 'CONFIGURING', 'RUNNING' or 'FAILED'"
+            "Input should be 'PENDING', 'PROVISIONING', 'CONFIGURING', 'RUNNING', 'FAILED' or \
+             'DECOMMISSIONING'"
         );
         let schema = serde_json::to_value(state.schema()).expect("json");
-        assert_eq!(schema["enum"].as_array().map(Vec::len), Some(5));
+        assert_eq!(schema["enum"].as_array().map(Vec::len), Some(6));
     }
 }

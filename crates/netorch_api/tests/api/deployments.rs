@@ -112,7 +112,8 @@ fn a_deployment_reports_its_node_states(t: &TestDatabase) {
         assert_eq!(body["current_node_count"], 6);
         assert_eq!(
             body["node_states"],
-            json!({"PENDING": 3, "PROVISIONING": 0, "CONFIGURING": 0, "RUNNING": 2, "FAILED": 1})
+            json!({"PENDING": 3, "PROVISIONING": 0, "CONFIGURING": 0, "RUNNING": 2, "FAILED": 1,
+                "DECOMMISSIONING": 0})
         );
         let (status, body) = get(&app, "/deployments/987654").await;
         assert_eq!(

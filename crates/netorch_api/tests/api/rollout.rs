@@ -263,7 +263,57 @@ fn pause_and_resume_are_idempotent_and_recorded(t: &TestDatabase) {
     })
 }
 
+fn patch_scales_a_deployment(t: &TestDatabase) {
+    with_app!(t, 20, |app| {
+        let id = create(&app, "scaled", 3).await;
+        let uri = format!("/deployments/{id}");
+        let (status, body) = patch(&app, &uri, r#"{"target_node_count": 5}"#).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["target_node_count"], 5);
+        assert_eq!(body["node_states"]["PENDING"], 5);
+        assert_eq!(body["progress"], json!({"finished": 0, "total": 5}));
+        let (_, nodes) = get(&app, &format!("{uri}/nodes")).await;
+        assert_eq!(nodes["nodes"][4]["node_id"], "node-005");
+        assert_eq!(nodes["nodes"][4]["hostname"], format!("switch-{id}-005"));
+
+        let (status, body) = patch(&app, &uri, r#"{"target_node_count": 2}"#).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["target_node_count"], 2);
+        assert_eq!(body["current_node_count"], 5);
+        assert_eq!(body["node_states"]["DECOMMISSIONING"], 3);
+        assert_eq!(body["node_states"]["PENDING"], 2);
+        assert_eq!(body["progress"], json!({"finished": 0, "total": 2}));
+        let (_, leaving) = get(&app, &format!("{uri}/nodes?state=DECOMMISSIONING")).await;
+        let names: Vec<&str> = leaving["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .map(|n| n["node_id"].as_str().expect("name"))
+            .collect();
+        assert_eq!(names, ["node-003", "node-004", "node-005"]);
+        // A decommissioning node cannot be retried.
+        let (status, body) = post(&app, &format!("{uri}/nodes/node-005/retry"), "").await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert_eq!(body["current_state"], "DECOMMISSIONING");
+        assert_eq!(body["allowed_actions"], json!([]));
+
+        for bad in ["0", "21", "null", "\"many\""] {
+            let (status, _) =
+                patch(&app, &uri, &format!(r#"{{"target_node_count": {bad}}}"#)).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        }
+        let kinds = event_types(t, id);
+        assert_eq!(
+            kinds.iter().filter(|k| *k == "DEPLOYMENT_SCALED").count(),
+            2,
+            "{kinds:?}"
+        );
+        assert_eq!(kinds.iter().filter(|k| *k == "STATE_CHANGE").count(), 3);
+    })
+}
+
 netorch_testkit::backend_tests!(
+    patch_scales_a_deployment,
     rollout_settings_are_kept_and_shown_with_status_and_progress,
     rollout_settings_are_validated,
     patch_changes_what_it_names_and_records_it,

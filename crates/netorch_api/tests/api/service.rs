@@ -258,7 +258,7 @@ fn unknown_paths_and_methods_are_json_errors(t: &TestDatabase) {
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         let (status, _) = get(&app, "/deployments/99999999999999999999999").await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(NodeState::ALL.len(), 5);
+        assert_eq!(NodeState::ALL.len(), 6);
     })
 }
 
