@@ -205,6 +205,71 @@ fn a_deployment_runs_reports_telemetry_and_bottlenecks_then_the_server_stops_cle
     assert!(exit.success(), "{exit:?}");
 }
 
+#[test]
+fn hanging_nodes_time_out_and_a_scaled_down_deployment_loses_its_newest_nodes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("rollout.db").display());
+    let server = start_with(&url, &["--time-scale", "50", "--simulate-hang-every", "4"]);
+    let addr = server.addr.clone();
+    let (status, created) = request(
+        &addr,
+        "POST",
+        "/deployments",
+        Some(
+            &json!({"name": "hangs", "target_node_count": 12, "max_in_flight": 3,
+            "phase_timeout_seconds": 1}),
+        ),
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_i64().expect("id");
+    let detail = eventually("the rollout to finish", || {
+        let (_, detail) = request(&addr, "GET", &format!("/deployments/{id}"), None);
+        (detail["progress"]["finished"] == 12).then_some(detail)
+    });
+    // Nodes 4, 8 and 12 hang in CONFIGURING and time out; the others run.
+    assert_eq!(detail["status"], "DEGRADED", "{detail}");
+    assert_eq!(detail["node_states"]["FAILED"], 3, "{detail}");
+    let (_, timed_out) = request(
+        &addr,
+        "GET",
+        &format!("/deployments/{id}/events?event_type=NODE_TIMED_OUT"),
+        None,
+    );
+    let mut nodes: Vec<i64> = timed_out["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["node_id"].as_i64().expect("node"))
+        .collect();
+    nodes.sort_unstable();
+    assert_eq!(nodes, [4, 8, 12]);
+    let (_, node) = request(&addr, "GET", &format!("/deployments/{id}/nodes/8"), None);
+    assert_eq!(node["failure_reason"], "configuring timed out after 1 s");
+
+    // Scale down to 6: nodes 7 to 12 are released and removed.
+    let (status, scaled) = request(
+        &addr,
+        "PATCH",
+        &format!("/deployments/{id}"),
+        Some(&json!({"target_node_count": 6})),
+    );
+    assert_eq!(status, 200, "{scaled}");
+    assert_eq!(scaled["node_states"]["DECOMMISSIONING"], 6, "{scaled}");
+    let detail = eventually("the decommissioned nodes to be removed", || {
+        let (_, detail) = request(&addr, "GET", &format!("/deployments/{id}"), None);
+        (detail["current_node_count"] == 6).then_some(detail)
+    });
+    assert_eq!(detail["progress"], json!({"finished": 6, "total": 6}));
+    assert_eq!(detail["status"], "DEGRADED", "node 4 is still failed");
+    let (_, removed) = request(
+        &addr,
+        "GET",
+        &format!("/deployments/{id}/events?event_type=NODE_DECOMMISSIONED"),
+        None,
+    );
+    assert_eq!(removed["events"].as_array().map(Vec::len), Some(6));
+}
+
 /// One response read off a keep-alive connection: its status and whether the server closes the
 /// connection after it; `None` when the connection ended before a whole response arrived.
 fn read_response(reader: &mut BufReader<TcpStream>) -> Option<(u16, bool)> {
