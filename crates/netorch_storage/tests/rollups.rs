@@ -182,6 +182,23 @@ fn rollups_summarise_exactly_the_stored_samples(t: &TestDatabase) {
     let outcome = telemetry::insert_for_deployment(&mut conn, d, &pushed).expect("push");
     assert_eq!(outcome, Ok(1));
     check_rollups(&mut conn, d, &all);
+    // A new hour reached by turns: the odd nodes, then the even ones between them, then all
+    // again; each bucket counts each node once.
+    let later = t0() + Duration::hours(3);
+    for (round, pick) in [[1, 3], [0, 2]].iter().enumerate() {
+        let batch: Vec<NewSample> = pick
+            .iter()
+            .map(|&i| sample(&all[i], later + Duration::seconds(round as i64), 3.0))
+            .collect();
+        telemetry::insert_batch(&mut conn, &batch).expect("by turns");
+        check_rollups(&mut conn, d, &all);
+    }
+    let again: Vec<NewSample> = all
+        .iter()
+        .map(|n| sample(n, later + Duration::seconds(30), 4.0))
+        .collect();
+    telemetry::insert_batch(&mut conn, &again).expect("all again");
+    check_rollups(&mut conn, d, &all);
 }
 
 fn a_window_from_rollups_stands_for_every_sample_in_it(t: &TestDatabase) {

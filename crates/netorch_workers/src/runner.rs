@@ -150,6 +150,7 @@ async fn run_loop(
             break;
         }
         let (db, spec_for_tick, tick) = (db.clone(), spec.clone(), tick.clone());
+        let began = std::time::Instant::now();
         let outcome = tokio::task::spawn_blocking(move || {
             one_tick(&db, &spec_for_tick, tick.as_ref(), started_at)
         })
@@ -159,9 +160,10 @@ async fn run_loop(
             Ok(summary) => {
                 failures = 0;
                 log::debug!(
-                    "worker {}: {} tick: {summary}",
+                    "worker {}: {} tick: {summary} in {} ms",
                     spec.name,
-                    spec.kind.as_str()
+                    spec.kind.as_str(),
+                    began.elapsed().as_millis()
                 );
             }
             Err(error) => {
