@@ -47,7 +47,7 @@ pub fn configuration_fails(id: NodeId, deployment: DeploymentId, attempt: u32) -
 /// `every`-th node: its id is a multiple of `every` and it is the node's first attempt, so a
 /// retry gets through. `every` 0 hangs nothing.
 pub fn hangs(id: NodeId, attempt: u32, every: u64) -> bool {
-    every != 0 && attempt == 0 && id.get().unsigned_abs() % every == 0
+    every != 0 && attempt == 0 && id.get().unsigned_abs().is_multiple_of(every)
 }
 
 /// The reason recorded when [`configuration_fails`].

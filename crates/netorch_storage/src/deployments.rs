@@ -588,10 +588,9 @@ pub fn update(
         if let Some(target) = changes
             .target_node_count
             .filter(|t| *t != before.target_node_count)
+            && let Some(event) = scale(conn, &before, target, now)?
         {
-            if let Some(event) = scale(conn, &before, target, now)? {
-                event_log::insert(conn, &event)?;
-            }
+            event_log::insert(conn, &event)?;
         }
         let after = changes.applied_to(&before);
         let changed = changes.changed_fields(&before);
