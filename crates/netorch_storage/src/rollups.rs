@@ -205,9 +205,15 @@ sqlite_upsert!(
 );
 
 /// Upserts `rows` into `table` (for fleet tables `node_id` carries the initial `nodes`, 0).
-fn upsert(conn: &mut DbConnection, table: Table, rows: Vec<RollupRow>) -> Result<()> {
+/// Merges `rows` into `table`. On PostgreSQL, for a node table, returns per (deployment,
+/// bucket) how many of the rows it created (see [`record`]); otherwise nothing.
+fn upsert(
+    conn: &mut DbConnection,
+    table: Table,
+    rows: Vec<RollupRow>,
+) -> Result<Vec<((i64, i64), i64)>> {
     if rows.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     match conn {
         #[cfg(feature = "sqlite")]
@@ -244,6 +250,14 @@ fn upsert(conn: &mut DbConnection, table: Table, rows: Vec<RollupRow>) -> Result
                 table.name(),
                 table.postgres_conflict()
             );
+            // A node row the upsert created holds exactly the batch's samples; one it merged
+            // into holds more (rows are never made empty). Concurrent writers each see their
+            // own outcome: the one whose insert made the row, the other merged into it.
+            let sql = if table.per_node() {
+                format!("{sql} RETURNING deployment_id, bucket, node_id, sample_count")
+            } else {
+                sql
+            };
             let mut query = diesel::sql_query(sql)
                 .bind::<Array<BigInt>, _>(column(|r| r.deployment_id))
                 .bind::<Array<BigInt>, _>(column(|r| r.bucket))
@@ -254,10 +268,36 @@ fn upsert(conn: &mut DbConnection, table: Table, rows: Vec<RollupRow>) -> Result
             for i in 0..12 {
                 query = query.bind::<Array<Double>, _>(value(i));
             }
-            query.execute(conn)?;
+            if !table.per_node() {
+                query.execute(conn)?;
+                return Ok(Vec::new());
+            }
+            #[derive(QueryableByName)]
+            struct Merged {
+                #[diesel(sql_type = BigInt)]
+                deployment_id: i64,
+                #[diesel(sql_type = BigInt)]
+                bucket: i64,
+                #[diesel(sql_type = BigInt)]
+                node_id: i64,
+                #[diesel(sql_type = BigInt)]
+                sample_count: i64,
+            }
+            let batch: HashMap<BucketKey, i64> = rows
+                .iter()
+                .map(|r| ((r.deployment_id, r.bucket, r.node_id), r.sample_count))
+                .collect();
+            let mut created: std::collections::BTreeMap<(i64, i64), i64> = Default::default();
+            for row in query.load::<Merged>(conn)? {
+                let key = (row.deployment_id, row.bucket, row.node_id);
+                if batch.get(&key) == Some(&row.sample_count) {
+                    *created.entry((row.deployment_id, row.bucket)).or_default() += 1;
+                }
+            }
+            return Ok(created.into_iter().collect());
         }
     }
-    Ok(())
+    Ok(Vec::new())
 }
 
 type BucketKey = (i64, i64, i64);
@@ -294,22 +334,13 @@ pub(crate) fn record(conn: &mut DbConnection, stored: &[NewSample]) -> Result<()
         (*d, Resolution::Hour.bucket_of(*b), 0)
     });
 
-    let touched: Vec<(Table, i64, i64)> = fleet_minutes
-        .iter()
-        .map(|((d, b, _), _)| (Table::FleetMinutes, *d, *b))
-        .chain(
-            fleet_hours
-                .iter()
-                .map(|((d, b, _), _)| (Table::FleetHours, *d, *b)),
-        )
-        .collect();
-    // On SQLite the one writer counts, before its upserts, the node rows they will create,
-    // and adds them to the fleet rows' `nodes`: recounting a bucket's node rows after every
-    // batch cost a scan of the whole bucket each time, quadratic in the fleet (40 batches of
-    // 25,000 nodes recounted up to a million rows each, twice, per telemetry tick).
-    // PostgreSQL's writers run side by side, where only a recount sees what the others
-    // committed.
-    let new_nodes = match conn {
+    // The fleet rows' `nodes` grows by the node rows each batch creates: recounting a
+    // bucket's node rows after every batch cost a scan of the whole bucket each time,
+    // quadratic in the fleet (a telemetry tick stores a million nodes in 40 batches). SQLite,
+    // with one writer at a time, reads which of the batch's nodes have a row before the
+    // upsert; PostgreSQL's upsert says which rows it created, which stays exact with writers
+    // side by side.
+    let read_before = match conn {
         #[cfg(feature = "sqlite")]
         DbConnection::Sqlite(inner) => Some((
             new_node_rows(inner, Table::NodeMinutes, &minutes)?,
@@ -318,6 +349,7 @@ pub(crate) fn record(conn: &mut DbConnection, stored: &[NewSample]) -> Result<()
         #[cfg(feature = "postgres")]
         DbConnection::Postgresql(_) => None,
     };
+    let mut created = Vec::new();
     for (table, groups) in [
         (Table::NodeMinutes, minutes),
         (Table::NodeHours, hours),
@@ -328,23 +360,24 @@ pub(crate) fn record(conn: &mut DbConnection, stored: &[NewSample]) -> Result<()
             .iter()
             .map(|((d, b, n), s)| RollupRow::new(*d, *b, *n, s))
             .collect();
-        upsert(conn, table, rows)?;
+        created.push(upsert(conn, table, rows)?);
     }
-    match new_nodes {
-        Some((new_minutes, new_hours)) => {
-            for (table, added) in [
-                (Table::FleetMinutes, new_minutes),
-                (Table::FleetHours, new_hours),
-            ] {
-                for ((deployment, bucket), count) in added {
-                    add_nodes(conn, table, deployment, bucket, count)?;
-                }
-            }
-        }
+    let (new_minutes, new_hours) = match read_before {
+        Some(counted) => counted,
         None => {
-            for (table, deployment, bucket) in touched {
-                recount_nodes(conn, table, deployment, bucket)?;
-            }
+            let mut created = created.into_iter();
+            (
+                created.next().unwrap_or_default(),
+                created.next().unwrap_or_default(),
+            )
+        }
+    };
+    for (table, added) in [
+        (Table::FleetMinutes, new_minutes),
+        (Table::FleetHours, new_hours),
+    ] {
+        for ((deployment, bucket), count) in added {
+            add_nodes(conn, table, deployment, bucket, count)?;
         }
     }
     Ok(())
@@ -394,7 +427,6 @@ fn new_node_rows(
 }
 
 /// Adds `count` nodes to a fleet row's `nodes`.
-#[cfg(feature = "sqlite")]
 fn add_nodes(
     conn: &mut DbConnection,
     table: Table,
@@ -431,32 +463,6 @@ fn coarsen(
     let mut merged: Vec<_> = merged.into_iter().collect();
     merged.sort_unstable_by_key(|(key, _)| *key);
     merged
-}
-
-/// Sets a fleet bucket's `nodes` from the node rollups of the same bucket (one index range).
-fn recount_nodes(
-    conn: &mut DbConnection,
-    table: Table,
-    deployment: i64,
-    bucket: i64,
-) -> Result<()> {
-    let nodes_table = match table {
-        Table::FleetMinutes => "telemetry_minutes",
-        _ => "telemetry_hours",
-    };
-    let sql = format!(
-        "UPDATE {fleet} SET nodes = (SELECT count(*) FROM {nodes_table} n \
-         WHERE n.deployment_id = {fleet}.deployment_id AND n.bucket = {fleet}.bucket) \
-         WHERE deployment_id = $1 AND bucket = $2",
-        fleet = table.name()
-    );
-    on_backend!(conn, |inner| {
-        diesel::sql_query(sql.as_str())
-            .bind::<BigInt, _>(deployment)
-            .bind::<BigInt, _>(bucket)
-            .execute(inner)?
-    });
-    Ok(())
 }
 
 /// Deletes every rollup of a deployment (inside its delete's transaction).

@@ -588,7 +588,38 @@ fn one_nodes_samples_are_found_across_long_gaps(t: &TestDatabase) {
     assert!(found.iter().all(|s| s.node_id == all[1].id));
 }
 
+fn writers_side_by_side_count_each_node_of_a_bucket_once(t: &TestDatabase) {
+    let (d, all) = {
+        let mut conn = t.db.get().expect("connection");
+        fleet(&mut conn, 40)
+    };
+    // Four writers store disjoint nodes into the same buckets at the same moments (on
+    // PostgreSQL their transactions overlap; SQLite takes them in turn).
+    let barrier = std::sync::Barrier::new(4);
+    std::thread::scope(|scope| {
+        for writer in 0..4 {
+            let (all, barrier) = (&all, &barrier);
+            scope.spawn(move || {
+                let mut conn = t.db.get().expect("connection");
+                for slot in 0..24 {
+                    let batch: Vec<NewSample> = all
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| i % 4 == writer)
+                        .map(|(_, n)| sample(n, t0() + Duration::seconds(5 * slot), 1.0))
+                        .collect();
+                    barrier.wait();
+                    telemetry::insert_batch(&mut conn, &batch).expect("store");
+                }
+            });
+        }
+    });
+    let mut conn = t.db.get().expect("connection");
+    check_rollups(&mut conn, d, &all);
+}
+
 backend_tests!(
+    writers_side_by_side_count_each_node_of_a_bucket_once,
     one_nodes_samples_are_found_when_stamps_are_not_shared,
     expiry_deletes_each_tier_past_its_retention_in_chunks,
     rollups_summarise_exactly_the_stored_samples,
