@@ -40,6 +40,11 @@ bench-analysis:
 bench-ticks:
     NETORCH_TEST_POSTGRES_URL={{postgres_url}} cargo bench -p netorch_workers --bench ticks
 
+# A million nodes through the release binaries on SQLite (about ten minutes)
+bench-fleet:
+    cargo build --release --bin netorch-server --bin netorch-worker
+    python3 scripts/million-nodes.py
+
 # Reports, series and per-node reads over 10,000 and 100,000 nodes, against the raw-sample path
 bench-telemetry:
     NETORCH_TEST_POSTGRES_URL={{postgres_url}} cargo bench -p netorch_api --bench telemetry_queries

@@ -193,7 +193,7 @@ fn scale(
     now: Timestamp,
 ) -> Result<Option<NewEvent>> {
     let id = deployment.id;
-    let stored_target = stored_u32(Some(target), "target_node_count")?.unwrap_or(1);
+    let stored_target = stored_int(target, "target_node_count")?;
     let (_, counts) = get_with_counts(conn, id)?;
     let kept = u32::try_from(counts.kept()).unwrap_or(u32::MAX);
     let (added, decommissioned) = if target > kept {
@@ -245,14 +245,15 @@ fn scale(
 }
 
 /// A `u32` setting as its `INTEGER` column; over `i32::MAX` is refused.
+fn stored_int(value: u32, name: &str) -> Result<i32> {
+    i32::try_from(value).map_err(|_| {
+        StorageError::InvalidInput(format!("{name} must be at most {}, got {value}", i32::MAX))
+    })
+}
+
+/// [`stored_int`] for a setting that may be unset.
 fn stored_u32(value: Option<u32>, name: &str) -> Result<Option<i32>> {
-    value
-        .map(|v| {
-            i32::try_from(v).map_err(|_| {
-                StorageError::InvalidInput(format!("{name} must be at most {}, got {v}", i32::MAX))
-            })
-        })
-        .transpose()
+    value.map(|v| stored_int(v, name)).transpose()
 }
 
 /// Creates a deployment and all its nodes, in `PENDING`, with a `DEPLOYMENT_CREATED` event, in
@@ -279,7 +280,7 @@ pub fn create(conn: &mut DbConnection, new: &NewDeployment, now: Timestamp) -> R
             pending_nodes: i64::from(count),
             max_in_flight: stored_u32(new.rollout.max_in_flight, "max_in_flight")?,
             max_failure_percent: new.rollout.max_failure_percent,
-            max_retries: stored_u32(Some(new.rollout.max_retries), "max_retries")?.unwrap_or(0),
+            max_retries: stored_int(new.rollout.max_retries, "max_retries")?,
             phase_timeout_seconds: stored_u32(
                 new.rollout.phase_timeout_seconds,
                 "phase_timeout_seconds",
@@ -605,8 +606,7 @@ pub fn update(
                 d::description.eq(after.description.as_deref()),
                 d::max_in_flight.eq(stored_u32(rollout.max_in_flight, "max_in_flight")?),
                 d::max_failure_percent.eq(rollout.max_failure_percent),
-                d::max_retries
-                    .eq(stored_u32(Some(rollout.max_retries), "max_retries")?.unwrap_or(0)),
+                d::max_retries.eq(stored_int(rollout.max_retries, "max_retries")?),
                 d::phase_timeout_seconds.eq(stored_u32(
                     rollout.phase_timeout_seconds,
                     "phase_timeout_seconds",
