@@ -558,6 +558,7 @@ pub fn apply_transitions(
                 deployments::adjust_retrying_count(conn, deployment, delta)?;
             }
         }
+        failing.sort_unstable();
         failing.dedup();
         deployments::pause_if_failing(conn, &failing, now)?;
         let events: Vec<NewEvent> = plans

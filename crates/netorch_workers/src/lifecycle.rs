@@ -50,9 +50,9 @@ impl Default for TickLimits {
 pub struct LifecycleTick {
     /// In-flight nodes read.
     pub examined: usize,
-    /// Transitions decided.
+    /// Transitions (and removals of released nodes) decided.
     pub planned: usize,
-    /// Transitions written (the rest were taken by another worker first).
+    /// Transitions and removals written (the rest were taken by another worker first).
     pub applied: usize,
 }
 
@@ -231,7 +231,7 @@ pub fn lifecycle_tick_with(
     };
     while (tick.examined as i64) < limits.max_nodes {
         let limit = batch.min(limits.max_nodes - tick.examined as i64);
-        let (examined, cursor, plans, applied) =
+        let (examined, cursor, plans, removals, applied) =
             write_transaction(conn, |conn| -> Result<_, StorageError> {
                 let (candidates, cursor) = nodes::due_for_lifecycle(conn, now, after, limit)?;
                 let ids: Vec<DeploymentId> =
@@ -254,11 +254,11 @@ pub fn lifecycle_tick_with(
                     .collect();
                 let mut applied = nodes::apply_transitions(conn, &plans, now)?;
                 applied.extend(nodes::remove_decommissioned(conn, &removals, now)?);
-                Ok((candidates.len(), cursor, plans, applied))
+                Ok((candidates.len(), cursor, plans, removals.len(), applied))
             })?;
         log_failures(&plans, &applied);
         tick.examined += examined;
-        tick.planned += plans.len();
+        tick.planned += plans.len() + removals;
         tick.applied += applied.len();
         moved.extend(applied);
         match cursor {
