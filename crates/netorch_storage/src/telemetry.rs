@@ -171,6 +171,78 @@ pub fn insert_batch(conn: &mut DbConnection, samples: &[NewSample]) -> Result<us
     })
 }
 
+/// What [`insert_slot_page`] did with a page of samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageOutcome {
+    /// Stored: this many samples were new.
+    Stored(usize),
+    /// Another worker had stored the page already; nothing was written.
+    AlreadyStored,
+    /// Another worker is storing the page right now (PostgreSQL); nothing was written. Ask
+    /// again later: by then it is stored, or that worker failed and it is still to do.
+    Busy,
+}
+
+/// The class (first key) of the advisory locks [`insert_slot_page`] takes on PostgreSQL.
+#[cfg(feature = "postgres")]
+const PAGE_LOCK_CLASS: i32 = 0x6e74_7450;
+
+/// Stores a page of one collection slot's samples (a telemetry worker's page of running nodes)
+/// that other workers may be storing at the same time, so that each page costs one of them
+/// rather than all. In one write transaction: claims the page (on PostgreSQL an advisory lock
+/// on the slot and the page's first node, taken without waiting: [`PageOutcome::Busy`] if
+/// another transaction holds it; SQLite's write lock already admits one writer at a time),
+/// skips it if its first and last samples are stored already ([`PageOutcome::AlreadyStored`]:
+/// another worker committed the same page), and otherwise stores it as [`insert_batch`] does.
+/// `samples` must all have the same timestamp.
+pub fn insert_slot_page(conn: &mut DbConnection, samples: &[NewSample]) -> Result<PageOutcome> {
+    let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
+        return Ok(PageOutcome::Stored(0));
+    };
+    write_transaction(conn, |conn| {
+        #[cfg(feature = "postgres")]
+        if let DbConnection::Postgresql(inner) = conn {
+            #[derive(QueryableByName)]
+            struct Claimed {
+                #[diesel(sql_type = diesel::sql_types::Bool)]
+                claimed: bool,
+            }
+            // A page is named by its slot and first node; a collision of two names only
+            // makes one page wait for the end of the tick.
+            let slot = to_micros(first.timestamp);
+            let name = (slot / 1_000)
+                .wrapping_mul(31)
+                .wrapping_add(first.node_id.get());
+            let key = (name ^ (name >> 32)) as i32;
+            let claimed = diesel::sql_query("SELECT pg_try_advisory_xact_lock($1, $2) AS claimed")
+                .bind::<diesel::sql_types::Integer, _>(PAGE_LOCK_CLASS)
+                .bind::<diesel::sql_types::Integer, _>(key)
+                .get_result::<Claimed>(inner)?
+                .claimed;
+            if !claimed {
+                return Ok(PageOutcome::Busy);
+            }
+        }
+        if is_stored(conn, first)? && is_stored(conn, last)? {
+            return Ok(PageOutcome::AlreadyStored);
+        }
+        insert_batch(conn, samples).map(PageOutcome::Stored)
+    })
+}
+
+/// Whether a sample with `sample`'s key (deployment, time, node) is stored.
+fn is_stored(conn: &mut DbConnection, sample: &NewSample) -> Result<bool> {
+    let found: Vec<i64> = on_backend!(conn, |inner| {
+        telemetry_samples::table
+            .filter(telemetry_samples::deployment_id.eq(sample.deployment_id.get()))
+            .filter(telemetry_samples::sampled_at.eq(to_micros(sample.timestamp)))
+            .filter(telemetry_samples::node_id.eq(sample.node_id.get()))
+            .select(telemetry_samples::node_id)
+            .load(inner)?
+    });
+    Ok(!found.is_empty())
+}
+
 /// Stores `samples` in the current transaction, and their rollups; how many were new.
 ///
 /// Only samples actually stored count in the rollups. When every sample was new (the usual

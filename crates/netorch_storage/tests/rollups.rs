@@ -618,7 +618,54 @@ fn writers_side_by_side_count_each_node_of_a_bucket_once(t: &TestDatabase) {
     check_rollups(&mut conn, d, &all);
 }
 
+fn a_page_of_a_slot_is_stored_once_and_then_skipped(t: &TestDatabase) {
+    use netorch_storage::telemetry::PageOutcome;
+    let mut conn = t.db.get().expect("connection");
+    let (d, all) = fleet(&mut conn, 6);
+    let page: Vec<NewSample> = all.iter().map(|n| sample(n, t0(), 1.0)).collect();
+    assert_eq!(
+        telemetry::insert_slot_page(&mut conn, &page).expect("store"),
+        PageOutcome::Stored(6)
+    );
+    assert_eq!(
+        telemetry::insert_slot_page(&mut conn, &page).expect("again"),
+        PageOutcome::AlreadyStored
+    );
+    // A page of the next slot is another page.
+    let next: Vec<NewSample> = all
+        .iter()
+        .map(|n| sample(n, t0() + Duration::seconds(5), 2.0))
+        .collect();
+    if t.db.backend() == Backend::Postgres {
+        // While another transaction stores it, a second writer is told so at once.
+        let mut other = t.db.get().expect("connection");
+        netorch_storage::write_transaction(&mut other, |other| {
+            assert_eq!(
+                telemetry::insert_slot_page(other, &next)?,
+                PageOutcome::Stored(6)
+            );
+            assert_eq!(
+                telemetry::insert_slot_page(&mut conn, &next)?,
+                PageOutcome::Busy
+            );
+            Ok(())
+        })
+        .expect("side by side");
+        assert_eq!(
+            telemetry::insert_slot_page(&mut conn, &next).expect("after"),
+            PageOutcome::AlreadyStored
+        );
+    } else {
+        assert_eq!(
+            telemetry::insert_slot_page(&mut conn, &next).expect("next"),
+            PageOutcome::Stored(6)
+        );
+    }
+    check_rollups(&mut conn, d, &all);
+}
+
 backend_tests!(
+    a_page_of_a_slot_is_stored_once_and_then_skipped,
     writers_side_by_side_count_each_node_of_a_bucket_once,
     one_nodes_samples_are_found_when_stamps_are_not_shared,
     expiry_deletes_each_tier_past_its_retention_in_chunks,

@@ -2,6 +2,7 @@
 
 use crate::WorkerError;
 use netorch_domain::{NewSample, NodeId, TelemetrySource, Timestamp};
+use netorch_storage::telemetry::PageOutcome;
 use netorch_storage::{Database, DbConnection, nodes, telemetry};
 use std::time::Duration;
 
@@ -33,7 +34,9 @@ pub fn slot_start(now: Timestamp, interval: Duration) -> Timestamp {
 
 /// One pass of the telemetry worker at `now`: one sample per running node, stamped at the
 /// start of the current slot, read from `source`. A node already sampled in this slot (by this
-/// or another worker) keeps its sample.
+/// or another worker) keeps its sample. Workers sharing a database split the slot's pages
+/// between them ([`telemetry::insert_slot_page`]): a page another worker stores, or has
+/// stored, is skipped, and a page it was storing is looked at again at the end of the tick.
 ///
 /// The fleet is read a page at a time on one connection while the previous page is stored on
 /// another (SQLite's WAL and PostgreSQL both let a reader run beside a writer), which hides
@@ -55,7 +58,12 @@ pub fn telemetry_tick(
         let mut after = None;
         while let Some(page) = read_page(&mut writer, source, slot, after)? {
             tick.nodes += page.nodes;
-            tick.written += telemetry::insert_batch(&mut writer, &page.samples)?;
+            tick.written += match telemetry::insert_slot_page(&mut writer, &page.samples)? {
+                PageOutcome::Stored(stored) => stored,
+                PageOutcome::AlreadyStored => 0,
+                // Another worker is at it: wait for it (skipping what it stores).
+                PageOutcome::Busy => telemetry::insert_batch(&mut writer, &page.samples)?,
+            };
             after = page.last.filter(|_| page.nodes == NODES_PER_PAGE as usize);
             if after.is_none() {
                 break;
@@ -81,9 +89,13 @@ pub fn telemetry_tick(
         });
         let mut written = 0;
         let mut failure = None;
+        // Pages another worker was storing as we came to them: looked at again at the end.
+        let mut busy = Vec::new();
         for page in &received {
-            match telemetry::insert_batch(&mut writer, &page.samples) {
-                Ok(stored) => written += stored,
+            match telemetry::insert_slot_page(&mut writer, &page.samples) {
+                Ok(PageOutcome::Stored(stored)) => written += stored,
+                Ok(PageOutcome::AlreadyStored) => {}
+                Ok(PageOutcome::Busy) => busy.push(page),
                 Err(e) => {
                     failure = Some(e);
                     break;
@@ -91,6 +103,25 @@ pub fn telemetry_tick(
             }
         }
         drop(received);
+        // By now the other worker has most likely stored them; if it failed they are still to
+        // store, and if it is still at it, insert_batch waits for it and skips what it stored.
+        if failure.is_none() {
+            for page in busy {
+                let outcome = match telemetry::insert_slot_page(&mut writer, &page.samples) {
+                    Ok(PageOutcome::Busy) => telemetry::insert_batch(&mut writer, &page.samples),
+                    Ok(PageOutcome::Stored(stored)) => Ok(stored),
+                    Ok(PageOutcome::AlreadyStored) => Ok(0),
+                    Err(e) => Err(e),
+                };
+                match outcome {
+                    Ok(stored) => written += stored,
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
         let nodes = reader
             .join()
             .map_err(|_| WorkerError::Task("the telemetry reader panicked".into()))??;
