@@ -274,19 +274,30 @@ fn nullable(schema: Schema) -> Schema {
     }
 }
 
-/// A description: free text, or `null` for none.
-fn read_description(
+/// Reads the optional fields the create body and `PATCH` share, those `object` holds, into
+/// `changes`: the description (`null` for none) and the rollout settings.
+fn read_shared_fields(
     errors: &mut Errors,
     object: &serde_json::Map<String, Value>,
     body: &[LocItem],
-) -> Option<Option<Option<String>>> {
-    match object.get("description") {
-        None => Some(None),
-        Some(Value::Null) => Some(Some(None)),
+    changes: &mut DeploymentChanges,
+) {
+    changes.description = match object.get("description") {
+        None => None,
+        Some(Value::Null) => Some(None),
         Some(v) => DeploymentCreate::DESCRIPTION
             .read(errors, body, v)
-            .map(|text| Some(Some(text))),
-    }
+            .map(Some),
+    };
+    RolloutFields::read(errors, object, body, changes);
+}
+
+/// The schemas of those fields, added to a body's.
+fn shared_properties(builder: ObjectBuilder) -> ObjectBuilder {
+    let description = DeploymentCreate::DESCRIPTION.schema().schema_type(
+        utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null]),
+    );
+    RolloutFields::properties(builder.property("description", description))
 }
 
 /// The body of `POST /deployments`.
@@ -316,17 +327,11 @@ impl DeploymentCreate {
             .property("name", Self::NAME.schema())
             .required("name")
             .property(
-                "description",
-                Self::DESCRIPTION.schema().schema_type(
-                    utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null]),
-                ),
-            )
-            .property(
                 "target_node_count",
                 Self::target_node_count(max_nodes).schema(),
             )
             .required("target_node_count");
-        RolloutFields::properties(builder)
+        shared_properties(builder)
             .examples([serde_json::json!({
                 "name": "edge-east",
                 "description": "rack 4",
@@ -348,23 +353,17 @@ impl FromInput for DeploymentCreate {
         let body = [LocItem::from("body")];
         let name = required(errors, &object, &body, "name")
             .and_then(|v| Self::NAME.read(errors, &body, v));
-        let description = read_description(errors, &object, &body).map(Option::flatten);
         let count = required(errors, &object, &body, "target_node_count")
             .and_then(|v| Self::target_node_count(max).read(errors, &body, v));
-        let mut rollout = DeploymentChanges::default();
-        RolloutFields::read(errors, &object, &body, &mut rollout);
+        let mut shared = DeploymentChanges::default();
+        read_shared_fields(errors, &object, &body, &mut shared);
         input.check()?;
         Ok(DeploymentCreate(NewDeployment {
             name: valid(name)?,
-            description: valid(description)?,
             target_node_count: u32::try_from(valid(count)?)
                 .map_err(|e| ApiError::Internal(e.to_string()))?,
-            rollout: RolloutPolicy {
-                max_in_flight: rollout.max_in_flight.flatten(),
-                max_failure_percent: rollout.max_failure_percent.flatten(),
-                max_retries: rollout.max_retries.unwrap_or(0),
-                phase_timeout_seconds: rollout.phase_timeout_seconds.flatten(),
-            },
+            rollout: shared.applied_to_policy(RolloutPolicy::default()),
+            description: shared.description.flatten(),
         }))
     }
 }
@@ -401,14 +400,8 @@ impl DeploymentPatch {
             .property(
                 "target_node_count",
                 Self::TARGET_NODE_COUNT.max(i64::from(max_nodes)).schema(),
-            )
-            .property(
-                "description",
-                DeploymentCreate::DESCRIPTION.schema().schema_type(
-                    utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null]),
-                ),
             );
-        RolloutFields::properties(builder)
+        shared_properties(builder)
             .examples([serde_json::json!({"target_node_count": 60, "max_in_flight": 10})])
             .into()
     }
@@ -439,11 +432,9 @@ impl FromInput for DeploymentPatch {
             None => Some(None),
             Some(v) => DeploymentCreate::NAME.read(errors, &body, v).map(Some),
         };
-        let description = read_description(errors, &object, &body);
-        RolloutFields::read(errors, &object, &body, &mut changes);
+        read_shared_fields(errors, &object, &body, &mut changes);
         input.check()?;
         changes.name = valid(name)?;
-        changes.description = valid(description)?;
         changes.target_node_count = valid(count)?;
         Ok(DeploymentPatch {
             deployment: DeploymentId(valid(deployment)?),

@@ -61,29 +61,34 @@ pub struct DeploymentChanges {
 }
 
 impl DeploymentChanges {
-    /// `deployment` with the changes made.
+    /// `deployment` with the changes made, its node count aside (scaling is storage's work).
     pub fn applied_to(&self, deployment: &Deployment) -> Deployment {
         let mut after = deployment.clone();
-        let rollout = &mut after.rollout;
         if let Some(name) = &self.name {
             after.name.clone_from(name);
         }
         if let Some(description) = &self.description {
             after.description.clone_from(description);
         }
+        after.rollout = self.applied_to_policy(deployment.rollout);
+        after
+    }
+
+    /// `policy` with the rollout settings changed.
+    pub fn applied_to_policy(&self, mut policy: RolloutPolicy) -> RolloutPolicy {
         if let Some(value) = self.max_in_flight {
-            rollout.max_in_flight = value;
+            policy.max_in_flight = value;
         }
         if let Some(value) = self.max_failure_percent {
-            rollout.max_failure_percent = value;
+            policy.max_failure_percent = value;
         }
         if let Some(value) = self.max_retries {
-            rollout.max_retries = value;
+            policy.max_retries = value;
         }
         if let Some(value) = self.phase_timeout_seconds {
-            rollout.phase_timeout_seconds = value;
+            policy.phase_timeout_seconds = value;
         }
-        after
+        policy
     }
 
     /// The fields whose value the changes alter, with their new values (the

@@ -7,7 +7,7 @@ use crate::time::{from_micros, to_micros};
 use crate::{DbConnection, Result, StorageError, events as event_log};
 use diesel::prelude::*;
 use netorch_domain::{
-    Deployment, DeploymentChanges, DeploymentId, NewDeployment, NewEvent, Node, NodeState,
+    Deployment, DeploymentChanges, DeploymentId, NewDeployment, NewEvent, NodeState,
     NodeStateCounts, NodeTrigger, PauseReason, RolloutPolicy, Timestamp, hostname, node_name,
 };
 
@@ -183,18 +183,18 @@ fn highest_node_index(conn: &mut DbConnection, deployment: DeploymentId) -> Resu
         })
 }
 
-/// Scales the deployment (locked by the caller) from the nodes it keeps to `target`: adds
-/// pending nodes numbered on, or decommissions the newest nodes that are not decommissioning
-/// yet. Returns the `DEPLOYMENT_SCALED` event, or `None` when the count does not change.
+/// Scales the deployment (locked by the caller, `counts` read under that lock) from the nodes
+/// it keeps to `target`: adds pending nodes numbered on, or decommissions the newest nodes
+/// that are not decommissioning yet. Returns its `DEPLOYMENT_SCALED` event.
 fn scale(
     conn: &mut DbConnection,
     deployment: &Deployment,
+    counts: &NodeStateCounts,
     target: u32,
     now: Timestamp,
-) -> Result<Option<NewEvent>> {
+) -> Result<NewEvent> {
     let id = deployment.id;
     let stored_target = stored_int(target, "target_node_count")?;
-    let (_, counts) = get_with_counts(conn, id)?;
     let kept = u32::try_from(counts.kept()).unwrap_or(u32::MAX);
     let (added, decommissioned) = if target > kept {
         let first = highest_node_index(conn, id)? + 1;
@@ -202,28 +202,19 @@ fn scale(
         insert_nodes(conn, id, first..=first + (added - 1), to_micros(now))?;
         adjust_state_count(conn, id, NodeState::Pending, i64::from(added))?;
         (added, 0)
-    } else if target < kept {
-        let wanted = kept - target;
-        let mut done = 0;
-        // Every node write locks the deployment first, and the caller holds it: nobody else
-        // can move these nodes now, and one pass decommissions them all.
-        while done < wanted {
-            let newest: Vec<Node> = crate::nodes::newest_kept(conn, id, i64::from(wanted - done))?;
-            let plans: Vec<TransitionPlan> = newest
-                .iter()
-                .map(|node| {
-                    TransitionPlan::new(node, NodeTrigger::Decommission, NodeChange::default())
-                        .map(|plan| plan.with_check_after(now))
-                })
-                .collect::<std::result::Result<_, _>>()?;
-            if plans.is_empty() {
-                break;
-            }
-            done += crate::nodes::apply_transitions(conn, &plans, now)?.len() as u32;
-        }
-        (0, done)
     } else {
-        (0, 0)
+        // Every node write locks the deployment first, and the caller holds it: nobody else
+        // moves these nodes now, so every planned transition applies.
+        let newest = crate::nodes::newest_kept(conn, id, i64::from(kept - target))?;
+        let plans: Vec<TransitionPlan> = newest
+            .iter()
+            .map(|node| {
+                TransitionPlan::new(node, NodeTrigger::Decommission, NodeChange::default())
+                    .map(|plan| plan.with_check_after(now))
+            })
+            .collect::<std::result::Result<_, _>>()?;
+        let done = crate::nodes::apply_transitions(conn, &plans, now)?.len();
+        (0, u32::try_from(done).unwrap_or(u32::MAX))
     };
     use deployments::dsl as d;
     diesel::update(deployments::table.find(id.get()))
@@ -232,16 +223,14 @@ fn scale(
             d::updated_at.eq(to_micros(now)),
         ))
         .execute(conn)?;
-    Ok((target != deployment.target_node_count).then(|| {
-        NewEvent::deployment_scaled(
-            id,
-            deployment.target_node_count,
-            target,
-            added,
-            decommissioned,
-            now,
-        )
-    }))
+    Ok(NewEvent::deployment_scaled(
+        id,
+        deployment.target_node_count,
+        target,
+        added,
+        decommissioned,
+        now,
+    ))
 }
 
 /// A `u32` setting as its `INTEGER` column; over `i32::MAX` is refused.
@@ -491,18 +480,7 @@ pub fn pause(
     reason: PauseReason,
     now: Timestamp,
 ) -> Result<(Deployment, NodeStateCounts)> {
-    write_transaction(conn, |conn| {
-        if lock(conn, &[id], DeploymentLock::ChangeNodes)?.is_empty() {
-            return Err(StorageError::DeploymentNotFound);
-        }
-        let (deployment, counts) = get_with_counts(conn, id)?;
-        if deployment.paused_at.is_some() {
-            return Ok((deployment, counts));
-        }
-        set_paused(conn, id, true, now)?;
-        event_log::insert(conn, &NewEvent::deployment_paused(id, reason, &counts, now))?;
-        get_with_counts(conn, id)
-    })
+    pause_or_resume(conn, id, Some(reason), now)
 }
 
 /// Resumes a paused rollout with a `DEPLOYMENT_RESUMED` event; a deployment that is not paused
@@ -512,18 +490,43 @@ pub fn resume(
     id: DeploymentId,
     now: Timestamp,
 ) -> Result<(Deployment, NodeStateCounts)> {
+    pause_or_resume(conn, id, None, now)
+}
+
+/// Pauses the rollout (`Some` reason) or resumes it (`None`), with its event, unless it is so
+/// already.
+fn pause_or_resume(
+    conn: &mut DbConnection,
+    id: DeploymentId,
+    pause: Option<PauseReason>,
+    now: Timestamp,
+) -> Result<(Deployment, NodeStateCounts)> {
     write_transaction(conn, |conn| {
-        if lock(conn, &[id], DeploymentLock::ChangeNodes)?.is_empty() {
-            return Err(StorageError::DeploymentNotFound);
+        let (deployment, counts) = lock_for_change(conn, id)?;
+        if deployment.paused_at.is_some() == pause.is_some() {
+            return Ok((deployment, counts));
         }
-        let (deployment, _) = get_with_counts(conn, id)?;
-        if deployment.paused_at.is_none() {
-            return get_with_counts(conn, id);
-        }
-        set_paused(conn, id, false, now)?;
-        event_log::insert(conn, &NewEvent::deployment_resumed(id, now))?;
+        set_paused(conn, id, pause.is_some(), now)?;
+        let event = match pause {
+            Some(reason) => NewEvent::deployment_paused(id, reason, &counts, now),
+            None => NewEvent::deployment_resumed(id, now),
+        };
+        event_log::insert(conn, &event)?;
         get_with_counts(conn, id)
     })
+}
+
+/// Locks the deployment to change it or its nodes ([`DeploymentLock::ChangeNodes`], until the
+/// end of the current write transaction) and reads it with its counters;
+/// [`DeploymentNotFound`](StorageError::DeploymentNotFound) when absent.
+pub fn lock_for_change(
+    conn: &mut DbConnection,
+    id: DeploymentId,
+) -> Result<(Deployment, NodeStateCounts)> {
+    if lock(conn, &[id], DeploymentLock::ChangeNodes)?.is_empty() {
+        return Err(StorageError::DeploymentNotFound);
+    }
+    get_with_counts(conn, id)
 }
 
 /// Pauses (`paused`) or resumes the rollout at `now`.
@@ -582,15 +585,12 @@ pub fn update(
     now: Timestamp,
 ) -> Result<(Deployment, NodeStateCounts)> {
     write_transaction(conn, |conn| {
-        if lock(conn, &[id], DeploymentLock::ChangeNodes)?.is_empty() {
-            return Err(StorageError::DeploymentNotFound);
-        }
-        let (before, _) = get_with_counts(conn, id)?;
+        let (before, counts) = lock_for_change(conn, id)?;
         if let Some(target) = changes
             .target_node_count
             .filter(|t| *t != before.target_node_count)
-            && let Some(event) = scale(conn, &before, target, now)?
         {
+            let event = scale(conn, &before, &counts, target, now)?;
             event_log::insert(conn, &event)?;
         }
         let after = changes.applied_to(&before);

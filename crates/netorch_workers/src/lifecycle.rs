@@ -6,7 +6,7 @@ use netorch_domain::{
     DeploymentId, Node, NodeId, NodeState, NodeTrigger, Phase, PhaseStatus, Provisioner,
     RolloutPolicy, Timestamp,
 };
-use netorch_storage::deployments::{self, DeploymentLock};
+use netorch_storage::deployments;
 use netorch_storage::nodes::{self, NodeChange, Removal, TransitionPlan};
 use netorch_storage::{DbConnection, StorageError, write_transaction};
 use std::collections::HashSet;
@@ -304,17 +304,20 @@ fn start_pending(
     moved: &HashSet<NodeId>,
     now: Timestamp,
 ) -> Result<(usize, bool, Vec<TransitionPlan>, Vec<NodeId>), StorageError> {
-    if deployments::lock(conn, &[deployment], DeploymentLock::ChangeNodes)?.is_empty() {
-        return Ok((0, false, Vec::new(), Vec::new()));
-    }
-    let (found, counts) = deployments::get_with_counts(conn, deployment)?;
+    let nothing = Ok((0, false, Vec::new(), Vec::new()));
+    let (found, counts) = match deployments::lock_for_change(conn, deployment) {
+        Ok(found) => found,
+        // Deleted since the tick listed it.
+        Err(StorageError::DeploymentNotFound) => return nothing,
+        Err(e) => return Err(e),
+    };
     if found.paused_at.is_some() {
-        return Ok((0, false, Vec::new(), Vec::new()));
+        return nothing;
     }
     let slots = i64::try_from(found.rollout.start_slots(&counts)).unwrap_or(i64::MAX);
     let limit = slots.min(want);
     if limit <= 0 {
-        return Ok((0, false, Vec::new(), Vec::new()));
+        return nothing;
     }
     let candidates = nodes::pending(conn, deployment, limit)?;
     let plans: Vec<TransitionPlan> = candidates

@@ -58,12 +58,7 @@ pub fn telemetry_tick(
         let mut after = None;
         while let Some(page) = read_page(&mut writer, source, slot, after)? {
             tick.nodes += page.nodes;
-            tick.written += match telemetry::insert_slot_page(&mut writer, &page.samples)? {
-                PageOutcome::Stored(stored) => stored,
-                PageOutcome::AlreadyStored => 0,
-                // Another worker is at it: wait for it (skipping what it stores).
-                PageOutcome::Busy => telemetry::insert_batch(&mut writer, &page.samples)?,
-            };
+            tick.written += store_page_now(&mut writer, &page.samples)?;
             after = page.last.filter(|_| page.nodes == NODES_PER_PAGE as usize);
             if after.is_none() {
                 break;
@@ -104,16 +99,10 @@ pub fn telemetry_tick(
         }
         drop(received);
         // By now the other worker has most likely stored them; if it failed they are still to
-        // store, and if it is still at it, insert_batch waits for it and skips what it stored.
+        // store.
         if failure.is_none() {
             for page in busy {
-                let outcome = match telemetry::insert_slot_page(&mut writer, &page.samples) {
-                    Ok(PageOutcome::Busy) => telemetry::insert_batch(&mut writer, &page.samples),
-                    Ok(PageOutcome::Stored(stored)) => Ok(stored),
-                    Ok(PageOutcome::AlreadyStored) => Ok(0),
-                    Err(e) => Err(e),
-                };
-                match outcome {
+                match store_page_now(&mut writer, &page.samples) {
                     Ok(stored) => written += stored,
                     Err(e) => {
                         failure = Some(e);
@@ -134,6 +123,19 @@ pub fn telemetry_tick(
             }),
         }
     })
+}
+
+/// Stores a page of the slot unless another worker has: if one is storing it right now, waits
+/// for it ([`telemetry::insert_batch`] then skips what it stored). How many samples were new.
+fn store_page_now(
+    conn: &mut DbConnection,
+    samples: &[NewSample],
+) -> Result<usize, netorch_storage::StorageError> {
+    match telemetry::insert_slot_page(conn, samples)? {
+        PageOutcome::Stored(stored) => Ok(stored),
+        PageOutcome::AlreadyStored => Ok(0),
+        PageOutcome::Busy => telemetry::insert_batch(conn, samples),
+    }
 }
 
 /// One page of running nodes, sampled.
