@@ -70,6 +70,15 @@ impl MinuteMeans {
         }
     }
 
+    /// Takes away `count` samples of `minute` whose means are `means`.
+    pub(crate) fn remove(&mut self, minute: i64, count: u64, means: [f64; 3]) {
+        let slot = self.slot(minute);
+        slot.1 = slot.1.saturating_sub(count);
+        for (sum, mean) in slot.2.iter_mut().zip(means) {
+            *sum -= mean * count as f64;
+        }
+    }
+
     fn absorb(&mut self, other: &MinuteMeans) {
         for (minute, count, sums) in &other.buckets {
             let slot = self.slot(*minute);
@@ -84,7 +93,13 @@ impl MinuteMeans {
     fn medians(&self, scratch: &mut Vec<f64>) -> Metrics {
         from_array(std::array::from_fn(|metric| {
             scratch.clear();
-            scratch.extend(self.buckets.iter().map(|b| b.2[metric] / b.1 as f64));
+            // A minute whose samples were all taken away again is not in the window.
+            scratch.extend(
+                self.buckets
+                    .iter()
+                    .filter(|b| b.1 > 0)
+                    .map(|b| b.2[metric] / b.1 as f64),
+            );
             median(scratch)
         }))
     }
@@ -290,8 +305,63 @@ impl StreamingAnalysis {
     /// the epoch) that `summary` summarises, as if each had been pushed: the report's form for
     /// whole minutes read from rollups. The z-score moments merge exactly (Chan's formula).
     pub fn push_minute(&mut self, node: NodeId, minute: i64, summary: &SampleSummary) {
+        let needs_minutes = self.config.method.needs_minute_means();
+        if let Some(acc) = self.add_moments(node, summary)
+            && needs_minutes
+        {
+            acc.minutes
+                .add(minute, summary.count, to_array(&summary.means()));
+        }
+    }
+
+    /// Adds the samples of `node` that `summary` summarises over any span (an hour's rollup,
+    /// say), without their minute detail: only for methods that do not need minute means
+    /// ([`Method::needs_minute_means`]); a robust analysis would lose the span's minutes from
+    /// its medians. Parts of the span can be taken away again with [`Self::remove_minute`].
+    pub fn push_summary(&mut self, node: NodeId, summary: &SampleSummary) {
+        debug_assert!(!self.config.method.needs_minute_means());
+        self.add_moments(node, summary);
+    }
+
+    /// Takes away from `node` the samples of the UTC minute starting at `minute` that `summary`
+    /// summarises, which a part pushed before included (a minute's rollup or an hour's): an
+    /// hour less its minutes outside a window, or a minute less its samples before it, stands
+    /// for the samples inside. Counts, means and moments (and for the robust method the minute's
+    /// mean) come out as if only the rest had been pushed (Chan's formula backwards); the newest
+    /// sample is not changed, so the caller pushes only parts whose newest sample it wants or
+    /// takes them away whole. A node or minute left with no samples does not count.
+    pub fn remove_minute(&mut self, node: NodeId, minute: i64, summary: &SampleSummary) {
         if summary.count == 0 {
             return;
+        }
+        self.samples = self.samples.saturating_sub(summary.count);
+        let needs_minutes = self.config.method.needs_minute_means();
+        // A node never pushed gets an entry left empty, so not reported.
+        let acc = self.nodes.entry(node, || {
+            NodeAccumulator::new(&summary.means(), summary.newest)
+        });
+        let n = summary.count as f64;
+        for (metric, s) in summary.metrics().into_iter().enumerate() {
+            let d = s.mean - acc.shift[metric];
+            acc.sum[metric] -= n * d;
+            acc.sum_sq[metric] -= s.m2 + n * d * d;
+        }
+        acc.count = acc.count.saturating_sub(summary.count);
+        if needs_minutes {
+            acc.minutes
+                .remove(minute, summary.count, to_array(&summary.means()));
+        }
+    }
+
+    /// Adds `summary`'s count, moments and newest sample to `node`; the node's accumulator,
+    /// unless the summary held no sample.
+    fn add_moments(
+        &mut self,
+        node: NodeId,
+        summary: &SampleSummary,
+    ) -> Option<&mut NodeAccumulator> {
+        if summary.count == 0 {
+            return None;
         }
         self.samples += summary.count;
         let means = summary.means();
@@ -307,12 +377,10 @@ impl StreamingAnalysis {
             acc.sum_sq[metric] += s.m2 + n * d * d;
         }
         acc.count += summary.count;
-        if self.config.method == Method::Robust {
-            acc.minutes.add(minute, summary.count, to_array(&means));
-        }
         if summary.newest > acc.newest {
             acc.newest = summary.newest;
         }
+        Some(acc)
     }
 
     /// Adds everything `other` was fed, as if it had been pushed here: lets a window be read in
@@ -357,6 +425,8 @@ impl StreamingAnalysis {
         let mut scratch = Vec::new();
         let nodes: Vec<NodeSummary> = accumulators
             .into_iter()
+            // Every sample of a node taken away again (remove_minute): not in the window.
+            .filter(|(_, acc)| acc.count > 0)
             .map(|(node_id, acc)| {
                 let moments = [acc.moments(0), acc.moments(1), acc.moments(2)];
                 for metric in 0..3 {

@@ -63,6 +63,12 @@ impl Method {
         }
     }
 
+    /// Whether the method's per-node statistic needs the node's mean of each minute (the robust
+    /// method's median of minute means), so that its input cannot be summarised by the hour.
+    pub const fn needs_minute_means(self) -> bool {
+        matches!(self, Method::Robust)
+    }
+
     /// The threshold used when none is given: 3.5 (Iglewicz and Hoaglin) or 2.0 (the original).
     pub const fn default_threshold(self) -> f64 {
         match self {

@@ -428,32 +428,110 @@ fn a_report_from_minute_rollups_equals_the_report_from_samples() {
             for (node, minute, summary) in minute_rollups(&samples) {
                 analysis.push_minute(node, minute, &summary);
             }
-            let rolled = analysis.finish();
-            assert_eq!(flagged(&raw), flagged(&rolled), "{method}");
-            assert_eq!(
-                (raw.nodes_analyzed, raw.samples_analyzed),
-                (rolled.nodes_analyzed, rolled.samples_analyzed)
-            );
-            for (a, b) in raw.bottlenecks.iter().zip(&rolled.bottlenecks) {
-                assert_eq!(
-                    (a.node_id, a.sample_count, a.newest_sample, &a.reasons),
-                    (b.node_id, b.sample_count, b.newest_sample, &b.reasons)
-                );
-                for (x, y) in [
-                    (a.deviation_score, b.deviation_score),
-                    (a.scores.latency_ms, b.scores.latency_ms),
-                    (a.scores.throughput_gbps, b.scores.throughput_gbps),
-                    (a.scores.error_rate, b.scores.error_rate),
-                    (a.means.latency_ms, b.means.latency_ms),
-                ] {
-                    assert!(
-                        (x - y).abs() <= 1e-9 * x.abs().max(1.0),
-                        "{method}: {x} vs {y}"
-                    );
-                }
-            }
+            assert_reports_agree(&raw, &analysis.finish(), method);
         }
     }
+}
+
+/// The same bottlenecks, counts and newest samples, and scores and means equal to 1e-9.
+fn assert_reports_agree(raw: &BottleneckReport, rolled: &BottleneckReport, method: Method) {
+    assert_eq!(flagged(raw), flagged(rolled), "{method}");
+    assert_eq!(
+        (raw.nodes_analyzed, raw.samples_analyzed),
+        (rolled.nodes_analyzed, rolled.samples_analyzed)
+    );
+    for (a, b) in raw.bottlenecks.iter().zip(&rolled.bottlenecks) {
+        assert_eq!(
+            (a.node_id, a.sample_count, a.newest_sample, &a.reasons),
+            (b.node_id, b.sample_count, b.newest_sample, &b.reasons)
+        );
+        for (x, y) in [
+            (a.deviation_score, b.deviation_score),
+            (a.scores.latency_ms, b.scores.latency_ms),
+            (a.scores.throughput_gbps, b.scores.throughput_gbps),
+            (a.scores.error_rate, b.scores.error_rate),
+            (a.means.latency_ms, b.means.latency_ms),
+        ] {
+            assert!(
+                (x - y).abs() <= 1e-9 * x.abs().max(1.0),
+                "{method}: {x} vs {y}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_first_minute_read_whole_less_its_samples_before_the_window_equals_the_samples() {
+    let ids = scenario(100, 0.2);
+    let all = simulate(&ids);
+    // A window starting 20 s into its first minute.
+    let first = netorch_domain::Resolution::Minute.bucket_of(
+        all.iter()
+            .map(|s| s.timestamp.timestamp_micros())
+            .min()
+            .unwrap_or(0),
+    ) + 60_000_000;
+    let start = first + 20_000_000;
+    let inside: Vec<TelemetrySample> = all
+        .iter()
+        .filter(|s| s.timestamp.timestamp_micros() >= start)
+        .cloned()
+        .collect();
+    for method in Method::ALL {
+        let raw = stream(&inside, &config(method));
+        let mut analysis = StreamingAnalysis::new(config(method));
+        let from_first: Vec<TelemetrySample> = all
+            .iter()
+            .filter(|s| s.timestamp.timestamp_micros() >= first)
+            .cloned()
+            .collect();
+        for (node, minute, summary) in minute_rollups(&from_first) {
+            analysis.push_minute(node, minute, &summary);
+        }
+        for s in from_first
+            .iter()
+            .filter(|s| s.timestamp.timestamp_micros() < start)
+        {
+            let summary = netorch_domain::SampleSummary::of(s.timestamp, &s.metrics);
+            analysis.remove_minute(s.node_id, first, &summary);
+        }
+        assert_reports_agree(&raw, &analysis.finish(), method);
+    }
+}
+
+#[test]
+fn a_zscore_report_from_spans_less_what_lies_outside_equals_the_report_from_samples() {
+    use netorch_domain::SampleSummary;
+    let ids = scenario(100, 0.2);
+    let samples = simulate(&ids);
+    let raw = stream(&samples, &config(Method::ZScore));
+    let mut analysis = StreamingAnalysis::new(config(Method::ZScore));
+    let mut spans: std::collections::BTreeMap<i64, (SampleSummary, SampleSummary)> =
+        Default::default();
+    for s in &samples {
+        // Each node's span also holds samples outside the window: earlier, and far off.
+        let mut outside = s.metrics;
+        outside.latency_ms += 40.0;
+        let before = s.timestamp - chrono::Duration::hours(1);
+        let (span, less) = spans.entry(s.node_id.get()).or_insert_with(|| {
+            (
+                SampleSummary::of(before, &outside),
+                SampleSummary::of(before, &outside),
+            )
+        });
+        span.push(s.timestamp, &s.metrics);
+        span.push(before, &outside);
+        less.push(before, &outside);
+    }
+    // And a node none of whose samples lies inside.
+    let gone = SampleSummary::of(samples[0].timestamp, &samples[0].metrics);
+    analysis.push_summary(NodeId(10_000), &gone);
+    analysis.remove_minute(NodeId(10_000), 0, &gone);
+    for (node, (span, less)) in &spans {
+        analysis.push_summary(NodeId(*node), span);
+        analysis.remove_minute(NodeId(*node), 0, less);
+    }
+    assert_reports_agree(&raw, &analysis.finish(), Method::ZScore);
 }
 
 #[test]

@@ -53,7 +53,7 @@ fn report_ms(
     let started = Instant::now();
     let config = AnalysisConfig::new(Method::Robust, None).expect("config");
     let mut analysis = StreamingAnalysis::new(config);
-    for range in window_parts(now - Duration::minutes(minutes), now) {
+    for range in window_parts(now - Duration::minutes(minutes), now, config.method) {
         let part =
             analyse_part(&mut db.get().expect("connection"), d, range, config).expect("part");
         analysis.merge(part);

@@ -667,7 +667,7 @@ pub async fn bottlenecks(
     })
     .await?;
     // Two parts at once, each on its own connection (see `crate::bottleneck`).
-    let parts: Vec<_> = crate::bottleneck::window_parts(start, now)
+    let parts: Vec<_> = crate::bottleneck::window_parts(start, now, config.method)
         .into_iter()
         .map(|range| {
             spawn_db(&state, move |conn| {

@@ -6,7 +6,7 @@ use netorch_domain::{
     DeploymentId, Metrics, NewDeployment, NewSample, Node, Resolution, SampleSummary, Timestamp,
 };
 use netorch_storage::nodes::NodeFilter;
-use netorch_storage::rollups::{self, SeriesBucket, WindowPart};
+use netorch_storage::rollups::{self, SeriesBucket, WindowDetail, WindowPart};
 use netorch_storage::telemetry::TelemetryQuery;
 use netorch_storage::{Backend, DbConnection, deployments, nodes, telemetry};
 use netorch_testkit::{TestDatabase, backend_tests};
@@ -201,25 +201,110 @@ fn rollups_summarise_exactly_the_stored_samples(t: &TestDatabase) {
     check_rollups(&mut conn, d, &all);
 }
 
+/// Per node, what a window's parts add up to: count, newest, and per metric the sums around a
+/// fixed shift (so that parts can be taken away as well as added).
+#[derive(Default)]
+struct Tally {
+    count: i64,
+    newest: Option<Timestamp>,
+    sums: [(f64, f64); 3],
+}
+
+impl Tally {
+    const SHIFT: [f64; 3] = [12.0, 9.0, 0.5];
+
+    fn apply(&mut self, summary: &SampleSummary, sign: f64) {
+        let n = summary.count as f64;
+        for (metric, m) in summary.metrics().into_iter().enumerate() {
+            let d = m.mean - Self::SHIFT[metric];
+            self.sums[metric].0 += sign * n * d;
+            self.sums[metric].1 += sign * (m.m2 + n * d * d);
+        }
+        self.count += sign as i64 * summary.count as i64;
+        if sign > 0.0 {
+            self.newest = self.newest.max(Some(summary.newest));
+        }
+    }
+
+    fn check(&self, label: &str, want: &SampleSummary) {
+        assert_eq!(self.count, want.count as i64, "{label}");
+        assert_eq!(self.newest, Some(want.newest), "{label}");
+        let n = self.count as f64;
+        for (metric, w) in want.metrics().into_iter().enumerate() {
+            let (s1, s2) = self.sums[metric];
+            let (mean, m2) = (Self::SHIFT[metric] + s1 / n, s2 - s1 * s1 / n);
+            assert!(close(mean, w.mean), "{label}: mean {mean} vs {}", w.mean);
+            assert!(
+                (m2 - w.m2).abs() <= 1e-9 * w.m2.abs().max(1.0),
+                "{label}: m2 {m2} vs {}",
+                w.m2
+            );
+        }
+    }
+}
+
+/// Every part of `scan_window` at `detail`, tallied per node; and the count it returned.
+fn tally_window(
+    conn: &mut DbConnection,
+    d: DeploymentId,
+    window: (Timestamp, Timestamp),
+    detail: WindowDetail,
+) -> (BTreeMap<i64, Tally>, u64, [usize; 5]) {
+    let mut tallies: BTreeMap<i64, Tally> = BTreeMap::new();
+    // Samples, minutes, hours, minutes taken away, samples taken away.
+    let mut parts = [0; 5];
+    let count = rollups::scan_window(conn, d, window, detail, |part| {
+        let (node, summary, sign, kind) = match part {
+            WindowPart::Sample(node, at, m) => (node, SampleSummary::of(at, &m), 1.0, 0),
+            WindowPart::Minute(node, _, s) => (node, *s, 1.0, 1),
+            WindowPart::Hour(node, _, s) => (node, *s, 1.0, 2),
+            WindowPart::LessMinute(node, _, s) => (node, *s, -1.0, 3),
+            WindowPart::LessSample(node, at, m) => (node, SampleSummary::of(at, &m), -1.0, 4),
+        };
+        parts[kind] += 1;
+        tallies.entry(node.get()).or_default().apply(&summary, sign);
+    })
+    .expect("rollups");
+    tallies.retain(|_, t| t.count != 0);
+    (tallies, count, parts)
+}
+
 fn a_window_from_rollups_stands_for_every_sample_in_it(t: &TestDatabase) {
     let mut conn = t.db.get().expect("connection");
     let (d, all) = fleet(&mut conn, 3);
+    // Three hours at 20 s from t0 (20 minutes before an hour ends); the third node stops
+    // 25 minutes in, early in the second hour.
     let mut batch = Vec::new();
-    for slot in 0..200 {
+    for slot in 0..540 {
+        let at = t0() + Duration::seconds(20 * slot);
         for node in &all {
-            batch.push(sample(
-                node,
-                t0() + Duration::seconds(5 * slot),
-                slot as f64,
-            ));
+            if node.id.get() != all[2].id.get() || slot < 75 {
+                batch.push(sample(node, at, slot as f64));
+            }
         }
     }
     telemetry::insert_batch(&mut conn, &batch).expect("insert");
+    let hour = DateTime::from_timestamp(1_800_000_000, 0).expect("valid time");
+    let last = t0() + Duration::seconds(20 * 539);
     let windows = [
         (t0() + Duration::seconds(7), t0() + Duration::seconds(601)),
         (t0() + Duration::seconds(20), t0() + Duration::seconds(80)), // whole minute only
         (t0() + Duration::seconds(21), t0() + Duration::seconds(38)), // inside one minute
         (t0(), t0() + Duration::seconds(995)),
+        // Head minutes, two whole hours, tail minutes (samples follow the window).
+        (
+            hour - Duration::seconds(5 * 60 - 7),
+            hour + Duration::seconds(125 * 60 + 10),
+        ),
+        // Most of an hour (the third node's samples of it all before the window), and most of
+        // the last hour, up to the newest sample.
+        (hour + Duration::seconds(20 * 60 + 1), last),
+        // Ending mid-minute after the newest sample, as a window ending now does.
+        (
+            hour + Duration::seconds(50 * 60 + 30),
+            last + Duration::seconds(5),
+        ),
+        (t0(), last),
     ];
     for (start, end) in windows {
         let mut raw: BTreeMap<i64, SampleSummary> = BTreeMap::new();
@@ -229,35 +314,42 @@ fn a_window_from_rollups_stands_for_every_sample_in_it(t: &TestDatabase) {
                 .or_insert_with(|| SampleSummary::of(at, &m));
         })
         .expect("raw");
-        let mut rolled: BTreeMap<i64, SampleSummary> = BTreeMap::new();
-        let mut minutes = 0;
-        let count = rollups::scan_window(&mut conn, d, start, end, |part| {
-            let (node, summary) = match part {
-                WindowPart::Sample(node, at, m) => (node, SampleSummary::of(at, &m)),
-                WindowPart::Minute(node, _, s) => {
-                    minutes += 1;
-                    (node, *s)
-                }
-            };
-            rolled
-                .entry(node.get())
-                .and_modify(|s| s.merge(&summary))
-                .or_insert(summary);
-        })
-        .expect("rollups");
-        assert_eq!(count, raw_count, "{start} .. {end}");
-        assert_eq!(rolled.len(), raw.len());
-        for (node, want) in &raw {
-            let got = &rolled[node];
-            assert_eq!((got.count, got.newest), (want.count, want.newest));
-            for (g, w) in got.metrics().into_iter().zip(want.metrics()) {
-                assert!(close(g.mean, w.mean) && close(g.m2, w.m2));
+        for detail in [WindowDetail::Minutes, WindowDetail::Coarsest] {
+            let label = format!("{start} .. {end}, {detail:?}");
+            let (tallies, count, parts) = tally_window(&mut conn, d, (start, end), detail);
+            assert_eq!(count, raw_count, "{label}");
+            assert_eq!(
+                tallies.keys().collect::<Vec<_>>(),
+                raw.keys().collect::<Vec<_>>(),
+                "{label}"
+            );
+            for (node, want) in &raw {
+                tallies[node].check(&format!("{label}, node {node}"), want);
+            }
+            assert!(
+                end - start < Duration::seconds(60) || parts[1] + parts[2] > 0,
+                "{label}"
+            );
+            if detail == WindowDetail::Minutes {
+                assert_eq!(parts[2] + parts[3], 0, "{label}");
+            }
+            if start.timestamp() % 60 > 0
+                && start.timestamp() % 60 < 30
+                && end - start > Duration::minutes(1)
+            {
+                // A first minute mostly inside the window is read whole, less what precedes.
+                assert!(parts[4] > 0, "{label}: {parts:?}");
+            }
+            if detail == WindowDetail::Minutes {
+            } else if end - start > Duration::minutes(100) {
+                // Hours stand for most of a long window: fewer rows than its minutes.
+                assert!(parts[2] > 0, "{label}");
+                assert!(
+                    parts[1] + parts[2] + parts[3] < 3 * 60,
+                    "{label}: {parts:?}"
+                );
             }
         }
-        assert!(
-            end - start < Duration::seconds(60) || minutes > 0,
-            "{start} .. {end}"
-        );
     }
 }
 
@@ -536,8 +628,9 @@ fn reads_longer_than_a_page_see_every_row_once(t: &TestDatabase) {
     .expect("scan");
     assert_eq!((read, seen.len()), (24_400, 24_400));
     let mut minutes = std::collections::HashSet::new();
-    rollups::scan_minutes(
+    rollups::scan_rollups(
         &mut conn,
+        Resolution::Minute,
         d,
         start.timestamp_micros(),
         end.timestamp_micros(),
