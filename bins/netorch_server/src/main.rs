@@ -4,8 +4,10 @@
 use actix_web::middleware::{Logger, NormalizePath, TrailingSlash};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use netorch_api::ApiState;
+use netorch_api::auth::AuthMode;
+use netorch_domain::Role;
 use netorch_simulator::SimulatedHardware;
 use netorch_storage::{Database, DatabaseOptions};
 use netorch_workers::cli::{DatabaseArgs, WorkerArgs};
@@ -55,8 +57,149 @@ struct Cli {
           value_parser = parse_seconds)]
     shutdown_grace: f64,
 
+    /// Ask every request but /health, /ready and /docs for an API key (`keys`), or for none
+    /// (`none`) [default: `keys` unless --bind is a loopback address].
+    #[arg(long, env = "NETORCH_AUTH", value_enum)]
+    auth: Option<Auth>,
+
     #[command(flatten)]
     worker: WorkerArgs,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Auth {
+    /// API keys with roles (`netorch-server keys create`).
+    Keys,
+    /// No key needed.
+    None,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Manage API keys, on the database of --database-url, with the server running or not.
+    #[command(subcommand)]
+    Keys(Keys),
+}
+
+#[derive(Subcommand)]
+enum Keys {
+    /// Make a key and print its token on standard output. The token is shown this once: the
+    /// database keeps only its SHA-256.
+    Create {
+        /// A unique name (1 to 64 letters, digits, '.', '_' or '-'): the actor events record.
+        #[arg(long)]
+        name: String,
+        /// viewer (every GET), collector (telemetry pushes only), operator (viewer, plus
+        /// create, patch, retry, pause, resume and push) or admin (everything).
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// How long the key works, as a number and a unit: 90d, 12h, 30m or 45s [default:
+        /// until revoked].
+        #[arg(long, value_parser = parse_lifetime)]
+        expires_in: Option<chrono::Duration>,
+    },
+    /// List every key: name, role, created, expires, last used, revoked.
+    List,
+    /// Revoke a key: its token is refused from the next request on.
+    Revoke {
+        /// The key's name.
+        name: String,
+    },
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    text.parse::<Role>().map_err(|e| e.to_string())
+}
+
+fn parse_lifetime(text: &str) -> Result<chrono::Duration, String> {
+    let invalid =
+        || format!("{text:?} is not a lifetime: use a number and d, h, m or s (90d, 12h)");
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let count: i64 = number.parse().map_err(|_| invalid())?;
+    let seconds = match unit {
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        "s" => 1,
+        _ => return Err(invalid()),
+    };
+    match count.checked_mul(seconds) {
+        Some(total) if count > 0 && total <= 100 * 365 * 86_400 => {
+            Ok(chrono::Duration::seconds(total))
+        }
+        _ => Err(format!("{text:?}: a lifetime is from 1 s to 100 years")),
+    }
+}
+
+/// Runs a `keys` subcommand.
+fn manage_keys(database_url: &str, command: Keys) -> anyhow::Result<()> {
+    let options = DatabaseOptions {
+        max_connections: 1,
+        ..DatabaseOptions::default()
+    };
+    let db = Database::connect_with(database_url, &options)?;
+    let mut conn = db.get()?;
+    let now = chrono::Utc::now();
+    let time = |at: Option<chrono::DateTime<chrono::Utc>>| {
+        at.map_or("-".to_owned(), |at| {
+            at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+        })
+    };
+    match command {
+        Keys::Create {
+            name,
+            role,
+            expires_in,
+        } => {
+            let (token, key) =
+                netorch_api::auth::create_key(&mut conn, &name, role, expires_in, now)
+                    .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+            eprintln!(
+                "created key {:?} ({}, expires {}); its token, shown only this once:",
+                key.name,
+                key.role,
+                time(key.expires_at)
+            );
+            println!("{token}");
+        }
+        Keys::List => {
+            println!(
+                "{:<24} {:<9} {:<20} {:<20} {:<20} {:<20}",
+                "NAME", "ROLE", "CREATED", "EXPIRES", "LAST USED", "REVOKED"
+            );
+            for key in netorch_storage::api_keys::list(&mut conn)? {
+                println!(
+                    "{:<24} {:<9} {:<20} {:<20} {:<20} {:<20}",
+                    key.name,
+                    key.role,
+                    time(Some(key.created_at)),
+                    time(key.expires_at),
+                    time(key.last_used_at),
+                    time(key.revoked_at)
+                );
+            }
+        }
+        Keys::Revoke { name } => {
+            let key = netorch_storage::api_keys::revoke(&mut conn, &name, now)?;
+            eprintln!("revoked key {:?} at {}", key.name, time(key.revoked_at));
+        }
+    }
+    Ok(())
+}
+
+/// An API error as a sentence for the terminal.
+fn describe(error: &netorch_api::ApiError) -> String {
+    match error {
+        netorch_api::ApiError::Invalid(fields) => fields
+            .iter()
+            .map(|f| f.msg.clone())
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
 }
 
 /// How long, after the grace, requests are answered 503 before the listener closes.
@@ -83,6 +226,9 @@ enum Workers {
 async fn main() -> anyhow::Result<()> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
+    if let Some(Command::Keys(command)) = cli.command {
+        return manage_keys(&cli.database.database_url, command);
+    }
     let http_workers = cli
         .http_workers
         .map(usize::from)
@@ -104,9 +250,25 @@ async fn main() -> anyhow::Result<()> {
     }
     // The error names the database (password hidden) and what the driver said.
     let db = Database::connect_with(&cli.database.database_url, &options)?;
+    // Keys unless asked otherwise, or listening on loopback only (local use stays as it was).
+    let loopback = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
+    let auth = match cli.auth {
+        Some(Auth::Keys) => AuthMode::Keys,
+        Some(Auth::None) => AuthMode::Off,
+        None if loopback => AuthMode::Off,
+        None => AuthMode::Keys,
+    };
+    if auth == AuthMode::Off && !loopback {
+        log::warn!(
+            "--auth none on {}, which is not a loopback address: anyone who can reach it can \
+             change and delete every deployment",
+            cli.bind
+        );
+    }
     let state = web::Data::new(
         ApiState::new(db.clone(), cli.max_nodes_per_deployment)
-            .with_retention(cli.worker.retention()),
+            .with_retention(cli.worker.retention())
+            .with_auth(auth),
     );
     let access_log = cli.access_log;
     let app_state = state.clone();
@@ -153,10 +315,14 @@ async fn main() -> anyhow::Result<()> {
         Workers::None => None,
     };
     log::info!(
-        "netorch-server {} listening on http://{} with database {}, workers {}",
+        "netorch-server {} listening on http://{} with database {}, auth {}, workers {}",
         env!("CARGO_PKG_VERSION"),
         addresses.join(", http://"),
         db.redacted_url(),
+        match auth {
+            AuthMode::Keys => "keys",
+            AuthMode::Off => "none",
+        },
         match cli.workers {
             Workers::Embedded => format!("embedded (time scale {})", cli.worker.time_scale),
             Workers::None => "not run here".to_owned(),

@@ -10,14 +10,30 @@ use std::time::{Duration, Instant};
 
 /// A minimal HTTP/1.1 exchange: the status and the JSON body.
 fn request(addr: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+    request_as(addr, "", method, path, body)
+}
+
+/// [`request`] with `Authorization: Bearer <token>` unless `token` is empty.
+fn request_as(
+    addr: &str,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
     let payload = body.map(Value::to_string).unwrap_or_default();
+    let authorization = if token.is_empty() {
+        String::new()
+    } else {
+        format!("Authorization: Bearer {token}\r\n")
+    };
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{authorization}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
         payload.len()
     )
     .expect("send");
@@ -58,6 +74,8 @@ fn dechunk(mut body: &str) -> String {
 struct Server {
     child: Child,
     addr: String,
+    /// Everything the server has logged so far.
+    log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Drop for Server {
@@ -83,11 +101,13 @@ fn start_with(database_url: &str, args: &[&str]) -> Server {
         .expect("start netorch-server");
     let stderr = child.stderr.take().expect("stderr");
     let mut lines = BufReader::new(stderr).lines();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let addr = loop {
         let line = lines
             .next()
             .expect("the server logs where it listens")
             .expect("log line");
+        log.lock().expect("log").push_str(&(line.clone() + "\n"));
         if let Some(rest) = line.split("listening on http://").nth(1) {
             break rest
                 .split_whitespace()
@@ -98,8 +118,13 @@ fn start_with(database_url: &str, args: &[&str]) -> Server {
         }
     };
     // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, addr }
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            kept.lock().expect("log").push_str(&(line + "\n"));
+        }
+    });
+    Server { child, addr, log }
 }
 
 /// Sends the server SIGTERM.
@@ -136,6 +161,85 @@ fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
             "timed out waiting for {what}"
         );
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs `netorch-server keys ...` on `database_url`; its standard output.
+fn keys(database_url: &str, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_netorch-server"))
+        .arg("keys")
+        .args(args)
+        .args(["--database-url", database_url])
+        .output()
+        .expect("run netorch-server keys");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+#[test]
+fn keys_made_on_the_command_line_open_exactly_their_roles_and_never_reach_the_log() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("netorch.db").display());
+    // Made before the server runs, and one while it runs.
+    let operator = keys(&url, &["create", "--name", "ci", "--role", "operator"]);
+    let operator = operator.trim();
+    assert!(operator.starts_with("ntk_"), "{operator}");
+    let server = start_with(
+        &url,
+        &["--auth", "keys", "--access-log", "--workers", "none"],
+    );
+    let viewer = keys(
+        &url,
+        &[
+            "create",
+            "--name",
+            "dash",
+            "--role",
+            "viewer",
+            "--expires-in",
+            "1d",
+        ],
+    );
+    let viewer = viewer.trim();
+    let addr = &server.addr;
+    let body = json!({"name": "secure", "target_node_count": 1});
+
+    assert_eq!(request(addr, "GET", "/deployments", None).0, 401);
+    assert_eq!(request(addr, "GET", "/health", None).0, 200);
+    assert_eq!(request_as(addr, viewer, "GET", "/deployments", None).0, 200);
+    assert_eq!(
+        request_as(addr, viewer, "POST", "/deployments", Some(&body)).0,
+        403
+    );
+    assert_eq!(
+        request_as(addr, operator, "POST", "/deployments", Some(&body)).0,
+        201
+    );
+    assert_eq!(
+        request_as(addr, operator, "DELETE", "/deployments/1", None).0,
+        403
+    );
+
+    let listed = keys(&url, &["list"]);
+    assert!(listed.contains("ci") && listed.contains("operator") && listed.contains("dash"));
+    keys(&url, &["revoke", "ci"]);
+    assert_eq!(
+        request_as(addr, operator, "GET", "/deployments", None).0,
+        401
+    );
+
+    let log = server.log.lock().expect("log").clone();
+    assert!(log.contains("auth keys"), "{log}");
+    assert!(
+        log.contains("GET /deployments"),
+        "the access log is on: {log}"
+    );
+    for token in [operator, viewer] {
+        assert!(!log.contains(&token[4..]), "a token reached the log");
     }
 }
 

@@ -42,10 +42,17 @@ use utoipa::{OpenApi, ToSchema};
 )]
 pub struct ApiDoc;
 
-/// The document a server with `state`'s limits serves: [`ApiDoc`] with the configured
-/// largest deployment in `DeploymentCreate` and `DeploymentPatch`.
+/// The name of the bearer-token security scheme in the document.
+const BEARER: &str = "bearer";
+
+/// The document a server with `state`'s settings serves: [`ApiDoc`] with the configured
+/// largest deployment in `DeploymentCreate` and `DeploymentPatch`, and, with API keys on, the
+/// bearer scheme required (and 401 and 403 documented) on every operation but the open ones.
 pub fn document(state: &ApiState) -> Document {
     let mut document = ApiDoc::openapi();
+    if state.auth() == crate::auth::AuthMode::Keys {
+        require_keys(&mut document);
+    }
     if let Some(components) = document.components.as_mut() {
         components.schemas.insert(
             DeploymentCreate::name().into_owned(),
@@ -57,6 +64,51 @@ pub fn document(state: &ApiState) -> Document {
         );
     }
     document
+}
+
+/// Declares the bearer scheme (so that `/docs` has an Authorize button) as required by every
+/// operation outside [`crate::auth::OPEN_PATHS`], each of which may then answer 401 and 403.
+fn require_keys(document: &mut Document) {
+    use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    if let Some(components) = document.components.as_mut() {
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorDetail")))
+                    .build(),
+            )
+            .build()
+    };
+    for (path, item) in document.paths.paths.iter_mut() {
+        if crate::auth::OPEN_PATHS.contains(&path.as_str()) {
+            continue;
+        }
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            operation.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+            let responses = &mut operation.responses.responses;
+            responses.insert(
+                "401".into(),
+                error("No token, or one no active key has (with WWW-Authenticate: Bearer)").into(),
+            );
+            responses.insert("403".into(), error("The key's role may not do this").into());
+        }
+    }
 }
 
 /// OpenAPI document

@@ -141,6 +141,12 @@ pub enum ApiError {
     /// 422 with the list of invalid inputs.
     #[error("invalid input")]
     Invalid(Vec<FieldError>),
+    /// 401 with `WWW-Authenticate: Bearer`: no token, or one no active key has.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// 403: the key's role may not do this.
+    #[error("{0}")]
+    Forbidden(String),
     /// 409: the node's state does not allow the action.
     #[error("{}", .0.detail)]
     Conflict(ConflictDetail),
@@ -218,6 +224,8 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::OutOfSpace(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::BadBody(_) => StatusCode::BAD_REQUEST,
@@ -236,6 +244,10 @@ impl ResponseError for ApiError {
                 detail: errors.clone(),
             }),
             ApiError::Conflict(conflict) => response.json(conflict),
+            ApiError::Unauthorized(text) => response
+                .insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer"))
+                .json(detail(Cow::Borrowed(text))),
+            ApiError::Forbidden(text) => response.json(detail(Cow::Owned(text.clone()))),
             ApiError::PayloadTooLarge(limit) => response.json(detail(Cow::Owned(format!(
                 "Request body is larger than {limit} bytes"
             )))),

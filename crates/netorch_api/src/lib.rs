@@ -28,6 +28,7 @@
 //!
 //! Only this crate knows HTTP and the API's JSON shapes.
 
+pub mod auth;
 pub mod bottleneck;
 mod choice;
 mod docs;
@@ -83,6 +84,8 @@ pub struct ApiState {
     /// How long each telemetry tier is kept (the workers' setting): series past a tier's
     /// retention are answered from a coarser one.
     retention: netorch_storage::retention::Retention,
+    /// Whether requests need an API key (see [`ApiState::with_auth`]).
+    auth: auth::AuthMode,
 }
 
 impl ApiState {
@@ -111,6 +114,7 @@ impl ApiState {
             body_timeout: DEFAULT_BODY_TIMEOUT,
             shutdown: std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0)),
             retention: netorch_storage::retention::Retention::default(),
+            auth: auth::AuthMode::Off,
         }
     }
 
@@ -178,6 +182,17 @@ impl ApiState {
     pub fn with_retention(mut self, retention: netorch_storage::retention::Retention) -> Self {
         self.retention = retention;
         self
+    }
+
+    /// The same state asking for API keys as `mode` says (default [`auth::AuthMode::Off`]).
+    pub fn with_auth(mut self, mode: auth::AuthMode) -> Self {
+        self.auth = mode;
+        self
+    }
+
+    /// Whether requests need an API key.
+    pub fn auth(&self) -> auth::AuthMode {
+        self.auth
     }
 
     /// The largest `target_node_count` this server accepts.
@@ -258,11 +273,17 @@ pub async fn close_when_draining(
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use routes::*;
     use web::{delete, get, patch, post};
+    // Every route but the open ones passes the access check (a no-op with auth off).
     let resource = |path: &'static str| {
         let allow = allowed_methods(path);
-        web::resource(path).default_service(web::to(move || async move {
+        let resource = web::resource(path).default_service(web::to(move || async move {
             routes::method_not_allowed(allow)
-        }))
+        }));
+        let open = auth::OPEN_PATHS.contains(&path);
+        resource.wrap(actix_web::middleware::Condition::new(
+            !open,
+            actix_web::middleware::from_fn(auth::authorize),
+        ))
     };
     cfg.app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
         .service(resource("/").route(get().to(root)))

@@ -41,7 +41,7 @@ where
 }
 
 /// Runs database work on actix's blocking pool and waits for it.
-async fn with_db<T, F>(state: &ApiState, work: F) -> Result<T, ApiError>
+pub(crate) async fn with_db<T, F>(state: &ApiState, work: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,

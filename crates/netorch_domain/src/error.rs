@@ -20,6 +20,9 @@ pub enum DomainError {
     /// A string that names no event type.
     #[error("unknown event type {0:?}")]
     UnknownEventType(String),
+    /// A string that names no API key role.
+    #[error("unknown role {0:?}: use viewer, collector, operator or admin")]
+    UnknownRole(String),
     /// A string that names no worker kind.
     #[error("unknown worker kind {0:?}")]
     UnknownWorkerKind(String),

@@ -5,6 +5,7 @@
 //! time takes it as a parameter) and knows nothing of databases, HTTP or async runtimes, so every
 //! other crate can depend on it and its logic is tested without any of them.
 
+mod access;
 mod error;
 mod event;
 mod hardware;
@@ -14,6 +15,7 @@ mod rollout;
 mod state;
 mod telemetry;
 
+pub use access::{Action, ApiKey, Role};
 pub use error::DomainError;
 pub use event::{EventType, NewEvent, PauseReason};
 pub use hardware::{Phase, PhaseStatus, Provisioner, TelemetrySource};

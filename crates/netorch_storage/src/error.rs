@@ -37,6 +37,12 @@ pub enum StorageError {
     /// The node does not exist (in that deployment).
     #[error("Node not found")]
     NodeNotFound,
+    /// An API key of that name exists already (revoked or not).
+    #[error("an API key named {0:?} exists already")]
+    KeyExists(String),
+    /// No API key has that name.
+    #[error("no API key is named {0:?}")]
+    KeyNotFound(String),
     /// The domain model refused the operation (for example an illegal transition).
     #[error(transparent)]
     Domain(#[from] DomainError),

@@ -33,6 +33,7 @@ mod schema;
 mod sqlite_bulk;
 mod time;
 
+pub mod api_keys;
 pub mod deployments;
 pub mod events;
 pub mod heartbeats;

@@ -295,5 +295,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// API keys: a name, a role and the token's SHA-256; never the token.
+    api_keys (name) {
+        /// The key's unique name (the actor events record).
+        name -> Text,
+        /// `viewer`, `collector`, `operator` or `admin`.
+        role -> Text,
+        /// SHA-256 of the token, lowercase hex.
+        token_sha256 -> Text,
+        /// Microseconds since the epoch.
+        created_at -> BigInt,
+        /// Microseconds since the epoch; null: never expires.
+        expires_at -> Nullable<BigInt>,
+        /// Microseconds since the epoch; null: never used.
+        last_used_at -> Nullable<BigInt>,
+        /// Microseconds since the epoch; null: not revoked.
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(nodes -> deployments (deployment_id));
 diesel::allow_tables_to_appear_in_same_query!(deployments, nodes, telemetry_samples, events);

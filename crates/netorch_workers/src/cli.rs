@@ -16,7 +16,8 @@ pub struct DatabaseArgs {
     #[arg(
         long,
         env = "NETORCH_DATABASE_URL",
-        default_value = "sqlite://netorch.db"
+        default_value = "sqlite://netorch.db",
+        global = true
     )]
     pub database_url: String,
 }

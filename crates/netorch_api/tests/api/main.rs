@@ -3,6 +3,7 @@
 
 #[macro_use]
 mod common;
+mod access;
 mod analytics;
 mod deployments;
 mod events;

@@ -1,0 +1,237 @@
+//! Access control: API keys with roles, checked in one place.
+//!
+//! With [`AuthMode::Keys`], every route but the open ones ([`OPEN_PATHS`]) is wrapped by
+//! [`configure`](crate::configure) in [`authorize`], which reads `Authorization: Bearer
+//! <token>`, finds the key by the token's SHA-256 (the only form the database holds), decides
+//! which [`Action`] the request is from its method and route, and lets it through only if the
+//! key's [`Role`] may take it: 401 with `WWW-Authenticate: Bearer` for a missing, unknown,
+//! revoked or expired token, 403 for a role that may not. The key's name goes into the request
+//! as its [`Actor`]. With [`AuthMode::Off`] every request is let through as `anonymous`.
+//!
+//! Tokens are 256 random bits from the operating system, so a plain SHA-256 is enough to keep
+//! them safe at rest: nothing short of trying 2^256 tokens finds one from its hash, and a
+//! slow password hash (bcrypt, argon2) only helps against guessable secrets, at a cost on every
+//! request.
+
+use crate::ApiState;
+use crate::error::ApiError;
+use actix_web::HttpMessage;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::middleware::Next;
+use actix_web::web;
+use netorch_domain::{Action, ApiKey, Role, Timestamp};
+use netorch_storage::{DbConnection, api_keys};
+use sha2::{Digest, Sha256};
+
+/// Paths no key is needed for: liveness, readiness, and the API's documentation (the explorer
+/// and the document it loads).
+pub const OPEN_PATHS: [&str; 5] = [
+    "/health",
+    "/ready",
+    "/docs",
+    "/docs/{asset}",
+    "/openapi.json",
+];
+
+/// What every token starts with, so that a leaked one is recognisable (secret scanners,
+/// logs).
+pub const TOKEN_PREFIX: &str = "ntk_";
+
+/// Whether the API asks for keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMode {
+    /// Every request but the open paths needs a key whose role allows it.
+    Keys,
+    /// No key needed: every request is let through, as `anonymous`.
+    #[default]
+    Off,
+}
+
+/// Who made a request: the key's name, or `anonymous` with auth off. Handlers read it from the
+/// request's extensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor(pub String);
+
+impl Actor {
+    /// The actor of requests made with auth off.
+    pub const ANONYMOUS: &str = "anonymous";
+}
+
+/// A new token: [`TOKEN_PREFIX`] and 256 random bits as 64 lowercase hex digits.
+pub fn new_token() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| ApiError::Internal(format!("no randomness for a token: {e}")))?;
+    Ok(format!("{TOKEN_PREFIX}{}", hex(&bytes)))
+}
+
+/// The SHA-256 of `token`, as 64 lowercase hex digits: how the database knows a token.
+pub fn token_sha256(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether `name` is a key name: 1 to 64 of ASCII letters, digits, `.`, `_` and `-` (it ends up
+/// in events and logs, so nothing that needs quoting).
+pub fn is_key_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Makes a key `name` with `role`, valid for `lifetime` from `now` if given: returns the token,
+/// the only time it exists outside the caller, and the key as stored (by the token's hash).
+pub fn create_key(
+    conn: &mut DbConnection,
+    name: &str,
+    role: Role,
+    lifetime: Option<chrono::Duration>,
+    now: Timestamp,
+) -> Result<(String, ApiKey), ApiError> {
+    if !is_key_name(name) {
+        return Err(ApiError::invalid(crate::error::FieldError {
+            kind: "string_pattern_mismatch",
+            loc: vec!["name".into()],
+            msg: "A key name is 1 to 64 letters, digits, '.', '_' or '-'".into(),
+            input: serde_json::Value::String(name.to_owned()),
+            ctx: None,
+        }));
+    }
+    let token = new_token()?;
+    let key = api_keys::create(
+        conn,
+        name,
+        role,
+        &token_sha256(&token),
+        lifetime.map(|l| now + l),
+        now,
+    )?;
+    Ok((token, key))
+}
+
+/// The action a request with `method` on the route `pattern` takes.
+pub fn action_of(method: &Method, pattern: &str) -> Action {
+    if *method == Method::GET || *method == Method::HEAD {
+        Action::Read
+    } else if *method == Method::DELETE {
+        Action::Delete
+    } else if *method == Method::POST && pattern == "/deployments/{deployment_id}/telemetry" {
+        Action::PushTelemetry
+    } else {
+        Action::Change
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header, if there is one.
+fn bearer(req: &ServiceRequest) -> Option<String> {
+    let value = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
+}
+
+/// The access check [`configure`](crate::configure) wraps every route but the open ones in
+/// (see the module's documentation).
+pub async fn authorize(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = req.app_data::<web::Data<ApiState>>().cloned();
+    let mode = state.as_ref().map_or(AuthMode::Off, |s| s.auth);
+    let outcome = match (mode, state) {
+        (AuthMode::Keys, Some(state)) => {
+            let action = action_of(req.method(), req.match_pattern().as_deref().unwrap_or(""));
+            check(&state, bearer(&req), action).await
+        }
+        _ => Ok(Actor(Actor::ANONYMOUS.to_owned())),
+    };
+    match outcome {
+        Ok(actor) => {
+            req.extensions_mut().insert(actor);
+            Ok(next.call(req).await?.map_into_left_body())
+        }
+        Err(error) => {
+            let response = actix_web::ResponseError::error_response(&error);
+            Ok(req.into_response(response).map_into_right_body())
+        }
+    }
+}
+
+/// Who `token` is and whether their role may take `action`.
+async fn check(state: &ApiState, token: Option<String>, action: Action) -> Result<Actor, ApiError> {
+    let Some(token) = token else {
+        return Err(ApiError::Unauthorized(
+            "Not authenticated: send Authorization: Bearer <token>",
+        ));
+    };
+    let hash = token_sha256(&token);
+    let key = crate::routes::with_db(state, move |conn| {
+        Ok(api_keys::authenticate(conn, &hash, chrono::Utc::now())?)
+    })
+    .await?;
+    let Some(key) = key else {
+        return Err(ApiError::Unauthorized(
+            "Invalid API key: unknown, revoked or expired",
+        ));
+    };
+    if !key.role.may(action) {
+        return Err(ApiError::Forbidden(format!(
+            "The key {:?} has the role {}, which may not {}",
+            key.name,
+            key.role,
+            action.as_str()
+        )));
+    }
+    Ok(Actor(key.name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_prefixed_random_and_hash_to_64_hex_digits() {
+        let (a, b) = (new_token().expect("token"), new_token().expect("token"));
+        assert_ne!(a, b);
+        assert!(a.starts_with(TOKEN_PREFIX) && a.len() == TOKEN_PREFIX.len() + 64);
+        assert_eq!(token_sha256(&a).len(), 64);
+        assert_eq!(
+            token_sha256("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn the_action_comes_from_the_method_and_the_route() {
+        let push = "/deployments/{deployment_id}/telemetry";
+        assert_eq!(action_of(&Method::GET, push), Action::Read);
+        assert_eq!(action_of(&Method::POST, push), Action::PushTelemetry);
+        assert_eq!(action_of(&Method::POST, "/deployments"), Action::Change);
+        assert_eq!(
+            action_of(&Method::PATCH, "/deployments/{deployment_id}"),
+            Action::Change
+        );
+        assert_eq!(
+            action_of(&Method::DELETE, "/deployments/{deployment_id}"),
+            Action::Delete
+        );
+    }
+
+    #[test]
+    fn key_names_are_short_and_plain() {
+        assert!(is_key_name("ci-collector_1.prod"));
+        assert!(!is_key_name(""));
+        assert!(!is_key_name("a b"));
+        assert!(!is_key_name(&"x".repeat(65)));
+    }
+}

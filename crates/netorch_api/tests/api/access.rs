@@ -1,0 +1,285 @@
+//! Access control: every route × every role (and no token, an unknown, a revoked and an expired
+//! token), on both backends.
+
+use crate::common::*;
+use netorch_api::auth::{AuthMode, create_key};
+use netorch_domain::Role;
+
+/// Who makes a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Who {
+    Nobody,
+    Unknown,
+    Revoked,
+    Expired,
+    Key(Role),
+}
+
+/// The app with auth on, run with `$app` bound.
+macro_rules! with_keys_app {
+    ($t:expr, |$app:ident| $body:block) => {{
+        let state = web::Data::new(ApiState::new($t.db.clone(), 1000).with_auth(AuthMode::Keys));
+        actix_web::rt::System::new().block_on(async move {
+            let $app = test::init_service(
+                App::new()
+                    .app_data(state)
+                    .configure(netorch_api::configure)
+                    .default_service(web::to(netorch_api::not_found)),
+            )
+            .await;
+            $body
+        })
+    }};
+}
+
+/// A token for each kind of caller: every role's, one revoked and one expired (both of an
+/// admin key), and one no key has.
+fn tokens(t: &TestDatabase) -> Vec<(Who, String)> {
+    let mut conn = t.db.get().expect("connection");
+    let now = Utc::now();
+    let mut tokens = Vec::new();
+    for role in Role::ALL {
+        let (token, _) = create_key(&mut conn, role.as_str(), role, None, now).expect("key");
+        tokens.push((Who::Key(role), token));
+    }
+    let (revoked, _) = create_key(&mut conn, "revoked", Role::Admin, None, now).expect("key");
+    netorch_storage::api_keys::revoke(&mut conn, "revoked", now).expect("revoke");
+    tokens.push((Who::Revoked, revoked));
+    let past = now - Duration::hours(2);
+    let (expired, _) = create_key(
+        &mut conn,
+        "expired",
+        Role::Admin,
+        Some(Duration::hours(1)),
+        past,
+    )
+    .expect("key");
+    tokens.push((Who::Expired, expired));
+    tokens.push((Who::Unknown, netorch_api::auth::new_token().expect("token")));
+    tokens.push((Who::Nobody, String::new()));
+    tokens
+}
+
+fn request(method: &str, uri: &str, body: Option<&str>, token: &str) -> Request {
+    let method = actix_web::http::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut req = test::TestRequest::default().method(method).uri(uri);
+    if !token.is_empty() {
+        req = req.insert_header(("authorization", format!("Bearer {token}")));
+    }
+    if let Some(body) = body {
+        req = req
+            .insert_header(("content-type", "application/json"))
+            .set_payload(body.to_owned());
+    }
+    req.to_request()
+}
+
+fn each_role_can_do_exactly_its_row(t: &TestDatabase) {
+    use Role::*;
+    let tokens = tokens(t);
+    with_keys_app!(t, |app| {
+        let admin = &tokens[3].1;
+        let push = r#"{"samples": [{"node_id": NODE, "latency_ms": 1.0, "throughput_gbps": 1.0, "error_rate": 0.0}]}"#;
+        // (method, path with D and N for a fresh deployment and node, body, roles allowed)
+        let read = &[Viewer, Operator, Admin][..];
+        let change = &[Operator, Admin][..];
+        let routes: Vec<(&str, &str, Option<&str>, &[Role])> = vec![
+            ("GET", "/", None, read),
+            ("GET", "/deployments", None, read),
+            (
+                "POST",
+                "/deployments",
+                Some(r#"{"name": "x", "target_node_count": 1}"#),
+                change,
+            ),
+            ("GET", "/deployments/D", None, read),
+            (
+                "PATCH",
+                "/deployments/D",
+                Some(r#"{"name": "renamed"}"#),
+                change,
+            ),
+            ("DELETE", "/deployments/D", None, &[Admin]),
+            ("POST", "/deployments/D/pause", None, change),
+            ("POST", "/deployments/D/resume", None, change),
+            ("GET", "/deployments/D/nodes", None, read),
+            ("GET", "/deployments/D/nodes/N", None, read),
+            ("POST", "/deployments/D/nodes/N/retry", None, change),
+            ("GET", "/deployments/D/telemetry", None, read),
+            (
+                "POST",
+                "/deployments/D/telemetry",
+                Some(push),
+                &[Collector, Operator, Admin],
+            ),
+            ("GET", "/deployments/D/nodes/N/telemetry/series", None, read),
+            ("GET", "/deployments/D/telemetry/series", None, read),
+            ("GET", "/deployments/D/bottlenecks", None, read),
+            ("GET", "/deployments/D/events", None, read),
+        ];
+        for (method, path, body, allowed) in routes {
+            for (who, token) in &tokens {
+                // A deployment of its own for each request: allowed changes and deletes do not
+                // disturb the next.
+                let req = request(
+                    "POST",
+                    "/deployments",
+                    Some(r#"{"name": "t", "target_node_count": 1}"#),
+                    admin,
+                );
+                let (status, created) = call(&app, req).await;
+                assert_eq!(status, StatusCode::CREATED);
+                let d = created["id"].as_i64().expect("id");
+                let n = node_ids(t, d)[0].get();
+                let uri = path
+                    .replace("/D", &format!("/{d}"))
+                    .replace("/N", &format!("/{n}"));
+                let body = body.map(|b| b.replace("NODE", &n.to_string()));
+                let response =
+                    test::call_service(&app, request(method, &uri, body.as_deref(), token)).await;
+                let status = response.status();
+                let challenge = response.headers().get("www-authenticate").cloned();
+                let bytes = test::read_body(response).await;
+                let label = format!("{method} {path} as {who:?}");
+                match who {
+                    Who::Key(role) if allowed.contains(role) => {
+                        assert!(
+                            status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
+                            "{label}: {status}"
+                        );
+                        assert!(status.as_u16() < 500, "{label}: {status}");
+                    }
+                    Who::Key(_) => {
+                        assert_eq!(status, StatusCode::FORBIDDEN, "{label}");
+                        let body: Value = serde_json::from_slice(&bytes).expect("json");
+                        assert!(
+                            body["detail"].as_str().is_some_and(|d| d.contains("role")),
+                            "{label}: {body}"
+                        );
+                    }
+                    _ => {
+                        assert_eq!(status, StatusCode::UNAUTHORIZED, "{label}");
+                        assert_eq!(
+                            challenge.as_ref().and_then(|c| c.to_str().ok()),
+                            Some("Bearer"),
+                            "{label}"
+                        );
+                        let body: Value = serde_json::from_slice(&bytes).expect("json");
+                        assert!(body["detail"].is_string(), "{label}: {body}");
+                    }
+                }
+            }
+        }
+        // Open to everyone.
+        for path in [
+            "/health",
+            "/ready",
+            "/docs",
+            "/openapi.json",
+            "/docs/swagger-ui.css",
+        ] {
+            for (who, token) in &tokens {
+                let (status, _) = call(&app, request("GET", path, None, token)).await;
+                assert!(
+                    status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
+                    "GET {path} as {who:?}: {status}"
+                );
+            }
+        }
+    })
+}
+
+/// Refused requests change nothing: a viewer's delete and an anonymous create leave the
+/// database as it was.
+fn a_refused_request_changes_nothing(t: &TestDatabase) {
+    let tokens = tokens(t);
+    with_keys_app!(t, |app| {
+        let (admin, viewer) = (&tokens[3].1, &tokens[0].1);
+        let create = r#"{"name": "kept", "target_node_count": 2}"#;
+        let (_, created) = call(&app, request("POST", "/deployments", Some(create), admin)).await;
+        let d = created["id"].as_i64().expect("id");
+        let uri = format!("/deployments/{d}");
+        let (status, _) = call(&app, request("DELETE", &uri, None, viewer)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, _) = call(&app, request("POST", "/deployments", Some(create), "")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, list) = call(&app, request("GET", "/deployments", None, viewer)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    })
+}
+
+/// The token is stored nowhere: only its SHA-256 is in the database.
+fn the_token_is_not_in_the_database(t: &TestDatabase) {
+    let tokens = tokens(t);
+    let admin = tokens[3].1.clone();
+    with_keys_app!(t, |app| {
+        let (status, _) = call(&app, request("GET", "/deployments", None, &admin)).await;
+        assert_eq!(status, StatusCode::OK);
+    });
+    let mut conn = t.db.get().expect("connection");
+    let keys = netorch_storage::api_keys::list(&mut conn).expect("list");
+    assert_eq!(keys.len(), 6);
+    if let Some(path) = t.url().strip_prefix("sqlite://") {
+        // Every byte of the file and its write-ahead log.
+        let mut bytes = std::fs::read(path).expect("database file");
+        bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
+        for (who, token) in tokens.iter().filter(|(_, token)| !token.is_empty()) {
+            let secret = &token.as_bytes()[4..];
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret),
+                "{who:?}'s token is in the database file"
+            );
+            let hash = netorch_api::auth::token_sha256(token);
+            let stored = matches!(who, Who::Key(_) | Who::Revoked | Who::Expired);
+            assert_eq!(
+                bytes.windows(64).any(|w| w == hash.as_bytes()),
+                stored,
+                "{who:?}"
+            );
+        }
+    }
+}
+
+/// With auth off, every route is open, as before.
+fn with_auth_off_no_key_is_needed(t: &TestDatabase) {
+    with_app!(t, |app| {
+        let (status, _) = post(
+            &app,
+            "/deployments",
+            r#"{"name": "open", "target_node_count": 1}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (status, _) = get(&app, "/deployments").await;
+        assert_eq!(status, StatusCode::OK);
+    })
+}
+
+/// With keys on, the document declares the bearer scheme and where it is required.
+fn the_document_declares_the_bearer_scheme(t: &TestDatabase) {
+    with_keys_app!(t, |app| {
+        let (status, doc) = call(&app, request("GET", "/openapi.json", None, "")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
+        let list = &doc["paths"]["/deployments"]["get"];
+        assert_eq!(list["security"], json!([{"bearer": []}]));
+        assert!(list["responses"]["401"].is_object() && list["responses"]["403"].is_object());
+        assert!(doc["paths"]["/health"]["get"]["security"].is_null());
+    });
+    with_app!(t, |app| {
+        let (_, doc) = get(&app, "/openapi.json").await;
+        assert!(doc["paths"]["/deployments"]["get"]["security"].is_null());
+    })
+}
+
+netorch_testkit::backend_tests!(
+    the_document_declares_the_bearer_scheme,
+    each_role_can_do_exactly_its_row,
+    a_refused_request_changes_nothing,
+    the_token_is_not_in_the_database,
+    with_auth_off_no_key_is_needed,
+);

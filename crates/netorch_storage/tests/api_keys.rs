@@ -1,0 +1,75 @@
+//! API keys on SQLite and PostgreSQL: stored by hash, found while active, revoked, listed.
+
+use chrono::{DateTime, Duration};
+use netorch_domain::{Role, Timestamp};
+use netorch_storage::{StorageError, api_keys};
+use netorch_testkit::{TestDatabase, backend_tests};
+
+fn t0() -> Timestamp {
+    DateTime::from_timestamp(1_800_000_000, 0).expect("valid time")
+}
+
+const HASH_A: &str = "aa00000000000000000000000000000000000000000000000000000000000000";
+const HASH_B: &str = "bb00000000000000000000000000000000000000000000000000000000000000";
+
+fn keys_are_found_by_hash_while_active(t: &TestDatabase) {
+    let mut conn = t.db.get().expect("connection");
+    let made =
+        api_keys::create(&mut conn, "ci", Role::Operator, HASH_A, None, t0()).expect("create");
+    assert_eq!((made.name.as_str(), made.role), ("ci", Role::Operator));
+    let soon = Some(t0() + Duration::hours(1));
+    api_keys::create(&mut conn, "temp", Role::Viewer, HASH_B, soon, t0()).expect("create");
+    assert!(matches!(
+        api_keys::create(&mut conn, "ci", Role::Admin, "cc", None, t0()),
+        Err(StorageError::KeyExists(name)) if name == "ci"
+    ));
+
+    let found = api_keys::authenticate(&mut conn, HASH_A, t0()).expect("read");
+    assert_eq!(found.map(|k| k.name), Some("ci".to_owned()));
+    assert_eq!(
+        api_keys::authenticate(&mut conn, "ff", t0()).expect("read"),
+        None
+    );
+    // Expired.
+    let later = t0() + Duration::hours(2);
+    assert_eq!(
+        api_keys::authenticate(&mut conn, HASH_B, later).expect("read"),
+        None
+    );
+
+    // Last use is written at most once a minute.
+    let listed = api_keys::list(&mut conn).expect("list");
+    assert_eq!(listed[0].last_used_at, Some(t0()));
+    api_keys::authenticate(&mut conn, HASH_A, t0() + Duration::seconds(30)).expect("read");
+    assert_eq!(
+        api_keys::list(&mut conn).expect("list")[0].last_used_at,
+        Some(t0())
+    );
+    api_keys::authenticate(&mut conn, HASH_A, t0() + Duration::seconds(61)).expect("read");
+    assert_eq!(
+        api_keys::list(&mut conn).expect("list")[0].last_used_at,
+        Some(t0() + Duration::seconds(61))
+    );
+
+    // Revoked: refused from then on; revoking again changes nothing.
+    let revoked = api_keys::revoke(&mut conn, "ci", later).expect("revoke");
+    assert_eq!(revoked.revoked_at, Some(later));
+    assert_eq!(
+        api_keys::authenticate(&mut conn, HASH_A, later).expect("read"),
+        None
+    );
+    let again = api_keys::revoke(&mut conn, "ci", later + Duration::hours(1)).expect("revoke");
+    assert_eq!(again.revoked_at, Some(later));
+    assert!(matches!(
+        api_keys::revoke(&mut conn, "nobody", later),
+        Err(StorageError::KeyNotFound(_))
+    ));
+    let names: Vec<String> = api_keys::list(&mut conn)
+        .expect("list")
+        .into_iter()
+        .map(|k| k.name)
+        .collect();
+    assert_eq!(names, ["ci", "temp"]);
+}
+
+backend_tests!(keys_are_found_by_hash_while_active);
