@@ -83,7 +83,7 @@ fn main() {
         target_node_count: NODES,
         rollout: Default::default(),
     };
-    let d = deployments::create(&mut db.get().expect("connection"), &new, t0())
+    let d = deployments::create(&mut db.get().expect("connection"), &new, None, t0())
         .expect("create")
         .id;
     let hw = SimulatedHardware::default();

@@ -35,7 +35,7 @@ fn fleet(db: &Database, nodes: u32) -> (DeploymentId, Vec<NodeId>) {
         target_node_count: nodes,
         rollout: Default::default(),
     };
-    let d = deployments::create(&mut conn, &new, now() - Duration::days(2)).expect("create");
+    let d = deployments::create(&mut conn, &new, None, now() - Duration::days(2)).expect("create");
     // As a telemetry worker would have: PostgreSQL's time partitions for the last day and ahead.
     partitions::maintain(&mut conn, &Retention::default(), now()).expect("partitions");
     let ids = nodes::list(&mut conn, d.id, &NodeFilter::default())

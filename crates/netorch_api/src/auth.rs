@@ -59,6 +59,22 @@ impl Actor {
     pub const ANONYMOUS: &str = "anonymous";
 }
 
+/// The request's actor, as [`authorize`] put it in the request (`anonymous` where it did not
+/// run).
+impl actix_web::FromRequest for Actor {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let actor = req
+            .extensions()
+            .get::<Actor>()
+            .cloned()
+            .unwrap_or_else(|| Actor(Actor::ANONYMOUS.to_owned()));
+        std::future::ready(Ok(actor))
+    }
+}
+
 /// A new token: [`TOKEN_PREFIX`] and 256 random bits as 64 lowercase hex digits.
 pub fn new_token() -> Result<String, ApiError> {
     let mut bytes = [0u8; 32];

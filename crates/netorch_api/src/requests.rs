@@ -1051,6 +1051,14 @@ impl ReadEvents {
         "node_id",
         "Only this node's events (its numeric id or its name)",
     );
+    /// Who caused them.
+    pub const ACTOR: StringField = StringField::new(
+        "actor",
+        "Only events caused through the API by this actor: an API key's name, or anonymous \
+         for requests made with auth off",
+        1,
+    )
+    .max(64);
 }
 
 impl FromInput for ReadEvents {
@@ -1060,6 +1068,7 @@ impl FromInput for ReadEvents {
         let limit = Paging::limit(input);
         let event_type = input.query_choice(&Self::EVENT_TYPE);
         let node = input.query_node(&Self::NODE);
+        let actor = input.query_string(&Self::ACTOR);
         input.check()?;
         let deployment = DeploymentId(valid(deployment)?);
         Ok(ReadEvents {
@@ -1069,6 +1078,7 @@ impl FromInput for ReadEvents {
                 after,
                 event_type,
                 node: None,
+                actor,
                 limit,
             },
             node,
@@ -1084,5 +1094,6 @@ params!(
         Paging::LIMIT.parameter(ParameterIn::Query),
         ReadEvents::EVENT_TYPE.parameter(ParameterIn::Query),
         ReadEvents::NODE.parameter(ParameterIn::Query),
+        ReadEvents::ACTOR.parameter(ParameterIn::Query),
     ]
 );

@@ -2,6 +2,7 @@
 //! operation's input type from `requests`, already read and checked.
 
 use crate::ApiState;
+use crate::auth::Actor;
 use crate::error::{ApiError, ConflictDetail, ErrorDetail, FieldError, LocItem, ValidationError};
 use crate::input::Valid;
 use crate::listing_cache::ListingKey;
@@ -106,10 +107,11 @@ pub async fn root() -> HttpResponse {
 )]
 pub async fn create_deployment(
     state: web::Data<ApiState>,
+    actor: Actor,
     Valid(DeploymentCreate(new)): Valid<DeploymentCreate>,
 ) -> Result<HttpResponse, ApiError> {
     let created = with_write(&state, move |conn| {
-        Ok(deployments::create(conn, &new, Utc::now())?)
+        Ok(deployments::create(conn, &new, Some(&actor.0), Utc::now())?)
     })
     .await?;
     log::info!(
@@ -195,13 +197,20 @@ pub async fn get_deployment(
 )]
 pub async fn patch_deployment(
     state: web::Data<ApiState>,
+    actor: Actor,
     Valid(DeploymentPatch {
         deployment,
         changes,
     }): Valid<DeploymentPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let (deployment, counts) = with_write(&state, move |conn| {
-        Ok(deployments::update(conn, deployment, &changes, Utc::now())?)
+        Ok(deployments::update(
+            conn,
+            deployment,
+            &changes,
+            Some(&actor.0),
+            Utc::now(),
+        )?)
     })
     .await?;
     Ok(HttpResponse::Ok().json(DeploymentDetail::new(deployment, counts)))
@@ -224,6 +233,7 @@ pub async fn patch_deployment(
 )]
 pub async fn pause_deployment(
     state: web::Data<ApiState>,
+    actor: Actor,
     Valid(DeploymentPath { deployment }): Valid<DeploymentPath>,
 ) -> Result<HttpResponse, ApiError> {
     let (deployment, counts) = with_write(&state, move |conn| {
@@ -231,6 +241,7 @@ pub async fn pause_deployment(
             conn,
             deployment,
             PauseReason::Operator,
+            Some(&actor.0),
             Utc::now(),
         )?)
     })
@@ -256,10 +267,16 @@ pub async fn pause_deployment(
 )]
 pub async fn resume_deployment(
     state: web::Data<ApiState>,
+    actor: Actor,
     Valid(DeploymentPath { deployment }): Valid<DeploymentPath>,
 ) -> Result<HttpResponse, ApiError> {
     let (deployment, counts) = with_write(&state, move |conn| {
-        Ok(deployments::resume(conn, deployment, Utc::now())?)
+        Ok(deployments::resume(
+            conn,
+            deployment,
+            Some(&actor.0),
+            Utc::now(),
+        )?)
     })
     .await?;
     Ok(HttpResponse::Ok().json(DeploymentDetail::new(deployment, counts)))
@@ -281,10 +298,16 @@ pub async fn resume_deployment(
 )]
 pub async fn delete_deployment(
     state: web::Data<ApiState>,
+    actor: Actor,
     Valid(DeploymentPath { deployment }): Valid<DeploymentPath>,
 ) -> Result<HttpResponse, ApiError> {
     with_write(&state, move |conn| {
-        Ok(deployments::delete(conn, deployment, Utc::now())?)
+        Ok(deployments::delete(
+            conn,
+            deployment,
+            Some(&actor.0),
+            Utc::now(),
+        )?)
     })
     .await?;
     log::info!("deployment {deployment} deleted");
@@ -375,11 +398,18 @@ pub async fn get_node(
 )]
 pub async fn retry_node(
     state: web::Data<ApiState>,
+    actor: Actor,
     Valid(NodePath { deployment, node }): Valid<NodePath>,
 ) -> Result<HttpResponse, ApiError> {
     let node = with_write(&state, move |conn| {
         let id = nodes::resolve(conn, deployment, &node)?;
-        Ok(nodes::retry(conn, deployment, id, Utc::now())?)
+        Ok(nodes::retry(
+            conn,
+            deployment,
+            id,
+            Some(&actor.0),
+            Utc::now(),
+        )?)
     })
     .await?;
     log::info!(

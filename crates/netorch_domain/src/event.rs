@@ -121,6 +121,9 @@ pub struct NewEvent {
     pub created_at: Timestamp,
 }
 
+/// The metadata key naming who caused an event through the API.
+const ACTOR: &str = "actor";
+
 fn object(value: Value) -> Map<String, Value> {
     match value {
         Value::Object(map) => map,
@@ -355,6 +358,20 @@ impl NewEvent {
             metadata,
             created_at: now,
         }
+    }
+
+    /// The same event caused by `actor` through the API (an API key's name, or `anonymous`),
+    /// recorded as its metadata's `actor`; `None` leaves it as it is (the workers' events).
+    pub fn by(self, actor: Option<&str>) -> Self {
+        match actor {
+            Some(actor) => self.with_metadata(ACTOR, actor),
+            None => self,
+        }
+    }
+
+    /// Who caused the event through the API, if anyone (see [`NewEvent::by`]).
+    pub fn actor(&self) -> Option<&str> {
+        self.metadata.get(ACTOR).and_then(Value::as_str)
     }
 
     /// Adds one metadata entry (for example a failure reason).

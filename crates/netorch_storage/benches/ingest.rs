@@ -53,7 +53,7 @@ fn run(label: &str, test_db: &TestDatabase) {
         target_node_count: NODES,
         rollout: Default::default(),
     };
-    deployments::create(&mut conn, &new, epoch()).expect("create");
+    deployments::create(&mut conn, &new, None, epoch()).expect("create");
     // As a telemetry worker would have: PostgreSQL's time partitions for now and ahead.
     partitions::maintain(&mut conn, &Retention::default(), epoch()).expect("partitions");
     drop(conn);

@@ -247,7 +247,12 @@ fn stored_u32(value: Option<u32>, name: &str) -> Result<Option<i32>> {
 
 /// Creates a deployment and all its nodes, in `PENDING`, with a `DEPLOYMENT_CREATED` event, in
 /// one transaction: either everything exists afterwards or nothing does.
-pub fn create(conn: &mut DbConnection, new: &NewDeployment, now: Timestamp) -> Result<Deployment> {
+pub fn create(
+    conn: &mut DbConnection,
+    new: &NewDeployment,
+    actor: Option<&str>,
+    now: Timestamp,
+) -> Result<Deployment> {
     let count = i32::try_from(new.target_node_count)
         .ok()
         .filter(|count| *count >= 1)
@@ -290,7 +295,8 @@ pub fn create(conn: &mut DbConnection, new: &NewDeployment, now: Timestamp) -> R
                 &deployment.name,
                 new.target_node_count,
                 now,
-            ),
+            )
+            .by(actor),
         )?;
         Ok(deployment)
     })
@@ -478,9 +484,10 @@ pub fn pause(
     conn: &mut DbConnection,
     id: DeploymentId,
     reason: PauseReason,
+    actor: Option<&str>,
     now: Timestamp,
 ) -> Result<(Deployment, NodeStateCounts)> {
-    pause_or_resume(conn, id, Some(reason), now)
+    pause_or_resume(conn, id, Some(reason), actor, now)
 }
 
 /// Resumes a paused rollout with a `DEPLOYMENT_RESUMED` event; a deployment that is not paused
@@ -488,9 +495,10 @@ pub fn pause(
 pub fn resume(
     conn: &mut DbConnection,
     id: DeploymentId,
+    actor: Option<&str>,
     now: Timestamp,
 ) -> Result<(Deployment, NodeStateCounts)> {
-    pause_or_resume(conn, id, None, now)
+    pause_or_resume(conn, id, None, actor, now)
 }
 
 /// Pauses the rollout (`Some` reason) or resumes it (`None`), with its event, unless it is so
@@ -499,6 +507,7 @@ fn pause_or_resume(
     conn: &mut DbConnection,
     id: DeploymentId,
     pause: Option<PauseReason>,
+    actor: Option<&str>,
     now: Timestamp,
 ) -> Result<(Deployment, NodeStateCounts)> {
     write_transaction(conn, |conn| {
@@ -511,7 +520,7 @@ fn pause_or_resume(
             Some(reason) => NewEvent::deployment_paused(id, reason, &counts, now),
             None => NewEvent::deployment_resumed(id, now),
         };
-        event_log::insert(conn, &event)?;
+        event_log::insert(conn, &event.by(actor))?;
         get_with_counts(conn, id)
     })
 }
@@ -582,6 +591,7 @@ pub fn update(
     conn: &mut DbConnection,
     id: DeploymentId,
     changes: &DeploymentChanges,
+    actor: Option<&str>,
     now: Timestamp,
 ) -> Result<(Deployment, NodeStateCounts)> {
     write_transaction(conn, |conn| {
@@ -591,7 +601,7 @@ pub fn update(
             .filter(|t| *t != before.target_node_count)
         {
             let event = scale(conn, &before, &counts, target, now)?;
-            event_log::insert(conn, &event)?;
+            event_log::insert(conn, &event.by(actor))?;
         }
         let after = changes.applied_to(&before);
         let changed = changes.changed_fields(&before);
@@ -614,7 +624,10 @@ pub fn update(
                 d::updated_at.eq(to_micros(now)),
             ))
             .execute(conn)?;
-        event_log::insert(conn, &NewEvent::deployment_updated(id, changed, now))?;
+        event_log::insert(
+            conn,
+            &NewEvent::deployment_updated(id, changed, now).by(actor),
+        )?;
         get_with_counts(conn, id)
     })
 }
@@ -742,7 +755,12 @@ pub fn lock(
 ///
 /// The deployment is locked first ([`lock`]): a push or a worker tick writing for it either
 /// commits before and has its rows deleted here, or comes after and finds it gone.
-pub fn delete(conn: &mut DbConnection, id: DeploymentId, now: Timestamp) -> Result<()> {
+pub fn delete(
+    conn: &mut DbConnection,
+    id: DeploymentId,
+    actor: Option<&str>,
+    now: Timestamp,
+) -> Result<()> {
     write_transaction(conn, |conn| {
         if lock(conn, &[id], DeploymentLock::Delete)?.is_empty() {
             return Err(StorageError::DeploymentNotFound);
@@ -758,7 +776,7 @@ pub fn delete(conn: &mut DbConnection, id: DeploymentId, now: Timestamp) -> Resu
         diesel::delete(deployments::table.find(id.get())).execute(conn)?;
         event_log::insert(
             conn,
-            &NewEvent::deployment_deleted(id, &deployment.name, counts.total(), now),
+            &NewEvent::deployment_deleted(id, &deployment.name, counts.total(), now).by(actor),
         )?;
         Ok(())
     })

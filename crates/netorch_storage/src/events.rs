@@ -58,6 +58,7 @@ struct NewEventRow<'a> {
     message: &'a str,
     metadata: String,
     created_at: i64,
+    actor: Option<&'a str>,
 }
 
 impl<'a> From<&'a NewEvent> for NewEventRow<'a> {
@@ -70,6 +71,7 @@ impl<'a> From<&'a NewEvent> for NewEventRow<'a> {
             // A map of JSON values always serializes.
             metadata: serde_json::to_string(&event.metadata).unwrap_or_else(|_| "{}".to_owned()),
             created_at: to_micros(event.created_at),
+            actor: event.actor(),
         }
     }
 }
@@ -79,7 +81,7 @@ struct SqliteEventInsert;
 
 impl SqliteRows for NewEventRow<'_> {
     const HEAD: &'static str = "INSERT INTO events \
-        (deployment_id, node_id, event_type, message, metadata, created_at) VALUES ";
+        (deployment_id, node_id, event_type, message, metadata, created_at, actor) VALUES ";
     const TAIL: &'static str = "";
     const CHUNK: usize = 2_000;
     type CacheKey = SqliteEventInsert;
@@ -93,6 +95,7 @@ impl SqliteRows for NewEventRow<'_> {
             Text => &self.message,
             Text => &self.metadata,
             BigInt => &self.created_at,
+            Nullable<Text> => &self.actor,
         )
     }
 }
@@ -163,6 +166,8 @@ pub struct EventQuery {
     pub event_type: Option<EventType>,
     /// Only this node's events.
     pub node: Option<NodeId>,
+    /// Only events caused by this actor (an API key's name, or `anonymous`).
+    pub actor: Option<String>,
     /// At most this many.
     pub limit: i64,
 }
@@ -184,6 +189,9 @@ pub fn list(conn: &mut DbConnection, query: &EventQuery) -> Result<Vec<Event>> {
         }
         if let Some(node) = query.node {
             select = select.filter(events::node_id.eq(node.get()));
+        }
+        if let Some(actor) = &query.actor {
+            select = select.filter(events::actor.eq(actor.clone()));
         }
         select
             .order(events::id.asc())

@@ -205,6 +205,9 @@ pub struct NodeChange {
     pub ip_address: Option<String>,
     /// Why the node failed (cleared by any transition into a state other than `FAILED`).
     pub failure_reason: Option<String>,
+    /// Who asked for the change through the API (its event's `actor`); `None` for the
+    /// workers' own.
+    pub actor: Option<String>,
 }
 
 /// A transition decided on a node as it was read: applied only if the node's row still has
@@ -226,6 +229,8 @@ pub struct TransitionPlan {
     /// The policy limit the transition applied: the phase timeout in seconds for
     /// `PhaseTimedOut`, `max_retries` for `AutoRetry` (for their events).
     limit: u32,
+    /// Who asked for it through the API.
+    actor: Option<String>,
 }
 
 impl TransitionPlan {
@@ -245,6 +250,7 @@ impl TransitionPlan {
                 node.attempt
             },
             ip_address: change.ip_address,
+            actor: change.actor,
             failure_reason: if to == NodeState::Failed {
                 change.failure_reason
             } else {
@@ -335,6 +341,7 @@ impl TransitionPlan {
             Some(reason) => event.with_metadata("failure_reason", reason.as_str()),
             None => event,
         };
+        let event = event.by(self.actor.as_deref());
         match self.check_after {
             Some(at) if self.schedules_retry() => {
                 // As the API writes times: UTC, microseconds, no offset.
@@ -612,20 +619,19 @@ pub fn retry(
     conn: &mut DbConnection,
     deployment: DeploymentId,
     node: NodeId,
+    actor: Option<&str>,
     now: Timestamp,
 ) -> Result<Node> {
+    let change = NodeChange {
+        actor: actor.map(str::to_owned),
+        ..NodeChange::default()
+    };
     // Read and write in one write transaction: on SQLite nobody can move the node in between;
     // on PostgreSQL a concurrent change makes the guarded update miss, and we read again.
     write_transaction(conn, |conn| {
         loop {
             let current = get(conn, deployment, node)?;
-            if let Some(updated) = transition(
-                conn,
-                &current,
-                NodeTrigger::Retry,
-                &NodeChange::default(),
-                now,
-            )? {
+            if let Some(updated) = transition(conn, &current, NodeTrigger::Retry, &change, now)? {
                 return Ok(updated);
             }
         }

@@ -114,6 +114,8 @@ diesel::table! {
         metadata -> Text,
         /// Microseconds since the epoch.
         created_at -> BigInt,
+        /// Who caused it through the API (also in `metadata`); null for the workers' own.
+        actor -> Nullable<Text>,
     }
 }
 

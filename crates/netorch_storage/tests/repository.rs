@@ -54,6 +54,7 @@ fn events_of(conn: &mut DbConnection, deployment: DeploymentId) -> Vec<netorch_d
             after: None,
             event_type: None,
             node: None,
+            actor: None,
             limit: 1000,
         },
     )
@@ -83,7 +84,7 @@ fn drive(conn: &mut DbConnection, node: &Node, triggers: &[NodeTrigger], now: Ti
 fn create_makes_every_node_pending_in_one_go(t: &TestDatabase) {
     let mut conn = t.db.get().expect("connection");
     let created =
-        deployments::create(&mut conn, &new_deployment("edge", 12), t0()).expect("create");
+        deployments::create(&mut conn, &new_deployment("edge", 12), None, t0()).expect("create");
     assert_eq!(created.name, "edge");
     assert_eq!(created.description.as_deref(), Some("edge description"));
     assert_eq!(created.target_node_count, 12);
@@ -121,6 +122,7 @@ fn create_makes_every_node_pending_in_one_go(t: &TestDatabase) {
             after: None,
             event_type: None,
             node: None,
+            actor: None,
             limit: 100,
         },
     )
@@ -131,8 +133,8 @@ fn create_makes_every_node_pending_in_one_go(t: &TestDatabase) {
 
 fn create_refuses_zero_nodes_and_writes_nothing(t: &TestDatabase) {
     let mut conn = t.db.get().expect("connection");
-    let err =
-        deployments::create(&mut conn, &new_deployment("empty", 0), t0()).expect_err("0 nodes");
+    let err = deployments::create(&mut conn, &new_deployment("empty", 0), None, t0())
+        .expect_err("0 nodes");
     assert!(matches!(err, StorageError::InvalidInput(_)), "{err:?}");
     assert_eq!(deployments::count(&mut conn).expect("count"), 0);
 }
@@ -141,7 +143,7 @@ fn list_is_newest_first_and_paged(t: &TestDatabase) {
     let mut conn = t.db.get().expect("connection");
     let ids: Vec<DeploymentId> = (0..5)
         .map(|i| {
-            deployments::create(&mut conn, &new_deployment(&format!("d{i}"), 1), t0())
+            deployments::create(&mut conn, &new_deployment(&format!("d{i}"), 1), None, t0())
                 .expect("create")
                 .id
         })
@@ -165,7 +167,8 @@ fn list_is_newest_first_and_paged(t: &TestDatabase) {
 
 fn node_queries_filter_by_state_and_page(t: &TestDatabase) {
     let mut conn = t.db.get().expect("connection");
-    let d = deployments::create(&mut conn, &new_deployment("filter", 10), t0()).expect("create");
+    let d =
+        deployments::create(&mut conn, &new_deployment("filter", 10), None, t0()).expect("create");
     let nodes_before = all_nodes(&mut conn, d.id);
     for node in &nodes_before[..4] {
         drive(&mut conn, node, &[NodeTrigger::StartProvisioning], t0());
@@ -201,8 +204,8 @@ fn node_queries_filter_by_state_and_page(t: &TestDatabase) {
 
 fn missing_rows_are_typed_errors(t: &TestDatabase) {
     let mut conn = t.db.get().expect("connection");
-    let a = deployments::create(&mut conn, &new_deployment("a", 2), t0()).expect("create");
-    let b = deployments::create(&mut conn, &new_deployment("b", 2), t0()).expect("create");
+    let a = deployments::create(&mut conn, &new_deployment("a", 2), None, t0()).expect("create");
+    let b = deployments::create(&mut conn, &new_deployment("b", 2), None, t0()).expect("create");
     let node_of_b = all_nodes(&mut conn, b.id)[0].id;
     assert!(matches!(
         deployments::get(&mut conn, DeploymentId(999_999)),
@@ -229,8 +232,9 @@ fn missing_rows_are_typed_errors(t: &TestDatabase) {
 fn delete_cascades_and_keeps_the_deleted_event(t: &TestDatabase) {
     let mut conn = t.db.get().expect("connection");
     let doomed =
-        deployments::create(&mut conn, &new_deployment("doomed", 3), t0()).expect("create");
-    let kept = deployments::create(&mut conn, &new_deployment("kept", 2), t0()).expect("create");
+        deployments::create(&mut conn, &new_deployment("doomed", 3), None, t0()).expect("create");
+    let kept =
+        deployments::create(&mut conn, &new_deployment("kept", 2), None, t0()).expect("create");
     let doomed_nodes = all_nodes(&mut conn, doomed.id);
     let kept_nodes = all_nodes(&mut conn, kept.id);
     drive(
@@ -249,7 +253,7 @@ fn delete_cascades_and_keeps_the_deleted_event(t: &TestDatabase) {
         5
     );
 
-    deployments::delete(&mut conn, doomed.id, t0() + Duration::seconds(1)).expect("delete");
+    deployments::delete(&mut conn, doomed.id, None, t0() + Duration::seconds(1)).expect("delete");
 
     assert!(matches!(
         deployments::get(&mut conn, doomed.id),
@@ -276,6 +280,7 @@ fn delete_cascades_and_keeps_the_deleted_event(t: &TestDatabase) {
             after: None,
             event_type: None,
             node: None,
+            actor: None,
             limit: 100,
         },
     )
@@ -291,21 +296,23 @@ fn delete_cascades_and_keeps_the_deleted_event(t: &TestDatabase) {
     assert_eq!(telemetry::count(&mut conn, kept.id).expect("count"), 2);
     // Deleting again is "not found", and ids are never reused.
     assert!(matches!(
-        deployments::delete(&mut conn, doomed.id, t0()),
+        deployments::delete(&mut conn, doomed.id, None, t0()),
         Err(StorageError::DeploymentNotFound)
     ));
-    let next = deployments::create(&mut conn, &new_deployment("next", 1), t0()).expect("create");
+    let next =
+        deployments::create(&mut conn, &new_deployment("next", 1), None, t0()).expect("create");
     assert!(next.id > kept.id);
 }
 
 fn transitions_follow_the_state_machine_and_log_one_event_each(t: &TestDatabase) {
     let mut conn = t.db.get().expect("connection");
-    let d = deployments::create(&mut conn, &new_deployment("sm", 1), t0()).expect("create");
+    let d = deployments::create(&mut conn, &new_deployment("sm", 1), None, t0()).expect("create");
     let node = all_nodes(&mut conn, d.id).remove(0);
     let later = t0() + Duration::seconds(2);
     let change = NodeChange {
         ip_address: Some("10.0.0.7".into()),
         failure_reason: None,
+        actor: None,
     };
     let provisioning = nodes::transition(
         &mut conn,
@@ -357,6 +364,7 @@ fn transitions_follow_the_state_machine_and_log_one_event_each(t: &TestDatabase)
         &NodeChange {
             ip_address: None,
             failure_reason: Some("config push rejected".into()),
+            actor: None,
         },
         later,
     )
@@ -380,6 +388,7 @@ fn transitions_follow_the_state_machine_and_log_one_event_each(t: &TestDatabase)
             after: None,
             event_type: Some(EventType::StateChange),
             node: Some(node.id),
+            actor: None,
             limit: 100,
         },
     )
@@ -407,7 +416,8 @@ fn transitions_follow_the_state_machine_and_log_one_event_each(t: &TestDatabase)
 
 fn retry_restarts_a_failed_node_and_refuses_others(t: &TestDatabase) {
     let mut conn = t.db.get().expect("connection");
-    let d = deployments::create(&mut conn, &new_deployment("retry", 2), t0()).expect("create");
+    let d =
+        deployments::create(&mut conn, &new_deployment("retry", 2), None, t0()).expect("create");
     let pair = all_nodes(&mut conn, d.id);
     let failed = drive(
         &mut conn,
@@ -420,7 +430,7 @@ fn retry_restarts_a_failed_node_and_refuses_others(t: &TestDatabase) {
     );
     assert_eq!(failed.state, NodeState::Failed);
 
-    let retried = nodes::retry(&mut conn, d.id, failed.id, t0()).expect("retry");
+    let retried = nodes::retry(&mut conn, d.id, failed.id, None, t0()).expect("retry");
     assert_eq!(
         (
             retried.state,
@@ -440,6 +450,7 @@ fn retry_restarts_a_failed_node_and_refuses_others(t: &TestDatabase) {
             after: None,
             event_type: Some(EventType::NodeRetry),
             node: None,
+            actor: None,
             limit: 10,
         },
     )
@@ -449,7 +460,7 @@ fn retry_restarts_a_failed_node_and_refuses_others(t: &TestDatabase) {
     assert_eq!(log[0].metadata["from_state"], "FAILED");
     assert_eq!(log[0].metadata["to_state"], "PENDING");
 
-    match nodes::retry(&mut conn, d.id, pair[1].id, t0()) {
+    match nodes::retry(&mut conn, d.id, pair[1].id, None, t0()) {
         Err(StorageError::Domain(DomainError::IllegalTransition {
             from,
             allowed_actions,
@@ -461,7 +472,7 @@ fn retry_restarts_a_failed_node_and_refuses_others(t: &TestDatabase) {
         other => panic!("retry of a pending node: {other:?}"),
     }
     assert!(matches!(
-        nodes::retry(&mut conn, d.id, NodeId(987_654), t0()),
+        nodes::retry(&mut conn, d.id, NodeId(987_654), None, t0()),
         Err(StorageError::NodeNotFound)
     ));
     assert_eq!(OperatorAction::Retry.as_str(), "retry");
@@ -469,8 +480,10 @@ fn retry_restarts_a_failed_node_and_refuses_others(t: &TestDatabase) {
 
 fn every_node_change_raises_the_node_version_and_nothing_else_does(t: &TestDatabase) {
     let mut conn = t.db.get().expect("connection");
-    let d = deployments::create(&mut conn, &new_deployment("versioned", 2), t0()).expect("create");
-    let other = deployments::create(&mut conn, &new_deployment("other", 1), t0()).expect("create");
+    let d = deployments::create(&mut conn, &new_deployment("versioned", 2), None, t0())
+        .expect("create");
+    let other =
+        deployments::create(&mut conn, &new_deployment("other", 1), None, t0()).expect("create");
     let version =
         |conn: &mut DbConnection, id| deployments::nodes_version(conn, id).expect("version");
     let start = version(&mut conn, d.id);
@@ -480,7 +493,7 @@ fn every_node_change_raises_the_node_version_and_nothing_else_does(t: &TestDatab
     seen.push(version(&mut conn, d.id));
     let failed = drive(&mut conn, &node, &[NodeTrigger::ProvisioningFailed], t0());
     seen.push(version(&mut conn, d.id));
-    nodes::retry(&mut conn, d.id, failed.id, t0()).expect("retry");
+    nodes::retry(&mut conn, d.id, failed.id, None, t0()).expect("retry");
     seen.push(version(&mut conn, d.id));
     assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
     // Telemetry, another deployment's nodes and reads leave it alone.
@@ -500,10 +513,10 @@ fn nothing_is_written_for_a_deployment_after_its_delete_commits(t: &TestDatabase
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     for round in 0..3 {
         let mut conn = t.db.get().expect("connection");
-        let doomed =
-            deployments::create(&mut conn, &new_deployment("doomed", 60), t0()).expect("create");
+        let doomed = deployments::create(&mut conn, &new_deployment("doomed", 60), None, t0())
+            .expect("create");
         let kept =
-            deployments::create(&mut conn, &new_deployment("kept", 5), t0()).expect("create");
+            deployments::create(&mut conn, &new_deployment("kept", 5), None, t0()).expect("create");
         let doomed_nodes = all_nodes(&mut conn, doomed.id);
         let kept_nodes = all_nodes(&mut conn, kept.id);
         drop(conn);
@@ -587,7 +600,7 @@ fn nothing_is_written_for_a_deployment_after_its_delete_commits(t: &TestDatabase
             // The delete, once the writers are well under way.
             wait_for(9);
             deleted.store(true, Ordering::SeqCst);
-            deployments::delete(&mut t.db.get().expect("connection"), doomed.id, t0())
+            deployments::delete(&mut t.db.get().expect("connection"), doomed.id, None, t0())
                 .expect("delete");
             // Let the writers run past the delete before stopping them.
             wait_for(batches.load(Ordering::SeqCst) + 9);
@@ -659,7 +672,7 @@ fn silent_loops_are_forgotten_and_the_list_is_bounded(t: &TestDatabase) {
 
 fn guarded_update_race_has_exactly_one_winner(t: &TestDatabase) {
     let mut conn = t.db.get().expect("connection");
-    let d = deployments::create(&mut conn, &new_deployment("race", 1), t0()).expect("create");
+    let d = deployments::create(&mut conn, &new_deployment("race", 1), None, t0()).expect("create");
     let node = all_nodes(&mut conn, d.id).remove(0);
     drop(conn);
     for round in 0..5 {
@@ -704,6 +717,7 @@ fn guarded_update_race_has_exactly_one_winner(t: &TestDatabase) {
             after: None,
             event_type: None,
             node: Some(node.id),
+            actor: None,
             limit: 100,
         },
     )
@@ -717,7 +731,7 @@ fn guarded_update_race_has_exactly_one_winner(t: &TestDatabase) {
 
 fn duplicate_samples_are_stored_once(t: &TestDatabase) {
     let mut conn = t.db.get().expect("connection");
-    let d = deployments::create(&mut conn, &new_deployment("dup", 2), t0()).expect("create");
+    let d = deployments::create(&mut conn, &new_deployment("dup", 2), None, t0()).expect("create");
     let pair = all_nodes(&mut conn, d.id);
     let batch = vec![
         sample(&pair[0], t0(), 10.0),
@@ -751,8 +765,9 @@ fn duplicate_samples_are_stored_once(t: &TestDatabase) {
 
 fn telemetry_query_filters_and_orders_newest_first(t: &TestDatabase) {
     let mut conn = t.db.get().expect("connection");
-    let d = deployments::create(&mut conn, &new_deployment("tq", 3), t0()).expect("create");
-    let other = deployments::create(&mut conn, &new_deployment("other", 1), t0()).expect("create");
+    let d = deployments::create(&mut conn, &new_deployment("tq", 3), None, t0()).expect("create");
+    let other =
+        deployments::create(&mut conn, &new_deployment("other", 1), None, t0()).expect("create");
     let trio = all_nodes(&mut conn, d.id);
     let mut batch = Vec::new();
     for slot in 0..10 {
@@ -816,7 +831,7 @@ fn telemetry_query_filters_and_orders_newest_first(t: &TestDatabase) {
 
 fn events_page_with_a_cursor(t: &TestDatabase) {
     let mut conn = t.db.get().expect("connection");
-    let d = deployments::create(&mut conn, &new_deployment("ev", 3), t0()).expect("create");
+    let d = deployments::create(&mut conn, &new_deployment("ev", 3), None, t0()).expect("create");
     for node in all_nodes(&mut conn, d.id) {
         drive(&mut conn, &node, &[NodeTrigger::StartProvisioning], t0());
     }
@@ -825,6 +840,7 @@ fn events_page_with_a_cursor(t: &TestDatabase) {
         after,
         event_type: None,
         node: None,
+        actor: None,
         limit: 2,
     };
     let first = events::list(&mut conn, &page(None)).expect("events");
@@ -874,7 +890,7 @@ fn heartbeats_are_upserted(t: &TestDatabase) {
 
 fn migrations_round_trip(t: &TestDatabase) {
     let mut conn = t.db.get().expect("connection");
-    deployments::create(&mut conn, &new_deployment("before", 1), t0()).expect("create");
+    deployments::create(&mut conn, &new_deployment("before", 1), None, t0()).expect("create");
     assert!(
         migrations::run_pending(&mut conn)
             .expect("nothing pending")
@@ -886,7 +902,7 @@ fn migrations_round_trip(t: &TestDatabase) {
     let applied = migrations::run_pending(&mut conn).expect("up again");
     assert_eq!(applied.len(), reverted.len());
     assert_eq!(deployments::count(&mut conn).expect("count"), 0);
-    deployments::create(&mut conn, &new_deployment("after", 2), t0()).expect("create after");
+    deployments::create(&mut conn, &new_deployment("after", 2), None, t0()).expect("create after");
 }
 
 fn concurrent_start_up_migrates_once(t: &TestDatabase) {
@@ -913,7 +929,8 @@ fn events_commit_in_id_order(t: &TestDatabase) {
     // must not be able to commit a later id before the first commits, or a reader paging with
     // `after` would step past the first event for good.
     let mut conn = t.db.get().expect("connection");
-    let d = deployments::create(&mut conn, &new_deployment("order", 1), t0()).expect("create");
+    let d =
+        deployments::create(&mut conn, &new_deployment("order", 1), None, t0()).expect("create");
     let node = all_nodes(&mut conn, d.id).remove(0);
     let created = events::list(
         &mut conn,
@@ -922,6 +939,7 @@ fn events_commit_in_id_order(t: &TestDatabase) {
             after: None,
             event_type: None,
             node: None,
+            actor: None,
             limit: 10,
         },
     )
@@ -973,6 +991,7 @@ fn events_commit_in_id_order(t: &TestDatabase) {
                 after: cursor,
                 event_type: None,
                 node: None,
+                actor: None,
                 limit: 10,
             },
         )
@@ -996,6 +1015,7 @@ fn events_commit_in_id_order(t: &TestDatabase) {
             after: cursor,
             event_type: None,
             node: None,
+            actor: None,
             limit: 10,
         },
     )

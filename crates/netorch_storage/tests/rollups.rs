@@ -24,7 +24,7 @@ fn fleet(conn: &mut DbConnection, nodes: u32) -> (DeploymentId, Vec<Node>) {
         target_node_count: nodes,
         rollout: Default::default(),
     };
-    let d = deployments::create(conn, &new, t0()).expect("create");
+    let d = deployments::create(conn, &new, None, t0()).expect("create");
     let all = nodes::list(conn, d.id, &NodeFilter::default())
         .expect("nodes")
         .nodes;
@@ -363,7 +363,7 @@ fn a_deployments_delete_removes_its_rollups(t: &TestDatabase) {
         .map(|n| sample(n, t0(), 1.0))
         .collect();
     telemetry::insert_batch(&mut conn, &batch).expect("insert");
-    deployments::delete(&mut conn, d, t0()).expect("delete");
+    deployments::delete(&mut conn, d, None, t0()).expect("delete");
     let far = (t0() - Duration::days(1), t0() + Duration::days(1));
     for resolution in Resolution::ALL {
         assert!(

@@ -52,7 +52,7 @@ fn run(label: &str, test_db: &TestDatabase) {
             target_node_count: NODES_PER_DEPLOYMENT,
             rollout: Default::default(),
         };
-        deployments::create(&mut conn, &new, t0()).expect("create");
+        deployments::create(&mut conn, &new, None, t0()).expect("create");
     }
     let hw = SimulatedHardware::default();
     lifecycle(&mut conn, &hw, 0, "all pending, every node moves");
@@ -90,6 +90,7 @@ fn pushes_during_rollout(label: &str, test_db: &TestDatabase, limits: TickLimits
             target_node_count: 100,
             rollout: Default::default(),
         },
+        None,
         t0(),
     )
     .expect("create");
@@ -103,7 +104,7 @@ fn pushes_during_rollout(label: &str, test_db: &TestDatabase, limits: TickLimits
             target_node_count: NODES_PER_DEPLOYMENT,
             rollout: Default::default(),
         };
-        deployments::create(&mut conn, &new, t0()).expect("create");
+        deployments::create(&mut conn, &new, None, t0()).expect("create");
     }
     let hw = SimulatedHardware::default();
     let done = AtomicBool::new(false);

@@ -132,6 +132,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             target_node_count: 4,
             rollout: Default::default(),
         },
+        None,
         Utc::now(),
     )?;
     let metrics_dir = dir.path().join("metrics");

@@ -82,6 +82,7 @@ pub fn plan_transition(
                 NodeChange {
                     ip_address: Some(address),
                     failure_reason: None,
+                    actor: None,
                 },
             ),
             Err(reason) => (NodeTrigger::ProvisioningFailed, failure(reason)),
@@ -180,6 +181,7 @@ fn failure(reason: String) -> NodeChange {
     NodeChange {
         ip_address: None,
         failure_reason: Some(reason),
+        actor: None,
     }
 }
 

@@ -30,7 +30,9 @@ fn create(conn: &mut DbConnection, nodes: u32, rollout: RolloutPolicy) -> Deploy
         target_node_count: nodes,
         rollout,
     };
-    deployments::create(conn, &new, t0()).expect("create").id
+    deployments::create(conn, &new, None, t0())
+        .expect("create")
+        .id
 }
 
 fn fleet(conn: &mut DbConnection, deployment: DeploymentId) -> Vec<Node> {
@@ -51,6 +53,7 @@ fn events_of(
             after: None,
             event_type: Some(kind),
             node: None,
+            actor: None,
             limit: 1000,
         },
     )
@@ -196,14 +199,21 @@ fn too_many_failures_pause_the_rollout_until_resumed(t: &TestDatabase) {
     assert_eq!(later.provisioning + later.configuring, 0);
     // Pausing again changes nothing; resuming lets nodes start, and the next failure pauses
     // it again (the share is still over the limit).
-    let (again, _) = deployments::pause(&mut conn, d, PauseReason::Operator, at(paused_at + 120))
-        .expect("pause");
+    let (again, _) = deployments::pause(
+        &mut conn,
+        d,
+        PauseReason::Operator,
+        None,
+        at(paused_at + 120),
+    )
+    .expect("pause");
     assert!(again.paused_at.is_some());
     assert_eq!(
         events_of(&mut conn, d, EventType::DeploymentPaused).len(),
         1
     );
-    let (resumed, _) = deployments::resume(&mut conn, d, at(paused_at + 121)).expect("resume");
+    let (resumed, _) =
+        deployments::resume(&mut conn, d, None, at(paused_at + 121)).expect("resume");
     assert!(resumed.paused_at.is_none());
     assert_eq!(status(&mut conn, d).0, DeploymentStatus::Progressing);
     let mut s = paused_at + 121;
@@ -232,8 +242,8 @@ fn too_many_failures_pause_the_rollout_until_resumed(t: &TestDatabase) {
         max_failure_percent: Some(None),
         ..DeploymentChanges::default()
     };
-    deployments::update(&mut conn, d, &changes, at(s)).expect("update");
-    deployments::resume(&mut conn, d, at(s)).expect("resume");
+    deployments::update(&mut conn, d, &changes, None, at(s)).expect("update");
+    deployments::resume(&mut conn, d, None, at(s)).expect("resume");
     for step in s + 1..s + 400 {
         lifecycle_tick(&mut conn, &hw, at(step)).expect("tick");
     }
@@ -296,6 +306,7 @@ fn failed_nodes_retry_with_backoff_until_their_budget_is_spent(t: &TestDatabase)
                 after: None,
                 event_type: None,
                 node: Some(node.id),
+                actor: None,
                 limit: 1000,
             },
         )
@@ -409,7 +420,7 @@ fn scaling_adds_nodes_numbered_on_and_removes_the_newest(t: &TestDatabase) {
             target_node_count: Some(to),
             ..DeploymentChanges::default()
         };
-        deployments::update(conn, d, &changes, at(when)).expect("scale")
+        deployments::update(conn, d, &changes, None, at(when)).expect("scale")
     };
     let names = |conn: &mut DbConnection| -> Vec<String> {
         fleet(conn, d).into_iter().map(|n| n.name).collect()

@@ -33,7 +33,9 @@ fn create_at(conn: &mut DbConnection, nodes: u32, at: Timestamp) -> DeploymentId
         target_node_count: nodes,
         rollout: Default::default(),
     };
-    deployments::create(conn, &new, at).expect("create").id
+    deployments::create(conn, &new, None, at)
+        .expect("create")
+        .id
 }
 
 fn fleet(conn: &mut DbConnection, deployment: DeploymentId) -> Vec<Node> {
@@ -53,6 +55,7 @@ fn state_changes(conn: &mut DbConnection, deployment: DeploymentId) -> Vec<netor
                 after,
                 event_type: Some(EventType::StateChange),
                 node: None,
+                actor: None,
                 limit: 1000,
             },
         )
@@ -292,7 +295,7 @@ fn a_retried_failed_node_runs(t: &TestDatabase) {
     assert!(!failed.is_empty());
     let later = t0() + Duration::seconds(100);
     for node in &failed {
-        nodes::retry(&mut conn, d, node.id, later).expect("retry");
+        nodes::retry(&mut conn, d, node.id, None, later).expect("retry");
     }
     for step in 1..=15 {
         lifecycle_tick(&mut conn, &hw, later + Duration::seconds(2 * step)).expect("tick");

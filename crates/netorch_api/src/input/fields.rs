@@ -529,6 +529,11 @@ impl StringField {
             .pattern(Some(NO_NUL_PATTERN))
             .description(Some(self.description))
     }
+
+    /// The field as a parameter.
+    pub fn parameter(&self, place: ParameterIn) -> Parameter {
+        parameter(self.name, place, self.description, self.schema().into())
+    }
 }
 
 /// One of the names of a [`Choice`] enum.

@@ -103,6 +103,12 @@ impl<'a> Input<'a> {
         field.read(&mut self.errors, &[LocItem::from("query")], &value)
     }
 
+    /// A query parameter as a string; `None` when absent or invalid.
+    pub fn query_string(&mut self, field: &StringField) -> Option<String> {
+        let value = self.query_value(field.name)?;
+        field.read(&mut self.errors, &[LocItem::from("query")], &value)
+    }
+
     /// A query parameter as a time; `None` when absent or invalid.
     pub fn query_time(&mut self, field: &TimeField) -> Option<chrono::DateTime<chrono::Utc>> {
         let value = self.query_value(field.name)?;

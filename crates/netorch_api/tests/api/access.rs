@@ -276,7 +276,96 @@ fn the_document_declares_the_bearer_scheme(t: &TestDatabase) {
     })
 }
 
+/// Events caused through the API name their actor, and `?actor=` filters on it.
+fn events_name_who_caused_them(t: &TestDatabase) {
+    let tokens = tokens(t);
+    with_keys_app!(t, |app| {
+        let (viewer, operator, admin) = (&tokens[0].1, &tokens[2].1, &tokens[3].1);
+        let create = r#"{"name": "audited", "target_node_count": 2}"#;
+        let (_, created) = call(
+            &app,
+            request("POST", "/deployments", Some(create), operator),
+        )
+        .await;
+        let d = created["id"].as_i64().expect("id");
+        let uri = format!("/deployments/{d}");
+        let patch = r#"{"name": "renamed", "target_node_count": 3}"#;
+        call(&app, request("PATCH", &uri, Some(patch), admin)).await;
+        call(
+            &app,
+            request("POST", &format!("{uri}/pause"), None, operator),
+        )
+        .await;
+        let node = node_ids(t, d)[0];
+        fail_node(t, d, node);
+        let retry = format!("{uri}/nodes/{}/retry", node.get());
+        let (status, _) = call(&app, request("POST", &retry, None, operator)).await;
+        assert_eq!(status, StatusCode::OK);
+
+        let events = |query: String| {
+            let req = request("GET", &format!("{uri}/events{query}"), None, viewer);
+            async { call(&app, req).await }
+        };
+        let (status, all) = events(String::new()).await;
+        assert_eq!(status, StatusCode::OK);
+        let actors: Vec<(String, Value)> = all["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|e| {
+                (
+                    e["event_type"].as_str().unwrap_or("").to_owned(),
+                    e["metadata"]["actor"].clone(),
+                )
+            })
+            .collect();
+        let actor_of = |kind: &str| {
+            actors
+                .iter()
+                .find(|(k, _)| k == kind)
+                .map(|(_, a)| a.clone())
+                .unwrap_or(Value::Null)
+        };
+        assert_eq!(actor_of("DEPLOYMENT_CREATED"), "operator", "{actors:?}");
+        assert_eq!(actor_of("DEPLOYMENT_SCALED"), "admin", "{actors:?}");
+        assert_eq!(actor_of("DEPLOYMENT_UPDATED"), "admin", "{actors:?}");
+        assert_eq!(actor_of("DEPLOYMENT_PAUSED"), "operator", "{actors:?}");
+        assert_eq!(actor_of("NODE_RETRY"), "operator", "{actors:?}");
+        // The test's own failure, made as a worker would: no actor.
+        assert_eq!(actor_of("STATE_CHANGE"), Value::Null, "{actors:?}");
+
+        let (status, by_admin) = events("?actor=admin".into()).await;
+        assert_eq!(status, StatusCode::OK);
+        let kinds: Vec<&str> = by_admin["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .filter_map(|e| e["event_type"].as_str())
+            .collect();
+        assert_eq!(kinds, ["DEPLOYMENT_SCALED", "DEPLOYMENT_UPDATED"]);
+        let (status, none) = events("?actor=nobody".into()).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(none["events"].as_array().map(Vec::len), Some(0));
+        let (status, _) = events("?actor=".into()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    });
+    // With auth off, the actor is anonymous.
+    with_app!(t, |app| {
+        let (_, created) = post(
+            &app,
+            "/deployments",
+            r#"{"name": "open", "target_node_count": 1}"#,
+        )
+        .await;
+        let d = created["id"].as_i64().expect("id");
+        let (_, events) = get(&app, &format!("/deployments/{d}/events?actor=anonymous")).await;
+        assert_eq!(events["events"][0]["event_type"], "DEPLOYMENT_CREATED");
+        assert_eq!(events["events"][0]["metadata"]["actor"], "anonymous");
+    })
+}
+
 netorch_testkit::backend_tests!(
+    events_name_who_caused_them,
     the_document_declares_the_bearer_scheme,
     each_role_can_do_exactly_its_row,
     a_refused_request_changes_nothing,

@@ -146,6 +146,7 @@ pub fn fail_node(t: &TestDatabase, deployment: i64, node: NodeId) {
         let change = NodeChange {
             ip_address: None,
             failure_reason: Some("cable cut".into()),
+            actor: None,
         };
         current = nodes::transition(&mut conn, &current, trigger, &change, Utc::now())
             .expect("transition")

@@ -25,6 +25,7 @@ fn event_types(t: &TestDatabase, deployment: i64) -> Vec<String> {
             after: None,
             event_type: None,
             node: None,
+            actor: None,
             limit: 1000,
         },
     )
