@@ -62,6 +62,27 @@ struct Cli {
     #[arg(long, env = "NETORCH_AUTH", value_enum)]
     auth: Option<Auth>,
 
+    /// Limit each caller (API key, or client address with --auth none) to this many requests a
+    /// second on average; over it, 429 with Retry-After [default: no limit].
+    #[arg(long, env = "NETORCH_RATE_LIMIT", value_parser = parse_rate)]
+    rate_limit: Option<f64>,
+
+    /// How many requests a caller may make at once before --rate-limit applies [default: one
+    /// second's worth, at least 1].
+    #[arg(long, env = "NETORCH_RATE_LIMIT_BURST", value_parser = clap::value_parser!(u32).range(1..))]
+    rate_limit_burst: Option<u32>,
+
+    /// Refuse request bodies larger than this many bytes with 413, before reading them whole
+    /// (the largest legal push, 10,000 samples, is about 1.2 MB).
+    #[arg(long, env = "NETORCH_MAX_BODY_BYTES", default_value_t = netorch_api::MAX_BODY_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(1024..))]
+    max_body_bytes: u64,
+
+    /// Let browsers on this origin call the API (CORS): `https://host[:port]`, or `*` for any;
+    /// repeat the flag or separate with commas [default: none].
+    #[arg(long, env = "NETORCH_CORS_ORIGIN", value_delimiter = ',', value_parser = parse_origin)]
+    cors_origin: Vec<String>,
+
     #[command(flatten)]
     worker: WorkerArgs,
 
@@ -108,6 +129,31 @@ enum Keys {
         /// The key's name.
         name: String,
     },
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 && rate <= 1e6 => Ok(rate),
+        _ => Err(format!(
+            "{text:?} is not a rate: use requests a second, above 0"
+        )),
+    }
+}
+
+fn parse_origin(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let host = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"));
+    match host {
+        _ if text == "*" => Ok(text.to_owned()),
+        Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', ' ']) => {
+            Ok(text.to_owned())
+        }
+        _ => Err(format!(
+            "{text:?} is not an origin: use http://host[:port], https://host[:port] or *"
+        )),
+    }
 }
 
 fn parse_role(text: &str) -> Result<Role, String> {
@@ -265,11 +311,20 @@ async fn main() -> anyhow::Result<()> {
             cli.bind
         );
     }
-    let state = web::Data::new(
-        ApiState::new(db.clone(), cli.max_nodes_per_deployment)
-            .with_retention(cli.worker.retention())
-            .with_auth(auth),
-    );
+    let mut api = ApiState::new(db.clone(), cli.max_nodes_per_deployment)
+        .with_retention(cli.worker.retention())
+        .with_auth(auth)
+        .with_max_body_bytes(usize::try_from(cli.max_body_bytes).unwrap_or(usize::MAX));
+    if let Some(rate) = cli.rate_limit {
+        let burst = cli
+            .rate_limit_burst
+            .unwrap_or_else(|| u32::try_from(rate.ceil() as u64).unwrap_or(u32::MAX).max(1));
+        let limit = netorch_api::limits::RateLimit::new(rate, burst)
+            .context("the rate limit must be above 0 with a burst of at least 1")?;
+        api = api.with_rate_limit(limit);
+    }
+    let state = web::Data::new(api);
+    let cors_origins = cli.cors_origin.clone();
     let access_log = cli.access_log;
     let app_state = state.clone();
     let server = HttpServer::new(move || {
@@ -281,6 +336,12 @@ async fn main() -> anyhow::Result<()> {
             .wrap(actix_web::middleware::Condition::new(
                 access_log,
                 Logger::default(),
+            ))
+            // Outermost of the API's own checks: a browser's preflight is answered before
+            // access control, which it carries no token for.
+            .wrap(actix_web::middleware::Condition::new(
+                !cors_origins.is_empty(),
+                netorch_api::cors(&cors_origins),
             ))
             // The original redirected /deployments/ to /deployments; accept both.
             .wrap(NormalizePath::new(TrailingSlash::Trim))

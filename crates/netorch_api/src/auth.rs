@@ -171,6 +171,24 @@ pub async fn authorize(
         }
         _ => Ok(Actor(Actor::ANONYMOUS.to_owned())),
     };
+    // Then the caller's rate limit: per key, or per client address with auth off.
+    let outcome = outcome.and_then(|actor| {
+        let limit = req
+            .app_data::<web::Data<ApiState>>()
+            .and_then(|state| state.rate_limit.clone());
+        if let Some(limit) = limit {
+            let caller = match mode {
+                AuthMode::Keys => format!("key:{}", actor.0),
+                AuthMode::Off => format!(
+                    "address:{}",
+                    req.peer_addr()
+                        .map_or_else(String::new, |a| a.ip().to_string())
+                ),
+            };
+            limit.check(&caller)?;
+        }
+        Ok(actor)
+    });
     match outcome {
         Ok(actor) => {
             req.extensions_mut().insert(actor);

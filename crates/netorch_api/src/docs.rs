@@ -50,8 +50,12 @@ const BEARER: &str = "bearer";
 /// bearer scheme required (and 401 and 403 documented) on every operation but the open ones.
 pub fn document(state: &ApiState) -> Document {
     let mut document = ApiDoc::openapi();
-    if state.auth() == crate::auth::AuthMode::Keys {
-        require_keys(&mut document);
+    if state.auth() == crate::auth::AuthMode::Keys || state.rate_limit.is_some() {
+        protect(
+            &mut document,
+            state.auth() == crate::auth::AuthMode::Keys,
+            state.rate_limit.is_some(),
+        );
     }
     if let Some(components) = document.components.as_mut() {
         components.schemas.insert(
@@ -66,12 +70,13 @@ pub fn document(state: &ApiState) -> Document {
     document
 }
 
-/// Declares the bearer scheme (so that `/docs` has an Authorize button) as required by every
-/// operation outside [`crate::auth::OPEN_PATHS`], each of which may then answer 401 and 403.
-fn require_keys(document: &mut Document) {
+/// With `keys`, declares the bearer scheme (so that `/docs` has an Authorize button) as
+/// required by every operation outside [`crate::auth::OPEN_PATHS`], each of which may then
+/// answer 401 and 403; when `limited`, each of them may answer 429.
+fn protect(document: &mut Document, keys: bool, limited: bool) {
     use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
     use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-    if let Some(components) = document.components.as_mut() {
+    if let Some(components) = document.components.as_mut().filter(|_| keys) {
         components.add_security_scheme(
             BEARER,
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
@@ -100,13 +105,22 @@ fn require_keys(document: &mut Document) {
             &mut item.delete,
         ];
         for operation in operations.into_iter().flatten() {
-            operation.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
             let responses = &mut operation.responses.responses;
+            if limited {
+                responses.insert(
+                    "429".into(),
+                    error("Over the caller's rate limit (with Retry-After)").into(),
+                );
+            }
+            if !keys {
+                continue;
+            }
             responses.insert(
                 "401".into(),
                 error("No token, or one no active key has (with WWW-Authenticate: Bearer)").into(),
             );
             responses.insert("403".into(), error("The key's role may not do this").into());
+            operation.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
         }
     }
 }

@@ -147,6 +147,12 @@ pub enum ApiError {
     /// 403: the key's role may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// 429 with `Retry-After`: the caller is over its rate limit.
+    #[error("rate limited: retry after {retry_after} s")]
+    TooManyRequests {
+        /// Seconds after which the next request passes.
+        retry_after: u64,
+    },
     /// 409: the node's state does not allow the action.
     #[error("{}", .0.detail)]
     Conflict(ConflictDetail),
@@ -226,6 +232,7 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::OutOfSpace(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::BadBody(_) => StatusCode::BAD_REQUEST,
@@ -248,6 +255,14 @@ impl ResponseError for ApiError {
                 .insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer"))
                 .json(detail(Cow::Borrowed(text))),
             ApiError::Forbidden(text) => response.json(detail(Cow::Owned(text.clone()))),
+            ApiError::TooManyRequests { retry_after } => response
+                .insert_header((
+                    actix_web::http::header::RETRY_AFTER,
+                    retry_after.to_string(),
+                ))
+                .json(detail(Cow::Borrowed(
+                    "Too many requests: over the rate limit; retry after the time in Retry-After",
+                ))),
             ApiError::PayloadTooLarge(limit) => response.json(detail(Cow::Owned(format!(
                 "Request body is larger than {limit} bytes"
             )))),

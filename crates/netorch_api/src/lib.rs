@@ -34,6 +34,7 @@ mod choice;
 mod docs;
 mod error;
 mod input;
+pub mod limits;
 mod listing_cache;
 mod report_gate;
 mod requests;
@@ -52,7 +53,8 @@ pub use routes::not_found;
 
 /// The most samples one push may carry.
 pub const MAX_PUSHED_SAMPLES: usize = requests::PushTelemetry::MAX_SAMPLES;
-/// The largest request body accepted (a full push of 10,000 samples is about 1.2 MB).
+/// The largest request body accepted unless configured otherwise (a full push of 10,000
+/// samples is about 1.2 MB: this leaves room for verbose clients).
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// How many bytes of serialized node listings a server keeps (see `listing_cache`).
@@ -86,6 +88,10 @@ pub struct ApiState {
     retention: netorch_storage::retention::Retention,
     /// Whether requests need an API key (see [`ApiState::with_auth`]).
     auth: auth::AuthMode,
+    /// Requests per second per caller, if limited (see [`ApiState::with_rate_limit`]).
+    rate_limit: Option<std::sync::Arc<limits::RateLimit>>,
+    /// The largest request body read (see [`ApiState::with_max_body_bytes`]).
+    max_body_bytes: usize,
 }
 
 impl ApiState {
@@ -115,6 +121,8 @@ impl ApiState {
             shutdown: std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0)),
             retention: netorch_storage::retention::Retention::default(),
             auth: auth::AuthMode::Off,
+            rate_limit: None,
+            max_body_bytes: MAX_BODY_BYTES,
         }
     }
 
@@ -195,10 +203,50 @@ impl ApiState {
         self.auth
     }
 
+    /// The same state limiting each caller (API key, or client address with auth off) to
+    /// `limit`; requests over it get 429 with `Retry-After` (default: no limit).
+    pub fn with_rate_limit(mut self, limit: limits::RateLimit) -> Self {
+        self.rate_limit = Some(std::sync::Arc::new(limit));
+        self
+    }
+
+    /// The same state refusing request bodies over `bytes` with 413, before reading them
+    /// whole (default [`MAX_BODY_BYTES`]).
+    pub fn with_max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes.max(1);
+        self
+    }
+
+    /// The largest request body this server reads.
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_body_bytes
+    }
+
     /// The largest `target_node_count` this server accepts.
     pub fn max_nodes_per_deployment(&self) -> u32 {
         self.max_nodes_per_deployment
     }
+}
+
+/// CORS for browsers on `origins` (each `scheme://host[:port]`, or `*` for any): the API's
+/// methods and the `Authorization` and `Content-Type` headers, preflights cached an hour. Wrap
+/// the app with it (the server does when given `--cors-origin`); without it, browsers on other
+/// origins are refused by the browser itself.
+pub fn cors(origins: &[String]) -> actix_cors::Cors {
+    use actix_web::http::header;
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST", "PATCH", "DELETE"])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE])
+        .max_age(3600);
+    for origin in origins {
+        cors = if origin == "*" {
+            cors.allow_any_origin()
+        } else {
+            cors.allowed_origin(origin)
+        };
+    }
+    cors
 }
 
 /// The methods each documented path serves, for the `Allow` header of a 405: read from the
@@ -285,8 +333,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             actix_web::middleware::from_fn(auth::authorize),
         ))
     };
-    cfg.app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-        .service(resource("/").route(get().to(root)))
+    cfg.service(resource("/").route(get().to(root)))
         .service(
             resource("/deployments")
                 .route(get().to(list_deployments))

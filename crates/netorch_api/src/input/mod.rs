@@ -216,17 +216,16 @@ impl<T: FromInput + 'static> FromRequest for Valid<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
         let req = req.clone();
-        let body = T::READS_BODY.then(|| web::Bytes::from_request(&req, payload));
-        let limit = req
-            .app_data::<web::Data<ApiState>>()
-            .map_or(crate::DEFAULT_BODY_TIMEOUT, |state| state.body_timeout);
+        let body = T::READS_BODY.then(|| payload.take());
+        let state = req.app_data::<web::Data<ApiState>>();
+        let limit = state.map_or(crate::DEFAULT_BODY_TIMEOUT, |state| state.body_timeout);
+        let max_bytes = state.map_or(crate::MAX_BODY_BYTES, |state| state.max_body_bytes());
         Box::pin(async move {
             let bytes = match body {
-                Some(reading) => Some(
-                    actix_web::rt::time::timeout(limit, reading)
+                Some(payload) => Some(
+                    actix_web::rt::time::timeout(limit, read_body(&req, payload, max_bytes))
                         .await
-                        .map_err(|_| ApiError::BodyTimeout(limit))?
-                        .map_err(payload_error)?,
+                        .map_err(|_| ApiError::BodyTimeout(limit))??,
                 ),
                 None => None,
             };
@@ -238,13 +237,34 @@ impl<T: FromInput + 'static> FromRequest for Valid<T> {
     }
 }
 
-/// The body extractor's error as the API's: 413 for too large, 400 for unreadable.
-fn payload_error(error: actix_web::Error) -> ApiError {
-    if error.as_response_error().status_code() == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::PayloadTooLarge(crate::MAX_BODY_BYTES)
-    } else {
-        ApiError::BadBody(error.to_string())
+/// Reads a request body of at most `limit` bytes: 413 at once when its `Content-Length` says
+/// more, or as soon as more has arrived (a chunked body), so an oversized body is never held
+/// whole; 400 when it cannot be read.
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: actix_web::dev::Payload,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
+    use futures_core::Stream;
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(ApiError::PayloadTooLarge(limit));
     }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut payload).poll_next(cx)).await
+    {
+        let chunk = chunk.map_err(|e| ApiError::BadBody(e.to_string()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod access;
 mod analytics;
 mod deployments;
 mod events;
+mod limits;
 mod nodes;
 mod rollout;
 mod series;
