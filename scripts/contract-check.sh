@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes a release netorch-server on a fresh SQLite file against its own /openapi.json with
 # schemathesis (pinned, installed from PyPI into a venv), for at most ST_MAX_TIME seconds of
-# generation (default 150). Exits non-zero on any finding. Loopback only.
+# generation (default 150) each: once without keys, once with keys on and an admin's token.
+# Exits non-zero on any finding. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,37 +24,63 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Port 0: the server picks a free port and logs it.
-RUST_LOG=info "$bin" --bind 127.0.0.1:0 --database-url "sqlite://$work/contract.db" >"$work/server.log" 2>&1 &
-server_pid=$!
-url=""
-for _ in $(seq 1 100); do
-  url=$(grep -oE 'listening on http://127\.0\.0\.1:[0-9]+' "$work/server.log" | head -1 | sed 's/listening on //' || true)
-  [ -n "$url" ] && break
-  sleep 0.1
-done
-if [ -z "$url" ]; then
-  echo "contract check: the server did not start" >&2
-  cat "$work/server.log" >&2
-  exit 1
-fi
+# Starts the server on a fresh SQLite file with the extra arguments given, fuzzes it with the
+# schemathesis arguments in FUZZ_ARGS, and checks its log. Port 0: the server picks a free port
+# and logs it.
+fuzz() {
+  local name=$1; shift
+  local db="sqlite://$work/$name.db"
+  FUZZ_ARGS=()
+  if [ "$name" = keys ]; then
+    # An admin key made on the command line, as an operator would.
+    token=$("$bin" keys create --name fuzz --role admin --database-url "$db" 2>/dev/null)
+    FUZZ_ARGS=(-H "Authorization: Bearer $token")
+  fi
+  RUST_LOG=info "$bin" --bind 127.0.0.1:0 --database-url "$db" "$@" >"$work/$name.log" 2>&1 &
+  server_pid=$!
+  local url=""
+  for _ in $(seq 1 100); do
+    url=$(grep -oE 'listening on http://127\.0\.0\.1:[0-9]+' "$work/$name.log" | head -1 | sed 's/listening on //' || true)
+    [ -n "$url" ] && break
+    sleep 0.1
+  done
+  if [ -z "$url" ]; then
+    echo "contract check ($name): the server did not start" >&2
+    cat "$work/$name.log" >&2
+    return 1
+  fi
+  echo "contract check ($name): schemathesis $SCHEMATHESIS_VERSION against $url"
+  local result=0
+  # Run from the scratch folder: schemathesis keeps its example database in the working folder.
+  (cd "$work" && "$venv/bin/schemathesis" --config-file "$config" run "$url/openapi.json" \
+    "${FUZZ_ARGS[@]}" --max-time "${ST_MAX_TIME:-150}" --no-color) || result=$?
+  if ! kill -0 "$server_pid" 2>/dev/null; then
+    echo "contract check ($name): the server died" >&2
+    tail -50 "$work/$name.log" >&2
+    return 1
+  fi
+  # A 500 is logged as "internal error"; a panic as "panicked". (actix's own ERROR lines about
+  # requests it refused as malformed, with a 400, are not the server's failures.)
+  if grep -qE "internal error|panicked" "$work/$name.log"; then
+    echo "contract check ($name): the server failed internally:" >&2
+    grep -E "internal error|panicked" "$work/$name.log" | head -20 >&2
+    result=1
+  fi
+  if [ -n "${token:-}" ] && grep -qF "${token#ntk_}" "$work/$name.log"; then
+    echo "contract check ($name): the token reached the server's log" >&2
+    result=1
+  fi
+  kill "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+  return "$result"
+}
 
-echo "contract check: schemathesis $SCHEMATHESIS_VERSION against $url"
-status=0
-# Run from the scratch folder: schemathesis keeps its example database in the working folder.
 config="$PWD/.ci/schemathesis.toml"
-(cd "$work" && "$venv/bin/schemathesis" --config-file "$config" run "$url/openapi.json" \
-  --max-time "${ST_MAX_TIME:-150}" --no-color) || status=$?
-if ! kill -0 "$server_pid" 2>/dev/null; then
-  echo "contract check: the server died" >&2
-  tail -50 "$work/server.log" >&2
-  exit 1
-fi
-# A 500 is logged as "internal error"; a panic as "panicked". (actix's own ERROR lines about
-# requests it refused as malformed, with a 400, are not the server's failures.)
-if grep -qE "internal error|panicked" "$work/server.log"; then
-  echo "contract check: the server failed internally:" >&2
-  grep -E "internal error|panicked" "$work/server.log" | head -20 >&2
-  status=1
-fi
+status=0
+# As the README's first command runs it (loopback: no keys), then with API keys on and an
+# admin's token, so that every operation is reached through access control too (and
+# schemathesis checks that its declared bearer scheme is enforced).
+fuzz open || status=$?
+fuzz keys --auth keys --access-log || status=$?
 exit "$status"
