@@ -124,7 +124,7 @@ enum Keys {
     },
     /// List every key: name, role, created, expires, last used, revoked.
     List,
-    /// Revoke a key: its token is refused from the next request on.
+    /// Revoke a key: its token is refused within a second by every server.
     Revoke {
         /// The key's name.
         name: String,

@@ -49,6 +49,37 @@ pub enum AuthMode {
     Off,
 }
 
+/// How long a key found in the database is trusted without looking again: a revoked key is
+/// refused within this long by every server process.
+pub const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Keys recently found by their token's hash, so that a burst of requests with one key reads
+/// the database once a second, not once per request (which halved the request rate). Only keys
+/// that exist are kept, so its size is bounded by the number of keys, whatever tokens are sent.
+#[derive(Debug, Default)]
+pub(crate) struct KeyCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, (ApiKey, std::time::Instant)>>,
+}
+
+impl KeyCache {
+    /// The key with this token hash, if it was found within [`KEY_CACHE_TTL`].
+    fn get(&self, hash: &str) -> Option<ApiKey> {
+        let entries = self.entries.lock().ok()?;
+        let (key, found) = entries.get(hash)?;
+        (found.elapsed() < KEY_CACHE_TTL).then(|| key.clone())
+    }
+
+    fn put(&self, hash: String, key: ApiKey) {
+        if let Ok(mut entries) = self.entries.lock() {
+            // Forget stale entries now and then: revoked keys' hashes are never asked again.
+            if entries.len() > 1_000 {
+                entries.retain(|_, (_, found)| found.elapsed() < KEY_CACHE_TTL);
+            }
+            entries.insert(hash, (key, std::time::Instant::now()));
+        }
+    }
+}
+
 /// Who made a request: the key's name, or `anonymous` with auth off. Handlers read it from the
 /// request's extensions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,11 +240,22 @@ async fn check(state: &ApiState, token: Option<String>, action: Action) -> Resul
         ));
     };
     let hash = token_sha256(&token);
-    let key = crate::routes::with_db(state, move |conn| {
-        Ok(api_keys::authenticate(conn, &hash, chrono::Utc::now())?)
-    })
-    .await?;
-    let Some(key) = key else {
+    let now = chrono::Utc::now();
+    let key = match state.keys.get(&hash) {
+        Some(key) => Some(key),
+        None => {
+            let lookup = hash.clone();
+            let found = crate::routes::with_db(state, move |conn| {
+                Ok(api_keys::authenticate(conn, &lookup, now)?)
+            })
+            .await?;
+            if let Some(key) = &found {
+                state.keys.put(hash, key.clone());
+            }
+            found
+        }
+    };
+    let Some(key) = key.filter(|key| key.is_active(now)) else {
         return Err(ApiError::Unauthorized(
             "Invalid API key: unknown, revoked or expired",
         ));

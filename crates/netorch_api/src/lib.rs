@@ -88,6 +88,8 @@ pub struct ApiState {
     retention: netorch_storage::retention::Retention,
     /// Whether requests need an API key (see [`ApiState::with_auth`]).
     auth: auth::AuthMode,
+    /// Keys recently found by their token's hash.
+    keys: std::sync::Arc<auth::KeyCache>,
     /// Requests per second per caller, if limited (see [`ApiState::with_rate_limit`]).
     rate_limit: Option<std::sync::Arc<limits::RateLimit>>,
     /// The largest request body read (see [`ApiState::with_max_body_bytes`]).
@@ -121,6 +123,7 @@ impl ApiState {
             shutdown: std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0)),
             retention: netorch_storage::retention::Retention::default(),
             auth: auth::AuthMode::Off,
+            keys: std::sync::Arc::default(),
             rate_limit: None,
             max_body_bytes: MAX_BODY_BYTES,
         }
