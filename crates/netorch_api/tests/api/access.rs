@@ -17,19 +17,12 @@ enum Who {
 
 /// The app with auth on, run with `$app` bound.
 macro_rules! with_keys_app {
-    ($t:expr, |$app:ident| $body:block) => {{
-        let state = web::Data::new(ApiState::new($t.db.clone(), 1000).with_auth(AuthMode::Keys));
-        actix_web::rt::System::new().block_on(async move {
-            let $app = test::init_service(
-                App::new()
-                    .app_data(state)
-                    .configure(netorch_api::configure)
-                    .default_service(web::to(netorch_api::not_found)),
-            )
-            .await;
-            $body
-        })
-    }};
+    ($t:expr, |$app:ident| $body:block) => {
+        with_state!(
+            ApiState::new($t.db.clone(), 1000).with_auth(AuthMode::Keys),
+            |$app| $body
+        )
+    };
 }
 
 /// A token for each kind of caller: every role's, one revoked and one expired (both of an

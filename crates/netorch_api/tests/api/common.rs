@@ -17,12 +17,12 @@ pub use serde_json::{Value, json};
 
 pub type Request = actix_http::Request;
 
-/// Builds the app on `t` (deployments of at most `max` nodes) and runs `$body` with it bound
-/// to `$app`, on an actix runtime.
+/// Builds the app on `$state` (an [`ApiState`]) and runs `$body` with it bound to `$app`, on an
+/// actix runtime.
 #[macro_export]
-macro_rules! with_app {
-    ($t:expr, $max:expr, |$app:ident| $body:block) => {{
-        let state = web::Data::new(ApiState::new($t.db.clone(), $max));
+macro_rules! with_state {
+    ($state:expr, |$app:ident| $body:block) => {{
+        let state = web::Data::new($state);
         actix_web::rt::System::new().block_on(async move {
             let $app = test::init_service(
                 App::new()
@@ -34,6 +34,15 @@ macro_rules! with_app {
             $body
         })
     }};
+}
+
+/// Builds the app on `t` (deployments of at most `max` nodes) and runs `$body` with it bound
+/// to `$app`, on an actix runtime.
+#[macro_export]
+macro_rules! with_app {
+    ($t:expr, $max:expr, |$app:ident| $body:block) => {
+        with_state!(ApiState::new($t.db.clone(), $max), |$app| $body)
+    };
     ($t:expr, |$app:ident| $body:block) => {
         with_app!($t, 1000, |$app| $body)
     };

@@ -26,75 +26,73 @@ fn each_caller_gets_its_burst_then_429_with_retry_after(t: &TestDatabase) {
     };
     // One request every 100 s after a burst of 2: nothing refills during the test.
     let limit = RateLimit::new(0.01, 2).expect("limit");
-    let state = web::Data::new(
+    with_state!(
         ApiState::new(t.db.clone(), 10)
             .with_auth(AuthMode::Keys)
             .with_rate_limit(limit),
-    );
-    actix_web::rt::System::new().block_on(async move {
-        let app =
-            test::init_service(App::new().app_data(state).configure(netorch_api::configure)).await;
-        for _ in 0..2 {
-            let (status, _) = call(&app, request("GET", "/deployments", &a).to_request()).await;
+        |app| {
+            for _ in 0..2 {
+                let (status, _) = call(&app, request("GET", "/deployments", &a).to_request()).await;
+                assert_eq!(status, StatusCode::OK);
+            }
+            let response =
+                test::call_service(&app, request("GET", "/deployments", &a).to_request()).await;
+            assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+            let retry_after: u64 = response
+                .headers()
+                .get("retry-after")
+                .expect("retry-after")
+                .to_str()
+                .expect("ascii")
+                .parse()
+                .expect("seconds");
+            assert!((1..=100).contains(&retry_after), "{retry_after}");
+            let body: Value = test::read_body_json(response).await;
+            assert!(body["detail"].is_string());
+            // Another key has its own budget; the open paths are never limited.
+            let (status, _) = call(&app, request("GET", "/deployments", &b).to_request()).await;
             assert_eq!(status, StatusCode::OK);
+            let (status, _) = call(&app, request("GET", "/health", &a).to_request()).await;
+            assert_eq!(status, StatusCode::OK);
+            let (_, doc) = call(&app, request("GET", "/openapi.json", "").to_request()).await;
+            assert!(doc["paths"]["/deployments"]["get"]["responses"]["429"].is_object());
         }
-        let response =
-            test::call_service(&app, request("GET", "/deployments", &a).to_request()).await;
-        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-        let retry_after: u64 = response
-            .headers()
-            .get("retry-after")
-            .expect("retry-after")
-            .to_str()
-            .expect("ascii")
-            .parse()
-            .expect("seconds");
-        assert!((1..=100).contains(&retry_after), "{retry_after}");
-        let body: Value = test::read_body_json(response).await;
-        assert!(body["detail"].is_string());
-        // Another key has its own budget; the open paths are never limited.
-        let (status, _) = call(&app, request("GET", "/deployments", &b).to_request()).await;
-        assert_eq!(status, StatusCode::OK);
-        let (status, _) = call(&app, request("GET", "/health", &a).to_request()).await;
-        assert_eq!(status, StatusCode::OK);
-        let (_, doc) = call(&app, request("GET", "/openapi.json", "").to_request()).await;
-        assert!(doc["paths"]["/deployments"]["get"]["responses"]["429"].is_object());
-    })
+    )
 }
 
 fn a_body_over_the_limit_is_413_before_it_is_read_whole(t: &TestDatabase) {
-    let state = web::Data::new(ApiState::new(t.db.clone(), 10).with_max_body_bytes(2_000));
-    actix_web::rt::System::new().block_on(async move {
-        let app =
-            test::init_service(App::new().app_data(state).configure(netorch_api::configure)).await;
-        let long = format!(
-            r#"{{"name": "x", "description": "{}", "target_node_count": 1}}"#,
-            "d".repeat(3_000)
-        );
-        let req = request("POST", "/deployments", "")
-            .insert_header(("content-type", "application/json"))
-            .set_payload(long)
-            .to_request();
-        let (status, body) = call(&app, req).await;
-        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-        assert!(
-            body["detail"].as_str().is_some_and(|d| d.contains("2000")),
-            "{body}"
-        );
-        let (status, _) = post(
-            &app,
-            "/deployments",
-            r#"{"name": "small", "target_node_count": 1}"#,
-        )
-        .await;
-        assert_eq!(status, StatusCode::CREATED);
-        let (_, list) = get(&app, "/deployments").await;
-        assert_eq!(
-            list.as_array().map(Vec::len),
-            Some(1),
-            "the refused body changed nothing"
-        );
-    })
+    with_state!(
+        ApiState::new(t.db.clone(), 10).with_max_body_bytes(2_000),
+        |app| {
+            let long = format!(
+                r#"{{"name": "x", "description": "{}", "target_node_count": 1}}"#,
+                "d".repeat(3_000)
+            );
+            let req = request("POST", "/deployments", "")
+                .insert_header(("content-type", "application/json"))
+                .set_payload(long)
+                .to_request();
+            let (status, body) = call(&app, req).await;
+            assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+            assert!(
+                body["detail"].as_str().is_some_and(|d| d.contains("2000")),
+                "{body}"
+            );
+            let (status, _) = post(
+                &app,
+                "/deployments",
+                r#"{"name": "small", "target_node_count": 1}"#,
+            )
+            .await;
+            assert_eq!(status, StatusCode::CREATED);
+            let (_, list) = get(&app, "/deployments").await;
+            assert_eq!(
+                list.as_array().map(Vec::len),
+                Some(1),
+                "the refused body changed nothing"
+            );
+        }
+    )
 }
 
 fn cors_answers_the_configured_origins_only(t: &TestDatabase) {
