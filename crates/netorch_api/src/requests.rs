@@ -788,12 +788,16 @@ impl SamplePush {
          now when absent or null",
     );
     /// Latency.
-    pub const LATENCY: FloatField = FloatField::non_negative("latency_ms", "Milliseconds");
+    pub const LATENCY: FloatField =
+        FloatField::non_negative("latency_ms", "Milliseconds (at most a day)")
+            .max(Metrics::MAX_LATENCY_MS);
     /// Throughput.
-    pub const THROUGHPUT: FloatField = FloatField::non_negative("throughput_gbps", "Gb/s");
+    pub const THROUGHPUT: FloatField =
+        FloatField::non_negative("throughput_gbps", "Gb/s (at most 1 Pb/s)")
+            .max(Metrics::MAX_THROUGHPUT_GBPS);
     /// Error rate.
     pub const ERROR_RATE: FloatField =
-        FloatField::non_negative("error_rate", "Percent of packets").max(100.0);
+        FloatField::non_negative("error_rate", "Percent of packets").max(Metrics::MAX_ERROR_RATE);
 
     /// Reads the sample at `index` of the body's `samples`.
     fn read(errors: &mut Errors, index: usize, item: &Value) -> Option<Self> {

@@ -15,20 +15,47 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Refuses values no device can report: non-finite or negative numbers, an error rate over
-    /// 100 %. Checked on every sample a collector pushes in.
+    /// The highest latency accepted: a day, in milliseconds. Far past any timeout a collector
+    /// would wait, and small enough that sums of squares over billions of samples (the z-score
+    /// baseline, the rollups' M2) stay finite: a value near `f64::MAX` would turn every statistic
+    /// of its node into infinity or NaN.
+    pub const MAX_LATENCY_MS: f64 = 86_400_000.0;
+    /// The highest throughput accepted: 1 Pb/s, twenty times the largest switch ASIC made
+    /// (51.2 Tb/s), bounded for the same reason as [`Metrics::MAX_LATENCY_MS`].
+    pub const MAX_THROUGHPUT_GBPS: f64 = 1_000_000.0;
+    /// The highest error rate: it is a percentage.
+    pub const MAX_ERROR_RATE: f64 = 100.0;
+
+    /// Refuses values no device can report: non-finite or negative numbers, and numbers over
+    /// each metric's maximum (`MAX_LATENCY_MS`, `MAX_THROUGHPUT_GBPS`, `MAX_ERROR_RATE`). Checked
+    /// on every sample a collector pushes in.
     pub fn validate(&self) -> Result<(), DomainError> {
-        for (metric, value) in [
-            ("latency_ms", self.latency_ms),
-            ("throughput_gbps", self.throughput_gbps),
-            ("error_rate", self.error_rate),
+        for (metric, value, max, over) in [
+            (
+                "latency_ms",
+                self.latency_ms,
+                Self::MAX_LATENCY_MS,
+                "must not exceed a day (86400000 ms)",
+            ),
+            (
+                "throughput_gbps",
+                self.throughput_gbps,
+                Self::MAX_THROUGHPUT_GBPS,
+                "must not exceed 1000000 Gb/s",
+            ),
+            (
+                "error_rate",
+                self.error_rate,
+                Self::MAX_ERROR_RATE,
+                "is a percentage and must not exceed 100",
+            ),
         ] {
             let reason = if !value.is_finite() {
                 "must be a finite number"
             } else if value < 0.0 {
                 "must not be negative"
-            } else if metric == "error_rate" && value > 100.0 {
-                "is a percentage and must not exceed 100"
+            } else if value > max {
+                over
             } else {
                 continue;
             };
@@ -233,6 +260,15 @@ mod tests {
         assert_eq!(metrics(12.5, 9.1, 0.2).validate(), Ok(()));
         assert_eq!(metrics(0.0, 0.0, 0.0).validate(), Ok(()));
         assert_eq!(metrics(1e6, 400.0, 100.0).validate(), Ok(()));
+        assert_eq!(
+            metrics(
+                Metrics::MAX_LATENCY_MS,
+                Metrics::MAX_THROUGHPUT_GBPS,
+                Metrics::MAX_ERROR_RATE
+            )
+            .validate(),
+            Ok(())
+        );
     }
 
     #[test]
@@ -243,6 +279,8 @@ mod tests {
             (metrics(-0.5, 1.0, 0.0), "latency_ms"),
             (metrics(1.0, -1.0, 0.0), "throughput_gbps"),
             (metrics(1.0, 1.0, 100.01), "error_rate"),
+            (metrics(86_400_000.5, 1.0, 0.0), "latency_ms"),
+            (metrics(1.0, 1e307, 0.0), "throughput_gbps"),
             (metrics(1.0, 1.0, -0.01), "error_rate"),
         ];
         for (m, want) in cases {

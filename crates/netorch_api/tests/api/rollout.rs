@@ -105,6 +105,12 @@ fn rollout_settings_are_validated(t: &TestDatabase) {
                 "less_than_equal",
                 "max_failure_percent",
             ),
+            // The nearest double above 100, not 100 rounded: numbers are read exactly.
+            (
+                r#""max_failure_percent": 100.00000000000001"#,
+                "less_than_equal",
+                "max_failure_percent",
+            ),
             (
                 r#""max_failure_percent": -1"#,
                 "greater_than_equal",

@@ -188,6 +188,18 @@ fn cases() -> Vec<Case> {
             sample(json!({"error_rate": 100.5})),
             vec![("less_than_equal", at0("error_rate"))],
         ),
+        // Values whose statistics would overflow to infinity (they once came back as null
+        // scores in the bottleneck report).
+        post_case(
+            "/deployments/{id}/telemetry",
+            sample(json!({"throughput_gbps": 3.754e307})),
+            vec![("less_than_equal", at0("throughput_gbps"))],
+        ),
+        post_case(
+            "/deployments/{id}/telemetry",
+            sample(json!({"latency_ms": 86_400_000.5})),
+            vec![("less_than_equal", at0("latency_ms"))],
+        ),
         post_case(
             "/deployments/{id}/telemetry",
             sample(json!({"latency_ms": "fast"})),
