@@ -1,6 +1,7 @@
 //! Connecting: which backend a URL names, the connection pool, the SQLite pragmas, and write
 //! transactions that behave the same on both backends.
 
+use crate::writer_queue::{self, WriterQueue};
 use crate::{Result, StorageError, migrations};
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
@@ -375,6 +376,9 @@ impl Database {
     }
 }
 
+/// The queue SQLite write transactions of this process take turns in.
+static SQLITE_WRITERS: WriterQueue = WriterQueue::new();
+
 /// How many times a transaction PostgreSQL aborted for a deadlock or a serialization conflict
 /// is run again before the error is returned.
 const CONFLICT_RETRIES: u32 = 5;
@@ -382,7 +386,9 @@ const CONFLICT_RETRIES: u32 = 5;
 /// Runs `f` in a write transaction: `BEGIN IMMEDIATE` on SQLite (it takes the write lock at once,
 /// so a read-then-write transaction waits for its turn instead of failing with "database is
 /// locked" at its first write), a plain transaction on PostgreSQL. A nested call runs in the
-/// caller's transaction. Rolls back when `f` fails.
+/// caller's transaction. Rolls back when `f` fails. On SQLite, the write transactions of one
+/// process take turns first come, first served before they ask SQLite for the lock, so none
+/// starves behind later ones (see the `writer_queue` module).
 ///
 /// A transaction PostgreSQL aborts to break a deadlock or a serialization conflict is run again
 /// from the start, up to five times, after a short randomized pause: such a conflict is a race
@@ -405,6 +411,13 @@ where
         // and hide the real error.
         return f(conn);
     }
+    // SQLite writers of this process take turns in arrival order (see `writer_queue`).
+    let _turn = match conn {
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(_) => Some(SQLITE_WRITERS.wait_turn(writer_queue::PATIENCE)),
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgresql(_) => None,
+    };
     let mut attempt = 0;
     loop {
         match run_once(conn, &mut f) {

@@ -32,6 +32,7 @@ mod pg_pages;
 mod schema;
 mod sqlite_bulk;
 mod time;
+mod writer_queue;
 
 pub mod api_keys;
 pub mod deployments;
