@@ -1,7 +1,7 @@
 //! `netorch-server`: the HTTP API, with the lifecycle and telemetry workers embedded unless
 //! `--workers none`.
 
-use actix_web::middleware::{Logger, NormalizePath, TrailingSlash};
+use actix_web::middleware::{NormalizePath, TrailingSlash};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -10,7 +10,7 @@ use netorch_api::auth::AuthMode;
 use netorch_domain::Role;
 use netorch_simulator::SimulatedHardware;
 use netorch_storage::{Database, DatabaseOptions};
-use netorch_workers::cli::{DatabaseArgs, WorkerArgs};
+use netorch_workers::cli::{DatabaseArgs, LogArgs, WorkerArgs};
 use std::sync::Arc;
 
 /// Serves the netorch HTTP API (see /docs once it runs) and, unless told otherwise, runs the
@@ -20,6 +20,9 @@ use std::sync::Arc;
 struct Cli {
     #[command(flatten)]
     database: DatabaseArgs,
+
+    #[command(flatten)]
+    log: LogArgs,
 
     /// Address to listen on (port 0 picks a free port, logged at start).
     #[arg(long, env = "NETORCH_BIND", default_value = "127.0.0.1:8000")]
@@ -270,8 +273,8 @@ enum Workers {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
+    cli.log.init();
     if let Some(Command::Keys(command)) = cli.command {
         return manage_keys(&cli.database.database_url, command);
     }
@@ -311,7 +314,15 @@ async fn main() -> anyhow::Result<()> {
             cli.bind
         );
     }
+    // One set of metrics for the API and the embedded workers; the server alone reads the
+    // fleet's counters for them (a worker's /metrics has its own work only).
+    let mut metrics = netorch_metrics::Metrics::new();
+    metrics.collect_database(db.clone());
+    metrics.collect_fleet(db.clone());
+    let metrics = Arc::new(metrics);
     let mut api = ApiState::new(db.clone(), cli.max_nodes_per_deployment)
+        .with_metrics(Arc::clone(&metrics))
+        .with_access_log(cli.access_log)
         .with_retention(cli.worker.retention())
         .with_auth(auth)
         .with_max_body_bytes(usize::try_from(cli.max_body_bytes).unwrap_or(usize::MAX));
@@ -325,17 +336,12 @@ async fn main() -> anyhow::Result<()> {
     }
     let state = web::Data::new(api);
     let cors_origins = cli.cors_origin.clone();
-    let access_log = cli.access_log;
     let app_state = state.clone();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(app_state.clone())
             .wrap(actix_web::middleware::from_fn(
                 netorch_api::close_when_draining,
-            ))
-            .wrap(actix_web::middleware::Condition::new(
-                access_log,
-                Logger::default(),
             ))
             // Outermost of the API's own checks: a browser's preflight is answered before
             // access control, which it carries no token for.
@@ -345,6 +351,9 @@ async fn main() -> anyhow::Result<()> {
             ))
             // The original redirected /deployments/ to /deployments; accept both.
             .wrap(NormalizePath::new(TrailingSlash::Trim))
+            // Outermost: every response, whichever layer made it, has the request id and is
+            // counted and logged.
+            .wrap(actix_web::middleware::from_fn(netorch_api::observe))
             .configure(netorch_api::configure)
             .default_service(web::to(netorch_api::not_found))
     })
@@ -362,7 +371,10 @@ async fn main() -> anyhow::Result<()> {
                 SimulatedHardware::new(cli.worker.time_scale)
                     .with_hang_every(cli.worker.simulate_hang_every),
             );
-            let options = cli.worker.options();
+            let options = netorch_workers::WorkerOptions {
+                metrics: Arc::clone(&metrics),
+                ..cli.worker.options()
+            };
             Some(tokio::spawn(netorch_workers::run(
                 db.clone(),
                 hardware.clone(),

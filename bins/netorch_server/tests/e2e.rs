@@ -507,3 +507,159 @@ fn sigterm_drains_then_stops_without_dropping_a_received_request() {
     );
     assert!(answered > 500, "{tallies:?}");
 }
+
+/// `GET path` with an `X-Request-Id`; the status, the response's `X-Request-Id` and the body
+/// as text.
+fn get_text(addr: &str, path: &str, request_id: &str) -> (u16, Option<String>, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nX-Request-Id: {request_id}\r\n\r\n"
+    )
+    .expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let (head, body) = response.split_once("\r\n\r\n").expect("a header block");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    let id = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("x-request-id")
+            .then(|| value.trim().to_owned())
+    });
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    (status, id, body)
+}
+
+/// The value of the exposed sample `series` (name and labels exactly as written) in `text`.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().ok()).flatten()
+        })
+        .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+}
+
+/// Runs `promtool check metrics` on `text` (see the API tests' twin for when it is skipped).
+fn promtool_accepts(text: &str) {
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(e) => {
+            assert!(
+                std::env::var_os("NETORCH_REQUIRE_PROMTOOL").is_none(),
+                "promtool is required and could not run: {e}"
+            );
+            return;
+        }
+    };
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let output = child.wait_with_output().expect("promtool ran");
+    assert!(
+        output.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn metrics_move_with_a_rollout_and_logs_are_json_lines_with_request_ids() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("observed.db").display());
+    let server = start_with(
+        &url,
+        &["--time-scale", "50", "--log-format", "json", "--access-log"],
+    );
+    let addr = server.addr.clone();
+    let id = create(&addr, "observed", 20);
+    eventually("every node to settle", || {
+        let (_, detail) = request(&addr, "GET", &format!("/deployments/{id}"), None);
+        let states = &detail["node_states"];
+        (states["RUNNING"].as_i64().unwrap_or(0) + states["FAILED"].as_i64().unwrap_or(0) == 20)
+            .then_some(())
+    });
+    let text = eventually("samples from the telemetry worker", || {
+        let (status, _, text) = get_text(&addr, "/metrics", "e2e-scrape-1");
+        assert_eq!(status, 200);
+        (sample(
+            &text,
+            "netorch_telemetry_samples_written_total{source=\"worker\"}",
+        ) >= 19.0)
+            .then_some(text)
+    });
+    // Deployment 1's node 19 fails; the other 19 run (see the test above).
+    assert_eq!(sample(&text, "netorch_nodes{state=\"RUNNING\"}"), 19.0);
+    assert_eq!(sample(&text, "netorch_nodes{state=\"FAILED\"}"), 1.0);
+    assert_eq!(
+        sample(&text, "netorch_deployments{status=\"DEGRADED\"}"),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "netorch_lifecycle_transitions_total{state=\"PROVISIONING\"}"
+        ),
+        20.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "netorch_lifecycle_transitions_total{state=\"RUNNING\"}"
+        ),
+        19.0
+    );
+    assert!(sample(&text, "netorch_lifecycle_tick_duration_seconds_count") > 0.0);
+    assert!(sample(&text, "netorch_telemetry_tick_duration_seconds_count") > 0.0);
+    assert!(sample(&text, "process_cpu_seconds_total") > 0.0);
+    promtool_accepts(&text);
+
+    // The request id: echoed, and in the access log line, which is JSON like every line.
+    let (status, echoed, body) = get_text(&addr, "/deployments/987654", "e2e-trace-42");
+    assert_eq!((status, echoed.as_deref()), (404, Some("e2e-trace-42")));
+    assert!(body.contains("\"request_id\":\"e2e-trace-42\""), "{body}");
+    let access = eventually("the access log line", || {
+        let log = server.log.lock().expect("log").clone();
+        log.lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find(|line| line["request_id"] == "e2e-trace-42")
+    });
+    assert_eq!(access["target"], "netorch::access");
+    assert_eq!(access["level"], "INFO");
+    assert_eq!(access["status"], 404);
+    assert_eq!(access["route"], "/deployments/{deployment_id}");
+    assert!(access["time"].as_str().is_some_and(|t| t.ends_with('Z')));
+    let log = server.log.lock().expect("log").clone();
+    for line in log.lines() {
+        let parsed: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        assert!(
+            parsed["message"].is_string() && parsed["target"].is_string(),
+            "{line}"
+        );
+    }
+}

@@ -1,10 +1,11 @@
 //! `netorch-worker`: runs the lifecycle and telemetry loops against a database that
 //! `netorch-server` (and any number of other workers) share.
 
+use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use netorch_simulator::SimulatedHardware;
 use netorch_storage::Database;
-use netorch_workers::cli::{DatabaseArgs, WorkerArgs};
+use netorch_workers::cli::{DatabaseArgs, LogArgs, WorkerArgs};
 use std::sync::Arc;
 
 /// Moves nodes through their lifecycle and collects telemetry from running nodes, on the
@@ -21,6 +22,14 @@ struct Cli {
 
     #[command(flatten)]
     workers: WorkerArgs,
+
+    #[command(flatten)]
+    log: LogArgs,
+
+    /// Serve this worker's Prometheus metrics at http://ADDR/metrics (port 0 picks a free
+    /// port, logged at start) [default: not served].
+    #[arg(long, env = "NETORCH_METRICS_BIND")]
+    metrics_bind: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -35,11 +44,35 @@ enum Loop {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
+    cli.log.init();
+    // The address first: a worker that cannot serve its metrics must not start working.
+    let metrics_listener = cli
+        .metrics_bind
+        .as_deref()
+        .map(|bind| {
+            std::net::TcpListener::bind(bind)
+                .with_context(|| format!("cannot listen on {bind} for metrics"))
+        })
+        .transpose()?;
     // The error names the database (password hidden) and what the driver said.
     let db = Database::connect(&cli.database.database_url)?;
+    let mut metrics = netorch_metrics::Metrics::new();
+    metrics.collect_database(db.clone());
+    let metrics = Arc::new(metrics);
     let mut options = cli.workers.options();
+    options.metrics = Arc::clone(&metrics);
+    let metrics_server = match metrics_listener {
+        Some(listener) => {
+            let address = listener.local_addr()?;
+            let server = netorch_api::metrics_server(listener, Arc::clone(&metrics))?;
+            let handle = server.handle();
+            tokio::spawn(server);
+            log::info!("metrics at http://{address}/metrics");
+            Some(handle)
+        }
+        None => None,
+    };
     match cli.only {
         Loop::Lifecycle => options.telemetry_interval = None,
         Loop::Telemetry => options.lifecycle_interval = None,
@@ -69,6 +102,9 @@ async fn main() -> anyhow::Result<()> {
         netorch_workers::shutdown_signal(),
     )
     .await;
+    if let Some(server) = metrics_server {
+        server.stop(true).await;
+    }
     log::info!("netorch-worker stopped");
     Ok(())
 }

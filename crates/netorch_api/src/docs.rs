@@ -35,6 +35,7 @@ use utoipa::{OpenApi, ToSchema};
         routes::list_events,
         routes::health,
         routes::ready,
+        routes::metrics,
         openapi_json,
         explorer,
     ),
@@ -181,9 +182,7 @@ pub async fn asset(req: HttpRequest) -> HttpResponse {
             "text/css; charset=utf-8",
         ),
         _ => {
-            return HttpResponse::NotFound().json(crate::error::ErrorDetail {
-                detail: "Not Found".into(),
-            });
+            return HttpResponse::NotFound().json(crate::error::ErrorDetail::new("Not Found"));
         }
     };
     HttpResponse::Ok()

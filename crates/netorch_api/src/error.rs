@@ -2,8 +2,9 @@
 //!
 //! Every error body the API sends is one of the types below, and those same types are what
 //! the OpenAPI document lists: [`ErrorDetail`] (404, 413, 503, ...), [`ValidationError`] (422)
-//! and [`ConflictDetail`] (409). This module is a leaf of the crate: it imports nothing else
-//! from it.
+//! and [`ConflictDetail`] (409). Each carries the request's id (`request_id`, the
+//! `X-Request-Id` of the response) for a user to quote when reporting a problem. This module
+//! is a leaf of the crate: it imports nothing else from it but the leaf `request_id`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -110,6 +111,9 @@ pub struct FieldError {
 pub struct ValidationError {
     /// Every invalid input, in the order the request's fields are read.
     pub detail: Vec<FieldError>,
+    /// The request's id, as in its `X-Request-Id` response header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// The body of 404, 405, 413, 503 and the other errors that carry one message.
@@ -117,10 +121,23 @@ pub struct ValidationError {
 pub struct ErrorDetail {
     /// What is wrong: "Deployment not found", "Node not found", "Database unavailable", ...
     pub detail: Cow<'static, str>,
+    /// The request's id, as in its `X-Request-Id` response header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+impl ErrorDetail {
+    /// The body for `detail`, with the id of the request being handled.
+    pub fn new(detail: impl Into<Cow<'static, str>>) -> Self {
+        ErrorDetail {
+            detail: detail.into(),
+            request_id: crate::request_id::current(),
+        }
+    }
 }
 
 /// The body of a 409: the node's state does not allow the action.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ConflictDetail {
     /// What was refused and why.
     pub detail: String,
@@ -130,6 +147,9 @@ pub struct ConflictDetail {
     /// The actions the state allows (`retry` from `FAILED`).
     #[schema(schema_with = allowed_actions_schema)]
     pub allowed_actions: Vec<OperatorAction>,
+    /// The request's id, as in its `X-Request-Id` response header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// Everything a request can fail with.
@@ -191,6 +211,7 @@ impl ApiError {
 
 impl From<StorageError> for ApiError {
     fn from(error: StorageError) -> Self {
+        error.count();
         if error.is_out_of_space() {
             return ApiError::OutOfSpace(error.to_string());
         }
@@ -216,6 +237,7 @@ impl From<StorageError> for ApiError {
                 ),
                 current_state: from,
                 allowed_actions,
+                request_id: None,
             }),
             StorageError::Pool(e) => ApiError::Unavailable(e.to_string()),
             StorageError::Connection(e) => ApiError::Unavailable(e.to_string()),
@@ -244,13 +266,17 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
-        let detail = |text: Cow<'static, str>| ErrorDetail { detail: text };
+        let detail = |text: Cow<'static, str>| ErrorDetail::new(text);
         match self {
             ApiError::NotFound(text) => response.json(detail(Cow::Borrowed(text))),
             ApiError::Invalid(errors) => response.json(ValidationError {
                 detail: errors.clone(),
+                request_id: crate::request_id::current(),
             }),
-            ApiError::Conflict(conflict) => response.json(conflict),
+            ApiError::Conflict(conflict) => response.json(ConflictDetail {
+                request_id: crate::request_id::current(),
+                ..conflict.clone()
+            }),
             ApiError::Unauthorized(text) => response
                 .insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer"))
                 .json(detail(Cow::Borrowed(text))),

@@ -36,7 +36,9 @@ mod error;
 mod input;
 pub mod limits;
 mod listing_cache;
+mod observe;
 mod report_gate;
+pub mod request_id;
 mod requests;
 mod responses;
 mod routes;
@@ -48,6 +50,7 @@ use std::sync::OnceLock;
 
 pub use docs::{ApiDoc, document};
 pub use error::{ApiError, ConflictDetail, ErrorDetail, FieldError, LocItem, ValidationError};
+pub use observe::observe;
 pub use requests::DEFAULT_MAX_NODES_PER_DEPLOYMENT;
 pub use routes::not_found;
 
@@ -94,6 +97,10 @@ pub struct ApiState {
     rate_limit: Option<std::sync::Arc<limits::RateLimit>>,
     /// The largest request body read (see [`ApiState::with_max_body_bytes`]).
     max_body_bytes: usize,
+    /// What `/metrics` shows (see [`ApiState::with_metrics`]).
+    metrics: std::sync::Arc<netorch_metrics::Metrics>,
+    /// Whether [`observe`] logs a line per request.
+    access_log: bool,
 }
 
 impl ApiState {
@@ -126,7 +133,25 @@ impl ApiState {
             keys: std::sync::Arc::default(),
             rate_limit: None,
             max_body_bytes: MAX_BODY_BYTES,
+            metrics: std::sync::Arc::new(netorch_metrics::Metrics::new()),
+            access_log: false,
         }
+    }
+
+    /// The same state recording into and serving `metrics` (default: metrics of their own,
+    /// without database collectors). Give it the metrics the embedded workers record into,
+    /// with [`netorch_metrics::Metrics::collect_database`] and
+    /// [`netorch_metrics::Metrics::collect_fleet`] added, as the server does.
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<netorch_metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The same state logging one line per request (`netorch::access`, at info), with its
+    /// request id, method, path, status and time; never a header.
+    pub fn with_access_log(mut self, on: bool) -> Self {
+        self.access_log = on;
+        self
     }
 
     /// Starts draining for a shutdown: from now on `/ready` answers 503 (`draining`), so load
@@ -252,6 +277,26 @@ pub fn cors(origins: &[String]) -> actix_cors::Cors {
     cors
 }
 
+/// Serves `GET /metrics` of `metrics`, and nothing else, on `listener`, with one HTTP worker:
+/// for processes without the API, such as `netorch-worker --metrics-bind`. Run the returned
+/// server (a future) on the process's runtime; stop it with its handle.
+pub fn metrics_server(
+    listener: std::net::TcpListener,
+    metrics: std::sync::Arc<netorch_metrics::Metrics>,
+) -> std::io::Result<actix_web::dev::Server> {
+    let metrics = web::Data::from(metrics);
+    Ok(actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(metrics.clone())
+            .route("/metrics", web::get().to(routes::metrics_only))
+            .default_service(web::to(not_found))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run())
+}
+
 /// The methods each documented path serves, for the `Allow` header of a 405: read from the
 /// OpenAPI document, so the header and the document cannot disagree.
 fn allowed_methods(path: &str) -> &'static str {
@@ -298,9 +343,7 @@ pub async fn close_when_draining(
     if refusing && !probe {
         let mut refused = actix_web::HttpResponse::ServiceUnavailable()
             .insert_header((actix_web::http::header::RETRY_AFTER, "1"))
-            .json(ErrorDetail {
-                detail: "Server is shutting down".into(),
-            });
+            .json(ErrorDetail::new("Server is shutting down"));
         refused
             .head_mut()
             .set_connection_type(ConnectionType::Close);
@@ -374,6 +417,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/deployments/{deployment_id}/events").route(get().to(list_events)))
         .service(resource("/health").route(get().to(health)))
         .service(resource("/ready").route(get().to(ready)))
+        .service(resource("/metrics").route(get().to(metrics)))
         .service(resource("/openapi.json").route(get().to(docs::openapi_json)))
         .service(resource("/docs").route(get().to(docs::explorer)))
         .service(web::resource("/docs/{asset}").route(get().to(docs::asset)));

@@ -512,6 +512,11 @@ pub async fn push_telemetry(
             return Err(ApiError::Invalid(errors));
         }
     };
+    state.metrics.samples(
+        netorch_metrics::SampleSource::Push,
+        stored as u64,
+        accepted.saturating_sub(stored as usize) as u64,
+    );
     Ok(HttpResponse::Accepted().json(TelemetryAccepted { accepted, stored }))
 }
 
@@ -690,6 +695,7 @@ pub async fn bottlenecks(
     } = query;
     // One turn per core; a few more wait, the rest are told when to come back.
     let _turn = state.reports.enter().await?;
+    let began = std::time::Instant::now();
     let now = Utc::now();
     let start = now - chrono::Duration::minutes(minutes);
     with_db(&state, move |conn| {
@@ -717,6 +723,9 @@ pub async fn bottlenecks(
         Ok(nodes::names(conn, deployment, &ids)?)
     })
     .await?;
+    state
+        .metrics
+        .report(config.method.as_str(), began.elapsed().as_secs_f64());
     Ok(HttpResponse::Ok().json(BottleneckReportOut::new(
         &report,
         deployment.get(),
@@ -808,6 +817,42 @@ pub async fn health(state: web::Data<ApiState>) -> HttpResponse {
     })
 }
 
+/// Prometheus metrics
+///
+/// Every metric of this process (the API, its embedded workers, the database pool, the fleet
+/// read from the deployments' counters, the process) in the Prometheus text format 0.0.4, for
+/// a Prometheus server to scrape. docs/MONITORING.md lists them. With API keys on, any role
+/// that may read (viewer and up) may scrape.
+#[utoipa::path(
+    get, path = "/metrics", tag = "service",
+    responses((
+        status = 200, description = "The metrics",
+        content_type = "text/plain; version=0.0.4; charset=utf-8", body = String
+    ))
+)]
+pub async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    exposition(std::sync::Arc::clone(&state.metrics)).await
+}
+
+/// `/metrics` of [`crate::metrics_server`].
+pub(crate) async fn metrics_only(
+    metrics: web::Data<netorch_metrics::Metrics>,
+) -> Result<HttpResponse, ApiError> {
+    exposition(metrics.into_inner()).await
+}
+
+async fn exposition(
+    metrics: std::sync::Arc<netorch_metrics::Metrics>,
+) -> Result<HttpResponse, ApiError> {
+    // The fleet and pool collectors query the database: off the async workers.
+    let text = web::block(move || metrics.encode())
+        .await
+        .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type(netorch_metrics::CONTENT_TYPE)
+        .body(text))
+}
+
 /// Readiness
 ///
 /// For load balancers: 200 when the database answers; 503 when it does not (`unavailable`),
@@ -841,16 +886,12 @@ pub async fn ready(state: web::Data<ApiState>) -> HttpResponse {
 
 /// 404 for paths the API does not serve, in the contract's shape.
 pub async fn not_found() -> HttpResponse {
-    HttpResponse::NotFound().json(ErrorDetail {
-        detail: "Not Found".into(),
-    })
+    HttpResponse::NotFound().json(ErrorDetail::new("Not Found"))
 }
 
 /// 405 for a method a path does not serve, with the `Allow` header RFC 9110 requires.
 pub fn method_not_allowed(allow: &str) -> HttpResponse {
     HttpResponse::MethodNotAllowed()
         .insert_header((actix_web::http::header::ALLOW, allow))
-        .json(ErrorDetail {
-            detail: "Method Not Allowed".into(),
-        })
+        .json(ErrorDetail::new("Method Not Allowed"))
 }

@@ -7,6 +7,8 @@ use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionMa
 use diesel::prelude::*;
 use diesel::r2d2::{CustomizeConnection, R2D2Connection};
 use r2d2::Pool;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 #[cfg(not(feature = "sqlite"))]
@@ -192,10 +194,75 @@ impl Default for DatabaseOptions {
     }
 }
 
+/// What a pool and the write transactions have counted, for metrics: plain numbers, read with
+/// [`Database::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DatabaseStats {
+    /// Connections open, busy or idle.
+    pub connections: u32,
+    /// Of those, idle ones.
+    pub idle_connections: u32,
+    /// The most the pool opens.
+    pub max_connections: u32,
+    /// Connections handed out since the pool was opened.
+    pub checkouts: u64,
+    /// Of those, the ones that had to wait for a connection (a millisecond or more).
+    pub checkout_waits: u64,
+    /// Seconds spent waiting for connections, in total.
+    pub checkout_wait_seconds: f64,
+    /// Waits that ran out of time (the request got 503).
+    pub checkout_timeouts: u64,
+    /// Write transactions of this process run again after a transient conflict (PostgreSQL
+    /// deadlock or serialization failure), since it started.
+    pub conflict_retries: u64,
+    /// SQLite write transactions of this process that waited for another one of this process
+    /// (`writer_queue`), since it started.
+    pub writer_queue_waits: u64,
+}
+
+/// Counts checkouts for [`DatabaseStats`] (r2d2 reports each one to its event handler).
+#[derive(Debug, Default)]
+struct PoolCounters {
+    checkouts: AtomicU64,
+    checkout_waits: AtomicU64,
+    checkout_wait_micros: AtomicU64,
+    checkout_timeouts: AtomicU64,
+}
+
+/// The pool's handler of events, sharing its counters with the [`Database`].
+#[derive(Debug)]
+struct CountingEvents(Arc<PoolCounters>);
+
+impl r2d2::HandleEvent for CountingEvents {
+    fn handle_checkout(&self, event: r2d2::event::CheckoutEvent) {
+        self.0.checkouts.fetch_add(1, Ordering::Relaxed);
+        let waited = event.duration();
+        if waited >= Duration::from_millis(1) {
+            self.0.checkout_waits.fetch_add(1, Ordering::Relaxed);
+            let micros = u64::try_from(waited.as_micros()).unwrap_or(u64::MAX);
+            self.0
+                .checkout_wait_micros
+                .fetch_add(micros, Ordering::Relaxed);
+        }
+    }
+
+    fn handle_timeout(&self, event: r2d2::event::TimeoutEvent) {
+        self.0.checkout_timeouts.fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(event.timeout().as_micros()).unwrap_or(u64::MAX);
+        self.0
+            .checkout_wait_micros
+            .fetch_add(micros, Ordering::Relaxed);
+    }
+}
+
+/// Transactions run again after a conflict, by this process.
+static CONFLICT_RETRIES_RUN: AtomicU64 = AtomicU64::new(0);
+
 /// A pool of connections to one database.
 #[derive(Clone)]
 pub struct Database {
     pool: Pool<ConnectionManager>,
+    counters: Arc<PoolCounters>,
     url: DatabaseUrl,
     /// The SQLite size cap it was opened with, for [`Database::sibling`].
     sqlite_max_bytes: Option<u64>,
@@ -294,11 +361,15 @@ impl Database {
             }
             DatabaseUrl::Postgres(_) => {}
         }
-        let pool = builder.build(ConnectionManager {
-            url: parsed.clone(),
-        })?;
+        let counters = Arc::new(PoolCounters::default());
+        let pool = builder
+            .event_handler(Box::new(CountingEvents(Arc::clone(&counters))))
+            .build(ConnectionManager {
+                url: parsed.clone(),
+            })?;
         let database = Database {
             pool,
+            counters,
             url: parsed,
             sqlite_max_bytes: options.sqlite_max_bytes,
         };
@@ -332,6 +403,24 @@ impl Database {
     /// The most connections the pool opens at once.
     pub fn max_connections(&self) -> u32 {
         self.pool.max_size()
+    }
+
+    /// The pool's connections and what it has counted.
+    pub fn stats(&self) -> DatabaseStats {
+        let state = self.pool.state();
+        let counters = &self.counters;
+        DatabaseStats {
+            connections: state.connections,
+            idle_connections: state.idle_connections,
+            max_connections: self.pool.max_size(),
+            checkouts: counters.checkouts.load(Ordering::Relaxed),
+            checkout_waits: counters.checkout_waits.load(Ordering::Relaxed),
+            checkout_wait_seconds: counters.checkout_wait_micros.load(Ordering::Relaxed) as f64
+                / 1e6,
+            checkout_timeouts: counters.checkout_timeouts.load(Ordering::Relaxed),
+            conflict_retries: CONFLICT_RETRIES_RUN.load(Ordering::Relaxed),
+            writer_queue_waits: SQLITE_WRITERS.waits(),
+        }
     }
 
     /// The backend behind the pool.
@@ -423,6 +512,7 @@ where
         match run_once(conn, &mut f) {
             Err(error) if error.is_transient_conflict() && attempt < CONFLICT_RETRIES => {
                 attempt += 1;
+                CONFLICT_RETRIES_RUN.fetch_add(1, Ordering::Relaxed);
                 log::debug!("transaction conflict ({error}); running it again (attempt {attempt})");
                 std::thread::sleep(conflict_pause(attempt));
             }

@@ -7,8 +7,9 @@ use crate::time::{from_micros, to_micros};
 use crate::{DbConnection, Result, StorageError, events as event_log};
 use diesel::prelude::*;
 use netorch_domain::{
-    Deployment, DeploymentChanges, DeploymentId, NewDeployment, NewEvent, NodeState,
-    NodeStateCounts, NodeTrigger, PauseReason, RolloutPolicy, Timestamp, hostname, node_name,
+    Deployment, DeploymentChanges, DeploymentId, DeploymentStatus, NewDeployment, NewEvent,
+    NodeState, NodeStateCounts, NodeTrigger, PauseReason, RolloutPolicy, Timestamp, hostname,
+    node_name,
 };
 
 #[derive(Queryable, Selectable)]
@@ -378,6 +379,47 @@ pub fn nodes_version(conn: &mut DbConnection, id: DeploymentId) -> Result<i64> {
 /// How many deployments exist.
 pub fn count(conn: &mut DbConnection) -> Result<i64> {
     Ok(deployments::table.count().get_result(conn)?)
+}
+
+/// The whole fleet at a glance, from the counters each deployment row keeps (never by
+/// counting nodes): for the metrics an operator graphs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FleetSummary {
+    /// Nodes in each state, summed over every deployment.
+    pub nodes: NodeStateCounts,
+    /// How many deployments have each status, in the order of [`DeploymentStatus::ALL`].
+    pub deployments: [u64; DeploymentStatus::ALL.len()],
+}
+
+impl FleetSummary {
+    /// How many deployments have `status`.
+    pub fn deployments_with(&self, status: DeploymentStatus) -> u64 {
+        DeploymentStatus::ALL
+            .iter()
+            .position(|s| *s == status)
+            .map_or(0, |i| self.deployments[i])
+    }
+}
+
+/// Reads the [`FleetSummary`]: one pass over the deployments table, whatever the number of
+/// nodes.
+pub fn fleet_summary(conn: &mut DbConnection) -> Result<FleetSummary> {
+    let rows: Vec<(Option<i64>, StateCountsRow)> = deployments::table
+        .select((deployments::paused_at, StateCountsRow::as_select()))
+        .load(conn)?;
+    let mut fleet = FleetSummary::default();
+    for (paused_at, row) in rows {
+        let counts = NodeStateCounts::from(row);
+        let status = DeploymentStatus::of(paused_at.is_some(), &counts);
+        if let Some(i) = DeploymentStatus::ALL.iter().position(|s| *s == status) {
+            fleet.deployments[i] += 1;
+        }
+        for state in NodeState::ALL {
+            fleet.nodes.add(state, counts.get(state));
+        }
+        fleet.nodes.retrying += counts.retrying;
+    }
+    Ok(fleet)
 }
 
 /// A deployment and how many of its nodes are in each state, in one read.

@@ -57,6 +57,59 @@ pub enum StorageError {
 }
 
 impl StorageError {
+    /// Every [`StorageError::kind`], for metrics that label errors by it.
+    pub const KINDS: [&'static str; 6] = [
+        "unavailable",
+        "locked",
+        "conflict",
+        "out_of_space",
+        "corrupt",
+        "query",
+    ];
+
+    /// Counts this error in the process's [`error_counts`] if it is a failure of the database
+    /// (see [`StorageError::kind`]): the API and the workers call it for every storage error
+    /// they meet, once.
+    pub fn count(&self) {
+        if let Some(i) = self
+            .kind()
+            .and_then(|kind| Self::KINDS.iter().position(|k| *k == kind))
+        {
+            ERRORS_BY_KIND[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// What sort of database failure this is, in a word of [`StorageError::KINDS`] (a bounded
+    /// label for `netorch_database_errors_total{kind}`); `None` for the outcomes a request
+    /// causes (an unknown deployment, node or key, a name taken, an illegal transition), which
+    /// are answers, not failures.
+    pub fn kind(&self) -> Option<&'static str> {
+        if self.is_database_locked() {
+            return Some("locked");
+        }
+        if self.is_transient_conflict() {
+            return Some("conflict");
+        }
+        if self.is_out_of_space() {
+            return Some("out_of_space");
+        }
+        match self {
+            StorageError::UnsupportedUrl(_)
+            | StorageError::Connection(_)
+            | StorageError::Unreachable { .. }
+            | StorageError::Pool(_)
+            | StorageError::Migration(_) => Some("unavailable"),
+            StorageError::DeploymentNotFound
+            | StorageError::NodeNotFound
+            | StorageError::KeyNotFound(_)
+            | StorageError::InvalidInput(_)
+            | StorageError::KeyExists(_)
+            | StorageError::Domain(_) => None,
+            StorageError::CorruptRow { .. } => Some("corrupt"),
+            StorageError::Query(_) => Some("query"),
+        }
+    }
+
     /// True when PostgreSQL aborted the transaction to break a deadlock or a serialization
     /// conflict: the whole transaction can be run again as it is.
     pub fn is_transient_conflict(&self) -> bool {
@@ -96,6 +149,20 @@ impl StorageError {
             _ => false,
         }
     }
+}
+
+/// Storage errors met by this process, by kind (see [`StorageError::count`]).
+static ERRORS_BY_KIND: [std::sync::atomic::AtomicU64; StorageError::KINDS.len()] =
+    [const { std::sync::atomic::AtomicU64::new(0) }; StorageError::KINDS.len()];
+
+/// How many storage errors of each kind of [`StorageError::KINDS`] this process has counted.
+pub fn error_counts() -> [(&'static str, u64); StorageError::KINDS.len()] {
+    std::array::from_fn(|i| {
+        (
+            StorageError::KINDS[i],
+            ERRORS_BY_KIND[i].load(std::sync::atomic::Ordering::Relaxed),
+        )
+    })
 }
 
 /// Shorthand for storage results.

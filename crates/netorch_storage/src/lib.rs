@@ -46,7 +46,7 @@ pub mod rollups;
 pub mod telemetry;
 
 pub use connection::{
-    Backend, ConnectionManager, Database, DatabaseOptions, DatabaseUrl, DbConnection,
-    PooledConnection, write_transaction,
+    Backend, ConnectionManager, Database, DatabaseOptions, DatabaseStats, DatabaseUrl,
+    DbConnection, PooledConnection, write_transaction,
 };
-pub use error::{Result, StorageError};
+pub use error::{Result, StorageError, error_counts};

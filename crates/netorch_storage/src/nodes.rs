@@ -287,6 +287,11 @@ impl TransitionPlan {
         self.node
     }
 
+    /// What moves the node.
+    pub fn trigger(&self) -> NodeTrigger {
+        self.trigger
+    }
+
     /// The state it moves the node to.
     pub fn to(&self) -> NodeState {
         self.to
@@ -775,6 +780,16 @@ pub fn due_for_lifecycle(
         })
     });
     Ok((into_nodes(rows)?, cursor))
+}
+
+/// How many nodes are due for the lifecycle at `now` (a range count over the `check_after`
+/// index): the backlog left when a tick stopped at its limit.
+pub fn count_due(conn: &mut DbConnection, now: Timestamp) -> Result<u64> {
+    let count: i64 = nodes::table
+        .filter(nodes::check_after.le(to_micros(now)))
+        .count()
+        .get_result(conn)?;
+    Ok(count.unsigned_abs())
 }
 
 /// Where a page of [`due_for_lifecycle`] ended: the next page starts after it, so a walk over

@@ -100,6 +100,11 @@ impl WriterQueue {
         }
     }
 
+    /// How many writers have had to wait for their turn (every ticket given out).
+    pub(crate) fn waits(&self) -> u64 {
+        self.lock().next_ticket
+    }
+
     fn end_turn(&self) {
         self.lock().taken = false;
         self.turn_changed.notify_all();

@@ -1,4 +1,5 @@
-//! The flags `netorch-worker` and `netorch-server` share: the database and the workers.
+//! The flags `netorch-worker` and `netorch-server` share: the database, the workers and the
+//! log format.
 
 use crate::WorkerOptions;
 use netorch_storage::retention::Retention;
@@ -20,6 +21,86 @@ pub struct DatabaseArgs {
         global = true
     )]
     pub database_url: String,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `[time LEVEL target] message key=value ...`, for people.
+    Text,
+    /// One JSON object a line: `time`, `level`, `target`, `message`, and the line's
+    /// structured fields (`request_id`, `deployment_id`, `worker`, ...), for log pipelines.
+    Json,
+}
+
+/// The log flag, flattened into each binary's own.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct LogArgs {
+    /// Log as text or as one JSON object a line. Which lines are written is set with
+    /// RUST_LOG as always (default: info).
+    #[arg(long, env = "NETORCH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+impl LogArgs {
+    /// Starts logging (`env_logger`, filtered by `RUST_LOG`, info by default) in the chosen
+    /// format. Call once, first thing.
+    pub fn init(&self) {
+        let mut builder =
+            env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+        if self.log_format == LogFormat::Json {
+            builder.format(|out, record| {
+                use std::io::Write;
+                writeln!(out, "{}", json_line(record, chrono::Utc::now()))
+            });
+        }
+        builder.init();
+    }
+}
+
+/// One log record as a JSON object on one line.
+fn json_line(record: &log::Record<'_>, now: chrono::DateTime<chrono::Utc>) -> String {
+    let mut line = serde_json::Map::new();
+    line.insert(
+        "time".into(),
+        now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            .into(),
+    );
+    line.insert("level".into(), record.level().as_str().into());
+    line.insert("target".into(), record.target().into());
+    line.insert("message".into(), record.args().to_string().into());
+    let mut fields = Fields(&mut line);
+    // A field that cannot be read is left out; the message is what matters.
+    let _ = record.key_values().visit(&mut fields);
+    serde_json::Value::Object(line).to_string()
+}
+
+/// Copies a record's structured fields into its JSON object, numbers as numbers.
+struct Fields<'a>(&'a mut serde_json::Map<String, serde_json::Value>);
+
+impl<'kvs> log::kv::VisitSource<'kvs> for Fields<'_> {
+    fn visit_pair(
+        &mut self,
+        key: log::kv::Key<'kvs>,
+        value: log::kv::Value<'kvs>,
+    ) -> Result<(), log::kv::Error> {
+        let json = if let Some(n) = value.to_u64() {
+            n.into()
+        } else if let Some(n) = value.to_i64() {
+            n.into()
+        } else if let Some(x) = value.to_f64() {
+            serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, Into::into)
+        } else if let Some(b) = value.to_bool() {
+            b.into()
+        } else {
+            value.to_string().into()
+        };
+        // The fixed keys stay what they are.
+        if !matches!(key.as_str(), "time" | "level" | "target" | "message") {
+            self.0.insert(key.as_str().to_owned(), json);
+        }
+        Ok(())
+    }
 }
 
 /// Worker flags, flattened into each binary's own.
@@ -140,6 +221,37 @@ impl WorkerArgs {
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn json_lines_hold_the_message_and_the_fields() {
+        let at = chrono::DateTime::from_timestamp(1_800_000_000, 5_000).expect("valid");
+        let kvs: [(&str, log::kv::Value<'_>); 3] = [
+            ("request_id", log::kv::Value::from("abc-1")),
+            ("status", log::kv::Value::from(404u16)),
+            ("duration_ms", log::kv::Value::from(1.5f64)),
+        ];
+        let record = log::Record::builder()
+            .level(log::Level::Warn)
+            .target("netorch::access")
+            .args(format_args!("say \"hi\"\nthere"))
+            .key_values(&kvs)
+            .build();
+        let line = json_line(&record, at);
+        assert!(!line.contains('\n'), "one line: {line}");
+        let parsed: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+        assert_eq!(
+            parsed,
+            serde_json::json!({
+                "time": "2027-01-15T08:00:00.000005Z",
+                "level": "WARN",
+                "target": "netorch::access",
+                "message": "say \"hi\"\nthere",
+                "request_id": "abc-1",
+                "status": 404,
+                "duration_ms": 1.5,
+            })
+        );
+    }
 
     #[derive(Parser)]
     struct Cli {

@@ -3,8 +3,8 @@
 use crate::WorkerError;
 use chrono::Duration;
 use netorch_domain::{
-    DeploymentId, Node, NodeId, NodeState, NodeTrigger, Phase, PhaseStatus, Provisioner,
-    RolloutPolicy, Timestamp,
+    DeploymentId, Node, NodeId, NodeState, NodeStateCounts, NodeTrigger, Phase, PhaseStatus,
+    Provisioner, RolloutPolicy, Timestamp,
 };
 use netorch_storage::deployments;
 use netorch_storage::nodes::{self, NodeChange, Removal, TransitionPlan};
@@ -54,6 +54,33 @@ pub struct LifecycleTick {
     pub planned: usize,
     /// Transitions and removals written (the rest were taken by another worker first).
     pub applied: usize,
+    /// The transitions written, counted by the state each node entered.
+    pub entered: NodeStateCounts,
+    /// Of those, phases that timed out (`phase_timeout_seconds`).
+    pub timed_out: usize,
+    /// Of those, automatic retries (`max_retries`).
+    pub auto_retried: usize,
+    /// The tick stopped at its limit of nodes with more due: the rest wait for the next.
+    pub cut_short: bool,
+}
+
+impl LifecycleTick {
+    /// Counts the plans of a batch that were written.
+    fn count_applied(&mut self, plans: &[TransitionPlan], applied: &[NodeId]) {
+        self.applied += applied.len();
+        if plans.is_empty() {
+            return;
+        }
+        let applied: HashSet<NodeId> = applied.iter().copied().collect();
+        for plan in plans.iter().filter(|p| applied.contains(&p.node_id())) {
+            self.entered.add(plan.to(), 1);
+            match plan.trigger() {
+                NodeTrigger::PhaseTimedOut => self.timed_out += 1,
+                NodeTrigger::AutoRetry => self.auto_retried += 1,
+                _ => {}
+            }
+        }
+    }
 }
 
 /// What should happen to `node` at `now` under its deployment's `policy`, if anything: the
@@ -261,10 +288,13 @@ pub fn lifecycle_tick_with(
         log_failures(&plans, &applied);
         tick.examined += examined;
         tick.planned += plans.len() + removals;
-        tick.applied += applied.len();
+        tick.count_applied(&plans, &applied);
         moved.extend(applied);
         match cursor {
-            Some(cursor) if examined as i64 == limit => after = Some(cursor),
+            Some(cursor) if examined as i64 == limit => {
+                after = Some(cursor);
+                tick.cut_short = tick.examined as i64 >= limits.max_nodes;
+            }
             _ => break,
         }
         pause(&tick);
@@ -273,6 +303,7 @@ pub fn lifecycle_tick_with(
         loop {
             let budget = limits.max_nodes - tick.examined as i64;
             if budget <= 0 {
+                tick.cut_short = true;
                 return Ok(tick);
             }
             let want = batch.min(budget);
@@ -283,7 +314,7 @@ pub fn lifecycle_tick_with(
             log_failures(&plans, &applied);
             tick.examined += examined;
             tick.planned += plans.len();
-            tick.applied += applied.len();
+            tick.count_applied(&plans, &applied);
             let none_moved = applied.is_empty();
             moved.extend(applied);
             if !full || none_moved {
@@ -341,6 +372,7 @@ fn log_failures(plans: &[TransitionPlan], applied: &[NodeId]) {
     for plan in plans.iter().filter(|p| p.to() == NodeState::Failed) {
         if applied.contains(&plan.node_id()) {
             log::info!(
+                deployment_id = plan.deployment().get(), node_id = plan.node_id().get();
                 "node {} of deployment {} failed: {}",
                 plan.node_id(),
                 plan.deployment(),

@@ -2,7 +2,8 @@
 //! after failures, and a clean stop after the tick in progress.
 
 use crate::{WorkerError, lifecycle_tick, telemetry_tick};
-use netorch_domain::{Provisioner, TelemetrySource, Timestamp, WorkerKind};
+use netorch_domain::{NodeState, Provisioner, TelemetrySource, Timestamp, WorkerKind};
+use netorch_metrics::{Metrics, SampleSource};
 use netorch_storage::retention::{self, Retention};
 use netorch_storage::{Database, heartbeats};
 use std::future::Future;
@@ -15,8 +16,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How often a tick that hit SQLite's "database is locked" is retried at once.
 const LOCKED_RETRIES: u32 = 3;
 
-/// Which loops a worker runs, how often, and under what name.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which loops a worker runs, how often, under what name, and where it counts its work.
+#[derive(Debug, Clone)]
 pub struct WorkerOptions {
     /// The name heartbeats are recorded under (one per process).
     pub name: String,
@@ -30,6 +31,9 @@ pub struct WorkerOptions {
     pub forget_after: Duration,
     /// How long telemetry is kept: the telemetry loop expires older rows after each tick.
     pub retention: Retention,
+    /// Where the loops record their work (ticks, transitions, samples, failures); share it
+    /// with whatever serves `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 impl WorkerOptions {
@@ -43,6 +47,7 @@ impl WorkerOptions {
                 .to_std()
                 .unwrap_or(Duration::from_secs(15 * 60)),
             retention: Retention::default(),
+            metrics: Arc::default(),
         }
     }
 }
@@ -60,20 +65,49 @@ pub async fn run(
 ) {
     let (stop, stopped) = watch::channel(false);
     let lifecycle = options.lifecycle_interval.map(|interval| {
+        let metrics = Arc::clone(&options.metrics);
         let tick: Arc<Tick> = Arc::new(move |db, now| {
-            lifecycle_tick(&mut *db.get()?, provisioner.as_ref(), now).map(|t| {
-                format!(
-                    "examined {} nodes, moved {} of {}",
-                    t.examined, t.applied, t.planned
-                )
-            })
+            let began = std::time::Instant::now();
+            let mut conn = db.get()?;
+            let t = lifecycle_tick(&mut conn, provisioner.as_ref(), now)?;
+            for state in NodeState::ALL {
+                metrics.transitions(state, t.entered.get(state));
+            }
+            // Counted only when the tick stopped at its limit: otherwise it reached every
+            // due node, and the count would cost a query for nothing.
+            let backlog = if t.cut_short {
+                netorch_storage::nodes::count_due(&mut conn, now)?
+            } else {
+                0
+            };
+            metrics.lifecycle_tick(
+                began.elapsed().as_secs_f64(),
+                t.timed_out as u64,
+                t.auto_retried as u64,
+                backlog,
+            );
+            Ok(format!(
+                "examined {} nodes, moved {} of {}",
+                t.examined, t.applied, t.planned
+            ))
         });
         (WorkerKind::Lifecycle, interval, tick)
     });
     let telemetry = options.telemetry_interval.map(|interval| {
         let retention = options.retention;
+        let metrics = Arc::clone(&options.metrics);
         let tick: Arc<Tick> = Arc::new(move |db, now| {
+            let began = std::time::Instant::now();
             let t = telemetry_tick(db, source.as_ref(), interval, now)?;
+            let lag = (chrono::Utc::now() - t.slot)
+                .num_microseconds()
+                .unwrap_or(0) as f64
+                / 1e6;
+            metrics.samples(
+                SampleSource::Worker,
+                t.written as u64,
+                t.nodes.saturating_sub(t.written) as u64,
+            );
             // Expiry after the samples, in short transactions, for at most a fifth of the
             // interval (and a second): what is left waits for the next tick.
             let deadline = std::time::Instant::now() + (interval / 5).min(Duration::from_secs(1));
@@ -81,6 +115,12 @@ pub async fn run(
                 std::time::Instant::now() < deadline
             })?;
             let partitions = expired.partitions;
+            metrics.expiry(
+                expired.rows as u64,
+                partitions.created as u64,
+                partitions.dropped as u64,
+            );
+            metrics.telemetry_tick(began.elapsed().as_secs_f64(), lag.max(0.0));
             if partitions.deferred {
                 log::debug!("partition maintenance deferred: a table lock was busy");
             }
@@ -97,6 +137,7 @@ pub async fn run(
         .flatten()
         .map(|(kind, interval, tick)| {
             let spec = LoopSpec {
+                metrics: Arc::clone(&options.metrics),
                 name: options.name.clone(),
                 kind,
                 interval,
@@ -118,6 +159,7 @@ pub async fn run(
 }
 
 struct LoopSpec {
+    metrics: Arc<Metrics>,
     name: String,
     kind: WorkerKind,
     interval: Duration,
@@ -160,6 +202,7 @@ async fn run_loop(
             Ok(summary) => {
                 failures = 0;
                 log::debug!(
+                    worker = spec.name.as_str(), worker_loop = spec.kind.as_str();
                     "worker {}: {} tick: {summary} in {} ms",
                     spec.name,
                     spec.kind.as_str(),
@@ -167,12 +210,17 @@ async fn run_loop(
                 );
             }
             Err(error) => {
+                spec.metrics.tick_failure(spec.kind.as_str());
+                if let WorkerError::Storage(e) = &error {
+                    e.count();
+                }
                 failures = failures.saturating_add(1);
                 let backoff = spec
                     .interval
                     .saturating_mul(1 << failures.min(6))
                     .min(MAX_BACKOFF);
                 log::warn!(
+                    worker = spec.name.as_str(), worker_loop = spec.kind.as_str();
                     "worker {}: {} tick failed ({failures} in a row), next try in {backoff:?}: {error}",
                     spec.name,
                     spec.kind.as_str()
@@ -216,7 +264,10 @@ fn one_tick(
     let mut retries = 0;
     let summary = loop {
         match tick(db, now) {
-            Err(e) if e.is_database_locked() && retries < LOCKED_RETRIES => retries += 1,
+            Err(e) if e.is_database_locked() && retries < LOCKED_RETRIES => {
+                spec.metrics.locked_retry();
+                retries += 1;
+            }
             other => break other?,
         }
     };

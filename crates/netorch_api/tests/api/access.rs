@@ -109,6 +109,7 @@ fn each_role_can_do_exactly_its_row(t: &TestDatabase) {
             ("GET", "/deployments/D/telemetry/series", None, read),
             ("GET", "/deployments/D/bottlenecks", None, read),
             ("GET", "/deployments/D/events", None, read),
+            ("GET", "/metrics", None, read),
         ];
         for (method, path, body, allowed) in routes {
             for (who, token) in &tokens {

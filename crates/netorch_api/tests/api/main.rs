@@ -9,6 +9,7 @@ mod deployments;
 mod events;
 mod limits;
 mod nodes;
+mod observability;
 mod rollout;
 mod series;
 mod service;

@@ -131,6 +131,7 @@ fn openapi_lists_every_route_and_docs_work_offline(t: &TestDatabase) {
             ("get", "/deployments/{deployment_id}/events"),
             ("get", "/health"),
             ("get", "/ready"),
+            ("get", "/metrics"),
             (
                 "get",
                 "/deployments/{deployment_id}/nodes/{node_id}/telemetry/series",
