@@ -69,6 +69,11 @@ contract:
 chaos:
     NETORCH_TEST_POSTGRES_URL={{postgres_url}} bash scripts/chaos-check.sh
 
+# A real Prometheus scrapes a release server and two workers through a rollout (as CI does)
+prometheus:
+    cargo build --release --bin netorch-server --bin netorch-worker
+    python3 scripts/prometheus-check.py --target-dir "$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+
 # Health latency and memory under 16 concurrent heavy reports
 bench-reports:
     cargo build --release --bin netorch-server

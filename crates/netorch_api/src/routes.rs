@@ -725,7 +725,7 @@ pub async fn bottlenecks(
     .await?;
     state
         .metrics
-        .report(config.method.as_str(), began.elapsed().as_secs_f64());
+        .report(config.method, began.elapsed().as_secs_f64());
     Ok(HttpResponse::Ok().json(BottleneckReportOut::new(
         &report,
         deployment.get(),

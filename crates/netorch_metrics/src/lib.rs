@@ -13,6 +13,7 @@
 
 mod process;
 
+use netorch_analytics::Method;
 use netorch_domain::{DeploymentStatus, NodeState};
 use netorch_storage::Database;
 use netorch_storage::deployments::fleet_summary;
@@ -253,13 +254,19 @@ impl Metrics {
         );
         registry.register_collector(Box::new(process::ProcessCollector));
         // Label values known in advance start at zero, so a rate over them exists from the
-        // first scrape rather than from the first event.
+        // first scrape rather than from the first event (Prometheus takes a series' first
+        // sample as its baseline: a counter born at 1 shows no increase).
         for state in NodeState::ALL {
             transitions
                 .get_or_create(&StateLabel {
                     state: state.as_str(),
                 })
                 .inc_by(0);
+        }
+        for method in Method::ALL {
+            let _ = reports.get_or_create(&MethodLabel {
+                method: method.as_str(),
+            });
         }
         for source in [SampleSource::Worker, SampleSource::Push] {
             let label = SourceLabel {
@@ -385,11 +392,12 @@ impl Metrics {
         self.partitions_dropped.inc_by(dropped);
     }
 
-    /// A bottleneck report by `method` (a name of `netorch_analytics::Method::ALL`) took
-    /// `seconds`.
-    pub fn report(&self, method: &'static str, seconds: f64) {
+    /// A bottleneck report by `method` took `seconds`.
+    pub fn report(&self, method: Method, seconds: f64) {
         self.reports
-            .get_or_create(&MethodLabel { method })
+            .get_or_create(&MethodLabel {
+                method: method.as_str(),
+            })
             .observe(seconds);
     }
 

@@ -328,7 +328,7 @@ fn the_grafana_dashboard_queries_metrics_that_exist() {
     // A labelled family is written once it has a series: give each one.
     let metrics = netorch_metrics::Metrics::new();
     metrics.http_request("/", "GET", 200, 0.001);
-    metrics.report("robust", 0.01);
+    metrics.report(netorch_analytics::Method::Robust, 0.01);
     metrics.tick_failure("lifecycle");
     let exposed = metrics.encode();
     // The fleet and pool gauges come from collectors with a database; their names are here.
