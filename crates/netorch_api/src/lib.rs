@@ -257,15 +257,24 @@ impl ApiState {
 }
 
 /// CORS for browsers on `origins` (each `scheme://host[:port]`, or `*` for any): the API's
-/// methods and the `Authorization` and `Content-Type` headers, preflights cached an hour. Wrap
+/// methods and the `Authorization`, `Content-Type` and `X-Request-Id` headers (the last one
+/// readable by the page too), preflights cached an hour. Wrap
 /// the app with it (the server does when given `--cors-origin`); without it, browsers on other
 /// origins are refused by the browser itself.
 pub fn cors(origins: &[String]) -> actix_cors::Cors {
     use actix_web::http::header;
     let mut cors = actix_cors::Cors::default()
         .allowed_methods(["GET", "POST", "PATCH", "DELETE"])
-        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-        .expose_headers([header::RETRY_AFTER, header::WWW_AUTHENTICATE])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static(request_id::HEADER),
+        ])
+        .expose_headers([
+            header::RETRY_AFTER,
+            header::WWW_AUTHENTICATE,
+            header::HeaderName::from_static(request_id::HEADER),
+        ])
         .max_age(3600);
     for origin in origins {
         cors = if origin == "*" {

@@ -111,16 +111,19 @@ fn cors_answers_the_configured_origins_only(t: &TestDatabase) {
             .insert_header(("access-control-request-method", "POST"))
             .insert_header((
                 "access-control-request-headers",
-                "authorization, content-type",
+                "authorization, content-type, x-request-id",
             ))
             .to_request();
         let response = test::call_service(&app, preflight).await;
-        assert!(response.status().is_success(), "{}", response.status());
+        let status = response.status();
+        let origin = response
+            .headers()
+            .get("access-control-allow-origin")
+            .cloned();
+        let text = test::read_body(response).await;
+        assert!(status.is_success(), "{status} {text:?}");
         assert_eq!(
-            response
-                .headers()
-                .get("access-control-allow-origin")
-                .expect("access-control-allow-origin"),
+            origin.expect("access-control-allow-origin"),
             "https://ui.example"
         );
         let simple = request("GET", "/health", "")
@@ -134,6 +137,14 @@ fn cors_answers_the_configured_origins_only(t: &TestDatabase) {
                 .expect("access-control-allow-origin"),
             "https://ui.example"
         );
+        // A page may read the request id of a response, to show it with an error.
+        let exposed = response
+            .headers()
+            .get("access-control-expose-headers")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        assert!(exposed.contains("x-request-id"), "{exposed}");
         let other = request("GET", "/health", "")
             .insert_header(("origin", "https://evil.example"))
             .to_request();
