@@ -53,6 +53,10 @@ bench-telemetry:
 long-run days="3" minutes_hours="24":
     NETORCH_LONG_RUN_DAYS={{days}} NETORCH_LONG_RUN_MINUTES_HOURS={{minutes_hours}} cargo bench -p netorch_api --bench long_run
 
+# PostgreSQL rollup rows under the telemetry worker's rewrites: full pages against fillfactor 50
+bench-rollup-churn:
+    NETORCH_TEST_POSTGRES_URL={{postgres_url}} cargo bench -p netorch_storage --bench rollup_churn
+
 # Load-test netorch-server over loopback with wrk (SQLite; pass a URL for PostgreSQL)
 bench-load url="":
     bash scripts/load-bench.sh {{url}}

@@ -516,6 +516,38 @@ fn time_partitions_are_made_ahead_and_dropped_when_expired(t: &TestDatabase) {
     let created: usize = done.iter().map(|m| m.created).sum();
     let listed = partitions::list(&mut conn).expect("list");
     assert_eq!(created, listed.len(), "each partition made once");
+    // Rollup partitions, made here or by the migration (the defaults), leave half of each page
+    // free for HOT updates; raw samples, never updated, fill theirs.
+    #[derive(diesel::QueryableByName)]
+    struct Options {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        options: String,
+    }
+    let options: Vec<Options> = diesel::RunQueryDsl::load(
+        diesel::sql_query(
+            "SELECT c.relname::text AS name, coalesce(array_to_string(c.reloptions, ','), '') \
+             AS options FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+             WHERE i.inhparent::regclass::text IN ('telemetry_samples', 'telemetry_minutes', \
+             'telemetry_hours', 'fleet_telemetry_minutes', 'fleet_telemetry_hours')",
+        ),
+        &mut conn,
+    )
+    .expect("reloptions");
+    assert_eq!(
+        options.len(),
+        listed.len() + 5,
+        "the partitions and five defaults"
+    );
+    for Options { name, options } in &options {
+        let expected = if name.starts_with("telemetry_samples") {
+            ""
+        } else {
+            "fillfactor=50"
+        };
+        assert_eq!(options, expected, "{name}");
+    }
     // Raw: from the cutoff's hour (05:00; t0 is 07:40:40) to two past now's.
     let raw: Vec<&partitions::Partition> = listed
         .iter()
