@@ -349,11 +349,12 @@ async fn main() -> anyhow::Result<()> {
                 !cors_origins.is_empty(),
                 netorch_api::cors(&cors_origins),
             ))
-            // The original redirected /deployments/ to /deployments; accept both.
-            .wrap(NormalizePath::new(TrailingSlash::Trim))
-            // Outermost: every response, whichever layer made it, has the request id and is
-            // counted and logged.
+            // Every response, whichever layer made it, has the request id and is counted and
+            // logged.
             .wrap(actix_web::middleware::from_fn(netorch_api::observe))
+            // Outermost, so `observe` sees the path it routes by. The original redirected
+            // /deployments/ to /deployments; accept both.
+            .wrap(NormalizePath::new(TrailingSlash::Trim))
             .configure(netorch_api::configure)
             .default_service(web::to(netorch_api::not_found))
     })

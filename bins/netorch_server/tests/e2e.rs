@@ -21,22 +21,30 @@ fn request_as(
     path: &str,
     body: Option<&Value>,
 ) -> (u16, Value) {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
     let payload = body.map(Value::to_string).unwrap_or_default();
     let authorization = if token.is_empty() {
         String::new()
     } else {
         format!("Authorization: Bearer {token}\r\n")
     };
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{authorization}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
-        payload.len()
-    )
-    .expect("send");
+    let (status, _, body) = exchange(
+        addr,
+        &format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{authorization}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
+            payload.len()
+        ),
+    );
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+/// Sends `raw` (a whole HTTP/1.1 request that asks to close) to `addr`; the status, the
+/// response's `X-Request-Id` and the body, de-chunked.
+fn exchange(addr: &str, raw: &str) -> (u16, Option<String>, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    stream.write_all(raw.as_bytes()).expect("send");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("read");
     let (head, body) = response.split_once("\r\n\r\n").expect("a header block");
@@ -45,6 +53,11 @@ fn request_as(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .expect("status");
+    let id = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("x-request-id")
+            .then(|| value.trim().to_owned())
+    });
     let body = if head
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked")
@@ -53,7 +66,7 @@ fn request_as(
     } else {
         body.to_owned()
     };
-    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+    (status, id, body)
 }
 
 fn dechunk(mut body: &str) -> String {
@@ -511,80 +524,18 @@ fn sigterm_drains_then_stops_without_dropping_a_received_request() {
 /// `GET path` with an `X-Request-Id`; the status, the response's `X-Request-Id` and the body
 /// as text.
 fn get_text(addr: &str, path: &str, request_id: &str) -> (u16, Option<String>, String) {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nX-Request-Id: {request_id}\r\n\r\n"
+    exchange(
+        addr,
+        &format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nX-Request-Id: {request_id}\r\n\r\n"
+        ),
     )
-    .expect("send");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    let (head, body) = response.split_once("\r\n\r\n").expect("a header block");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status");
-    let id = head.lines().find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        name.eq_ignore_ascii_case("x-request-id")
-            .then(|| value.trim().to_owned())
-    });
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_owned()
-    };
-    (status, id, body)
 }
 
-/// The value of the exposed sample `series` (name and labels exactly as written) in `text`.
+/// The value of the exposed sample `series` in `text`.
 fn sample(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| {
-            let (name, value) = line.rsplit_once(' ')?;
-            (name == series).then(|| value.parse().ok()).flatten()
-        })
+    netorch_testkit::exposed_sample(text, series)
         .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
-}
-
-/// Runs `promtool check metrics` on `text` (see the API tests' twin for when it is skipped).
-fn promtool_accepts(text: &str) {
-    let child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(child) => child,
-        Err(e) => {
-            assert!(
-                std::env::var_os("NETORCH_REQUIRE_PROMTOOL").is_none(),
-                "promtool is required and could not run: {e}"
-            );
-            return;
-        }
-    };
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write");
-    let output = child.wait_with_output().expect("promtool ran");
-    assert!(
-        output.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 #[test]
@@ -636,7 +587,7 @@ fn metrics_move_with_a_rollout_and_logs_are_json_lines_with_request_ids() {
     assert!(sample(&text, "netorch_lifecycle_tick_duration_seconds_count") > 0.0);
     assert!(sample(&text, "netorch_telemetry_tick_duration_seconds_count") > 0.0);
     assert!(sample(&text, "process_cpu_seconds_total") > 0.0);
-    promtool_accepts(&text);
+    netorch_testkit::promtool(&["check", "metrics"], &text);
 
     // The request id: echoed, and in the access log line, which is JSON like every line.
     let (status, echoed, body) = get_text(&addr, "/deployments/987654", "e2e-trace-42");

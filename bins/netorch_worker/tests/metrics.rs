@@ -42,10 +42,7 @@ impl Drop for Running {
 }
 
 fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines().find_map(|line| {
-        let (name, value) = line.rsplit_once(' ')?;
-        (name == series).then(|| value.parse().ok()).flatten()
-    })
+    netorch_testkit::exposed_sample(text, series)
 }
 
 #[test]
@@ -122,31 +119,5 @@ fn a_workers_metrics_count_the_rollout_it_works_through() {
     assert_eq!(sample(&text, "netorch_nodes{state=\"RUNNING\"}"), None);
     assert_eq!(sample(&text, "netorch_http_requests_in_flight"), Some(0.0));
 
-    let promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    match promtool {
-        Ok(mut promtool) => {
-            promtool
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(text.as_bytes())
-                .expect("write");
-            let output = promtool.wait_with_output().expect("promtool ran");
-            assert!(
-                output.status.success(),
-                "promtool: {}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        Err(e) => assert!(
-            std::env::var_os("NETORCH_REQUIRE_PROMTOOL").is_none(),
-            "promtool is required and could not run: {e}"
-        ),
-    }
+    netorch_testkit::promtool(&["check", "metrics"], &text);
 }

@@ -15,8 +15,9 @@ use std::time::Instant;
 /// of them, so scanners cannot grow the number of series.
 const UNMATCHED: &str = "unmatched";
 
-/// The middleware: wrap the whole app in it, outermost, so that every response (errors of
-/// the other middleware too) carries the request id. The server does:
+/// The middleware: wrap the whole app in it, outside every other layer but a path
+/// normalizer (whose rewritten path it must see to name the route), so that every response
+/// (errors of the other middleware too) carries the request id. The server does:
 /// `App::new().wrap(actix_web::middleware::from_fn(netorch_api::observe))`.
 pub async fn observe(
     mut req: ServiceRequest,
@@ -39,26 +40,32 @@ pub async fn observe(
     let in_flight = state.as_ref().map(|s| s.metrics.http_in_flight());
     let access_log = state.as_ref().is_some_and(|s| s.access_log);
     let method = req.method().clone();
-    let target = req
-        .uri()
-        .path_and_query()
-        .map_or_else(|| req.path().to_owned(), |p| p.as_str().to_owned());
-    let peer = req
-        .peer_addr()
-        .map_or_else(|| "-".to_owned(), |a| a.ip().to_string());
-    // The route before routing (the resource map matches the path): for an error an inner
-    // layer returns as `Err`, which leaves no request to ask afterwards.
-    let route_before = req.match_pattern();
+    // Only the access log needs these strings.
+    let (target, peer) = if access_log {
+        let target = req
+            .uri()
+            .path_and_query()
+            .map_or_else(|| req.path().to_owned(), |p| p.as_str().to_owned());
+        let peer = req
+            .peer_addr()
+            .map_or_else(|| "-".to_owned(), |a| a.ip().to_string());
+        (target, peer)
+    } else {
+        (String::new(), String::new())
+    };
+    // The route template, matched once, before the call (the resource map matches the path;
+    // the server normalizes trailing slashes outside this middleware): an error an inner layer
+    // returns as `Err` leaves no request to ask afterwards.
+    let route = req.match_pattern();
     let outcome = request_id::scope(id.clone(), next.call(req)).await;
     drop(in_flight);
-    let (result, route, status) = match outcome {
+    let (result, status) = match outcome {
         Ok(mut response) => {
             if let Some(value) = value {
                 response.headers_mut().insert(header, value);
             }
-            let route = response.request().match_pattern();
             let status = response.status().as_u16();
-            (Ok(response), route, status)
+            (Ok(response), status)
         }
         Err(error) => {
             // Made into its response here, with the request's id in the body and header,
@@ -69,7 +76,7 @@ pub async fn observe(
             }
             let status = response.status().as_u16();
             let error = actix_web::error::InternalError::from_response(error, response);
-            (Err(error.into()), route_before, status)
+            (Err(error.into()), status)
         }
     };
     let seconds = started.elapsed().as_secs_f64();

@@ -165,3 +165,52 @@ macro_rules! postgres_test {
         $item
     };
 }
+
+/// Runs `promtool` (Debian's `prometheus` package) with `args` and `input` on its standard
+/// input, and panics with what it printed if it fails. Without promtool installed it returns
+/// `false` and checks nothing, unless `NETORCH_REQUIRE_PROMTOOL` is set (CI sets it): then that
+/// is a failure too.
+pub fn promtool(args: &[&str], input: &str) -> bool {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let child = Command::new("promtool")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(e) => {
+            assert!(
+                std::env::var_os("NETORCH_REQUIRE_PROMTOOL").is_none(),
+                "promtool is required and could not run: {e}"
+            );
+            eprintln!("promtool not found: {args:?} not checked");
+            return false;
+        }
+    };
+    child
+        .stdin
+        .take()
+        .expect("promtool's stdin")
+        .write_all(input.as_bytes())
+        .expect("write to promtool");
+    let output = child.wait_with_output().expect("promtool ran");
+    assert!(
+        output.status.success(),
+        "promtool {args:?}: {}{}\n{input}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    true
+}
+
+/// The value of the sample `series` (its name and labels exactly as written, such as
+/// `netorch_nodes{state="RUNNING"}`) in a Prometheus text exposition.
+pub fn exposed_sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let (name, value) = line.rsplit_once(' ')?;
+        (name == series).then(|| value.parse().ok()).flatten()
+    })
+}

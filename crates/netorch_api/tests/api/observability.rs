@@ -29,6 +29,18 @@ macro_rules! with_observed_app {
     }};
 }
 
+/// The id of `deployment`'s first node.
+fn first_node(t: &TestDatabase, deployment: i64) -> NodeId {
+    nodes::list(
+        &mut t.db.get().expect("connection"),
+        DeploymentId::from(deployment),
+        &NodeFilter::default(),
+    )
+    .expect("nodes")
+    .nodes[0]
+        .id
+}
+
 /// Sends `req`; the status, the `X-Request-Id` header and the body as JSON (or text).
 async fn exchange<S, B>(app: &S, req: Request) -> (StatusCode, Option<String>, Value)
 where
@@ -95,14 +107,7 @@ fn every_response_carries_a_request_id_and_error_bodies_quote_it(t: &TestDatabas
         assert!(body["detail"].is_array());
 
         let deployment = create(&app, "ids", 1).await;
-        let node = nodes::list(
-            &mut t.db.get().expect("connection"),
-            DeploymentId::from(deployment),
-            &NodeFilter::default(),
-        )
-        .expect("nodes")
-        .nodes[0]
-            .id;
+        let node = first_node(t, deployment);
         let req = test::TestRequest::post()
             .uri(&format!("/deployments/{deployment}/nodes/{node}/retry"))
             .to_request();
@@ -118,12 +123,9 @@ fn every_response_carries_a_request_id_and_error_bodies_quote_it(t: &TestDatabas
     })
 }
 
-/// The value of the sample `series` (name and labels exactly as exposed) in `text`.
+/// The value of the sample `series` in `text`.
 fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines().find_map(|line| {
-        let (name, value) = line.rsplit_once(' ')?;
-        (name == series).then(|| value.parse().ok()).flatten()
-    })
+    netorch_testkit::exposed_sample(text, series)
 }
 
 fn metrics_count_requests_by_route_and_read_the_fleet_from_the_counters(t: &TestDatabase) {
@@ -135,14 +137,7 @@ fn metrics_count_requests_by_route_and_read_the_fleet_from_the_counters(t: &Test
         }
         let (status, _) = get(&app, "/no/such/path/123").await;
         assert_eq!(status, StatusCode::NOT_FOUND);
-        let node = nodes::list(
-            &mut t.db.get().expect("connection"),
-            DeploymentId::from(deployment),
-            &NodeFilter::default(),
-        )
-        .expect("nodes")
-        .nodes[0]
-            .id;
+        let node = first_node(t, deployment);
         let at = "2026-11-28T10:00:00Z";
         let push = json!({"samples": [
             {"node_id": node.get(), "timestamp": at, "latency_ms": 5.0, "throughput_gbps": 9.0, "error_rate": 0.1},
@@ -261,45 +256,8 @@ fn metrics_count_requests_by_route_and_read_the_fleet_from_the_counters(t: &Test
             ),
             Some(1.0)
         );
-        promtool_accepts(&text);
+        netorch_testkit::promtool(&["check", "metrics"], &text);
     })
-}
-
-/// `promtool check metrics` (Debian's `prometheus` package) accepts `text`: its parser and its
-/// lint (HELP on every metric, counters ending in `_total`, units in names). Skipped when
-/// promtool is not installed, unless `NETORCH_REQUIRE_PROMTOOL` is set (CI sets it).
-pub fn promtool_accepts(text: &str) {
-    use std::io::Write;
-    let child = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(child) => child,
-        Err(e) => {
-            assert!(
-                std::env::var_os("NETORCH_REQUIRE_PROMTOOL").is_none(),
-                "promtool is required and could not run: {e}"
-            );
-            eprintln!("promtool not found: the exposition was not linted");
-            return;
-        }
-    };
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write to promtool");
-    let output = child.wait_with_output().expect("promtool ran");
-    assert!(
-        output.status.success(),
-        "promtool check metrics: {}{}\n{text}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 netorch_testkit::backend_tests!(
@@ -374,20 +332,5 @@ fn the_grafana_dashboard_queries_metrics_that_exist() {
         ),
     )
     .expect("write rules");
-    match std::process::Command::new("promtool")
-        .args(["check", "rules"])
-        .arg(file.path())
-        .output()
-    {
-        Ok(output) => assert!(
-            output.status.success(),
-            "promtool check rules: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-        Err(e) => assert!(
-            std::env::var_os("NETORCH_REQUIRE_PROMTOOL").is_none(),
-            "promtool is required and could not run: {e}"
-        ),
-    }
+    netorch_testkit::promtool(&["check", "rules", &file.path().to_string_lossy()], "");
 }
