@@ -57,6 +57,10 @@ long-run days="3" minutes_hours="24":
 bench-rollup-churn:
     NETORCH_TEST_POSTGRES_URL={{postgres_url}} cargo bench -p netorch_storage --bench rollup_churn
 
+# What a full-strength telemetry tick of 950,000 nodes costs SQLite itself, beside the product's path.
+bench-tick-floor:
+    cargo bench -p netorch_storage --bench sqlite_tick_floor
+
 # Load-test netorch-server over loopback with wrk (SQLite; pass a URL for PostgreSQL)
 bench-load url="":
     bash scripts/load-bench.sh {{url}}
