@@ -8,7 +8,8 @@
 //! `cargo bench -p netorch_api --bench telemetry_queries`; `NETORCH_BENCH_SKIP_SQLITE=1`
 //! measures PostgreSQL alone, `NETORCH_BENCH_SKIP_100K=1` leaves out the 100,000-node part,
 //! `NETORCH_BENCH_HISTORY_HOURS=N` seeds `N` hours of minute samples before the last hour instead
-//! of 23 (faster to seed; the 24-hour series then cover less).
+//! of 23 (faster to seed; the 24-hour series then cover less), `NETORCH_BENCH_MINUTES_PAST_HOUR=M`
+//! ends the windows `M` minutes later into the hour than the default 17 seconds.
 
 use chrono::{DateTime, Duration, Utc};
 use netorch_analytics::{AnalysisConfig, Method, StreamingAnalysis};
@@ -23,8 +24,18 @@ use std::time::Instant;
 
 const RUNS: usize = 5;
 
+/// The benchmark's "now": 17.25 s past an hour, or `NETORCH_BENCH_MINUTES_PAST_HOUR` minutes
+/// later (where a window ending now falls inside its last hour changes which rollups it reads).
 fn now() -> DateTime<Utc> {
-    DateTime::from_timestamp(1_800_003_600 + 17, 250_000_000).expect("valid time")
+    static NOW: std::sync::OnceLock<DateTime<Utc>> = std::sync::OnceLock::new();
+    *NOW.get_or_init(|| {
+        let minutes: i64 = std::env::var("NETORCH_BENCH_MINUTES_PAST_HOUR")
+            .ok()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0);
+        DateTime::from_timestamp(1_800_003_600 + 17 + 60 * minutes, 250_000_000)
+            .expect("valid time")
+    })
 }
 
 fn fleet(db: &Database, nodes: u32) -> (DeploymentId, Vec<NodeId>) {

@@ -24,10 +24,12 @@ pub fn window_detail(method: Method) -> WindowDetail {
     }
 }
 
-/// `[start, end]` (a window ending now) cut in two near its middle, at a boundary that keeps
-/// the two parts about equally cheap to read for `method`: the minute boundary in the middle,
-/// or for hour-by-hour reads an hour boundary if that reads fewer rows (a part cut inside an
-/// hour may have to read that hour minute by minute). Whole if no boundary lies inside it.
+/// `[start, end]` (a window ending now) cut in two at the boundary that keeps the two parts
+/// about equally cheap to read for `method`: the minute boundary in the middle, or for
+/// hour-by-hour reads whichever of the hour boundaries around the middle and the minute
+/// boundaries of the window's first and last hours reads fewest rows in its costlier part (a
+/// part cut inside an hour may have to read that hour minute by minute). Whole if no boundary
+/// lies inside it.
 pub fn window_parts(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
@@ -40,6 +42,13 @@ pub fn window_parts(
     if detail == WindowDetail::Coarsest {
         splits.push(hour.bucket_of(middle));
         splits.push(hour.bucket_of(middle + hour.micros() - 1));
+        // The minutes of the partial hours at the window's ends, which are read minute by
+        // minute: a window ending half past the hour reads half an hour of minutes and one hour
+        // row, and only a cut inside those minutes shares them out.
+        for edge in [start, end] {
+            let first = hour.bucket_of(edge.timestamp_micros());
+            splits.extend((1..60).map(|m| first + m * minute.micros()));
+        }
     }
     let cost = |split: DateTime<Utc>| {
         let first = (start, split - Duration::microseconds(1));
@@ -131,5 +140,14 @@ mod tests {
             Method::ZScore,
         );
         assert_eq!(inside[1].0, at("2026-11-28T10:06:00Z"));
+        // Ending half past: the half hour before 10:00 is read minute by minute and the hour
+        // from 10:00 as one row, so the cut shares out those minutes.
+        let (start, end) = (at("2026-11-28T09:30:17Z"), at("2026-11-28T10:30:17Z"));
+        let parts = window_parts(start, end, Method::ZScore);
+        let cut = parts[1].0;
+        assert!(
+            cut >= at("2026-11-28T09:44:00Z") && cut <= at("2026-11-28T09:47:00Z"),
+            "{cut}"
+        );
     }
 }
