@@ -23,6 +23,7 @@ use diesel::sqlite::Sqlite;
 use netorch_domain::{
     DeploymentId, MetricSummary, Metrics, NewSample, NodeId, Resolution, SampleSummary, Timestamp,
 };
+#[cfg(feature = "postgres")]
 use std::collections::HashMap;
 
 /// One bucket of one node (or of a whole deployment when `node` is `None`) as the upserts bind
