@@ -614,3 +614,55 @@ fn metrics_move_with_a_rollout_and_logs_are_json_lines_with_request_ids() {
         );
     }
 }
+
+#[test]
+fn the_event_stream_shows_a_rollout_as_it_happens_and_ends_with_the_delete() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("e2e.db").display());
+    let server = start(&url);
+    let addr = server.addr.clone();
+    let id = create(&addr, "live", 5);
+
+    let mut stream = TcpStream::connect(&addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET /deployments/{id}/events/stream HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    // Read as it comes: the workers move the nodes while the stream is open, and every node
+    // reaches RUNNING or FAILED on it.
+    let mut reader = BufReader::new(stream);
+    let mut head = String::new();
+    while !head.ends_with("\r\n\r\n") {
+        reader.read_line(&mut head).expect("head");
+    }
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/event-stream"),
+        "{head}"
+    );
+    let mut seen = String::new();
+    let mut line = String::new();
+    let finished = |seen: &str| {
+        seen.matches("\"to_state\":\"RUNNING\"").count()
+            + seen.matches("\"to_state\":\"FAILED\"").count()
+    };
+    while finished(&seen) < 5 {
+        line.clear();
+        assert!(reader.read_line(&mut line).expect("a line") > 0, "{seen}");
+        seen.push_str(&line);
+    }
+    assert!(seen.contains("event: DEPLOYMENT_CREATED"));
+    // The delete ends the stream after its event (the body is chunked; the markers are whole
+    // lines in it).
+    let (status, _) = request(&addr, "DELETE", &format!("/deployments/{id}"), None);
+    assert_eq!(status, 204);
+    let mut rest = String::new();
+    reader.read_to_string(&mut rest).expect("the stream ends");
+    assert!(rest.contains("event: DEPLOYMENT_DELETED"), "{rest}");
+    drop(server);
+}

@@ -33,6 +33,7 @@ use utoipa::{OpenApi, ToSchema};
         routes::fleet_series,
         routes::bottlenecks,
         routes::list_events,
+        routes::stream_events,
         routes::health,
         routes::ready,
         routes::metrics,

@@ -33,6 +33,7 @@ pub mod bottleneck;
 mod choice;
 mod docs;
 mod error;
+mod event_stream;
 mod input;
 pub mod limits;
 mod listing_cache;
@@ -50,6 +51,7 @@ use std::sync::OnceLock;
 
 pub use docs::{ApiDoc, document};
 pub use error::{ApiError, ConflictDetail, ErrorDetail, FieldError, LocItem, ValidationError};
+pub use event_stream::EventStreamTiming;
 pub use observe::observe;
 pub use requests::DEFAULT_MAX_NODES_PER_DEPLOYMENT;
 pub use routes::not_found;
@@ -101,6 +103,8 @@ pub struct ApiState {
     metrics: std::sync::Arc<netorch_metrics::Metrics>,
     /// Whether [`observe`] logs a line per request.
     access_log: bool,
+    /// How event streams poll and keep alive (see [`ApiState::with_event_stream_timing`]).
+    event_stream_timing: EventStreamTiming,
 }
 
 impl ApiState {
@@ -135,6 +139,7 @@ impl ApiState {
             max_body_bytes: MAX_BODY_BYTES,
             metrics: std::sync::Arc::new(netorch_metrics::Metrics::new()),
             access_log: false,
+            event_stream_timing: EventStreamTiming::default(),
         }
     }
 
@@ -152,6 +157,18 @@ impl ApiState {
     pub fn with_access_log(mut self, on: bool) -> Self {
         self.access_log = on;
         self
+    }
+
+    /// The same state with event streams (`GET /deployments/{id}/events/stream`) polling and
+    /// sending heartbeats as `timing` says (default: every second, a heartbeat after 15 s).
+    pub fn with_event_stream_timing(mut self, timing: EventStreamTiming) -> Self {
+        self.event_stream_timing = timing;
+        self
+    }
+
+    /// How event streams poll and keep alive.
+    pub(crate) fn event_stream_timing(&self) -> EventStreamTiming {
+        self.event_stream_timing
     }
 
     /// Starts draining for a shutdown: from now on `/ready` answers 503 (`draining`), so load
@@ -424,6 +441,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(resource("/deployments/{deployment_id}/bottlenecks").route(get().to(bottlenecks)))
         .service(resource("/deployments/{deployment_id}/events").route(get().to(list_events)))
+        .service(
+            resource("/deployments/{deployment_id}/events/stream").route(get().to(stream_events)),
+        )
         .service(resource("/health").route(get().to(health)))
         .service(resource("/ready").route(get().to(ready)))
         .service(resource("/metrics").route(get().to(metrics)))

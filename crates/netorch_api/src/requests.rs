@@ -1029,6 +1029,46 @@ params!(
     ]
 );
 
+/// `GET /deployments/{deployment_id}/events/stream`.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamEvents {
+    /// The deployment.
+    pub deployment: DeploymentId,
+    /// Only events after this id: the `Last-Event-ID` a reconnecting client sends, else `after`.
+    pub after: Option<EventId>,
+}
+
+impl StreamEvents {
+    /// The id of the last event a client received, sent back when it reconnects.
+    pub const LAST_EVENT_ID: IntField = IntField::new(
+        "Last-Event-ID",
+        "Resume after this event id (what EventSource sends when it reconnects); wins over after",
+    )
+    .min(0);
+}
+
+impl FromInput for StreamEvents {
+    fn read(input: &mut Input<'_>) -> Result<Self, ApiError> {
+        let deployment = input.path_int(&DEPLOYMENT_ID);
+        let after = input.query_int(&ReadEvents::AFTER);
+        let last_event = input.header_int(&Self::LAST_EVENT_ID);
+        input.check()?;
+        Ok(StreamEvents {
+            deployment: DeploymentId(valid(deployment)?),
+            after: last_event.or(after).map(EventId),
+        })
+    }
+}
+
+params!(
+    StreamEvents,
+    vec![
+        DEPLOYMENT_ID.parameter(ParameterIn::Path),
+        ReadEvents::AFTER.parameter(ParameterIn::Query),
+        StreamEvents::LAST_EVENT_ID.parameter(ParameterIn::Header),
+    ]
+);
+
 /// `GET /deployments/{deployment_id}/events`.
 #[derive(Debug, Clone)]
 pub struct ReadEvents {

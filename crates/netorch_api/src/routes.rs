@@ -775,6 +775,40 @@ pub async fn list_events(
     }))
 }
 
+/// Follow the audit log live
+///
+/// The deployment's events as Server-Sent Events (`text/event-stream`), oldest first: first
+/// those after `after` (or after the `Last-Event-ID` header, which a reconnecting EventSource
+/// sends; every event is sent with its id), then each new one as it is recorded. Each message
+/// is `id: <event id>`, `event: <event_type>` and `data: <the event as GET .../events shows
+/// it>`. The stream opens with `retry: 2000`, sends a `: keep-alive` comment after 15 s without
+/// events, and ends after the deployment's `DEPLOYMENT_DELETED` event, or when the server shuts
+/// down. New events are found by polling the database once a second. 404 when the deployment
+/// does not exist and no event of it lies after the cursor. With `curl -N`.
+#[utoipa::path(
+    get, path = "/deployments/{deployment_id}/events/stream", tag = "events",
+    params(StreamEvents),
+    responses(
+        (status = 200, description = "An endless stream of events (text/event-stream)", content_type = "text/event-stream", body = String),
+        (status = 404, description = "Deployment not found", body = ErrorDetail),
+        (status = 422, description = "Invalid input", body = ValidationError),
+    )
+)]
+pub async fn stream_events(
+    state: web::Data<ApiState>,
+    Valid(StreamEvents { deployment, after }): Valid<StreamEvents>,
+) -> Result<HttpResponse, ApiError> {
+    let first = crate::event_stream::read_page(&state, deployment, after).await?;
+    if first.is_empty() && !first.exists() {
+        return Err(ApiError::NotFound("Deployment not found"));
+    }
+    let stream = crate::event_stream::EventStream::new(state, deployment, after, first);
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-cache"))
+        .streaming(stream))
+}
+
 /// Service health
 ///
 /// Always 200. `status` is `degraded` when the database does not answer, or when no lifecycle

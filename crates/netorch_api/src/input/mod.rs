@@ -97,6 +97,13 @@ impl<'a> Input<'a> {
             .unwrap_or(field.min.max(0))
     }
 
+    /// A header as an integer; `None` when absent or invalid.
+    pub fn header_int(&mut self, field: &IntField) -> Option<i64> {
+        let raw = self.req.headers().get(field.name)?;
+        let value = Value::from(String::from_utf8_lossy(raw.as_bytes()).into_owned());
+        field.read(&mut self.errors, &[LocItem::from("header")], &value)
+    }
+
     /// A query parameter as a number; `None` when absent or invalid.
     pub fn query_float(&mut self, field: &FloatField) -> Option<f64> {
         let value = self.query_value(field.name)?;

@@ -129,6 +129,8 @@ fn openapi_lists_every_route_and_docs_work_offline(t: &TestDatabase) {
             ("post", "/deployments/{deployment_id}/telemetry"),
             ("get", "/deployments/{deployment_id}/bottlenecks"),
             ("get", "/deployments/{deployment_id}/events"),
+            // Deployment 1 does not exist: a 404, not an endless stream.
+            ("get", "/deployments/{deployment_id}/events/stream"),
             ("get", "/health"),
             ("get", "/ready"),
             ("get", "/metrics"),

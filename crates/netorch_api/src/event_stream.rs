@@ -1,0 +1,238 @@
+//! `GET /deployments/{id}/events/stream`: the audit log as Server-Sent Events.
+//!
+//! Server and workers talk only through the database, so the stream polls it: every
+//! [`EventStreamTiming::poll`] it reads the events after the last one sent (a page of at most
+//! [`PAGE`], read again at once while pages come full). The stream is pulled: the next page is
+//! read only when actix asks for more, which it does only as the client takes what was sent, so a
+//! slow client holds at most one page in the server, whatever the rate of events. A comment line
+//! goes out after [`EventStreamTiming::heartbeat`] without events, so proxies and clients see the
+//! connection alive. The stream ends once the deployment is gone and its last events (its
+//! `DEPLOYMENT_DELETED` last) are sent, or when the server starts draining for a shutdown.
+
+use crate::routes::with_db;
+use crate::{ApiError, ApiState};
+use actix_web::web::{self, Bytes};
+use netorch_domain::{DeploymentId, EventId};
+use netorch_storage::events::{self, EventQuery};
+use netorch_storage::{StorageError, deployments};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// Events read at most per page.
+pub(crate) const PAGE: i64 = 500;
+
+/// How often a stream looks for new events, and how long it stays silent before a heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventStreamTiming {
+    /// Between reads that found nothing new (default 1 s).
+    pub poll: Duration,
+    /// Silence before a heartbeat comment (default 15 s).
+    pub heartbeat: Duration,
+}
+
+impl Default for EventStreamTiming {
+    fn default() -> Self {
+        EventStreamTiming {
+            poll: Duration::from_secs(1),
+            heartbeat: Duration::from_secs(15),
+        }
+    }
+}
+
+/// One page read: the events as SSE text, the last one's id, whether the page was full, and
+/// whether the deployment still exists.
+pub(crate) struct Page {
+    text: String,
+    last: Option<EventId>,
+    full: bool,
+    exists: bool,
+}
+
+impl Page {
+    /// Whether the page holds no event.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.last.is_none()
+    }
+
+    /// Whether the deployment still exists.
+    pub(crate) fn exists(&self) -> bool {
+        self.exists
+    }
+}
+
+/// Reads the events of `deployment` after `after`, formatted as SSE messages: `id` is the
+/// event's id (what a client sends back as `Last-Event-ID`), `event` its type, `data` the event
+/// as `GET .../events` shows it.
+pub(crate) async fn read_page(
+    state: &ApiState,
+    deployment: DeploymentId,
+    after: Option<EventId>,
+) -> Result<Page, ApiError> {
+    let (found, exists) = with_db(state, move |conn| {
+        let query = EventQuery {
+            deployment: Some(deployment),
+            after,
+            event_type: None,
+            node: None,
+            actor: None,
+            limit: PAGE,
+        };
+        let found = events::list(conn, &query)?;
+        let exists = match deployments::get(conn, deployment) {
+            Ok(_) => true,
+            Err(StorageError::DeploymentNotFound) => false,
+            Err(e) => return Err(e.into()),
+        };
+        Ok((found, exists))
+    })
+    .await?;
+    let full = found.len() as i64 == PAGE;
+    let last = found.last().map(|e| e.id);
+    let mut text = String::new();
+    for event in found {
+        let out = crate::responses::EventOut::from(event);
+        let data = serde_json::to_string(&out).map_err(|e| ApiError::Internal(e.to_string()))?;
+        text.push_str(&format!(
+            "id: {}\nevent: {}\ndata: {data}\n\n",
+            out.id, out.event_type
+        ));
+    }
+    Ok(Page {
+        text,
+        last,
+        full,
+        exists,
+    })
+}
+
+/// What the next read brought.
+enum Step {
+    Page(Page),
+    Heartbeat,
+    End,
+}
+
+type Pending = Pin<Box<dyn Future<Output = Result<Step, ApiError>>>>;
+
+/// The body of a stream response.
+pub(crate) struct EventStream {
+    state: web::Data<ApiState>,
+    deployment: DeploymentId,
+    cursor: Option<EventId>,
+    /// Read again without waiting: the last page was full.
+    behind: bool,
+    /// Whether the deployment existed at the last read.
+    exists: bool,
+    /// When the last bytes went out.
+    last_sent: Instant,
+    /// Sent first: the reconnection delay and the first page.
+    opening: Option<Bytes>,
+    pending: Option<Pending>,
+    ended: bool,
+}
+
+impl EventStream {
+    /// A stream that starts with `first` (read after `after`).
+    pub(crate) fn new(
+        state: web::Data<ApiState>,
+        deployment: DeploymentId,
+        after: Option<EventId>,
+        first: Page,
+    ) -> Self {
+        // EventSource waits this long before reconnecting (with Last-Event-ID).
+        let opening = format!("retry: 2000\n\n{}", first.text);
+        EventStream {
+            state,
+            deployment,
+            cursor: first.last.or(after),
+            behind: first.full,
+            exists: first.exists,
+            last_sent: Instant::now(),
+            opening: Some(Bytes::from(opening)),
+            pending: None,
+            ended: false,
+        }
+    }
+
+    fn next_step(&self) -> Pending {
+        let state = self.state.clone();
+        let (deployment, cursor, behind) = (self.deployment, self.cursor, self.behind);
+        let (exists, last_sent) = (self.exists, self.last_sent);
+        let timing = state.event_stream_timing();
+        Box::pin(async move {
+            if !exists && !behind {
+                // Everything up to the deployment's delete has been sent.
+                return Ok(Step::End);
+            }
+            loop {
+                if !behind {
+                    tokio::time::sleep(timing.poll).await;
+                }
+                if state.is_draining() {
+                    return Ok(Step::End);
+                }
+                let page = read_page(&state, deployment, cursor).await?;
+                if !page.is_empty() || !page.exists {
+                    return Ok(Step::Page(page));
+                }
+                if last_sent.elapsed() >= timing.heartbeat {
+                    return Ok(Step::Heartbeat);
+                }
+            }
+        })
+    }
+}
+
+impl futures_core::Stream for EventStream {
+    // A failed read ends the stream (logged): the client reconnects with Last-Event-ID.
+    type Item = Result<Bytes, std::convert::Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(opening) = self.opening.take() {
+            return Poll::Ready(Some(Ok(opening)));
+        }
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        if self.pending.is_none() {
+            self.pending = Some(self.next_step());
+        }
+        let Some(pending) = self.pending.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let step = match pending.as_mut().poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(step) => step,
+        };
+        self.pending = None;
+        self.last_sent = Instant::now();
+        match step {
+            Ok(Step::Page(page)) => {
+                self.cursor = page.last.or(self.cursor);
+                self.behind = page.full;
+                self.exists = page.exists;
+                if page.text.is_empty() {
+                    // The deployment is gone and nothing is left to send.
+                    self.ended = true;
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Some(Ok(Bytes::from(page.text))))
+            }
+            Ok(Step::Heartbeat) => Poll::Ready(Some(Ok(Bytes::from_static(b": keep-alive\n\n")))),
+            Ok(Step::End) => {
+                self.ended = true;
+                Poll::Ready(None)
+            }
+            Err(e) => {
+                log::warn!(
+                    "event stream of deployment {} ended: {e}",
+                    self.deployment.get()
+                );
+                self.ended = true;
+                Poll::Ready(None)
+            }
+        }
+    }
+}
