@@ -71,6 +71,14 @@ pub(crate) async fn read_page(
     after: Option<EventId>,
 ) -> Result<Page, ApiError> {
     let (found, exists) = with_db(state, move |conn| {
+        // Existence first: a delete commits its DEPLOYMENT_DELETED event with it, so once the
+        // deployment is seen gone, the read below sees that event. (The other order could see
+        // the events before the delete, then the deployment gone, and end without its event.)
+        let exists = match deployments::get(conn, deployment) {
+            Ok(_) => true,
+            Err(StorageError::DeploymentNotFound) => false,
+            Err(e) => return Err(e.into()),
+        };
         let query = EventQuery {
             deployment: Some(deployment),
             after,
@@ -79,13 +87,7 @@ pub(crate) async fn read_page(
             actor: None,
             limit: PAGE,
         };
-        let found = events::list(conn, &query)?;
-        let exists = match deployments::get(conn, deployment) {
-            Ok(_) => true,
-            Err(StorageError::DeploymentNotFound) => false,
-            Err(e) => return Err(e.into()),
-        };
-        Ok((found, exists))
+        Ok((events::list(conn, &query)?, exists))
     })
     .await?;
     let full = found.len() as i64 == PAGE;
