@@ -15,6 +15,7 @@ use actix_web::web::{self, Bytes};
 use netorch_domain::{DeploymentId, EventId};
 use netorch_storage::events::{self, EventQuery};
 use netorch_storage::{StorageError, deployments};
+use std::fmt::Write;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -96,10 +97,12 @@ pub(crate) async fn read_page(
     for event in found {
         let out = crate::responses::EventOut::from(event);
         let data = serde_json::to_string(&out).map_err(|e| ApiError::Internal(e.to_string()))?;
-        text.push_str(&format!(
+        // Writing to a String cannot fail.
+        let _ = write!(
+            text,
             "id: {}\nevent: {}\ndata: {data}\n\n",
             out.id, out.event_type
-        ));
+        );
     }
     Ok(Page {
         text,
@@ -198,17 +201,17 @@ impl futures_core::Stream for EventStream {
         if self.ended {
             return Poll::Ready(None);
         }
-        if self.pending.is_none() {
-            self.pending = Some(self.next_step());
-        }
-        let Some(pending) = self.pending.as_mut() else {
-            return Poll::Ready(None);
+        let mut pending = match self.pending.take() {
+            Some(pending) => pending,
+            None => self.next_step(),
         };
         let step = match pending.as_mut().poll(cx) {
-            Poll::Pending => return Poll::Pending,
+            Poll::Pending => {
+                self.pending = Some(pending);
+                return Poll::Pending;
+            }
             Poll::Ready(step) => step,
         };
-        self.pending = None;
         self.last_sent = Instant::now();
         match step {
             Ok(Step::Page(page)) => {

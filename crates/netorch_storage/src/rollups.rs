@@ -53,15 +53,11 @@ impl RollupRow {
         }
     }
 
-    /// Whether the row summarises exactly one sample, as its values then show: each metric's
-    /// M2 is 0 and its min and max are its mean.
+    /// Whether the row summarises exactly one sample (whose M2 is then 0 and whose min and max
+    /// are its mean, which the one-sample upsert writes without binding them).
     #[cfg(feature = "sqlite")]
     fn is_one_sample(&self) -> bool {
         self.sample_count == 1
-            && self
-                .values
-                .chunks_exact(4)
-                .all(|m| m[1] == 0.0 && m[2] == m[0] && m[3] == m[0])
     }
 }
 
@@ -152,77 +148,87 @@ impl Table {
     }
 }
 
-/// SQLite upserts, one prepared statement per table (see [`sqlite_bulk`]).
-macro_rules! sqlite_upsert {
-    ($row:ident, $key:ident, $table:literal, $node_column:literal, $conflict:literal) => {
+/// A SQLite statement over rollup rows (see [`sqlite_bulk`]): the row type `$row` wrapping
+/// [`RollupRow`], its statement cache key, the SQL around the groups, the rows per statement, and
+/// what each row binds (`$r` names the row).
+macro_rules! sqlite_rollup_rows {
+    ($row:ident, $key:ident, $head:expr, $tail:expr, $chunk:expr,
+     |$r:ident| $($ty:ty => $value:expr),+ $(,)?) => {
         struct $key;
         #[repr(transparent)]
         struct $row(RollupRow);
         impl SqliteRows for $row {
-            const HEAD: &'static str = concat!(
-                "INSERT INTO ", $table, " (deployment_id, bucket, ", $node_column,
-                ", sample_count, newest, latency_mean, latency_m2, latency_min, latency_max, \
-                 throughput_mean, throughput_m2, throughput_min, throughput_max, \
-                 error_mean, error_m2, error_min, error_max) VALUES "
-            );
-            const TAIL: &'static str = concat!(
-                " ON CONFLICT ", $conflict, merge_set!($table, "min", "max")
-            );
-            const CHUNK: usize = 1_500;
+            const HEAD: &'static str = $head;
+            const TAIL: &'static str = $tail;
+            const CHUNK: usize = $chunk;
             type CacheKey = $key;
             type Returning = BigInt;
 
             fn bind<'b>(&'b self, out: &mut AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-                let r = &self.0;
-                bind_values!(out;
-                    BigInt => &r.deployment_id, BigInt => &r.bucket, BigInt => &r.node_id,
-                    BigInt => &r.sample_count, BigInt => &r.newest,
-                    Double => &r.values[0], Double => &r.values[1], Double => &r.values[2],
-                    Double => &r.values[3], Double => &r.values[4], Double => &r.values[5],
-                    Double => &r.values[6], Double => &r.values[7], Double => &r.values[8],
-                    Double => &r.values[9], Double => &r.values[10], Double => &r.values[11],
-                )
+                let $r = &self.0;
+                bind_values!(out; $($ty => $value),+)
             }
         }
     };
 }
 
+/// The column list of a rollup table's `INSERT`; `$node_column` is `node_id` or `nodes`.
+macro_rules! rollup_columns {
+    ($node_column:literal) => {
+        concat!(
+            "(deployment_id, bucket, ",
+            $node_column,
+            ", sample_count, newest, \
+             latency_mean, latency_m2, latency_min, latency_max, \
+             throughput_mean, throughput_m2, throughput_min, throughput_max, \
+             error_mean, error_m2, error_min, error_max)"
+        )
+    };
+}
+
+/// SQLite upserts, one prepared statement per table.
+macro_rules! sqlite_upsert {
+    ($row:ident, $key:ident, $table:literal, $node_column:literal, $conflict:literal) => {
+        sqlite_rollup_rows!(
+            $row,
+            $key,
+            concat!("INSERT INTO ", $table, " ", rollup_columns!($node_column), " VALUES "),
+            concat!(" ON CONFLICT ", $conflict, merge_set!($table, "min", "max")),
+            1_500,
+            |r| BigInt => &r.deployment_id, BigInt => &r.bucket, BigInt => &r.node_id,
+                BigInt => &r.sample_count, BigInt => &r.newest,
+                Double => &r.values[0], Double => &r.values[1], Double => &r.values[2],
+                Double => &r.values[3], Double => &r.values[4], Double => &r.values[5],
+                Double => &r.values[6], Double => &r.values[7], Double => &r.values[8],
+                Double => &r.values[9], Double => &r.values[10], Double => &r.values[11],
+        );
+    };
+}
+
 /// SQLite upserts of node rows that each summarise one sample (a telemetry tick's every row):
 /// seven values bound per row instead of seventeen, the statement spelling out what one sample's
-/// summary is (a count of 1, M2 0, min and max the value). Binding cost a fifth of a tick.
+/// summary is (a count of 1, M2 0, min and max the value). Binding was about a fifth of a tick.
+/// `WHERE true` tells SQLite's parser that `ON CONFLICT` belongs to the upsert.
 macro_rules! sqlite_upsert_one_sample {
     ($row:ident, $key:ident, $table:literal) => {
-        struct $key;
-        #[repr(transparent)]
-        struct $row(RollupRow);
-        impl SqliteRows for $row {
-            const HEAD: &'static str = concat!(
-                "INSERT INTO ", $table, " (deployment_id, bucket, node_id, sample_count, newest, \
-                 latency_mean, latency_m2, latency_min, latency_max, \
-                 throughput_mean, throughput_m2, throughput_min, throughput_max, \
-                 error_mean, error_m2, error_min, error_max) \
-                 SELECT column1, column2, column3, 1, column4, \
+        sqlite_rollup_rows!(
+            $row,
+            $key,
+            concat!(
+                "INSERT INTO ", $table, " ", rollup_columns!("node_id"),
+                " SELECT column1, column2, column3, 1, column4, \
                  column5, 0.0, column5, column5, column6, 0.0, column6, column6, \
                  column7, 0.0, column7, column7 FROM (VALUES "
-            );
-            // `WHERE true` tells SQLite's parser that `ON CONFLICT` belongs to the upsert.
-            const TAIL: &'static str = concat!(
+            ),
+            concat!(
                 ") WHERE true ON CONFLICT (deployment_id, bucket, node_id)",
                 merge_set!($table, "min", "max")
-            );
-            const CHUNK: usize = 4_000;
-            type CacheKey = $key;
-            type Returning = BigInt;
-
-            fn bind<'b>(&'b self, out: &mut AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-                let r = &self.0;
-                bind_values!(out;
-                    BigInt => &r.deployment_id, BigInt => &r.bucket, BigInt => &r.node_id,
-                    BigInt => &r.newest, Double => &r.values[0], Double => &r.values[4],
-                    Double => &r.values[8],
-                )
-            }
-        }
+            ),
+            4_000,
+            |r| BigInt => &r.deployment_id, BigInt => &r.bucket, BigInt => &r.node_id,
+                BigInt => &r.newest, Double => &r.values[0], Double => &r.values[4],
+                Double => &r.values[8],
+        );
     };
 }
 
