@@ -86,3 +86,7 @@ prometheus:
 bench-reports:
     cargo build --release --bin netorch-server
     python3 scripts/report-load.py --binary "$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/netorch-server"
+
+# The dashboard in Debian's headless Chromium: walk, phone, roles, accessibility, speed
+browser:
+    bash scripts/browser-check.sh

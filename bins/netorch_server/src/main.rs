@@ -13,8 +13,8 @@ use netorch_storage::{Database, DatabaseOptions};
 use netorch_workers::cli::{DatabaseArgs, LogArgs, WorkerArgs};
 use std::sync::Arc;
 
-/// Serves the netorch HTTP API (see /docs once it runs) and, unless told otherwise, runs the
-/// lifecycle and telemetry workers in the same process.
+/// Serves the netorch HTTP API (see /docs once it runs) and its dashboard (/ui) and, unless told
+/// otherwise, runs the lifecycle and telemetry workers in the same process.
 #[derive(Parser)]
 #[command(name = "netorch-server", version)]
 struct Cli {
@@ -60,7 +60,8 @@ struct Cli {
           value_parser = parse_seconds)]
     shutdown_grace: f64,
 
-    /// Ask every request but /health, /ready and /docs for an API key (`keys`), or for none
+    /// Ask every request but /health, /ready, /docs and the dashboard's pages (/ui, which ask for
+    /// a token themselves) for an API key (`keys`), or for none
     /// (`none`) [default: `keys` unless --bind is a loopback address].
     #[arg(long, env = "NETORCH_AUTH", value_enum)]
     auth: Option<Auth>,
@@ -402,6 +403,9 @@ async fn main() -> anyhow::Result<()> {
             Workers::None => "not run here".to_owned(),
         },
     );
+    if let Some(first) = addresses.first() {
+        log::info!("dashboard at http://{first}/ui, API explorer at http://{first}/docs");
+    }
     let server = server.run();
     let handle = server.handle();
     let grace = std::time::Duration::from_secs_f64(cli.shutdown_grace);

@@ -6,7 +6,8 @@
 //! which [`Action`] the request is from its method and route, and lets it through only if the
 //! key's [`Role`] may take it: 401 with `WWW-Authenticate: Bearer` for a missing, unknown,
 //! revoked or expired token, 403 for a role that may not. The key's name goes into the request
-//! as its [`Actor`]. With [`AuthMode::Off`] every request is let through as `anonymous`.
+//! as its [`Actor`], and its role beside it (for `GET /whoami`). With [`AuthMode::Off`] every
+//! request is let through as `anonymous`, who may do anything.
 //!
 //! Tokens are 256 random bits from the operating system, so a plain SHA-256 is enough to keep
 //! them safe at rest: nothing short of trying 2^256 tokens finds one from its hash, and a
@@ -25,14 +26,19 @@ use netorch_domain::{Action, ApiKey, Role, Timestamp};
 use netorch_storage::{DbConnection, api_keys};
 use sha2::{Digest, Sha256};
 
-/// Paths no key is needed for: liveness, readiness, and the API's documentation (the explorer
-/// and the document it loads).
-pub const OPEN_PATHS: [&str; 5] = [
+/// Paths no key is needed for: liveness, readiness, the API's documentation (the explorer
+/// and the document it loads) and the dashboard's pages (which hold no data: they ask the API,
+/// with the token the user gives them).
+pub const OPEN_PATHS: [&str; 9] = [
     "/health",
     "/ready",
     "/docs",
     "/docs/{asset}",
     "/openapi.json",
+    "/ui",
+    "/ui/deployments/{deployment_id}",
+    "/ui/deployments/{deployment_id}/nodes/{node_id}",
+    "/ui/assets/{asset}",
 ];
 
 /// What every token starts with, so that a leaked one is recognisable (secret scanners,
@@ -200,10 +206,11 @@ pub async fn authorize(
             let action = action_of(req.method(), req.match_pattern().as_deref().unwrap_or(""));
             check(&state, bearer(&req), action).await
         }
-        _ => Ok(Actor(Actor::ANONYMOUS.to_owned())),
+        // With auth off anyone may do anything.
+        _ => Ok((Actor(Actor::ANONYMOUS.to_owned()), Role::Admin)),
     };
     // Then the caller's rate limit: per key, or per client address with auth off.
-    let outcome = outcome.and_then(|actor| {
+    let outcome = outcome.and_then(|(actor, role)| {
         let limit = req
             .app_data::<web::Data<ApiState>>()
             .and_then(|state| state.rate_limit.clone());
@@ -218,11 +225,12 @@ pub async fn authorize(
             };
             limit.check(&caller)?;
         }
-        Ok(actor)
+        Ok((actor, role))
     });
     match outcome {
-        Ok(actor) => {
+        Ok((actor, role)) => {
             req.extensions_mut().insert(actor);
+            req.extensions_mut().insert(role);
             Ok(next.call(req).await?.map_into_left_body())
         }
         Err(error) => {
@@ -233,7 +241,11 @@ pub async fn authorize(
 }
 
 /// Who `token` is and whether their role may take `action`.
-async fn check(state: &ApiState, token: Option<String>, action: Action) -> Result<Actor, ApiError> {
+async fn check(
+    state: &ApiState,
+    token: Option<String>,
+    action: Action,
+) -> Result<(Actor, Role), ApiError> {
     let Some(token) = token else {
         return Err(ApiError::Unauthorized(
             "Not authenticated: send Authorization: Bearer <token>",
@@ -268,7 +280,7 @@ async fn check(state: &ApiState, token: Option<String>, action: Action) -> Resul
             action.as_str()
         )));
     }
-    Ok(Actor(key.name))
+    Ok((Actor(key.name), key.role))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! bodies and the response shapes all use it.
 
 use netorch_analytics::{Method, MetricKind};
-use netorch_domain::{DeploymentStatus, EventType, NodeState, OperatorAction, WorkerKind};
+use netorch_domain::{DeploymentStatus, EventType, NodeState, OperatorAction, Role, WorkerKind};
 use utoipa::openapi::schema::{Object, Schema, Type};
 
 /// An enum the API exchanges by name.
@@ -52,6 +52,7 @@ choices!(
     MetricKind,
     WorkerKind,
     OperatorAction,
+    Role,
     crate::requests::SeriesStep,
 );
 

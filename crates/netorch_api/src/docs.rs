@@ -34,11 +34,13 @@ use utoipa::{OpenApi, ToSchema};
         routes::bottlenecks,
         routes::list_events,
         routes::stream_events,
+        routes::whoami,
         routes::health,
         routes::ready,
         routes::metrics,
         openapi_json,
         explorer,
+        crate::ui::page,
     ),
     components(schemas(crate::error::FieldError, crate::error::ErrorDetail))
 )]

@@ -43,6 +43,7 @@ pub mod request_id;
 mod requests;
 mod responses;
 mod routes;
+mod ui;
 
 use actix_web::web;
 use netorch_storage::Database;
@@ -444,10 +445,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/deployments/{deployment_id}/events/stream").route(get().to(stream_events)),
         )
+        .service(resource("/whoami").route(get().to(whoami)))
         .service(resource("/health").route(get().to(health)))
         .service(resource("/ready").route(get().to(ready)))
         .service(resource("/metrics").route(get().to(metrics)))
         .service(resource("/openapi.json").route(get().to(docs::openapi_json)))
         .service(resource("/docs").route(get().to(docs::explorer)))
-        .service(web::resource("/docs/{asset}").route(get().to(docs::asset)));
+        .service(web::resource("/docs/{asset}").route(get().to(docs::asset)))
+        .service(resource("/ui").route(get().to(ui::page)))
+        .service(web::resource(ui::PAGES).route(get().to(ui::page)))
+        .service(web::resource(ui::ASSETS).route(get().to(ui::asset)));
 }

@@ -1036,6 +1036,8 @@ pub struct StreamEvents {
     pub deployment: DeploymentId,
     /// Only events after this id: the `Last-Event-ID` a reconnecting client sends, else `after`.
     pub after: Option<EventId>,
+    /// Without a cursor, start with the last this many events instead of the first.
+    pub tail: Option<i64>,
 }
 
 impl StreamEvents {
@@ -1045,6 +1047,14 @@ impl StreamEvents {
         "Resume after this event id (what EventSource sends when it reconnects); wins over after",
     )
     .min(0);
+    /// Where a live view starts.
+    pub const TAIL: IntField = IntField::new(
+        "tail",
+        "Without after or Last-Event-ID: start with the last this many events recorded so far \
+         instead of the first (what a live view opens with)",
+    )
+    .min(1)
+    .max(1000);
 }
 
 impl FromInput for StreamEvents {
@@ -1052,10 +1062,12 @@ impl FromInput for StreamEvents {
         let deployment = input.path_int(&DEPLOYMENT_ID);
         let after = input.query_int(&ReadEvents::AFTER);
         let last_event = input.header_int(&Self::LAST_EVENT_ID);
+        let tail = input.query_int(&Self::TAIL);
         input.check()?;
         Ok(StreamEvents {
             deployment: DeploymentId(valid(deployment)?),
             after: last_event.or(after).map(EventId),
+            tail,
         })
     }
 }
@@ -1065,6 +1077,7 @@ params!(
     vec![
         DEPLOYMENT_ID.parameter(ParameterIn::Path),
         ReadEvents::AFTER.parameter(ParameterIn::Query),
+        StreamEvents::TAIL.parameter(ParameterIn::Query),
         StreamEvents::LAST_EVENT_ID.parameter(ParameterIn::Header),
     ]
 );

@@ -88,6 +88,52 @@ pub struct ServiceInfo {
     pub health: &'static str,
 }
 
+/// Who the caller is and what they may do: what a client such as the dashboard shows or hides
+/// its actions by.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallerOut {
+    /// The API key's name, or `anonymous` with auth off.
+    pub actor: String,
+    /// The key's role (`admin` with auth off: anyone may do anything).
+    #[schema(schema_with = role_schema)]
+    pub role: &'static str,
+    /// Whether the server asks for keys (false: auth is off).
+    pub keys_required: bool,
+    /// What the role may do.
+    pub may: PermissionsOut,
+}
+
+/// What a role may do, one flag per kind of request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PermissionsOut {
+    /// Every `GET`.
+    pub read: bool,
+    /// `POST /deployments/{id}/telemetry`.
+    pub push_telemetry: bool,
+    /// Create, change, pause, resume and retry.
+    pub change: bool,
+    /// `DELETE /deployments/{id}`.
+    pub delete: bool,
+}
+
+impl CallerOut {
+    /// `actor` with `role`, on a server that asks for keys or not.
+    pub fn new(actor: String, role: netorch_domain::Role, keys_required: bool) -> Self {
+        use netorch_domain::Action;
+        CallerOut {
+            actor,
+            role: role.as_str(),
+            keys_required,
+            may: PermissionsOut {
+                read: role.may(Action::Read),
+                push_telemetry: role.may(Action::PushTelemetry),
+                change: role.may(Action::Change),
+                delete: role.may(Action::Delete),
+            },
+        }
+    }
+}
+
 /// A deployment.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeploymentOut {
@@ -118,6 +164,8 @@ pub struct DeploymentOut {
     pub max_retries: u32,
     /// Longest a phase may take, in seconds; null for no limit.
     pub phase_timeout_seconds: Option<u32>,
+    /// How many of its nodes are in each state.
+    pub node_states: NodeStatesOut,
 }
 
 /// A rollout's progress.
@@ -150,6 +198,7 @@ impl DeploymentOut {
             max_failure_percent: d.rollout.max_failure_percent,
             max_retries: d.rollout.max_retries,
             phase_timeout_seconds: d.rollout.phase_timeout_seconds,
+            node_states: (*counts).into(),
         }
     }
 }
@@ -160,7 +209,6 @@ impl DeploymentDetail {
         DeploymentDetail {
             deployment: DeploymentOut::new(d, &counts),
             current_node_count: counts.total(),
-            node_states: counts.into(),
         }
     }
 }
@@ -205,7 +253,7 @@ impl From<NodeStateCounts> for NodeStatesOut {
     }
 }
 
-/// A deployment with its node count and state breakdown.
+/// A deployment with its node count.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeploymentDetail {
     /// The deployment.
@@ -213,8 +261,6 @@ pub struct DeploymentDetail {
     pub deployment: DeploymentOut,
     /// How many nodes it has, decommissioning ones included.
     pub current_node_count: u64,
-    /// How many of them are in each state.
-    pub node_states: NodeStatesOut,
 }
 
 fn node_state_schema() -> utoipa::openapi::schema::Schema {
@@ -227,6 +273,10 @@ fn method_schema() -> utoipa::openapi::schema::Schema {
 
 fn event_type_schema() -> utoipa::openapi::schema::Schema {
     choice::schema::<netorch_domain::EventType>("What happened")
+}
+
+fn role_schema() -> utoipa::openapi::schema::Schema {
+    choice::schema::<netorch_domain::Role>("The caller's role")
 }
 
 fn worker_kind_schema() -> utoipa::openapi::schema::Schema {

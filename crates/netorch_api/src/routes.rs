@@ -77,6 +77,29 @@ fn node_filter(
     Ok(filter.is_some())
 }
 
+/// Who am I
+///
+/// The caller's key name and role, and what the role may do (with auth off: `anonymous`,
+/// `admin`, everything). Any key that may read may ask.
+#[utoipa::path(get, path = "/whoami", tag = "service", responses((status = 200, body = CallerOut)))]
+pub async fn whoami(state: web::Data<ApiState>, req: actix_web::HttpRequest) -> HttpResponse {
+    use actix_web::HttpMessage;
+    let extensions = req.extensions();
+    let actor = extensions
+        .get::<Actor>()
+        .map_or_else(|| Actor::ANONYMOUS.to_owned(), |actor| actor.0.clone());
+    // The access check put the role there; where it did not run, auth is off.
+    let role = extensions
+        .get::<netorch_domain::Role>()
+        .copied()
+        .unwrap_or(netorch_domain::Role::Admin);
+    HttpResponse::Ok().json(CallerOut::new(
+        actor,
+        role,
+        state.auth() == crate::auth::AuthMode::Keys,
+    ))
+}
+
 /// Service information
 ///
 /// The service's name and version, and where the explorer and the health check are.
@@ -779,7 +802,8 @@ pub async fn list_events(
 ///
 /// The deployment's events as Server-Sent Events (`text/event-stream`), oldest first: first
 /// those after `after` (or after the `Last-Event-ID` header, which a reconnecting EventSource
-/// sends; every event is sent with its id), then each new one as it is recorded. Each message
+/// sends; every event is sent with its id; with neither, from the first event, or with `tail` from
+/// the last `tail` events so far), then each new one as it is recorded. Each message
 /// is `id: <event id>`, `event: <event_type>` and `data: <the event as GET .../events shows
 /// it>`. The stream opens with `retry: 2000`, sends a `: keep-alive` comment after 15 s without
 /// events, and ends after the deployment's `DEPLOYMENT_DELETED` event, or when the server shuts
@@ -796,8 +820,21 @@ pub async fn list_events(
 )]
 pub async fn stream_events(
     state: web::Data<ApiState>,
-    Valid(StreamEvents { deployment, after }): Valid<StreamEvents>,
+    Valid(StreamEvents {
+        deployment,
+        after,
+        tail,
+    }): Valid<StreamEvents>,
 ) -> Result<HttpResponse, ApiError> {
+    let after = match (after, tail) {
+        (None, Some(count)) => {
+            with_db(&state, move |conn| {
+                Ok(events::cursor_before_last(conn, deployment, count)?)
+            })
+            .await?
+        }
+        _ => after,
+    };
     let first = crate::event_stream::read_page(&state, deployment, after).await?;
     if first.is_empty() && !first.exists() {
         return Err(ApiError::NotFound("Deployment not found"));

@@ -201,3 +201,25 @@ pub fn list(conn: &mut DbConnection, query: &EventQuery) -> Result<Vec<Event>> {
     });
     rows.into_iter().map(Event::try_from).collect()
 }
+
+/// The cursor that starts a reader at the last `count` events of `deployment`: the id of the
+/// event just before them, or `None` when the deployment has at most `count` events (then the
+/// reader starts at its first). What a live view opens with, so that it does not page through a
+/// large rollout's whole history first.
+pub fn cursor_before_last(
+    conn: &mut DbConnection,
+    deployment: DeploymentId,
+    count: i64,
+) -> Result<Option<EventId>> {
+    let id: Option<i64> = on_backend!(conn, |inner| {
+        events::table
+            .filter(events::deployment_id.eq(deployment.get()))
+            .order(events::id.desc())
+            .offset(count)
+            .limit(1)
+            .select(events::id)
+            .first(inner)
+            .optional()?
+    });
+    Ok(id.map(EventId))
+}

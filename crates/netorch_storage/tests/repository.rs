@@ -850,6 +850,28 @@ fn events_page_with_a_cursor(t: &TestDatabase) {
     let ids: Vec<_> = first.iter().chain(&second).map(|e| e.id).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]));
     assert_eq!(first[0].event_type, EventType::DeploymentCreated);
+
+    // Four events (created, three starts): the cursor before the last two is the second's id;
+    // asking for as many as there are, or more, starts at the first.
+    assert_eq!(
+        events::cursor_before_last(&mut conn, d.id, 2).expect("cursor"),
+        Some(ids[1])
+    );
+    assert_eq!(
+        events::cursor_before_last(&mut conn, d.id, 4).expect("cursor"),
+        None
+    );
+    assert_eq!(
+        events::cursor_before_last(&mut conn, d.id, 9).expect("cursor"),
+        None
+    );
+    let other =
+        deployments::create(&mut conn, &new_deployment("ev2", 1), None, t0()).expect("create");
+    assert_eq!(
+        events::cursor_before_last(&mut conn, other.id, 1).expect("cursor"),
+        None,
+        "another deployment's events are not counted"
+    );
 }
 
 fn heartbeats_are_upserted(t: &TestDatabase) {

@@ -110,6 +110,7 @@ fn each_role_can_do_exactly_its_row(t: &TestDatabase) {
             ("GET", "/deployments/D/bottlenecks", None, read),
             ("GET", "/deployments/D/events", None, read),
             ("GET", "/metrics", None, read),
+            ("GET", "/whoami", None, read),
         ];
         for (method, path, body, allowed) in routes {
             for (who, token) in &tokens {
@@ -171,6 +172,10 @@ fn each_role_can_do_exactly_its_row(t: &TestDatabase) {
             "/docs",
             "/openapi.json",
             "/docs/swagger-ui.css",
+            "/ui",
+            "/ui/deployments/1",
+            "/ui/deployments/1/nodes/node-001",
+            "/ui/assets/app.js",
         ] {
             for (who, token) in &tokens {
                 let (status, _) = call(&app, request("GET", path, None, token)).await;
@@ -247,6 +252,41 @@ fn with_auth_off_no_key_is_needed(t: &TestDatabase) {
         assert_eq!(status, StatusCode::CREATED);
         let (status, _) = get(&app, "/deployments").await;
         assert_eq!(status, StatusCode::OK);
+        let (status, me) = get(&app, "/whoami").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            me,
+            json!({"actor": "anonymous", "role": "admin", "keys_required": false,
+                   "may": {"read": true, "push_telemetry": true, "change": true, "delete": true}})
+        );
+    })
+}
+
+/// `GET /whoami` names the key and what its role may do, as the access check decides it.
+fn whoami_tells_a_key_its_role(t: &TestDatabase) {
+    let tokens = tokens(t);
+    with_keys_app!(t, |app| {
+        for (who, token) in &tokens {
+            let (status, me) = call(&app, request("GET", "/whoami", None, token)).await;
+            match who {
+                Who::Key(Role::Collector) => assert_eq!(status, StatusCode::FORBIDDEN),
+                Who::Key(role) => {
+                    assert_eq!(status, StatusCode::OK, "{who:?}");
+                    assert_eq!(
+                        me["actor"],
+                        role.as_str(),
+                        "keys are named after roles here"
+                    );
+                    assert_eq!(me["role"], role.as_str());
+                    assert_eq!(me["keys_required"], true);
+                    assert_eq!(me["may"]["read"], true);
+                    assert_eq!(me["may"]["change"], *role >= Role::Operator);
+                    assert_eq!(me["may"]["delete"], *role == Role::Admin);
+                    assert_eq!(me["may"]["push_telemetry"], *role != Role::Viewer);
+                }
+                _ => assert_eq!(status, StatusCode::UNAUTHORIZED, "{who:?}"),
+            }
+        }
     })
 }
 
@@ -365,4 +405,5 @@ netorch_testkit::backend_tests!(
     a_refused_request_changes_nothing,
     the_token_is_not_in_the_database,
     with_auth_off_no_key_is_needed,
+    whoami_tells_a_key_its_role,
 );

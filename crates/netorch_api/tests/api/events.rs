@@ -198,7 +198,68 @@ fn the_event_stream_follows_the_log_and_ends_after_the_delete(t: &TestDatabase) 
     })
 }
 
+fn a_live_view_starts_at_the_tail_of_the_log(t: &TestDatabase) {
+    let timing = netorch_api::EventStreamTiming {
+        poll: std::time::Duration::from_millis(10),
+        heartbeat: std::time::Duration::from_secs(60),
+    };
+    let state = ApiState::new(t.db.clone(), 1000).with_event_stream_timing(timing);
+    with_state!(state, |app| {
+        let id = create(&app, "tail", 3).await;
+        for node in node_ids(t, id) {
+            run_node(t, id, node);
+        }
+        let (_, listed) = get(&app, &format!("/deployments/{id}/events?limit=1000")).await;
+        let listed = listed["events"].as_array().expect("events").clone();
+        assert_eq!(listed.len(), 10, "created, then three transitions per node");
+        let uri = format!("/deployments/{id}/events/stream");
+        let response = test::call_service(
+            &app,
+            test::TestRequest::get()
+                .uri(&format!("{uri}?tail=4"))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let mut body = Box::pin(response.into_body());
+        let last = listed[9]["id"].as_i64().expect("id");
+        let text = read_until(&mut body, &format!("id: {last}\n")).await;
+        let ids: Vec<i64> = messages(&text).iter().map(|m| m.0).collect();
+        let expected: Vec<i64> = listed[6..]
+            .iter()
+            .map(|e| e["id"].as_i64().expect("id"))
+            .collect();
+        assert_eq!(ids, expected, "the last four events, oldest first");
+        // A cursor wins over tail; a tail longer than the log is the whole log.
+        let first = listed[0]["id"].as_i64().expect("id");
+        let request = test::TestRequest::get()
+            .uri(&format!("{uri}?tail=1"))
+            .insert_header(("Last-Event-ID", listed[8]["id"].to_string()))
+            .to_request();
+        let response = test::call_service(&app, request).await;
+        let mut body = Box::pin(response.into_body());
+        let text = read_until(&mut body, &format!("id: {last}\n")).await;
+        assert_eq!(messages(&text).len(), 1);
+        let response = test::call_service(
+            &app,
+            test::TestRequest::get()
+                .uri(&format!("{uri}?tail=1000"))
+                .to_request(),
+        )
+        .await;
+        let mut body = Box::pin(response.into_body());
+        let text = read_until(&mut body, &format!("id: {last}\n")).await;
+        assert_eq!(messages(&text).first().map(|m| m.0), Some(first));
+        for bad in ["0", "1001", "x"] {
+            let (status, body) = get(&app, &format!("{uri}?tail={bad}")).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "tail={bad}");
+            assert_eq!(body["detail"][0]["loc"], json!(["query", "tail"]));
+        }
+    })
+}
+
 netorch_testkit::backend_tests!(
     events_page_in_order,
     the_event_stream_follows_the_log_and_ends_after_the_delete,
+    a_live_view_starts_at_the_tail_of_the_log,
 );

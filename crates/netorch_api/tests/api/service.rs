@@ -141,6 +141,8 @@ fn openapi_lists_every_route_and_docs_work_offline(t: &TestDatabase) {
             ("get", "/deployments/{deployment_id}/telemetry/series"),
             ("get", "/docs"),
             ("get", "/openapi.json"),
+            ("get", "/whoami"),
+            ("get", "/ui"),
         ];
         let (status, doc) = get(&app, "/openapi.json").await;
         assert_eq!(status, StatusCode::OK);
@@ -201,6 +203,80 @@ fn openapi_lists_every_route_and_docs_work_offline(t: &TestDatabase) {
             assert_eq!(response.status(), StatusCode::OK, "{asset}");
             assert!(test::read_body(response).await.len() > 10_000, "{asset}");
         }
+    })
+}
+
+/// The dashboard: one shell for every page, its assets compiled in, nothing from elsewhere,
+/// and the data its fleet page draws.
+fn the_dashboard_is_served_offline(t: &TestDatabase) {
+    with_app!(t, |app| {
+        for page in [
+            "/ui",
+            "/ui/deployments/7",
+            "/ui/deployments/7/nodes/node-001",
+        ] {
+            let response =
+                test::call_service(&app, test::TestRequest::get().uri(page).to_request()).await;
+            assert_eq!(response.status(), StatusCode::OK, "{page}");
+            let header = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            assert_eq!(
+                header("content-type").as_deref(),
+                Some("text/html; charset=utf-8")
+            );
+            let policy = header("content-security-policy").expect("a CSP");
+            assert!(policy.starts_with("default-src 'self'"), "{policy}");
+            let html = String::from_utf8(test::read_body(response).await.to_vec()).expect("utf-8");
+            assert!(html.contains(r#"<script src="/ui/assets/app.js" defer></script>"#));
+            assert!(html.contains(r#"<label for="token">API token</label>"#));
+            assert!(
+                !html.contains("http://") && !html.contains("https://"),
+                "no external assets"
+            );
+        }
+        for (asset, kind) in [
+            ("app.js", "application/javascript"),
+            ("app.css", "text/css"),
+            ("uPlot.iife.min.js", "application/javascript"),
+            ("uPlot.min.css", "text/css"),
+        ] {
+            let uri = format!("/ui/assets/{asset}");
+            let response =
+                test::call_service(&app, test::TestRequest::get().uri(&uri).to_request()).await;
+            assert_eq!(response.status(), StatusCode::OK, "{uri}");
+            let content_type = response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            assert!(content_type.starts_with(kind), "{uri}: {content_type}");
+            assert!(test::read_body(response).await.len() > 1_000, "{uri}");
+        }
+        for missing in [
+            "/ui/assets/nope.js",
+            "/ui/elsewhere",
+            "/ui/deployments/x/y/z",
+        ] {
+            let (status, body) = get(&app, missing).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+            assert_eq!(body, json!({"detail": "Not Found"}), "{missing}");
+        }
+        // The fleet page draws each deployment's state bar from the list alone.
+        let id = create(&app, "bar", 3).await;
+        let nodes = node_ids(t, id);
+        fail_node(t, id, nodes[0]);
+        let (_, list) = get(&app, "/deployments").await;
+        assert_eq!(
+            list[0]["node_states"],
+            json!({"PENDING": 2, "PROVISIONING": 0, "CONFIGURING": 0, "RUNNING": 0,
+                   "FAILED": 1, "DECOMMISSIONING": 0})
+        );
     })
 }
 
@@ -270,5 +346,6 @@ netorch_testkit::backend_tests!(
     health_reads_the_heartbeats,
     health_answers_when_the_main_pool_is_exhausted,
     openapi_lists_every_route_and_docs_work_offline,
+    the_dashboard_is_served_offline,
     unknown_paths_and_methods_are_json_errors,
 );

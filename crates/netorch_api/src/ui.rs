@@ -1,0 +1,141 @@
+//! `/ui`: the operator's dashboard, compiled into the binary (no CDN, no build step).
+//!
+//! Every page is the same small HTML shell; `ui/app.js` reads the path and draws the page from
+//! the API itself (the same JSON any client gets), follows a deployment live through its event
+//! stream, and sends the API token kept in the browser's session storage. The pages are
+//! rendered in the browser rather than on the server because the token lives there: a server
+//! rendering would need a cookie session beside the bearer keys. The shell carries the closed
+//! lists the pages offer (node states, methods) as the enums name them, so that the
+//! JavaScript holds no copy. Charts are uPlot (MIT, vendored under `assets/uplot` with its
+//! licence).
+
+use crate::choice::Choice;
+use actix_web::{HttpRequest, HttpResponse};
+use std::sync::LazyLock;
+
+/// The pages below `/ui` (which is served like every documented route), each served the
+/// same shell.
+pub(crate) const PAGES: [&str; 2] = [
+    "/ui/deployments/{deployment_id}",
+    "/ui/deployments/{deployment_id}/nodes/{node_id}",
+];
+
+/// The pages' script, style sheet and chart library.
+pub(crate) const ASSETS: &str = "/ui/assets/{asset}";
+
+/// Scripts and styles come only from this server; no inline script runs. uPlot sizes its
+/// canvases through element styles, which `style-src` does not govern.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; \
+    object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+static SHELL: LazyLock<String> = LazyLock::new(|| {
+    let join = |names: Vec<&str>| names.join(" ");
+    format!(
+        r##"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>netorch</title>
+<link rel="stylesheet" href="/ui/assets/uPlot.min.css">
+<link rel="stylesheet" href="/ui/assets/app.css">
+<script src="/ui/assets/uPlot.iife.min.js" defer></script>
+<script src="/ui/assets/app.js" defer></script>
+</head>
+<body data-node-states="{states}" data-methods="{methods}" data-version="{version}">
+<a class="skip" href="#main">Skip to content</a>
+<header class="top">
+<nav aria-label="Main"><a href="/ui" class="brand">netorch</a> <a href="/docs">API</a></nav>
+<form id="token-form" class="token" autocomplete="off">
+<label for="token">API token</label>
+<input id="token" name="token" type="password" placeholder="ntk_…" spellcheck="false">
+<button type="submit">Use</button>
+<button type="button" id="token-forget">Forget</button>
+<span id="whoami" role="status"></span>
+</form>
+</header>
+<div id="errors" role="alert" aria-live="assertive"></div>
+<main id="main" tabindex="-1"><p class="muted">Loading…</p></main>
+<noscript>This dashboard needs JavaScript; the API is at <a href="/docs">/docs</a>.</noscript>
+</body>
+</html>
+"##,
+        states = join(netorch_domain::NodeState::names()),
+        methods = join(netorch_analytics::Method::names()),
+        version = env!("CARGO_PKG_VERSION"),
+    )
+});
+
+fn with_security_headers(
+    mut response: actix_web::HttpResponseBuilder,
+) -> actix_web::HttpResponseBuilder {
+    response
+        .insert_header(("Content-Security-Policy", CONTENT_SECURITY_POLICY))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .insert_header(("Referrer-Policy", "same-origin"));
+    response
+}
+
+/// Operator's dashboard
+///
+/// The web dashboard: the fleet, and from it each deployment and node (`/ui/deployments/{id}`,
+/// `/ui/deployments/{id}/nodes/{node}`), served without the internet. The page itself needs no
+/// key; with keys on, it asks for a token and sends it with every API request.
+#[utoipa::path(
+    get, path = "/ui", tag = "service",
+    responses((status = 200, description = "The dashboard's page", content_type = "text/html"))
+)]
+pub async fn page() -> HttpResponse {
+    with_security_headers(HttpResponse::Ok())
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-cache"))
+        .body(SHELL.as_str())
+}
+
+/// The pages' script, style sheet and chart library.
+pub async fn asset(req: HttpRequest) -> HttpResponse {
+    let (body, content_type): (&'static [u8], &str) = match req.match_info().get("asset") {
+        Some("app.js") => (
+            include_bytes!("../assets/ui/app.js"),
+            "application/javascript; charset=utf-8",
+        ),
+        Some("app.css") => (
+            include_bytes!("../assets/ui/app.css"),
+            "text/css; charset=utf-8",
+        ),
+        Some("uPlot.iife.min.js") => (
+            include_bytes!("../assets/uplot/uPlot.iife.min.js"),
+            "application/javascript; charset=utf-8",
+        ),
+        Some("uPlot.min.css") => (
+            include_bytes!("../assets/uplot/uPlot.min.css"),
+            "text/css; charset=utf-8",
+        ),
+        _ => {
+            return HttpResponse::NotFound().json(crate::error::ErrorDetail::new("Not Found"));
+        }
+    };
+    // Revalidated on every load, so that an upgraded server never runs an old script; on
+    // loopback or a LAN the 60 KB cost nothing noticeable.
+    with_security_headers(HttpResponse::Ok())
+        .content_type(content_type)
+        .insert_header(("Cache-Control", "no-cache"))
+        .body(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shell_names_the_states_and_methods_as_the_enums_do() {
+        assert!(SHELL.contains(
+            r#"data-node-states="PENDING PROVISIONING CONFIGURING RUNNING FAILED DECOMMISSIONING""#
+        ));
+        assert!(SHELL.contains(r#"data-methods="robust zscore""#));
+        assert!(
+            !SHELL.contains("<script>"),
+            "no inline script (the CSP forbids it)"
+        );
+    }
+}

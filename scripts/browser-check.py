@@ -1,0 +1,478 @@
+#!/usr/bin/env python3
+"""The dashboard in a real browser: Debian's headless Chromium, driven by Playwright for Python
+(pointed at /usr/bin/chromium: no browser is downloaded), against the real release server.
+
+- A walk as a new user takes it: create a deployment from the form (by keyboard), watch its
+  nodes reach RUNNING live, retry the failed node, open a node's charts, run the bottleneck
+  report, delete the deployment; no console error on the way.
+- Every page at 1280x800 and on a 390-pixel-wide phone: no sideways scrolling, and axe-core's
+  accessibility rules (labels, contrast, names, ...) with no violation.
+- With keys on: the token field, and actions shown by role (viewer, operator, admin).
+- Speed: the fleet page and a 10,000-node deployment page interactive within 1 s (the page's
+  "netorch-ready" mark, from the Performance API), and a 100,000-node rollout followed live
+  without falling behind (how long after the API says it finished the page shows it all).
+
+Screenshots go to target/ui-screenshots/. Needs `pip install playwright axe-playwright-python`
+and `apt-get install chromium` (.ci/run does both).
+
+    python3 scripts/browser-check.py --target-dir "${CARGO_TARGET_DIR:-target}"
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import expect, sync_playwright
+
+CHROMIUM = os.environ.get("NETORCH_CHROMIUM", "/usr/bin/chromium")
+READY_BUDGET_MS = 1000
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+
+def start_server(binary, work, name, *extra):
+    """Starts a release server on a fresh SQLite file and a free port; returns it and its URL."""
+    log = open(os.path.join(work, f"{name}.log"), "w")
+    command = [binary, "--database-url", f"sqlite://{work}/{name}.db", "--bind", "127.0.0.1:0",
+               *extra]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    found = {}
+
+    def drain():
+        for line in process.stderr:
+            log.write(line)
+            log.flush()
+            match = re.search(r"listening on (http://[^\s,]+)", line)
+            if match and "url" not in found:
+                found["url"] = match.group(1)
+
+    threading.Thread(target=drain, daemon=True).start()
+    deadline = time.time() + 30
+    while "url" not in found:
+        if process.poll() is not None or time.time() > deadline:
+            process.kill()
+            raise SystemExit(f"the server did not start; see {work}/{name}.log")
+        time.sleep(0.05)
+    return process, found["url"]
+
+
+def http(method, url, body=None, token=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"null")
+
+
+def wait_until(what, check, timeout=60, every=0.2):
+    deadline = time.time() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(every)
+
+
+class Checks:
+    """A browser with console errors collected and screenshots saved."""
+
+    def __init__(self, browser, shots):
+        self.browser = browser
+        self.shots = shots
+        self.axe = Axe()
+        self.console_errors = []
+        self.measured = {}
+
+    def page(self, viewport, **options):
+        context = self.browser.new_context(viewport=viewport, **options)
+        page = context.new_page()
+        page.on("console", lambda m: m.type == "error" and self.console_errors.append(
+            f"{page.url}: {m.text}"))
+        page.on("pageerror", lambda e: self.console_errors.append(f"{page.url}: {e}"))
+        page.set_default_timeout(30_000)
+        return page
+
+    def open(self, page, url, kind):
+        """Opens `url`, waits until the page says it is interactive; returns that time in ms
+        from the start of the navigation (the Performance API's mark)."""
+        page.goto(url)
+        page.wait_for_selector(f"body[data-ready={kind}]")
+        return page.evaluate(
+            "performance.getEntriesByName('netorch-ready').at(-1).startTime")
+
+    def shoot(self, page, name):
+        page.screenshot(path=os.path.join(self.shots, f"{name}.png"), full_page=True)
+
+    def accessible(self, page, name):
+        """axe-core's rules (WCAG 2 A and AA) find nothing on the page as it is now."""
+        results = self.axe.run(page, options={
+            "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}})
+        violations = results.response["violations"]
+        if violations:
+            details = "; ".join(
+                f"{v['id']} ({v['impact']}): {v['help']} at "
+                f"{[n['target'] for n in v['nodes'][:3]]}" for v in violations)
+            raise AssertionError(f"{name}: accessibility violations: {details}")
+
+    def fits(self, page, name, width):
+        """Nothing on the page makes it scroll sideways (wide tables scroll in their box)."""
+        scroll = page.evaluate("document.documentElement.scrollWidth")
+        assert scroll <= width, f"{name}: the page is {scroll} px wide on a {width} px screen"
+
+
+def walk(checks, base):
+    """A new user: create, watch, retry, diagnose and delete, without curl."""
+    page = checks.page(DESKTOP)
+    ready_ms = checks.open(page, f"{base}/ui", "fleet")
+    checks.measured["fleet page interactive, empty (ms)"] = round(ready_ms)
+    checks.accessible(page, "empty fleet")
+    checks.shoot(page, "fleet-empty-desktop")
+
+    # Keyboard only: Tab to the name field, fill the form, Enter submits it.
+    for _ in range(15):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "f-name":
+            break
+    else:
+        raise AssertionError("Tab never reached the form's name field")
+    page.keyboard.type("edge-east")
+    page.keyboard.press("Tab")
+    page.keyboard.type("rack 4")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("40")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/ui/deployments/\d+$"))
+    deployment = int(page.url.rsplit("/", 1)[1])
+    page.wait_for_selector("body[data-ready=deployment]")
+    # Live: the same page, never reloaded, shows every node finished (38 RUNNING, nodes 19 and
+    # 39 FAILED as the simulator decides) from the event stream.
+    page.evaluate("window.stillTheSamePage = true")
+    expect(page.locator("[data-state=RUNNING] strong")).to_have_text("38", timeout=60_000)
+    expect(page.locator("[data-state=FAILED] strong")).to_have_text("2")
+    expect(page.locator("#progress-text")).to_contain_text("40 of 40")
+    assert page.evaluate("window.stillTheSamePage === true"), "the page reloaded"
+    received = int(page.evaluate("document.body.dataset.eventsReceived || 0"))
+    assert received >= 40 * 3, f"only {received} live events arrived"
+    assert page.locator("ol.events li").count() >= 50
+    # Telemetry flows once nodes run: the fleet charts draw within a refresh.
+    page.select_option("#range", str(15 * 60))
+    expect(page.locator(".charts .chart canvas")).to_have_count(3, timeout=30_000)
+    checks.accessible(page, "deployment")
+    checks.shoot(page, "deployment-desktop")
+
+    # Retry the failed node 19 from the table, filtered to FAILED.
+    page.select_option("#node-filter", "FAILED")
+    expect(page.locator("table.nodes tbody tr")).to_have_count(2)
+    page.get_by_role("button", name="Retry node-019").click()
+    expect(page.locator("[data-state=RUNNING] strong")).to_have_text("39", timeout=30_000)
+    expect(page.locator("table.nodes tbody tr")).to_have_count(1)
+
+    # The bottleneck report, each bottleneck linking to its node.
+    page.select_option("#method", "zscore")
+    page.get_by_role("button", name="Find bottlenecks").click()
+    expect(page.locator(".report [role=status]")).to_contain_text("nodes (", timeout=30_000)
+
+    # A node: its history and its three charts with min/max bands.
+    page.select_option("#node-filter", "")
+    page.locator("table.nodes").get_by_role("link", name="node-019").click()
+    page.wait_for_selector("body[data-ready=node]")
+    expect(page.locator("dl.facts")).to_contain_text("RUNNING", timeout=30_000)
+    expect(page.locator("dl.facts")).to_contain_text("1")  # attempt 1 after the retry
+    expect(page.locator("table.history tbody")).to_contain_text("NODE_RETRY")
+    page.select_option("#range", str(15 * 60))
+    expect(page.locator(".charts .chart canvas")).to_have_count(3, timeout=30_000)
+    checks.accessible(page, "node")
+    checks.shoot(page, "node-desktop")
+
+    # Delete, confirming the dialog; back on the fleet, the deployment is gone.
+    page.goto(f"{base}/ui/deployments/{deployment}")
+    page.wait_for_selector("body[data-ready=deployment]")
+    dialogs = []
+    page.once("dialog", lambda d: (dialogs.append(d.message), d.accept()))
+    page.get_by_role("button", name="Delete deployment…").click()
+    page.wait_for_url(re.compile(r"/ui$"))
+    page.wait_for_selector("body[data-ready=fleet]")
+    assert dialogs and "40 nodes" in dialogs[0], dialogs
+    expect(page.locator("table.deployments")).not_to_contain_text("edge-east")
+    checks.shoot(page, "fleet-after-delete-desktop")
+
+    # An error is shown, not swallowed: a node that does not exist.
+    page.goto(f"{base}/ui/deployments/{deployment}/nodes/node-001")
+    expect(page.locator("#errors")).to_contain_text("404")
+    page.context.close()
+    return deployment
+
+
+def phone(checks, base):
+    """Every page on a 390-pixel-wide screen."""
+    created = http("POST", f"{base}/deployments",
+                   {"name": "phone-check", "target_node_count": 20})
+    deployment = created["id"]
+    wait_until("the phone deployment to finish", lambda: http(
+        "GET", f"{base}/deployments/{deployment}")["progress"]["finished"] == 20)
+    page = checks.page(PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
+    pages = [
+        ("fleet", f"{base}/ui", "fleet"),
+        ("deployment", f"{base}/ui/deployments/{deployment}", "deployment"),
+        ("node", f"{base}/ui/deployments/{deployment}/nodes/node-001", "node"),
+    ]
+    for name, url, kind in pages:
+        checks.open(page, url, kind)
+        if kind != "fleet":
+            expect(page.locator(".charts .chart canvas, .charts .empty").first).to_be_visible(
+                timeout=30_000)
+        checks.fits(page, f"{name} (phone)", PHONE["width"])
+        checks.accessible(page, f"{name} (phone)")
+        checks.shoot(page, f"{name}-phone")
+    page.context.close()
+
+
+def roles(checks, binary, work):
+    """With keys on: the token field, and what each role is offered."""
+    database = f"sqlite://{work}/keys.db"
+    tokens = {}
+    for role in ["viewer", "operator", "admin"]:
+        out = subprocess.run(
+            [binary, "--database-url", database, "keys", "create", "--name", f"ui-{role}",
+             "--role", role], check=True, capture_output=True, text=True).stdout
+        tokens[role] = re.search(r"ntk_[0-9a-f]{64}", out).group(0)
+    server, base = start_server(binary, work, "keys", "--auth", "keys", "--time-scale", "10")
+    try:
+        created = http("POST", f"{base}/deployments", {"name": "keyed", "target_node_count": 3},
+                       token=tokens["admin"])
+        page = checks.page(DESKTOP)
+        page.goto(f"{base}/ui")
+        # No token yet: the page says what it needs, with the focus in the token field.
+        expect(page.locator("#whoami")).to_contain_text("token")
+        expect(page.locator("main")).to_contain_text("asks for an API key")
+        assert page.evaluate("document.activeElement.id") == "token"
+        checks.accessible(page, "token needed")
+        checks.shoot(page, "fleet-token-needed")
+        # A wrong token is refused, and said so.
+        page.fill("#token", "ntk_" + "0" * 64)
+        page.get_by_role("button", name="Use").click()
+        expect(page.locator("main")).to_contain_text("refused the token")
+
+        def use(role):
+            page.fill("#token", tokens[role])
+            page.get_by_role("button", name="Use").click()
+            expect(page.locator("#whoami")).to_contain_text(f"ui-{role} ({role})")
+
+        use("viewer")
+        page.wait_for_selector("body[data-ready=fleet]")
+        expect(page.locator("form.create")).to_have_count(0)
+        expect(page.locator("main")).to_contain_text("may not create deployments")
+        page.goto(f"{base}/ui/deployments/{created['id']}")
+        page.wait_for_selector("body[data-ready=deployment]")
+        expect(page.locator(".actions")).to_contain_text("may only look")
+        expect(page.get_by_role("button", name="Pause rollout")).to_have_count(0)
+
+        page.goto(f"{base}/ui")
+        use("operator")
+        page.wait_for_selector("body[data-ready=fleet]")
+        expect(page.locator("form.create")).to_have_count(1)
+        page.goto(f"{base}/ui/deployments/{created['id']}")
+        page.wait_for_selector("body[data-ready=deployment]")
+        expect(page.get_by_role("button", name="Pause rollout")).to_have_count(1)
+        expect(page.get_by_role("button", name="Delete deployment…")).to_have_count(0)
+        # The token is kept for the tab's session only.
+        assert page.evaluate("sessionStorage.getItem('netorch.token')") == tokens["operator"]
+        assert page.evaluate("localStorage.length") == 0
+
+        page.goto(f"{base}/ui")
+        use("admin")
+        page.goto(f"{base}/ui/deployments/{created['id']}")
+        page.wait_for_selector("body[data-ready=deployment]")
+        expect(page.get_by_role("button", name="Delete deployment…")).to_have_count(1)
+        page.get_by_role("button", name="Forget").click()
+        expect(page.locator("#whoami")).to_contain_text("token")
+        page.context.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    # The 401s of the no-token step are expected console errors of the browser itself
+    # ("Failed to load resource"); nothing else may be.
+    checks.console_errors = [e for e in checks.console_errors
+                             if "status of 401" not in e and "/keys" not in e]
+
+
+def speed(checks, binary, work, fleet_nodes):
+    """The fleet page and a 10,000-node deployment page interactive within the budget, and a
+    large rollout followed live."""
+    server, base = start_server(binary, work, "speed", "--max-nodes-per-deployment",
+                                str(max(fleet_nodes, 10_000)), "--time-scale", "10")
+    try:
+        # Twenty deployments on the fleet page, one of them 10,000 nodes.
+        for i in range(19):
+            http("POST", f"{base}/deployments", {"name": f"small-{i}", "target_node_count": 50})
+        big = http("POST", f"{base}/deployments", {"name": "big", "target_node_count": 10_000})
+        page = checks.page(DESKTOP)
+        fleet_ms, deployment_ms = [], []
+        for _ in range(5):
+            fleet_ms.append(checks.open(page, f"{base}/ui", "fleet"))
+            deployment_ms.append(checks.open(page, f"{base}/ui/deployments/{big['id']}",
+                                             "deployment"))
+        checks.measured["fleet page interactive, 20 deployments (ms)"] = \
+            [round(x) for x in fleet_ms]
+        checks.measured["10,000-node deployment page interactive (ms)"] = \
+            [round(x) for x in deployment_ms]
+        assert max(fleet_ms) < READY_BUDGET_MS, fleet_ms
+        assert max(deployment_ms) < READY_BUDGET_MS, deployment_ms
+        checks.shoot(page, "deployment-10000-desktop")
+
+        # A large rollout, followed live from its start.
+        wait_until("the 10,000 nodes to finish", lambda: http(
+            "GET", f"{base}/deployments/{big['id']}")["progress"]["finished"] == 10_000, 300, 1)
+        rollout = http("POST", f"{base}/deployments",
+                       {"name": "rollout", "target_node_count": fleet_nodes})
+        checks.open(page, f"{base}/ui/deployments/{rollout['id']}", "deployment")
+        # How late a 100 ms timer fires at worst while the events pour in: how long the page
+        # stops answering its user.
+        page.evaluate("""() => {
+            window.worstTimerDelay = 0;
+            let last = performance.now();
+            setInterval(() => {
+                const now = performance.now();
+                window.worstTimerDelay = Math.max(window.worstTimerDelay, now - last - 100);
+                last = now;
+            }, 100);
+        }""")
+        started = time.time()
+        seen_progress = set()
+
+        def finished():
+            seen_progress.add(page.locator("#progress-text").inner_text())
+            return http("GET", f"{base}/deployments/{rollout['id']}")["progress"]["finished"] \
+                == fleet_nodes
+
+        wait_until(f"the {fleet_nodes}-node rollout to finish", finished, 900, 0.25)
+        done = time.time()
+        everything = f"{fleet_nodes:,} of {fleet_nodes:,}"
+        expect(page.locator("#progress-text")).to_contain_text(everything, timeout=60_000)
+
+        # Caught up with the log: nothing after the last event the page received.
+        def caught_up():
+            last = int(page.evaluate("document.body.dataset.lastEventId || 0"))
+            return not http("GET", f"{base}/deployments/{rollout['id']}/events"
+                                   f"?after={last}&limit=1")["events"]
+        wait_until("the page to receive every event", caught_up, 60, 0.1)
+        lag = time.time() - done
+        received = int(page.evaluate("document.body.dataset.eventsReceived || 0"))
+        worst_delay = page.evaluate("window.worstTimerDelay")
+        checks.measured[f"{fleet_nodes:,}-node rollout"] = {
+            "rollout seconds": round(done - started, 1),
+            "page behind the end by (s)": round(lag, 2),
+            "events received live": received,
+            "progress values seen": len(seen_progress),
+            "worst main-thread stall (ms)": round(worst_delay),
+        }
+        assert lag < 5, f"the page caught up {lag:.1f} s after the rollout finished"
+        assert worst_delay < 1000, f"the page stopped answering for {worst_delay:.0f} ms"
+        assert len(seen_progress) > 3, "the progress did not move while the rollout ran"
+        page.context.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def readme_screenshot(checks, binary, work, path):
+    """The deployment page as the README shows it: a 40-node deployment with an hour of pushed
+    telemetry (two slow nodes) and its bottleneck report."""
+    import random
+    from datetime import datetime, timedelta, timezone
+    server, base = start_server(binary, work, "readme", "--time-scale", "10")
+    try:
+        d = http("POST", f"{base}/deployments",
+                 {"name": "edge-east", "description": "rack 4", "target_node_count": 40})
+        wait_until("the deployment to finish", lambda: http(
+            "GET", f"{base}/deployments/{d['id']}")["progress"]["finished"] == 40)
+        nodes = http("GET", f"{base}/deployments/{d['id']}/nodes")["nodes"]
+        rng = random.Random(7)
+        now = datetime.now(timezone.utc)
+        samples = []
+        for step in range(120):
+            at = (now - timedelta(seconds=30 * (120 - step))).isoformat()
+            wave = 1 + 0.15 * ((step % 40) / 40)
+            for node in nodes:
+                slow = node["node_id"] in ("node-008", "node-009") and step > 70
+                samples.append({
+                    "node_id": node["id"], "timestamp": at,
+                    "latency_ms": rng.gauss(22 * wave, 3) + (40 if slow else 0),
+                    "throughput_gbps": max(0.1, rng.gauss(9.2, 0.4) - (3 if slow else 0)),
+                    "error_rate": max(0.0, rng.gauss(0.15, 0.05) + (0.8 if slow else 0)),
+                })
+        http("POST", f"{base}/deployments/{d['id']}/telemetry", {"samples": samples})
+        page = checks.page({"width": 1280, "height": 1180})
+        checks.open(page, f"{base}/ui/deployments/{d['id']}", "deployment")
+        page.get_by_role("button", name="Find bottlenecks").click()
+        expect(page.locator(".report table")).to_be_visible(timeout=30_000)
+        expect(page.locator(".charts .chart canvas")).to_have_count(3, timeout=30_000)
+        page.wait_for_timeout(300)
+        page.screenshot(path=path)
+        page.context.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--target-dir", default=os.environ.get("CARGO_TARGET_DIR", "target"))
+    parser.add_argument("--rollout-nodes", type=int, default=100_000,
+                        help="the large rollout followed live (default 100,000)")
+    parser.add_argument("--shots", default="target/ui-screenshots")
+    parser.add_argument("--readme-screenshot", metavar="PNG",
+                        help="only take the README's screenshot of the deployment page")
+    args = parser.parse_args()
+    binary = os.path.join(args.target_dir, "release", "netorch-server")
+    os.makedirs(args.shots, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="netorch-browser-")
+    if args.readme_screenshot:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+            readme_screenshot(Checks(browser, args.shots), binary, work, args.readme_screenshot)
+            browser.close()
+        return 0
+    server, base = start_server(binary, work, "walk", "--time-scale", "10")
+    failed = False
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        checks = Checks(browser, args.shots)
+        try:
+            walk(checks, base)
+            phone(checks, base)
+            server.terminate()
+            server.wait(timeout=30)
+            roles(checks, binary, work)
+            speed(checks, binary, work, args.rollout_nodes)
+            # Expected 404s the walk asks for on purpose are the browser's own log lines.
+            errors = [e for e in checks.console_errors if "status of 404" not in e]
+            assert not errors, f"console errors: {errors}"
+        except Exception:
+            failed = True
+            raise
+        finally:
+            if server.poll() is None:
+                server.terminate()
+            browser.close()
+            print(json.dumps(checks.measured, indent=2))
+            print(f"browser check: {'FAILED' if failed else 'passed'}; screenshots in "
+                  f"{args.shots}; server logs in {work}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
