@@ -37,6 +37,7 @@ static SHELL: LazyLock<String> = LazyLock::new(|| {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>netorch</title>
+<link rel="icon" href="/ui/assets/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/ui/assets/uPlot.min.css">
 <link rel="stylesheet" href="/ui/assets/app.css">
 <script src="/ui/assets/uPlot.iife.min.js" defer></script>
@@ -103,6 +104,7 @@ pub async fn asset(req: HttpRequest) -> HttpResponse {
             include_bytes!("../assets/ui/app.css"),
             "text/css; charset=utf-8",
         ),
+        Some("favicon.svg") => (include_bytes!("../assets/ui/favicon.svg"), "image/svg+xml"),
         Some("uPlot.iife.min.js") => (
             include_bytes!("../assets/uplot/uPlot.iife.min.js"),
             "application/javascript; charset=utf-8",

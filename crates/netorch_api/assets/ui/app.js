@@ -151,6 +151,17 @@
     };
   }
 
+  /** Runs `redraw` on `container`; a control in it that had the keyboard focus gets it back
+   * (found again by its label), so live refreshes do not throw keyboard users out. */
+  function keepFocus(container, redraw) {
+    const focused = container.contains(document.activeElement) ? document.activeElement : null;
+    const label = focused && (focused.getAttribute("aria-label") || focused.textContent);
+    redraw();
+    if (!label) return;
+    const again = [...container.querySelectorAll("button, a")].find((el) => (el.getAttribute("aria-label") || el.textContent) === label);
+    if (again) again.focus();
+  }
+
   function every(ms, work) {
     const id = setInterval(() => {
       if (!document.hidden) attempt(work);
@@ -644,11 +655,9 @@
         );
       }
       if (!items.length && caller) items.push(h("span", { class: "muted" }, `Your role (${caller.role}) may only look.`));
-      // Keep the focus where it was when the buttons are redrawn.
-      const focused = document.activeElement && actions.contains(document.activeElement) ? document.activeElement.id || document.activeElement.textContent : null;
-      if (focused && actions.querySelector("input:focus")) return;
-      actions.replaceChildren(...items);
-      if (focused) [...actions.querySelectorAll("button")].find((b) => b.textContent === focused)?.focus();
+      // A live refresh never takes the node count from under the user typing it.
+      if (actions.querySelector("input:focus")) return;
+      keepFocus(actions, () => actions.replaceChildren(...items));
     }
 
     function act(work) {
@@ -663,7 +672,7 @@
       const q = new URLSearchParams({ skip: String(skip), limit: String(NODE_PAGE) });
       if (filter) q.set("state", filter);
       const page = await api(`/deployments/${id}/nodes?${q}`);
-      nodeRows.replaceChildren(
+      keepFocus(nodeRows, () => nodeRows.replaceChildren(
         ...(page.nodes.length
           ? page.nodes.map((n) =>
               h(
@@ -688,7 +697,7 @@
               ),
             )
           : [h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No nodes match."))]),
-      );
+      ));
       const last = skip + page.nodes.length;
       const pageLink = (to, text) =>
         h(
