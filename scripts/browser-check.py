@@ -390,6 +390,20 @@ def speed(checks, binary, work, fleet_nodes):
         }
         assert lag < 5, f"the page caught up {lag:.1f} s after the rollout finished"
         assert worst_delay < 1000, f"the page stopped answering for {worst_delay:.0f} ms"
+
+        # The node table at that size: the last page, and a state filter.
+        last_page = (fleet_nodes - 1) // 50 * 50
+        ready_ms = checks.open(
+            page, f"{base}/ui/deployments/{rollout['id']}?skip={last_page}", "deployment")
+        expect(page.locator("table.nodes tbody tr").last).to_contain_text(
+            f"node-{fleet_nodes:03d}")
+        expect(page.locator(".pager").first).to_contain_text(
+            f"{last_page + 1:,}–{fleet_nodes:,} of {fleet_nodes:,}")
+        page.select_option("#node-filter", "FAILED")
+        failed = http("GET", f"{base}/deployments/{rollout['id']}")["node_states"]["FAILED"]
+        expect(page.locator(".pager").first).to_contain_text(f"of {failed:,}")
+        checks.measured[f"{fleet_nodes:,}-node deployment, last node page interactive (ms)"] = \
+            round(ready_ms)
         assert len(seen_progress) > 3, "the progress did not move while the rollout ran"
         page.context.close()
     finally:
