@@ -3,8 +3,8 @@
 (pointed at /usr/bin/chromium: no browser is downloaded), against the real release server.
 
 - A walk as a new user takes it: create a deployment from the form (by keyboard), watch its
-  nodes reach RUNNING live, retry the failed node, open a node's charts, run the bottleneck
-  report, delete the deployment; no console error on the way.
+  nodes reach RUNNING live, retry the failed node, pause, scale and resume, run the bottleneck
+  report, open a node's charts, delete the deployment; no console error on the way.
 - Every page at 1280x800 and on a 390-pixel-wide phone: no sideways scrolling, and axe-core's
   accessibility rules (labels, contrast, names, ...) with no violation.
 - With keys on: the token field, and actions shown by role (viewer, operator, admin).
@@ -186,6 +186,19 @@ def walk(checks, base):
     page.get_by_role("button", name="Retry node-019").click()
     expect(page.locator("[data-state=RUNNING] strong")).to_have_text("39", timeout=30_000)
     expect(page.locator("table.nodes tbody tr")).to_have_count(1)
+    page.select_option("#node-filter", "")
+
+    # Pause, scale up by two while paused (the new nodes wait in PENDING), resume (they come up).
+    page.get_by_role("button", name="Pause rollout").click()
+    expect(page.get_by_role("button", name="Resume rollout")).to_be_visible()
+    page.fill("#scale-count", "42")
+    page.get_by_role("button", name="Scale").click()
+    expect(page.locator("#progress-text")).to_contain_text("of 42")
+    expect(page.locator(".summary .badge")).to_have_text("PAUSED")
+    expect(page.locator("[data-state=PENDING] strong")).to_have_text("2")
+    page.get_by_role("button", name="Resume rollout").click()
+    expect(page.get_by_role("button", name="Pause rollout")).to_be_visible()
+    expect(page.locator("[data-state=RUNNING] strong")).to_have_text("41", timeout=30_000)
 
     # The bottleneck report, each bottleneck linking to its node.
     page.select_option("#method", "zscore")
@@ -193,7 +206,6 @@ def walk(checks, base):
     expect(page.locator(".report [role=status]")).to_contain_text("nodes (", timeout=30_000)
 
     # A node: its history and its three charts with min/max bands.
-    page.select_option("#node-filter", "")
     page.locator("table.nodes").get_by_role("link", name="node-019").click()
     page.wait_for_selector("body[data-ready=node]")
     expect(page.locator("dl.facts")).to_contain_text("RUNNING", timeout=30_000)
@@ -212,7 +224,7 @@ def walk(checks, base):
     page.get_by_role("button", name="Delete deployment…").click()
     page.wait_for_url(re.compile(r"/ui$"))
     page.wait_for_selector("body[data-ready=fleet]")
-    assert dialogs and "40 nodes" in dialogs[0], dialogs
+    assert dialogs and "42 nodes" in dialogs[0], dialogs
     expect(page.locator("table.deployments")).not_to_contain_text("edge-east")
     checks.shoot(page, "fleet-after-delete-desktop")
 
