@@ -148,6 +148,7 @@ const EXPLORER: &str = r##"<!doctype html>
 <head>
   <meta charset="utf-8">
   <title>netorch API</title>
+  <link rel="icon" href="/ui/assets/favicon.svg" type="image/svg+xml">
   <link rel="stylesheet" href="/docs/swagger-ui.css">
 </head>
 <body>

@@ -77,11 +77,33 @@
     return text ? text.slice(0, 200) : `HTTP ${status}`;
   }
 
-  /** One API call with the session's token; throws ApiError with the server's message. */
-  async function api(path, { method = "GET", json, signal } = {}) {
-    const headers = { Accept: "application/json" };
+  /** A response's body as JSON (null when it is empty or not JSON) and as text. */
+  async function read(response) {
+    const text = await response.text();
+    try {
+      return { data: text ? JSON.parse(text) : null, text };
+    } catch (_) {
+      return { data: null, text };
+    }
+  }
+
+  /** The ApiError of a failed response, named after what was asked (`what`). */
+  async function failure(response, what) {
+    const { data, text } = await read(response);
+    if (response.status === 401) setCaller(null, "A valid API token is needed: enter one above.");
+    return new ApiError(response.status, `${what}: ${response.status} ${describe(response.status, data, text)}`);
+  }
+
+  /** The session token's Authorization header, if there is a token. */
+  function authorization(headers) {
     const token = sessionStorage.getItem(TOKEN_KEY);
     if (token) headers.Authorization = `Bearer ${token}`;
+    return headers;
+  }
+
+  /** One API call with the session's token; throws ApiError with the server's message. */
+  async function api(path, { method = "GET", json, signal } = {}) {
+    const headers = authorization({ Accept: "application/json" });
     if (json !== undefined) headers["Content-Type"] = "application/json";
     const response = await fetch(path, {
       method,
@@ -89,20 +111,8 @@
       body: json === undefined ? undefined : JSON.stringify(json),
       signal,
     });
-    if (response.status === 204) return null;
-    const text = await response.text();
-    let data = null;
-    try {
-      data = text ? JSON.parse(text) : null;
-    } catch (_) {
-      data = null;
-    }
-    if (!response.ok) {
-      const error = new ApiError(response.status, `${method} ${path}: ${response.status} ${describe(response.status, data, text)}`);
-      if (response.status === 401) setCaller(null, "A valid API token is needed: enter one above.");
-      throw error;
-    }
-    return data;
+    if (!response.ok) throw await failure(response, `${method} ${path}`);
+    return response.status === 204 ? null : (await read(response)).data;
   }
 
   /** Shows an error until dismissed; never swallowed. Identical messages are not stacked. */
@@ -255,7 +265,11 @@
   /** Three charts (latency, throughput, error rate) of series buckets: the mean with a band
    * from min to max. */
   function drawCharts(container, buckets, range, emptyText) {
-    for (const old of container.querySelectorAll(".chart")) old.remove();
+    // The charts of the last refresh go, with their resize listeners (and all of them when the
+    // page is redrawn).
+    if (!container.disposers) cleanups.push(() => container.disposers.splice(0).forEach((dispose) => dispose()));
+    for (const dispose of container.disposers || []) dispose();
+    container.disposers = [];
     container.querySelector(".empty")?.remove();
     if (!buckets.length) {
       container.append(h("p", { class: "empty muted" }, emptyText));
@@ -290,9 +304,10 @@
       );
       const resize = () => plot.setSize({ width: Math.max(260, holder.clientWidth), height: 180 });
       window.addEventListener("resize", resize);
-      cleanups.push(() => {
+      container.disposers.push(() => {
         window.removeEventListener("resize", resize);
         plot.destroy();
+        holder.remove();
       });
     });
   }
@@ -311,9 +326,7 @@
     const decoder = new TextDecoder();
 
     async function connect() {
-      const headers = { Accept: "text/event-stream" };
-      const token = sessionStorage.getItem(TOKEN_KEY);
-      if (token) headers.Authorization = `Bearer ${token}`;
+      const headers = authorization({ Accept: "text/event-stream" });
       if (lastId !== null) headers["Last-Event-ID"] = String(lastId);
       const query = lastId === null ? `?tail=${tail}` : "";
       const response = await fetch(`/deployments/${deploymentId}/events/stream${query}`, { headers, signal: control.signal });
@@ -322,16 +335,7 @@
         onEnd();
         return;
       }
-      if (!response.ok) {
-        const text = await response.text();
-        let data = null;
-        try {
-          data = JSON.parse(text);
-        } catch (_) {
-          data = null;
-        }
-        throw new ApiError(response.status, `Live events: ${response.status} ${describe(response.status, data, text)}`);
-      }
+      if (!response.ok) throw await failure(response, "Live events");
       const reader = response.body.getReader();
       let buffer = "";
       for (;;) {
