@@ -25,11 +25,10 @@ import re
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.error
-import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import http, start  # noqa: E402
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect, sync_playwright
 
@@ -41,38 +40,9 @@ PHONE = {"width": 390, "height": 844}
 
 def start_server(binary, work, name, *extra):
     """Starts a release server on a fresh SQLite file and a free port; returns it and its URL."""
-    log = open(os.path.join(work, f"{name}.log"), "w")
     command = [binary, "--database-url", f"sqlite://{work}/{name}.db", "--bind", "127.0.0.1:0",
                *extra]
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
-    found = {}
-
-    def drain():
-        for line in process.stderr:
-            log.write(line)
-            log.flush()
-            match = re.search(r"listening on (http://[^\s,]+)", line)
-            if match and "url" not in found:
-                found["url"] = match.group(1)
-
-    threading.Thread(target=drain, daemon=True).start()
-    deadline = time.time() + 30
-    while "url" not in found:
-        if process.poll() is not None or time.time() > deadline:
-            process.kill()
-            raise SystemExit(f"the server did not start; see {work}/{name}.log")
-        time.sleep(0.05)
-    return process, found["url"]
-
-
-def http(method, url, body=None, token=None):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read() or b"null")
+    return start(command, r"listening on (http://[^\s,]+)", os.path.join(work, f"{name}.log"))
 
 
 def wait_until(what, check, timeout=60, every=0.2):

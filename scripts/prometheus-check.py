@@ -12,48 +12,15 @@ minute; prints what Prometheus answered and exits 1 if anything is missing or di
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
-import urllib.request
 
-
-def start(command, pattern, log_path):
-    """Starts `command`, logging to `log_path`; returns the process and the first match of
-    `pattern` in its log (the address it serves)."""
-    log = open(log_path, "w")
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
-    found = {}
-
-    def drain():
-        for line in process.stderr:
-            log.write(line)
-            log.flush()
-            match = re.search(pattern, line)
-            if match and "address" not in found:
-                found["address"] = match.group(1)
-
-    threading.Thread(target=drain, daemon=True).start()
-    deadline = time.time() + 30
-    while "address" not in found:
-        if process.poll() is not None or time.time() > deadline:
-            process.kill()
-            raise SystemExit(f"{command[0]} did not start; see {log_path}")
-        time.sleep(0.05)
-    return process, found["address"]
-
-
-def http(method, url, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read() or b"null")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import http, start  # noqa: E402
 
 
 def query(prometheus, expr):

@@ -262,6 +262,12 @@
     );
   }
 
+  /** The charts' time range, in seconds back from now; `onchange` gets the new one. */
+  function rangeSelect(seconds, onchange) {
+    const options = RANGES.map(([text, value]) => [`last ${text}`, value]);
+    return select("range", "Range", options, seconds, (e) => onchange(Number(e.target.value)));
+  }
+
   /** Three charts (latency, throughput, error rate) of series buckets: the mean with a band
    * from min to max. */
   function drawCharts(container, buckets, range, emptyText) {
@@ -524,8 +530,8 @@
         h(
           "div",
           { class: "controls" },
-          select("range", "Range", RANGES.map(([t, s]) => [`last ${t}`, s]), rangeSeconds, (e) => {
-            rangeSeconds = Number(e.target.value);
+          rangeSelect(rangeSeconds, (seconds) => {
+            rangeSeconds = seconds;
             remember();
             attempt(loadCharts);
           }),
@@ -856,8 +862,8 @@
         h(
           "div",
           { class: "controls" },
-          select("range", "Range", RANGES.map(([t, s]) => [`last ${t}`, s]), rangeSeconds, (e) => {
-            rangeSeconds = Number(e.target.value);
+          rangeSelect(rangeSeconds, (seconds) => {
+            rangeSeconds = seconds;
             window.history.replaceState(null, "", `?range=${rangeSeconds}`);
             attempt(loadCharts);
           }),

@@ -92,12 +92,17 @@ fn messages(text: &str) -> Vec<(i64, String, Value)> {
         .collect()
 }
 
-fn the_event_stream_follows_the_log_and_ends_after_the_delete(t: &TestDatabase) {
+/// The app's state with the event stream polling every 10 ms and the given heartbeat.
+fn quick_streams(t: &TestDatabase, heartbeat: std::time::Duration) -> ApiState {
     let timing = netorch_api::EventStreamTiming {
         poll: std::time::Duration::from_millis(10),
-        heartbeat: std::time::Duration::from_millis(50),
+        heartbeat,
     };
-    let state = ApiState::new(t.db.clone(), 1000).with_event_stream_timing(timing);
+    ApiState::new(t.db.clone(), 1000).with_event_stream_timing(timing)
+}
+
+fn the_event_stream_follows_the_log_and_ends_after_the_delete(t: &TestDatabase) {
+    let state = quick_streams(t, std::time::Duration::from_millis(50));
     with_state!(state, |app| {
         let id = create(&app, "live", 2).await;
         let nodes = node_ids(t, id);
@@ -199,11 +204,7 @@ fn the_event_stream_follows_the_log_and_ends_after_the_delete(t: &TestDatabase) 
 }
 
 fn a_live_view_starts_at_the_tail_of_the_log(t: &TestDatabase) {
-    let timing = netorch_api::EventStreamTiming {
-        poll: std::time::Duration::from_millis(10),
-        heartbeat: std::time::Duration::from_secs(60),
-    };
-    let state = ApiState::new(t.db.clone(), 1000).with_event_stream_timing(timing);
+    let state = quick_streams(t, std::time::Duration::from_secs(60));
     with_state!(state, |app| {
         let id = create(&app, "tail", 3).await;
         for node in node_ids(t, id) {
