@@ -164,11 +164,13 @@
   /** Runs `redraw` on `container`; a control in it that had the keyboard focus gets it back
    * (found again by its label), so live refreshes do not throw keyboard users out. */
   function keepFocus(container, redraw) {
+    // A state link's text holds a live count, so it is known by its state.
+    const key = (el) => el.dataset.state || el.getAttribute("aria-label") || el.textContent;
     const focused = container.contains(document.activeElement) ? document.activeElement : null;
-    const label = focused && (focused.getAttribute("aria-label") || focused.textContent);
+    const label = focused && key(focused);
     redraw();
     if (!label) return;
-    const again = [...container.querySelectorAll("button, a")].find((el) => (el.getAttribute("aria-label") || el.textContent) === label);
+    const again = [...container.querySelectorAll("button, a")].find((el) => key(el) === label);
     if (again) again.focus();
   }
 
@@ -583,7 +585,7 @@
       title.textContent = d.name;
       description.textContent = d.description || "";
       const total = d.progress.total;
-      summary.replaceChildren(
+      keepFocus(summary, () => summary.replaceChildren(
         h(
           "p",
           {},
@@ -610,7 +612,7 @@
             ),
           ),
         ),
-      );
+      ));
       drawActions(d);
     }
 
