@@ -45,6 +45,13 @@ def start_server(binary, work, name, *extra):
     return start(command, r"listening on (http://[^\s,]+)", os.path.join(work, f"{name}.log"))
 
 
+def caught_up(page, base, deployment):
+    """Whether the page has received the newest event of the deployment's log."""
+    last = int(page.evaluate("document.body.dataset.lastEventId || 0"))
+    return not http("GET", f"{base}/deployments/{deployment}/events?after={last}&limit=1")[
+        "events"]
+
+
 def wait_until(what, check, timeout=60, every=0.2):
     deadline = time.time() + timeout
     while True:
@@ -149,10 +156,8 @@ def walk(checks, base):
     # The stream opened at the newest 50 events (tail=50) and followed the log to its end: every
     # event after that arrived (121 in all: how many came before the page opened depends on the
     # machine's load).
-    def caught_up():
-        last = int(page.evaluate("document.body.dataset.lastEventId || 0"))
-        return not http("GET", f"{base}/deployments/{deployment}/events?after={last}")["events"]
-    wait_until("the page to receive the newest events", caught_up, 10, 0.1)
+    wait_until("the page to receive the newest events",
+               lambda: caught_up(page, base, deployment), 10, 0.1)
     received = int(page.evaluate("document.body.dataset.eventsReceived || 0"))
     assert received >= 50, f"only {received} live events arrived"
     assert page.locator("ol.events li").count() >= 50
@@ -367,11 +372,8 @@ def speed(checks, binary, work, fleet_nodes):
         expect(page.locator("#progress-text")).to_contain_text(everything, timeout=60_000)
 
         # Caught up with the log: nothing after the last event the page received.
-        def caught_up():
-            last = int(page.evaluate("document.body.dataset.lastEventId || 0"))
-            return not http("GET", f"{base}/deployments/{rollout['id']}/events"
-                                   f"?after={last}&limit=1")["events"]
-        wait_until("the page to receive every event", caught_up, 60, 0.1)
+        wait_until("the page to receive every event",
+                   lambda: caught_up(page, base, rollout["id"]), 60, 0.1)
         lag = time.time() - done
         received = int(page.evaluate("document.body.dataset.eventsReceived || 0"))
         worst_delay = page.evaluate("window.worstTimerDelay")

@@ -82,19 +82,20 @@ fn node_filter(
 /// The caller's key name and role, and what the role may do (with auth off: `anonymous`,
 /// `admin`, everything). Any key that may read may ask.
 #[utoipa::path(get, path = "/whoami", tag = "service", responses((status = 200, body = CallerOut)))]
-pub async fn whoami(state: web::Data<ApiState>, req: actix_web::HttpRequest) -> HttpResponse {
+pub async fn whoami(
+    state: web::Data<ApiState>,
+    actor: Actor,
+    req: actix_web::HttpRequest,
+) -> HttpResponse {
     use actix_web::HttpMessage;
-    let extensions = req.extensions();
-    let actor = extensions
-        .get::<Actor>()
-        .map_or_else(|| Actor::ANONYMOUS.to_owned(), |actor| actor.0.clone());
     // The access check put the role there; where it did not run, auth is off.
-    let role = extensions
+    let role = req
+        .extensions()
         .get::<netorch_domain::Role>()
         .copied()
         .unwrap_or(netorch_domain::Role::Admin);
     HttpResponse::Ok().json(CallerOut::new(
-        actor,
+        actor.0,
         role,
         state.auth() == crate::auth::AuthMode::Keys,
     ))

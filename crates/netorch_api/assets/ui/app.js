@@ -672,10 +672,13 @@
       keepFocus(actions, () => actions.replaceChildren(...items));
     }
 
+    /** Counts, progress, actions and the node page: what changes as the rollout moves. */
+    const loadRollout = () => Promise.all([loadDeployment(), loadNodes()]);
+
     function act(work) {
       return attempt(async () => {
         await work();
-        await Promise.all([loadDeployment(), loadNodes()]);
+        await loadRollout();
       });
     }
 
@@ -823,11 +826,9 @@
       refresh();
     }
 
-    const refresh = throttle(async () => {
-      await Promise.all([loadDeployment(), loadNodes()]);
-    }, 1000);
+    const refresh = throttle(loadRollout, 1000);
 
-    await Promise.all([loadDeployment(), loadNodes()]);
+    await loadRollout();
     ready("deployment");
     attempt(loadCharts);
     every(15000, loadCharts);
@@ -907,7 +908,7 @@
                 onclick: () =>
                   attempt(async () => {
                     await api(`/deployments/${deploymentId}/nodes/${n.id}/retry`, { method: "POST" });
-                    await Promise.all([loadNode(), loadHistory()]);
+                    await loadNodeAndHistory();
                   }),
               },
               "Retry this node",
@@ -916,6 +917,8 @@
       );
       return n;
     }
+
+    const loadNodeAndHistory = () => Promise.all([loadNode(), loadHistory()]);
 
     async function loadHistory() {
       const list = await api(`/deployments/${deploymentId}/events?node_id=${encodeURIComponent(nodeRef)}&limit=1000`);
@@ -935,10 +938,10 @@
       drawCharts(charts, series.buckets, [start, end], "No telemetry in this range: a node reports once it is RUNNING.");
     }
 
-    await Promise.all([loadNode(), loadHistory()]);
+    await loadNodeAndHistory();
     ready("node");
     attempt(loadCharts);
-    every(3000, () => Promise.all([loadNode(), loadHistory()]));
+    every(3000, loadNodeAndHistory);
     every(15000, loadCharts);
   }
 
