@@ -167,13 +167,15 @@ fn parse_role(text: &str) -> Result<Role, String> {
 fn parse_lifetime(text: &str) -> Result<chrono::Duration, String> {
     let invalid =
         || format!("{text:?} is not a lifetime: use a number and d, h, m or s (90d, 12h)");
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
-    let count: i64 = number.parse().map_err(|_| invalid())?;
+    // The unit is the last character, which may be any character at all (not a byte).
+    let mut number = text.chars();
+    let unit = number.next_back();
+    let count: i64 = number.as_str().parse().map_err(|_| invalid())?;
     let seconds = match unit {
-        "d" => 86_400,
-        "h" => 3_600,
-        "m" => 60,
-        "s" => 1,
+        Some('d') => 86_400,
+        Some('h') => 3_600,
+        Some('m') => 60,
+        Some('s') => 1,
         _ => return Err(invalid()),
     };
     match count.checked_mul(seconds) {
@@ -181,6 +183,17 @@ fn parse_lifetime(text: &str) -> Result<chrono::Duration, String> {
             Ok(chrono::Duration::seconds(total))
         }
         _ => Err(format!("{text:?}: a lifetime is from 1 s to 100 years")),
+    }
+}
+
+/// The access control in force: `--auth` if given, else keys unless the server listens on
+/// loopback only (so that local use needs no key, as before keys existed).
+fn auth_in_force(flag: Option<Auth>, loopback: bool) -> AuthMode {
+    match flag {
+        Some(Auth::Keys) => AuthMode::Keys,
+        Some(Auth::None) => AuthMode::Off,
+        None if loopback => AuthMode::Off,
+        None => AuthMode::Keys,
     }
 }
 
@@ -300,14 +313,8 @@ async fn main() -> anyhow::Result<()> {
     }
     // The error names the database (password hidden) and what the driver said.
     let db = Database::connect_with(&cli.database.database_url, &options)?;
-    // Keys unless asked otherwise, or listening on loopback only (local use stays as it was).
     let loopback = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
-    let auth = match cli.auth {
-        Some(Auth::Keys) => AuthMode::Keys,
-        Some(Auth::None) => AuthMode::Off,
-        None if loopback => AuthMode::Off,
-        None => AuthMode::Keys,
-    };
+    let auth = auth_in_force(cli.auth, loopback);
     if auth == AuthMode::Off && !loopback {
         log::warn!(
             "--auth none on {}, which is not a loopback address: anyone who can reach it can \
@@ -432,4 +439,40 @@ async fn main() -> anyhow::Result<()> {
     }
     log::info!("netorch-server stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_asked_for_off_loopback_unless_turned_off() {
+        assert_eq!(auth_in_force(None, true), AuthMode::Off);
+        assert_eq!(auth_in_force(None, false), AuthMode::Keys);
+        assert_eq!(auth_in_force(Some(Auth::Keys), true), AuthMode::Keys);
+        assert_eq!(auth_in_force(Some(Auth::None), false), AuthMode::Off);
+    }
+
+    #[test]
+    fn lifetimes_are_a_number_and_a_unit() {
+        assert_eq!(parse_lifetime("90d"), Ok(chrono::Duration::days(90)));
+        assert_eq!(parse_lifetime("12h"), Ok(chrono::Duration::hours(12)));
+        assert_eq!(parse_lifetime("30m"), Ok(chrono::Duration::minutes(30)));
+        assert_eq!(parse_lifetime("45s"), Ok(chrono::Duration::seconds(45)));
+        // Refused with a message, never a panic: a multi-byte unit, no number, no unit, zero,
+        // a negative number, past 100 years, an overflow.
+        for text in [
+            "5\u{e9}",
+            "\u{e9}",
+            "",
+            "d",
+            "10",
+            "0d",
+            "-1d",
+            "36501d",
+            "9223372036854775807d",
+        ] {
+            assert!(parse_lifetime(text).is_err(), "{text:?}");
+        }
+    }
 }

@@ -105,8 +105,13 @@ fn start(database_url: &str) -> Server {
 }
 
 fn start_with(database_url: &str, args: &[&str]) -> Server {
+    start_on("127.0.0.1:0", database_url, args)
+}
+
+/// [`start_with`] listening on `bind`.
+fn start_on(bind: &str, database_url: &str, args: &[&str]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_netorch-server"))
-        .args(["--database-url", database_url, "--bind", "127.0.0.1:0"])
+        .args(["--database-url", database_url, "--bind", bind])
         .args(args)
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
@@ -193,10 +198,15 @@ fn keys(database_url: &str, args: &[&str]) -> String {
     String::from_utf8(output.stdout).expect("utf-8")
 }
 
-#[test]
-fn keys_made_on_the_command_line_open_exactly_their_roles_and_never_reach_the_log() {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let url = format!("sqlite://{}", dir.path().join("netorch.db").display());
+netorch_testkit::backend_tests!(
+    keys_made_on_the_command_line_open_exactly_their_roles_and_are_never_kept_or_logged
+);
+
+/// On either backend: the CLI and the server share the keys through the database.
+fn keys_made_on_the_command_line_open_exactly_their_roles_and_are_never_kept_or_logged(
+    t: &netorch_testkit::TestDatabase,
+) {
+    let url = t.url().to_owned();
     // Made before the server runs, and one while it runs.
     let operator = keys(&url, &["create", "--name", "ci", "--role", "operator"]);
     let operator = operator.trim();
@@ -238,7 +248,21 @@ fn keys_made_on_the_command_line_open_exactly_their_roles_and_never_reach_the_lo
     );
 
     let listed = keys(&url, &["list"]);
-    assert!(listed.contains("ci") && listed.contains("operator") && listed.contains("dash"));
+    let line = |name: &str| {
+        listed
+            .lines()
+            .find(|line| line.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("{name} is not listed: {listed}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    // name, role, created, expires, last used, revoked
+    let (ci, dash) = (line("ci"), line("dash"));
+    assert_eq!(ci[1], "operator", "{listed}");
+    assert_eq!((ci[3], ci[5]), ("-", "-"), "{listed}");
+    assert_eq!(dash[1], "viewer", "{listed}");
+    assert!(dash[3] > dash[2], "expires after it was created: {listed}");
+    assert!(dash[4].starts_with("20"), "it was used: {listed}");
     keys(&url, &["revoke", "ci"]);
     // A server trusts a key it found for at most a second (auth::KEY_CACHE_TTL).
     eventually("the revoked key to be refused", || {
@@ -253,7 +277,89 @@ fn keys_made_on_the_command_line_open_exactly_their_roles_and_never_reach_the_lo
     );
     for token in [operator, viewer] {
         assert!(!log.contains(&token[4..]), "a token reached the log");
+        assert!(!t.contains_text(&token[4..]), "a token is in the database");
     }
+    let revoked = keys(&url, &["list"]);
+    assert!(
+        revoked
+            .lines()
+            .any(|line| line.starts_with("ci ") && line.trim_end().ends_with('Z')),
+        "ci is listed as revoked: {revoked}"
+    );
+}
+
+#[test]
+fn keys_are_asked_for_off_loopback_and_turning_them_off_there_is_warned_of() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("netorch.db").display());
+    // Every address, as on a real network (the test only connects on loopback).
+    let server = start_on("0.0.0.0:0", &url, &["--workers", "none"]);
+    let port = server.addr.rsplit(':').next().expect("port");
+    let addr = format!("127.0.0.1:{port}");
+    assert_eq!(request(&addr, "GET", "/deployments", None).0, 401);
+    assert_eq!(request(&addr, "GET", "/health", None).0, 200);
+    let log = server.log.lock().expect("log").clone();
+    assert!(log.contains("auth keys"), "{log}");
+    assert!(!log.contains("WARN"), "{log}");
+    drop(server);
+
+    let server = start_on("0.0.0.0:0", &url, &["--workers", "none", "--auth", "none"]);
+    let log = server.log.lock().expect("log").clone();
+    assert!(log.contains("auth none"), "{log}");
+    assert!(
+        log.lines()
+            .any(|line| line.contains("WARN") && line.contains("not a loopback address")),
+        "{log}"
+    );
+}
+
+/// Sends `head` and `body` to the server, never the rest of the body; the response that comes
+/// anyway.
+fn refused_before_the_end(addr: &str, head: &str, body: &[u8]) -> (u16, Value) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream.write_all(head.as_bytes()).expect("send the head");
+    stream.write_all(body).expect("send part of the body");
+    let mut reader = BufReader::new(stream);
+    let (status, _, body) = read_response(&mut reader).expect("an answer before the body ended");
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+#[test]
+fn an_oversized_body_is_refused_before_it_has_all_arrived() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("netorch.db").display());
+    let server = start_with(&url, &["--workers", "none", "--max-body-bytes", "4096"]);
+    let addr = &server.addr;
+    let post =
+        format!("POST /deployments HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n");
+    // A length over the limit: refused on the head alone.
+    let (status, body) = refused_before_the_end(
+        addr,
+        &format!("{post}Content-Length: 1000000000\r\n\r\n"),
+        br#"{"name": "#,
+    );
+    assert_eq!(status, 413, "{body}");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| d.contains("4096")),
+        "{body}"
+    );
+    // A chunked body: refused once more than the limit has arrived, its end never sent.
+    let mut chunk = b"2000\r\n".to_vec();
+    chunk.extend([b' '; 0x2000]);
+    chunk.extend(b"\r\n");
+    let (status, body) = refused_before_the_end(
+        addr,
+        &format!("{post}Transfer-Encoding: chunked\r\n\r\n"),
+        &chunk,
+    );
+    assert_eq!(status, 413, "{body}");
+    assert!(body["detail"].is_string(), "{body}");
+    // Nothing was made, and the server goes on.
+    let (status, list) = request(addr, "GET", "/deployments", None);
+    assert_eq!((status, list), (200, json!([])));
 }
 
 #[test]
@@ -387,9 +493,10 @@ fn hanging_nodes_time_out_and_a_scaled_down_deployment_loses_its_newest_nodes() 
     assert_eq!(removed["events"].as_array().map(Vec::len), Some(6));
 }
 
-/// One response read off a keep-alive connection: its status and whether the server closes the
-/// connection after it; `None` when the connection ended before a whole response arrived.
-fn read_response(reader: &mut BufReader<TcpStream>) -> Option<(u16, bool)> {
+/// One response read off a keep-alive connection: its status, whether the server closes the
+/// connection after it, and its body; `None` when the connection ended before a whole response
+/// arrived.
+fn read_response(reader: &mut BufReader<TcpStream>) -> Option<(u16, bool, String)> {
     let mut status_line = String::new();
     if reader.read_line(&mut status_line).ok()? == 0 {
         return None;
@@ -414,7 +521,7 @@ fn read_response(reader: &mut BufReader<TcpStream>) -> Option<(u16, bool)> {
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
-    Some((status, close))
+    Some((status, close, String::from_utf8_lossy(&body).into_owned()))
 }
 
 #[derive(Default, Debug)]
@@ -462,11 +569,11 @@ fn sigterm_drains_then_stops_without_dropping_a_received_request() {
                             tally.sent += 1;
                             match read_response(&mut reader) {
                                 // Refused while shutting down: a client goes elsewhere.
-                                Some((503, _)) => {
+                                Some((503, ..)) => {
                                     tally.answered += 1;
                                     break 'connections;
                                 }
-                                Some((200, close)) => {
+                                Some((200, close, _)) => {
                                     tally.answered += 1;
                                     total.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                                     if close {
@@ -474,7 +581,7 @@ fn sigterm_drains_then_stops_without_dropping_a_received_request() {
                                         continue 'connections;
                                     }
                                 }
-                                Some((other, _)) => panic!("status {other}"),
+                                Some((other, ..)) => panic!("status {other}"),
                                 None => {
                                     tally.dropped += 1;
                                     continue 'connections;

@@ -124,7 +124,7 @@ pub async fn root() -> HttpResponse {
     responses(
         (status = 201, description = "Created, with all its nodes in PENDING", body = DeploymentOut),
         (status = 408, description = "The body did not arrive within 30 s", body = ErrorDetail),
-        (status = 413, description = "The body is larger than 8 MiB", body = ErrorDetail),
+        (status = 413, description = "The body is larger than the server takes (--max-body-bytes, 8 MiB by default)", body = ErrorDetail),
         (status = 422, description = "Invalid input; nothing was written", body = ValidationError),
         (status = 507, description = "The database is out of space; nothing was written", body = ErrorDetail),
     )
@@ -214,7 +214,7 @@ pub async fn get_deployment(
         (status = 200, description = "The deployment as changed", body = DeploymentDetail),
         (status = 404, description = "No such deployment", body = ErrorDetail),
         (status = 408, description = "The body did not arrive within 30 s", body = ErrorDetail),
-        (status = 413, description = "The body is larger than 8 MiB", body = ErrorDetail),
+        (status = 413, description = "The body is larger than the server takes (--max-body-bytes, 8 MiB by default)", body = ErrorDetail),
         (status = 422, description = "Invalid input; nothing was written", body = ValidationError),
         (status = 507, description = "The database is out of space; nothing was written", body = ErrorDetail),
     )
@@ -488,7 +488,7 @@ pub async fn list_telemetry(
         (status = 202, description = "Every sample is stored", body = TelemetryAccepted),
         (status = 404, description = "No such deployment", body = ErrorDetail),
         (status = 408, description = "The body did not arrive within 30 s", body = ErrorDetail),
-        (status = 413, description = "The body is larger than 8 MiB", body = ErrorDetail),
+        (status = 413, description = "The body is larger than the server takes (--max-body-bytes, 8 MiB by default)", body = ErrorDetail),
         (status = 422, description = "Invalid input; nothing was stored", body = ValidationError),
         (status = 507, description = "The database is out of space; nothing was stored", body = ErrorDetail),
     )

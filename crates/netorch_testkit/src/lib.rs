@@ -98,6 +98,55 @@ impl TestDatabase {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// Whether `needle` is anywhere in the database: in any byte of the SQLite file and its
+    /// write-ahead log, or in any row of any table of the PostgreSQL schema, read as text. For
+    /// tests that a secret is never stored.
+    pub fn contains_text(&self, needle: &str) -> bool {
+        match &self.cleanup {
+            Cleanup::Sqlite(_) => {
+                let path = self.url.trim_start_matches("sqlite://");
+                let mut bytes = std::fs::read(path).expect("read the SQLite file");
+                bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
+                bytes
+                    .windows(needle.len().max(1))
+                    .any(|window| window == needle.as_bytes())
+            }
+            Cleanup::Postgres { schema, .. } => {
+                use diesel::RunQueryDsl;
+                use diesel::sql_types::{BigInt, Text};
+                #[derive(diesel::QueryableByName)]
+                struct Table {
+                    #[diesel(sql_type = Text)]
+                    tablename: String,
+                }
+                #[derive(diesel::QueryableByName)]
+                struct Count {
+                    #[diesel(sql_type = BigInt)]
+                    n: i64,
+                }
+                let mut conn =
+                    diesel::PgConnection::establish(&self.url).expect("connect to the test schema");
+                let tables: Vec<Table> =
+                    diesel::sql_query("SELECT tablename FROM pg_tables WHERE schemaname = $1")
+                        .bind::<Text, _>(schema)
+                        .load(&mut conn)
+                        .expect("list the tables");
+                assert!(!tables.is_empty(), "the schema {schema} has no tables");
+                tables.iter().any(|table| {
+                    let query = format!(
+                        "SELECT count(*) AS n FROM {schema}.\"{}\" AS t WHERE strpos(t::text, $1) > 0",
+                        table.tablename
+                    );
+                    let found: Count = diesel::sql_query(query)
+                        .bind::<Text, _>(needle)
+                        .get_result(&mut conn)
+                        .expect("search a table");
+                    found.n > 0
+                })
+            }
+        }
+    }
 }
 
 impl Drop for TestDatabase {
