@@ -229,13 +229,16 @@ fn manage_keys(database_url: &str, command: Keys) -> anyhow::Result<()> {
             println!("{token}");
         }
         Keys::List => {
+            let keys = netorch_storage::api_keys::list(&mut conn)?;
+            // As wide as the longest name, so the columns line up.
+            let width = keys.iter().map(|key| key.name.len()).fold(4, usize::max);
             println!(
-                "{:<24} {:<9} {:<20} {:<20} {:<20} {:<20}",
+                "{:<width$} {:<9} {:<20} {:<20} {:<20} {}",
                 "NAME", "ROLE", "CREATED", "EXPIRES", "LAST USED", "REVOKED"
             );
-            for key in netorch_storage::api_keys::list(&mut conn)? {
+            for key in keys {
                 println!(
-                    "{:<24} {:<9} {:<20} {:<20} {:<20} {:<20}",
+                    "{:<width$} {:<9} {:<20} {:<20} {:<20} {}",
                     key.name,
                     key.role,
                     time(Some(key.created_at)),

@@ -23,7 +23,7 @@ use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::web;
 use netorch_domain::{Action, ApiKey, Role, Timestamp};
-use netorch_storage::{DbConnection, api_keys};
+use netorch_storage::{DbConnection, StorageError, api_keys};
 use sha2::{Digest, Sha256};
 
 /// Paths no key is needed for: liveness, readiness, the API's documentation (the explorer
@@ -164,7 +164,20 @@ pub fn create_key(
         &token_sha256(&token),
         lifetime.map(|l| now + l),
         now,
-    )?;
+    )
+    .map_err(|error| match error {
+        // The caller's mistake, said of the field, not an internal error.
+        StorageError::KeyExists(name) => ApiError::invalid(crate::error::FieldError {
+            kind: "key_exists",
+            loc: vec!["name".into()],
+            msg: format!(
+                "An API key named {name:?} exists already (revoked keys keep their names)"
+            ),
+            input: serde_json::Value::String(name),
+            ctx: None,
+        }),
+        other => other.into(),
+    })?;
     Ok((token, key))
 }
 

@@ -253,6 +253,25 @@ fn the_token_is_not_in_the_database(t: &TestDatabase) {
     }
 }
 
+/// A key's name is taken once, revoked or not, and a second key of that name is the caller's
+/// mistake, said of the name.
+fn a_key_name_is_taken_once(t: &TestDatabase) {
+    let mut conn = t.db.get().expect("connection");
+    let now = Utc::now();
+    create_key(&mut conn, "ci", Role::Operator, None, now).expect("key");
+    netorch_storage::api_keys::revoke(&mut conn, "ci", now).expect("revoke");
+    match create_key(&mut conn, "ci", Role::Viewer, None, now) {
+        Err(netorch_api::ApiError::Invalid(fields)) => {
+            assert_eq!(fields[0].kind, "key_exists");
+            assert!(fields[0].msg.contains("\"ci\" exists"), "{}", fields[0].msg);
+        }
+        other => panic!("{:?}", other.map(|(_, key)| key)),
+    }
+    let keys = netorch_storage::api_keys::list(&mut conn).expect("list");
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].role, Role::Operator);
+}
+
 /// With auth off, every route is open, as before.
 fn with_auth_off_no_key_is_needed(t: &TestDatabase) {
     with_app!(t, |app| {
@@ -428,6 +447,7 @@ netorch_testkit::backend_tests!(
     each_role_can_do_exactly_its_row,
     a_refused_request_changes_nothing,
     the_token_is_not_in_the_database,
+    a_key_name_is_taken_once,
     with_auth_off_no_key_is_needed,
     whoami_tells_a_key_its_role,
 );
