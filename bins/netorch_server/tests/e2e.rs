@@ -313,6 +313,52 @@ fn keys_are_asked_for_off_loopback_and_turning_them_off_there_is_warned_of() {
     );
 }
 
+#[test]
+fn a_caller_over_its_rate_gets_429_with_retry_after() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("netorch.db").display());
+    // One request every 10 s, two at once: nothing refills during the test.
+    let server = start_with(
+        &url,
+        &[
+            "--workers",
+            "none",
+            "--rate-limit",
+            "0.1",
+            "--rate-limit-burst",
+            "2",
+        ],
+    );
+    let addr = &server.addr;
+    for _ in 0..2 {
+        assert_eq!(request(addr, "GET", "/deployments", None).0, 200);
+    }
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let get = format!("GET /deployments HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(get.as_bytes()).expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let (head, body) = response.split_once("\r\n\r\n").expect("a header block");
+    assert!(head.starts_with("HTTP/1.1 429"), "{head}");
+    let retry_after: u64 = head
+        .lines()
+        .find_map(|line| {
+            line.to_ascii_lowercase()
+                .strip_prefix("retry-after:")
+                .map(|v| v.trim().to_owned())
+        })
+        .and_then(|v| v.parse().ok())
+        .expect("a Retry-After in seconds");
+    assert!((1..=10).contains(&retry_after), "{retry_after}");
+    let body: Value = serde_json::from_str(body).expect("a JSON body");
+    assert!(body["detail"].is_string(), "{body}");
+    // Never limited: the probes.
+    assert_eq!(request(addr, "GET", "/health", None).0, 200);
+}
+
 /// Sends `head` and `body` to the server, never the rest of the body; the response that comes
 /// anyway.
 fn refused_before_the_end(addr: &str, head: &str, body: &[u8]) -> (u16, Value) {

@@ -60,6 +60,30 @@ fn each_caller_gets_its_burst_then_429_with_retry_after(t: &TestDatabase) {
     )
 }
 
+/// With auth off, the caller is the client address.
+fn with_keys_off_each_client_address_gets_its_burst(t: &TestDatabase) {
+    let limit = RateLimit::new(0.01, 2).expect("limit");
+    with_state!(
+        ApiState::new(t.db.clone(), 10).with_rate_limit(limit),
+        |app| {
+            let from = |address: &str| {
+                request("GET", "/deployments", "")
+                    .peer_addr(address.parse().expect("address"))
+                    .to_request()
+            };
+            for _ in 0..2 {
+                let (status, _) = call(&app, from("10.0.0.1:40000")).await;
+                assert_eq!(status, StatusCode::OK);
+            }
+            // Another port of the same host is the same caller; another host is not.
+            let (status, body) = call(&app, from("10.0.0.1:40001")).await;
+            assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+            let (status, _) = call(&app, from("10.0.0.2:40000")).await;
+            assert_eq!(status, StatusCode::OK);
+        }
+    )
+}
+
 fn a_body_over_the_limit_is_413_before_it_is_read_whole(t: &TestDatabase) {
     with_state!(
         ApiState::new(t.db.clone(), 10).with_max_body_bytes(2_000),
@@ -160,6 +184,7 @@ fn cors_answers_the_configured_origins_only(t: &TestDatabase) {
 
 netorch_testkit::backend_tests!(
     each_caller_gets_its_burst_then_429_with_retry_after,
+    with_keys_off_each_client_address_gets_its_burst,
     a_body_over_the_limit_is_413_before_it_is_read_whole,
     cors_answers_the_configured_origins_only,
 );
