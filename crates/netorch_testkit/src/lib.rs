@@ -3,7 +3,8 @@
 //! once per backend.
 //!
 //! Test-only: no library crate depends on this one outside `[dev-dependencies]`. It is the one
-//! place besides `netorch_storage` that issues SQL, to create and drop scratch schemas.
+//! place besides `netorch_storage` that issues SQL, to create and drop scratch schemas and to
+//! search them ([`TestDatabase::contains_text`]).
 
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
