@@ -233,8 +233,8 @@ fn manage_keys(database_url: &str, command: Keys) -> anyhow::Result<()> {
             // As wide as the longest name, so the columns line up.
             let width = keys.iter().map(|key| key.name.len()).fold(4, usize::max);
             println!(
-                "{:<width$} {:<9} {:<20} {:<20} {:<20} {}",
-                "NAME", "ROLE", "CREATED", "EXPIRES", "LAST USED", "REVOKED"
+                "{:<width$} {:<9} {:<20} {:<20} {:<20} REVOKED",
+                "NAME", "ROLE", "CREATED", "EXPIRES", "LAST USED"
             );
             for key in keys {
                 println!(
