@@ -1,0 +1,2 @@
+DROP INDEX events_actor;
+DROP INDEX events_node;
