@@ -139,7 +139,9 @@ pub fn is_key_name(name: &str) -> bool {
 }
 
 /// Makes a key `name` with `role`, valid for `lifetime` from `now` if given: returns the token,
-/// the only time it exists outside the caller, and the key as stored (by the token's hash).
+/// the only time it exists outside the caller, and the key as stored (by the token's hash). A
+/// name that is not a key name ([`is_key_name`]) or is taken already, by a key revoked or not,
+/// is [`ApiError::Invalid`] of the field `name`.
 pub fn create_key(
     conn: &mut DbConnection,
     name: &str,
