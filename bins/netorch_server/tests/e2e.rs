@@ -37,9 +37,18 @@ fn request_as(
     (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
+/// The value of the header `name` in a response's `head`, if it has one.
+fn header(head: &str, name: &str) -> Option<String> {
+    head.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.eq_ignore_ascii_case(name)
+            .then(|| value.trim().to_owned())
+    })
+}
+
 /// Sends `raw` (a whole HTTP/1.1 request that asks to close) to `addr`; the status, the
-/// response's `X-Request-Id` and the body, de-chunked.
-fn exchange(addr: &str, raw: &str) -> (u16, Option<String>, String) {
+/// response's head (read it with [`header`]) and its body, de-chunked.
+fn exchange(addr: &str, raw: &str) -> (u16, String, String) {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -53,11 +62,6 @@ fn exchange(addr: &str, raw: &str) -> (u16, Option<String>, String) {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .expect("status");
-    let id = head.lines().find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        name.eq_ignore_ascii_case("x-request-id")
-            .then(|| value.trim().to_owned())
-    });
     let body = if head
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked")
@@ -66,7 +70,7 @@ fn exchange(addr: &str, raw: &str) -> (u16, Option<String>, String) {
     } else {
         body.to_owned()
     };
-    (status, id, body)
+    (status, head.to_owned(), body)
 }
 
 fn dechunk(mut body: &str) -> String {
@@ -290,8 +294,8 @@ fn keys_made_on_the_command_line_open_exactly_their_roles_and_are_never_kept_or_
 
 #[test]
 fn keys_are_asked_for_off_loopback_and_turning_them_off_there_is_warned_of() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("netorch.db").display());
+    let db = netorch_testkit::TestDatabase::sqlite();
+    let url = db.url().to_owned();
     // Every address, as on a real network (the test only connects on loopback).
     let server = start_on("0.0.0.0:0", &url, &["--workers", "none"]);
     let port = server.addr.rsplit(':').next().expect("port");
@@ -315,8 +319,8 @@ fn keys_are_asked_for_off_loopback_and_turning_them_off_there_is_warned_of() {
 
 #[test]
 fn a_caller_over_its_rate_gets_429_with_retry_after() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("netorch.db").display());
+    let db = netorch_testkit::TestDatabase::sqlite();
+    let url = db.url().to_owned();
     // One request every 10 s, two at once: nothing refills during the test.
     let server = start_with(
         &url,
@@ -333,27 +337,16 @@ fn a_caller_over_its_rate_gets_429_with_retry_after() {
     for _ in 0..2 {
         assert_eq!(request(addr, "GET", "/deployments", None).0, 200);
     }
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let get = format!("GET /deployments HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(get.as_bytes()).expect("send");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    let (head, body) = response.split_once("\r\n\r\n").expect("a header block");
-    assert!(head.starts_with("HTTP/1.1 429"), "{head}");
-    let retry_after: u64 = head
-        .lines()
-        .find_map(|line| {
-            line.to_ascii_lowercase()
-                .strip_prefix("retry-after:")
-                .map(|v| v.trim().to_owned())
-        })
+    let (status, head, body) = exchange(
+        addr,
+        &format!("GET /deployments HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+    );
+    assert_eq!(status, 429, "{head}");
+    let retry_after: u64 = header(&head, "retry-after")
         .and_then(|v| v.parse().ok())
         .expect("a Retry-After in seconds");
     assert!((1..=10).contains(&retry_after), "{retry_after}");
-    let body: Value = serde_json::from_str(body).expect("a JSON body");
+    let body: Value = serde_json::from_str(&body).expect("a JSON body");
     assert!(body["detail"].is_string(), "{body}");
     // Never limited: the probes.
     assert_eq!(request(addr, "GET", "/health", None).0, 200);
@@ -375,8 +368,8 @@ fn refused_before_the_end(addr: &str, head: &str, body: &[u8]) -> (u16, Value) {
 
 #[test]
 fn an_oversized_body_is_refused_before_it_has_all_arrived() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("netorch.db").display());
+    let db = netorch_testkit::TestDatabase::sqlite();
+    let url = db.url().to_owned();
     let server = start_with(&url, &["--workers", "none", "--max-body-bytes", "4096"]);
     let addr = &server.addr;
     let post =
@@ -410,8 +403,8 @@ fn an_oversized_body_is_refused_before_it_has_all_arrived() {
 
 #[test]
 fn a_deployment_runs_reports_telemetry_and_bottlenecks_then_the_server_stops_cleanly() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("e2e.db").display());
+    let db = netorch_testkit::TestDatabase::sqlite();
+    let url = db.url().to_owned();
     let mut server = start(&url);
     let addr = server.addr.clone();
 
@@ -476,8 +469,8 @@ fn a_deployment_runs_reports_telemetry_and_bottlenecks_then_the_server_stops_cle
 
 #[test]
 fn hanging_nodes_time_out_and_a_scaled_down_deployment_loses_its_newest_nodes() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("rollout.db").display());
+    let db = netorch_testkit::TestDatabase::sqlite();
+    let url = db.url().to_owned();
     let server = start_with(&url, &["--time-scale", "50", "--simulate-hang-every", "4"]);
     let addr = server.addr.clone();
     let (status, created) = request(
@@ -584,8 +577,8 @@ struct Tally {
 
 #[test]
 fn sigterm_drains_then_stops_without_dropping_a_received_request() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("drain.db").display());
+    let db = netorch_testkit::TestDatabase::sqlite();
+    let url = db.url().to_owned();
     let mut server = start_with(&url, &["--workers", "none", "--shutdown-grace", "1"]);
     let addr = server.addr.clone();
     let path = format!("/deployments/{}/nodes", create(&addr, "drain", 50));
@@ -677,12 +670,13 @@ fn sigterm_drains_then_stops_without_dropping_a_received_request() {
 /// `GET path` with an `X-Request-Id`; the status, the response's `X-Request-Id` and the body
 /// as text.
 fn get_text(addr: &str, path: &str, request_id: &str) -> (u16, Option<String>, String) {
-    exchange(
+    let (status, head, body) = exchange(
         addr,
         &format!(
             "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nX-Request-Id: {request_id}\r\n\r\n"
         ),
-    )
+    );
+    (status, header(&head, "x-request-id"), body)
 }
 
 /// The value of the exposed sample `series` in `text`.
@@ -693,8 +687,8 @@ fn sample(text: &str, series: &str) -> f64 {
 
 #[test]
 fn metrics_move_with_a_rollout_and_logs_are_json_lines_with_request_ids() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("observed.db").display());
+    let db = netorch_testkit::TestDatabase::sqlite();
+    let url = db.url().to_owned();
     let server = start_with(
         &url,
         &["--time-scale", "50", "--log-format", "json", "--access-log"],
@@ -770,8 +764,8 @@ fn metrics_move_with_a_rollout_and_logs_are_json_lines_with_request_ids() {
 
 #[test]
 fn the_event_stream_shows_a_rollout_as_it_happens_and_ends_with_the_delete() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("e2e.db").display());
+    let db = netorch_testkit::TestDatabase::sqlite();
+    let url = db.url().to_owned();
     let server = start(&url);
     let addr = server.addr.clone();
     let id = create(&addr, "live", 5);
