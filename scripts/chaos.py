@@ -137,6 +137,7 @@ def main():
     accepted = []      # (deployment, node, timestamp micros) answered 202
     stop = threading.Event()
     counts = {"kills": 0, "deletes": 0, "pushes": 0, "creates": 0, "retries": 0}
+    started = time.time()
 
     def create():
         status, body = call(base, "POST", "/deployments",
@@ -163,7 +164,9 @@ def main():
                 deployment = local.choice(list(live))
                 nodes = live[deployment]
             slot += 1
-            stamp = datetime.fromtimestamp(1_900_000_000 + slot * 10 + index,
+            # Within the last hour (pushes may be dated neither ahead of the server's clock nor
+            # before its raw retention), apart for every pusher and push.
+            stamp = datetime.fromtimestamp(started - 3600 + slot * 0.01 + index * 0.001,
                                            tz=timezone.utc).isoformat().replace("+00:00", "Z")
             chosen = local.sample(nodes, min(len(nodes), 50))
             samples = [{"node_id": n, "timestamp": stamp, "latency_ms": 10.0,

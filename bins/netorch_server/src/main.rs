@@ -2,12 +2,15 @@
 //! `--workers none`.
 
 use actix_web::middleware::{NormalizePath, TrailingSlash};
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use netorch_api::ApiState;
 use netorch_api::auth::AuthMode;
-use netorch_domain::Role;
+use netorch_api::guard::HostPolicy;
+use netorch_api::limits::FailureBudget;
+use netorch_api::server::ServeOptions;
+use netorch_domain::{DeploymentId, Role};
 use netorch_simulator::SimulatedHardware;
 use netorch_storage::{Database, DatabaseOptions};
 use netorch_workers::cli::{DatabaseArgs, LogArgs, WorkerArgs};
@@ -82,10 +85,30 @@ struct Cli {
           value_parser = clap::value_parser!(u64).range(1024..))]
     max_body_bytes: u64,
 
-    /// Let browsers on this origin call the API (CORS): `https://host[:port]`, or `*` for any;
-    /// repeat the flag or separate with commas [default: none].
+    /// Let browsers on this origin call the API (CORS) and change things through it:
+    /// `https://host[:port]`, or `*` for any; repeat the flag or separate with commas
+    /// [default: none; the server's own pages always may].
     #[arg(long, env = "NETORCH_CORS_ORIGIN", value_delimiter = ',', value_parser = parse_origin)]
     cors_origin: Vec<String>,
+
+    /// Answer requests that name this host in their Host header (a name the server is reached
+    /// by, through DNS or a reverse proxy), besides the address it listens on and localhost;
+    /// repeat the flag or separate with commas; `*` answers any host [default: none]. Other
+    /// hosts get 421: a page that rebinds its own name to this server is refused.
+    #[arg(long, env = "NETORCH_ALLOWED_HOST", value_delimiter = ',', value_parser = parse_host)]
+    allowed_host: Vec<String>,
+
+    /// Refuse (422) pushed samples dated more than this many seconds after the server's clock
+    /// (raise it for collectors whose clocks are not kept by NTP).
+    #[arg(long, env = "NETORCH_SAMPLE_FUTURE_TOLERANCE_SECS", default_value_t = 1.0,
+          value_parser = parse_seconds)]
+    sample_future_tolerance_secs: f64,
+
+    /// With keys on, each client address may fail to authenticate this many times a second
+    /// (twice that at once); past it, its requests that need a key looked up get 429 with
+    /// Retry-After.
+    #[arg(long, env = "NETORCH_AUTH_FAILURE_RATE", default_value_t = 10.0, value_parser = parse_rate)]
+    auth_failure_rate: f64,
 
     #[command(flatten)]
     worker: WorkerArgs,
@@ -125,8 +148,13 @@ enum Keys {
         /// until revoked].
         #[arg(long, value_parser = parse_lifetime)]
         expires_in: Option<chrono::Duration>,
+        /// Limit the key to this deployment (its id); repeat the flag or separate with commas. A
+        /// limited key reaches only requests about its deployments (and GET /whoami)
+        /// [default: every deployment].
+        #[arg(long = "deployment", value_delimiter = ',', value_parser = clap::value_parser!(i64).range(1..))]
+        deployments: Vec<i64>,
     },
-    /// List every key: name, role, created, expires, last used, revoked.
+    /// List every key: name, role, created, expires, last used, revoked, deployments.
     List,
     /// Revoke a key: its token is refused within a second by every server.
     Revoke {
@@ -157,6 +185,20 @@ fn parse_origin(text: &str) -> Result<String, String> {
         _ => Err(format!(
             "{text:?} is not an origin: use http://host[:port], https://host[:port] or *"
         )),
+    }
+}
+
+fn parse_host(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let plain =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '[' | ']');
+    if text == "*" || (!text.is_empty() && text.chars().all(plain)) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "{text:?} is not a host name: use a name or address as clients put it in the Host \
+             header (netorch.example.com), or * for any"
+        ))
     }
 }
 
@@ -216,15 +258,20 @@ fn manage_keys(database_url: &str, command: Keys) -> anyhow::Result<()> {
             name,
             role,
             expires_in,
+            deployments,
         } => {
+            let scope: Vec<DeploymentId> = deployments.into_iter().map(DeploymentId).collect();
+            let scope = (!scope.is_empty()).then_some(scope.as_slice());
             let (token, key) =
-                netorch_api::auth::create_key(&mut conn, &name, role, expires_in, now)
+                netorch_api::auth::create_key(&mut conn, &name, role, expires_in, scope, now)
                     .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
             eprintln!(
-                "created key {:?} ({}, expires {}); its token, shown only this once:",
+                "created key {:?} ({}, expires {}, deployments {}); its token, shown only this \
+                 once:",
                 key.name,
                 key.role,
-                time(key.expires_at)
+                time(key.expires_at),
+                reach(key.deployments.as_deref())
             );
             println!("{token}");
         }
@@ -233,18 +280,19 @@ fn manage_keys(database_url: &str, command: Keys) -> anyhow::Result<()> {
             // As wide as the longest name, so the columns line up.
             let width = keys.iter().map(|key| key.name.len()).fold(4, usize::max);
             println!(
-                "{:<width$} {:<9} {:<20} {:<20} {:<20} REVOKED",
-                "NAME", "ROLE", "CREATED", "EXPIRES", "LAST USED"
+                "{:<width$} {:<9} {:<20} {:<20} {:<20} {:<20} DEPLOYMENTS",
+                "NAME", "ROLE", "CREATED", "EXPIRES", "LAST USED", "REVOKED"
             );
             for key in keys {
                 println!(
-                    "{:<width$} {:<9} {:<20} {:<20} {:<20} {}",
+                    "{:<width$} {:<9} {:<20} {:<20} {:<20} {:<20} {}",
                     key.name,
                     key.role,
                     time(Some(key.created_at)),
                     time(key.expires_at),
                     time(key.last_used_at),
-                    time(key.revoked_at)
+                    time(key.revoked_at),
+                    reach(key.deployments.as_deref())
                 );
             }
         }
@@ -254,6 +302,19 @@ fn manage_keys(database_url: &str, command: Keys) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The deployments a key reaches, as `keys` shows them: `*` for every one, else their ids.
+fn reach(deployments: Option<&[DeploymentId]>) -> String {
+    deployments.map_or_else(
+        || "*".to_owned(),
+        |ids| {
+            ids.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        },
+    )
 }
 
 /// An API error as a sentence for the terminal.
@@ -267,9 +328,6 @@ fn describe(error: &netorch_api::ApiError) -> String {
         other => other.to_string(),
     }
 }
-
-/// How long, after the grace, requests are answered 503 before the listener closes.
-const REFUSAL_WINDOW: std::time::Duration = std::time::Duration::from_millis(500);
 
 fn parse_seconds(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
@@ -331,12 +389,24 @@ async fn main() -> anyhow::Result<()> {
     metrics.collect_database(db.clone());
     metrics.collect_fleet(db.clone());
     let metrics = Arc::new(metrics);
+    let bound = listener.local_addr().context("the address listened on")?;
     let mut api = ApiState::new(db.clone(), cli.max_nodes_per_deployment)
         .with_metrics(Arc::clone(&metrics))
         .with_access_log(cli.access_log)
         .with_retention(cli.worker.retention())
         .with_auth(auth)
-        .with_max_body_bytes(usize::try_from(cli.max_body_bytes).unwrap_or(usize::MAX));
+        .with_max_body_bytes(usize::try_from(cli.max_body_bytes).unwrap_or(usize::MAX))
+        .with_allowed_hosts(HostPolicy::for_listener(bound, &cli.allowed_host))
+        .with_cors_origins(&cli.cors_origin)
+        .with_future_sample_tolerance(std::time::Duration::from_secs_f64(
+            cli.sample_future_tolerance_secs,
+        ));
+    let failures = FailureBudget::new(
+        cli.auth_failure_rate,
+        u32::try_from((cli.auth_failure_rate * 2.0).ceil() as u64).unwrap_or(u32::MAX),
+    )
+    .context("the failure rate must be above 0")?;
+    api = api.with_auth_failure_limit(failures);
     if let Some(rate) = cli.rate_limit {
         let burst = cli
             .rate_limit_burst
@@ -348,33 +418,36 @@ async fn main() -> anyhow::Result<()> {
     let state = web::Data::new(api);
     let cors_origins = cli.cors_origin.clone();
     let app_state = state.clone();
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(app_state.clone())
-            .wrap(actix_web::middleware::from_fn(
-                netorch_api::close_when_draining,
-            ))
-            // Outermost of the API's own checks: a browser's preflight is answered before
-            // access control, which it carries no token for.
-            .wrap(actix_web::middleware::Condition::new(
-                !cors_origins.is_empty(),
-                netorch_api::cors(&cors_origins),
-            ))
-            // Every response, whichever layer made it, has the request id and is counted and
-            // logged.
-            .wrap(actix_web::middleware::from_fn(netorch_api::observe))
-            // Outermost, so `observe` sees the path it routes by. The original redirected
-            // /deployments/ to /deployments; accept both.
-            .wrap(NormalizePath::new(TrailingSlash::Trim))
-            .configure(netorch_api::configure)
-            .default_service(web::to(netorch_api::not_found))
-    })
-    .workers(http_workers)
-    // Signals are handled below: a drain first, then the stop.
-    .disable_signals()
-    .listen(listener)
+    let serving = netorch_api::server::serve(
+        listener,
+        state.clone(),
+        ServeOptions {
+            workers: http_workers,
+        },
+        move || {
+            App::new()
+                .app_data(app_state.clone())
+                .wrap(actix_web::middleware::from_fn(
+                    netorch_api::close_when_draining,
+                ))
+                // Outermost of the API's own checks: a browser's preflight is answered before
+                // access control, which it carries no token for.
+                .wrap(actix_web::middleware::Condition::new(
+                    !cors_origins.is_empty(),
+                    netorch_api::cors(&cors_origins),
+                ))
+                // Every response, whichever layer made it, has the request id, is JSON when it
+                // is an error, and is counted and logged.
+                .wrap(actix_web::middleware::from_fn(netorch_api::observe))
+                // Outermost, so `observe` sees the path it routes by. The original redirected
+                // /deployments/ to /deployments; accept both.
+                .wrap(NormalizePath::new(TrailingSlash::Trim))
+                .configure(netorch_api::configure)
+                .default_service(web::to(netorch_api::not_found))
+        },
+    )
     .with_context(|| format!("serving on {}", cli.bind))?;
-    let addresses: Vec<String> = server.addrs().iter().map(ToString::to_string).collect();
+    let addresses = [serving.addr().to_string()];
 
     let (stop_workers, workers_stopped) = tokio::sync::oneshot::channel::<()>();
     let workers = match cli.workers {
@@ -416,24 +489,11 @@ async fn main() -> anyhow::Result<()> {
     if let Some(first) = addresses.first() {
         log::info!("dashboard at http://{first}/ui, API explorer at http://{first}/docs");
     }
-    let server = server.run();
-    let handle = server.handle();
+    let (server, shutdown) = serving.into_parts();
     let grace = std::time::Duration::from_secs_f64(cli.shutdown_grace);
     tokio::spawn(async move {
         netorch_workers::shutdown_signal().await;
-        log::info!(
-            "draining for {grace:?}: /ready answers 503, connections close after their response"
-        );
-        state.start_draining();
-        tokio::time::sleep(grace).await;
-        // A short last window in which late requests are answered 503 (go elsewhere) instead
-        // of finding the listener gone.
-        log::info!("refusing new requests with 503 for {REFUSAL_WINDOW:?}");
-        state.start_refusing();
-        tokio::time::sleep(REFUSAL_WINDOW).await;
-        log::info!("no longer accepting connections; finishing the requests received");
-        // Graceful: every request already received is answered before its connection closes.
-        handle.stop(true).await;
+        shutdown.run(grace).await;
     });
     server.await.context("serving HTTP")?;
     if let Some(workers) = workers {

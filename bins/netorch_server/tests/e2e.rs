@@ -2,205 +2,13 @@
 //! scale, driven over HTTP until a deployment runs, reports telemetry and bottlenecks, then
 //! stopped with SIGTERM.
 
+mod support;
+
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// A minimal HTTP/1.1 exchange: the status and the JSON body.
-fn request(addr: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-    request_as(addr, "", method, path, body)
-}
-
-/// [`request`] with `Authorization: Bearer <token>` unless `token` is empty.
-fn request_as(
-    addr: &str,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Option<&Value>,
-) -> (u16, Value) {
-    let payload = body.map(Value::to_string).unwrap_or_default();
-    let authorization = if token.is_empty() {
-        String::new()
-    } else {
-        format!("Authorization: Bearer {token}\r\n")
-    };
-    let (status, _, body) = exchange(
-        addr,
-        &format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{authorization}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
-            payload.len()
-        ),
-    );
-    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
-}
-
-/// The value of the header `name` in a response's `head`, if it has one.
-fn header(head: &str, name: &str) -> Option<String> {
-    head.lines().find_map(|line| {
-        let (key, value) = line.split_once(':')?;
-        key.eq_ignore_ascii_case(name)
-            .then(|| value.trim().to_owned())
-    })
-}
-
-/// Sends `raw` (a whole HTTP/1.1 request that asks to close) to `addr`; the status, the
-/// response's head (read it with [`header`]) and its body, de-chunked.
-fn exchange(addr: &str, raw: &str) -> (u16, String, String) {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    stream.write_all(raw.as_bytes()).expect("send");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    let (head, body) = response.split_once("\r\n\r\n").expect("a header block");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status");
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_owned()
-    };
-    (status, head.to_owned(), body)
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if size == 0 {
-            break;
-        }
-        out.push_str(&rest[..size]);
-        body = &rest[size + 2..];
-    }
-    out
-}
-
-struct Server {
-    child: Child,
-    addr: String,
-    /// Everything the server has logged so far.
-    log: std::sync::Arc<std::sync::Mutex<String>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-fn start(database_url: &str) -> Server {
-    start_with(
-        database_url,
-        &["--time-scale", "50", "--shutdown-grace", "0.2"],
-    )
-}
-
-fn start_with(database_url: &str, args: &[&str]) -> Server {
-    start_on("127.0.0.1:0", database_url, args)
-}
-
-/// [`start_with`] listening on `bind`.
-fn start_on(bind: &str, database_url: &str, args: &[&str]) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_netorch-server"))
-        .args(["--database-url", database_url, "--bind", bind])
-        .args(args)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start netorch-server");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the server logs where it listens")
-            .expect("log line");
-        log.lock().expect("log").push_str(&(line.clone() + "\n"));
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest
-                .split_whitespace()
-                .next()
-                .expect("address")
-                .trim_end_matches(',')
-                .to_owned();
-        }
-    };
-    // Keep draining the log so the server never blocks on a full pipe.
-    let kept = log.clone();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            kept.lock().expect("log").push_str(&(line + "\n"));
-        }
-    });
-    Server { child, addr, log }
-}
-
-/// Sends the server SIGTERM.
-fn sigterm(server: &Server) {
-    let pid = server.child.id().to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-}
-
-/// Creates a deployment of `nodes` nodes; its id.
-fn create(addr: &str, name: &str, nodes: u32) -> i64 {
-    let (status, created) = request(
-        addr,
-        "POST",
-        "/deployments",
-        Some(&json!({"name": name, "target_node_count": nodes})),
-    );
-    assert_eq!(status, 201, "{created}");
-    created["id"].as_i64().expect("id")
-}
-
-/// Polls `check` every 50 ms until it returns `Some`, for at most 30 s.
-fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Runs `netorch-server keys ...` on `database_url`; its standard output.
-fn keys(database_url: &str, args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_netorch-server"))
-        .arg("keys")
-        .args(args)
-        .args(["--database-url", database_url])
-        .output()
-        .expect("run netorch-server keys");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("utf-8")
-}
+use std::time::Duration;
+use support::*;
 
 netorch_testkit::backend_tests!(
     keys_made_on_the_command_line_open_exactly_their_roles_and_are_never_kept_or_logged
@@ -260,10 +68,10 @@ fn keys_made_on_the_command_line_open_exactly_their_roles_and_are_never_kept_or_
             .split_whitespace()
             .collect::<Vec<_>>()
     };
-    // name, role, created, expires, last used, revoked
+    // name, role, created, expires, last used, revoked, deployments
     let (ci, dash) = (line("ci"), line("dash"));
     assert_eq!(ci[1], "operator", "{listed}");
-    assert_eq!((ci[3], ci[5]), ("-", "-"), "{listed}");
+    assert_eq!((ci[3], ci[5], ci[6]), ("-", "-", "*"), "{listed}");
     assert_eq!(dash[1], "viewer", "{listed}");
     assert!(dash[3] > dash[2], "expires after it was created: {listed}");
     assert!(dash[4].starts_with("20"), "it was used: {listed}");
@@ -285,9 +93,11 @@ fn keys_made_on_the_command_line_open_exactly_their_roles_and_are_never_kept_or_
     }
     let revoked = keys(&url, &["list"]);
     assert!(
-        revoked
-            .lines()
-            .any(|line| line.starts_with("ci ") && line.trim_end().ends_with('Z')),
+        revoked.lines().any(|line| line.starts_with("ci ")
+            && line
+                .split_whitespace()
+                .nth(5)
+                .is_some_and(|at| at.ends_with('Z'))),
         "ci is listed as revoked: {revoked}"
     );
 }
@@ -532,37 +342,6 @@ fn hanging_nodes_time_out_and_a_scaled_down_deployment_loses_its_newest_nodes() 
     assert_eq!(removed["events"].as_array().map(Vec::len), Some(6));
 }
 
-/// One response read off a keep-alive connection: its status, whether the server closes the
-/// connection after it, and its body; `None` when the connection ended before a whole response
-/// arrived.
-fn read_response(reader: &mut BufReader<TcpStream>) -> Option<(u16, bool, String)> {
-    let mut status_line = String::new();
-    if reader.read_line(&mut status_line).ok()? == 0 {
-        return None;
-    }
-    let status = status_line.split_whitespace().nth(1)?.parse().ok()?;
-    let (mut length, mut close) = (0usize, false);
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        let line = line.trim_end().to_ascii_lowercase();
-        if line.is_empty() {
-            break;
-        }
-        if let Some(value) = line.strip_prefix("content-length:") {
-            length = value.trim().parse().ok()?;
-        }
-        if line == "connection: close" {
-            close = true;
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    Some((status, close, String::from_utf8_lossy(&body).into_owned()))
-}
-
 #[derive(Default, Debug)]
 struct Tally {
     /// Requests fully written.
@@ -665,18 +444,6 @@ fn sigterm_drains_then_stops_without_dropping_a_received_request() {
         "requests were served while draining: {tallies:?}"
     );
     assert!(answered > 500, "{tallies:?}");
-}
-
-/// `GET path` with an `X-Request-Id`; the status, the response's `X-Request-Id` and the body
-/// as text.
-fn get_text(addr: &str, path: &str, request_id: &str) -> (u16, Option<String>, String) {
-    let (status, head, body) = exchange(
-        addr,
-        &format!(
-            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nX-Request-Id: {request_id}\r\n\r\n"
-        ),
-    );
-    (status, header(&head, "x-request-id"), body)
 }
 
 /// The value of the exposed sample `series` in `text`.

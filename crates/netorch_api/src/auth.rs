@@ -22,7 +22,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::web;
-use netorch_domain::{Action, ApiKey, Role, Timestamp};
+use netorch_domain::{Action, ApiKey, DeploymentId, Role, Timestamp};
 use netorch_storage::{DbConnection, StorageError, api_keys};
 use sha2::{Digest, Sha256};
 
@@ -112,6 +112,56 @@ impl actix_web::FromRequest for Actor {
     }
 }
 
+/// The deployments the request's key is limited to (`None`: every one), as [`authorize`] put
+/// it in the request, for `GET /whoami`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope(pub Option<Vec<DeploymentId>>);
+
+/// The SHA-256 of the token a request was let in with, as [`authorize`] put it in the request:
+/// for a long answer (the event stream) to look the key up again while it lasts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Credential(pub(crate) String);
+
+/// Why a key that let a request in no longer does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyGone {
+    /// Revoked or expired (or removed) since.
+    Invalid,
+    /// The database could not say.
+    Unknown,
+}
+
+/// Whether the key whose token hashes to `hash` still lets requests in at `now` (a key found
+/// within [`KEY_CACHE_TTL`] is taken from the cache, as for a new request).
+pub(crate) async fn still_valid(state: &ApiState, hash: &str) -> Result<(), KeyGone> {
+    let now = chrono::Utc::now();
+    match find_key(state, hash, now).await {
+        Ok(Some(key)) if key.is_active(now) => Ok(()),
+        Ok(_) => Err(KeyGone::Invalid),
+        Err(_) => Err(KeyGone::Unknown),
+    }
+}
+
+/// The key whose token hashes to `hash`, from the cache or the database.
+async fn find_key(
+    state: &ApiState,
+    hash: &str,
+    now: Timestamp,
+) -> Result<Option<ApiKey>, ApiError> {
+    if let Some(key) = state.keys.get(hash) {
+        return Ok(Some(key));
+    }
+    let lookup = hash.to_owned();
+    let found = crate::routes::with_db(state, move |conn| {
+        Ok(api_keys::authenticate(conn, &lookup, now)?)
+    })
+    .await?;
+    if let Some(key) = &found {
+        state.keys.put(hash.to_owned(), key.clone());
+    }
+    Ok(found)
+}
+
 /// A new token: [`TOKEN_PREFIX`] and 256 random bits as 64 lowercase hex digits.
 pub fn new_token() -> Result<String, ApiError> {
     let mut bytes = [0u8; 32];
@@ -138,15 +188,17 @@ pub fn is_key_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// Makes a key `name` with `role`, valid for `lifetime` from `now` if given: returns the token,
-/// the only time it exists outside the caller, and the key as stored (by the token's hash). A
-/// name that is not a key name ([`is_key_name`]) or is taken already, by a key revoked or not,
-/// is [`ApiError::Invalid`] of the field `name`.
+/// Makes a key `name` with `role`, valid for `lifetime` from `now` if given and limited to
+/// `deployments` if given: returns the token, the only time it exists outside the caller, and
+/// the key as stored (by the token's hash). A name that is not a key name ([`is_key_name`]) or
+/// is taken already, by a key revoked or not, is [`ApiError::Invalid`] of the field `name`; a
+/// deployment that does not exist is [`ApiError::Invalid`] of the field `deployment`.
 pub fn create_key(
     conn: &mut DbConnection,
     name: &str,
     role: Role,
     lifetime: Option<chrono::Duration>,
+    deployments: Option<&[DeploymentId]>,
     now: Timestamp,
 ) -> Result<(String, ApiKey), ApiError> {
     if !is_key_name(name) {
@@ -159,15 +211,15 @@ pub fn create_key(
         }));
     }
     let token = new_token()?;
-    let key = api_keys::create(
-        conn,
+    let hash = token_sha256(&token);
+    let new = api_keys::NewKey {
         name,
         role,
-        &token_sha256(&token),
-        lifetime.map(|l| now + l),
-        now,
-    )
-    .map_err(|error| match error {
+        token_sha256: &hash,
+        expires_at: lifetime.map(|l| now + l),
+        deployments,
+    };
+    let key = api_keys::create(conn, &new, now).map_err(|error| match error {
         // The caller's mistake, said of the field, not an internal error.
         StorageError::KeyExists(name) => ApiError::invalid(crate::error::FieldError {
             kind: "key_exists",
@@ -178,10 +230,27 @@ pub fn create_key(
             input: serde_json::Value::String(name),
             ctx: None,
         }),
+        StorageError::DeploymentNotFound => ApiError::invalid(crate::error::FieldError {
+            kind: "deployment_not_found",
+            loc: vec!["deployment".into()],
+            msg: "A key can be limited only to deployments that exist".into(),
+            input: serde_json::json!(
+                deployments
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|d| d.get())
+                    .collect::<Vec<_>>()
+            ),
+            ctx: None,
+        }),
         other => other.into(),
     })?;
     Ok((token, key))
 }
+
+/// Routes any active key may ask, whatever its role and deployments: who it is, and the
+/// service's name.
+const ANY_KEY: [&str; 2] = ["/whoami", "/"];
 
 /// The action a request with `method` on the route `pattern` takes.
 pub fn action_of(method: &Method, pattern: &str) -> Action {
@@ -196,7 +265,8 @@ pub fn action_of(method: &Method, pattern: &str) -> Action {
     }
 }
 
-/// The token of an `Authorization: Bearer <token>` header, if there is one.
+/// The token of an `Authorization: Bearer <token>` header, if there is one. (Never the query
+/// string: a token there ends up in logs, proxies' and browsers' histories.)
 fn bearer(req: &ServiceRequest) -> Option<String> {
     let value = req
         .headers()
@@ -206,6 +276,14 @@ fn bearer(req: &ServiceRequest) -> Option<String> {
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
+}
+
+/// Who let a request in, as [`check`] found them.
+struct Admitted {
+    actor: Actor,
+    role: Role,
+    scope: Scope,
+    credential: Option<Credential>,
 }
 
 /// The access check [`configure`](crate::configure) wraps every route but the open ones in
@@ -218,20 +296,34 @@ pub async fn authorize(
     let mode = state.as_ref().map_or(AuthMode::Off, |s| s.auth);
     let outcome = match (mode, state) {
         (AuthMode::Keys, Some(state)) => {
-            let action = action_of(req.method(), req.match_pattern().as_deref().unwrap_or(""));
-            check(&state, bearer(&req), action).await
+            let pattern = req.match_pattern();
+            let pattern = pattern.as_deref().unwrap_or("");
+            let request = Asked {
+                action: (!ANY_KEY.contains(&pattern)).then(|| action_of(req.method(), pattern)),
+                deployment: req
+                    .match_info()
+                    .get("deployment_id")
+                    .map(|id| id.parse::<i64>().map(DeploymentId).ok()),
+                address: req.peer_addr().map(|a| a.ip()),
+            };
+            check(&state, bearer(&req), request).await
         }
         // With auth off anyone may do anything.
-        _ => Ok((Actor(Actor::ANONYMOUS.to_owned()), Role::Admin)),
+        _ => Ok(Admitted {
+            actor: Actor(Actor::ANONYMOUS.to_owned()),
+            role: Role::Admin,
+            scope: Scope(None),
+            credential: None,
+        }),
     };
     // Then the caller's rate limit: per key, or per client address with auth off.
-    let outcome = outcome.and_then(|(actor, role)| {
+    let outcome = outcome.and_then(|admitted| {
         let limit = req
             .app_data::<web::Data<ApiState>>()
             .and_then(|state| state.rate_limit.clone());
         if let Some(limit) = limit {
             let caller = match mode {
-                AuthMode::Keys => format!("key:{}", actor.0),
+                AuthMode::Keys => format!("key:{}", admitted.actor.0),
                 AuthMode::Off => format!(
                     "address:{}",
                     req.peer_addr()
@@ -240,12 +332,19 @@ pub async fn authorize(
             };
             limit.check(&caller)?;
         }
-        Ok((actor, role))
+        Ok(admitted)
     });
     match outcome {
-        Ok((actor, role)) => {
-            req.extensions_mut().insert(actor);
-            req.extensions_mut().insert(role);
+        Ok(admitted) => {
+            {
+                let mut extensions = req.extensions_mut();
+                extensions.insert(admitted.actor);
+                extensions.insert(admitted.role);
+                extensions.insert(admitted.scope);
+                if let Some(credential) = admitted.credential {
+                    extensions.insert(credential);
+                }
+            }
             Ok(next.call(req).await?.map_into_left_body())
         }
         Err(error) => {
@@ -255,47 +354,85 @@ pub async fn authorize(
     }
 }
 
-/// Who `token` is and whether their role may take `action`.
+/// What a request asks, as far as access control cares.
+struct Asked {
+    /// What it does; `None` for the routes any key may ask ([`ANY_KEY`]).
+    action: Option<Action>,
+    /// The deployment its path names: `None` for a route of no deployment, `Some(None)` for
+    /// an id that is not a number (the handler's 422, or a limited key's 403).
+    deployment: Option<Option<DeploymentId>>,
+    /// The client's address, for the budget of failed authentications.
+    address: Option<std::net::IpAddr>,
+}
+
+/// Who `token` is and whether their role (and deployments) allow the request.
 async fn check(
     state: &ApiState,
     token: Option<String>,
-    action: Action,
-) -> Result<(Actor, Role), ApiError> {
-    let Some(token) = token else {
-        return Err(ApiError::Unauthorized(
-            "Not authenticated: send Authorization: Bearer <token>",
-        ));
-    };
-    let hash = token_sha256(&token);
+    asked: Asked,
+) -> Result<Admitted, ApiError> {
+    let started = std::time::Instant::now();
+    let hash = token.as_deref().map(token_sha256);
     let now = chrono::Utc::now();
-    let key = match state.keys.get(&hash) {
-        Some(key) => Some(key),
-        None => {
-            let lookup = hash.clone();
-            let found = crate::routes::with_db(state, move |conn| {
-                Ok(api_keys::authenticate(conn, &lookup, now)?)
-            })
-            .await?;
-            if let Some(key) = &found {
-                state.keys.put(hash, key.clone());
-            }
-            found
-        }
-    };
-    let Some(key) = key.filter(|key| key.is_active(now)) else {
-        return Err(ApiError::Unauthorized(
-            "Invalid API key: unknown, revoked or expired",
-        ));
-    };
-    if !key.role.may(action) {
-        return Err(ApiError::Forbidden(format!(
-            "The key {:?} has the role {}, which may not {}",
-            key.name,
-            key.role,
-            action.as_str()
-        )));
+    let cached = hash.as_deref().and_then(|hash| state.keys.get(hash));
+    // A lookup (or a missing token) from an address that has failed too often is refused
+    // before it costs anything; a key found recently passes.
+    if cached.is_none()
+        && let Some(address) = asked.address
+    {
+        state.auth_failures.check(address, started)?;
     }
-    Ok((Actor(key.name), key.role))
+    let key = match (&hash, cached) {
+        (_, Some(key)) => Some(key),
+        (Some(hash), None) => find_key(state, hash, now).await?,
+        (None, None) => None,
+    };
+    let key = key.filter(|key| key.is_active(now));
+    let Some(key) = key else {
+        if let Some(address) = asked.address {
+            state.auth_failures.spend(address, started);
+        }
+        return Err(ApiError::Unauthorized(if token.is_none() {
+            "Not authenticated: send Authorization: Bearer <token>"
+        } else {
+            "Invalid API key: unknown, revoked or expired"
+        }));
+    };
+    if let Some(action) = asked.action {
+        if !key.role.may(action) {
+            return Err(ApiError::Forbidden(format!(
+                "The key {:?} has the role {}, which may not {}",
+                key.name,
+                key.role,
+                action.as_str()
+            )));
+        }
+        if !key.reaches(asked.deployment.flatten()) {
+            let scope = key
+                .deployments
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(ApiError::Forbidden(format!(
+                "The key {:?} is limited to deployment(s) {scope}, and this request is about {}",
+                key.name,
+                match asked.deployment {
+                    Some(Some(id)) => format!("deployment {id}"),
+                    Some(None) => "an id that is not a deployment's".to_owned(),
+                    None => "every deployment".to_owned(),
+                }
+            )));
+        }
+    }
+    Ok(Admitted {
+        actor: Actor(key.name),
+        role: key.role,
+        scope: Scope(key.deployments),
+        credential: hash.map(Credential),
+    })
 }
 
 #[cfg(test)]

@@ -54,6 +54,7 @@ const BEARER: &str = "bearer";
 /// bearer scheme required (and 401 and 403 documented) on every operation but the open ones.
 pub fn document(state: &ApiState) -> Document {
     let mut document = ApiDoc::openapi();
+    guarded(&mut document);
     if state.auth() == crate::auth::AuthMode::Keys || state.rate_limit.is_some() {
         protect(
             &mut document,
@@ -74,29 +75,82 @@ pub fn document(state: &ApiState) -> Document {
     document
 }
 
+/// A response of `description` with an [`ErrorDetail`](crate::ErrorDetail) body.
+fn error_response(description: &str) -> utoipa::openapi::Response {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorDetail")))
+                .build(),
+        )
+        .build()
+}
+
+/// Documents what `crate::guard` and the body reader refuse before any operation runs: 421 on
+/// every operation (a `Host` this server does not answer to), 403 on every operation that
+/// changes something (a page of an origin not allowed to), 415 on every operation with a body
+/// (a body that is not JSON).
+fn guarded(document: &mut Document) {
+    for item in document.paths.paths.values_mut() {
+        let operations = [
+            (&mut item.get, false),
+            (&mut item.post, true),
+            (&mut item.put, true),
+            (&mut item.patch, true),
+            (&mut item.delete, true),
+        ];
+        for (operation, changes) in operations {
+            let Some(operation) = operation.as_mut() else {
+                continue;
+            };
+            let has_body = operation.request_body.is_some();
+            let responses = &mut operation.responses.responses;
+            responses.insert(
+                "421".into(),
+                error_response(
+                    "The Host header names a host this server does not answer to (start it \
+                     with --allowed-host NAME)",
+                )
+                .into(),
+            );
+            if changes {
+                responses.insert(
+                    "403".into(),
+                    error_response(
+                        "Refused: a page of an origin that may not change anything here \
+                         (--cors-origin), or a key whose role or deployments do not allow it",
+                    )
+                    .into(),
+                );
+            }
+            if has_body {
+                responses.insert(
+                    "415".into(),
+                    error_response(
+                        "The body is sent with a Content-Type other than application/json",
+                    )
+                    .into(),
+                );
+            }
+        }
+    }
+}
+
 /// With `keys`, declares the bearer scheme (so that `/docs` has an Authorize button) as
 /// required by every operation outside [`crate::auth::OPEN_PATHS`], each of which may then
 /// answer 401 and 403; when `limited`, each of them may answer 429.
 fn protect(document: &mut Document, keys: bool, limited: bool) {
     use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
-    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
     if let Some(components) = document.components.as_mut().filter(|_| keys) {
         components.add_security_scheme(
             BEARER,
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
     }
-    let error = |description: &str| {
-        ResponseBuilder::new()
-            .description(description)
-            .content(
-                "application/json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("ErrorDetail")))
-                    .build(),
-            )
-            .build()
-    };
+    let error = error_response;
     for (path, item) in document.paths.paths.iter_mut() {
         if crate::auth::OPEN_PATHS.contains(&path.as_str()) {
             continue;
@@ -123,7 +177,14 @@ fn protect(document: &mut Document, keys: bool, limited: bool) {
                 "401".into(),
                 error("No token, or one no active key has (with WWW-Authenticate: Bearer)").into(),
             );
-            responses.insert("403".into(), error("The key's role may not do this").into());
+            responses.insert(
+                "403".into(),
+                error(
+                    "The key's role or deployments do not allow this (or, for a change, a page \
+                     of an origin that may not)",
+                )
+                .into(),
+            );
             operation.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
         }
     }
@@ -139,7 +200,11 @@ fn protect(document: &mut Document, keys: bool, limited: bool) {
 pub async fn openapi_json(state: Option<web::Data<ApiState>>) -> HttpResponse {
     match state {
         Some(state) => HttpResponse::Ok().json(document(&state)),
-        None => HttpResponse::Ok().json(ApiDoc::openapi()),
+        None => {
+            let mut document = ApiDoc::openapi();
+            guarded(&mut document);
+            HttpResponse::Ok().json(document)
+        }
     }
 }
 

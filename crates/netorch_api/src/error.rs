@@ -152,6 +152,9 @@ pub struct ConflictDetail {
     pub request_id: Option<String>,
 }
 
+/// The detail of every answer given while the server shuts down.
+pub const SHUTTING_DOWN: &str = "Server is shutting down";
+
 /// Everything a request can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -164,9 +167,16 @@ pub enum ApiError {
     /// 401 with `WWW-Authenticate: Bearer`: no token, or one no active key has.
     #[error("{0}")]
     Unauthorized(&'static str),
-    /// 403: the key's role may not do this.
+    /// 403: the key's role may not do this, or a browser page of another origin may not change
+    /// anything here.
     #[error("{0}")]
     Forbidden(String),
+    /// 421: the `Host` header names a host this server does not answer to (DNS rebinding).
+    #[error("{0}")]
+    MisdirectedHost(String),
+    /// 415: the body's `Content-Type` is one the operation does not read.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// 429 with `Retry-After`: the caller is over its rate limit.
     #[error("rate limited: retry after {retry_after} s")]
     TooManyRequests {
@@ -197,6 +207,10 @@ pub enum ApiError {
     /// 503: the database does not answer.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// 503 with `Retry-After` and `Connection: close`: the server is in the last moments of a
+    /// shutdown and takes nothing more (a body still arriving is not waited for).
+    #[error("the server is shutting down")]
+    ShuttingDown,
     /// 500: a bug, or a database failure that is not the request's fault.
     #[error("internal error: {0}")]
     Internal(String),
@@ -254,12 +268,16 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::MisdirectedHost(_) => StatusCode::MISDIRECTED_REQUEST,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::OutOfSpace(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::BadBody(_) => StatusCode::BAD_REQUEST,
             ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ApiError::Busy { .. } | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Busy { .. } | ApiError::Unavailable(_) | ApiError::ShuttingDown => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -280,7 +298,11 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(text) => response
                 .insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer"))
                 .json(detail(Cow::Borrowed(text))),
-            ApiError::Forbidden(text) => response.json(detail(Cow::Owned(text.clone()))),
+            ApiError::Forbidden(text)
+            | ApiError::MisdirectedHost(text)
+            | ApiError::UnsupportedMediaType(text) => {
+                response.json(detail(Cow::Owned(text.clone())))
+            }
             ApiError::TooManyRequests { retry_after } => response
                 .insert_header((
                     actix_web::http::header::RETRY_AFTER,
@@ -318,6 +340,12 @@ impl ResponseError for ApiError {
                 .json(detail(Cow::Borrowed(
                     "Too many reports are running; retry after the time in Retry-After",
                 ))),
+            ApiError::ShuttingDown => {
+                response
+                    .insert_header((actix_web::http::header::RETRY_AFTER, "1"))
+                    .force_close();
+                response.json(detail(Cow::Borrowed(SHUTTING_DOWN)))
+            }
             ApiError::Unavailable(reason) => {
                 log::warn!("database unavailable: {reason}");
                 response.json(detail(Cow::Borrowed("Database unavailable")))

@@ -7,7 +7,10 @@
 //! slow client holds at most one page in the server, whatever the rate of events. A comment line
 //! goes out after [`EventStreamTiming::heartbeat`] without events, so proxies and clients see the
 //! connection alive. The stream ends once the deployment is gone and its last events (its
-//! `DEPLOYMENT_DELETED` last) are sent, or when the server starts draining for a shutdown.
+//! `DEPLOYMENT_DELETED` last) are sent, when the server starts draining for a shutdown, or when
+//! the key it was opened with stops being valid (revoked or expired: looked up again as the
+//! stream polls, so within [`crate::auth::KEY_CACHE_TTL`] and a poll). Its last message is an
+//! [`END_EVENT`] that says why ([`EndReason`]), so a client knows whether to reconnect.
 
 use crate::routes::with_db;
 use crate::{ApiError, ApiState};
@@ -23,6 +26,64 @@ use std::time::{Duration, Instant};
 
 /// Events read at most per page.
 pub(crate) const PAGE: i64 = 500;
+
+/// The type of a stream's last message: `event: end`, with `data` `{"reason", "detail"}`. It
+/// has no `id`, so it moves no client's `Last-Event-ID`.
+pub const END_EVENT: &str = "end";
+
+/// Why a stream ended, the `reason` of its [`END_EVENT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The deployment was deleted and its last event sent: reconnecting finds nothing.
+    DeploymentDeleted,
+    /// The server is shutting down: reconnect (to another server) with `Last-Event-ID`.
+    ServerShuttingDown,
+    /// The key the stream was opened with was revoked or expired: reconnecting needs another.
+    KeyInvalid,
+    /// The database did not answer: reconnect with `Last-Event-ID`.
+    DatabaseUnavailable,
+}
+
+impl EndReason {
+    /// Every reason, as the document lists them.
+    pub const ALL: [EndReason; 4] = [
+        EndReason::DeploymentDeleted,
+        EndReason::ServerShuttingDown,
+        EndReason::KeyInvalid,
+        EndReason::DatabaseUnavailable,
+    ];
+
+    /// Its name in the message.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EndReason::DeploymentDeleted => "deployment_deleted",
+            EndReason::ServerShuttingDown => "server_shutting_down",
+            EndReason::KeyInvalid => "key_invalid",
+            EndReason::DatabaseUnavailable => "database_unavailable",
+        }
+    }
+
+    fn detail(self) -> &'static str {
+        match self {
+            EndReason::DeploymentDeleted => "The deployment was deleted; its last event was sent",
+            EndReason::ServerShuttingDown => {
+                "The server is shutting down; reconnect with Last-Event-ID"
+            }
+            EndReason::KeyInvalid => {
+                "The API key this stream was opened with was revoked or has expired"
+            }
+            EndReason::DatabaseUnavailable => {
+                "The database did not answer; reconnect with Last-Event-ID"
+            }
+        }
+    }
+
+    /// The [`END_EVENT`] message saying this.
+    fn message(self) -> Bytes {
+        let data = serde_json::json!({"reason": self.as_str(), "detail": self.detail()});
+        Bytes::from(format!("event: {END_EVENT}\ndata: {data}\n\n"))
+    }
+}
 
 /// How often a stream looks for new events, and how long it stays silent before a heartbeat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,7 +177,7 @@ pub(crate) async fn read_page(
 enum Step {
     Page(Page),
     Heartbeat,
-    End,
+    End(EndReason),
 }
 
 type Pending = Pin<Box<dyn Future<Output = Result<Step, ApiError>>>>;
@@ -135,6 +196,9 @@ pub(crate) struct EventStream {
     /// Sent first: the reconnection delay and the first page.
     opening: Option<Bytes>,
     pending: Option<Pending>,
+    /// The SHA-256 of the token the stream was opened with (keys on), looked up again as it
+    /// polls.
+    credential: Option<String>,
     ended: bool,
 }
 
@@ -145,6 +209,7 @@ impl EventStream {
         deployment: DeploymentId,
         after: Option<EventId>,
         first: Page,
+        credential: Option<String>,
     ) -> Self {
         // EventSource waits this long before reconnecting (with Last-Event-ID).
         let opening = format!("retry: 2000\n\n{}", first.text);
@@ -157,6 +222,7 @@ impl EventStream {
             last_sent: Instant::now(),
             opening: Some(Bytes::from(opening)),
             pending: None,
+            credential,
             ended: false,
         }
     }
@@ -165,18 +231,25 @@ impl EventStream {
         let state = self.state.clone();
         let (deployment, cursor, behind) = (self.deployment, self.cursor, self.behind);
         let (exists, last_sent) = (self.exists, self.last_sent);
+        let credential = self.credential.clone();
         let timing = state.event_stream_timing();
         Box::pin(async move {
             if !exists && !behind {
                 // Everything up to the deployment's delete has been sent.
-                return Ok(Step::End);
+                return Ok(Step::End(EndReason::DeploymentDeleted));
             }
             loop {
                 if !behind {
                     tokio::time::sleep(timing.poll).await;
                 }
                 if state.is_draining() {
-                    return Ok(Step::End);
+                    return Ok(Step::End(EndReason::ServerShuttingDown));
+                }
+                if let Some(hash) = &credential
+                    && crate::auth::still_valid(&state, hash).await
+                        == Err(crate::auth::KeyGone::Invalid)
+                {
+                    return Ok(Step::End(EndReason::KeyInvalid));
                 }
                 let page = read_page(&state, deployment, cursor).await?;
                 if !page.is_empty() || !page.exists {
@@ -221,14 +294,14 @@ impl futures_core::Stream for EventStream {
                 if page.text.is_empty() {
                     // The deployment is gone and nothing is left to send.
                     self.ended = true;
-                    return Poll::Ready(None);
+                    return Poll::Ready(Some(Ok(EndReason::DeploymentDeleted.message())));
                 }
                 Poll::Ready(Some(Ok(Bytes::from(page.text))))
             }
             Ok(Step::Heartbeat) => Poll::Ready(Some(Ok(Bytes::from_static(b": keep-alive\n\n")))),
-            Ok(Step::End) => {
+            Ok(Step::End(reason)) => {
                 self.ended = true;
-                Poll::Ready(None)
+                Poll::Ready(Some(Ok(reason.message())))
             }
             Err(e) => {
                 log::warn!(
@@ -236,8 +309,36 @@ impl futures_core::Stream for EventStream {
                     self.deployment.get()
                 );
                 self.ended = true;
-                Poll::Ready(None)
+                Poll::Ready(Some(Ok(EndReason::DatabaseUnavailable.message())))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_names_every_way_a_stream_ends() {
+        use utoipa::OpenApi;
+        let document = crate::ApiDoc::openapi();
+        let stream = document
+            .paths
+            .paths
+            .get("/deployments/{deployment_id}/events/stream")
+            .and_then(|item| item.get.as_ref())
+            .expect("the stream's operation");
+        let text = format!("{:?}", stream.description);
+        for reason in EndReason::ALL {
+            assert!(
+                text.contains(reason.as_str()),
+                "{} is not documented",
+                reason.as_str()
+            );
+            let message = String::from_utf8_lossy(&reason.message()).into_owned();
+            assert!(message.starts_with("event: end\ndata: {"), "{message}");
+            assert!(!message.contains("\nid:"), "an end moves no Last-Event-ID");
         }
     }
 }

@@ -34,6 +34,7 @@ mod choice;
 mod docs;
 mod error;
 mod event_stream;
+pub mod guard;
 mod input;
 pub mod limits;
 mod listing_cache;
@@ -43,7 +44,9 @@ pub mod request_id;
 mod requests;
 mod responses;
 mod routes;
+pub mod server;
 mod ui;
+mod wire;
 
 use actix_web::web;
 use netorch_storage::Database;
@@ -52,9 +55,10 @@ use std::sync::OnceLock;
 
 pub use docs::{ApiDoc, document};
 pub use error::{ApiError, ConflictDetail, ErrorDetail, FieldError, LocItem, ValidationError};
-pub use event_stream::EventStreamTiming;
+pub use event_stream::{END_EVENT, EndReason, EventStreamTiming};
 pub use observe::observe;
 pub use requests::DEFAULT_MAX_NODES_PER_DEPLOYMENT;
+pub use responses::PAGE_BYTES;
 pub use routes::not_found;
 
 /// The most samples one push may carry.
@@ -72,6 +76,17 @@ pub const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_
 /// Reports waiting for a turn beyond those running (see `report_gate`).
 const QUEUED_REPORTS: usize = 8;
 
+/// How far ahead of the server's clock a pushed sample may be dated unless configured
+/// otherwise: a second covers clocks kept by NTP; a reading is never of the future, and one
+/// dated ahead would take the instant of the reading that comes then.
+pub const DEFAULT_FUTURE_SAMPLE_TOLERANCE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The shutdown phases [`ApiState`] goes through ([`ApiState::start_draining`],
+/// [`ApiState::start_refusing`]).
+const SERVING: u8 = 0;
+const DRAINING: u8 = 1;
+const REFUSING: u8 = 2;
+
 /// What the handlers need: the database, the server's limits, and its cache of node listings.
 #[derive(Debug, Clone)]
 pub struct ApiState {
@@ -87,8 +102,9 @@ pub struct ApiState {
     writes_failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// How long a request body may take to arrive (see [`ApiState::with_body_timeout`]).
     body_timeout: std::time::Duration,
-    /// 0 serving, 1 draining, 2 refusing: see [`ApiState::start_draining`].
-    shutdown: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    /// The shutdown phase, [`SERVING`], [`DRAINING`] or [`REFUSING`] (see
+    /// [`ApiState::start_draining`]); watched by the body reads a shutdown cuts short.
+    shutdown: std::sync::Arc<tokio::sync::watch::Sender<u8>>,
     /// How long each telemetry tier is kept (the workers' setting): series past a tier's
     /// retention are answered from a coarser one.
     retention: netorch_storage::retention::Retention,
@@ -106,6 +122,15 @@ pub struct ApiState {
     access_log: bool,
     /// How event streams poll and keep alive (see [`ApiState::with_event_stream_timing`]).
     event_stream_timing: EventStreamTiming,
+    /// The hosts requests may name (see [`ApiState::with_allowed_hosts`]).
+    hosts: std::sync::Arc<guard::HostPolicy>,
+    /// The origins whose pages may change things besides this server's own (see
+    /// [`ApiState::with_cors_origins`]).
+    origins: std::sync::Arc<guard::OriginPolicy>,
+    /// How far ahead of now a pushed sample may be dated.
+    future_sample_tolerance: std::time::Duration,
+    /// Failed authentications per client address (see [`ApiState::with_auth_failure_limit`]).
+    auth_failures: std::sync::Arc<limits::FailureBudget>,
 }
 
 impl ApiState {
@@ -132,7 +157,7 @@ impl ApiState {
             reports: std::sync::Arc::new(report_gate::ReportGate::new(cores, QUEUED_REPORTS)),
             writes_failing: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
             body_timeout: DEFAULT_BODY_TIMEOUT,
-            shutdown: std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0)),
+            shutdown: std::sync::Arc::new(tokio::sync::watch::Sender::new(SERVING)),
             retention: netorch_storage::retention::Retention::default(),
             auth: auth::AuthMode::Off,
             keys: std::sync::Arc::default(),
@@ -141,7 +166,48 @@ impl ApiState {
             metrics: std::sync::Arc::new(netorch_metrics::Metrics::new()),
             access_log: false,
             event_stream_timing: EventStreamTiming::default(),
+            hosts: std::sync::Arc::new(guard::HostPolicy::local()),
+            origins: std::sync::Arc::default(),
+            future_sample_tolerance: DEFAULT_FUTURE_SAMPLE_TOLERANCE,
+            auth_failures: std::sync::Arc::new(limits::FailureBudget::default()),
         }
+    }
+
+    /// The same state answering only requests whose `Host` `hosts` takes (421 otherwise): give
+    /// it [`guard::HostPolicy::for_listener`] of the address the server listens on (default:
+    /// [`guard::HostPolicy::local`], `localhost` and address literals).
+    pub fn with_allowed_hosts(mut self, hosts: guard::HostPolicy) -> Self {
+        self.hosts = std::sync::Arc::new(hosts);
+        self
+    }
+
+    /// The same state letting pages of `origins` (each `scheme://host[:port]`, or `*`) change
+    /// things, besides this server's own pages (default: none but its own). Give it the
+    /// origins [`cors`] is given, so that what a browser may ask and what the server does
+    /// agree.
+    pub fn with_cors_origins(mut self, origins: &[String]) -> Self {
+        self.origins = std::sync::Arc::new(guard::OriginPolicy::new(origins));
+        self
+    }
+
+    /// The same state refusing (422) pushed samples dated more than `tolerance` ahead of the
+    /// server's clock (default [`DEFAULT_FUTURE_SAMPLE_TOLERANCE`]).
+    pub fn with_future_sample_tolerance(mut self, tolerance: std::time::Duration) -> Self {
+        self.future_sample_tolerance = tolerance;
+        self
+    }
+
+    /// The same state allowing each client address `budget` failed authentications (with
+    /// keys on); past it, its requests that would need a key looked up get 429 (default
+    /// [`limits::FailureBudget::default`]).
+    pub fn with_auth_failure_limit(mut self, budget: limits::FailureBudget) -> Self {
+        self.auth_failures = std::sync::Arc::new(budget);
+        self
+    }
+
+    /// The shutdown phases, to wait on.
+    pub(crate) fn shutdown_phases(&self) -> tokio::sync::watch::Receiver<u8> {
+        self.shutdown.subscribe()
     }
 
     /// The same state recording into and serving `metrics` (default: metrics of their own,
@@ -177,8 +243,7 @@ impl ApiState {
     /// open their next connection elsewhere. Requests are still served in full. Clones of this
     /// state (every HTTP worker's) see it at once.
     pub fn start_draining(&self) {
-        self.shutdown
-            .fetch_max(1, std::sync::atomic::Ordering::SeqCst);
+        self.enter_phase(DRAINING);
     }
 
     /// The last step before the listener closes: every request but `/health` and `/ready` is
@@ -186,41 +251,58 @@ impl ApiState {
     /// `Connection: close`, so a client that still sends here learns to go elsewhere rather
     /// than finding its connection reset when the server stops.
     pub fn start_refusing(&self) {
-        self.shutdown
-            .fetch_max(2, std::sync::atomic::Ordering::SeqCst);
+        self.enter_phase(REFUSING);
+    }
+
+    /// Moves to `phase` unless a later one was reached already.
+    fn enter_phase(&self, phase: u8) {
+        self.shutdown.send_if_modified(|current| {
+            let later = phase > *current;
+            if later {
+                *current = phase;
+            }
+            later
+        });
     }
 
     /// Whether [`ApiState::start_draining`] (or [`ApiState::start_refusing`]) was called.
     pub fn is_draining(&self) -> bool {
-        self.shutdown.load(std::sync::atomic::Ordering::SeqCst) >= 1
+        *self.shutdown.borrow() >= DRAINING
     }
 
-    /// Notes how a write went: out of space sets the flag `/ready` and `/health` report,
-    /// anything else that succeeded clears it.
+    /// Notes how a write went: out of space raises the flag `/ready` and `/health` report.
+    /// Only the write probe lowers it ([`ApiState::writes_failing_now`]): a small write that
+    /// fits between failing large ones says nothing about the next push, and readiness that
+    /// followed every write would flap.
     fn note_write<T>(&self, outcome: &Result<T, ApiError>) {
-        use std::sync::atomic::Ordering;
-        match outcome {
-            Err(ApiError::OutOfSpace(_)) => self.writes_failing.store(true, Ordering::SeqCst),
-            Ok(_) => self.writes_failing.store(false, Ordering::SeqCst),
-            Err(_) => {}
+        if let Err(ApiError::OutOfSpace(_)) = outcome {
+            self.writes_failing
+                .store(true, std::sync::atomic::Ordering::SeqCst);
         }
     }
 
     /// Whether writes are failing for lack of space; while they are, asks the database with a
-    /// write probe (blocking: call it off the async workers), so the answer clears by itself
-    /// once space returns.
+    /// write probe the size of the largest push (blocking: call it off the async workers), so
+    /// the answer clears by itself once there is room for any push again.
     fn writes_failing_now(&self) -> bool {
         use std::sync::atomic::Ordering;
         if !self.writes_failing.load(Ordering::SeqCst) {
             return false;
         }
-        let outcome = self.probe.probe_write().map_err(ApiError::from);
-        self.note_write(&outcome);
-        self.writes_failing.load(Ordering::SeqCst)
+        match self.probe.probe_write() {
+            Ok(()) => {
+                self.writes_failing.store(false, Ordering::SeqCst);
+                false
+            }
+            Err(error) => {
+                log::debug!("write probe: {error}");
+                true
+            }
+        }
     }
 
     fn is_refusing(&self) -> bool {
-        self.shutdown.load(std::sync::atomic::Ordering::SeqCst) >= 2
+        *self.shutdown.borrow() >= REFUSING
     }
 
     /// The same state with request bodies given `timeout` to arrive (default 30 s): a body
@@ -368,12 +450,7 @@ pub async fn close_when_draining(
         .map_or((false, false), |s| (s.is_draining(), s.is_refusing()));
     let probe = matches!(req.path(), "/health" | "/ready");
     if refusing && !probe {
-        let mut refused = actix_web::HttpResponse::ServiceUnavailable()
-            .insert_header((actix_web::http::header::RETRY_AFTER, "1"))
-            .json(ErrorDetail::new("Server is shutting down"));
-        refused
-            .head_mut()
-            .set_connection_type(ConnectionType::Close);
+        let refused = actix_web::ResponseError::error_response(&ApiError::ShuttingDown);
         return Ok(req.into_response(refused).map_into_right_body());
     }
     let mut response = next.call(req).await?;
@@ -394,17 +471,20 @@ pub async fn close_when_draining(
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use routes::*;
     use web::{delete, get, patch, post};
-    // Every route but the open ones passes the access check (a no-op with auth off).
+    // Every route passes the host and origin checks, then every route but the open ones the
+    // access check (a no-op with auth off).
     let resource = |path: &'static str| {
         let allow = allowed_methods(path);
         let resource = web::resource(path).default_service(web::to(move || async move {
             routes::method_not_allowed(allow)
         }));
         let open = auth::OPEN_PATHS.contains(&path);
-        resource.wrap(actix_web::middleware::Condition::new(
-            !open,
-            actix_web::middleware::from_fn(auth::authorize),
-        ))
+        resource
+            .wrap(actix_web::middleware::Condition::new(
+                !open,
+                actix_web::middleware::from_fn(auth::authorize),
+            ))
+            .wrap(actix_web::middleware::from_fn(guard::check))
     };
     cfg.service(resource("/").route(get().to(root)))
         .service(
@@ -451,8 +531,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/metrics").route(get().to(metrics)))
         .service(resource("/openapi.json").route(get().to(docs::openapi_json)))
         .service(resource("/docs").route(get().to(docs::explorer)))
-        .service(web::resource("/docs/{asset}").route(get().to(docs::asset)))
+        .service(
+            web::resource("/docs/{asset}")
+                .route(get().to(docs::asset))
+                .wrap(actix_web::middleware::from_fn(guard::check)),
+        )
         .service(resource("/ui").route(get().to(ui::page)))
-        .service(web::resource(ui::PAGES).route(get().to(ui::page)))
-        .service(web::resource(ui::ASSETS).route(get().to(ui::asset)));
+        .service(
+            web::resource(ui::PAGES)
+                .route(get().to(ui::page))
+                .wrap(actix_web::middleware::from_fn(guard::check)),
+        )
+        .service(
+            web::resource(ui::ASSETS)
+                .route(get().to(ui::asset))
+                .wrap(actix_web::middleware::from_fn(guard::check)),
+        );
 }

@@ -1,14 +1,19 @@
 //! Per-caller rate limiting: at most so many requests per second per API key (per client
-//! address with auth off), with a burst, by the GCRA of the `governor` crate. Checked by
-//! [`crate::auth::authorize`], so it covers exactly the routes access control covers; the open
-//! paths (`/health`, `/ready`, `/docs`) are never limited.
+//! address with auth off), with a burst, by the GCRA of the `governor` crate; and a budget of
+//! failed authentications per client address ([`FailureBudget`]). Both are checked by
+//! [`crate::auth::authorize`], so they cover exactly the routes access control covers; the
+//! open paths (`/health`, `/ready`, `/docs`) are never limited.
 
 use crate::error::ApiError;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use std::time::Instant;
 
 /// How many checks between sweeps of callers idle long enough to be back at a full burst, so
 /// that the table of callers stays as small as the set of recent ones.
@@ -56,9 +61,163 @@ impl RateLimit {
     }
 }
 
+/// How many failed authentications each client address may have: `burst` at once, refilled
+/// at `per_second`. Past it, the address's requests that would need a key looked up get 429
+/// with `Retry-After` and no lookup, so a flood of bad tokens costs the server (and every
+/// other client) next to nothing; a valid key found recently (`auth::KEY_CACHE_TTL`) needs no
+/// lookup and still passes. Addresses are counted whole for IPv4 and by their /64 for IPv6
+/// (what one host can hold).
+#[derive(Debug)]
+pub struct FailureBudget {
+    per_second: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+}
+
+/// One address's failures left and when they were counted.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    left: f64,
+    at: Instant,
+}
+
+/// The most addresses a [`FailureBudget`] keeps: when that many have failed recently, the
+/// ones back at a full budget are forgotten, and if none is, all are (memory stays bounded
+/// whatever addresses an attacker sends from).
+const MOST_ADDRESSES: usize = 65_536;
+
+impl Default for FailureBudget {
+    /// 10 failures a second, 20 at once: a person mistyping or a script with a stale token
+    /// never meets it, a flood does at once.
+    fn default() -> Self {
+        FailureBudget {
+            per_second: 10.0,
+            burst: 20.0,
+            buckets: Mutex::default(),
+        }
+    }
+}
+
+impl FailureBudget {
+    /// `per_second` failures a second on average, `burst` at once; `None` unless `per_second`
+    /// is positive and finite and `burst` at least 1.
+    pub fn new(per_second: f64, burst: u32) -> Option<Self> {
+        (per_second.is_finite() && per_second > 0.0 && burst >= 1).then(|| FailureBudget {
+            per_second,
+            burst: f64::from(burst),
+            buckets: Mutex::default(),
+        })
+    }
+
+    /// What an address counts as: IPv4 whole, IPv6 by its /64.
+    fn key(address: IpAddr) -> IpAddr {
+        match address {
+            IpAddr::V4(_) => address,
+            IpAddr::V6(v6) => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::V6(segments.into())
+            }
+        }
+    }
+
+    fn refilled(&self, bucket: Bucket, now: Instant) -> f64 {
+        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+        (bucket.left + elapsed * self.per_second).min(self.burst)
+    }
+
+    /// `Err` with the whole seconds until `address` may fail again when its budget is spent.
+    pub(crate) fn check(&self, address: IpAddr, now: Instant) -> Result<(), ApiError> {
+        let Ok(buckets) = self.buckets.lock() else {
+            return Ok(());
+        };
+        let Some(bucket) = buckets.get(&Self::key(address)).copied() else {
+            return Ok(());
+        };
+        let left = self.refilled(bucket, now);
+        if left >= 1.0 {
+            return Ok(());
+        }
+        let wait = (1.0 - left) / self.per_second;
+        Err(ApiError::TooManyRequests {
+            retry_after: (wait.ceil() as u64).max(1),
+        })
+    }
+
+    /// Counts one failed authentication of `address`.
+    pub(crate) fn spend(&self, address: IpAddr, now: Instant) {
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return;
+        };
+        if buckets.len() >= MOST_ADDRESSES {
+            buckets.retain(|_, bucket| self.refilled(*bucket, now) < self.burst);
+            if buckets.len() >= MOST_ADDRESSES {
+                log::warn!(
+                    "{} client addresses failed to authenticate recently: forgetting them all",
+                    buckets.len()
+                );
+                buckets.clear();
+            }
+        }
+        let key = Self::key(address);
+        let left = buckets
+            .get(&key)
+            .map_or(self.burst, |bucket| self.refilled(*bucket, now));
+        buckets.insert(
+            key,
+            Bucket {
+                left: (left - 1.0).max(-1.0),
+                at: now,
+            },
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_address_that_keeps_failing_waits_and_others_do_not() {
+        let budget = FailureBudget::new(2.0, 3).expect("valid");
+        let t0 = Instant::now();
+        let attacker: IpAddr = "192.0.2.7".parse().expect("address");
+        let other: IpAddr = "192.0.2.8".parse().expect("address");
+        for _ in 0..3 {
+            assert!(budget.check(attacker, t0).is_ok());
+            budget.spend(attacker, t0);
+        }
+        match budget.check(attacker, t0) {
+            Err(ApiError::TooManyRequests { retry_after }) => assert_eq!(retry_after, 1),
+            other => panic!("{other:?}"),
+        }
+        assert!(budget.check(other, t0).is_ok());
+        // Half a second later one failure has come back (two a second).
+        let later = t0 + std::time::Duration::from_millis(500);
+        assert!(budget.check(attacker, later).is_ok());
+        budget.spend(attacker, later);
+        assert!(budget.check(attacker, later).is_err());
+        // An IPv6 host's whole /64 is one address.
+        let a: IpAddr = "2001:db8::1".parse().expect("address");
+        let b: IpAddr = "2001:db8::ffff:2".parse().expect("address");
+        for _ in 0..3 {
+            budget.spend(a, t0);
+        }
+        assert!(budget.check(b, t0).is_err());
+        assert!(FailureBudget::new(0.0, 1).is_none());
+        assert!(FailureBudget::new(1.0, 0).is_none());
+    }
+
+    #[test]
+    fn the_budget_forgets_addresses_rather_than_grow() {
+        let budget = FailureBudget::new(1.0, 1).expect("valid");
+        let t0 = Instant::now();
+        for i in 0..(MOST_ADDRESSES as u32 + 10) {
+            budget.spend(IpAddr::from(i.to_be_bytes()), t0);
+        }
+        let kept = budget.buckets.lock().expect("lock").len();
+        assert!(kept <= MOST_ADDRESSES, "{kept}");
+    }
 
     #[test]
     fn a_caller_gets_its_burst_then_waits_and_others_are_not_held_up() {

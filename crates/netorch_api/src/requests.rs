@@ -306,9 +306,24 @@ pub struct DeploymentCreate(pub NewDeployment);
 
 impl DeploymentCreate {
     /// The deployment's name.
-    pub const NAME: StringField = StringField::new("name", "1 to 255 characters", 1).max(255);
+    pub const NAME: StringField = StringField::new(
+        "name",
+        "1 to 255 characters, none of them a control, bidirectional or invisible character",
+        1,
+    )
+    .max(255)
+    .plain();
     /// Its description.
-    pub const DESCRIPTION: StringField = StringField::new("description", "Free text", 0);
+    pub const DESCRIPTION: StringField = StringField::new(
+        "description",
+        "Free text, at most 4,096 characters (any but NUL; the dashboard shows control, \
+         bidirectional and invisible characters as their code points)",
+        0,
+    )
+    .max(Self::DESCRIPTION_MAX_CHARS);
+    /// The longest description: a few KiB say what a deployment is for; every answer that
+    /// shows the deployment copies it.
+    pub const DESCRIPTION_MAX_CHARS: usize = 4096;
     /// How many nodes to create; the maximum is the server's.
     pub const TARGET_NODE_COUNT: IntField = IntField::new(
         "target_node_count",
@@ -785,7 +800,9 @@ impl SamplePush {
     pub const TIMESTAMP: TimeField = TimeField::new(
         "timestamp",
         "When it was read: an RFC 3339 time (UTC when it has no offset) or Unix seconds; \
-         now when absent or null",
+         now when absent or null. At most a second ahead of the server's clock \
+         (--sample-future-tolerance-secs) and no older than raw samples are kept \
+         (--keep-raw-hours, 24 by default); any other is a 422",
     );
     /// Latency.
     pub const LATENCY: FloatField =
@@ -888,6 +905,74 @@ pub struct PushTelemetry {
 impl PushTelemetry {
     /// The most samples one push may carry.
     pub const MAX_SAMPLES: usize = 10_000;
+
+    /// A 422 naming every sample dated more than `tolerance` after `now` (a reading cannot
+    /// come from the future, and one dated ahead would take the slot of the reading that comes
+    /// then) or more than `keep_raw` before it (raw retention would delete it at once, and a
+    /// sample the workers never expire would outlive retention).
+    pub fn check_times(
+        &self,
+        now: Timestamp,
+        tolerance: std::time::Duration,
+        keep_raw: chrono::Duration,
+    ) -> Result<(), ApiError> {
+        let latest = chrono::Duration::from_std(tolerance)
+            .ok()
+            .and_then(|tolerance| now.checked_add_signed(tolerance))
+            .unwrap_or(now);
+        let earliest = now.checked_sub_signed(keep_raw).unwrap_or(now);
+        let show = |at: Timestamp| at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let errors: Vec<FieldError> = self
+            .samples
+            .iter()
+            .enumerate()
+            .filter_map(|(index, sample)| {
+                let at = sample.timestamp?;
+                let (msg, ctx) = if at > latest {
+                    (
+                        format!(
+                            "Value error, the sample is dated {}, more than {} s after the \
+                             server's clock ({}): a reading cannot come from the future",
+                            show(at),
+                            tolerance.as_secs_f64(),
+                            show(now)
+                        ),
+                        serde_json::json!({ "le": show(latest) }),
+                    )
+                } else if at < earliest {
+                    (
+                        format!(
+                            "Value error, the sample is dated {}, before the oldest raw samples \
+                             kept ({} hours back, {}): retention would delete it at once",
+                            show(at),
+                            keep_raw.num_hours(),
+                            show(earliest)
+                        ),
+                        serde_json::json!({ "ge": show(earliest) }),
+                    )
+                } else {
+                    return None;
+                };
+                Some(FieldError {
+                    kind: "value_error",
+                    loc: vec![
+                        LocItem::from("body"),
+                        LocItem::from("samples"),
+                        LocItem::from(index),
+                        LocItem::from(SamplePush::TIMESTAMP.name),
+                    ],
+                    msg,
+                    input: Value::from(show(at)),
+                    ctx: Some(ctx),
+                })
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Invalid(errors))
+        }
+    }
 }
 
 impl FromInput for PushTelemetry {
@@ -1154,3 +1239,70 @@ params!(
         ReadEvents::ACTOR.parameter(ParameterIn::Query),
     ]
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pushed_samples_are_readings_between_the_retention_and_a_second_from_now() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).expect("valid");
+        let at = |seconds: f64| Some(now + chrono::Duration::microseconds((seconds * 1e6) as i64));
+        let sample = |timestamp| SamplePush {
+            node: NodeId(1),
+            timestamp,
+            metrics: Metrics {
+                latency_ms: 1.0,
+                throughput_gbps: 1.0,
+                error_rate: 0.0,
+            },
+        };
+        let push = PushTelemetry {
+            deployment: DeploymentId(1),
+            samples: vec![
+                sample(None),
+                sample(at(0.999)),
+                sample(at(1.001)),
+                sample(at(-86_399.0)),
+                sample(at(-86_401.0)),
+                sample(Some(
+                    DateTime::parse_from_rfc3339("9999-12-31T23:59:59Z")
+                        .expect("valid")
+                        .to_utc(),
+                )),
+                sample(at(22.0)),
+            ],
+        };
+        let tolerance = std::time::Duration::from_secs(1);
+        let keep = chrono::Duration::hours(24);
+        let Err(ApiError::Invalid(errors)) = push.check_times(now, tolerance, keep) else {
+            panic!("expected a 422");
+        };
+        let named: Vec<(Value, &str)> = errors
+            .iter()
+            .map(|e| (serde_json::to_value(&e.loc[2]).expect("index"), e.kind))
+            .collect();
+        assert_eq!(named, [2, 4, 5, 6].map(|i| (Value::from(i), "value_error")));
+        assert!(
+            errors[0].msg.contains("from the future"),
+            "{}",
+            errors[0].msg
+        );
+        assert!(errors[1].msg.contains("retention"), "{}", errors[1].msg);
+        assert!(
+            errors
+                .iter()
+                .all(|e| e.loc[3] == LocItem::from("timestamp"))
+        );
+        // A wider tolerance takes what a worse clock sends.
+        let late = PushTelemetry {
+            deployment: DeploymentId(1),
+            samples: vec![sample(at(4.0))],
+        };
+        assert!(late.check_times(now, tolerance, keep).is_err());
+        assert!(
+            late.check_times(now, std::time::Duration::from_secs(5), keep)
+                .is_ok()
+        );
+    }
+}

@@ -101,6 +101,10 @@ pub struct CallerOut {
     pub keys_required: bool,
     /// What the role may do.
     pub may: PermissionsOut,
+    /// The ids of the deployments the key is limited to (`keys create --deployment`); null:
+    /// every deployment. A limited key reaches only requests about those deployments (and
+    /// this one).
+    pub deployments: Option<Vec<i64>>,
 }
 
 /// What a role may do, one flag per kind of request.
@@ -117,13 +121,20 @@ pub struct PermissionsOut {
 }
 
 impl CallerOut {
-    /// `actor` with `role`, on a server that asks for keys or not.
-    pub fn new(actor: String, role: netorch_domain::Role, keys_required: bool) -> Self {
+    /// `actor` with `role`, limited to `deployments` if given, on a server that asks for keys
+    /// or not.
+    pub fn new(
+        actor: String,
+        role: netorch_domain::Role,
+        deployments: Option<&[netorch_domain::DeploymentId]>,
+        keys_required: bool,
+    ) -> Self {
         use netorch_domain::Action;
         CallerOut {
             actor,
             role: role.as_str(),
             keys_required,
+            deployments: deployments.map(|ids| ids.iter().map(|id| id.get()).collect()),
             may: PermissionsOut {
                 read: role.may(Action::Read),
                 push_telemetry: role.may(Action::PushTelemetry),
@@ -567,13 +578,65 @@ impl From<Event> for EventOut {
     }
 }
 
+/// The most bytes of JSON one page of a listing of stored texts holds (deployments, events):
+/// a page ends before the item that would take it past this, so that whatever descriptions
+/// were stored, an answer stays this small. Every page holds at least one item.
+pub const PAGE_BYTES: usize = 1 << 20;
+
+/// `items` as a JSON array of at most [`PAGE_BYTES`] bytes (and at least one item): the bytes,
+/// and how many items went in.
+pub fn json_page<T: Serialize>(
+    items: impl IntoIterator<Item = T>,
+) -> Result<(Vec<u8>, usize), serde_json::Error> {
+    let mut page = vec![b'['];
+    let mut count = 0;
+    let mut item = Vec::new();
+    for next in items {
+        item.clear();
+        serde_json::to_writer(&mut item, &next)?;
+        // The comma, the item, the closing bracket.
+        if count > 0 && page.len() + 1 + item.len() + 1 > PAGE_BYTES {
+            break;
+        }
+        if count > 0 {
+            page.push(b',');
+        }
+        page.extend_from_slice(&item);
+        count += 1;
+    }
+    page.push(b']');
+    Ok((page, count))
+}
+
 /// A page of the audit log.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventList {
     /// Events in order of occurrence.
     pub events: Vec<EventOut>,
-    /// Pass as `after` for the next page; null when this page was the last.
+    /// Pass as `after` for the next page; null when this page was the last. A page ends at
+    /// `limit` events or at 1 MiB of JSON, whichever comes first.
     pub next_after: Option<i64>,
+}
+
+#[cfg(test)]
+mod page_tests {
+    use super::*;
+
+    #[test]
+    fn a_page_stops_before_the_item_that_would_pass_its_bytes() {
+        let big = "x".repeat(PAGE_BYTES / 3);
+        let (bytes, count) = json_page([&big, &big, &big, &big]).expect("json");
+        assert_eq!(count, 2);
+        assert!(bytes.len() <= PAGE_BYTES);
+        let parsed: Vec<String> = serde_json::from_slice(&bytes).expect("an array");
+        assert_eq!(parsed.len(), 2);
+        // One item larger than a page still goes out alone.
+        let huge = "y".repeat(PAGE_BYTES * 2);
+        let (_, count) = json_page([&huge, &big]).expect("json");
+        assert_eq!(count, 1);
+        let (bytes, count) = json_page(Vec::<u8>::new()).expect("json");
+        assert_eq!((bytes, count), (b"[]".to_vec(), 0));
+    }
 }
 
 /// One worker loop's liveness.

@@ -79,8 +79,9 @@ fn node_filter(
 
 /// Who am I
 ///
-/// The caller's key name and role, and what the role may do (with auth off: `anonymous`,
-/// `admin`, everything). Any key that may read may ask.
+/// The caller's key name and role, what the role may do, and the deployments the key is
+/// limited to (with auth off: `anonymous`, `admin`, everything). Any active key may ask,
+/// whatever its role.
 #[utoipa::path(get, path = "/whoami", tag = "service", responses((status = 200, body = CallerOut)))]
 pub async fn whoami(
     state: web::Data<ApiState>,
@@ -88,15 +89,19 @@ pub async fn whoami(
     req: actix_web::HttpRequest,
 ) -> HttpResponse {
     use actix_web::HttpMessage;
-    // The access check put the role there; where it did not run, auth is off.
-    let role = req
-        .extensions()
+    // The access check put the role and scope there; where it did not run, auth is off.
+    let extensions = req.extensions();
+    let role = extensions
         .get::<netorch_domain::Role>()
         .copied()
         .unwrap_or(netorch_domain::Role::Admin);
+    let scope = extensions
+        .get::<crate::auth::Scope>()
+        .and_then(|scope| scope.0.as_deref());
     HttpResponse::Ok().json(CallerOut::new(
         actor.0,
         role,
+        scope,
         state.auth() == crate::auth::AuthMode::Keys,
     ))
 }
@@ -154,7 +159,9 @@ pub async fn create_deployment(
 
 /// List deployments
 ///
-/// Newest first, paged with `skip` and `limit`.
+/// Newest first, paged with `skip` and `limit`. A page holds at most `limit` deployments and at
+/// most 1 MiB of JSON (long descriptions): ask for the next one from `skip` plus the number
+/// received, until a page is empty.
 #[utoipa::path(
     get, path = "/deployments", tag = "deployments",
     params(ListDeployments),
@@ -171,11 +178,14 @@ pub async fn list_deployments(
         Ok(deployments::list(conn, skip, limit)?)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(
+    let (page, _) = json_page(
         list.into_iter()
-            .map(|(deployment, counts)| DeploymentOut::new(deployment, &counts))
-            .collect::<Vec<_>>(),
-    ))
+            .map(|(deployment, counts)| DeploymentOut::new(deployment, &counts)),
+    )
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(page))
 }
 
 /// Get a deployment
@@ -479,7 +489,10 @@ pub async fn list_telemetry(
 ///
 /// Samples from a real collector, all or nothing: 202 when every sample is stored, 422 naming
 /// each invalid one otherwise, and nothing stored. A sample without a timestamp is stamped with
-/// the time the push arrives; a repeated node and timestamp is stored once.
+/// the time the push arrives; a repeated node and timestamp is stored once, the first stored
+/// kept (a pushed sample and the telemetry worker's reading of the same node and instant
+/// alike). A sample dated more than a second ahead of the server's clock, or before the
+/// raw retention, is a 422.
 #[utoipa::path(
     post, path = "/deployments/{deployment_id}/telemetry", tag = "telemetry",
     params(PushTelemetry),
@@ -498,6 +511,7 @@ pub async fn push_telemetry(
     Valid(push): Valid<PushTelemetry>,
 ) -> Result<HttpResponse, ApiError> {
     let now = Utc::now();
+    push.check_times(now, state.future_sample_tolerance, state.retention.raw)?;
     let deployment = push.deployment;
     let samples: Vec<_> = push
         .samples
@@ -790,13 +804,26 @@ pub async fn list_events(
         Ok(events::list(conn, &query)?)
     })
     .await?;
-    let next_after = (page.len() as i64 == limit)
-        .then(|| page.last().map(|e| e.id.get()))
+    let read = page.len();
+    let ids: Vec<i64> = page.iter().map(|e| e.id.get()).collect();
+    let (events, kept) = json_page(page.into_iter().map(EventOut::from))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    // More may follow when the page came full, or was cut short by its size.
+    let next_after = (read as i64 == limit || kept < read)
+        .then(|| kept.checked_sub(1).map(|last| ids[last]))
         .flatten();
-    Ok(HttpResponse::Ok().json(EventList {
-        events: page.into_iter().map(EventOut::from).collect(),
-        next_after,
-    }))
+    let mut body = b"{\"events\":".to_vec();
+    body.extend_from_slice(&events);
+    body.extend_from_slice(
+        format!(
+            ",\"next_after\":{}}}",
+            next_after.map_or("null".to_owned(), |id| id.to_string())
+        )
+        .as_bytes(),
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
 }
 
 /// Follow the audit log live
@@ -807,9 +834,12 @@ pub async fn list_events(
 /// the last `tail` events so far), then each new one as it is recorded. Each message
 /// is `id: <event id>`, `event: <event_type>` and `data: <the event as GET .../events shows
 /// it>`. The stream opens with `retry: 2000`, sends a `: keep-alive` comment after 15 s without
-/// events, and ends after the deployment's `DEPLOYMENT_DELETED` event, or when the server shuts
-/// down. New events are found by polling the database once a second. 404 when the deployment
-/// does not exist and no event of it lies after the cursor. With `curl -N`.
+/// events, and ends after the deployment's `DEPLOYMENT_DELETED` event, when the server shuts
+/// down, or when the key it was opened with is revoked or expires (within about 2 s); its last
+/// message is always `event: end` with `data` `{"reason", "detail"}`, `reason` one of
+/// `deployment_deleted`, `server_shutting_down`, `key_invalid` and `database_unavailable`. New
+/// events are found by polling the database once a second. 404 when the deployment does not
+/// exist and no event of it lies after the cursor. With `curl -N`.
 #[utoipa::path(
     get, path = "/deployments/{deployment_id}/events/stream", tag = "events",
     params(StreamEvents),
@@ -821,12 +851,18 @@ pub async fn list_events(
 )]
 pub async fn stream_events(
     state: web::Data<ApiState>,
+    req: actix_web::HttpRequest,
     Valid(StreamEvents {
         deployment,
         after,
         tail,
     }): Valid<StreamEvents>,
 ) -> Result<HttpResponse, ApiError> {
+    use actix_web::HttpMessage;
+    let credential = req
+        .extensions()
+        .get::<crate::auth::Credential>()
+        .map(|credential| credential.0.clone());
     let after = match (after, tail) {
         (None, Some(count)) => {
             with_db(&state, move |conn| {
@@ -840,7 +876,7 @@ pub async fn stream_events(
     if first.is_empty() && !first.exists() {
         return Err(ApiError::NotFound("Deployment not found"));
     }
-    let stream = crate::event_stream::EventStream::new(state, deployment, after, first);
+    let stream = crate::event_stream::EventStream::new(state, deployment, after, first, credential);
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-cache"))

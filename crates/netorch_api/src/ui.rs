@@ -43,7 +43,7 @@ static SHELL: LazyLock<String> = LazyLock::new(|| {
 <script src="/ui/assets/uPlot.iife.min.js" defer></script>
 <script src="/ui/assets/app.js" defer></script>
 </head>
-<body data-node-states="{states}" data-methods="{methods}" data-version="{version}">
+<body data-node-states="{states}" data-methods="{methods}" data-not-plain="{not_plain}" data-version="{version}">
 <a class="skip" href="#main">Skip to content</a>
 <header class="top">
 <nav aria-label="Main"><a href="/ui" class="brand">netorch</a> <a href="/docs">API</a></nav>
@@ -63,6 +63,18 @@ static SHELL: LazyLock<String> = LazyLock::new(|| {
 "##,
         states = join(netorch_domain::NodeState::names()),
         methods = join(netorch_analytics::Method::names()),
+        not_plain = crate::input::NOT_PLAIN
+            .iter()
+            .map(|(first, last)| {
+                let (first, last) = (u32::from(*first), u32::from(*last));
+                if first == last {
+                    format!("{first:04X}")
+                } else {
+                    format!("{first:04X}-{last:04X}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
         version = env!("CARGO_PKG_VERSION"),
     )
 });

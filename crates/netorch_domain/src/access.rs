@@ -2,7 +2,7 @@
 //! which [`Action`] a request is, this module decides whether a [`Role`] may take it.
 
 use crate::DomainError;
-use crate::Timestamp;
+use crate::{DeploymentId, Timestamp};
 use std::fmt;
 use std::str::FromStr;
 
@@ -104,12 +104,25 @@ pub struct ApiKey {
     pub last_used_at: Option<Timestamp>,
     /// When it was revoked, if it was.
     pub revoked_at: Option<Timestamp>,
+    /// The deployments it is limited to (`keys create --deployment`); `None`: every one.
+    pub deployments: Option<Vec<DeploymentId>>,
 }
 
 impl ApiKey {
     /// Whether the key lets requests in at `now`: not revoked and not expired.
     pub fn is_active(&self, now: Timestamp) -> bool {
         self.revoked_at.is_none() && self.expires_at.is_none_or(|at| now < at)
+    }
+
+    /// Whether the key may act on `deployment`: any deployment unless it is limited to some;
+    /// a limited key reaches only requests about one of its deployments (`None`, a request
+    /// about no deployment in particular such as a listing of all of them, is out of its reach).
+    pub fn reaches(&self, deployment: Option<DeploymentId>) -> bool {
+        match (&self.deployments, deployment) {
+            (None, _) => true,
+            (Some(scope), Some(deployment)) => scope.contains(&deployment),
+            (Some(_), None) => false,
+        }
     }
 }
 
@@ -155,6 +168,7 @@ mod tests {
             expires_at: Some(t + chrono::Duration::hours(1)),
             last_used_at: None,
             revoked_at: None,
+            deployments: None,
         };
         assert!(key.is_active(t));
         assert!(!key.is_active(t + chrono::Duration::hours(1)));
@@ -162,5 +176,27 @@ mod tests {
         assert!(key.is_active(t + chrono::Duration::days(999)));
         key.revoked_at = Some(t);
         assert!(!key.is_active(t));
+    }
+
+    #[test]
+    fn a_limited_key_reaches_its_deployments_only() {
+        let t = chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("valid");
+        let mut key = ApiKey {
+            name: "rack4".into(),
+            role: Role::Collector,
+            created_at: t,
+            expires_at: None,
+            last_used_at: None,
+            revoked_at: None,
+            deployments: None,
+        };
+        assert!(key.reaches(Some(DeploymentId(9))) && key.reaches(None));
+        key.deployments = Some(vec![DeploymentId(3), DeploymentId(4)]);
+        assert!(key.reaches(Some(DeploymentId(3))) && key.reaches(Some(DeploymentId(4))));
+        assert!(!key.reaches(Some(DeploymentId(9))));
+        assert!(
+            !key.reaches(None),
+            "a listing of every deployment is out of its reach"
+        );
     }
 }

@@ -21,8 +21,8 @@ pub use event::{EventType, NewEvent, PauseReason};
 pub use hardware::{Phase, PhaseStatus, Provisioner, TelemetrySource};
 pub use ids::{DeploymentId, EventId, NodeId, SampleId};
 pub use model::{
-    Deployment, DeploymentChanges, Event, NewDeployment, Node, NodeRef, NodeStateCounts,
-    WorkerHeartbeat, WorkerKind, hostname, node_name,
+    Deployment, DeploymentChanges, EVENT_TEXT_MAX_CHARS, Event, NewDeployment, Node, NodeRef,
+    NodeStateCounts, WorkerHeartbeat, WorkerKind, excerpt, hostname, node_name,
 };
 pub use rollout::{
     DeploymentStatus, MIN_FAILURE_SAMPLE, Progress, RETRY_BACKOFF_BASE, RETRY_BACKOFF_MAX,

@@ -106,11 +106,15 @@ impl DeploymentChanges {
                 changed.insert(field.to_owned(), value);
             }
         };
-        note("name", after.name != deployment.name, json!(after.name));
+        note(
+            "name",
+            after.name != deployment.name,
+            json!(excerpt(&after.name)),
+        );
         note(
             "description",
             after.description != deployment.description,
-            json!(after.description),
+            json!(after.description.as_deref().map(excerpt)),
         );
         note(
             "max_in_flight",
@@ -133,6 +137,20 @@ impl DeploymentChanges {
             json!(new.phase_timeout_seconds),
         );
         changed
+    }
+}
+
+/// The most characters of a text an event's metadata copies: an event records what changed,
+/// and a long value (a description) is cut to this many characters and `…`, so that no change
+/// makes the audit log, which every reader of it pages through, grow by the size of a request.
+pub const EVENT_TEXT_MAX_CHARS: usize = 256;
+
+/// `text` as an event's metadata records it: whole up to [`EVENT_TEXT_MAX_CHARS`] characters,
+/// else its first that many and `…`.
+pub fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(EVENT_TEXT_MAX_CHARS) {
+        None => text.to_owned(),
+        Some((cut, _)) => format!("{}\u{2026}", &text[..cut]),
     }
 }
 
@@ -290,6 +308,33 @@ mod tests {
         assert_eq!(node_name(42), "node-042");
         assert_eq!(node_name(1000), "node-1000");
         assert_eq!(hostname(DeploymentId(7), 9), "switch-7-009");
+    }
+
+    #[test]
+    fn events_copy_long_texts_cut_to_an_excerpt() {
+        assert_eq!(excerpt("rack 4"), "rack 4");
+        let exact = "é".repeat(EVENT_TEXT_MAX_CHARS);
+        assert_eq!(excerpt(&exact), exact);
+        let long = "é".repeat(7 * 1024 * 1024);
+        let cut = excerpt(&long);
+        assert_eq!(cut.chars().count(), EVENT_TEXT_MAX_CHARS + 1);
+        assert!(cut.ends_with('\u{2026}'));
+        let deployment = Deployment {
+            id: DeploymentId(1),
+            name: "edge".into(),
+            description: None,
+            target_node_count: 1,
+            rollout: RolloutPolicy::default(),
+            paused_at: None,
+            created_at: chrono::DateTime::from_timestamp(0, 0).expect("valid"),
+            updated_at: chrono::DateTime::from_timestamp(0, 0).expect("valid"),
+        };
+        let changes = DeploymentChanges {
+            description: Some(Some(long)),
+            ..DeploymentChanges::default()
+        };
+        let changed = changes.changed_fields(&deployment);
+        assert_eq!(changed["description"], serde_json::json!(cut));
     }
 
     #[test]

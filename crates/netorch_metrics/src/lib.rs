@@ -51,8 +51,25 @@ impl SampleSource {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
     route: String,
-    method: String,
+    method: &'static str,
     status: u16,
+}
+
+/// The HTTP methods that are their own `method` label; any other is [`OTHER_METHOD`].
+pub const HTTP_METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
+
+/// The `method` label of every method outside [`HTTP_METHODS`]: a client may send any token
+/// as a method, and each would otherwise be a new series for as long as the process lives.
+pub const OTHER_METHOD: &str = "other";
+
+/// The `method` label of `method`: itself if standard, else [`OTHER_METHOD`].
+pub fn method_label(method: &str) -> &'static str {
+    HTTP_METHODS
+        .into_iter()
+        .find(|known| *known == method)
+        .unwrap_or(OTHER_METHOD)
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -327,12 +344,12 @@ impl Metrics {
     }
 
     /// An HTTP request answered: `route` is the matched route template (`unmatched` for
-    /// none), never the raw path.
+    /// none), never the raw path; `method` is counted by [`method_label`].
     pub fn http_request(&self, route: &str, method: &str, status: u16, seconds: f64) {
         self.http_requests
             .get_or_create(&HttpLabels {
                 route: route.to_owned(),
-                method: method.to_owned(),
+                method: method_label(method),
                 status,
             })
             .inc();
@@ -553,4 +570,31 @@ impl Collector for FleetCollector {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabel {
     status: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_outside_the_standard_ones_share_one_label() {
+        for method in HTTP_METHODS {
+            assert_eq!(method_label(method), method);
+        }
+        let metrics = Metrics::new();
+        for i in 0..200 {
+            let junk = format!("X{i}{}", "A".repeat(30_000));
+            metrics.http_request("unmatched", &junk, 405, 0.001);
+        }
+        metrics.http_request("unmatched", "get", 404, 0.001);
+        let text = metrics.encode();
+        assert!(text.len() < 20_000, "{} bytes", text.len());
+        assert!(
+            text.contains(
+                "netorch_http_requests_total{route=\"unmatched\",method=\"other\",status=\"405\"} 200"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("AAAA"));
+    }
 }

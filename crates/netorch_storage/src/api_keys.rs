@@ -6,7 +6,7 @@ use crate::schema::api_keys;
 use crate::time::{from_micros, to_micros};
 use crate::{DbConnection, Result, StorageError};
 use diesel::prelude::*;
-use netorch_domain::{ApiKey, Role, Timestamp};
+use netorch_domain::{ApiKey, DeploymentId, Role, Timestamp};
 
 /// How stale `last_used_at` may get: a request writes it only if it is older than this, so
 /// that a busy key costs one write a minute, not one per request.
@@ -22,6 +22,32 @@ struct KeyRow {
     expires_at: Option<i64>,
     last_used_at: Option<i64>,
     revoked_at: Option<i64>,
+    deployments: Option<String>,
+}
+
+/// A key's deployments as the column holds them: ids, comma-separated and ascending.
+fn scope_column(deployments: &[DeploymentId]) -> String {
+    let mut ids: Vec<i64> = deployments.iter().map(|d| d.get()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn parse_scope(column: &str) -> Result<Vec<DeploymentId>> {
+    column
+        .split(',')
+        .map(|id| {
+            id.parse::<i64>()
+                .map(DeploymentId)
+                .map_err(|_| StorageError::CorruptRow {
+                    table: "api_keys",
+                    detail: format!("deployments {column:?} is not a list of ids"),
+                })
+        })
+        .collect()
 }
 
 impl TryFrom<KeyRow> for ApiKey {
@@ -36,29 +62,40 @@ impl TryFrom<KeyRow> for ApiKey {
             expires_at: at(row.expires_at)?,
             last_used_at: at(row.last_used_at)?,
             revoked_at: at(row.revoked_at)?,
+            deployments: row.deployments.as_deref().map(parse_scope).transpose()?,
         })
     }
 }
 
-/// Stores a new key `name` with `role`, whose token hashes to `token_sha256` (lowercase hex),
-/// made at `now` and expiring at `expires_at` if given. A name already taken (by a key revoked
-/// or not) is [`StorageError::KeyExists`].
-pub fn create(
-    conn: &mut DbConnection,
-    name: &str,
-    role: Role,
-    token_sha256: &str,
-    expires_at: Option<Timestamp>,
-    now: Timestamp,
-) -> Result<ApiKey> {
+/// What a new key is: its name, role, the token's hash and how long and how far it reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewKey<'a> {
+    /// Its unique name.
+    pub name: &'a str,
+    /// What it may do.
+    pub role: Role,
+    /// The SHA-256 of its token, lowercase hex.
+    pub token_sha256: &'a str,
+    /// When it stops working, if ever.
+    pub expires_at: Option<Timestamp>,
+    /// The deployments it is limited to; `None`: every deployment.
+    pub deployments: Option<&'a [DeploymentId]>,
+}
+
+/// Stores a new key, made at `now`. A name already taken (by a key revoked or not) is
+/// [`StorageError::KeyExists`]; a key limited to a deployment that does not exist is
+/// [`StorageError::DeploymentNotFound`] (a limit to nothing would be a mistake).
+pub fn create(conn: &mut DbConnection, key: &NewKey<'_>, now: Timestamp) -> Result<ApiKey> {
+    let name = key.name;
     let row = KeyRow {
         name: name.to_owned(),
-        role: role.as_str().to_owned(),
-        token_sha256: token_sha256.to_owned(),
+        role: key.role.as_str().to_owned(),
+        token_sha256: key.token_sha256.to_owned(),
         created_at: to_micros(now),
-        expires_at: expires_at.map(to_micros),
+        expires_at: key.expires_at.map(to_micros),
         last_used_at: None,
         revoked_at: None,
+        deployments: key.deployments.map(scope_column),
     };
     write_transaction(conn, |conn| {
         let taken: i64 = on_backend!(conn, |c| api_keys::table
@@ -67,6 +104,9 @@ pub fn create(
             .get_result(c))?;
         if taken > 0 {
             return Err(StorageError::KeyExists(name.to_owned()));
+        }
+        for deployment in key.deployments.unwrap_or_default() {
+            crate::deployments::ensure_exists(conn, *deployment)?;
         }
         on_backend!(conn, |c| diesel::insert_into(api_keys::table)
             .values(&row)

@@ -325,26 +325,37 @@ impl Database {
     }
 
     fn connect_parsed(parsed: DatabaseUrl, options: &DatabaseOptions) -> Result<Self> {
+        let pragmas = |wal| SqlitePragmas {
+            busy_timeout_ms: options.timeout.as_millis(),
+            wal,
+            max_pages: options.sqlite_max_bytes.map(|b| b.div_ceil(4096)),
+        };
         // One connection first, so that a wrong path or an unreachable server is one clear
-        // error at once, rather than the pool retrying (and logging) until its timeout.
+        // error at once, rather than the pool retrying (and logging) until its timeout. On it,
+        // alone, a new SQLite file is switched to WAL and the migrations run, before the pool
+        // opens its connections in parallel: otherwise they race to switch the journal mode
+        // (which SQLite may refuse at once, without waiting, as "database is locked") and the
+        // migrations race them.
         if parsed != DatabaseUrl::SqliteMemory {
-            parsed
+            let unreachable = |reason: String| StorageError::Unreachable {
+                url: parsed.redacted(),
+                reason: reason.trim().to_owned(),
+            };
+            let mut first = parsed
                 .establish_connection()
-                .map_err(|e| StorageError::Unreachable {
-                    url: parsed.redacted(),
-                    reason: e.to_string().trim().to_owned(),
-                })?;
+                .map_err(|e| unreachable(e.to_string()))?;
+            if matches!(parsed, DatabaseUrl::SqliteFile(_)) {
+                pragmas(true)
+                    .on_acquire(&mut first)
+                    .map_err(|e| unreachable(e.to_string()))?;
+            }
+            if options.run_migrations {
+                migrations::run_pending(&mut first)?;
+            }
         }
         let mut builder = Pool::builder()
             .max_size(options.max_connections.max(1))
             .connection_timeout(options.timeout);
-        let pragmas = |wal| {
-            Box::new(SqlitePragmas {
-                busy_timeout_ms: options.timeout.as_millis(),
-                wal,
-                max_pages: options.sqlite_max_bytes.map(|b| b.div_ceil(4096)),
-            })
-        };
         match parsed {
             DatabaseUrl::SqliteMemory => {
                 // Each in-memory connection would be its own empty database: keep exactly one,
@@ -354,10 +365,10 @@ impl Database {
                     .min_idle(Some(1))
                     .idle_timeout(None)
                     .max_lifetime(None)
-                    .connection_customizer(pragmas(false));
+                    .connection_customizer(Box::new(pragmas(false)));
             }
             DatabaseUrl::SqliteFile(_) => {
-                builder = builder.connection_customizer(pragmas(true));
+                builder = builder.connection_customizer(Box::new(pragmas(true)));
             }
             DatabaseUrl::Postgres(_) => {}
         }
@@ -373,7 +384,7 @@ impl Database {
             url: parsed,
             sqlite_max_bytes: options.sqlite_max_bytes,
         };
-        if options.run_migrations {
+        if options.run_migrations && database.url == DatabaseUrl::SqliteMemory {
             let mut conn = database.get()?;
             migrations::run_pending(&mut conn)?;
         }
@@ -433,26 +444,30 @@ impl Database {
         self.url.redacted()
     }
 
-    /// Answers whether the database takes a write that needs new space: one transaction adds a
-    /// 16 KiB row to a scratch table and removes it. Fails as a real write would on a full disk
-    /// (or past a SQLite size cap), succeeds once there is room again.
+    /// Answers whether the database takes a write the size of the largest push: one
+    /// transaction stores [`WRITE_PROBE_BYTES`] of random bytes (which no compression shrinks)
+    /// in a scratch table and commits, a second removes them. Committed, so that the bytes
+    /// reach the disk (SQLite's log, PostgreSQL's files and log) rather than a page cache that
+    /// a rollback would drop. Fails as a real write would on a full disk (or past a SQLite size
+    /// cap); succeeds only once a push of any size fits again, so that readiness does not flap
+    /// while small writes fit between large ones (docs/RELIABILITY.md, "A full disk").
     pub fn probe_write(&self) -> Result<()> {
         let mut conn = self.get()?;
+        let filler = incompressible(WRITE_PROBE_BYTES);
         write_transaction(&mut conn, |conn| {
-            let (insert, delete) = match conn {
+            let insert = match conn {
                 #[cfg(feature = "sqlite")]
-                DbConnection::Sqlite(_) => (
-                    "INSERT INTO write_probe (filler) VALUES (zeroblob(16384))",
-                    "DELETE FROM write_probe",
-                ),
+                DbConnection::Sqlite(_) => "INSERT INTO write_probe (filler) VALUES (?)",
                 #[cfg(feature = "postgres")]
-                DbConnection::Postgresql(_) => (
-                    "INSERT INTO write_probe (filler) VALUES (decode(repeat('00', 16384), 'hex'))",
-                    "DELETE FROM write_probe",
-                ),
+                DbConnection::Postgresql(_) => "INSERT INTO write_probe (filler) VALUES ($1)",
             };
-            conn.batch_execute(insert)?;
-            conn.batch_execute(delete)?;
+            on_backend!(conn, |c| diesel::sql_query(insert)
+                .bind::<diesel::sql_types::Binary, _>(&filler)
+                .execute(c))?;
+            Ok(())
+        })?;
+        write_transaction(&mut conn, |conn| {
+            conn.batch_execute("DELETE FROM write_probe")?;
             Ok(())
         })
     }
@@ -463,6 +478,28 @@ impl Database {
         conn.batch_execute("SELECT 1")?;
         Ok(())
     }
+}
+
+/// How many bytes [`Database::probe_write`] writes: about what the largest push (10,000
+/// samples, with their rollups and indexes) adds to either backend.
+pub const WRITE_PROBE_BYTES: usize = 1 << 20;
+
+/// `len` bytes no compressor shrinks (xorshift64*, seeded by the clock): PostgreSQL compresses
+/// large values, and a probe of zeros would take a few pages instead of a push's worth.
+fn incompressible(len: usize) -> Vec<u8> {
+    let mut state = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0x9e37_79b9_7f4a_7c15, |d| d.as_nanos() as u64)
+        | 1;
+    let mut bytes = Vec::with_capacity(len + 8);
+    while bytes.len() < len {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        bytes.extend_from_slice(&state.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
+    }
+    bytes.truncate(len);
+    bytes
 }
 
 /// The queue SQLite write transactions of this process take turns in.

@@ -111,14 +111,19 @@ impl StorageError {
     }
 
     /// True when PostgreSQL aborted the transaction to break a deadlock or a serialization
-    /// conflict: the whole transaction can be run again as it is.
+    /// conflict, or because a row it had routed to a default partition belongs to a partition
+    /// attached meanwhile (see [`crate::partitions`]): the whole transaction can be run again
+    /// as it is, and the second run routes the row to its partition.
     pub fn is_transient_conflict(&self) -> bool {
         match self {
             StorageError::Query(diesel::result::Error::DatabaseError(kind, info)) => {
+                let message = info.message();
                 matches!(
                     kind,
                     diesel::result::DatabaseErrorKind::SerializationFailure
-                ) || info.message().contains("deadlock detected")
+                ) || message.contains("deadlock detected")
+                    || (message.contains("violates partition constraint")
+                        && message.contains("_default\""))
             }
             _ => false,
         }
@@ -226,6 +231,22 @@ mod tests {
             error(
                 DatabaseErrorKind::SerializationFailure,
                 "could not serialize access due to concurrent update"
+            )
+            .is_transient_conflict()
+        );
+        // An insert routed to a default partition that a partition of its range was attached to
+        // while it waited for the lock (issue 25): run again, it goes to the new partition.
+        assert!(
+            error(
+                DatabaseErrorKind::CheckViolation,
+                "new row for relation \"telemetry_samples_default\" violates partition constraint"
+            )
+            .is_transient_conflict()
+        );
+        assert!(
+            !error(
+                DatabaseErrorKind::CheckViolation,
+                "new row for relation \"nodes\" violates check constraint \"nodes_state\""
             )
             .is_transient_conflict()
         );

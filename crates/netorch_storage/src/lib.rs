@@ -47,6 +47,6 @@ pub mod telemetry;
 
 pub use connection::{
     Backend, ConnectionManager, Database, DatabaseOptions, DatabaseStats, DatabaseUrl,
-    DbConnection, PooledConnection, write_transaction,
+    DbConnection, PooledConnection, WRITE_PROBE_BYTES, write_transaction,
 };
 pub use error::{Result, StorageError, error_counts};

@@ -314,6 +314,9 @@ diesel::table! {
         last_used_at -> Nullable<BigInt>,
         /// Microseconds since the epoch; null: not revoked.
         revoked_at -> Nullable<BigInt>,
+        /// The ids of the deployments it is limited to, comma-separated and ascending; null:
+        /// every deployment.
+        deployments -> Nullable<Text>,
     }
 }
 

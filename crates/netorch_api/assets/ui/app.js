@@ -7,6 +7,22 @@
   const body = document.body;
   // The closed lists come from the server's enums, through the page's shell.
   const NODE_STATES = body.dataset.nodeStates.split(" ");
+  /**
+   * Characters that show as nothing or reorder the text around them (bidirectional controls),
+   * as the server names them (hex ranges), and the tag characters past U+FFFF: texts show them
+   * as their code points, so a description reads as what it holds.
+   */
+  const NOT_PLAIN = new RegExp(
+    "[" +
+      body.dataset.notPlain
+        .split(" ")
+        .map((range) => range.split("-").map((c) => `\\u{${c}}`).join("-"))
+        .join("") +
+      "\\u{E0000}-\\u{E007F}]",
+    "gu",
+  );
+  const inert = (text) =>
+    String(text ?? "").replace(NOT_PLAIN, (c) => `⟨U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}⟩`);
   const METHODS = body.dataset.methods.split(" ");
   const TOKEN_KEY = "netorch.token";
   const main = document.getElementById("main");
@@ -356,12 +372,21 @@
           const message = buffer.slice(0, cut);
           buffer = buffer.slice(cut + 2);
           let data = null;
+          let type = null;
           for (const line of message.split("\n")) {
             if (line.startsWith("data: ")) data = line.slice(6);
+            else if (line.startsWith("event: ")) type = line.slice(7);
             else if (line.startsWith("id: ")) lastId = Number(line.slice(4));
             else if (line.startsWith("retry: ")) retryMs = Number(line.slice(7)) || retryMs;
           }
-          if (data !== null) batch.push(JSON.parse(data));
+          if (type === "end") {
+            // The server says why it ends the stream: a revoked or expired key is not retried.
+            const end = JSON.parse(data);
+            if (end.reason === "key_invalid") {
+              ended = true;
+              showError(new Error(`Live events stopped: ${end.detail}`));
+            }
+          } else if (data !== null) batch.push(JSON.parse(data));
         }
         if (batch.length) {
           body.dataset.lastEventId = String(lastId);
@@ -433,7 +458,7 @@
               h(
                 "tr",
                 {},
-                h("td", {}, h("a", { href: `/ui/deployments/${d.id}` }, d.name)),
+                h("td", {}, h("a", { href: `/ui/deployments/${d.id}` }, h("bdi", {}, inert(d.name)))),
                 h("td", {}, statusBadge(d.status)),
                 h("td", {}, stateBar(d.node_states, d.progress.total)),
                 h("td", { class: "num" }, `${number(d.progress.finished)} / ${number(d.progress.total)}`),
@@ -581,9 +606,9 @@
     async function loadDeployment() {
       if (deleted) return;
       const d = await api(`/deployments/${id}`);
-      document.title = `${d.name} · netorch`;
-      title.textContent = d.name;
-      description.textContent = d.description || "";
+      document.title = `${inert(d.name)} · netorch`;
+      title.replaceChildren(h("bdi", {}, inert(d.name)));
+      description.replaceChildren(h("bdi", {}, inert(d.description)));
       const total = d.progress.total;
       keepFocus(summary, () => summary.replaceChildren(
         h(
@@ -655,7 +680,7 @@
               type: "button",
               class: "danger",
               onclick: () => {
-                if (!confirm(`Delete deployment "${d.name}" with its ${number(d.current_node_count)} nodes, their telemetry and events?`)) return;
+                if (!confirm(`Delete deployment "${inert(d.name)}" with its ${number(d.current_node_count)} nodes, their telemetry and events?`)) return;
                 attempt(async () => {
                   await api(`/deployments/${id}`, { method: "DELETE" });
                   location.assign("/ui");
@@ -817,7 +842,7 @@
           " ",
           h("span", { class: "etype" }, e.event_type),
           " ",
-          e.message,
+          h("bdi", {}, inert(e.message)),
         ),
       );
       eventList.prepend(...items);

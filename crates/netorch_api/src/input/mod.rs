@@ -8,7 +8,9 @@
 
 mod fields;
 
-pub use fields::{ChoiceField, Errors, FloatField, IntField, NodeRefField, StringField, TimeField};
+pub use fields::{
+    ChoiceField, Errors, FloatField, IntField, NOT_PLAIN, NodeRefField, StringField, TimeField,
+};
 
 use crate::ApiState;
 use crate::error::{ApiError, FieldError, LocItem};
@@ -227,13 +229,28 @@ impl<T: FromInput + 'static> FromRequest for Valid<T> {
         let state = req.app_data::<web::Data<ApiState>>();
         let limit = state.map_or(crate::DEFAULT_BODY_TIMEOUT, |state| state.body_timeout);
         let max_bytes = state.map_or(crate::MAX_BODY_BYTES, |state| state.max_body_bytes());
+        let shutdown = state.map(|state| state.shutdown_phases());
         Box::pin(async move {
             let bytes = match body {
-                Some(payload) => Some(
-                    actix_web::rt::time::timeout(limit, read_body(&req, payload, max_bytes))
-                        .await
-                        .map_err(|_| ApiError::BodyTimeout(limit))??,
-                ),
+                Some(payload) => {
+                    accepts_json(&req)?;
+                    let reading =
+                        actix_web::rt::time::timeout(limit, read_body(&req, payload, max_bytes));
+                    // A body still arriving when the server stops taking requests is not
+                    // waited for: the shutdown is bounded (docs/RELIABILITY.md).
+                    let refused = async {
+                        match shutdown {
+                            Some(mut phases) => {
+                                let _ = phases.wait_for(|phase| *phase >= crate::REFUSING).await;
+                            }
+                            None => std::future::pending::<()>().await,
+                        }
+                    };
+                    Some(tokio::select! {
+                        read = reading => read.map_err(|_| ApiError::BodyTimeout(limit))??,
+                        () = refused => return Err(ApiError::ShuttingDown),
+                    })
+                }
                 None => None,
             };
             let mut input = Input::new(&req, bytes.as_deref())?;
@@ -242,6 +259,40 @@ impl<T: FromInput + 'static> FromRequest for Valid<T> {
             Ok(Valid(value))
         })
     }
+}
+
+/// The media types a JSON body may be sent as: `application/json` and the `application/*+json`
+/// family, with any parameters (`; charset=utf-8`).
+pub fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|subtype| subtype.ends_with("+json"))
+}
+
+/// 415 unless the request's body is JSON by its `Content-Type`, or has none (read as JSON, as
+/// the original did; a browser always sends one). A form or `text/plain` body is never parsed
+/// as JSON: those are what a page of another origin can send without asking first
+/// (`crate::guard` says more).
+fn accepts_json(req: &HttpRequest) -> Result<(), ApiError> {
+    let Some(value) = req.headers().get(actix_web::http::header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let text = String::from_utf8_lossy(value.as_bytes());
+    if is_json(&text) {
+        return Ok(());
+    }
+    let shown: String = text.chars().take(100).collect();
+    Err(ApiError::UnsupportedMediaType(format!(
+        "The body is sent as {shown:?}; this operation reads JSON: send it with \
+         Content-Type: application/json"
+    )))
 }
 
 /// Reads a request body of at most `limit` bytes: 413 at once when its `Content-Length` says
@@ -279,6 +330,48 @@ mod tests {
     use super::*;
     use crate::requests::DeploymentCreate;
     use actix_web::test::TestRequest;
+
+    #[test]
+    fn json_bodies_are_known_by_their_content_type() {
+        for json in [
+            "application/json",
+            "Application/JSON; charset=utf-8",
+            "application/merge-patch+json",
+            " application/json ",
+        ] {
+            assert!(is_json(json), "{json}");
+        }
+        for other in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "text/json",
+            "application/jsonx",
+            "",
+            "application/+json-ish",
+        ] {
+            assert!(!is_json(other), "{other}");
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_body_still_arriving_when_the_server_refuses_is_a_503() {
+        let db = netorch_storage::Database::connect("sqlite::memory:").expect("database");
+        let state = web::Data::new(ApiState::new(db, 10));
+        let req = TestRequest::post()
+            .uri("/deployments")
+            .app_data(state.clone())
+            .to_http_request();
+        let (_sender, stalled) = actix_http::h1::Payload::create(false);
+        let mut payload = actix_web::dev::Payload::from(stalled);
+        let reading = Valid::<DeploymentCreate>::from_request(&req, &mut payload);
+        state.start_draining();
+        state.start_refusing();
+        match reading.await {
+            Err(ApiError::ShuttingDown) => {}
+            other => panic!("expected a 503, got {:?}", other.map(|_| ())),
+        }
+    }
 
     #[actix_web::test]
     async fn a_body_that_stops_coming_is_a_408() {

@@ -32,10 +32,10 @@ fn tokens(t: &TestDatabase) -> Vec<(Who, String)> {
     let now = Utc::now();
     let mut tokens = Vec::new();
     for role in Role::ALL {
-        let (token, _) = create_key(&mut conn, role.as_str(), role, None, now).expect("key");
+        let (token, _) = create_key(&mut conn, role.as_str(), role, None, None, now).expect("key");
         tokens.push((Who::Key(role), token));
     }
-    let (revoked, _) = create_key(&mut conn, "revoked", Role::Admin, None, now).expect("key");
+    let (revoked, _) = create_key(&mut conn, "revoked", Role::Admin, None, None, now).expect("key");
     netorch_storage::api_keys::revoke(&mut conn, "revoked", now).expect("revoke");
     tokens.push((Who::Revoked, revoked));
     let past = now - Duration::hours(2);
@@ -44,6 +44,7 @@ fn tokens(t: &TestDatabase) -> Vec<(Who, String)> {
         "expired",
         Role::Admin,
         Some(Duration::hours(1)),
+        None,
         past,
     )
     .expect("key");
@@ -76,8 +77,9 @@ fn each_role_can_do_exactly_its_row(t: &TestDatabase) {
         // (method, path with D and N for a fresh deployment and node, body, roles allowed)
         let read = &[Viewer, Operator, Admin][..];
         let change = &[Operator, Admin][..];
+        let any = &Role::ALL[..];
         let routes: Vec<(&str, &str, Option<&str>, &[Role])> = vec![
-            ("GET", "/", None, read),
+            ("GET", "/", None, any),
             ("GET", "/deployments", None, read),
             (
                 "POST",
@@ -111,7 +113,7 @@ fn each_role_can_do_exactly_its_row(t: &TestDatabase) {
             ("GET", "/deployments/D/events", None, read),
             ("GET", "/deployments/D/events/stream", None, read),
             ("GET", "/metrics", None, read),
-            ("GET", "/whoami", None, read),
+            ("GET", "/whoami", None, any),
         ];
         // The table has every operation the document lists but the open ones, so a route
         // added later cannot escape it.
@@ -258,9 +260,9 @@ fn the_token_is_not_in_the_database(t: &TestDatabase) {
 fn a_key_name_is_taken_once(t: &TestDatabase) {
     let mut conn = t.db.get().expect("connection");
     let now = Utc::now();
-    create_key(&mut conn, "ci", Role::Operator, None, now).expect("key");
+    create_key(&mut conn, "ci", Role::Operator, None, None, now).expect("key");
     netorch_storage::api_keys::revoke(&mut conn, "ci", now).expect("revoke");
-    match create_key(&mut conn, "ci", Role::Viewer, None, now) {
+    match create_key(&mut conn, "ci", Role::Viewer, None, None, now) {
         Err(netorch_api::ApiError::Invalid(fields)) => {
             assert_eq!(fields[0].kind, "key_exists");
             assert!(fields[0].msg.contains("\"ci\" exists"), "{}", fields[0].msg);
@@ -289,19 +291,20 @@ fn with_auth_off_no_key_is_needed(t: &TestDatabase) {
         assert_eq!(
             me,
             json!({"actor": "anonymous", "role": "admin", "keys_required": false,
-                   "may": {"read": true, "push_telemetry": true, "change": true, "delete": true}})
+                   "may": {"read": true, "push_telemetry": true, "change": true, "delete": true},
+                   "deployments": null})
         );
     })
 }
 
-/// `GET /whoami` names the key and what its role may do, as the access check decides it.
+/// `GET /whoami` names the key and what its role may do, as the access check decides it; any
+/// key may ask, a collector's too.
 fn whoami_tells_a_key_its_role(t: &TestDatabase) {
     let tokens = tokens(t);
     with_keys_app!(t, |app| {
         for (who, token) in &tokens {
             let (status, me) = call(&app, request("GET", "/whoami", None, token)).await;
             match who {
-                Who::Key(Role::Collector) => assert_eq!(status, StatusCode::FORBIDDEN),
                 Who::Key(role) => {
                     assert_eq!(status, StatusCode::OK, "{who:?}");
                     assert_eq!(
@@ -311,7 +314,8 @@ fn whoami_tells_a_key_its_role(t: &TestDatabase) {
                     );
                     assert_eq!(me["role"], role.as_str());
                     assert_eq!(me["keys_required"], true);
-                    assert_eq!(me["may"]["read"], true);
+                    assert_eq!(me["may"]["read"], *role != Role::Collector);
+                    assert_eq!(me["deployments"], Value::Null);
                     assert_eq!(me["may"]["change"], *role >= Role::Operator);
                     assert_eq!(me["may"]["delete"], *role == Role::Admin);
                     assert_eq!(me["may"]["push_telemetry"], *role != Role::Viewer);

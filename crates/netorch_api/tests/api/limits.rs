@@ -20,8 +20,8 @@ fn each_caller_gets_its_burst_then_429_with_retry_after(t: &TestDatabase) {
     let (a, b) = {
         let mut conn = t.db.get().expect("connection");
         let now = Utc::now();
-        let (a, _) = create_key(&mut conn, "a", Role::Viewer, None, now).expect("key");
-        let (b, _) = create_key(&mut conn, "b", Role::Viewer, None, now).expect("key");
+        let (a, _) = create_key(&mut conn, "a", Role::Viewer, None, None, now).expect("key");
+        let (b, _) = create_key(&mut conn, "b", Role::Viewer, None, None, now).expect("key");
         (a, b)
     };
     // One request every 100 s after a burst of 2: nothing refills during the test.

@@ -11,6 +11,7 @@ mod limits;
 mod nodes;
 mod observability;
 mod rollout;
+mod security;
 mod series;
 mod service;
 mod telemetry;

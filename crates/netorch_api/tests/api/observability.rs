@@ -138,7 +138,7 @@ fn metrics_count_requests_by_route_and_read_the_fleet_from_the_counters(t: &Test
         let (status, _) = get(&app, "/no/such/path/123").await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         let node = first_node(t, deployment);
-        let at = "2026-11-28T10:00:00Z";
+        let at = (Utc::now() - Duration::minutes(1)).to_rfc3339();
         let push = json!({"samples": [
             {"node_id": node.get(), "timestamp": at, "latency_ms": 5.0, "throughput_gbps": 9.0, "error_rate": 0.1},
             {"node_id": node.get(), "timestamp": at, "latency_ms": 5.0, "throughput_gbps": 9.0, "error_rate": 0.1},

@@ -1,4 +1,5 @@
 use crate::common::*;
+use chrono::Timelike;
 
 fn telemetry_filters_by_node_and_time(t: &TestDatabase) {
     with_app!(t, |app| {
@@ -130,8 +131,18 @@ fn pushed_telemetry_is_all_or_nothing(t: &TestDatabase) {
                 "node_id",
             ),
         ];
+        // An instant ten minutes ago, written three ways: with Z, with an offset, without one.
+        let t0 = (Utc::now() - Duration::minutes(10))
+            .with_nanosecond(0)
+            .expect("valid");
+        let zulu = t0.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let offset = t0
+            .with_timezone(&chrono::FixedOffset::east_opt(2 * 3600).expect("offset"))
+            .format("%Y-%m-%dT%H:%M:%S%:z")
+            .to_string();
+        let naive = t0.format("%Y-%m-%dT%H:%M:%S").to_string();
         for (bad, kind, field) in bad_cases {
-            let body = json!({"samples": [sample(nodes[0], 1.0, "2026-11-27T10:00:00Z"), bad]});
+            let body = json!({"samples": [sample(nodes[0], 1.0, &zulu), bad]});
             let (status, response) = post(&app, &uri, &body.to_string()).await;
             assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
             assert_eq!(
@@ -143,9 +154,9 @@ fn pushed_telemetry_is_all_or_nothing(t: &TestDatabase) {
         }
         // Good: the same instant twice (once with an offset) is stored once.
         let body = json!({"samples": [
-            sample(nodes[0], 1.0, "2026-11-27T10:00:00Z"),
-            sample(nodes[0], 2.0, "2026-11-27T12:00:00+02:00"),
-            sample(nodes[1], 3.0, "2026-11-27T10:00:00"),
+            sample(nodes[0], 1.0, &zulu),
+            sample(nodes[0], 2.0, &offset),
+            sample(nodes[1], 3.0, &naive),
             {"node_id": nodes[1].get(), "latency_ms": 4, "throughput_gbps": 9, "error_rate": 0},
         ]});
         let (status, response) = post(&app, &uri, &body.to_string()).await;
@@ -213,8 +224,9 @@ fn pushed_telemetry_is_all_or_nothing(t: &TestDatabase) {
 fn a_full_database_refuses_writes_with_507_and_recovers() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("full.db").display());
+    // Room for a few write probes (one is the size of the largest push), no more.
     let options = netorch_storage::DatabaseOptions {
-        sqlite_max_bytes: Some(1 << 20),
+        sqlite_max_bytes: Some(4 << 20),
         ..netorch_storage::DatabaseOptions::default()
     };
     let db = netorch_storage::Database::connect_with(&url, &options).expect("open");
@@ -235,20 +247,22 @@ fn a_full_database_refuses_writes_with_507_and_recovers() {
         // Fill it: big pushes until one is refused, then smaller ones, down to a single sample,
         // so that no write of any size fits.
         let uri = format!("/deployments/{filler}/telemetry");
-        let mut next_timestamp = 1_800_000_000_i64;
+        // Within the raw retention (a day), a millisecond apart.
+        let mut next_timestamp = (Utc::now() - Duration::hours(20)).timestamp_millis();
         let mut push = |per_node: i64, nodes: usize| {
             let mut samples = Vec::new();
             for node in filler_nodes.iter().take(nodes) {
                 for _ in 0..per_node {
                     next_timestamp += 1;
-                    samples.push(json!({"node_id": node, "timestamp": next_timestamp, "latency_ms": 1, "throughput_gbps": 1, "error_rate": 0}));
+                    let at = next_timestamp as f64 / 1000.0;
+                    samples.push(json!({"node_id": node, "timestamp": at, "latency_ms": 1, "throughput_gbps": 1, "error_rate": 0}));
                 }
             }
             json!({ "samples": samples }).to_string()
         };
         let mut refused = None;
         for (per_node, nodes) in [(50, 100), (5, 100), (1, 50), (1, 5), (1, 1)] {
-            for _ in 0..400 {
+            for _ in 0..1000 {
                 let body = push(per_node, nodes);
                 let (status, answer) = post(&app, &uri, &body).await;
                 if status != StatusCode::ACCEPTED {
