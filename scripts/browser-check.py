@@ -11,6 +11,11 @@
 - Speed: the fleet page and a 10,000-node deployment page interactive within 1 s (the page's
   "netorch-ready" mark, from the Performance API), and a 100,000-node rollout followed live
   without falling behind (how long after the API says it finished the page shows it all).
+- Hostile pages (docs/SECURITY.md): a page of another origin tries to create and pause
+  deployments with `fetch` (text/plain, form-encoded and JSON bodies) and with a form, and
+  changes nothing; a page of a name resolved to 127.0.0.1 (what DNS rebinding achieves) gets
+  421 for the dashboard and for its calls; a description holding a right-to-left override is
+  shown as its code point.
 
 Screenshots go to target/ui-screenshots/. Needs `pip install playwright axe-playwright-python`
 and `apt-get install chromium` (.ci/run does both).
@@ -114,6 +119,103 @@ class Checks:
         """Nothing on the page makes it scroll sideways (wide tables scroll in their box)."""
         scroll = page.evaluate("document.documentElement.scrollWidth")
         assert scroll <= width, f"{name}: the page is {scroll} px wide on a {width} px screen"
+
+
+ATTACK_PAGE = """<!doctype html>
+<html><body>
+<iframe name="sink"></iframe>
+<form id="form" method="POST" action="TARGET/deployments" enctype="text/plain" target="sink">
+<input name='{"name": "csrf-form", "target_node_count": 1, "x": "' value='"}'>
+</form>
+<script>
+(async () => {
+  const target = "TARGET";
+  const json = JSON.stringify({name: "csrf-fetch", target_node_count: 1});
+  const tries = [
+    fetch(`${target}/deployments`, {method: "POST", mode: "no-cors",
+      headers: {"Content-Type": "text/plain"}, body: json}),
+    fetch(`${target}/deployments`, {method: "POST", mode: "no-cors",
+      body: new URLSearchParams({name: "csrf-urlencoded", target_node_count: "1"})}),
+    fetch(`${target}/deployments/VICTIM/pause`, {method: "POST", mode: "no-cors"}),
+    // Not simple: the browser asks first, and nobody granted it.
+    fetch(`${target}/deployments`, {method: "POST",
+      headers: {"Content-Type": "application/json"}, body: json}).catch(() => null),
+  ];
+  await Promise.allSettled(tries);
+  document.getElementById("form").submit();
+  setTimeout(() => { document.body.dataset.done = "yes"; }, 1500);
+})();
+</script>
+</body></html>
+"""
+
+
+def hostile(checks, playwright, base):
+    """Pages that must not get anywhere, and a text that must not mislead."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    import threading
+    victim = http("POST", f"{base}/deployments", {"name": "victim", "target_node_count": 1})
+    page_html = ATTACK_PAGE.replace("TARGET", base).replace("VICTIM", str(victim["id"]))
+
+    class Attacker(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = page_html.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    attacker = ThreadingHTTPServer(("127.0.0.1", 0), Attacker)
+    threading.Thread(target=attacker.serve_forever, daemon=True).start()
+    since = len(checks.console_errors)
+    try:
+        page = checks.page(DESKTOP)
+        page.goto(f"http://127.0.0.1:{attacker.server_address[1]}/attack.html")
+        page.wait_for_selector("body[data-done=yes]", timeout=30_000)
+        page.context.close()
+    finally:
+        attacker.shutdown()
+    # Whatever the browser logged of the refusals, it was provoked.
+    checks.console_errors[since:] = []
+    names = [d["name"] for d in http("GET", f"{base}/deployments?limit=1000")]
+    assert not [n for n in names if n.startswith("csrf")], f"a cross-site page created: {names}"
+    assert http("GET", f"{base}/deployments/{victim['id']}")["paused_at"] is None, \
+        "a cross-site page paused a deployment"
+    checks.measured["cross-site attempts refused"] = 5
+
+    # DNS rebinding: Chromium resolves the page's own name to the server.
+    port = base.rsplit(":", 1)[1]
+    rebound = playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True,
+        args=["--host-resolver-rules=MAP rebound.example 127.0.0.1"])
+    try:
+        page = rebound.new_page()
+        answer = page.goto(f"http://rebound.example:{port}/ui")
+        assert answer.status == 421, f"the dashboard under a rebound name: {answer.status}"
+        assert "--allowed-host rebound.example" in page.content()
+        status = page.evaluate("""async () => (await fetch("/deployments", {method: "POST",
+            headers: {"Content-Type": "application/json"},
+            body: JSON.stringify({name: "rebound", target_node_count: 1})})).status""")
+        assert status == 421, f"a rebound page's call: {status}"
+        read = page.evaluate("async () => (await fetch('/deployments')).status")
+        assert read == 421, f"a rebound page's read: {read}"
+    finally:
+        rebound.close()
+    assert "rebound" not in [d["name"] for d in http("GET", f"{base}/deployments?limit=1000")]
+
+    # A description may hold a right-to-left override: it is shown, not obeyed.
+    shown = http("POST", f"{base}/deployments",
+                 {"name": "inert", "description": "invoice\u202efdp.exe", "target_node_count": 1})
+    page = checks.page(DESKTOP)
+    checks.open(page, f"{base}/ui/deployments/{shown['id']}", "deployment")
+    text = page.locator("main p.muted bdi").first.inner_text()
+    assert text == "invoice⟨U+202E⟩fdp.exe", f"the description reads {text!r}"
+    checks.shoot(page, "description-inert")
+    page.context.close()
 
 
 def walk(checks, base):
@@ -473,6 +575,7 @@ def main():
         try:
             walk(checks, base)
             phone(checks, base)
+            hostile(checks, playwright, base)
             server.terminate()
             server.wait(timeout=30)
             roles(checks, binary, work)

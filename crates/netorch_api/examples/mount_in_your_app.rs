@@ -1,13 +1,18 @@
 //! Mounting netorch's API inside your own actix-web `App`, next to your own routes.
 //!
 //! The example serves its own `GET /site/status` and netorch's whole API under `/netorch`, on
-//! a free loopback port over a SQLite file; it calls both over plain HTTP and stops.
+//! a free loopback port over a SQLite file; it calls both over plain HTTP and stops. The API
+//! is told where it listens (`with_allowed_hosts`), so that it answers requests naming that
+//! address or `localhost` and refuses a page that rebinds its own name to it (421).
+//! `netorch_api::server::serve` would also answer malformed requests in JSON and drain cleanly;
+//! a plain `HttpServer`, as here, is enough to mount the routes.
 //!
 //! ```sh
 //! cargo run -p netorch_api --example mount_in_your_app
 //! ```
 
 use actix_web::{App, HttpResponse, HttpServer, web};
+use netorch_api::guard::HostPolicy;
 use netorch_api::{ApiState, DEFAULT_MAX_NODES_PER_DEPLOYMENT};
 use netorch_storage::Database;
 use std::io::{Read, Write};
@@ -25,10 +30,29 @@ fn request(
     path: &str,
     body: &str,
 ) -> std::io::Result<(u16, String)> {
+    exchange(address, "localhost", method, path, body)
+}
+
+/// A `GET` naming `host` in its `Host` header, as a page of that name would send it.
+fn request_as_host(
+    address: std::net::SocketAddr,
+    host: &str,
+    path: &str,
+) -> std::io::Result<(u16, String)> {
+    exchange(address, host, "GET", path, "")
+}
+
+fn exchange(
+    address: std::net::SocketAddr,
+    host: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect(address)?;
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )?;
@@ -53,7 +77,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "sqlite://{}",
         dir.path().join("netorch.db").display()
     ))?;
-    let state = web::Data::new(ApiState::new(db, DEFAULT_MAX_NODES_PER_DEPLOYMENT));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let address = listener.local_addr()?;
+    let state = web::Data::new(
+        ApiState::new(db, DEFAULT_MAX_NODES_PER_DEPLOYMENT)
+            .with_allowed_hosts(HostPolicy::for_listener(address, &[])),
+    );
 
     let server = HttpServer::new(move || {
         App::new()
@@ -65,8 +94,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             )
     })
     .workers(1)
-    .bind("127.0.0.1:0")?;
-    let address = server.addrs()[0];
+    .listen(listener)?;
     let server = server.run();
     let handle = server.handle();
     let serving = actix_web::rt::spawn(server);
@@ -84,6 +112,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 )?,
                 request(address, "GET", "/netorch/deployments/1/nodes?limit=2", "")?,
                 request(address, "GET", "/netorch/deployments/1/nodes/node-003", "")?,
+                request_as_host(address, "rebound.example", "/netorch/deployments")?,
             ])
         })
         .await??;
@@ -94,7 +123,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     serving.await??;
 
     let statuses: Vec<u16> = calls.iter().map(|(status, _)| *status).collect();
-    if statuses != [200, 201, 200, 200] {
+    if statuses != [200, 201, 200, 200, 421] {
         return Err(format!("unexpected statuses {statuses:?}").into());
     }
     Ok(())

@@ -63,18 +63,7 @@ static SHELL: LazyLock<String> = LazyLock::new(|| {
 "##,
         states = join(netorch_domain::NodeState::names()),
         methods = join(netorch_analytics::Method::names()),
-        not_plain = crate::input::NOT_PLAIN
-            .iter()
-            .map(|(first, last)| {
-                let (first, last) = (u32::from(*first), u32::from(*last));
-                if first == last {
-                    format!("{first:04X}")
-                } else {
-                    format!("{first:04X}-{last:04X}")
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(" "),
+        not_plain = crate::input::not_plain_ranges("").join(" "),
         version = env!("CARGO_PKG_VERSION"),
     )
 });

@@ -489,24 +489,27 @@ pub fn is_not_plain(c: char) -> bool {
         .any(|(first, last)| (*first..=*last).contains(&c))
 }
 
+/// The ranges of [`NOT_PLAIN`] in hex, each code point after `prefix`: `0000-001F` (or
+/// `\\u0000-\\u001F`), a lone character as itself.
+pub fn not_plain_ranges(prefix: &str) -> Vec<String> {
+    NOT_PLAIN
+        .iter()
+        .map(|(first, last)| {
+            let (first, last) = (u32::from(*first), u32::from(*last));
+            if first == last {
+                format!("{prefix}{first:04X}")
+            } else {
+                format!("{prefix}{first:04X}-{prefix}{last:04X}")
+            }
+        })
+        .collect()
+}
+
 /// The pattern a plain string must match, as the document states it: no character of
 /// [`NOT_PLAIN`] (NUL among them).
 pub fn plain_pattern() -> &'static str {
     static PATTERN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    PATTERN.get_or_init(|| {
-        let ranges: String = NOT_PLAIN
-            .iter()
-            .map(|(first, last)| {
-                let (first, last) = (u32::from(*first), u32::from(*last));
-                if first == last {
-                    format!("\\u{first:04X}")
-                } else {
-                    format!("\\u{first:04X}-\\u{last:04X}")
-                }
-            })
-            .collect();
-        format!("^[^{ranges}]*$")
-    })
+    PATTERN.get_or_init(|| format!("^[^{}]*$", not_plain_ranges("\\u").concat()))
 }
 
 impl StringField {

@@ -9,7 +9,8 @@
 mod fields;
 
 pub use fields::{
-    ChoiceField, Errors, FloatField, IntField, NOT_PLAIN, NodeRefField, StringField, TimeField,
+    ChoiceField, Errors, FloatField, IntField, NodeRefField, StringField, TimeField,
+    not_plain_ranges,
 };
 
 use crate::ApiState;

@@ -211,7 +211,51 @@ fn a_page_of_the_audit_log_is_bounded_by_bytes_and_paging_reads_it_all(t: &TestD
     })
 }
 
+/// Architecture Invariant (docs/ARCHITECTURE.md, `guard.rs`): every route the document lists
+/// passes the host check, whatever its method, open or not, so a route added later cannot
+/// escape it.
+fn every_route_refuses_a_host_it_does_not_answer_to(t: &TestDatabase) {
+    with_app!(t, |app| {
+        let (_, doc) = get(&app, "/openapi.json").await;
+        let mut checked = 0;
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            let uri = path
+                .replace("{deployment_id}", "1")
+                .replace("{node_id}", "1")
+                .replace("{asset}", "app.js");
+            for method in item.as_object().expect("an item").keys() {
+                let method = method.to_uppercase();
+                let (status, body) = call(
+                    &app,
+                    request(&method, &uri, &[("host", "rebound.example")], None),
+                )
+                .await;
+                assert_eq!(
+                    status,
+                    StatusCode::MISDIRECTED_REQUEST,
+                    "{method} {path}: {body}"
+                );
+                checked += 1;
+            }
+        }
+        for page in [
+            "/ui/deployments/1",
+            "/ui/assets/app.js",
+            "/docs/swagger-ui.css",
+        ] {
+            let (status, _) = call(
+                &app,
+                request("GET", page, &[("host", "rebound.example")], None),
+            )
+            .await;
+            assert_eq!(status, StatusCode::MISDIRECTED_REQUEST, "{page}");
+        }
+        assert!(checked >= 20, "{checked}");
+    })
+}
+
 netorch_testkit::backend_tests!(
+    every_route_refuses_a_host_it_does_not_answer_to,
     only_this_server_and_its_names_are_served_and_only_its_pages_change_things,
     a_limited_key_reaches_its_deployments_and_who_it_is,
     a_page_of_the_audit_log_is_bounded_by_bytes_and_paging_reads_it_all,
