@@ -57,7 +57,11 @@ impl HostPolicy {
         };
         HostPolicy {
             addresses,
-            names: allowed.iter().map(|name| normalize(name)).collect(),
+            // A port given with a name is not compared, as for the Host header.
+            names: allowed
+                .iter()
+                .map(|name| normalize(strip_port(name)))
+                .collect(),
             any: allowed.iter().any(|name| name == "*"),
         }
     }
@@ -299,9 +303,15 @@ mod tests {
 
     #[test]
     fn names_are_taken_when_given_and_any_address_when_bound_to_all() {
-        let policy =
-            HostPolicy::for_listener(bound("0.0.0.0:8000"), &["NetOrch.Example.COM".to_owned()]);
+        let policy = HostPolicy::for_listener(
+            bound("0.0.0.0:8000"),
+            &[
+                "NetOrch.Example.COM".to_owned(),
+                "svc.internal:8000".to_owned(),
+            ],
+        );
         assert!(policy.allows("netorch.example.com:443"));
+        assert!(policy.allows("svc.internal") && policy.allows("svc.internal:9000"));
         assert!(policy.allows("10.1.2.3:8000"));
         assert!(policy.allows("[fe80::1]:8000"));
         assert!(!policy.allows("other.example.com"));

@@ -109,10 +109,11 @@ impl FailureBudget {
         })
     }
 
-    /// What an address counts as: IPv4 whole, IPv6 by its /64.
+    /// What an address counts as: IPv4 whole (an IPv4 client of a dual-stack listener, which
+    /// arrives as `::ffff:a.b.c.d`, too), IPv6 by its /64.
     fn key(address: IpAddr) -> IpAddr {
-        match address {
-            IpAddr::V4(_) => address,
+        match address.to_canonical() {
+            address @ IpAddr::V4(_) => address,
             IpAddr::V6(v6) => {
                 let mut segments = v6.segments();
                 segments[4..].fill(0);
@@ -150,13 +151,21 @@ impl FailureBudget {
             return;
         };
         if buckets.len() >= MOST_ADDRESSES {
+            // Those back at a full budget are as good as absent; if that is not enough, the
+            // quarter that failed longest ago goes (never all at once, which would reset the
+            // addresses failing now), so that this sweep runs rarely.
             buckets.retain(|_, bucket| self.refilled(*bucket, now) < self.burst);
-            if buckets.len() >= MOST_ADDRESSES {
+            if buckets.len() > MOST_ADDRESSES / 4 * 3 {
+                let mut ages: Vec<Instant> = buckets.values().map(|bucket| bucket.at).collect();
+                let cut = ages.len() / 4;
+                ages.select_nth_unstable(cut);
+                let oldest_kept = ages[cut];
+                buckets.retain(|_, bucket| bucket.at >= oldest_kept);
                 log::warn!(
-                    "{} client addresses failed to authenticate recently: forgetting them all",
-                    buckets.len()
+                    "{} client addresses failed to authenticate recently: the quarter that \
+                     failed longest ago was forgotten",
+                    MOST_ADDRESSES
                 );
-                buckets.clear();
             }
         }
         let key = Self::key(address);
@@ -204,19 +213,42 @@ mod tests {
             budget.spend(a, t0);
         }
         assert!(budget.check(b, t0).is_err());
+        // IPv4 clients of a dual-stack listener are their IPv4 addresses, not one /64.
+        let mapped: IpAddr = "::ffff:198.51.100.7".parse().expect("address");
+        let neighbour: IpAddr = "::ffff:198.51.100.8".parse().expect("address");
+        for _ in 0..3 {
+            budget.spend(mapped, t0);
+        }
+        assert!(budget.check(mapped, t0).is_err());
+        assert!(
+            budget
+                .check("198.51.100.7".parse().expect("address"), t0)
+                .is_err()
+        );
+        assert!(budget.check(neighbour, t0).is_ok());
         assert!(FailureBudget::new(0.0, 1).is_none());
         assert!(FailureBudget::new(1.0, 0).is_none());
     }
 
     #[test]
-    fn the_budget_forgets_addresses_rather_than_grow() {
-        let budget = FailureBudget::new(1.0, 1).expect("valid");
+    fn the_budget_forgets_the_oldest_failures_rather_than_grow() {
+        let budget = FailureBudget::new(0.001, 1).expect("valid");
         let t0 = Instant::now();
+        let at = |i: u32| t0 + std::time::Duration::from_micros(u64::from(i));
         for i in 0..(MOST_ADDRESSES as u32 + 10) {
-            budget.spend(IpAddr::from(i.to_be_bytes()), t0);
+            budget.spend(IpAddr::from(i.to_be_bytes()), at(i));
         }
         let kept = budget.buckets.lock().expect("lock").len();
         assert!(kept <= MOST_ADDRESSES, "{kept}");
+        // The newest failures are still counted: their addresses wait.
+        let newest = MOST_ADDRESSES as u32 + 9;
+        let now = at(newest);
+        assert!(
+            budget
+                .check(IpAddr::from(newest.to_be_bytes()), now)
+                .is_err()
+        );
+        assert!(budget.check(IpAddr::from(0u32.to_be_bytes()), now).is_ok());
     }
 
     #[test]

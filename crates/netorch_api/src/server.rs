@@ -79,10 +79,14 @@ impl Shutdown {
              {REFUSAL_WINDOW:?}"
         );
         self.state.start_refusing();
-        stop_listening(&self.handle, &self.listener).await;
+        let refused = stop_listening(&self.handle, &self.listener).await;
         tokio::time::sleep(REFUSAL_WINDOW).await;
         log::info!("stopping once the requests received are answered");
         self.handle.stop(true).await;
+        // The connections answered here finish too (each within about two seconds).
+        for answer in refused {
+            let _ = tokio::time::timeout(Duration::from_secs(3), answer).await;
+        }
     }
 }
 
@@ -90,20 +94,34 @@ impl Shutdown {
 /// new ones: actix's accept loop is paused first (a closed socket would wake it with an error),
 /// the connections that queued meanwhile are answered 503 here, then the socket is shut down.
 /// A connection that completes its handshake in the instant between the last of those and the
-/// shutdown is reset by the kernel.
-async fn stop_listening(handle: &ServerHandle, listener: &TcpListener) {
+/// shutdown (a few microseconds) is reset by the kernel. Returns the answers under way.
+async fn stop_listening(
+    handle: &ServerHandle,
+    listener: &TcpListener,
+) -> Vec<tokio::task::JoinHandle<()>> {
     handle.pause().await;
     // The accept loop runs on its own thread and deregisters the socket when it sees the
     // pause: give it that moment before taking the queue over.
     tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut answers = Vec::new();
     if listener.set_nonblocking(true).is_ok() {
-        while let Ok((stream, _)) = listener.accept() {
-            tokio::spawn(refuse(stream));
+        loop {
+            match listener.accept() {
+                Ok((stream, _)) => answers.push(tokio::spawn(refuse(stream))),
+                // A client that gave up while queued, or a signal: the next one may be there.
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::Interrupted
+                    ) => {}
+                Err(_) => break,
+            }
         }
     }
     if let Err(error) = socket2::SockRef::from(listener).shutdown(std::net::Shutdown::Read) {
         log::warn!("could not stop listening ({error}); new connections wait for the stop");
     }
+    answers
 }
 
 /// Answers a connection accepted after the server stopped taking requests: reads its request's

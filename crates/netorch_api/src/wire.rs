@@ -90,6 +90,8 @@ pub(crate) struct Checked<T> {
     decoded: u64,
     /// Inside a request's body.
     in_body: bool,
+    /// Heads decoded so far.
+    heads: u64,
     /// Reading no more (after an error inside a body, or an upgrade): bytes are passed on.
     transparent: bool,
     /// The head in progress must be whole by then.
@@ -111,6 +113,7 @@ impl<T> Checked<T> {
             read: 0,
             decoded: 0,
             in_body: false,
+            heads: 0,
             transparent: false,
             head_deadline: Some(Box::pin(tokio::time::sleep(reading.head_timeout))),
             refusal: None,
@@ -129,6 +132,7 @@ impl<T> Checked<T> {
             self.decoded += (before - self.pending.len()) as u64;
             match decoded {
                 Ok(Some(Message::Item(_))) => {
+                    self.heads += 1;
                     self.head_deadline = None;
                     match self.codec.message_type() {
                         MessageType::None => self.in_body = false,
@@ -161,6 +165,17 @@ impl<T> Checked<T> {
             self.head_deadline = Some(deadline);
         }
         None
+    }
+
+    /// Refuses the head that did not arrive within its time.
+    fn refuse_late(&mut self) {
+        self.refuse(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "The request's line and headers did not arrive within {} s",
+                self.head_timeout.as_secs_f64()
+            ),
+        );
     }
 
     fn stop_reading(&mut self) {
@@ -261,20 +276,22 @@ impl<T: AsyncRead + Unpin> AsyncRead for Checked<T> {
             // The end of the requests actix may see.
             return Poll::Ready(Ok(()));
         }
-        if let Some(deadline) = this.head_deadline.as_mut()
-            && deadline.as_mut().poll(cx).is_ready()
-        {
-            this.refuse(
-                StatusCode::REQUEST_TIMEOUT,
-                format!(
-                    "The request's line and headers did not arrive within {} s",
-                    this.head_timeout.as_secs_f64()
-                ),
-            );
-            return Poll::Ready(Ok(()));
-        }
+        // Whether the head in progress is out of time; judged after reading what has arrived,
+        // so that a head whose end is already here is not refused.
+        let late = this
+            .head_deadline
+            .as_mut()
+            .is_some_and(|deadline| deadline.as_mut().poll(cx).is_ready());
+        let heads = this.heads;
         let before = buf.filled().len();
-        ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
+        match Pin::new(&mut this.io).poll_read(cx, buf) {
+            Poll::Pending if late => {
+                this.refuse_late();
+                return Poll::Ready(Ok(()));
+            }
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(result) => result?,
+        }
         let arrived = &buf.filled()[before..];
         if this.transparent || arrived.is_empty() {
             return Poll::Ready(Ok(()));
@@ -282,7 +299,13 @@ impl<T: AsyncRead + Unpin> AsyncRead for Checked<T> {
         let start = this.read;
         this.read += arrived.len() as u64;
         this.pending.extend_from_slice(arrived);
-        if let Some(cut) = this.inspect(cx) {
+        let mut cut = this.inspect(cx);
+        if cut.is_none() && late && this.heads == heads && !this.in_body && !this.transparent {
+            // What arrived did not complete the late head.
+            this.refuse_late();
+            cut = Some(this.decoded);
+        }
+        if let Some(cut) = cut {
             let kept = usize::try_from(cut.saturating_sub(start))
                 .unwrap_or(usize::MAX)
                 .min(arrived.len());

@@ -87,6 +87,12 @@ pub struct NewKey<'a> {
 /// [`StorageError::DeploymentNotFound`] (a limit to nothing would be a mistake).
 pub fn create(conn: &mut DbConnection, key: &NewKey<'_>, now: Timestamp) -> Result<ApiKey> {
     let name = key.name;
+    if key.deployments.is_some_and(<[DeploymentId]>::is_empty) {
+        // A limit to no deployment is a key that reaches nothing: surely a mistake.
+        return Err(StorageError::InvalidInput(
+            "a key limited to deployments needs at least one".to_owned(),
+        ));
+    }
     let row = KeyRow {
         name: name.to_owned(),
         role: key.role.as_str().to_owned(),

@@ -118,10 +118,19 @@ impl StorageError {
         match self {
             StorageError::Query(diesel::result::Error::DatabaseError(kind, info)) => {
                 let message = info.message();
+                // A check violation of a default partition is the routing race (PostgreSQL
+                // names the table; the message is the fallback where a server's messages are
+                // in English but the field is missing).
+                let default_partition =
+                    matches!(kind, diesel::result::DatabaseErrorKind::CheckViolation)
+                        && info
+                            .table_name()
+                            .is_some_and(|table| table.ends_with("_default"));
                 matches!(
                     kind,
                     diesel::result::DatabaseErrorKind::SerializationFailure
                 ) || message.contains("deadlock detected")
+                    || default_partition
                     || (message.contains("violates partition constraint")
                         && message.contains("_default\""))
             }
@@ -178,7 +187,8 @@ mod tests {
     use super::*;
     use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error};
 
-    struct Info(&'static str);
+    /// An error's message, and the table it names if any.
+    struct Info(&'static str, Option<&'static str>);
 
     impl DatabaseErrorInformation for Info {
         fn message(&self) -> &str {
@@ -191,7 +201,7 @@ mod tests {
             None
         }
         fn table_name(&self) -> Option<&str> {
-            None
+            self.1
         }
         fn column_name(&self) -> Option<&str> {
             None
@@ -205,7 +215,7 @@ mod tests {
     }
 
     fn error(kind: DatabaseErrorKind, message: &'static str) -> StorageError {
-        StorageError::Query(Error::DatabaseError(kind, Box::new(Info(message))))
+        StorageError::Query(Error::DatabaseError(kind, Box::new(Info(message, None))))
     }
 
     #[test]
@@ -250,6 +260,18 @@ mod tests {
             )
             .is_transient_conflict()
         );
+        let of_table = |table| {
+            StorageError::Query(Error::DatabaseError(
+                DatabaseErrorKind::CheckViolation,
+                // In whatever language the server speaks: the table is what counts.
+                Box::new(Info(
+                    "neue Zeile verletzt Partitions-Constraint",
+                    Some(table),
+                )),
+            ))
+        };
+        assert!(of_table("telemetry_minutes_default").is_transient_conflict());
+        assert!(!of_table("nodes").is_transient_conflict());
         assert!(!error(DatabaseErrorKind::Unknown, "syntax error").is_transient_conflict());
         assert!(!error(DatabaseErrorKind::Unknown, "database is locked").is_transient_conflict());
     }

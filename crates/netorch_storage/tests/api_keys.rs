@@ -126,6 +126,18 @@ fn a_key_limited_to_deployments_keeps_them_and_only_existing_ones(t: &TestDataba
         ),
         Err(StorageError::DeploymentNotFound)
     ));
+    // Nor a limit to no deployment at all.
+    assert!(matches!(
+        api_keys::create(
+            &mut conn,
+            &NewKey {
+                deployments: Some(&[]),
+                ..key("nothing", Role::Collector, HASH_A, None)
+            },
+            t0()
+        ),
+        Err(StorageError::InvalidInput(_))
+    ));
     let names: Vec<String> = api_keys::list(&mut conn)
         .expect("list")
         .into_iter()

@@ -9,7 +9,7 @@ use netorch_domain::{Metrics, NewDeployment, NewSample, Timestamp};
 use netorch_storage::nodes::NodeFilter;
 use netorch_storage::partitions;
 use netorch_storage::retention::Retention;
-use netorch_storage::{deployments, nodes, telemetry};
+use netorch_storage::{Backend, deployments, nodes, telemetry};
 use netorch_testkit::{TestDatabase, backend_tests};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 
@@ -30,6 +30,7 @@ fn writes_racing_the_partitions_of_their_range_never_fail(t: &TestDatabase) {
     let all = nodes::list(&mut conn, d.id, &NodeFilter::default())
         .expect("nodes")
         .nodes;
+    drop(conn);
     // Raw samples kept an hour, so each maintenance call below makes the partition of the
     // hour the writers are writing into (two ahead of its `now`) and drops old ones.
     let retention = Retention {
@@ -40,11 +41,19 @@ fn writes_racing_the_partitions_of_their_range_never_fail(t: &TestDatabase) {
     let stop = AtomicBool::new(false);
     let stored = AtomicUsize::new(0);
     let failures = AtomicUsize::new(0);
+    let created = AtomicUsize::new(0);
+    /// Stops the writers however the scope ends (a failed maintenance call too).
+    struct StopOnDrop<'a>(&'a AtomicBool);
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
     std::thread::scope(|scope| {
+        let _stop = StopOnDrop(&stop);
         for (writer, node) in all.iter().enumerate() {
             let (hour, stop, stored, failures) = (&hour, &stop, &stored, &failures);
             scope.spawn(move || {
-                let mut conn = t.db.get().expect("connection");
                 let mut step = 0i64;
                 while !stop.load(Ordering::SeqCst) {
                     step += 1;
@@ -63,6 +72,8 @@ fn writes_racing_the_partitions_of_their_range_never_fail(t: &TestDatabase) {
                             error_rate: 0.1,
                         },
                     };
+                    // A connection a write, as the API's handlers take them.
+                    let mut conn = t.db.get().expect("connection");
                     match telemetry::insert_batch(&mut conn, &[sample]) {
                         Ok(_) => {
                             stored.fetch_add(1, Ordering::SeqCst);
@@ -75,22 +86,20 @@ fn writes_racing_the_partitions_of_their_range_never_fail(t: &TestDatabase) {
                 }
             });
         }
-        let mut conn = t.db.get().expect("connection");
         for h in 0..12 {
             hour.store(h, Ordering::SeqCst);
             // Rows of hour h pile up in the default partition, then its partition is made.
             std::thread::sleep(std::time::Duration::from_millis(60));
             let now = t0() + Duration::hours(h - partitions::AHEAD);
+            let mut conn = t.db.get().expect("connection");
             for _ in 0..100 {
-                if !partitions::maintain(&mut conn, &retention, now)
-                    .expect("maintain")
-                    .deferred
-                {
+                let done = partitions::maintain(&mut conn, &retention, now).expect("maintain");
+                created.fetch_add(done.created, Ordering::SeqCst);
+                if !done.deferred {
                     break;
                 }
             }
         }
-        stop.store(true, Ordering::SeqCst);
     });
     let failures = failures.load(Ordering::SeqCst);
     let stored = stored.load(Ordering::SeqCst);
@@ -101,6 +110,10 @@ fn writes_racing_the_partitions_of_their_range_never_fail(t: &TestDatabase) {
         failures + stored
     );
     assert!(stored > 100, "the writers wrote ({stored})");
+    if t.db.backend() == Backend::Postgres {
+        // Each hour's partition was made while its rows arrived.
+        assert!(created.load(Ordering::SeqCst) >= 12, "partitions were made");
+    }
 }
 
 backend_tests!(writes_racing_the_partitions_of_their_range_never_fail);
