@@ -107,7 +107,8 @@ struct Cli {
     /// With keys on, each client address may fail to authenticate this many times a second
     /// (twice that at once); past it, its requests that need a key looked up get 429 with
     /// Retry-After.
-    #[arg(long, env = "NETORCH_AUTH_FAILURE_RATE", default_value_t = 10.0, value_parser = parse_rate)]
+    #[arg(long, env = "NETORCH_AUTH_FAILURE_RATE",
+          default_value_t = netorch_api::limits::DEFAULT_AUTH_FAILURE_RATE, value_parser = parse_rate)]
     auth_failure_rate: f64,
 
     #[command(flatten)]
@@ -401,11 +402,8 @@ async fn main() -> anyhow::Result<()> {
         .with_future_sample_tolerance(std::time::Duration::from_secs_f64(
             cli.sample_future_tolerance_secs,
         ));
-    let failures = FailureBudget::new(
-        cli.auth_failure_rate,
-        u32::try_from((cli.auth_failure_rate * 2.0).ceil() as u64).unwrap_or(u32::MAX),
-    )
-    .context("the failure rate must be above 0")?;
+    let failures = FailureBudget::per_second(cli.auth_failure_rate)
+        .context("the failure rate must be above 0")?;
     api = api.with_auth_failure_limit(failures);
     if let Some(rate) = cli.rate_limit {
         let burst = cli
@@ -416,7 +414,6 @@ async fn main() -> anyhow::Result<()> {
         api = api.with_rate_limit(limit);
     }
     let state = web::Data::new(api);
-    let cors_origins = cli.cors_origin.clone();
     let app_state = state.clone();
     let serving = netorch_api::server::serve(
         listener,
@@ -432,10 +429,7 @@ async fn main() -> anyhow::Result<()> {
                 ))
                 // Outermost of the API's own checks: a browser's preflight is answered before
                 // access control, which it carries no token for.
-                .wrap(actix_web::middleware::Condition::new(
-                    !cors_origins.is_empty(),
-                    netorch_api::cors(&cors_origins),
-                ))
+                .wrap(app_state.cors())
                 // Every response, whichever layer made it, has the request id, is JSON when it
                 // is an error, and is counted and logged.
                 .wrap(actix_web::middleware::from_fn(netorch_api::observe))

@@ -150,7 +150,6 @@ fn protect(document: &mut Document, keys: bool, limited: bool) {
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
     }
-    let error = error_response;
     for (path, item) in document.paths.paths.iter_mut() {
         if crate::auth::OPEN_PATHS.contains(&path.as_str()) {
             continue;
@@ -167,7 +166,7 @@ fn protect(document: &mut Document, keys: bool, limited: bool) {
             if limited {
                 responses.insert(
                     "429".into(),
-                    error("Over the caller's rate limit (with Retry-After)").into(),
+                    error_response("Over the caller's rate limit (with Retry-After)").into(),
                 );
             }
             if !keys {
@@ -175,11 +174,14 @@ fn protect(document: &mut Document, keys: bool, limited: bool) {
             }
             responses.insert(
                 "401".into(),
-                error("No token, or one no active key has (with WWW-Authenticate: Bearer)").into(),
+                error_response(
+                    "No token, or one no active key has (with WWW-Authenticate: Bearer)",
+                )
+                .into(),
             );
             responses.insert(
                 "403".into(),
-                error(
+                error_response(
                     "The key's role or deployments do not allow this (or, for a change, a page \
                      of an origin that may not)",
                 )

@@ -90,14 +90,17 @@ impl HostPolicy {
         if self.any {
             return true;
         }
-        let name = normalize(strip_port(host));
-        if name == "localhost" || self.names.contains(&name) {
+        // Compared without a copy: this runs on every request.
+        let name = strip_port(host).trim().trim_end_matches('.');
+        if name.eq_ignore_ascii_case("localhost")
+            || self.names.iter().any(|n| n.eq_ignore_ascii_case(name))
+        {
             return true;
         }
         let address = name
             .strip_prefix('[')
             .and_then(|v6| v6.strip_suffix(']'))
-            .unwrap_or(&name)
+            .unwrap_or(name)
             .parse::<IpAddr>();
         match (&self.addresses, address) {
             (Addresses::Any, Ok(_)) => true,
@@ -139,6 +142,8 @@ fn strip_port(host: &str) -> &str {
 /// `--cors-origin`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OriginPolicy {
+    /// As configured, for the CORS middleware ([`crate::cors`]).
+    configured: Vec<String>,
     /// `scheme://host[:port]`, lower case, without a trailing slash.
     origins: Vec<String>,
     /// `--cors-origin '*'`.
@@ -149,12 +154,18 @@ impl OriginPolicy {
     /// The origins of `--cors-origin` (each `scheme://host[:port]`, or `*` for any).
     pub fn new(origins: &[String]) -> Self {
         OriginPolicy {
+            configured: origins.to_vec(),
             origins: origins
                 .iter()
                 .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
                 .collect(),
             any: origins.iter().any(|o| o == "*"),
         }
+    }
+
+    /// The origins as configured (`--cors-origin`).
+    pub fn configured(&self) -> &[String] {
+        &self.configured
     }
 
     /// Whether a page of `origin` may send a request that changes something to a server the
@@ -201,13 +212,13 @@ fn changes_something(method: &Method) -> bool {
 }
 
 /// The host a request names: the authority of an absolute request target, else `Host`.
-fn requested_host(req: &ServiceRequest) -> Result<Option<String>, ApiError> {
+fn requested_host(req: &ServiceRequest) -> Result<Option<&str>, ApiError> {
     if let Some(authority) = req.uri().authority() {
-        return Ok(Some(authority.as_str().to_owned()));
+        return Ok(Some(authority.as_str()));
     }
     match req.headers().get(header::HOST) {
         None => Ok(None),
-        Some(value) => value.to_str().map(|v| Some(v.to_owned())).map_err(|_| {
+        Some(value) => value.to_str().map(Some).map_err(|_| {
             ApiError::MisdirectedHost("The Host header is not a host name".to_owned())
         }),
     }
@@ -234,7 +245,7 @@ pub async fn check(
 fn admit(state: &ApiState, req: &ServiceRequest) -> Result<(), ApiError> {
     let host = requested_host(req)?;
     // No Host at all (HTTP/1.0): no browser sends that, so no page can be behind it.
-    if let Some(host) = host.as_deref().filter(|host| !state.hosts.allows(host)) {
+    if let Some(host) = host.filter(|host| !state.hosts.allows(host)) {
         let shown: String = strip_port(host).chars().take(100).collect();
         return Err(ApiError::MisdirectedHost(format!(
             "This server does not answer to the host {shown:?} (it answers to {}): if that is \
@@ -251,7 +262,7 @@ fn admit(state: &ApiState, req: &ServiceRequest) -> Result<(), ApiError> {
         None => Ok(()),
         Some(origin) => {
             let origin = origin.to_str().unwrap_or("null");
-            if state.origins.allows(origin, host.as_deref()) {
+            if state.origins.allows(origin, host) {
                 Ok(())
             } else {
                 let shown: String = origin.chars().take(100).collect();

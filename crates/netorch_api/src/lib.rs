@@ -183,11 +183,19 @@ impl ApiState {
 
     /// The same state letting pages of `origins` (each `scheme://host[:port]`, or `*`) change
     /// things, besides this server's own pages (default: none but its own). Give it the
-    /// origins [`cors`] is given, so that what a browser may ask and what the server does
-    /// agree.
+    /// origins CORS is built from too ([`ApiState::cors`]), so that what a browser may ask and
+    /// what the server does agree.
     pub fn with_cors_origins(mut self, origins: &[String]) -> Self {
         self.origins = std::sync::Arc::new(guard::OriginPolicy::new(origins));
         self
+    }
+
+    /// CORS for the origins [`ApiState::with_cors_origins`] was given ([`cors`]), on only when
+    /// there are some: wrap the app in it, outside access control (a preflight carries no
+    /// token), as the server does.
+    pub fn cors(&self) -> actix_web::middleware::Condition<actix_cors::Cors> {
+        let origins = self.origins.configured();
+        actix_web::middleware::Condition::new(!origins.is_empty(), cors(origins))
     }
 
     /// The same state refusing (422) pushed samples dated more than `tolerance` ahead of the
@@ -205,9 +213,16 @@ impl ApiState {
         self
     }
 
-    /// The shutdown phases, to wait on.
-    pub(crate) fn shutdown_phases(&self) -> tokio::sync::watch::Receiver<u8> {
-        self.shutdown.subscribe()
+    /// A future that completes once the server refuses requests ([`ApiState::start_refusing`]):
+    /// what waits on a client (a body still arriving) stops waiting then.
+    pub(crate) fn until_refusing(&self) -> impl Future<Output = ()> + 'static {
+        let mut phases = self.shutdown.subscribe();
+        async move {
+            // An error means the state is gone: nothing will ever refuse.
+            if phases.wait_for(|phase| *phase >= REFUSING).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
     }
 
     /// The same state recording into and serving `metrics` (default: metrics of their own,
@@ -486,6 +501,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             ))
             .wrap(actix_web::middleware::from_fn(guard::check))
     };
+    // The assets of the explorer and the dashboard's pages below `/ui`: open, not in the
+    // document, and through the host check like every route.
+    let asset = |path: &'static str, route: actix_web::Route| {
+        web::resource(path)
+            .route(route)
+            .wrap(actix_web::middleware::from_fn(guard::check))
+    };
     cfg.service(resource("/").route(get().to(root)))
         .service(
             resource("/deployments")
@@ -531,20 +553,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/metrics").route(get().to(metrics)))
         .service(resource("/openapi.json").route(get().to(docs::openapi_json)))
         .service(resource("/docs").route(get().to(docs::explorer)))
-        .service(
-            web::resource("/docs/{asset}")
-                .route(get().to(docs::asset))
-                .wrap(actix_web::middleware::from_fn(guard::check)),
-        )
+        .service(asset("/docs/{asset}", get().to(docs::asset)))
         .service(resource("/ui").route(get().to(ui::page)))
-        .service(
-            web::resource(ui::PAGES)
-                .route(get().to(ui::page))
-                .wrap(actix_web::middleware::from_fn(guard::check)),
-        )
-        .service(
-            web::resource(ui::ASSETS)
-                .route(get().to(ui::asset))
-                .wrap(actix_web::middleware::from_fn(guard::check)),
-        );
+        .service(asset(ui::ASSETS, get().to(ui::asset)));
+    for page in ui::PAGES {
+        cfg.service(asset(page, get().to(ui::page)));
+    }
 }

@@ -90,13 +90,17 @@ impl Default for FailureBudget {
     /// 10 failures a second, 20 at once: a person mistyping or a script with a stale token
     /// never meets it, a flood does at once.
     fn default() -> Self {
+        // What `per_second(DEFAULT_AUTH_FAILURE_RATE)` makes, without its check.
         FailureBudget {
-            per_second: 10.0,
-            burst: 20.0,
+            per_second: DEFAULT_AUTH_FAILURE_RATE,
+            burst: DEFAULT_AUTH_FAILURE_RATE * 2.0,
             buckets: Mutex::default(),
         }
     }
 }
+
+/// The default failures a second, `--auth-failure-rate`'s default.
+pub const DEFAULT_AUTH_FAILURE_RATE: f64 = 10.0;
 
 impl FailureBudget {
     /// `per_second` failures a second on average, `burst` at once; `None` unless `per_second`
@@ -107,6 +111,13 @@ impl FailureBudget {
             burst: f64::from(burst),
             buckets: Mutex::default(),
         })
+    }
+
+    /// `per_second` failures a second on average and twice that at once (at least one), as
+    /// `--auth-failure-rate` sets it; `None` unless `per_second` is positive and finite.
+    pub fn per_second(per_second: f64) -> Option<Self> {
+        let burst = (per_second * 2.0).ceil().clamp(1.0, f64::from(u32::MAX)) as u32;
+        Self::new(per_second, burst)
     }
 
     /// What an address counts as: IPv4 whole (an IPv4 client of a dual-stack listener, which

@@ -101,25 +101,43 @@ fn loggable_method(method: &str) -> String {
         .collect()
 }
 
-/// Whether another layer answered an error in some other shape than the API's JSON.
-fn is_foreign_error<B>(response: &ServiceResponse<B>) -> bool {
-    response.status().as_u16() >= 400
-        && !response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(crate::input::is_json)
+/// Whether `headers` say the body is JSON.
+fn is_json_body(headers: &header::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(crate::input::is_json)
 }
 
-/// `response` with its body replaced by `{"detail": <its text, or the status's reason>,
-/// "request_id": id}`, its other headers kept.
+/// An error of `status` as the API answers them, `{"detail", "request_id": id}`, keeping
+/// `headers` (those another layer set: `Allow`, CORS's) but the body's own.
+fn json_error(
+    status: actix_web::http::StatusCode,
+    detail: String,
+    headers: &header::HeaderMap,
+    id: &str,
+) -> HttpResponse {
+    let mut json = HttpResponse::build(status).json(ErrorDetail {
+        detail: detail.into(),
+        request_id: Some(id.to_owned()),
+    });
+    for (name, value) in headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            json.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    json
+}
+
+/// `response`, an error another layer answered in some other shape than the API's JSON, with
+/// its text (or its status's reason) as the `detail` of [`json_error`].
 async fn as_json_error<B: MessageBody + 'static>(
     response: ServiceResponse<B>,
     id: &str,
 ) -> ServiceResponse<BoxBody> {
     let (req, response) = response.into_parts();
     let status = response.status();
-    let mut headers = response.headers().clone();
+    let headers = response.headers().clone();
     let text = actix_web::body::to_bytes_limited(response.into_body(), FOREIGN_ERROR_BYTES)
         .await
         .ok()
@@ -127,16 +145,7 @@ async fn as_json_error<B: MessageBody + 'static>(
         .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_owned())
         .filter(|text| !text.is_empty())
         .unwrap_or_else(|| status.canonical_reason().unwrap_or("Error").to_owned());
-    let mut json = HttpResponse::build(status).json(ErrorDetail {
-        detail: text.into(),
-        request_id: Some(id.to_owned()),
-    });
-    headers.remove(header::CONTENT_TYPE);
-    headers.remove(header::CONTENT_LENGTH);
-    for (name, value) in headers.iter() {
-        json.headers_mut().append(name.clone(), value.clone());
-    }
-    ServiceResponse::new(req, json)
+    ServiceResponse::new(req, json_error(status, text, &headers, id))
 }
 
 /// The middleware: wrap the whole app in it, outside every other layer but a path
@@ -186,7 +195,8 @@ pub async fn observe<B: MessageBody + 'static>(
     drop(in_flight);
     let (result, status) = match outcome {
         Ok(response) => {
-            let mut response = if is_foreign_error(&response) {
+            let foreign = response.status().as_u16() >= 400 && !is_json_body(response.headers());
+            let mut response = if foreign {
                 as_json_error(response, &id).await.map_into_right_body()
             } else {
                 response.map_into_left_body()
@@ -202,24 +212,10 @@ pub async fn observe<B: MessageBody + 'static>(
             // rather than by actix later, outside the id's scope; in the API's JSON whoever
             // made the error.
             let made = request_id::sync_scope(id.clone(), || error.error_response());
-            let mut response = if made
-                .headers()
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(crate::input::is_json)
-            {
+            let mut response = if is_json_body(made.headers()) {
                 made
             } else {
-                let mut json = HttpResponse::build(made.status()).json(ErrorDetail {
-                    detail: error.to_string().into(),
-                    request_id: Some(id.clone()),
-                });
-                for (name, value) in made.headers().iter() {
-                    if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-                        json.headers_mut().append(name.clone(), value.clone());
-                    }
-                }
-                json
+                json_error(made.status(), error.to_string(), made.headers(), &id)
             };
             if let Some(value) = value {
                 response.headers_mut().insert(header, value);

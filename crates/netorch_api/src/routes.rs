@@ -178,14 +178,12 @@ pub async fn list_deployments(
         Ok(deployments::list(conn, skip, limit)?)
     })
     .await?;
-    let (page, _) = json_page(
-        list.into_iter()
-            .map(|(deployment, counts)| DeploymentOut::new(deployment, &counts)),
-    )
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/json")
-        .body(page))
+    let mut page: Vec<DeploymentOut> = list
+        .into_iter()
+        .map(|(deployment, counts)| DeploymentOut::new(deployment, &counts))
+        .collect();
+    page.truncate(page_len(&page));
+    Ok(HttpResponse::Ok().json(page))
 }
 
 /// Get a deployment
@@ -805,25 +803,13 @@ pub async fn list_events(
     })
     .await?;
     let read = page.len();
-    let ids: Vec<i64> = page.iter().map(|e| e.id.get()).collect();
-    let (events, kept) = json_page(page.into_iter().map(EventOut::from))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut events: Vec<EventOut> = page.into_iter().map(EventOut::from).collect();
+    events.truncate(page_len(&events));
     // More may follow when the page came full, or was cut short by its size.
-    let next_after = (read as i64 == limit || kept < read)
-        .then(|| kept.checked_sub(1).map(|last| ids[last]))
+    let next_after = (read as i64 == limit || events.len() < read)
+        .then(|| events.last().map(|e| e.id))
         .flatten();
-    let mut body = b"{\"events\":".to_vec();
-    body.extend_from_slice(&events);
-    body.extend_from_slice(
-        format!(
-            ",\"next_after\":{}}}",
-            next_after.map_or("null".to_owned(), |id| id.to_string())
-        )
-        .as_bytes(),
-    );
-    Ok(HttpResponse::Ok()
-        .content_type("application/json")
-        .body(body))
+    Ok(HttpResponse::Ok().json(EventList { events, next_after }))
 }
 
 /// Follow the audit log live

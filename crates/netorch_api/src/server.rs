@@ -146,20 +146,12 @@ async fn refuse(stream: std::net::TcpStream) {
         }
     })
     .await;
-    let body = serde_json::to_vec(&crate::ErrorDetail {
-        detail: crate::error::SHUTTING_DOWN.into(),
-        request_id: Some(crate::request_id::generate()),
-    })
-    .unwrap_or_default();
-    let reply = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n",
-        body.len()
+    let (reply, _) = crate::wire::error_reply(
+        actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+        crate::error::SHUTTING_DOWN.to_owned(),
+        &[("retry-after", "1")],
     );
-    if stream.write_all(reply.as_bytes()).await.is_err()
-        || stream.write_all(&body).await.is_err()
-        || stream.shutdown().await.is_err()
-    {
+    if stream.write_all(&reply).await.is_err() || stream.shutdown().await.is_err() {
         return;
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), async {

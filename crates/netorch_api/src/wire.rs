@@ -68,7 +68,37 @@ impl Reading {
     }
 }
 
-/// A refused request head: the answer, and when the refusal started (for its latency).
+/// A whole HTTP/1.1 error answer written without actix (for a request actix never sees):
+/// `status`, the JSON `{"detail", "request_id"}` with `X-Request-Id`, the `extra` headers, and
+/// `Connection: close`. Returns it with the request id it carries.
+pub(crate) fn error_reply(
+    status: StatusCode,
+    detail: String,
+    extra: &[(&str, &str)],
+) -> (Bytes, String) {
+    let id = crate::request_id::generate();
+    let body = serde_json::to_vec(&ErrorDetail {
+        detail: detail.into(),
+        request_id: Some(id.clone()),
+    })
+    .unwrap_or_default();
+    let mut reply = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         x-request-id: {id}\r\nconnection: close\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("Error"),
+        body.len()
+    );
+    for (name, value) in extra {
+        reply.push_str(&format!("{name}: {value}\r\n"));
+    }
+    reply.push_str("\r\n");
+    let mut reply = reply.into_bytes();
+    reply.extend_from_slice(&body);
+    (Bytes::from(reply), id)
+}
+
+/// A refused request head: the answer, and how much of it is written.
 struct Refusal {
     reply: Bytes,
     written: usize,
@@ -187,21 +217,7 @@ impl<T> Checked<T> {
     /// Refuses the head in progress: actix reads no more of this connection, and the refusal
     /// goes out when it closes it.
     fn refuse(&mut self, status: StatusCode, detail: String) {
-        let id = crate::request_id::generate();
-        let body = serde_json::to_vec(&ErrorDetail {
-            detail: detail.into(),
-            request_id: Some(id.clone()),
-        })
-        .unwrap_or_default();
-        let mut reply = format!(
-            "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
-             x-request-id: {id}\r\nconnection: close\r\n\r\n",
-            status.as_u16(),
-            status.canonical_reason().unwrap_or("Error"),
-            body.len()
-        )
-        .into_bytes();
-        reply.extend_from_slice(&body);
+        let (reply, id) = error_reply(status, detail, &[]);
         if let Some(observer) = &self.observer {
             observer
                 .metrics
@@ -221,7 +237,7 @@ impl<T> Checked<T> {
         self.head_deadline = None;
         self.pending = BytesMut::new();
         self.refusal = Some(Refusal {
-            reply: Bytes::from(reply),
+            reply,
             written: 0,
             linger: None,
         });

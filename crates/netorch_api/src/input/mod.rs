@@ -230,7 +230,7 @@ impl<T: FromInput + 'static> FromRequest for Valid<T> {
         let state = req.app_data::<web::Data<ApiState>>();
         let limit = state.map_or(crate::DEFAULT_BODY_TIMEOUT, |state| state.body_timeout);
         let max_bytes = state.map_or(crate::MAX_BODY_BYTES, |state| state.max_body_bytes());
-        let shutdown = state.map(|state| state.shutdown_phases());
+        let refusing = state.map(|state| state.until_refusing());
         Box::pin(async move {
             let bytes = match body {
                 Some(payload) => {
@@ -240,10 +240,8 @@ impl<T: FromInput + 'static> FromRequest for Valid<T> {
                     // A body still arriving when the server stops taking requests is not
                     // waited for: the shutdown is bounded (docs/RELIABILITY.md).
                     let refused = async {
-                        match shutdown {
-                            Some(mut phases) => {
-                                let _ = phases.wait_for(|phase| *phase >= crate::REFUSING).await;
-                            }
+                        match refusing {
+                            Some(refusing) => refusing.await,
                             None => std::future::pending::<()>().await,
                         }
                     };
