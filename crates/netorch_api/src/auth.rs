@@ -233,7 +233,15 @@ pub fn create_key(
         StorageError::DeploymentNotFound => ApiError::invalid(crate::error::FieldError {
             kind: "deployment_not_found",
             loc: vec!["deployment".into()],
-            msg: "A key can be limited only to deployments that exist".into(),
+            msg: format!(
+                "A key can be limited only to deployments that exist, and not all of {} do",
+                deployments
+                    .unwrap_or_default()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             input: serde_json::json!(
                 deployments
                     .unwrap_or_default()
