@@ -7,11 +7,10 @@
 //! them at once, in FastAPI's shape.
 
 mod fields;
+mod text;
 
-pub use fields::{
-    ChoiceField, Errors, FloatField, IntField, NodeRefField, StringField, TimeField,
-    not_plain_ranges,
-};
+pub use fields::{ChoiceField, Errors, FloatField, IntField, NodeRefField, TimeField};
+pub use text::{StringField, not_plain_ranges};
 
 use crate::ApiState;
 use crate::error::{ApiError, FieldError, LocItem};
