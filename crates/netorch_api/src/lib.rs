@@ -39,6 +39,7 @@ mod input;
 pub mod limits;
 mod listing_cache;
 mod observe;
+mod paging;
 mod report_gate;
 pub mod request_id;
 mod requests;
@@ -57,8 +58,8 @@ pub use docs::{ApiDoc, document};
 pub use error::{ApiError, ConflictDetail, ErrorDetail, FieldError, LocItem, ValidationError};
 pub use event_stream::{END_EVENT, EndReason, EventStreamTiming};
 pub use observe::observe;
+pub use paging::PAGE_BYTES;
 pub use requests::DEFAULT_MAX_NODES_PER_DEPLOYMENT;
-pub use responses::PAGE_BYTES;
 pub use routes::not_found;
 
 /// The most samples one push may carry.

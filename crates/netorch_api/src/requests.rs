@@ -7,6 +7,7 @@ use crate::input::{
     ChoiceField, Errors, FloatField, FromInput, Input, IntField, NodeRefField, StringField,
     TimeField, required, valid,
 };
+use crate::paging::Paging;
 use chrono::{DateTime, Utc};
 use netorch_analytics::{AnalysisConfig, Method};
 use netorch_domain::{
@@ -118,35 +119,6 @@ params!(
         NODE_ID.parameter(ParameterIn::Path),
     ]
 );
-
-/// `skip` and `limit`: the paging every listing shares, read in one place.
-#[derive(Debug, Clone, Copy)]
-pub struct Paging;
-
-impl Paging {
-    /// Items to skip.
-    pub const SKIP: IntField = IntField::new("skip", "Items to skip").min(0).default(0);
-    /// The most items a page holds; 100 when absent unless the listing says otherwise.
-    pub const LIMIT: IntField = IntField::new("limit", "At most this many items")
-        .min(1)
-        .max(1000)
-        .default(100);
-    /// [`Paging::LIMIT`] for listings that return everything when no limit is given.
-    pub const LIMIT_OR_ALL: IntField =
-        IntField::new("limit", "At most this many items (all when absent)")
-            .min(1)
-            .max(1000);
-
-    /// Reads `skip`: its default when absent.
-    pub fn skip(input: &mut Input<'_>) -> i64 {
-        input.query_int_or_default(&Self::SKIP)
-    }
-
-    /// Reads `limit`: its default when absent.
-    pub fn limit(input: &mut Input<'_>) -> i64 {
-        input.query_int_or_default(&Self::LIMIT)
-    }
-}
 
 /// `GET /deployments`.
 #[derive(Debug, Clone, Copy)]

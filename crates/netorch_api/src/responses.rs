@@ -578,41 +578,6 @@ impl From<Event> for EventOut {
     }
 }
 
-/// The most bytes of JSON one page of a listing of stored texts holds (deployments, events):
-/// a page ends before the item that would take it past this, so that whatever descriptions
-/// were stored, an answer stays this small. Every page holds at least one item.
-pub const PAGE_BYTES: usize = 1 << 20;
-
-/// How many of `items`, from the first, fit a JSON array of at most [`PAGE_BYTES`] bytes (at
-/// least one). Each is measured as it serializes, into no buffer: the page is then serialized as
-/// the type the document shows.
-pub fn page_len<T: Serialize>(items: &[T]) -> usize {
-    /// A writer that only counts.
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0 += bytes.len();
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    // The brackets.
-    let mut total = 2;
-    for (index, item) in items.iter().enumerate() {
-        let mut size = Count(0);
-        // Serializing the API's shapes into a writer that cannot fail cannot fail.
-        let _ = serde_json::to_writer(&mut size, item);
-        // The comma before every item but the first.
-        total += size.0 + usize::from(index > 0);
-        if index > 0 && total > PAGE_BYTES {
-            return index;
-        }
-    }
-    items.len()
-}
-
 /// A page of the audit log.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventList {
@@ -621,27 +586,6 @@ pub struct EventList {
     /// Pass as `after` for the next page; null when this page was the last. A page ends at
     /// `limit` events or at 1 MiB of JSON, whichever comes first.
     pub next_after: Option<i64>,
-}
-
-#[cfg(test)]
-mod page_tests {
-    use super::*;
-
-    #[test]
-    fn a_page_stops_before_the_item_that_would_pass_its_bytes() {
-        let big = "x".repeat(PAGE_BYTES / 3);
-        let items = [&big, &big, &big, &big];
-        let count = page_len(&items);
-        assert_eq!(count, 2);
-        let bytes = serde_json::to_vec(&items[..count]).expect("json");
-        assert!(bytes.len() <= PAGE_BYTES);
-        let parsed: Vec<String> = serde_json::from_slice(&bytes).expect("an array");
-        assert_eq!(parsed.len(), 2);
-        // One item larger than a page still goes out alone.
-        let huge = "y".repeat(PAGE_BYTES * 2);
-        assert_eq!(page_len(&[&huge, &big]), 1);
-        assert_eq!(page_len(&Vec::<u8>::new()), 0);
-    }
 }
 
 /// One worker loop's liveness.

@@ -6,6 +6,7 @@ use crate::auth::Actor;
 use crate::error::{ApiError, ConflictDetail, ErrorDetail, FieldError, LocItem, ValidationError};
 use crate::input::Valid;
 use crate::listing_cache::ListingKey;
+use crate::paging::page_len;
 use crate::requests::*;
 use crate::responses::*;
 use actix_web::{HttpResponse, web};
