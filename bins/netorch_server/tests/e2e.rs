@@ -537,18 +537,9 @@ fn the_event_stream_shows_a_rollout_as_it_happens_and_ends_with_the_delete() {
     let addr = server.addr.clone();
     let id = create(&addr, "live", 5);
 
-    let mut stream = TcpStream::connect(&addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    write!(
-        stream,
-        "GET /deployments/{id}/events/stream HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send");
     // Read as it comes: the workers move the nodes while the stream is open, and every node
     // reaches RUNNING or FAILED on it.
-    let mut reader = BufReader::new(stream);
+    let mut reader = open_stream(&addr, &format!("/deployments/{id}/events/stream"), "");
     let mut head = String::new();
     while !head.ends_with("\r\n\r\n") {
         reader.read_line(&mut head).expect("head");

@@ -9,8 +9,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
+use std::io::BufRead;
 use std::time::{Duration, Instant};
 use support::*;
 
@@ -510,16 +509,7 @@ fn an_open_stream_ends_when_its_key_is_revoked(t: &netorch_testkit::TestDatabase
     );
     assert_eq!(status, 201, "{body}");
     let id = body["id"].as_i64().expect("id");
-    let mut stream = TcpStream::connect(&addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
-    write!(
-        stream,
-        "GET /deployments/{id}/events/stream HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {viewer}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send");
-    let mut reader = BufReader::new(stream);
+    let mut reader = open_stream(&addr, &format!("/deployments/{id}/events/stream"), &viewer);
     let mut seen = String::new();
     while !seen.contains("event: DEPLOYMENT_CREATED") {
         let mut line = String::new();

@@ -312,3 +312,23 @@ pub fn get_text(addr: &str, path: &str, request_id: &str) -> (u16, Option<String
     );
     (status, header(&head, "x-request-id"), body)
 }
+
+/// Opens `GET path` as a long answer (an event stream) with `Authorization: Bearer token`
+/// unless `token` is empty; the connection, to read as it comes (30 s for each read).
+pub fn open_stream(addr: &str, path: &str, token: &str) -> BufReader<TcpStream> {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let authorization = if token.is_empty() {
+        String::new()
+    } else {
+        format!("Authorization: Bearer {token}\r\n")
+    };
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{authorization}Connection: close\r\n\r\n"
+    )
+    .expect("send");
+    BufReader::new(stream)
+}
