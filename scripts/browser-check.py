@@ -356,8 +356,8 @@ def roles(checks, binary, work):
     tokens = {}
     for role in ["viewer", "operator", "admin"]:
         out = subprocess.run(
-            [binary, "--database-url", database, "keys", "create", "--name", f"ui-{role}",
-             "--role", role], check=True, capture_output=True, text=True).stdout
+            [binary, "--database-url", database, "keys", "create", "--create-database",
+             "--name", f"ui-{role}", "--role", role], check=True, capture_output=True, text=True).stdout
         tokens[role] = re.search(r"ntk_[0-9a-f]{64}", out).group(0)
     server, base = start_server(binary, work, "keys", "--auth", "keys", "--time-scale", "10")
     try:

@@ -33,7 +33,7 @@ fuzz() {
   FUZZ_ARGS=()
   if [ "$name" = keys ]; then
     # An admin key made on the command line, as an operator would.
-    token=$("$bin" keys create --name fuzz --role admin --database-url "$db" 2>/dev/null)
+    token=$("$bin" keys create --create-database --name fuzz --role admin --database-url "$db" 2>/dev/null)
     FUZZ_ARGS=(-H "Authorization: Bearer $token")
   fi
   RUST_LOG=info "$bin" --bind 127.0.0.1:0 --database-url "$db" "$@" >"$work/$name.log" 2>&1 &

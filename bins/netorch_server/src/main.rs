@@ -27,8 +27,8 @@ struct Cli {
     #[command(flatten)]
     log: LogArgs,
 
-    /// Address to listen on (port 0 picks a free port, logged at start).
-    #[arg(long, env = "NETORCH_BIND", default_value = "127.0.0.1:8000")]
+    /// Address to listen on, as HOST:PORT (port 0 picks a free port, logged at start).
+    #[arg(long, env = "NETORCH_BIND", default_value = "127.0.0.1:8000", value_parser = parse_bind)]
     bind: String,
 
     /// Run the workers inside the server (`embedded`), or leave them to netorch-worker
@@ -164,6 +164,18 @@ enum Keys {
     },
 }
 
+fn parse_bind(text: &str) -> Result<String, String> {
+    match text.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+            Ok(text.to_owned())
+        }
+        _ => Err(format!(
+            "{text:?} is not an address to listen on: use HOST:PORT, such as 127.0.0.1:8000 \
+             (this machine only), 0.0.0.0:8000 (every interface) or [::1]:8000"
+        )),
+    }
+}
+
 fn parse_rate(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(rate) if rate.is_finite() && rate > 0.0 && rate <= 1e6 => Ok(rate),
@@ -241,12 +253,13 @@ fn auth_in_force(flag: Option<Auth>, loopback: bool) -> AuthMode {
 }
 
 /// Runs a `keys` subcommand.
-fn manage_keys(database_url: &str, command: Keys) -> anyhow::Result<()> {
+fn manage_keys(database: &DatabaseArgs, command: Keys) -> anyhow::Result<()> {
     let options = DatabaseOptions {
         max_connections: 1,
         ..DatabaseOptions::default()
     };
-    let db = Database::connect_with(database_url, &options)?;
+    // Keys belong in the server's database: a missing SQLite file is refused, not created.
+    let db = database.join(options).map_err(anyhow::Error::msg)?;
     let mut conn = db.get()?;
     let now = chrono::Utc::now();
     let time = |at: Option<chrono::DateTime<chrono::Utc>>| {
@@ -347,12 +360,25 @@ enum Workers {
     None,
 }
 
+/// Runs the program; an error is one line on standard error (its causes joined with `: `)
+/// and exit status 1, never a backtrace, whatever `RUST_BACKTRACE` says: a mistaken flag or
+/// URL is the user's to fix, not a bug to debug.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     cli.log.init();
     if let Some(Command::Keys(command)) = cli.command {
-        return manage_keys(&cli.database.database_url, command);
+        return manage_keys(&cli.database, command);
     }
     let http_workers = cli
         .http_workers

@@ -4,7 +4,7 @@
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use netorch_simulator::SimulatedHardware;
-use netorch_storage::Database;
+use netorch_storage::DatabaseOptions;
 use netorch_workers::cli::{DatabaseArgs, LogArgs, WorkerArgs};
 use std::sync::Arc;
 
@@ -42,8 +42,21 @@ enum Loop {
     Both,
 }
 
+/// Runs the program; an error is one line on standard error (its causes joined with `: `)
+/// and exit status 1, never a backtrace, whatever `RUST_BACKTRACE` says: a mistaken flag or
+/// URL is the user's to fix, not a bug to debug.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     cli.log.init();
     // The address first: a worker that cannot serve its metrics must not start working.
@@ -55,8 +68,12 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("cannot listen on {bind} for metrics"))
         })
         .transpose()?;
-    // The error names the database (password hidden) and what the driver said.
-    let db = Database::connect(&cli.database.database_url)?;
+    // The error names the database (password hidden) and what the driver said; a worker joins
+    // an existing database, so a missing SQLite file is refused unless --create-database.
+    let db = cli
+        .database
+        .join(DatabaseOptions::default())
+        .map_err(anyhow::Error::msg)?;
     let mut metrics = netorch_metrics::Metrics::new();
     metrics.collect_database(db.clone());
     let metrics = Arc::new(metrics);
@@ -65,11 +82,16 @@ async fn main() -> anyhow::Result<()> {
     let metrics_server = match metrics_listener {
         Some(listener) => {
             let address = listener.local_addr()?;
-            let server = netorch_api::metrics_server(listener, Arc::clone(&metrics))?;
-            let handle = server.handle();
-            tokio::spawn(server);
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let server = tokio::spawn(netorch_metrics::serve::serve(
+                listener,
+                Arc::clone(&metrics),
+                async {
+                    let _ = stopped.await;
+                },
+            ));
             log::info!("metrics at http://{address}/metrics");
-            Some(handle)
+            Some((stop, server))
         }
         None => None,
     };
@@ -102,8 +124,9 @@ async fn main() -> anyhow::Result<()> {
         netorch_workers::shutdown_signal(),
     )
     .await;
-    if let Some(server) = metrics_server {
-        server.stop(true).await;
+    if let Some((stop, server)) = metrics_server {
+        let _ = stop.send(());
+        server.await??;
     }
     log::info!("netorch-worker stopped");
     Ok(())

@@ -31,6 +31,62 @@ pub(crate) const PAGE: i64 = 500;
 /// has no `id`, so it moves no client's `Last-Event-ID`.
 pub const END_EVENT: &str = "end";
 
+/// One message of the stream as the OpenAPI document shows it: an event stream's `schema`
+/// describes each event (Open API before 3.2), read as a client's `EventSource` reads it, an
+/// object of the message's fields (comments and the opening `retry` carry no data and are not
+/// events).
+pub struct StreamMessage;
+
+impl utoipa::PartialSchema for StreamMessage {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let names = netorch_domain::EventType::ALL
+            .iter()
+            .map(|t| t.as_str())
+            .chain([END_EVENT]);
+        let end_reasons: Vec<&str> = EndReason::ALL.iter().map(|r| r.as_str()).collect();
+        ObjectBuilder::new()
+            .property(
+                "id",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some("^[0-9]+$"))
+                    .description(Some(
+                        "The event's id, the cursor for Last-Event-ID (the end message has none)",
+                    )),
+            )
+            .property(
+                "event",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(names))
+                    .description(Some(
+                        "The event's event_type, or `end` for the last message",
+                    )),
+            )
+            .required("event")
+            .property(
+                "data",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some(format!(
+                        "JSON: the event as in GET .../events (an Event); for `end`, \
+                     {{\"reason\", \"detail\"}} with reason one of {}",
+                        end_reasons.join(", ")
+                    ))),
+            )
+            .required("data")
+            .property("retry", ObjectBuilder::new().schema_type(Type::Integer))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for StreamMessage {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("StreamMessage")
+    }
+}
+
 /// Why a stream ended, the `reason` of its [`END_EVENT`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndReason {

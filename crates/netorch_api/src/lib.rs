@@ -402,26 +402,6 @@ pub fn cors(origins: &[String]) -> actix_cors::Cors {
     cors
 }
 
-/// Serves `GET /metrics` of `metrics`, and nothing else, on `listener`, with one HTTP worker:
-/// for processes without the API, such as `netorch-worker --metrics-bind`. Run the returned
-/// server (a future) on the process's runtime; stop it with its handle.
-pub fn metrics_server(
-    listener: std::net::TcpListener,
-    metrics: std::sync::Arc<netorch_metrics::Metrics>,
-) -> std::io::Result<actix_web::dev::Server> {
-    let metrics = web::Data::from(metrics);
-    Ok(actix_web::HttpServer::new(move || {
-        actix_web::App::new()
-            .app_data(metrics.clone())
-            .route("/metrics", web::get().to(routes::metrics_only))
-            .default_service(web::to(not_found))
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)?
-    .run())
-}
-
 /// The methods each documented path serves, for the `Allow` header of a 405: read from the
 /// OpenAPI document, so the header and the document cannot disagree.
 fn allowed_methods(path: &str) -> &'static str {

@@ -4,8 +4,8 @@
 
 use crate::error::{ApiError, FieldError, LocItem};
 use crate::input::{
-    ChoiceField, Errors, FloatField, FromInput, Input, IntField, NodeRefField, StringField,
-    TimeField, required, valid,
+    ChoiceField, Errors, FloatField, FromInput, Input, IntField, KnownFields, NodeRefField,
+    StringField, TimeField, forbid_unknown, required, valid,
 };
 use crate::paging::Paging;
 use chrono::{DateTime, Utc};
@@ -21,7 +21,9 @@ use netorch_storage::telemetry::TelemetryQuery;
 use serde_json::Value;
 use std::borrow::Cow;
 use utoipa::openapi::path::{Parameter, ParameterIn};
-use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{
+    AdditionalProperties, AnyOfBuilder, ArrayBuilder, ObjectBuilder, Schema, Type,
+};
 use utoipa::openapi::{RefOr, schema::KnownFormat, schema::SchemaFormat};
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
@@ -270,7 +272,16 @@ fn shared_properties(builder: ObjectBuilder) -> ObjectBuilder {
         utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null]),
     );
     RolloutFields::properties(builder.property("description", description))
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)))
 }
+
+/// The fields each body takes: those its schema names.
+static CREATE_FIELDS: KnownFields =
+    KnownFields::of(|| DeploymentCreate::schema_for(DEFAULT_MAX_NODES_PER_DEPLOYMENT));
+static PATCH_FIELDS: KnownFields =
+    KnownFields::of(|| DeploymentPatch::schema_for(DEFAULT_MAX_NODES_PER_DEPLOYMENT));
+static PUSH_FIELDS: KnownFields = KnownFields::of(PushTelemetry::schema);
+static SAMPLE_FIELDS: KnownFields = KnownFields::of(SamplePush::schema);
 
 /// The body of `POST /deployments`.
 #[derive(Debug, Clone, PartialEq)]
@@ -338,6 +349,7 @@ impl FromInput for DeploymentCreate {
         let object = input.body_object()?;
         let errors = &mut input.errors;
         let body = [LocItem::from("body")];
+        forbid_unknown(errors, &object, &body, &CREATE_FIELDS);
         let name = required(errors, &object, &body, "name")
             .and_then(|v| Self::NAME.read(errors, &body, v));
         let count = required(errors, &object, &body, "target_node_count")
@@ -406,6 +418,7 @@ impl FromInput for DeploymentPatch {
         let object = input.body_object()?;
         let errors = &mut input.errors;
         let body = [LocItem::from("body")];
+        forbid_unknown(errors, &object, &body, &PATCH_FIELDS);
         let mut changes = DeploymentChanges::default();
         let count = match object.get("target_node_count") {
             None => Some(None),
@@ -752,10 +765,10 @@ params!(
 );
 
 /// One sample of a push.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SamplePush {
-    /// The node's numeric id.
-    pub node: NodeId,
+    /// The node: its numeric id or its name.
+    pub node: NodeRef,
     /// When it was read; `None` stamps it with the time the push arrives.
     pub timestamp: Option<DateTime<Utc>>,
     /// The readings.
@@ -764,9 +777,9 @@ pub struct SamplePush {
 
 impl SamplePush {
     /// The node.
-    pub const NODE: IntField = IntField::new(
+    pub const NODE: NodeRefField = NodeRefField::new(
         "node_id",
-        "The node's numeric id; must be a node of the deployment",
+        "The node: its numeric id, or its name (`node-007`); must be a node of the deployment",
     );
     /// When it was read.
     pub const TIMESTAMP: TimeField = TimeField::new(
@@ -805,8 +818,9 @@ impl SamplePush {
             );
             return None;
         };
+        forbid_unknown(errors, sample, &prefix, &SAMPLE_FIELDS);
         let node = required(errors, sample, &prefix, "node_id")
-            .and_then(|v| Self::NODE.read(errors, &prefix, v));
+            .and_then(|v| Self::NODE.read_value(errors, &prefix, v));
         let timestamp = match sample.get("timestamp") {
             None | Some(Value::Null) => Some(None),
             Some(v) => Self::TIMESTAMP.read(errors, &prefix, v).map(Some),
@@ -819,7 +833,7 @@ impl SamplePush {
         let throughput_gbps = metric(&Self::THROUGHPUT);
         let error_rate = metric(&Self::ERROR_RATE);
         Some(SamplePush {
-            node: NodeId(node?),
+            node: node?,
             timestamp: timestamp?,
             metrics: Metrics {
                 latency_ms: latency_ms?,
@@ -829,10 +843,16 @@ impl SamplePush {
         })
     }
 
-    /// The sample as stored for `deployment`, stamped `now` when it has no time.
-    pub fn into_sample(self, deployment: DeploymentId, now: DateTime<Utc>) -> NewSample {
+    /// The sample as stored for `deployment`, of the node `node` (its id, the name resolved),
+    /// stamped `now` when it has no time.
+    pub fn into_sample(
+        self,
+        node: NodeId,
+        deployment: DeploymentId,
+        now: DateTime<Utc>,
+    ) -> NewSample {
         NewSample {
-            node_id: self.node,
+            node_id: node,
             deployment_id: deployment,
             timestamp: self.timestamp.unwrap_or(now),
             metrics: self.metrics,
@@ -859,6 +879,7 @@ impl SamplePush {
             .required("throughput_gbps")
             .property("error_rate", Self::ERROR_RATE.schema())
             .required("error_rate")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
             .into()
     }
 }
@@ -877,6 +898,30 @@ pub struct PushTelemetry {
 impl PushTelemetry {
     /// The most samples one push may carry.
     pub const MAX_SAMPLES: usize = 10_000;
+
+    fn schema() -> Schema {
+        ObjectBuilder::new()
+            .property(
+                "samples",
+                ArrayBuilder::new()
+                    .items(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                        "SamplePush",
+                    )))
+                    .max_items(Some(PushTelemetry::MAX_SAMPLES))
+                    .description(Some(
+                        "At most 10,000 samples; all are stored or none (a repeated node and \
+                 timestamp is stored once)",
+                    )),
+            )
+            .required("samples")
+            .examples([serde_json::json!({"samples": [
+                {"node_id": 3, "latency_ms": 12.5, "throughput_gbps": 9.1, "error_rate": 0.2},
+                {"node_id": 4, "timestamp": "2026-11-27T22:14:40Z", "latency_ms": 61.0,
+                 "throughput_gbps": 6.4, "error_rate": 0.9},
+            ]})])
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+            .into()
+    }
 
     /// A 422 naming every sample dated more than `tolerance` after `now` (a reading cannot
     /// come from the future, and one dated ahead would take the slot of the reading that comes
@@ -956,6 +1001,7 @@ impl FromInput for PushTelemetry {
         let object = input.body_object()?;
         let errors = &mut input.errors;
         let body = [LocItem::from("body")];
+        forbid_unknown(errors, &object, &body, &PUSH_FIELDS);
         let Some(list) = required(errors, &object, &body, "samples") else {
             return Err(input.fail());
         };
@@ -1002,31 +1048,7 @@ params!(
     vec![DEPLOYMENT_ID.parameter(ParameterIn::Path)]
 );
 
-named_schema!(
-    PushTelemetry,
-    "TelemetryPush",
-    ObjectBuilder::new()
-        .property(
-            "samples",
-            ArrayBuilder::new()
-                .items(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
-                    "SamplePush"
-                )))
-                .max_items(Some(PushTelemetry::MAX_SAMPLES))
-                .description(Some(
-                    "At most 10,000 samples; all are stored or none (a repeated node and \
-                     timestamp is stored once)"
-                )),
-        )
-        .required("samples")
-        .examples([serde_json::json!({"samples": [
-            {"node_id": 3, "latency_ms": 12.5, "throughput_gbps": 9.1, "error_rate": 0.2},
-            {"node_id": 4, "timestamp": "2026-11-27T22:14:40Z", "latency_ms": 61.0,
-             "throughput_gbps": 6.4, "error_rate": 0.9},
-        ]})])
-        .into(),
-    refers to SamplePush
-);
+named_schema!(PushTelemetry, "TelemetryPush", PushTelemetry::schema(), refers to SamplePush);
 
 /// `GET /deployments/{deployment_id}/bottlenecks`.
 #[derive(Debug, Clone, Copy)]
@@ -1221,7 +1243,7 @@ mod tests {
         let now = DateTime::from_timestamp(1_800_000_000, 0).expect("valid");
         let at = |seconds: f64| Some(now + chrono::Duration::microseconds((seconds * 1e6) as i64));
         let sample = |timestamp| SamplePush {
-            node: NodeId(1),
+            node: NodeRef::Id(NodeId(1)),
             timestamp,
             metrics: Metrics {
                 latency_ms: 1.0,

@@ -512,24 +512,53 @@ pub async fn push_telemetry(
     let now = Utc::now();
     push.check_times(now, state.future_sample_tolerance, state.retention.raw)?;
     let deployment = push.deployment;
-    let samples: Vec<_> = push
-        .samples
-        .into_iter()
-        .map(|s| s.into_sample(deployment, now))
-        .collect();
-    let accepted = samples.len();
+    let accepted = push.samples.len();
     let outcome = with_write(&state, move |conn| {
+        // Names are resolved in the write's connection; the insert checks again, under the
+        // deployment's lock, that every id is a node of it.
+        let names: Vec<&str> = push
+            .samples
+            .iter()
+            .filter_map(|s| match &s.node {
+                NodeRef::Name(name) => Some(name.as_str()),
+                NodeRef::Id(_) => None,
+            })
+            .collect();
+        let named = if names.is_empty() {
+            Default::default()
+        } else {
+            nodes::ids_by_name(conn, deployment, &names)?
+        };
+        let mut refs = Vec::with_capacity(push.samples.len());
+        let mut samples = Vec::with_capacity(push.samples.len());
+        let mut unnamed = Vec::new();
+        for (index, sample) in push.samples.into_iter().enumerate() {
+            let id = match &sample.node {
+                NodeRef::Id(id) => *id,
+                NodeRef::Name(name) => named.get(name).copied().unwrap_or_else(|| {
+                    unnamed.push(index);
+                    NodeId(0)
+                }),
+            };
+            refs.push(sample.node.clone());
+            samples.push(sample.into_sample(id, deployment, now));
+        }
+        if !unnamed.is_empty() {
+            // Still a 404 for a deployment that does not exist, as for ids.
+            deployments::ensure_exists(conn, deployment)?;
+            return Ok(Err((unnamed, refs)));
+        }
         let outcome = telemetry::insert_for_deployment(conn, deployment, &samples)?;
-        Ok(outcome.map_err(|strangers| (strangers, samples)))
+        Ok(outcome.map_err(|strangers| (strangers, refs)))
     })
     .await?;
     let stored = match outcome {
         Ok(stored) => stored,
-        Err((strangers, samples)) => {
+        Err((strangers, refs)) => {
             let errors = strangers
                 .into_iter()
                 .map(|index| {
-                    let node = samples[index].node_id;
+                    let node = &refs[index];
                     FieldError {
                         kind: "value_error",
                         loc: vec![
@@ -541,7 +570,10 @@ pub async fn push_telemetry(
                         msg: format!(
                             "Value error, node {node} is not a node of deployment {deployment}"
                         ),
-                        input: Value::from(node.get()),
+                        input: match node {
+                            NodeRef::Id(id) => Value::from(id.get()),
+                            NodeRef::Name(name) => Value::from(name.as_str()),
+                        },
                         ctx: None,
                     }
                 })
@@ -831,7 +863,7 @@ pub async fn list_events(
     get, path = "/deployments/{deployment_id}/events/stream", tag = "events",
     params(StreamEvents),
     responses(
-        (status = 200, description = "An endless stream of events (text/event-stream)", content_type = "text/event-stream", body = String),
+        (status = 200, description = "An endless stream of events (text/event-stream); each message is one StreamMessage", content_type = "text/event-stream", body = crate::event_stream::StreamMessage),
         (status = 404, description = "Deployment not found", body = ErrorDetail),
         (status = 422, description = "Invalid input", body = ValidationError),
     )
@@ -927,13 +959,6 @@ pub async fn health(state: web::Data<ApiState>) -> HttpResponse {
 )]
 pub async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     exposition(std::sync::Arc::clone(&state.metrics)).await
-}
-
-/// `/metrics` of [`crate::metrics_server`].
-pub(crate) async fn metrics_only(
-    metrics: web::Data<netorch_metrics::Metrics>,
-) -> Result<HttpResponse, ApiError> {
-    exposition(metrics.into_inner()).await
 }
 
 async fn exposition(

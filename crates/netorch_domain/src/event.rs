@@ -12,7 +12,7 @@ use std::str::FromStr;
 pub enum EventType {
     /// A deployment and its nodes were created.
     DeploymentCreated,
-    /// A deployment was deleted with its nodes, samples and events (this event survives it).
+    /// A deployment was deleted with its nodes and samples; its events, this one last, stay.
     DeploymentDeleted,
     /// A node changed state.
     StateChange,

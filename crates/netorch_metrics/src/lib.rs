@@ -12,6 +12,8 @@
 //! whatever the fleet.
 
 mod process;
+#[cfg(feature = "serve")]
+pub mod serve;
 
 use netorch_analytics::Method;
 use netorch_domain::{DeploymentStatus, NodeState};

@@ -16,21 +16,13 @@ compile_error!("netorch_storage needs the `sqlite` feature (`postgres` adds Post
 
 /// A connection to either backend. Everything outside the hot paths is written once against
 /// this type; the hot paths match on the variant. A backend left out by its cargo feature has
-/// no variant (diesel's derive cannot skip a variant, hence two definitions).
-#[cfg(all(feature = "sqlite", feature = "postgres"))]
+/// no variant.
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
     /// PostgreSQL, for scale.
+    #[cfg(feature = "postgres")]
     Postgresql(diesel::PgConnection),
     /// SQLite, the default.
-    Sqlite(diesel::SqliteConnection),
-}
-
-/// A connection to SQLite (this build leaves PostgreSQL out).
-#[cfg(all(feature = "sqlite", not(feature = "postgres")))]
-#[derive(diesel::MultiConnection)]
-pub enum DbConnection {
-    /// SQLite.
     Sqlite(diesel::SqliteConnection),
 }
 
@@ -181,6 +173,10 @@ pub struct DatabaseOptions {
     /// Cap a SQLite file at about this many bytes (`PRAGMA max_page_count`): past it, writes
     /// fail as on a full disk while reads go on. `None`: no cap but the disk's.
     pub sqlite_max_bytes: Option<u64>,
+    /// Create a SQLite file that does not exist (and migrate it). Off, such a file is
+    /// [`StorageError::NoSuchDatabase`]: for programs that join an existing database (a worker,
+    /// a key manager), which would otherwise work on an empty one no server reads.
+    pub create_sqlite_file: bool,
 }
 
 impl Default for DatabaseOptions {
@@ -190,6 +186,7 @@ impl Default for DatabaseOptions {
             timeout: Duration::from_secs(10),
             run_migrations: true,
             sqlite_max_bytes: None,
+            create_sqlite_file: true,
         }
     }
 }
@@ -336,6 +333,14 @@ impl Database {
         // opens its connections in parallel: otherwise they race to switch the journal mode
         // (which SQLite may refuse at once, without waiting, as "database is locked") and the
         // migrations race them.
+        if let DatabaseUrl::SqliteFile(path) = &parsed
+            && !options.create_sqlite_file
+            && !std::path::Path::new(path).exists()
+        {
+            return Err(StorageError::NoSuchDatabase {
+                url: parsed.redacted(),
+            });
+        }
         if parsed != DatabaseUrl::SqliteMemory {
             let unreachable = |reason: String| StorageError::Unreachable {
                 url: parsed.redacted(),

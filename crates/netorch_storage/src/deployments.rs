@@ -2,7 +2,7 @@
 
 use crate::connection::write_transaction;
 use crate::nodes::{NodeChange, TransitionPlan};
-use crate::schema::{deployments, events, nodes, telemetry_samples};
+use crate::schema::{deployments, nodes, telemetry_samples};
 use crate::time::{from_micros, to_micros};
 use crate::{DbConnection, Result, StorageError, events as event_log};
 use diesel::prelude::*;
@@ -792,8 +792,11 @@ pub fn lock(
     Ok(found.into_iter().map(DeploymentId).collect())
 }
 
-/// Deletes a deployment with its nodes, samples and events, and records a `DEPLOYMENT_DELETED`
-/// event that survives it, in one transaction.
+/// Deletes a deployment with its nodes and samples, and records a `DEPLOYMENT_DELETED` event,
+/// in one transaction. The audit log is append-only: the deployment's events outlive it (who
+/// created it, changed it, retried its nodes and deleted it), and are expired by age only
+/// ([`crate::retention::expire_events_chunk`]). No event of it is recorded after this one: every writer
+/// takes the deployment's lock and finds it gone.
 ///
 /// The deployment is locked first ([`lock`]): a push or a worker tick writing for it either
 /// commits before and has its rows deleted here, or comes after and finds it gone.
@@ -813,7 +816,6 @@ pub fn delete(
         )
         .execute(conn)?;
         crate::rollups::delete_deployment(conn, id)?;
-        diesel::delete(events::table.filter(events::deployment_id.eq(id.get()))).execute(conn)?;
         // Nodes go by the foreign key's ON DELETE CASCADE.
         diesel::delete(deployments::table.find(id.get())).execute(conn)?;
         event_log::insert(

@@ -19,6 +19,13 @@ pub enum StorageError {
         /// What the driver said.
         reason: String,
     },
+    /// A SQLite file that does not exist, opened with [`crate::DatabaseOptions::create_sqlite_file`]
+    /// off.
+    #[error("there is no database at {url}")]
+    NoSuchDatabase {
+        /// The URL, its path absolute.
+        url: String,
+    },
     /// No pooled connection became free in time, or the pool could not open one.
     #[error("database connection pool: {0}")]
     Pool(#[from] r2d2::Error),
@@ -97,6 +104,7 @@ impl StorageError {
             StorageError::UnsupportedUrl(_)
             | StorageError::Connection(_)
             | StorageError::Unreachable { .. }
+            | StorageError::NoSuchDatabase { .. }
             | StorageError::Pool(_)
             | StorageError::Migration(_) => Some("unavailable"),
             StorageError::DeploymentNotFound

@@ -840,3 +840,26 @@ pub fn names(
     }
     Ok(found)
 }
+
+/// The ids of the nodes of `deployment` with the given names; a name no node of it has is
+/// absent from the map.
+pub fn ids_by_name(
+    conn: &mut DbConnection,
+    deployment: DeploymentId,
+    names: &[&str],
+) -> Result<std::collections::HashMap<String, NodeId>> {
+    let mut wanted: Vec<&str> = names.to_vec();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut found = std::collections::HashMap::with_capacity(wanted.len());
+    // Chunked to stay under SQLite's bound-parameter limit.
+    for chunk in wanted.chunks(10_000) {
+        let rows: Vec<(i64, String)> = nodes::table
+            .filter(nodes::deployment_id.eq(deployment.get()))
+            .filter(nodes::name.eq_any(chunk))
+            .select((nodes::id, nodes::name))
+            .load(conn)?;
+        found.extend(rows.into_iter().map(|(id, name)| (name, NodeId(id))));
+    }
+    Ok(found)
+}

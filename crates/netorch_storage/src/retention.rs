@@ -29,16 +29,20 @@ pub struct Retention {
     pub minutes: Duration,
     /// One-hour rollups.
     pub hours: Duration,
+    /// The audit log's events, of live and deleted deployments alike.
+    pub events: Duration,
 }
 
 impl Default for Retention {
     /// 1 day of samples, 7 days of minutes, 400 days of hours: about 4.4 MB per node at the
-    /// default 5 s interval (docs/API.md, "Retention"), so 1,000 nodes stay under 5 GB.
+    /// default 5 s interval (docs/API.md, "Retention"), so 1,000 nodes stay under 5 GB. Events
+    /// 400 days: an audit reaches back more than a year.
     fn default() -> Self {
         Retention {
             raw: Duration::days(1),
             minutes: Duration::days(7),
             hours: Duration::days(400),
+            events: Duration::days(400),
         }
     }
 }
@@ -164,6 +168,8 @@ pub struct Expiry {
     pub rows: usize,
     /// PostgreSQL's partition work: created ahead, dropped when expired (zero on SQLite).
     pub partitions: Maintenance,
+    /// Events deleted for their age.
+    pub events: usize,
 }
 
 /// Expires telemetry: on PostgreSQL first keeps the time partitions ([`partitions::maintain`]),
@@ -179,6 +185,7 @@ pub fn expire(
     let mut done = Expiry {
         rows: 0,
         partitions: partitions::maintain(conn, retention, now)?,
+        events: 0,
     };
     let deployments = crate::deployments::all_ids(conn)?;
     for deployment in deployments {
@@ -195,7 +202,39 @@ pub fn expire(
             }
         }
     }
+    loop {
+        if !keep_going() {
+            return Ok(done);
+        }
+        let chunk = expire_events_chunk(conn, retention, now)?;
+        done.events += chunk;
+        if chunk < usize::try_from(CHUNK_ROWS).unwrap_or(usize::MAX) {
+            break;
+        }
+    }
     Ok(done)
+}
+
+/// Deletes, in one write transaction, those of the audit log's [`CHUNK_ROWS`] oldest events
+/// (by id) recorded more than [`Retention::events`] before `now`; returns how many. The log is
+/// append-only: this is the only way an event leaves it, whether its deployment lives or not.
+/// Reading the oldest ids first keeps each call to one chunk of the primary key's index,
+/// however long the log; events are recorded in id order, so the expired ones come first.
+pub fn expire_events_chunk(
+    conn: &mut DbConnection,
+    retention: &Retention,
+    now: Timestamp,
+) -> Result<usize> {
+    let cutoff = to_micros(now - retention.events);
+    write_transaction(conn, |conn| {
+        Ok(on_backend!(conn, |inner| diesel::sql_query(
+            "DELETE FROM events WHERE id IN (SELECT oldest.id FROM (SELECT id, created_at \
+             FROM events ORDER BY id LIMIT $1) oldest WHERE oldest.created_at < $2)"
+        )
+        .bind::<BigInt, _>(CHUNK_ROWS)
+        .bind::<BigInt, _>(cutoff)
+        .execute(inner)?))
+    })
 }
 
 #[derive(QueryableByName)]

@@ -7,9 +7,11 @@ use netorch_domain::{
 };
 use netorch_storage::events::EventQuery;
 use netorch_storage::nodes::{NodeChange, NodeFilter};
+use netorch_storage::retention::Retention;
 use netorch_storage::telemetry::TelemetryQuery;
 use netorch_storage::{
-    DbConnection, StorageError, deployments, events, heartbeats, migrations, nodes, telemetry,
+    DbConnection, StorageError, deployments, events, heartbeats, migrations, nodes, retention,
+    telemetry,
 };
 use netorch_testkit::{TestDatabase, backend_tests};
 
@@ -285,11 +287,16 @@ fn delete_cascades_and_keeps_the_deleted_event(t: &TestDatabase) {
         },
     )
     .expect("events");
+    // The audit log is append-only: the deployment's history outlives it, the delete last.
     assert_eq!(
         log.iter().map(|e| e.event_type).collect::<Vec<_>>(),
-        vec![EventType::DeploymentDeleted]
+        vec![
+            EventType::DeploymentCreated,
+            EventType::StateChange,
+            EventType::DeploymentDeleted
+        ]
     );
-    assert_eq!(log[0].metadata["node_count"], 3);
+    assert_eq!(log[2].metadata["node_count"], 3);
 
     // The other deployment is untouched.
     assert_eq!(all_nodes(&mut conn, kept.id).len(), 2);
@@ -613,9 +620,27 @@ fn nothing_is_written_for_a_deployment_after_its_delete_commits(t: &TestDatabase
             "round {round}: samples of the deleted deployment"
         );
         assert!(telemetry::count(&mut conn, kept.id).expect("count") > 0);
+        // Its history stays (the log is append-only), and nothing follows the delete's event.
         let left = events_of(&mut conn, doomed.id);
         let kinds: Vec<EventType> = left.iter().map(|e| e.event_type).collect();
-        assert_eq!(kinds, [EventType::DeploymentDeleted], "round {round}");
+        assert_eq!(
+            kinds.first(),
+            Some(&EventType::DeploymentCreated),
+            "round {round}"
+        );
+        assert_eq!(
+            kinds.last(),
+            Some(&EventType::DeploymentDeleted),
+            "round {round}"
+        );
+        assert_eq!(
+            kinds
+                .iter()
+                .filter(|k| **k == EventType::DeploymentDeleted)
+                .count(),
+            1,
+            "round {round}"
+        );
     }
 }
 
@@ -1049,7 +1074,63 @@ fn events_commit_in_id_order(t: &TestDatabase) {
     assert_eq!(writers, vec!["start_provisioning", "retry"]);
 }
 
+/// Events leave the audit log by age only, of live and deleted deployments alike, oldest
+/// first, a chunk per transaction; younger ones stay.
+fn events_expire_by_age_only(t: &TestDatabase) {
+    let mut conn = t.db.get().expect("connection");
+    let old = t0();
+    let gone =
+        deployments::create(&mut conn, &new_deployment("gone", 2), None, old).expect("create");
+    let live =
+        deployments::create(&mut conn, &new_deployment("live", 1), None, old).expect("create");
+    deployments::delete(&mut conn, gone.id, None, old + Duration::days(1)).expect("delete");
+    let young = old + Duration::days(30);
+    deployments::create(&mut conn, &new_deployment("young", 1), None, young).expect("create");
+    let retention = Retention {
+        events: Duration::days(20),
+        ..Retention::default()
+    };
+    // Before the events are 20 days old, nothing goes.
+    let early = old + Duration::days(10);
+    assert_eq!(
+        retention::expire_events_chunk(&mut conn, &retention, early).expect("expire"),
+        0
+    );
+    assert_eq!(events_of(&mut conn, gone.id).len(), 2);
+    // Past it, the old deployments' events go, deleted or not; the young one's stay.
+    let now = old + Duration::days(40);
+    let expiry = retention::expire(&mut conn, &retention, now, || true).expect("expire");
+    assert_eq!(
+        expiry.events, 3,
+        "gone's created and deleted, live's created"
+    );
+    assert!(events_of(&mut conn, gone.id).is_empty());
+    assert!(events_of(&mut conn, live.id).is_empty());
+    assert_eq!(
+        deployments::count(&mut conn).expect("count"),
+        2,
+        "rows stay"
+    );
+    let kept = events::list(
+        &mut conn,
+        &EventQuery {
+            deployment: None,
+            after: None,
+            event_type: None,
+            node: None,
+            actor: None,
+            limit: 100,
+        },
+    )
+    .expect("events");
+    assert_eq!(
+        kept.iter().map(|e| e.event_type).collect::<Vec<_>>(),
+        vec![EventType::DeploymentCreated]
+    );
+}
+
 backend_tests!(
+    events_expire_by_age_only,
     silent_loops_are_forgotten_and_the_list_is_bounded,
     nothing_is_written_for_a_deployment_after_its_delete_commits,
     every_node_change_raises_the_node_version_and_nothing_else_does,

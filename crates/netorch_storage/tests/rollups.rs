@@ -402,6 +402,7 @@ fn expiry_deletes_each_tier_past_its_retention_in_chunks(t: &TestDatabase) {
         raw: Duration::hours(1),
         minutes: Duration::minutes(150),
         hours: Duration::days(1),
+        events: Duration::days(400),
     };
     let chunk = retention::expire_chunk(&mut conn, d, Tier::Raw, &retention, now).expect("chunk");
     assert_eq!(

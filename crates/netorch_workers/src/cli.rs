@@ -3,6 +3,7 @@
 
 use crate::WorkerOptions;
 use netorch_storage::retention::Retention;
+use netorch_storage::{Database, DatabaseOptions, StorageError};
 use std::time::Duration;
 
 /// The original service's lifecycle interval.
@@ -21,6 +22,32 @@ pub struct DatabaseArgs {
         global = true
     )]
     pub database_url: String,
+
+    /// Create the SQLite file of --database-url when it does not exist. Without it,
+    /// netorch-worker and `netorch-server keys` refuse a missing file: started in another
+    /// folder, they would work on a new, empty database that no server reads. (netorch-server
+    /// itself creates its database on first start.)
+    #[arg(long, env = "NETORCH_CREATE_DATABASE", global = true)]
+    pub create_database: bool,
+}
+
+impl DatabaseArgs {
+    /// Opens the database of a program that joins an existing one (a worker, the key manager):
+    /// a SQLite file that does not exist is refused unless --create-database was given, with
+    /// what to do in the error. Logs which database it opened (a file's path absolute).
+    pub fn join(&self, mut options: DatabaseOptions) -> Result<Database, String> {
+        options.create_sqlite_file = self.create_database;
+        let db = Database::connect_with(&self.database_url, &options).map_err(|e| match e {
+            StorageError::NoSuchDatabase { url } => format!(
+                "there is no database at {url}: give --database-url the database netorch-server \
+                 uses (it creates it on first start), or --create-database to create a new, \
+                 empty one"
+            ),
+            other => other.to_string(),
+        })?;
+        log::info!("database {}", db.redacted_url());
+        Ok(db)
+    }
 }
 
 /// How log lines are written.
@@ -143,6 +170,11 @@ pub struct WorkerArgs {
     #[arg(long, env = "NETORCH_KEEP_HOURS_DAYS", default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..))]
     pub keep_hours_days: u32,
 
+    /// Keep the audit log's events this many days (of deleted deployments too: the log is
+    /// append-only, and age is the only thing that removes an event).
+    #[arg(long, env = "NETORCH_KEEP_EVENTS_DAYS", default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep_events_days: u32,
+
     /// For testing phase timeouts: the simulated hardware never finishes CONFIGURING a node
     /// whose id is a multiple of N, on its first attempt (a retry gets through); 0 hangs none.
     #[arg(long, env = "NETORCH_SIMULATE_HANG_EVERY", default_value_t = 0)]
@@ -175,6 +207,7 @@ impl WorkerArgs {
             raw: chrono::Duration::hours(i64::from(self.keep_raw_hours)),
             minutes: chrono::Duration::days(i64::from(self.keep_minutes_days)),
             hours: chrono::Duration::days(i64::from(self.keep_hours_days)),
+            events: chrono::Duration::days(i64::from(self.keep_events_days)),
         }
     }
 

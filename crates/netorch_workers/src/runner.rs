@@ -126,8 +126,14 @@ pub async fn run(
             }
             Ok(format!(
                 "slot {}: {} running nodes, {} new samples, {} expired rows, \
-                 partitions {} created {} dropped",
-                t.slot, t.nodes, t.written, expired.rows, partitions.created, partitions.dropped
+                 partitions {} created {} dropped, {} expired events",
+                t.slot,
+                t.nodes,
+                t.written,
+                expired.rows,
+                partitions.created,
+                partitions.dropped,
+                expired.events
             ))
         });
         (WorkerKind::Telemetry, interval, tick)

@@ -200,6 +200,8 @@ pub fn keys(database_url: &str, args: &[&str]) -> String {
         .arg("keys")
         .args(args)
         .args(["--database-url", database_url])
+        // Keys are often made before the server first starts, as an operator would.
+        .arg("--create-database")
         .output()
         .expect("run netorch-server keys");
     assert!(

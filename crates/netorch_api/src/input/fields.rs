@@ -278,6 +278,22 @@ impl NodeRefField {
             .map(|id| NodeRef::Id(NodeId(id)))
     }
 
+    /// Reads the field at `prefix` + name from a JSON value: a node's name as a string, or
+    /// its numeric id as a number or a numeric string.
+    pub fn read_value(
+        &self,
+        errors: &mut Errors,
+        prefix: &[LocItem],
+        value: &Value,
+    ) -> Option<NodeRef> {
+        match value {
+            Value::String(text) => self.read(errors, prefix, text),
+            other => IntField::new(self.name, self.description)
+                .read(errors, prefix, other)
+                .map(|id| NodeRef::Id(NodeId(id))),
+        }
+    }
+
     /// The field's schema: an int64 id or a node name.
     pub fn schema(&self) -> Schema {
         AnyOfBuilder::new()

@@ -199,6 +199,57 @@ pub fn required<'v>(
     value
 }
 
+/// The fields a body's schema names, for [`forbid_unknown`]: read once from the schema the
+/// document shows, so that the fields a body takes and the fields it documents are one list.
+pub struct KnownFields {
+    names: std::sync::OnceLock<Vec<String>>,
+    schema: fn() -> utoipa::openapi::schema::Schema,
+}
+
+impl KnownFields {
+    /// The fields of the object schema `schema` builds.
+    pub const fn of(schema: fn() -> utoipa::openapi::schema::Schema) -> Self {
+        KnownFields {
+            names: std::sync::OnceLock::new(),
+            schema,
+        }
+    }
+
+    fn names(&self) -> &[String] {
+        self.names.get_or_init(|| match (self.schema)() {
+            utoipa::openapi::schema::Schema::Object(object) => {
+                object.properties.keys().cloned().collect()
+            }
+            _ => Vec::new(),
+        })
+    }
+}
+
+/// Records `extra_forbidden` for every field of `object` (at `prefix`) that `known` does not
+/// name, as pydantic's `extra="forbid"` does: a misspelt or misplaced field (`{"nodes": 50}`
+/// for `target_node_count`) is a 422 naming it, never silently ignored.
+pub fn forbid_unknown(
+    errors: &mut Errors,
+    object: &Map<String, Value>,
+    prefix: &[LocItem],
+    known: &KnownFields,
+) {
+    let names = known.names();
+    for (name, value) in object {
+        if !names.iter().any(|known| known == name) {
+            let mut loc = prefix.to_vec();
+            loc.push(LocItem::Name(std::borrow::Cow::Owned(name.clone())));
+            errors.push(
+                "extra_forbidden",
+                loc,
+                "Extra inputs are not permitted",
+                value.clone(),
+                None,
+            );
+        }
+    }
+}
+
 /// The value of a field that was read without error: after [`Input::check`] has passed,
 /// every field read is `Some`.
 pub fn valid<T>(value: Option<T>) -> Result<T, ApiError> {

@@ -320,7 +320,82 @@ where
         .collect()
 }
 
+/// A push names its nodes by id or by name (`node-002`), as every path and filter does; a
+/// name no node of the deployment has is a 422 naming the sample, and nothing is stored.
+fn a_push_names_nodes_by_id_or_name(t: &TestDatabase) {
+    with_app!(t, |app| {
+        let id = create(&app, "named", 3).await;
+        let other = create(&app, "other", 3).await;
+        let nodes = node_ids(t, id);
+        let uri = format!("/deployments/{id}/telemetry");
+        let count = || {
+            telemetry::count(&mut t.db.get().expect("connection"), DeploymentId(id)).expect("count")
+        };
+        let reading = |node: Value, ts: &str| json!({"node_id": node, "timestamp": ts, "latency_ms": 3.0, "throughput_gbps": 1.0, "error_rate": 0.0});
+        let ts = (Utc::now() - Duration::minutes(5)).to_rfc3339();
+        let (status, body) = post(
+            &app,
+            &uri,
+            &json!({"samples": [
+                reading(json!("node-002"), &ts),
+                reading(json!(nodes[0].get()), &ts),
+                reading(json!(nodes[2].get().to_string()), &ts),
+            ]})
+            .to_string(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(body, json!({"accepted": 3, "stored": 3}));
+        let (_, page) = get(&app, &format!("{uri}?node_id=node-002")).await;
+        let stored: Vec<i64> = page["samples"]
+            .as_array()
+            .expect("samples")
+            .iter()
+            .map(|s| s["node_id"].as_i64().expect("id"))
+            .collect();
+        assert_eq!(stored, vec![nodes[1].get()], "node-002 is the second node");
+
+        // A name of no node of this deployment (another's node-001 is not this one's).
+        let later = (Utc::now() - Duration::minutes(4)).to_rfc3339();
+        for (missing, at) in [("node-009", 1), ("node-0001", 1)] {
+            let (status, body) = post(
+                &app,
+                &uri,
+                &json!({"samples": [reading(json!("node-001"), &later), reading(json!(missing), &later)]})
+                    .to_string(),
+            )
+            .await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+            assert_eq!(
+                body["detail"],
+                json!([{"type": "value_error", "loc": ["body", "samples", at, "node_id"],
+                        "msg": format!("Value error, node {missing} is not a node of deployment {id}"),
+                        "input": missing}])
+            );
+        }
+        assert_eq!(count(), 3, "nothing more was stored");
+        // A name is looked up in the push's deployment only.
+        let (status, _) = post(
+            &app,
+            &format!("/deployments/{other}/telemetry"),
+            &json!({"samples": [reading(json!("node-001"), &later)]}).to_string(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert_eq!(count(), 3);
+        // A deployment that does not exist is a 404 whatever the samples name.
+        let (status, _) = post(
+            &app,
+            "/deployments/999999/telemetry",
+            &json!({"samples": [reading(json!("node-001"), &later)]}).to_string(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    })
+}
+
 netorch_testkit::backend_tests!(
     telemetry_filters_by_node_and_time,
     pushed_telemetry_is_all_or_nothing,
+    a_push_names_nodes_by_id_or_name,
 );

@@ -46,6 +46,25 @@ fn cases() -> Vec<Case> {
     };
     let at0 = |field: &str| json!(["body", "samples", 0, field]);
     vec![
+        // Unknown fields, in every body and sample, as pydantic's extra="forbid".
+        post_case(
+            "/deployments",
+            r#"{"name": "a", "target_node_count": 1, "nodes": 5, "status": "PAUSED"}"#,
+            vec![
+                ("extra_forbidden", json!(["body", "nodes"])),
+                ("extra_forbidden", json!(["body", "status"])),
+            ],
+        ),
+        post_case(
+            "/deployments/{id}/telemetry",
+            sample(json!({"host": "sw1"})),
+            vec![("extra_forbidden", at0("host"))],
+        ),
+        post_case(
+            "/deployments/{id}/telemetry",
+            r#"{"samples": [], "deployment": 1}"#,
+            vec![("extra_forbidden", json!(["body", "deployment"]))],
+        ),
         // POST /deployments
         post_case(
             "/deployments",
@@ -365,4 +384,44 @@ fn every_invalid_input_is_a_422_naming_each_field_and_writes_nothing(t: &TestDat
     })
 }
 
-netorch_testkit::backend_tests!(every_invalid_input_is_a_422_naming_each_field_and_writes_nothing);
+/// `PATCH` with a field it does not know (a misspelt `target_node_count`, a state that is
+/// changed by its own operation) is a 422 naming it, and changes nothing: before, it answered
+/// 200 and ignored it.
+fn a_patch_with_unknown_fields_is_a_422_and_changes_nothing(t: &TestDatabase) {
+    with_app!(t, |app| {
+        let id = create(&app, "kept", 3).await;
+        let uri = format!("/deployments/{id}");
+        let (_, before) = get(&app, &uri).await;
+        for (body, field) in [
+            (r#"{"nodes": 50}"#, "nodes"),
+            (r#"{"status": "PAUSED"}"#, "status"),
+            (
+                r#"{"target_node_count": 5, "max_inflight": 2}"#,
+                "max_inflight",
+            ),
+        ] {
+            let req = test::TestRequest::patch()
+                .uri(&uri)
+                .insert_header(("content-type", "application/json"))
+                .set_payload(body)
+                .to_request();
+            let (status, answer) = call(&app, req).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {answer}");
+            assert_eq!(
+                answer["detail"][0],
+                json!({"type": "extra_forbidden", "loc": ["body", field],
+                       "msg": "Extra inputs are not permitted",
+                       "input": serde_json::from_str::<Value>(body).expect("json")[field]}),
+                "{body}"
+            );
+        }
+        let (_, after) = get(&app, &uri).await;
+        assert_eq!(before, after, "nothing changed");
+        assert_eq!(after["target_node_count"], 3);
+    })
+}
+
+netorch_testkit::backend_tests!(
+    every_invalid_input_is_a_422_naming_each_field_and_writes_nothing,
+    a_patch_with_unknown_fields_is_a_422_and_changes_nothing,
+);
