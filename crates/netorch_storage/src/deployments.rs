@@ -716,10 +716,6 @@ pub(crate) fn adjust_state_count(
     Ok(())
 }
 
-#[cfg(feature = "postgres")]
-/// The class (first key) of the per-deployment advisory locks taken by [`lock`] on PostgreSQL.
-const DEPLOYMENT_LOCK_CLASS: i32 = 0x6e74_6450;
-
 /// What a write path is about to do under the deployments it locks with [`lock`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeploymentLock {
@@ -737,10 +733,10 @@ pub enum DeploymentLock {
 /// order, and returns those that exist.
 ///
 /// Every write path that touches a deployment's rows calls this first, before any node, sample
-/// or event, so that all of them take locks in one order (deployments by id, then nodes, then
-/// the event log's lock) and cannot deadlock each other; and so that nothing is written for a
-/// deployment once its delete has committed: a writer that comes after the delete finds it gone
-/// and writes nothing for it, a delete that comes after a writer waits for it to commit and
+/// or event, so that all of them take locks in one order ([`crate::locks`]: deployments by
+/// id, then nodes, then the event log's lock) and cannot deadlock each other; and so that
+/// nothing is written for a deployment once its delete has committed: a writer that comes
+/// after the delete finds it gone and writes nothing for it, a delete that comes after a writer waits for it to commit and
 /// then deletes what it wrote. On SQLite the write transaction already holds the database's one
 /// write lock, and this only reads which deployments exist.
 pub fn lock(
@@ -775,10 +771,8 @@ pub fn lock(
                     _ => "SELECT pg_advisory_xact_lock_shared($1, $2)",
                 };
                 diesel::sql_query(sql)
-                    .bind::<diesel::sql_types::Integer, _>(DEPLOYMENT_LOCK_CLASS)
-                    .bind::<diesel::sql_types::Integer, _>(
-                        i32::try_from(id.rem_euclid(i64::from(i32::MAX))).unwrap_or(0),
-                    )
+                    .bind::<diesel::sql_types::Integer, _>(crate::locks::DEPLOYMENT_CLASS)
+                    .bind::<diesel::sql_types::Integer, _>(crate::locks::deployment_key(*id))
                     .execute(inner)?;
             }
             match mode {

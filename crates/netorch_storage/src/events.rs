@@ -100,10 +100,6 @@ impl SqliteRows for NewEventRow<'_> {
     }
 }
 
-/// An arbitrary constant naming the event-append lock among PostgreSQL advisory locks.
-#[cfg(feature = "postgres")]
-const POSTGRES_EVENTS_LOCK: i64 = 0x006e_6574_6576_656e; // "netevEn"
-
 /// Makes event ids commit in the order they are drawn, so that a reader paging the log with
 /// `after` never steps past an event that commits later with a smaller id.
 ///
@@ -116,7 +112,7 @@ fn lock_event_order(conn: &mut DbConnection) -> Result<()> {
     #[cfg(feature = "postgres")]
     if let DbConnection::Postgresql(inner) = conn {
         diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-            .bind::<BigInt, _>(POSTGRES_EVENTS_LOCK)
+            .bind::<BigInt, _>(crate::locks::EVENTS)
             .execute(inner)?;
     }
     // Without the postgres feature there is nothing to lock.

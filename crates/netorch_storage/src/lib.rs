@@ -27,6 +27,7 @@ macro_rules! on_backend {
 
 mod connection;
 mod error;
+pub mod locks;
 #[cfg(feature = "postgres")]
 mod pg_pages;
 mod schema;

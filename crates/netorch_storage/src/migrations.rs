@@ -12,10 +12,6 @@ pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migra
 #[cfg(feature = "postgres")]
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 
-/// An arbitrary constant naming netorch's migration lock among PostgreSQL advisory locks.
-#[cfg(feature = "postgres")]
-const POSTGRES_MIGRATION_LOCK: i64 = 0x006e_6574_6f72_6368; // "netorch" in ASCII
-
 fn migration_error(error: impl std::fmt::Display) -> StorageError {
     StorageError::Migration(error.to_string())
 }
@@ -40,7 +36,7 @@ pub fn run_pending(conn: &mut DbConnection) -> Result<Vec<String>> {
         DbConnection::Postgresql(inner) => {
             AnsiTransactionManager::begin_transaction(inner)?;
             let applied = diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-                .bind::<diesel::sql_types::BigInt, _>(POSTGRES_MIGRATION_LOCK)
+                .bind::<diesel::sql_types::BigInt, _>(crate::locks::MIGRATIONS)
                 .execute(inner)
                 .map_err(Into::into)
                 .and_then(|_| inner.run_pending_migrations(POSTGRES_MIGRATIONS))

@@ -40,10 +40,6 @@ pub const BEHIND: i64 = 48;
 /// How long a partition operation waits for a table lock before it gives up until next time.
 pub const LOCK_TIMEOUT: &str = "100ms";
 
-/// The class (first key) of the advisory lock that serializes maintenance.
-#[cfg(feature = "postgres")]
-const PARTITION_LOCK_CLASS: i32 = 0x6e74_7050;
-
 const HOUR_MICROS: i64 = 3_600_000_000;
 const DAY_MICROS: i64 = 24 * HOUR_MICROS;
 
@@ -199,7 +195,7 @@ mod pg {
                 .execute(conn)?;
             // One maintainer per schema at a time (tests run a schema each).
             diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))")
-                .bind::<Integer, _>(PARTITION_LOCK_CLASS)
+                .bind::<Integer, _>(crate::locks::PARTITION_MAINTENANCE_CLASS)
                 .execute(conn)?;
             f(conn)
         });

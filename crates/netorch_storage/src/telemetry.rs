@@ -183,10 +183,6 @@ pub enum PageOutcome {
     Busy,
 }
 
-/// The class (first key) of the advisory locks [`insert_slot_page`] takes on PostgreSQL.
-#[cfg(feature = "postgres")]
-const PAGE_LOCK_CLASS: i32 = 0x6e74_7450;
-
 /// Stores a page of one collection slot's samples (a telemetry worker's page of running nodes)
 /// that other workers may be storing at the same time, so that each page costs one of them
 /// rather than all. In one write transaction: claims the page (on PostgreSQL an advisory lock
@@ -215,7 +211,7 @@ pub fn insert_slot_page(conn: &mut DbConnection, samples: &[NewSample]) -> Resul
                 .wrapping_add(first.node_id.get());
             let key = (name ^ (name >> 32)) as i32;
             let claimed = diesel::sql_query("SELECT pg_try_advisory_xact_lock($1, $2) AS claimed")
-                .bind::<diesel::sql_types::Integer, _>(PAGE_LOCK_CLASS)
+                .bind::<diesel::sql_types::Integer, _>(crate::locks::TELEMETRY_PAGE_CLASS)
                 .bind::<diesel::sql_types::Integer, _>(key)
                 .get_result::<Claimed>(inner)?
                 .claimed;
