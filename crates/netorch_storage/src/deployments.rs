@@ -736,8 +736,8 @@ pub enum DeploymentLock {
 /// or event, so that all of them take locks in one order ([`crate::locks`]: deployments by
 /// id, then nodes, then the event log's lock) and cannot deadlock each other; and so that
 /// nothing is written for a deployment once its delete has committed: a writer that comes
-/// after the delete finds it gone and writes nothing for it, a delete that comes after a writer waits for it to commit and
-/// then deletes what it wrote. On SQLite the write transaction already holds the database's one
+/// after the delete finds it gone and writes nothing for it, a delete that comes after a
+/// writer waits for it to commit and then deletes what it wrote. On SQLite the write transaction already holds the database's one
 /// write lock, and this only reads which deployments exist.
 pub fn lock(
     conn: &mut DbConnection,
