@@ -6,8 +6,9 @@ For --seconds, clients create deployments, push telemetry, retry failed nodes an
 deployments, while the workers are killed with SIGKILL at random and restarted. Then the
 workers run undisturbed until every node has settled, and the database must show:
 
-- no sample and no event of a deleted deployment written after its delete (its
-  DEPLOYMENT_DELETED event is its only and last one);
+- no sample and no event of a deleted deployment written after its delete (the audit log is
+  append-only: its history stays, from DEPLOYMENT_CREATED, and its DEPLOYMENT_DELETED event is
+  its last, recorded once);
 - nothing stuck: every node of a live deployment RUNNING or FAILED;
 - no duplicate transition: each node's events form one chain from PENDING to its state;
 - no duplicate sample (node, slot);
@@ -266,7 +267,8 @@ def main():
 
 def check(db, live, deleted, accepted):
     ids = lambda values: ",".join(str(v) for v in values) or "NULL"
-    # Nothing of a deleted deployment but its DEPLOYMENT_DELETED event, which is its last.
+    # No sample of a deleted deployment; its events stay (the log is append-only), from its
+    # DEPLOYMENT_CREATED to its DEPLOYMENT_DELETED, which is its last and only one.
     orphans = db.rows("SELECT count(*) FROM telemetry_samples WHERE deployment_id NOT IN "
                       "(SELECT id FROM deployments)")
     if int(orphans[0][0]) != 0:
@@ -274,8 +276,11 @@ def check(db, live, deleted, accepted):
     for deployment in deleted:
         events = db.rows(f"SELECT event_type FROM events WHERE deployment_id = {deployment} "
                          "ORDER BY id")
-        if [e[0] for e in events] != ["DEPLOYMENT_DELETED"]:
-            fail(f"deleted deployment {deployment} has events {[e[0] for e in events][:10]}")
+        kinds = [e[0] for e in events]
+        if (not kinds or kinds[0] != "DEPLOYMENT_CREATED" or kinds[-1] != "DEPLOYMENT_DELETED"
+                or kinds.count("DEPLOYMENT_DELETED") != 1):
+            fail(f"deleted deployment {deployment} has events {kinds[:3]} ... {kinds[-3:]} "
+                 f"({len(kinds)})")
     nodes_left = db.rows(f"SELECT count(*) FROM nodes WHERE deployment_id IN ({ids(deleted)})")
     if int(nodes_left[0][0]) != 0:
         fail(f"{nodes_left[0][0]} nodes of deleted deployments")
