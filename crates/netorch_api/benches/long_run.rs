@@ -12,8 +12,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use netorch_analytics::{AnalysisConfig, Method, StreamingAnalysis};
-use netorch_api::bottleneck::{analyse_part, window_parts};
 use netorch_domain::{NewDeployment, NodeState, Resolution};
+use netorch_service::bottlenecks::{analyse_part, window_parts};
 use netorch_simulator::SimulatedHardware;
 use netorch_storage::retention::{self, Retention};
 use netorch_storage::{Database, deployments, rollups};

@@ -13,8 +13,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use netorch_analytics::{AnalysisConfig, Method, StreamingAnalysis};
-use netorch_api::bottleneck::{analyse_part, window_parts};
 use netorch_domain::{DeploymentId, Metrics, NewDeployment, NewSample, NodeId, Resolution};
+use netorch_service::bottlenecks::{analyse_part, window_parts};
 use netorch_storage::nodes::NodeFilter;
 use netorch_storage::retention::Retention;
 use netorch_storage::telemetry::TelemetryQuery;

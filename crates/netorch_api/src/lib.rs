@@ -29,7 +29,6 @@
 //! Only this crate knows HTTP and the API's JSON shapes.
 
 pub mod auth;
-pub mod bottleneck;
 mod choice;
 mod docs;
 mod error;

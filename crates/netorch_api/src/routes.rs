@@ -771,12 +771,12 @@ pub async fn bottlenecks(
         Ok(deployments::ensure_exists(conn, deployment)?)
     })
     .await?;
-    // Two parts at once, each on its own connection (see `crate::bottleneck`).
-    let parts: Vec<_> = crate::bottleneck::window_parts(start, now, config.method)
+    // Two parts at once, each on its own connection (see `netorch_service::bottlenecks`).
+    let parts: Vec<_> = netorch_service::bottlenecks::window_parts(start, now, config.method)
         .into_iter()
         .map(|range| {
             spawn_db(&state, move |conn| {
-                Ok(crate::bottleneck::analyse_part(
+                Ok(netorch_service::bottlenecks::analyse_part(
                     conn, deployment, range, config,
                 )?)
             })

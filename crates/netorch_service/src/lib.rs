@@ -1,0 +1,6 @@
+//! netorch's operations as plain Rust: each a function over a database handle (or a connection)
+//! and the time it runs at, with typed inputs and outputs. The HTTP API's handlers parse a
+//! request, call one of these and write the answer; the workers and any program embedding
+//! netorch call them directly. No HTTP and no async runtime here.
+
+pub mod bottlenecks;
