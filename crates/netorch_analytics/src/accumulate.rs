@@ -2,7 +2,7 @@
 //! accumulator behind [`StreamingAnalysis`].
 
 use crate::stats::{Moments, NodeSummary, from_array, median, to_array};
-use crate::{AnalysisConfig, BottleneckReport, Method, rank, robust, zscore};
+use crate::{AnalysisConfig, AnalyticsError, BottleneckReport, Method, rank, robust, zscore};
 use netorch_domain::{Metrics, NodeId, Resolution, SampleSummary, TelemetrySample, Timestamp};
 use statrs::statistics::{Accumulate, OnlineMoments};
 use std::collections::HashMap;
@@ -317,10 +317,18 @@ impl StreamingAnalysis {
     /// Adds the samples of `node` that `summary` summarises over any span (an hour's rollup,
     /// say), without their minute detail: only for methods that do not need minute means
     /// ([`Method::needs_minute_means`]); a robust analysis would lose the span's minutes from
-    /// its medians. Parts of the span can be taken away again with [`Self::remove_minute`].
-    pub fn push_summary(&mut self, node: NodeId, summary: &SampleSummary) {
-        debug_assert!(!self.config.method.needs_minute_means());
+    /// its medians, so it refuses the summary ([`AnalyticsError::MinuteMeansNeeded`]) and takes
+    /// nothing in. Parts of the span can be taken away again with [`Self::remove_minute`].
+    pub fn push_summary(
+        &mut self,
+        node: NodeId,
+        summary: &SampleSummary,
+    ) -> Result<(), AnalyticsError> {
+        if self.config.method.needs_minute_means() {
+            return Err(AnalyticsError::MinuteMeansNeeded(self.config.method));
+        }
         self.add_moments(node, summary);
+        Ok(())
     }
 
     /// Takes away from `node` the samples of the UTC minute starting at `minute` that `summary`

@@ -37,6 +37,12 @@ pub enum AnalyticsError {
     /// A method name that is neither `robust` nor `zscore`.
     #[error("unknown method {0:?}: use robust or zscore")]
     UnknownMethod(String),
+    /// A summary over a span longer than a minute given to a method that needs each minute's
+    /// mean ([`Method::needs_minute_means`]): its statistic would silently leave the span out.
+    #[error(
+        "the {0} method needs each minute's mean: give it minutes (push_minute), not longer spans"
+    )]
+    MinuteMeansNeeded(Method),
 }
 
 /// How to tell a bottleneck from a healthy node.

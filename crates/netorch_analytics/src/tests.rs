@@ -525,10 +525,14 @@ fn a_zscore_report_from_spans_less_what_lies_outside_equals_the_report_from_samp
     }
     // And a node none of whose samples lies inside.
     let gone = SampleSummary::of(samples[0].timestamp, &samples[0].metrics);
-    analysis.push_summary(NodeId(10_000), &gone);
+    analysis
+        .push_summary(NodeId(10_000), &gone)
+        .expect("z-score takes spans");
     analysis.remove_minute(NodeId(10_000), 0, &gone);
     for (node, (span, less)) in &spans {
-        analysis.push_summary(NodeId(*node), span);
+        analysis
+            .push_summary(NodeId(*node), span)
+            .expect("z-score takes spans");
         analysis.remove_minute(NodeId(*node), 0, less);
     }
     assert_reports_agree(&raw, &analysis.finish(), Method::ZScore);
@@ -554,4 +558,30 @@ fn a_healthy_node_with_a_few_spikes_is_not_flagged_by_the_robust_method() {
     assert_eq!(spikes, 3);
     let robust = analyze(&samples, &config(Method::Robust));
     assert!(flagged(&robust).is_empty(), "{:?}", robust.bottlenecks);
+}
+
+#[test]
+fn the_robust_method_refuses_a_span_it_would_get_wrong() {
+    let config = AnalysisConfig {
+        method: Method::Robust,
+        ..AnalysisConfig::default()
+    };
+    let mut analysis = StreamingAnalysis::new(config);
+    let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("valid");
+    let span = netorch_domain::SampleSummary::of(
+        at,
+        &Metrics {
+            latency_ms: 10.0,
+            throughput_gbps: 1.0,
+            error_rate: 0.0,
+        },
+    );
+    assert_eq!(
+        analysis.push_summary(NodeId(1), &span),
+        Err(AnalyticsError::MinuteMeansNeeded(Method::Robust))
+    );
+    assert!(
+        analysis.finish().bottlenecks.is_empty(),
+        "nothing was taken in"
+    );
 }

@@ -11,9 +11,9 @@
 //! `cargo bench -p netorch_api --bench long_run`.
 
 use chrono::{DateTime, Duration, Utc};
-use netorch_analytics::{AnalysisConfig, Method, StreamingAnalysis};
+use netorch_analytics::{AnalysisConfig, Method};
 use netorch_domain::{NewDeployment, NodeState, Resolution};
-use netorch_service::bottlenecks::{analyse_part, window_parts};
+use netorch_service::bottlenecks::ReportQuery;
 use netorch_simulator::SimulatedHardware;
 use netorch_storage::retention::{self, Retention};
 use netorch_storage::{Database, deployments, rollups};
@@ -52,13 +52,8 @@ fn report_ms(
 ) -> f64 {
     let started = Instant::now();
     let config = AnalysisConfig::new(Method::Robust, None).expect("config");
-    let mut analysis = StreamingAnalysis::new(config);
-    for range in window_parts(now - Duration::minutes(minutes), now, config.method) {
-        let part =
-            analyse_part(&mut db.get().expect("connection"), d, range, config).expect("part");
-        analysis.merge(part);
-    }
-    analysis.finish();
+    let query = ReportQuery::last_minutes(d, minutes, now).with_config(config);
+    netorch_service::bottlenecks::report(db, query).expect("report");
     ms(started)
 }
 

@@ -14,7 +14,7 @@
 use chrono::{DateTime, Duration, Utc};
 use netorch_analytics::{AnalysisConfig, Method, StreamingAnalysis};
 use netorch_domain::{DeploymentId, Metrics, NewDeployment, NewSample, NodeId, Resolution};
-use netorch_service::bottlenecks::{analyse_part, window_parts};
+use netorch_service::bottlenecks::{ReportQuery, window_parts};
 use netorch_storage::nodes::NodeFilter;
 use netorch_storage::retention::Retention;
 use netorch_storage::telemetry::TelemetryQuery;
@@ -140,9 +140,13 @@ fn merged_report(
 
 /// The route's report: whole minutes from rollups, the edges raw.
 fn report(db: &Database, d: DeploymentId, minutes: i64, method: Method) -> (usize, u64) {
-    merged_report(db, minutes, method, |conn, range, config| {
-        analyse_part(conn, d, range, config).expect("part")
-    })
+    let config = AnalysisConfig::new(method, None).expect("config");
+    let query = ReportQuery::last_minutes(d, minutes, now()).with_config(config);
+    let report = netorch_service::bottlenecks::report(db, query).expect("report");
+    (
+        report.analysis.bottlenecks.len(),
+        report.analysis.samples_analyzed,
+    )
 }
 
 /// The report as the previous build read it: the partial edge minutes as raw samples, every

@@ -223,6 +223,16 @@ impl ApiError {
     }
 }
 
+impl From<netorch_service::ServiceError> for ApiError {
+    fn from(error: netorch_service::ServiceError) -> Self {
+        match error {
+            netorch_service::ServiceError::Storage(error) => error.into(),
+            // The inputs were validated before the call: an operation refusing one is a bug.
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<StorageError> for ApiError {
     fn from(error: StorageError) -> Self {
         error.count();

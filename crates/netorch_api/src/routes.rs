@@ -11,11 +11,11 @@ use crate::requests::*;
 use crate::responses::*;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
-use netorch_analytics::StreamingAnalysis;
 use netorch_domain::{
     DeploymentId, NodeId, NodeRef, NodeStateCounts, PauseReason, Resolution, SampleSummary,
     WorkerKind,
 };
+use netorch_service::bottlenecks::{ReportPlan, ReportQuery};
 use netorch_storage::rollups::{self, SeriesBucket};
 use netorch_storage::{DbConnection, deployments, events, heartbeats, nodes, telemetry};
 use serde_json::Value;
@@ -766,27 +766,25 @@ pub async fn bottlenecks(
     let _turn = state.reports.enter().await?;
     let began = std::time::Instant::now();
     let now = Utc::now();
-    let start = now - chrono::Duration::minutes(minutes);
     with_db(&state, move |conn| {
         Ok(deployments::ensure_exists(conn, deployment)?)
     })
     .await?;
-    // Two parts at once, each on its own connection (see `netorch_service::bottlenecks`).
-    let parts: Vec<_> = netorch_service::bottlenecks::window_parts(start, now, config.method)
-        .into_iter()
-        .map(|range| {
-            spawn_db(&state, move |conn| {
-                Ok(netorch_service::bottlenecks::analyse_part(
-                    conn, deployment, range, config,
-                )?)
-            })
+    // The parts at once, each on its own connection (see `netorch_service::bottlenecks`).
+    let plan = std::sync::Arc::new(ReportPlan::new(
+        ReportQuery::last_minutes(deployment, minutes, now).with_config(config),
+    ));
+    let parts: Vec<_> = (0..plan.part_count())
+        .map(|index| {
+            let plan = std::sync::Arc::clone(&plan);
+            spawn_db(&state, move |conn| Ok(plan.read_part(conn, index)?))
         })
         .collect();
-    let mut analysis = StreamingAnalysis::new(config);
+    let mut analyses = Vec::with_capacity(parts.len());
     for part in parts {
-        analysis.merge(part.await?);
+        analyses.push(part.await?);
     }
-    let report = analysis.finish();
+    let report = plan.finish(analyses);
     let ids: Vec<NodeId> = report.bottlenecks.iter().map(|b| b.node_id).collect();
     let names = with_db(&state, move |conn| {
         Ok(nodes::names(conn, deployment, &ids)?)

@@ -40,6 +40,19 @@ pub struct NewDeployment {
     pub rollout: RolloutPolicy,
 }
 
+impl NewDeployment {
+    /// A deployment of `target_node_count` nodes named `name`, without a description, rolled
+    /// out all at once (the API's defaults); set the other fields as needed.
+    pub fn new(name: impl Into<String>, target_node_count: u32) -> Self {
+        NewDeployment {
+            name: name.into(),
+            description: None,
+            target_node_count,
+            rollout: RolloutPolicy::default(),
+        }
+    }
+}
+
 /// What an operator changes on a deployment (`PATCH`): each field that is `Some` is set, the
 /// rest kept; for a field that may be unset, `Some(None)` unsets it.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -1,22 +1,154 @@
-//! How a bottleneck report reads its window: in two consecutive parts, each on its own
-//! connection and thread into its own streaming analysis, merged at the end (on two cores this
-//! nearly halves a large report's time). Only the partial minutes at the window's edges are read
-//! as raw samples. The robust method, whose per-node statistic is the median of the node's
-//! minute means, reads every whole minute as a rollup row per node; the z-score method, which
-//! needs only counts and moments, reads whole hours as hour rollups, and an hour the window
-//! covers mostly as the hour less the minutes outside ([`WindowDetail::Coarsest`]): a few rows
-//! per node whatever the window's length.
+//! The bottleneck report: which nodes of a deployment stand out over the last minutes, and how
+//! its window is read.
 //!
-//! Public so that benchmarks and embedders time exactly what the route runs.
+//! A report reads its window in two consecutive parts, each on its own connection and thread
+//! into its own streaming analysis, merged at the end (on two cores this nearly halves a large
+//! report's time). Only the partial minutes at the window's edges are read as raw samples. The
+//! robust method, whose per-node statistic is the median of the node's minute means, reads
+//! every whole minute as a rollup row per node; the z-score method, which needs only counts and
+//! moments, reads whole hours as hour rollups, and an hour the window covers mostly as the hour
+//! less the minutes outside ([`WindowDetail::Coarsest`]): a few rows per node whatever the
+//! window's length.
+//!
+//! How finely a window is read is the method's to say, never the caller's: a [`ReportPlan`]
+//! derives it from the analysis configuration, so no method can be fed a read it would get
+//! wrong (the robust method given hour rollups would lose the minutes its medians are of).
+//!
+//! [`report`] runs a whole report on a [`Database`]; the API runs a plan's parts on its own
+//! blocking threads with [`ReportPlan::read_part`] and [`ReportPlan::finish`].
 
+use crate::ServiceError;
 use chrono::{DateTime, Duration, Utc};
-use netorch_analytics::{AnalysisConfig, Method, StreamingAnalysis};
-use netorch_domain::{DeploymentId, Resolution, SampleSummary};
+use netorch_analytics::{AnalysisConfig, BottleneckReport, Method, StreamingAnalysis};
+use netorch_domain::{DeploymentId, NodeId, Resolution, SampleSummary, Timestamp};
 use netorch_storage::rollups::{self, WindowDetail, WindowPart};
-use netorch_storage::{DbConnection, StorageError};
+use netorch_storage::{Database, DbConnection, deployments, nodes};
+use std::collections::HashMap;
+
+/// A report's window and what to look for in it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReportQuery {
+    /// The deployment.
+    pub deployment: DeploymentId,
+    /// The window's first instant.
+    pub start: Timestamp,
+    /// Its last (a window ending now, for the API).
+    pub end: Timestamp,
+    /// The method and its threshold.
+    pub config: AnalysisConfig,
+}
+
+impl ReportQuery {
+    /// The last `minutes` before `now` of `deployment`, with the default method (robust) and
+    /// threshold.
+    pub fn last_minutes(deployment: DeploymentId, minutes: i64, now: Timestamp) -> Self {
+        ReportQuery {
+            deployment,
+            start: now - Duration::minutes(minutes),
+            end: now,
+            config: AnalysisConfig::default(),
+        }
+    }
+
+    /// The same window with `config`'s method and threshold.
+    pub fn with_config(self, config: AnalysisConfig) -> Self {
+        ReportQuery { config, ..self }
+    }
+}
+
+/// How a report reads its window: the parts, each read on its own connection, in the detail the
+/// method needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportPlan {
+    query: ReportQuery,
+    parts: Vec<(Timestamp, Timestamp)>,
+}
+
+impl ReportPlan {
+    /// The plan for `query`.
+    pub fn new(query: ReportQuery) -> Self {
+        ReportPlan {
+            parts: window_parts(query.start, query.end, query.config.method),
+            query,
+        }
+    }
+
+    /// How many parts to read (one or two), by index from 0.
+    pub fn part_count(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// Reads part `index` into a streaming analysis of its own; the parts may be read at once,
+    /// on connections of their own.
+    pub fn read_part(
+        &self,
+        conn: &mut DbConnection,
+        index: usize,
+    ) -> Result<StreamingAnalysis, ServiceError> {
+        let range = self.parts.get(index).copied().ok_or_else(|| {
+            ServiceError::Invalid(format!(
+                "the plan has {} parts, not a part {index}",
+                self.parts.len()
+            ))
+        })?;
+        analyse_part(conn, self.query.deployment, range, self.query.config)
+    }
+
+    /// The report, from every part's analysis.
+    pub fn finish(&self, parts: impl IntoIterator<Item = StreamingAnalysis>) -> BottleneckReport {
+        let mut analysis = StreamingAnalysis::new(self.query.config);
+        for part in parts {
+            analysis.merge(part);
+        }
+        analysis.finish()
+    }
+}
+
+/// A finished report with the names of the nodes it flags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// What was asked.
+    pub query: ReportQuery,
+    /// The analysis: the bottleneck nodes, worst first, and the fleet's baseline.
+    pub analysis: BottleneckReport,
+    /// The names (`node-007`) of the flagged nodes.
+    pub names: HashMap<NodeId, String>,
+}
+
+/// The report `query` asks for, read from `db`: the deployment must exist
+/// (`StorageError::DeploymentNotFound` otherwise); the parts are read at once, each on a
+/// thread with a connection of its own from the pool (so the pool must be able to lend as
+/// many, [`ReportPlan::part_count`], at the same time).
+pub fn report(db: &Database, query: ReportQuery) -> Result<Report, ServiceError> {
+    deployments::ensure_exists(&mut *db.get()?, query.deployment)?;
+    let plan = ReportPlan::new(query);
+    let parts = std::thread::scope(|scope| {
+        let running: Vec<_> = (0..plan.part_count())
+            .map(|index| {
+                let plan = &plan;
+                scope.spawn(move || plan.read_part(&mut *db.get()?, index))
+            })
+            .collect();
+        running
+            .into_iter()
+            .map(|part| {
+                part.join()
+                    .map_err(|_| ServiceError::Invalid("a part's reader panicked".into()))?
+            })
+            .collect::<Result<Vec<_>, ServiceError>>()
+    })?;
+    let analysis = plan.finish(parts);
+    let ids: Vec<NodeId> = analysis.bottlenecks.iter().map(|b| b.node_id).collect();
+    let names = nodes::names(&mut *db.get()?, query.deployment, &ids)?;
+    Ok(Report {
+        query,
+        analysis,
+        names,
+    })
+}
 
 /// How finely `method` needs a window's whole minutes.
-pub fn window_detail(method: Method) -> WindowDetail {
+fn window_detail(method: Method) -> WindowDetail {
     if method.needs_minute_means() {
         WindowDetail::Minutes
     } else {
@@ -69,14 +201,17 @@ pub fn window_parts(
     }
 }
 
-/// One part of a window read into a streaming analysis.
-pub fn analyse_part(
+/// One part of a window read into a streaming analysis, in the detail `config`'s method needs.
+fn analyse_part(
     conn: &mut DbConnection,
     deployment: DeploymentId,
     (from, to): (DateTime<Utc>, DateTime<Utc>),
     config: AnalysisConfig,
-) -> Result<StreamingAnalysis, StorageError> {
+) -> Result<StreamingAnalysis, ServiceError> {
     let mut analysis = StreamingAnalysis::new(config);
+    // The detail comes from the method, so an hour's summary only reaches a method that takes
+    // it; should that ever break, the report fails rather than come out wrong.
+    let mut refused = None;
     rollups::scan_window(
         conn,
         deployment,
@@ -87,7 +222,11 @@ pub fn analyse_part(
             WindowPart::Minute(node, minute, summary) => {
                 analysis.push_minute(node, minute, summary)
             }
-            WindowPart::Hour(node, _, summary) => analysis.push_summary(node, summary),
+            WindowPart::Hour(node, _, summary) => {
+                if let Err(error) = analysis.push_summary(node, summary) {
+                    refused.get_or_insert(error);
+                }
+            }
             WindowPart::LessMinute(node, minute, summary) => {
                 analysis.remove_minute(node, minute, summary)
             }
@@ -98,7 +237,10 @@ pub fn analyse_part(
             ),
         },
     )?;
-    Ok(analysis)
+    match refused {
+        Some(error) => Err(error.into()),
+        None => Ok(analysis),
+    }
 }
 
 #[cfg(test)]

@@ -96,6 +96,17 @@ fn crates_depend_only_on_what_the_map_allows() {
             "netorch_analytics",
             &["actix-web", "actix-http", "diesel", "tokio"],
         ),
+        // The service layer: operations over the database, no HTTP and no runtime.
+        (
+            "netorch_service",
+            &[
+                "netorch_api",
+                "actix-web",
+                "actix-http",
+                "actix-server",
+                "tokio",
+            ],
+        ),
         // Storage knows SQL, not statistics nor HTTP.
         (
             "netorch_storage",
