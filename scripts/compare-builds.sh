@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Two server builds side by side in one run, on the hot requests: each gets its own SQLite file
 # and port, and they take turns under the same wrk load so the machine's noise falls on both
-# alike. Loopback only, bounded in time (2 x ROUNDS x 3 x SECONDS).
+# alike. Loopback only, bounded in time (2 x ROUNDS x 4 x SECONDS).
 #
 #   scripts/compare-builds.sh OLD_BINARY NEW_BINARY [ROUNDS] [SECONDS]
 #
 # The requests: GET /deployments/1 and GET /deployments/1/nodes of a 200-node deployment, and
-# POST /deployments/1/telemetry of 100 samples (without timestamps, as JSON). wrk is Debian's
-# package, installed if missing.
+# POST /deployments/1/telemetry of 100 samples (without timestamps, as JSON), then
+# GET /deployments/1/bottlenecks over what the pushes stored (two connections: the report gate
+# gives one turn per core). wrk is Debian's package, installed if missing.
 set -euo pipefail
 old=$1 new=$2 rounds=${3:-3} seconds=${4:-8}
 if ! command -v wrk >/dev/null; then
@@ -47,13 +48,15 @@ measure() { # port path [wrk args...]
 }
 
 for round in $(seq 1 "$rounds"); do
-  for request in deployment nodes push; do
+  for request in deployment nodes push report; do
     for which in old new; do
       port=18181; [ "$which" = new ] && port=18182
       case $request in
         deployment) result=$(measure "$port" /deployments/1) ;;
         nodes) result=$(measure "$port" /deployments/1/nodes) ;;
         push) result=$(measure "$port" /deployments/1/telemetry -s "$scratch/push.lua") ;;
+        # Two at a time: the report gate gives one turn per core and tells the rest to wait.
+        report) result=$(measure "$port" /deployments/1/bottlenecks -c2) ;;
       esac
       echo "round $round $request $which: $result"
     done
