@@ -53,7 +53,7 @@ choices!(
     WorkerKind,
     OperatorAction,
     Role,
-    crate::requests::SeriesStep,
+    netorch_service::series::SeriesStep,
 );
 
 #[cfg(test)]

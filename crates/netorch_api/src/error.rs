@@ -227,6 +227,30 @@ impl From<netorch_service::ServiceError> for ApiError {
     fn from(error: netorch_service::ServiceError) -> Self {
         match error {
             netorch_service::ServiceError::Storage(error) => error.into(),
+            netorch_service::ServiceError::StartAfterEnd { start } => {
+                ApiError::Invalid(vec![FieldError {
+                    kind: "value_error",
+                    loc: vec![LocItem::from("query"), LocItem::from("start_time")],
+                    msg: "Value error, start_time must not be after end_time".into(),
+                    input: serde_json::Value::from(start.to_rfc3339()),
+                    ctx: None,
+                }])
+            }
+            netorch_service::ServiceError::TooManyBuckets { step, resolution } => {
+                let name = resolution.map_or("raw", netorch_domain::Resolution::as_str);
+                ApiError::Invalid(vec![FieldError {
+                    kind: "value_error",
+                    loc: vec![LocItem::from("query"), LocItem::from("step")],
+                    msg: format!(
+                        "Value error, the range holds too many {name} buckets (at most {} \
+                         buckets, and at most an hour of raw samples): choose a coarser step or \
+                         a shorter range",
+                        netorch_service::series::MAX_BUCKETS
+                    ),
+                    input: serde_json::Value::from(step),
+                    ctx: None,
+                }])
+            }
             // The inputs were validated before the call: an operation refusing one is a bug.
             other => ApiError::Internal(other.to_string()),
         }

@@ -12,11 +12,11 @@ use chrono::{DateTime, Utc};
 use netorch_analytics::{AnalysisConfig, Method};
 use netorch_domain::{
     DeploymentChanges, DeploymentId, EventId, EventType, Metrics, NewDeployment, NewSample, NodeId,
-    NodeRef, NodeState, Resolution, RolloutPolicy, Timestamp,
+    NodeRef, NodeState, RolloutPolicy, Timestamp,
 };
+use netorch_service::series::{SeriesQuery, SeriesStep};
 use netorch_storage::events::EventQuery;
 use netorch_storage::nodes::NodeFilter;
-use netorch_storage::retention::Retention;
 use netorch_storage::telemetry::TelemetryQuery;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -548,61 +548,11 @@ params!(
     ]
 );
 
-/// The bucket size of a series: `raw` (each sample), `1m`, `1h`, or `auto`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum SeriesStep {
-    /// Each sample (each instant, for a fleet).
-    Raw,
-    /// One-minute rollups.
-    Minute,
-    /// One-hour rollups.
-    Hour,
-    /// The finest step that keeps a chart readable (see [`SeriesQuery::choose`]).
-    #[default]
-    Auto,
-}
+/// The query of a series, as the API reads and documents it: the fields of
+/// [`netorch_service::series::SeriesQuery`].
+pub struct SeriesFields;
 
-impl SeriesStep {
-    /// Every step, as the document lists them.
-    pub const ALL: [SeriesStep; 4] = [
-        SeriesStep::Raw,
-        SeriesStep::Minute,
-        SeriesStep::Hour,
-        SeriesStep::Auto,
-    ];
-
-    /// The step's name in the API.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            SeriesStep::Raw => "raw",
-            SeriesStep::Minute => Resolution::Minute.as_str(),
-            SeriesStep::Hour => Resolution::Hour.as_str(),
-            SeriesStep::Auto => "auto",
-        }
-    }
-
-    /// The tier a step reads: `None` for raw samples (`auto` has none until chosen).
-    fn resolution(self) -> Option<Resolution> {
-        match self {
-            SeriesStep::Minute => Some(Resolution::Minute),
-            SeriesStep::Hour | SeriesStep::Auto => Some(Resolution::Hour),
-            SeriesStep::Raw => None,
-        }
-    }
-}
-
-/// The time range and step of a series, shared by the node and the fleet series.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SeriesQuery {
-    /// From (inclusive); `end` minus 24 hours when not given.
-    pub start: Option<Timestamp>,
-    /// Until (inclusive); now when not given.
-    pub end: Option<Timestamp>,
-    /// The step asked for.
-    pub step: SeriesStep,
-}
-
-impl SeriesQuery {
+impl SeriesFields {
     /// From.
     pub const START: TimeField = TimeField::new(
         "start_time",
@@ -621,79 +571,13 @@ impl SeriesQuery {
          start_time is answered from the finest tier still holding it; the response's \
          `resolution` says which",
     );
-    /// The most buckets a series answers with.
-    pub const MAX_BUCKETS: i64 = 10_000;
-    /// The longest span read as raw samples.
-    pub const MAX_RAW_SPAN: chrono::Duration = chrono::Duration::hours(1);
 
-    fn read(input: &mut Input<'_>) -> Self {
+    fn read(input: &mut Input<'_>) -> SeriesQuery {
         SeriesQuery {
             start: input.query_time(&Self::START),
             end: input.query_time(&Self::END),
             step: input.query_choice(&Self::STEP).unwrap_or_default(),
         }
-    }
-
-    /// The range at `now`, or a 422 when it is empty.
-    pub fn range(&self, now: Timestamp) -> Result<(Timestamp, Timestamp), ApiError> {
-        let end = self.end.unwrap_or(now);
-        // Checked: times near the ends of the representable range must not overflow.
-        let start = self.start.unwrap_or_else(|| {
-            end.checked_sub_signed(chrono::Duration::hours(24))
-                .unwrap_or(end)
-        });
-        if start > end {
-            return Err(ApiError::Invalid(vec![FieldError {
-                kind: "value_error",
-                loc: vec![LocItem::from("query"), LocItem::from(Self::START.name)],
-                msg: "Value error, start_time must not be after end_time".into(),
-                input: Value::from(start.to_rfc3339()),
-                ctx: None,
-            }]));
-        }
-        Ok((start, end))
-    }
-
-    /// The tier to answer from (`None`: raw samples): the step asked for (`auto` chosen by the
-    /// span; raw only for one node), made coarser where its tier no longer holds `start`, and
-    /// refused (422) when the span holds more than [`Self::MAX_BUCKETS`] buckets of it.
-    pub fn choose(
-        &self,
-        (start, end): (Timestamp, Timestamp),
-        now: Timestamp,
-        retention: &Retention,
-        one_node: bool,
-    ) -> Result<Option<Resolution>, ApiError> {
-        let span = end - start;
-        let asked = match self.step {
-            SeriesStep::Auto if one_node && span <= Self::MAX_RAW_SPAN => None,
-            SeriesStep::Auto if span <= chrono::Duration::days(1) => Some(Resolution::Minute),
-            step => step.resolution(),
-        };
-        let kept = retention.finest_holding(start, now);
-        let chosen = asked.max(kept);
-        let too_long = match chosen {
-            None => span > Self::MAX_RAW_SPAN,
-            Some(resolution) => {
-                span.num_microseconds().unwrap_or(i64::MAX) / resolution.micros()
-                    >= Self::MAX_BUCKETS
-            }
-        };
-        if too_long {
-            let name = chosen.map_or("raw", Resolution::as_str);
-            return Err(ApiError::Invalid(vec![FieldError {
-                kind: "value_error",
-                loc: vec![LocItem::from("query"), LocItem::from(Self::STEP.name)],
-                msg: format!(
-                    "Value error, the range holds too many {name} buckets (at most {} buckets, \
-                     and at most an hour of raw samples): choose a coarser step or a shorter range",
-                    Self::MAX_BUCKETS
-                ),
-                input: Value::from(self.step.as_str()),
-                ctx: None,
-            }]));
-        }
-        Ok(chosen)
     }
 }
 
@@ -710,7 +594,7 @@ impl FromInput for NodeSeries {
     fn read(input: &mut Input<'_>) -> Result<Self, ApiError> {
         let deployment = input.path_int(&DEPLOYMENT_ID);
         let node = input.path_node(&NODE_ID);
-        let series = SeriesQuery::read(input);
+        let series = SeriesFields::read(input);
         input.check()?;
         Ok(NodeSeries {
             path: NodePath {
@@ -727,9 +611,9 @@ params!(
     vec![
         DEPLOYMENT_ID.parameter(ParameterIn::Path),
         NODE_ID.parameter(ParameterIn::Path),
-        SeriesQuery::START.parameter(ParameterIn::Query),
-        SeriesQuery::END.parameter(ParameterIn::Query),
-        SeriesQuery::STEP.parameter(ParameterIn::Query),
+        SeriesFields::START.parameter(ParameterIn::Query),
+        SeriesFields::END.parameter(ParameterIn::Query),
+        SeriesFields::STEP.parameter(ParameterIn::Query),
     ]
 );
 
@@ -745,7 +629,7 @@ pub struct FleetSeries {
 impl FromInput for FleetSeries {
     fn read(input: &mut Input<'_>) -> Result<Self, ApiError> {
         let deployment = input.path_int(&DEPLOYMENT_ID);
-        let series = SeriesQuery::read(input);
+        let series = SeriesFields::read(input);
         input.check()?;
         Ok(FleetSeries {
             deployment: DeploymentId(valid(deployment)?),
@@ -758,9 +642,9 @@ params!(
     FleetSeries,
     vec![
         DEPLOYMENT_ID.parameter(ParameterIn::Path),
-        SeriesQuery::START.parameter(ParameterIn::Query),
-        SeriesQuery::END.parameter(ParameterIn::Query),
-        SeriesQuery::STEP.parameter(ParameterIn::Query),
+        SeriesFields::START.parameter(ParameterIn::Query),
+        SeriesFields::END.parameter(ParameterIn::Query),
+        SeriesFields::STEP.parameter(ParameterIn::Query),
     ]
 );
 

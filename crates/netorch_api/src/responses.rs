@@ -757,7 +757,7 @@ pub struct SeriesOut {
 }
 
 fn step_schema() -> utoipa::openapi::schema::Schema {
-    choice::schema::<crate::requests::SeriesStep>("The step asked for")
+    choice::schema::<netorch_service::series::SeriesStep>("The step asked for")
 }
 
 fn resolution_schema() -> utoipa::openapi::schema::Schema {

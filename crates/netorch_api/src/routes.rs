@@ -12,11 +12,11 @@ use crate::responses::*;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use netorch_domain::{
-    DeploymentId, NodeId, NodeRef, NodeStateCounts, PauseReason, Resolution, SampleSummary,
-    WorkerKind,
+    DeploymentId, NodeId, NodeRef, NodeStateCounts, PauseReason, Resolution, WorkerKind,
 };
 use netorch_service::bottlenecks::{ReportPlan, ReportQuery};
-use netorch_storage::rollups::{self, SeriesBucket};
+use netorch_service::series::{Series, SeriesStep};
+
 use netorch_storage::{DbConnection, deployments, events, heartbeats, nodes, telemetry};
 use serde_json::Value;
 
@@ -607,55 +607,15 @@ pub async fn node_series(
     Valid(NodeSeries { path, series }): Valid<NodeSeries>,
 ) -> Result<HttpResponse, ApiError> {
     let now = Utc::now();
-    let range = series.range(now)?;
-    let chosen = series.choose(range, now, &state.retention, true)?;
     let NodePath { deployment, node } = path;
-    let (node, buckets) = with_db(&state, move |conn| {
-        // An id is not checked by `resolve`; a series of a node that is not (or no longer)
-        // there is a 404, not an empty 200.
-        let id = nodes::resolve(conn, deployment, &node)?;
-        let node = nodes::get(conn, deployment, id)?.id;
-        let buckets = match chosen {
-            Some(resolution) => rollups::node_series(
-                conn,
-                deployment,
-                node,
-                resolution,
-                range.0,
-                range.1,
-                SeriesQuery::MAX_BUCKETS,
-            )?,
-            None => {
-                let query = telemetry::TelemetryQuery {
-                    deployment,
-                    node: Some(node),
-                    start: Some(range.0),
-                    end: Some(range.1),
-                    limit: SeriesQuery::MAX_BUCKETS,
-                };
-                let mut samples = telemetry::query(conn, &query)?;
-                samples.reverse();
-                samples
-                    .into_iter()
-                    .map(|s| SeriesBucket {
-                        start: s.timestamp,
-                        nodes: 1,
-                        summary: SampleSummary::of(s.timestamp, &s.metrics),
-                    })
-                    .collect()
-            }
-        };
-        Ok((node, buckets))
+    let retention = state.retention;
+    let read = with_db(&state, move |conn| {
+        Ok(netorch_service::series::node_series(
+            conn, deployment, &node, series, now, &retention,
+        )?)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(series_out(
-        deployment,
-        Some(node),
-        &series,
-        chosen,
-        range,
-        &buckets,
-    )))
+    Ok(HttpResponse::Ok().json(series_out(deployment, series.step, &read)))
 }
 
 /// Read a deployment's telemetry series
@@ -677,64 +637,26 @@ pub async fn fleet_series(
     Valid(FleetSeries { deployment, series }): Valid<FleetSeries>,
 ) -> Result<HttpResponse, ApiError> {
     let now = Utc::now();
-    let range = series.range(now)?;
-    let chosen = series.choose(range, now, &state.retention, false)?;
-    let buckets = with_db(&state, move |conn| {
-        deployments::ensure_exists(conn, deployment)?;
-        Ok(match chosen {
-            Some(resolution) => rollups::fleet_series(
-                conn,
-                deployment,
-                resolution,
-                range.0,
-                range.1,
-                SeriesQuery::MAX_BUCKETS,
-            )?,
-            None => {
-                let mut instants: std::collections::BTreeMap<i64, SeriesBucket> =
-                    std::collections::BTreeMap::new();
-                telemetry::scan_window(conn, deployment, range.0, range.1, |_, at, metrics| {
-                    instants
-                        .entry(at.timestamp_micros())
-                        .and_modify(|b| {
-                            b.nodes += 1;
-                            b.summary.push(at, &metrics);
-                        })
-                        .or_insert_with(|| SeriesBucket {
-                            start: at,
-                            nodes: 1,
-                            summary: SampleSummary::of(at, &metrics),
-                        });
-                })?;
-                instants
-                    .into_values()
-                    .take(usize::try_from(SeriesQuery::MAX_BUCKETS).unwrap_or(usize::MAX))
-                    .collect()
-            }
-        })
+    let retention = state.retention;
+    let read = with_db(&state, move |conn| {
+        Ok(netorch_service::series::fleet_series(
+            conn, deployment, series, now, &retention,
+        )?)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(series_out(
-        deployment, None, &series, chosen, range, &buckets,
-    )))
+    Ok(HttpResponse::Ok().json(series_out(deployment, series.step, &read)))
 }
 
-fn series_out(
-    deployment: DeploymentId,
-    node: Option<NodeId>,
-    series: &SeriesQuery,
-    chosen: Option<Resolution>,
-    (start, end): (chrono::DateTime<Utc>, chrono::DateTime<Utc>),
-    buckets: &[SeriesBucket],
-) -> SeriesOut {
+fn series_out(deployment: DeploymentId, step: SeriesStep, series: &Series) -> SeriesOut {
+    let (start, end) = series.range;
     SeriesOut {
         deployment_id: deployment.get(),
-        node_id: node.map(NodeId::get),
-        step: series.step.as_str(),
-        resolution: chosen.map_or("raw", Resolution::as_str),
+        node_id: series.node.map(NodeId::get),
+        step: step.as_str(),
+        resolution: series.resolution.map_or("raw", Resolution::as_str),
         start_time: timestamp(start),
         end_time: timestamp(end),
-        buckets: buckets.iter().map(SeriesBucketOut::from).collect(),
+        buckets: series.buckets.iter().map(SeriesBucketOut::from).collect(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! What an operation can fail with.
 
 use netorch_analytics::AnalyticsError;
+use netorch_domain::{Resolution, Timestamp};
 use netorch_storage::StorageError;
 
 /// Everything the service layer can fail with: the storage's errors as they are (a missing
@@ -17,4 +18,18 @@ pub enum ServiceError {
     /// An input the operation cannot take.
     #[error("{0}")]
     Invalid(String),
+    /// A range whose start is after its end.
+    #[error("start_time must not be after end_time")]
+    StartAfterEnd {
+        /// The start.
+        start: Timestamp,
+    },
+    /// A series range holding more buckets of its step than a series answers with.
+    #[error("the range holds too many buckets of step {step}")]
+    TooManyBuckets {
+        /// The name of the step asked for (`SeriesStep::as_str`; this module is a leaf).
+        step: &'static str,
+        /// The tier it would be read from (`None`: raw samples).
+        resolution: Option<Resolution>,
+    },
 }

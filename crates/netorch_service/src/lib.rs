@@ -3,11 +3,13 @@
 //! request, call one of these and write the answer; the workers and any program embedding
 //! netorch call them directly. No HTTP and no async runtime here.
 //!
-//! So far: the bottleneck report ([`bottlenecks`]). The public API uses `chrono`'s times, so
+//! So far: the bottleneck report ([`bottlenecks`]) and telemetry series with their tier choice
+//! ([`series`]). The public API uses `chrono`'s times, so
 //! the crate re-exports [`chrono`].
 
 pub mod bottlenecks;
 mod error;
+pub mod series;
 
 pub use chrono;
 pub use error::ServiceError;

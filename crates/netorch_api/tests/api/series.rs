@@ -199,6 +199,44 @@ fn series_refuse_bad_ranges_and_unknown_nodes(t: &TestDatabase) {
                 "{uri}"
             );
         }
+        // The messages, word for word (the range and the tier are chosen by the service crate;
+        // the answer is the API's).
+        let (start, end) = (now, now - Duration::hours(1));
+        let (_, body) = get(
+            &app,
+            &format!(
+                "/deployments/{id}/telemetry/series?start_time={}&end_time={}",
+                at(start),
+                at(end)
+            ),
+        )
+        .await;
+        let start_back = body["detail"][0]["input"].as_str().unwrap_or_default();
+        assert_eq!(
+            chrono::DateTime::parse_from_rfc3339(start_back).map(|t| t.timestamp_micros()),
+            Ok(start.timestamp_micros()),
+            "{body}"
+        );
+        assert_eq!(
+            body["detail"][0]["msg"],
+            "Value error, start_time must not be after end_time"
+        );
+        let (_, body) = get(
+            &app,
+            &format!(
+                "/deployments/{id}/nodes/1/telemetry/series?start_time={}&step=raw",
+                at(now - Duration::hours(2))
+            ),
+        )
+        .await;
+        assert_eq!(
+            body["detail"],
+            serde_json::json!([{"type": "value_error", "loc": ["query", "step"],
+                "msg": "Value error, the range holds too many raw buckets (at most 10000 buckets, \
+                        and at most an hour of raw samples): choose a coarser step or a shorter \
+                        range",
+                "input": "raw"}])
+        );
         let (status, _) = get(
             &app,
             &format!("/deployments/{id}/nodes/node-404/telemetry/series"),
