@@ -16,6 +16,9 @@ mod state;
 mod telemetry;
 
 pub use access::{Action, ApiKey, Role};
+/// The time library of every timestamp here ([`Timestamp`] is a `chrono::DateTime<Utc>`), for
+/// programs that use these types without naming their own version of it.
+pub use chrono;
 pub use error::DomainError;
 pub use event::{EventType, NewEvent, PauseReason};
 pub use hardware::{Phase, PhaseStatus, Provisioner, TelemetrySource};

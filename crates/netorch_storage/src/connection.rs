@@ -416,6 +416,12 @@ impl Database {
         Ok(self.pool.get()?)
     }
 
+    /// Checks out a connection if one is free (or can be opened) at once; `None` rather than
+    /// waiting for the pool's timeout.
+    pub fn try_get(&self) -> Option<PooledConnection> {
+        self.pool.try_get()
+    }
+
     /// The most connections the pool opens at once.
     pub fn max_connections(&self) -> u32 {
         self.pool.max_size()

@@ -168,6 +168,62 @@ pub struct EventQuery {
     pub limit: i64,
 }
 
+impl EventQuery {
+    /// The default page size, as the API's.
+    pub const DEFAULT_LIMIT: i64 = 100;
+
+    /// Every event of `deployment` from its first, [`Self::DEFAULT_LIMIT`] a page; narrow it
+    /// with the fields.
+    pub fn of_deployment(deployment: DeploymentId) -> Self {
+        EventQuery {
+            deployment: Some(deployment),
+            ..EventQuery::default()
+        }
+    }
+
+    /// The query for the page after `page`: `None` when `page` was the last (shorter than the
+    /// limit).
+    pub fn next(&self, page: &[Event]) -> Option<EventQuery> {
+        let last = page.last()?;
+        (i64::try_from(page.len()).unwrap_or(i64::MAX) >= self.limit).then(|| EventQuery {
+            after: Some(last.id),
+            ..self.clone()
+        })
+    }
+}
+
+impl Default for EventQuery {
+    /// Every event of every deployment from the first, [`Self::DEFAULT_LIMIT`] a page.
+    fn default() -> Self {
+        EventQuery {
+            deployment: None,
+            after: None,
+            event_type: None,
+            node: None,
+            actor: None,
+            limit: Self::DEFAULT_LIMIT,
+        }
+    }
+}
+
+/// The events `query` selects, page after page, in order of occurrence: each item one
+/// [`list`] of at most `query.limit` events. Stops after the first short page (or an error).
+/// The cursor moves with each page, so events recorded meanwhile are read too.
+pub fn pages<'c>(
+    conn: &'c mut DbConnection,
+    query: EventQuery,
+) -> impl Iterator<Item = Result<Vec<Event>>> + 'c {
+    let mut next = Some(query);
+    std::iter::from_fn(move || {
+        let query = next.take()?;
+        let page = list(conn, &query);
+        if let Ok(events) = &page {
+            next = query.next(events);
+        }
+        Some(page)
+    })
+}
+
 /// Events in order of occurrence (ascending id). Event ids commit in order (every append takes
 /// the event-order lock on PostgreSQL until its transaction commits), so a page never gains an
 /// earlier event after it was read.

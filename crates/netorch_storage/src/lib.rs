@@ -46,6 +46,8 @@ pub mod retention;
 pub mod rollups;
 pub mod telemetry;
 
+/// The time library of the timestamps the repository functions take (as in `netorch_domain`).
+pub use chrono;
 pub use connection::{
     Backend, ConnectionManager, Database, DatabaseOptions, DatabaseStats, DatabaseUrl,
     DbConnection, PooledConnection, WRITE_PROBE_BYTES, write_transaction,

@@ -1129,7 +1129,38 @@ fn events_expire_by_age_only(t: &TestDatabase) {
     );
 }
 
+/// `EventQuery::of_deployment` reads a deployment's log from its first event, and
+/// `events::pages` walks it a page at a time to its end.
+fn the_event_log_reads_page_by_page_to_its_end(t: &TestDatabase) {
+    let mut conn = t.db.get().expect("connection");
+    let d =
+        deployments::create(&mut conn, &new_deployment("paged", 5), None, t0()).expect("create");
+    let other =
+        deployments::create(&mut conn, &new_deployment("other", 1), None, t0()).expect("create");
+    for node in all_nodes(&mut conn, d.id) {
+        drive(&mut conn, &node, &[NodeTrigger::StartProvisioning], t0());
+    }
+    let query = EventQuery {
+        limit: 2,
+        ..EventQuery::of_deployment(d.id)
+    };
+    let pages: Vec<Vec<netorch_domain::Event>> = events::pages(&mut conn, query)
+        .collect::<Result<_, _>>()
+        .expect("pages");
+    // Created, then five state changes: 2 + 2 + 2, and an empty page ends a full last one.
+    assert_eq!(
+        pages.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![2, 2, 2, 0]
+    );
+    let read: Vec<_> = pages.concat();
+    assert_eq!(read, events_of(&mut conn, d.id));
+    assert!(read.iter().all(|e| e.deployment_id == Some(d.id)));
+    assert_eq!(events_of(&mut conn, other.id).len(), 1);
+    assert_eq!(EventQuery::default().limit, EventQuery::DEFAULT_LIMIT);
+}
+
 backend_tests!(
+    the_event_log_reads_page_by_page_to_its_end,
     events_expire_by_age_only,
     silent_loops_are_forgotten_and_the_list_is_bounded,
     nothing_is_written_for_a_deployment_after_its_delete_commits,

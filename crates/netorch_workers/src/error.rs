@@ -6,6 +6,18 @@ pub enum WorkerError {
     /// The database refused or failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// A tick could not check out the connection it needs within the pool's timeout.
+    #[error(
+        "{tick} needs a connection of the pool and none was free within its timeout: every one \
+         is in use (does the caller hold connections of the same pool, or is the pool smaller \
+         than the loops and requests sharing it?): {source}"
+    )]
+    NoConnection {
+        /// The tick.
+        tick: &'static str,
+        /// What the pool said.
+        source: StorageError,
+    },
     /// The blocking task running a tick panicked or was cancelled.
     #[error("worker task failed: {0}")]
     Task(String),

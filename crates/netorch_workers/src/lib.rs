@@ -13,20 +13,25 @@
 //! number of workers on one database: transitions are guarded by the row version (and claimed
 //! with `SKIP LOCKED` on PostgreSQL), samples are keyed by (node, slot start).
 //!
-//! [`run`] runs the loops on tokio until a shutdown future resolves, records a heartbeat per
-//! tick, and backs off on repeated failures.
+//! `run` (feature `loops`, on by default) runs the loops on tokio until a shutdown future
+//! resolves, records a heartbeat per tick, and backs off on repeated failures. Without the
+//! feature the crate is the ticks alone: no tokio, no metrics.
 
 #[cfg(feature = "cli")]
 pub mod cli;
 mod error;
 mod lifecycle;
+#[cfg(feature = "loops")]
 mod runner;
 mod telemetry;
 
+/// The time library of the ticks' `now` (as in `netorch_domain`).
+pub use chrono;
 pub use error::WorkerError;
 pub use lifecycle::{
     LIFECYCLE_BATCH, LifecycleTick, MAX_NODES_PER_TICK, TickLimits, lifecycle_tick,
     lifecycle_tick_with, plan_removal, plan_transition,
 };
+#[cfg(feature = "loops")]
 pub use runner::{WorkerOptions, run, shutdown_signal};
 pub use telemetry::{TelemetryTick, slot_start, telemetry_tick};

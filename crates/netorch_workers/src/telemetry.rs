@@ -40,7 +40,13 @@ pub fn slot_start(now: Timestamp, interval: Duration) -> Timestamp {
 ///
 /// The fleet is read a page at a time on one connection while the previous page is stored on
 /// another (SQLite's WAL and PostgreSQL both let a reader run beside a writer), which hides
-/// most of the reading; with a pool of one connection the pages are read and stored in turn.
+/// most of the reading.
+///
+/// What it needs from the pool: one connection, waited for up to the pool's timeout (else
+/// [`WorkerError::NoConnection`]), and a second only if one is free at once; without it (a pool
+/// of one, or a caller holding connections of the same pool) the pages are read and stored in
+/// turn on the first. So a caller may hold a connection of the pool while it ticks, as long as
+/// one more is left.
 pub fn telemetry_tick(
     db: &Database,
     source: &dyn TelemetrySource,
@@ -48,8 +54,16 @@ pub fn telemetry_tick(
     now: Timestamp,
 ) -> Result<TelemetryTick, WorkerError> {
     let slot = slot_start(now, interval);
-    let mut writer = db.get()?;
-    if db.max_connections() < 2 {
+    let mut writer = db.get().map_err(|source| WorkerError::NoConnection {
+        tick: "telemetry_tick",
+        source,
+    })?;
+    let reader_conn = if db.max_connections() < 2 {
+        None
+    } else {
+        db.try_get()
+    };
+    let Some(mut reader_conn) = reader_conn else {
         let mut tick = TelemetryTick {
             slot,
             nodes: 0,
@@ -65,14 +79,14 @@ pub fn telemetry_tick(
             }
         }
         return Ok(tick);
-    }
+    };
     let (pages, received) = std::sync::mpsc::sync_channel::<Page>(1);
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || -> Result<usize, WorkerError> {
-            let mut conn = db.get()?;
+            let conn = &mut reader_conn;
             let mut nodes = 0;
             let mut after = None;
-            while let Some(page) = read_page(&mut conn, source, slot, after)? {
+            while let Some(page) = read_page(conn, source, slot, after)? {
                 nodes += page.nodes;
                 after = page.last.filter(|_| page.nodes == NODES_PER_PAGE as usize);
                 // A closed channel means the writer failed; its error is the one reported.

@@ -448,7 +448,49 @@ fn small_batches_move_the_nodes_one_transaction_moves(t: &TestDatabase) {
     assert_eq!(histories[0], histories[1]);
 }
 
+/// What a telemetry tick needs from its pool: with one connection left beside the caller's it
+/// reads and stores in turn (it used to wait the pool's timeout for a second and fail); with
+/// none left it fails at once with an error that says so.
+fn a_telemetry_tick_beside_a_held_connection_still_runs(t: &TestDatabase) {
+    let mut conn = t.db.get().expect("connection");
+    let hw = SimulatedHardware::default();
+    create(&mut conn, 10);
+    drive_lifecycle(&mut conn, &hw, 30);
+    drop(conn);
+    let options = netorch_storage::DatabaseOptions {
+        max_connections: 2,
+        timeout: std::time::Duration::from_millis(300),
+        ..Default::default()
+    };
+    let pair = t.db.sibling(&options).expect("a pool of two");
+    let held = pair.get().expect("the caller's connection");
+    let started = std::time::Instant::now();
+    let now = t0() + Duration::seconds(31);
+    let tick = telemetry_tick(&pair, &hw, TELEMETRY_INTERVAL, now).expect("tick");
+    assert!(tick.written > 0);
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(300),
+        "it waited for a second connection: {:?}",
+        started.elapsed()
+    );
+    // Both of the pool's connections held: the one it needs is not there.
+    let other = pair.get().expect("the second connection");
+    let error = telemetry_tick(&pair, &hw, TELEMETRY_INTERVAL, now + Duration::seconds(5))
+        .expect_err("no connection");
+    assert!(
+        matches!(error, netorch_workers::WorkerError::NoConnection { .. }),
+        "{error}"
+    );
+    assert!(
+        error
+            .to_string()
+            .starts_with("telemetry_tick needs a connection of the pool")
+    );
+    drop((held, other));
+}
+
 backend_tests!(
+    a_telemetry_tick_beside_a_held_connection_still_runs,
     a_40_node_deployment_runs_with_exactly_the_rule_s_failures,
     phases_take_their_simulated_time,
     telemetry_writes_the_formula_once_per_node_and_slot,
