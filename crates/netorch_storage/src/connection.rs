@@ -530,7 +530,7 @@ const CONFLICT_RETRIES: u32 = 5;
 /// A transaction PostgreSQL aborts to break a deadlock or a serialization conflict is run again
 /// from the start, up to five times, after a short randomized pause: such a conflict is a race
 /// between writers, never the caller's fault. (Every write path takes its locks in one order,
-/// deployments by ascending id first, see [`crate::deployments::lock`], so deadlocks are rare;
+/// deployments by ascending id first, see [`crate::deployment_rows::lock`], so deadlocks are rare;
 /// the retry covers the rest.) `f` must therefore be safe to run again: it runs inside a
 /// transaction that was rolled back.
 pub fn write_transaction<T, F>(conn: &mut DbConnection, mut f: F) -> Result<T>

@@ -36,6 +36,7 @@ mod time;
 mod writer_queue;
 
 pub mod api_keys;
+pub mod deployment_rows;
 pub mod deployments;
 pub mod events;
 pub mod heartbeats;

@@ -5,7 +5,7 @@
 //!
 //! Within a write transaction, locks are taken in this order and never another:
 //!
-//! 1. **Deployments, by ascending id** (`deployments::lock`): on PostgreSQL first an advisory
+//! 1. **Deployments, by ascending id** (`deployment_rows::lock`): on PostgreSQL first an advisory
 //!    lock per deployment ([`DEPLOYMENT_CLASS`], shared by writers and exclusive for a delete,
 //!    because its queue is fair), then the row (`FOR KEY SHARE` to add rows, `FOR NO KEY UPDATE`
 //!    to change nodes, `FOR UPDATE` to delete). Writes go only to deployments that still exist,

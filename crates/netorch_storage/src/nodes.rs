@@ -4,7 +4,9 @@ use crate::connection::write_transaction;
 use crate::schema::nodes;
 use crate::sqlite_bulk::{self, SqliteRows, bind_values};
 use crate::time::{from_micros, to_micros};
-use crate::{DbConnection, Result, StorageError, deployments, events as event_log};
+use crate::{
+    DbConnection, Result, StorageError, deployment_rows, deployments, events as event_log,
+};
 use diesel::prelude::*;
 use diesel::query_builder::AstPass;
 #[cfg(feature = "postgres")]
@@ -464,9 +466,13 @@ pub fn apply_transitions(
     deployments.sort_unstable();
     deployments.dedup();
     write_transaction(conn, |conn| {
-        // Deployments first, in id order, as every write path (deployments::lock): a tick and
+        // Deployments first, in id order, as every write path (deployment_rows::lock): a tick and
         // a delete of one of its deployments cannot deadlock, and a deleted one is skipped.
-        let live = deployments::lock(conn, &deployments, deployments::DeploymentLock::ChangeNodes)?;
+        let live = deployment_rows::lock(
+            conn,
+            &deployments,
+            deployment_rows::DeploymentLock::ChangeNodes,
+        )?;
         let kept: Vec<TransitionPlan>;
         let plans: &[TransitionPlan] = if live.len() == deployments.len() {
             plans
@@ -562,12 +568,12 @@ pub fn apply_transitions(
         }
         for ((deployment, state), delta) in deltas {
             if delta != 0 {
-                deployments::adjust_state_count(conn, deployment, state, delta)?;
+                deployment_rows::adjust_state_count(conn, deployment, state, delta)?;
             }
         }
         for (deployment, delta) in retrying {
             if delta != 0 {
-                deployments::adjust_retrying_count(conn, deployment, delta)?;
+                deployment_rows::adjust_retrying_count(conn, deployment, delta)?;
             }
         }
         failing.sort_unstable();
@@ -696,10 +702,10 @@ pub fn remove_decommissioned(
     }
     let deployment_ids: Vec<DeploymentId> = removals.iter().map(|r| r.deployment).collect();
     write_transaction(conn, |conn| {
-        deployments::lock(
+        deployment_rows::lock(
             conn,
             &deployment_ids,
-            deployments::DeploymentLock::ChangeNodes,
+            deployment_rows::DeploymentLock::ChangeNodes,
         )?;
         let mut removed: HashSet<i64> = HashSet::new();
         let ids: Vec<i64> = removals.iter().map(|r| r.node.get()).collect();
@@ -728,7 +734,12 @@ pub fn remove_decommissioned(
             ));
         }
         for (deployment, count) in per_deployment {
-            deployments::adjust_state_count(conn, deployment, NodeState::Decommissioning, -count)?;
+            deployment_rows::adjust_state_count(
+                conn,
+                deployment,
+                NodeState::Decommissioning,
+                -count,
+            )?;
         }
         event_log::insert_many(conn, &events)?;
         Ok(removed.into_iter().map(NodeId).collect())

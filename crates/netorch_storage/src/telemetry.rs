@@ -140,7 +140,7 @@ const POSTGRES_CHUNK: usize = 50_000;
 /// The caller vouches that each sample's `deployment_id` is its node's deployment (the telemetry
 /// worker reads them from the nodes; the API checks pushed samples with
 /// [`crate::nodes::ids_in_deployment`]). Samples of a deployment that no longer exists are not
-/// stored: the deployments are locked first ([`crate::deployments::lock`]), so a sample is
+/// stored: the deployments are locked first ([`crate::deployment_rows::lock`]), so a sample is
 /// either stored before its deployment's delete commits (and deleted with it) or not at all.
 pub fn insert_batch(conn: &mut DbConnection, samples: &[NewSample]) -> Result<usize> {
     if samples.is_empty() {
@@ -156,8 +156,8 @@ pub fn insert_batch(conn: &mut DbConnection, samples: &[NewSample]) -> Result<us
     deployments.sort_unstable();
     deployments.dedup();
     write_transaction(conn, |conn| {
-        let lock = crate::deployments::DeploymentLock::AddRows;
-        let live = crate::deployments::lock(conn, &deployments, lock)?;
+        let lock = crate::deployment_rows::DeploymentLock::AddRows;
+        let live = crate::deployment_rows::lock(conn, &deployments, lock)?;
         if live.len() == deployments.len() {
             insert_rows(conn, samples)
         } else {
@@ -709,8 +709,8 @@ pub fn insert_for_deployment(
 ) -> Result<Result<usize, Vec<usize>>> {
     write_transaction(conn, |conn| {
         // Locked, not just looked up: a delete cannot commit between this check and the insert.
-        let lock = crate::deployments::DeploymentLock::AddRows;
-        if crate::deployments::lock(conn, &[deployment], lock)?.is_empty() {
+        let lock = crate::deployment_rows::DeploymentLock::AddRows;
+        if crate::deployment_rows::lock(conn, &[deployment], lock)?.is_empty() {
             return Err(StorageError::DeploymentNotFound);
         }
         let ids: Vec<NodeId> = samples.iter().map(|s| s.node_id).collect();
