@@ -42,17 +42,8 @@ enum Loop {
     Both,
 }
 
-/// Runs the program; an error is one line on standard error (its causes joined with `: `)
-/// and exit status 1, never a backtrace, whatever `RUST_BACKTRACE` says: a mistaken flag or
-/// URL is the user's to fix, not a bug to debug.
 fn main() -> std::process::ExitCode {
-    match run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    netorch_workers::cli::exit_status(run())
 }
 
 #[tokio::main]

@@ -729,8 +729,8 @@ impl SamplePush {
 
     /// The sample as stored for `deployment`, of the node `node` (its id, the name resolved),
     /// stamped `now` when it has no time.
-    pub fn into_sample(
-        self,
+    pub fn to_sample(
+        &self,
         node: NodeId,
         deployment: DeploymentId,
         now: DateTime<Utc>,

@@ -529,36 +529,38 @@ pub async fn push_telemetry(
         } else {
             nodes::ids_by_name(conn, deployment, &names)?
         };
-        let mut refs = Vec::with_capacity(push.samples.len());
-        let mut samples = Vec::with_capacity(push.samples.len());
         let mut unnamed = Vec::new();
-        for (index, sample) in push.samples.into_iter().enumerate() {
-            let id = match &sample.node {
-                NodeRef::Id(id) => *id,
-                NodeRef::Name(name) => named.get(name).copied().unwrap_or_else(|| {
+        let samples: Vec<_> = push
+            .samples
+            .iter()
+            .enumerate()
+            .filter_map(|(index, sample)| {
+                let id = match &sample.node {
+                    NodeRef::Id(id) => Some(*id),
+                    NodeRef::Name(name) => named.get(name).copied(),
+                };
+                if id.is_none() {
                     unnamed.push(index);
-                    NodeId(0)
-                }),
-            };
-            refs.push(sample.node.clone());
-            samples.push(sample.into_sample(id, deployment, now));
-        }
+                }
+                id.map(|id| sample.to_sample(id, deployment, now))
+            })
+            .collect();
         if !unnamed.is_empty() {
             // Still a 404 for a deployment that does not exist, as for ids.
             deployments::ensure_exists(conn, deployment)?;
-            return Ok(Err((unnamed, refs)));
+            return Ok(Err((unnamed, push.samples)));
         }
         let outcome = telemetry::insert_for_deployment(conn, deployment, &samples)?;
-        Ok(outcome.map_err(|strangers| (strangers, refs)))
+        Ok(outcome.map_err(|strangers| (strangers, push.samples)))
     })
     .await?;
     let stored = match outcome {
         Ok(stored) => stored,
-        Err((strangers, refs)) => {
+        Err((strangers, sent)) => {
             let errors = strangers
                 .into_iter()
                 .map(|index| {
-                    let node = &refs[index];
+                    let node = &sent[index].node;
                     FieldError {
                         kind: "value_error",
                         loc: vec![

@@ -51,12 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let config = AnalysisConfig::new(method, None)?;
         let query = ReportQuery::last_minutes(deployment.id, 10, now).with_config(config);
         let report = bottlenecks::report(&db, query)?;
-        let flagged: Vec<&str> = report
-            .analysis
-            .bottlenecks
-            .iter()
-            .map(|b| report.names[&b.node_id].as_str())
-            .collect();
+        let flagged = report.flagged_names();
         println!(
             "{method}: {} samples of {} nodes, bottlenecks {flagged:?}",
             report.analysis.samples_analyzed, report.analysis.nodes_analyzed

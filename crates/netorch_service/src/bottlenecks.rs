@@ -115,6 +115,17 @@ pub struct Report {
     pub names: HashMap<NodeId, String>,
 }
 
+impl Report {
+    /// The flagged nodes' names, worst first.
+    pub fn flagged_names(&self) -> Vec<&str> {
+        self.analysis
+            .bottlenecks
+            .iter()
+            .filter_map(|b| self.names.get(&b.node_id).map(String::as_str))
+            .collect()
+    }
+}
+
 /// The report `query` asks for, read from `db`: the deployment must exist
 /// (`StorageError::DeploymentNotFound` otherwise); the parts are read at once, each on a
 /// thread with a connection of its own from the pool (so the pool must be able to lend as
@@ -131,9 +142,10 @@ pub fn report(db: &Database, query: ReportQuery) -> Result<Report, ServiceError>
             .collect();
         running
             .into_iter()
+            // A reader that panicked is a bug: its panic goes on, as from any other call.
             .map(|part| {
                 part.join()
-                    .map_err(|_| ServiceError::Invalid("a part's reader panicked".into()))?
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
             })
             .collect::<Result<Vec<_>, ServiceError>>()
     })?;

@@ -54,12 +54,7 @@ fn the_report_names_the_slow_node_by_either_method(t: &TestDatabase) {
         let config = AnalysisConfig::new(method, None).expect("config");
         let query = ReportQuery::last_minutes(d, 80, now()).with_config(config);
         let report = bottlenecks::report(&t.db, query).expect("report");
-        let flagged: Vec<&str> = report
-            .analysis
-            .bottlenecks
-            .iter()
-            .map(|b| report.names[&b.node_id].as_str())
-            .collect();
+        let flagged = report.flagged_names();
         assert_eq!(flagged, ["node-004"], "{method}");
         assert_eq!(report.analysis.nodes_analyzed, 10, "{method}");
         // Every sample in the window once: from its first instant, 12 readings a minute for

@@ -52,12 +52,8 @@ fn events_of(conn: &mut DbConnection, deployment: DeploymentId) -> Vec<netorch_d
     events::list(
         conn,
         &EventQuery {
-            deployment: Some(deployment),
-            after: None,
-            event_type: None,
-            node: None,
-            actor: None,
             limit: 1000,
+            ..EventQuery::of_deployment(deployment)
         },
     )
     .expect("events")
@@ -1111,18 +1107,7 @@ fn events_expire_by_age_only(t: &TestDatabase) {
         2,
         "rows stay"
     );
-    let kept = events::list(
-        &mut conn,
-        &EventQuery {
-            deployment: None,
-            after: None,
-            event_type: None,
-            node: None,
-            actor: None,
-            limit: 100,
-        },
-    )
-    .expect("events");
+    let kept = events::list(&mut conn, &EventQuery::default()).expect("events");
     assert_eq!(
         kept.iter().map(|e| e.event_type).collect::<Vec<_>>(),
         vec![EventType::DeploymentCreated]

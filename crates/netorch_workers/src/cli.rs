@@ -31,6 +31,20 @@ pub struct DatabaseArgs {
     pub create_database: bool,
 }
 
+/// A program's exit status for `result`: an error is one line on standard error (`error: `,
+/// then its causes joined with `: `, as anyhow's alternate form writes them) and status 1,
+/// never a backtrace, whatever `RUST_BACKTRACE` says: a mistaken flag or URL is the user's to
+/// fix, not a bug to debug.
+pub fn exit_status<E: std::fmt::Display>(result: Result<(), E>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 impl DatabaseArgs {
     /// Opens the database of a program that joins an existing one (a worker, the key manager):
     /// a SQLite file that does not exist is refused unless --create-database was given, with
