@@ -28,41 +28,37 @@
 //!
 //! Only this crate knows HTTP and the API's JSON shapes.
 
-pub mod auth;
-mod choice;
-mod docs;
-mod error;
-mod event_stream;
-pub mod guard;
-mod input;
-pub mod limits;
-mod listing_cache;
-mod observe;
-mod paging;
-mod report_gate;
-pub mod request_id;
-mod requests;
-mod responses;
-mod routes;
+mod bottlenecks;
+mod deployments;
+mod events;
+mod http;
+mod keys;
+mod nodes;
+mod series;
 pub mod server;
+mod service;
+mod telemetry;
 mod ui;
-mod wire;
+
+pub use http::{auth, guard, limits, request_id};
 
 use actix_web::web;
 use netorch_storage::Database;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-pub use docs::{ApiDoc, document};
-pub use error::{ApiError, ConflictDetail, ErrorDetail, FieldError, LocItem, ValidationError};
-pub use event_stream::{END_EVENT, EndReason, EventStreamTiming};
-pub use observe::observe;
-pub use paging::PAGE_BYTES;
-pub use requests::DEFAULT_MAX_NODES_PER_DEPLOYMENT;
-pub use routes::not_found;
+pub use deployments::DEFAULT_MAX_NODES_PER_DEPLOYMENT;
+pub use events::stream::{END_EVENT, EndReason, EventStreamTiming};
+pub use http::document::{ApiDoc, document};
+pub use http::error::{
+    ApiError, ConflictDetail, ErrorDetail, FieldError, LocItem, ValidationError,
+};
+pub use http::fallback::not_found;
+pub use http::observe::observe;
+pub use http::paging::PAGE_BYTES;
 
 /// The most samples one push may carry.
-pub const MAX_PUSHED_SAMPLES: usize = requests::PushTelemetry::MAX_SAMPLES;
+pub const MAX_PUSHED_SAMPLES: usize = telemetry::PushTelemetry::MAX_SAMPLES;
 /// The largest request body accepted unless configured otherwise (a full push of 10,000
 /// samples is about 1.2 MB: this leaves room for verbose clients).
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -95,8 +91,8 @@ pub struct ApiState {
     /// behind heavy requests.
     probe: Database,
     max_nodes_per_deployment: u32,
-    listings: std::sync::Arc<listing_cache::ListingCache>,
-    reports: std::sync::Arc<report_gate::ReportGate>,
+    listings: std::sync::Arc<nodes::listing_cache::ListingCache>,
+    reports: std::sync::Arc<http::report_gate::ReportGate>,
     /// Set when a write failed for lack of space, cleared when one succeeds (or `/ready`'s
     /// write probe does).
     writes_failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -153,8 +149,10 @@ impl ApiState {
             db,
             probe,
             max_nodes_per_deployment: max_nodes_per_deployment.max(1),
-            listings: std::sync::Arc::new(listing_cache::ListingCache::new(LISTING_CACHE_BYTES)),
-            reports: std::sync::Arc::new(report_gate::ReportGate::new(cores, QUEUED_REPORTS)),
+            listings: std::sync::Arc::new(nodes::listing_cache::ListingCache::new(
+                LISTING_CACHE_BYTES,
+            )),
+            reports: std::sync::Arc::new(http::report_gate::ReportGate::new(cores, QUEUED_REPORTS)),
             writes_failing: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
             body_timeout: DEFAULT_BODY_TIMEOUT,
             shutdown: std::sync::Arc::new(tokio::sync::watch::Sender::new(SERVING)),
@@ -464,14 +462,21 @@ pub async fn close_when_draining(
 /// this function does not register are left to the app (use [`not_found`] as its default
 /// service for the API's JSON 404).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    use routes::*;
+    use bottlenecks::*;
+    use deployments::*;
+    use events::{list_events, stream::stream_events};
+    use keys::whoami;
+    use nodes::*;
+    use series::*;
+    use service::*;
+    use telemetry::*;
     use web::{delete, get, patch, post};
     // Every route passes the host and origin checks, then every route but the open ones the
     // access check (a no-op with auth off).
     let resource = |path: &'static str| {
         let allow = allowed_methods(path);
         let resource = web::resource(path).default_service(web::to(move || async move {
-            routes::method_not_allowed(allow)
+            http::fallback::method_not_allowed(allow)
         }));
         let open = auth::OPEN_PATHS.contains(&path);
         resource
@@ -531,9 +536,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/health").route(get().to(health)))
         .service(resource("/ready").route(get().to(ready)))
         .service(resource("/metrics").route(get().to(metrics)))
-        .service(resource("/openapi.json").route(get().to(docs::openapi_json)))
-        .service(resource("/docs").route(get().to(docs::explorer)))
-        .service(asset("/docs/{asset}", get().to(docs::asset)))
+        .service(resource("/openapi.json").route(get().to(service::docs::openapi_json)))
+        .service(resource("/docs").route(get().to(service::docs::explorer)))
+        .service(asset("/docs/{asset}", get().to(service::docs::asset)))
         .service(resource("/ui").route(get().to(ui::page)))
         .service(asset(ui::ASSETS, get().to(ui::asset)));
     for page in ui::PAGES {

@@ -15,7 +15,7 @@
 //!    [`SHUTDOWN_TIMEOUT`] more), then the server returns.
 
 use crate::ApiState;
-use crate::wire::{Checked, Observer, Reading};
+use crate::http::wire::{Checked, Observer, Reading};
 use actix_http::body::MessageBody;
 use actix_http::{HttpService, KeepAlive, Request, Response};
 use actix_server::ServerHandle;
@@ -146,9 +146,9 @@ async fn refuse(stream: std::net::TcpStream) {
         }
     })
     .await;
-    let (reply, _) = crate::wire::error_reply(
+    let (reply, _) = crate::http::wire::error_reply(
         actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-        crate::error::SHUTTING_DOWN.to_owned(),
+        crate::http::error::SHUTTING_DOWN.to_owned(),
         &[("retry-after", "1")],
     );
     if stream.write_all(&reply).await.is_err() || stream.shutdown().await.is_err() {

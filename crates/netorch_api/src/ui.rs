@@ -9,7 +9,7 @@
 //! JavaScript holds no copy. Charts are uPlot (MIT, vendored under `assets/uplot` with its
 //! licence).
 
-use crate::choice::Choice;
+use crate::http::choice::Choice;
 use actix_web::{HttpRequest, HttpResponse};
 use std::sync::LazyLock;
 
@@ -63,7 +63,7 @@ static SHELL: LazyLock<String> = LazyLock::new(|| {
 "##,
         states = join(netorch_domain::NodeState::names()),
         methods = join(netorch_analytics::Method::names()),
-        not_plain = crate::input::not_plain_ranges("").join(" "),
+        not_plain = crate::http::input::not_plain_ranges("").join(" "),
         version = env!("CARGO_PKG_VERSION"),
     )
 });
@@ -115,7 +115,8 @@ pub async fn asset(req: HttpRequest) -> HttpResponse {
             "text/css; charset=utf-8",
         ),
         _ => {
-            return HttpResponse::NotFound().json(crate::error::ErrorDetail::new("Not Found"));
+            return HttpResponse::NotFound()
+                .json(crate::http::error::ErrorDetail::new("Not Found"));
         }
     };
     // Revalidated on every load, so that an upgraded server never runs an old script; on

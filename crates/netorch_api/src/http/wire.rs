@@ -15,7 +15,7 @@
 //! the handler's 400, an oversized one its 413): after an error inside a body, or an upgrade,
 //! the reader only passes bytes on.
 
-use crate::error::ErrorDetail;
+use crate::http::error::ErrorDetail;
 use actix_codec::Decoder;
 use actix_http::h1::{Codec, Message, MessageType};
 use actix_http::{ServiceConfig, ServiceConfigBuilder, error::ParseError};

@@ -7,13 +7,14 @@
 //! them at once, in FastAPI's shape.
 
 mod fields;
+pub(crate) mod paths;
 mod text;
 
 pub use fields::{ChoiceField, Errors, FloatField, IntField, NodeRefField, TimeField};
 pub use text::{StringField, not_plain_ranges};
 
 use crate::ApiState;
-use crate::error::{ApiError, FieldError, LocItem};
+use crate::http::error::{ApiError, FieldError, LocItem};
 use actix_web::{FromRequest, HttpRequest, web};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
@@ -125,7 +126,10 @@ impl<'a> Input<'a> {
     }
 
     /// A query parameter as one of a choice's names; `None` when absent or invalid.
-    pub fn query_choice<T: crate::choice::Choice>(&mut self, field: &ChoiceField<T>) -> Option<T> {
+    pub fn query_choice<T: crate::http::choice::Choice>(
+        &mut self,
+        field: &ChoiceField<T>,
+    ) -> Option<T> {
         let raw = self.query.get(field.name)?;
         field.read(&mut self.errors, &[LocItem::from("query")], raw)
     }
@@ -377,7 +381,7 @@ async fn read_body(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::requests::DeploymentCreate;
+    use crate::deployments::DeploymentCreate;
     use actix_web::test::TestRequest;
 
     #[test]

@@ -6,7 +6,7 @@
 //! checks queued behind them. The gate lets as many reports run as the machine has cores, keeps
 //! a short queue, and answers the rest 503 with `Retry-After`.
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{Semaphore, SemaphorePermit};

@@ -3,7 +3,7 @@
 //! than what it holds ([`NOT_PLAIN`]). The dashboard shows those characters by the same list.
 
 use super::fields::{Errors, at, parameter};
-use crate::error::LocItem;
+use crate::http::error::LocItem;
 use serde_json::{Value, json};
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Type};

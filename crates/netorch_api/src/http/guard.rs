@@ -10,13 +10,13 @@
 //! delete; its requests still carry its own name in `Host`, so a `Host` that is not the bound
 //! address, `localhost` or a name given with `--allowed-host` is refused with 421.
 //! (`docs/SECURITY.md` has the whole threat model; the body's content type is checked where
-//! bodies are read, `crate::input`.)
+//! bodies are read, `crate::http::input`.)
 //!
 //! [`check`] runs in front of every route [`crate::configure`] registers, open or not, with
 //! the policies of the [`ApiState`].
 
 use crate::ApiState;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};

@@ -15,7 +15,7 @@
 //! request.
 
 use crate::ApiState;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -152,7 +152,7 @@ async fn find_key(
         return Ok(Some(key));
     }
     let lookup = hash.to_owned();
-    let found = crate::routes::with_db(state, move |conn| {
+    let found = crate::http::blocking::with_db(state, move |conn| {
         Ok(api_keys::authenticate(conn, &lookup, now)?)
     })
     .await?;
@@ -202,7 +202,7 @@ pub fn create_key(
     now: Timestamp,
 ) -> Result<(String, ApiKey), ApiError> {
     if !is_key_name(name) {
-        return Err(ApiError::invalid(crate::error::FieldError {
+        return Err(ApiError::invalid(crate::http::error::FieldError {
             kind: "string_pattern_mismatch",
             loc: vec!["name".into()],
             msg: "A key name is 1 to 64 letters, digits, '.', '_' or '-'".into(),
@@ -221,7 +221,7 @@ pub fn create_key(
     };
     let key = api_keys::create(conn, &new, now).map_err(|error| match error {
         // The caller's mistake, said of the field, not an internal error.
-        StorageError::KeyExists(name) => ApiError::invalid(crate::error::FieldError {
+        StorageError::KeyExists(name) => ApiError::invalid(crate::http::error::FieldError {
             kind: "key_exists",
             loc: vec!["name".into()],
             msg: format!(
@@ -230,7 +230,7 @@ pub fn create_key(
             input: serde_json::Value::String(name),
             ctx: None,
         }),
-        StorageError::DeploymentNotFound => ApiError::invalid(crate::error::FieldError {
+        StorageError::DeploymentNotFound => ApiError::invalid(crate::http::error::FieldError {
             kind: "deployment_not_found",
             loc: vec!["deployment".into()],
             msg: format!(

@@ -12,8 +12,14 @@
 //! stream polls, so within [`crate::auth::KEY_CACHE_TTL`] and a poll). Its last message is an
 //! [`END_EVENT`] that says why ([`EndReason`]), so a client knows whether to reconnect.
 
-use crate::routes::with_db;
+use super::ReadEvents;
+use crate::http::blocking::with_db;
+use crate::http::error::{ErrorDetail, ValidationError};
+use crate::http::input::paths::DEPLOYMENT_ID;
+use crate::http::input::{FromInput, Input, IntField, Valid, valid};
+use crate::http::shapes::params;
 use crate::{ApiError, ApiState};
+use actix_web::HttpResponse;
 use actix_web::web::{self, Bytes};
 use netorch_domain::{DeploymentId, EventId};
 use netorch_storage::events::{self, EventQuery};
@@ -23,6 +29,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use utoipa::IntoParams;
+use utoipa::openapi::path::{Parameter, ParameterIn};
 
 /// Events read at most per page.
 pub(crate) const PAGE: i64 = 500;
@@ -212,7 +220,7 @@ pub(crate) async fn read_page(
     let last = found.last().map(|e| e.id);
     let mut text = String::new();
     for event in found {
-        let out = crate::responses::EventOut::from(event);
+        let out = crate::events::EventOut::from(event);
         let data = serde_json::to_string(&out).map_err(|e| ApiError::Internal(e.to_string()))?;
         // Writing to a String cannot fail.
         let _ = write!(
@@ -397,4 +405,115 @@ mod tests {
             assert!(!message.contains("\nid:"), "an end moves no Last-Event-ID");
         }
     }
+}
+
+/// `GET /deployments/{deployment_id}/events/stream`.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamEvents {
+    /// The deployment.
+    pub deployment: DeploymentId,
+    /// Only events after this id: the `Last-Event-ID` a reconnecting client sends, else `after`.
+    pub after: Option<EventId>,
+    /// Without a cursor, start with the last this many events instead of the first.
+    pub tail: Option<i64>,
+}
+
+impl StreamEvents {
+    /// The id of the last event a client received, sent back when it reconnects.
+    pub const LAST_EVENT_ID: IntField = IntField::new(
+        "Last-Event-ID",
+        "Resume after this event id (what EventSource sends when it reconnects); wins over after",
+    )
+    .min(0);
+    /// Where a live view starts.
+    pub const TAIL: IntField = IntField::new(
+        "tail",
+        "Without after or Last-Event-ID: start with the last this many events recorded so far \
+         instead of the first (what a live view opens with)",
+    )
+    .min(1)
+    .max(1000);
+}
+
+impl FromInput for StreamEvents {
+    fn read(input: &mut Input<'_>) -> Result<Self, ApiError> {
+        let deployment = input.path_int(&DEPLOYMENT_ID);
+        let after = input.query_int(&ReadEvents::AFTER);
+        let last_event = input.header_int(&Self::LAST_EVENT_ID);
+        let tail = input.query_int(&Self::TAIL);
+        input.check()?;
+        Ok(StreamEvents {
+            deployment: DeploymentId(valid(deployment)?),
+            after: last_event.or(after).map(EventId),
+            tail,
+        })
+    }
+}
+
+params!(
+    StreamEvents,
+    vec![
+        DEPLOYMENT_ID.parameter(ParameterIn::Path),
+        ReadEvents::AFTER.parameter(ParameterIn::Query),
+        StreamEvents::TAIL.parameter(ParameterIn::Query),
+        StreamEvents::LAST_EVENT_ID.parameter(ParameterIn::Header),
+    ]
+);
+
+/// Follow the audit log live
+///
+/// The deployment's events as Server-Sent Events (`text/event-stream`), oldest first: first
+/// those after `after` (or after the `Last-Event-ID` header, which a reconnecting EventSource
+/// sends; every event is sent with its id; with neither, from the first event, or with `tail` from
+/// the last `tail` events so far), then each new one as it is recorded. Each message
+/// is `id: <event id>`, `event: <event_type>` and `data: <the event as GET .../events shows
+/// it>`. The stream opens with `retry: 2000`, sends a `: keep-alive` comment after 15 s without
+/// events, and ends after the deployment's `DEPLOYMENT_DELETED` event, when the server shuts
+/// down, or when the key it was opened with is revoked or expires (within about 2 s); its last
+/// message is always `event: end` with `data` `{"reason", "detail"}`, `reason` one of
+/// `deployment_deleted`, `server_shutting_down`, `key_invalid` and `database_unavailable`. New
+/// events are found by polling the database once a second. 404 when the deployment does not
+/// exist and no event of it lies after the cursor. With `curl -N`.
+#[utoipa::path(
+    get, path = "/deployments/{deployment_id}/events/stream", tag = "events",
+    params(StreamEvents),
+    responses(
+        (status = 200, description = "An endless stream of events (text/event-stream); each message is one StreamMessage", content_type = "text/event-stream", body = crate::events::stream::StreamMessage),
+        (status = 404, description = "Deployment not found", body = ErrorDetail),
+        (status = 422, description = "Invalid input", body = ValidationError),
+    )
+)]
+pub async fn stream_events(
+    state: web::Data<ApiState>,
+    req: actix_web::HttpRequest,
+    Valid(StreamEvents {
+        deployment,
+        after,
+        tail,
+    }): Valid<StreamEvents>,
+) -> Result<HttpResponse, ApiError> {
+    use actix_web::HttpMessage;
+    let credential = req
+        .extensions()
+        .get::<crate::auth::Credential>()
+        .map(|credential| credential.0.clone());
+    let after = match (after, tail) {
+        (None, Some(count)) => {
+            with_db(&state, move |conn| {
+                Ok(events::cursor_before_last(conn, deployment, count)?)
+            })
+            .await?
+        }
+        _ => after,
+    };
+    let first = crate::events::stream::read_page(&state, deployment, after).await?;
+    if first.is_empty() && !first.exists() {
+        return Err(ApiError::NotFound("Deployment not found"));
+    }
+    let stream =
+        crate::events::stream::EventStream::new(state, deployment, after, first, credential);
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-cache"))
+        .streaming(stream))
 }

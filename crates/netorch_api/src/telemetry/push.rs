@@ -1,10 +1,32 @@
-//! `POST /deployments/{deployment_id}/telemetry`: the samples a collector pushes, their fields
-//! and the times a sample may carry.
+//! The push of samples from a real collector, all or nothing: its body, its handler and its
+//! answer.
 
-use super::*;
+use crate::ApiState;
+use crate::http::blocking::with_write;
+use crate::http::error::{ApiError, ErrorDetail, FieldError, LocItem, ValidationError};
+use crate::http::input::paths::DEPLOYMENT_ID;
+use crate::http::input::{
+    Errors, FloatField, FromInput, Input, KnownFields, NodeRefField, TimeField, Valid,
+    forbid_unknown, required, valid,
+};
+use crate::http::shapes::{named_schema, params};
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use netorch_domain::{DeploymentId, Metrics, NewSample, NodeId, NodeRef, Timestamp};
+use netorch_storage::{deployments, nodes, telemetry};
+use serde::Serialize;
+use serde_json::Value;
+use std::borrow::Cow;
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::openapi::schema::{
+    AdditionalProperties, AnyOfBuilder, ArrayBuilder, ObjectBuilder, Schema, Type,
+};
+use utoipa::openapi::{RefOr, schema::KnownFormat, schema::SchemaFormat};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 /// The fields each body takes: those its schema names.
 static PUSH_FIELDS: KnownFields = KnownFields::of(PushTelemetry::schema);
+
 static SAMPLE_FIELDS: KnownFields = KnownFields::of(SamplePush::schema);
 
 /// One sample of a push.
@@ -292,6 +314,122 @@ params!(
 );
 
 named_schema!(PushTelemetry, "TelemetryPush", PushTelemetry::schema(), refers to SamplePush);
+
+/// The answer to a push.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TelemetryAccepted {
+    /// Samples accepted (all of the request's).
+    pub accepted: usize,
+    /// Of those, how many were new (a repeated node and timestamp is stored once).
+    pub stored: usize,
+}
+
+/// Push telemetry
+///
+/// Samples from a real collector, all or nothing: 202 when every sample is stored, 422 naming
+/// each invalid one otherwise, and nothing stored. A sample without a timestamp is stamped with
+/// the time the push arrives; a repeated node and timestamp is stored once, the first stored
+/// kept (a pushed sample and the telemetry worker's reading of the same node and instant
+/// alike). A sample dated more than a second ahead of the server's clock, or before the
+/// raw retention, is a 422.
+#[utoipa::path(
+    post, path = "/deployments/{deployment_id}/telemetry", tag = "telemetry",
+    params(PushTelemetry),
+    request_body = PushTelemetry,
+    responses(
+        (status = 202, description = "Every sample is stored", body = TelemetryAccepted),
+        (status = 404, description = "No such deployment", body = ErrorDetail),
+        (status = 408, description = "The body did not arrive within 30 s", body = ErrorDetail),
+        (status = 413, description = "The body is larger than the server takes (--max-body-bytes, 8 MiB by default)", body = ErrorDetail),
+        (status = 422, description = "Invalid input; nothing was stored", body = ValidationError),
+        (status = 507, description = "The database is out of space; nothing was stored", body = ErrorDetail),
+    )
+)]
+pub async fn push_telemetry(
+    state: web::Data<ApiState>,
+    Valid(push): Valid<PushTelemetry>,
+) -> Result<HttpResponse, ApiError> {
+    let now = Utc::now();
+    push.check_times(now, state.future_sample_tolerance, state.retention.raw)?;
+    let deployment = push.deployment;
+    let accepted = push.samples.len();
+    let outcome = with_write(&state, move |conn| {
+        // Names are resolved in the write's connection; the insert checks again, under the
+        // deployment's lock, that every id is a node of it.
+        let names: Vec<&str> = push
+            .samples
+            .iter()
+            .filter_map(|s| match &s.node {
+                NodeRef::Name(name) => Some(name.as_str()),
+                NodeRef::Id(_) => None,
+            })
+            .collect();
+        let named = if names.is_empty() {
+            Default::default()
+        } else {
+            nodes::ids_by_name(conn, deployment, &names)?
+        };
+        let mut unnamed = Vec::new();
+        let samples: Vec<_> = push
+            .samples
+            .iter()
+            .enumerate()
+            .filter_map(|(index, sample)| {
+                let id = match &sample.node {
+                    NodeRef::Id(id) => Some(*id),
+                    NodeRef::Name(name) => named.get(name).copied(),
+                };
+                if id.is_none() {
+                    unnamed.push(index);
+                }
+                id.map(|id| sample.to_sample(id, deployment, now))
+            })
+            .collect();
+        if !unnamed.is_empty() {
+            // Still a 404 for a deployment that does not exist, as for ids.
+            deployments::ensure_exists(conn, deployment)?;
+            return Ok(Err((unnamed, push.samples)));
+        }
+        let outcome = telemetry::insert_for_deployment(conn, deployment, &samples)?;
+        Ok(outcome.map_err(|strangers| (strangers, push.samples)))
+    })
+    .await?;
+    let stored = match outcome {
+        Ok(stored) => stored,
+        Err((strangers, sent)) => {
+            let errors = strangers
+                .into_iter()
+                .map(|index| {
+                    let node = &sent[index].node;
+                    FieldError {
+                        kind: "value_error",
+                        loc: vec![
+                            LocItem::from("body"),
+                            LocItem::from("samples"),
+                            LocItem::from(index),
+                            LocItem::from("node_id"),
+                        ],
+                        msg: format!(
+                            "Value error, node {node} is not a node of deployment {deployment}"
+                        ),
+                        input: match node {
+                            NodeRef::Id(id) => Value::from(id.get()),
+                            NodeRef::Name(name) => Value::from(name.as_str()),
+                        },
+                        ctx: None,
+                    }
+                })
+                .collect();
+            return Err(ApiError::Invalid(errors));
+        }
+    };
+    state.metrics.samples(
+        netorch_metrics::SampleSource::Push,
+        stored as u64,
+        accepted.saturating_sub(stored as usize) as u64,
+    );
+    Ok(HttpResponse::Accepted().json(TelemetryAccepted { accepted, stored }))
+}
 
 #[cfg(test)]
 mod tests {

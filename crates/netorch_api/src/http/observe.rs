@@ -5,7 +5,7 @@
 //! refused, for one).
 
 use crate::ApiState;
-use crate::error::ErrorDetail;
+use crate::http::error::ErrorDetail;
 use crate::request_id;
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -106,7 +106,7 @@ fn is_json_body(headers: &header::HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(crate::input::is_json)
+        .is_some_and(crate::http::input::is_json)
 }
 
 /// An error of `status` as the API answers them, `{"detail", "request_id": id}`, keeping

@@ -73,12 +73,12 @@ fn optional_object_schema() -> Schema {
 }
 
 fn current_state_schema() -> Schema {
-    crate::choice::schema::<NodeState>("The node's state")
+    crate::http::choice::schema::<NodeState>("The node's state")
 }
 
 fn allowed_actions_schema() -> Schema {
     utoipa::openapi::schema::ArrayBuilder::new()
-        .items(RefOr::T(crate::choice::schema::<OperatorAction>(
+        .items(RefOr::T(crate::http::choice::schema::<OperatorAction>(
             "An action the node's state allows",
         )))
         .description(Some("The actions the state allows (`retry` from `FAILED`)"))

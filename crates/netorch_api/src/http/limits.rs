@@ -4,7 +4,7 @@
 //! [`crate::auth::authorize`], so they cover exactly the routes access control covers; the
 //! open paths (`/health`, `/ready`, `/docs`) are never limited.
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::collections::HashMap;

@@ -2,7 +2,7 @@
 //! and how big a page may grow in bytes ([`PAGE_BYTES`], [`page_len`]) when its items copy
 //! stored texts.
 
-use crate::input::{Input, IntField};
+use crate::http::input::{Input, IntField};
 use serde::Serialize;
 
 /// `skip` and `limit`: the paging every listing shares, read in one place.

@@ -3,8 +3,8 @@
 //! invalid field in FastAPI's shape) and to describe it in the OpenAPI document. A limit
 //! cannot be enforced without being documented, or documented without being enforced.
 
-use crate::choice::{self, Choice};
-use crate::error::{FieldError, LocItem};
+use crate::http::choice::{self, Choice};
+use crate::http::error::{FieldError, LocItem};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use netorch_domain::{NodeId, NodeRef};
 use serde_json::{Value, json};
@@ -604,12 +604,12 @@ pub(super) mod testing {
     use super::{Errors, LocItem};
 
     /// The `loc` prefix of a body field.
-    pub(in crate::input) fn body() -> Vec<LocItem> {
+    pub(in crate::http::input) fn body() -> Vec<LocItem> {
         vec![LocItem::from("body")]
     }
 
     /// The kinds of the errors recorded, in order.
-    pub(in crate::input) fn kinds(errors: &Errors) -> Vec<&'static str> {
+    pub(in crate::http::input) fn kinds(errors: &Errors) -> Vec<&'static str> {
         errors.0.iter().map(|e| e.kind).collect()
     }
 }

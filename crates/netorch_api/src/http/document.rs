@@ -1,9 +1,8 @@
-//! `/openapi.json`, generated from the handlers, and `/docs`, a Swagger UI explorer served from
-//! assets compiled into the binary (no internet needed).
+//! The OpenAPI document of the whole API, assembled from the resources' operations, with what
+//! the shared machinery answers added in code.
 
-use crate::requests::{DeploymentCreate, DeploymentPatch};
-use crate::{ApiState, routes};
-use actix_web::{HttpRequest, HttpResponse, web};
+use crate::ApiState;
+use crate::deployments::{DeploymentCreate, DeploymentPatch};
 use utoipa::openapi::OpenApi as Document;
 use utoipa::{OpenApi, ToSchema};
 
@@ -16,33 +15,33 @@ use utoipa::{OpenApi, ToSchema};
             lifecycle, telemetry and bottleneck detection."
     ),
     paths(
-        routes::root,
-        routes::create_deployment,
-        routes::list_deployments,
-        routes::get_deployment,
-        routes::patch_deployment,
-        routes::pause_deployment,
-        routes::resume_deployment,
-        routes::delete_deployment,
-        routes::list_nodes,
-        routes::get_node,
-        routes::retry_node,
-        routes::list_telemetry,
-        routes::push_telemetry,
-        routes::node_series,
-        routes::fleet_series,
-        routes::bottlenecks,
-        routes::list_events,
-        routes::stream_events,
-        routes::whoami,
-        routes::health,
-        routes::ready,
-        routes::metrics,
-        openapi_json,
-        explorer,
+        crate::service::root,
+        crate::deployments::create_deployment,
+        crate::deployments::list_deployments,
+        crate::deployments::get_deployment,
+        crate::deployments::patch_deployment,
+        crate::deployments::pause_deployment,
+        crate::deployments::resume_deployment,
+        crate::deployments::delete_deployment,
+        crate::nodes::list_nodes,
+        crate::nodes::get_node,
+        crate::nodes::retry_node,
+        crate::telemetry::list_telemetry,
+        crate::telemetry::push_telemetry,
+        crate::series::node_series,
+        crate::series::fleet_series,
+        crate::bottlenecks::bottlenecks,
+        crate::events::list_events,
+        crate::events::stream::stream_events,
+        crate::keys::whoami,
+        crate::service::health,
+        crate::service::ready,
+        crate::service::metrics,
+        crate::service::docs::openapi_json,
+        crate::service::docs::explorer,
         crate::ui::page,
     ),
-    components(schemas(crate::error::FieldError, crate::error::ErrorDetail))
+    components(schemas(crate::http::error::FieldError, crate::http::error::ErrorDetail))
 )]
 pub struct ApiDoc;
 
@@ -93,7 +92,7 @@ fn error_response(description: &str) -> utoipa::openapi::Response {
 /// every operation (a `Host` this server does not answer to), 403 on every operation that
 /// changes something (a page of an origin not allowed to), 415 on every operation with a body
 /// (a body that is not JSON).
-fn guarded(document: &mut Document) {
+pub(crate) fn guarded(document: &mut Document) {
     for item in document.paths.paths.values_mut() {
         let operations = [
             (&mut item.get, false),
@@ -190,74 +189,4 @@ fn protect(document: &mut Document, keys: bool, limited: bool) {
             operation.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
         }
     }
-}
-
-/// OpenAPI document
-///
-/// This document, with this server's limits.
-#[utoipa::path(
-    get, path = "/openapi.json", tag = "service",
-    responses((status = 200, description = "The OpenAPI document", content_type = "application/json"))
-)]
-pub async fn openapi_json(state: Option<web::Data<ApiState>>) -> HttpResponse {
-    match state {
-        Some(state) => HttpResponse::Ok().json(document(&state)),
-        None => {
-            let mut document = ApiDoc::openapi();
-            guarded(&mut document);
-            HttpResponse::Ok().json(document)
-        }
-    }
-}
-
-const EXPLORER: &str = r##"<!doctype html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <title>netorch API</title>
-  <link rel="icon" href="/ui/assets/favicon.svg" type="image/svg+xml">
-  <link rel="stylesheet" href="/docs/swagger-ui.css">
-</head>
-<body>
-  <div id="explorer"></div>
-  <script src="/docs/swagger-ui-bundle.js"></script>
-  <script>
-    window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#explorer", deepLinking: true });
-  </script>
-</body>
-</html>
-"##;
-
-/// API explorer
-///
-/// An interactive explorer of this document, served without the internet.
-#[utoipa::path(
-    get, path = "/docs", tag = "service",
-    responses((status = 200, description = "An interactive API explorer", content_type = "text/html"))
-)]
-pub async fn explorer() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(EXPLORER)
-}
-
-/// The explorer's script and style sheet.
-pub async fn asset(req: HttpRequest) -> HttpResponse {
-    let (body, content_type): (&'static [u8], &str) = match req.match_info().get("asset") {
-        Some("swagger-ui-bundle.js") => (
-            include_bytes!("../assets/swagger-ui/swagger-ui-bundle.js"),
-            "application/javascript; charset=utf-8",
-        ),
-        Some("swagger-ui.css") => (
-            include_bytes!("../assets/swagger-ui/swagger-ui.css"),
-            "text/css; charset=utf-8",
-        ),
-        _ => {
-            return HttpResponse::NotFound().json(crate::error::ErrorDetail::new("Not Found"));
-        }
-    };
-    HttpResponse::Ok()
-        .content_type(content_type)
-        .insert_header(("Cache-Control", "public, max-age=86400"))
-        .body(body)
 }

@@ -1,0 +1,246 @@
+//! Deployments: create, list, get, change, pause, resume and delete.
+
+mod input;
+mod output;
+
+pub use input::*;
+pub use output::*;
+
+use crate::ApiState;
+use crate::http::auth::Actor;
+use crate::http::blocking::{with_db, with_write};
+use crate::http::error::{ApiError, ErrorDetail, ValidationError};
+use crate::http::input::Valid;
+use crate::http::input::paths::DeploymentPath;
+use crate::http::paging::page_len;
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use netorch_domain::{NodeStateCounts, PauseReason};
+use netorch_storage::deployments;
+
+/// Create a deployment
+///
+/// Creates the deployment and all its nodes at once, in `PENDING`; the lifecycle worker takes
+/// them from there. Answers 201 with the deployment.
+#[utoipa::path(
+    post, path = "/deployments", tag = "deployments",
+    request_body = DeploymentCreate,
+    responses(
+        (status = 201, description = "Created, with all its nodes in PENDING", body = DeploymentOut),
+        (status = 408, description = "The body did not arrive within 30 s", body = ErrorDetail),
+        (status = 413, description = "The body is larger than the server takes (--max-body-bytes, 8 MiB by default)", body = ErrorDetail),
+        (status = 422, description = "Invalid input; nothing was written", body = ValidationError),
+        (status = 507, description = "The database is out of space; nothing was written", body = ErrorDetail),
+    )
+)]
+pub async fn create_deployment(
+    state: web::Data<ApiState>,
+    actor: Actor,
+    Valid(DeploymentCreate(new)): Valid<DeploymentCreate>,
+) -> Result<HttpResponse, ApiError> {
+    let created = with_write(&state, move |conn| {
+        Ok(deployments::create(conn, &new, Some(&actor.0), Utc::now())?)
+    })
+    .await?;
+    log::info!(
+        "deployment {} '{}' created with {} nodes",
+        created.id,
+        created.name,
+        created.target_node_count
+    );
+    // Every node of a new deployment is pending.
+    let counts = NodeStateCounts {
+        pending: u64::from(created.target_node_count),
+        ..NodeStateCounts::default()
+    };
+    Ok(HttpResponse::Created().json(DeploymentOut::new(created, &counts)))
+}
+
+/// List deployments
+///
+/// Newest first, paged with `skip` and `limit`. A page holds at most `limit` deployments and at
+/// most 1 MiB of JSON (long descriptions): ask for the next one from `skip` plus the number
+/// received, until a page is empty.
+#[utoipa::path(
+    get, path = "/deployments", tag = "deployments",
+    params(ListDeployments),
+    responses(
+        (status = 200, body = Vec<DeploymentOut>),
+        (status = 422, description = "Invalid input", body = ValidationError),
+    )
+)]
+pub async fn list_deployments(
+    state: web::Data<ApiState>,
+    Valid(ListDeployments { skip, limit }): Valid<ListDeployments>,
+) -> Result<HttpResponse, ApiError> {
+    let list = with_db(&state, move |conn| {
+        Ok(deployments::list(conn, skip, limit)?)
+    })
+    .await?;
+    let mut page: Vec<DeploymentOut> = list
+        .into_iter()
+        .map(|(deployment, counts)| DeploymentOut::new(deployment, &counts))
+        .collect();
+    page.truncate(page_len(&page));
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Get a deployment
+///
+/// The deployment with its node count and how many nodes are in each state.
+#[utoipa::path(
+    get, path = "/deployments/{deployment_id}", tag = "deployments",
+    params(DeploymentPath),
+    responses(
+        (status = 200, body = DeploymentDetail),
+        (status = 404, description = "No such deployment", body = ErrorDetail),
+        (status = 422, description = "Invalid input", body = ValidationError),
+    )
+)]
+pub async fn get_deployment(
+    state: web::Data<ApiState>,
+    Valid(DeploymentPath { deployment }): Valid<DeploymentPath>,
+) -> Result<HttpResponse, ApiError> {
+    let (deployment, counts) = with_db(&state, move |conn| {
+        Ok(deployments::get_with_counts(conn, deployment)?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(DeploymentDetail::new(deployment, counts)))
+}
+
+/// Change a deployment
+///
+/// Changes its name, description or rollout settings; absent fields are kept, `null` removes
+/// a limit. A change to the rollout settings applies from the lifecycle worker's next tick. A
+/// `DEPLOYMENT_UPDATED` event lists the fields whose value changed (none: no event).
+#[utoipa::path(
+    patch, path = "/deployments/{deployment_id}", tag = "deployments",
+    params(DeploymentPath),
+    request_body = DeploymentPatch,
+    responses(
+        (status = 200, description = "The deployment as changed", body = DeploymentDetail),
+        (status = 404, description = "No such deployment", body = ErrorDetail),
+        (status = 408, description = "The body did not arrive within 30 s", body = ErrorDetail),
+        (status = 413, description = "The body is larger than the server takes (--max-body-bytes, 8 MiB by default)", body = ErrorDetail),
+        (status = 422, description = "Invalid input; nothing was written", body = ValidationError),
+        (status = 507, description = "The database is out of space; nothing was written", body = ErrorDetail),
+    )
+)]
+pub async fn patch_deployment(
+    state: web::Data<ApiState>,
+    actor: Actor,
+    Valid(DeploymentPatch {
+        deployment,
+        changes,
+    }): Valid<DeploymentPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let (deployment, counts) = with_write(&state, move |conn| {
+        Ok(deployments::update(
+            conn,
+            deployment,
+            &changes,
+            Some(&actor.0),
+            Utc::now(),
+        )?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(DeploymentDetail::new(deployment, counts)))
+}
+
+/// Pause a rollout
+///
+/// No node leaves `PENDING` until the rollout is resumed; nodes already in a phase finish it,
+/// failed nodes still get their automatic retries (back to `PENDING`). Pausing a paused
+/// deployment changes nothing. A `DEPLOYMENT_PAUSED` event records it.
+#[utoipa::path(
+    post, path = "/deployments/{deployment_id}/pause", tag = "deployments",
+    params(DeploymentPath),
+    responses(
+        (status = 200, description = "The deployment, paused", body = DeploymentDetail),
+        (status = 404, description = "No such deployment", body = ErrorDetail),
+        (status = 422, description = "Invalid input", body = ValidationError),
+        (status = 507, description = "The database is out of space; nothing was written", body = ErrorDetail),
+    )
+)]
+pub async fn pause_deployment(
+    state: web::Data<ApiState>,
+    actor: Actor,
+    Valid(DeploymentPath { deployment }): Valid<DeploymentPath>,
+) -> Result<HttpResponse, ApiError> {
+    let (deployment, counts) = with_write(&state, move |conn| {
+        Ok(deployments::pause(
+            conn,
+            deployment,
+            PauseReason::Operator,
+            Some(&actor.0),
+            Utc::now(),
+        )?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(DeploymentDetail::new(deployment, counts)))
+}
+
+/// Resume a rollout
+///
+/// Pending nodes start again, within `max_in_flight`. Resuming a deployment that is not paused
+/// changes nothing. A `DEPLOYMENT_RESUMED` event records it. After a pause for
+/// `max_failure_percent`, the next failure pauses it again while the failed share is still
+/// over the limit: raise or remove the limit with `PATCH` to let the rollout finish.
+#[utoipa::path(
+    post, path = "/deployments/{deployment_id}/resume", tag = "deployments",
+    params(DeploymentPath),
+    responses(
+        (status = 200, description = "The deployment, running", body = DeploymentDetail),
+        (status = 404, description = "No such deployment", body = ErrorDetail),
+        (status = 422, description = "Invalid input", body = ValidationError),
+        (status = 507, description = "The database is out of space; nothing was written", body = ErrorDetail),
+    )
+)]
+pub async fn resume_deployment(
+    state: web::Data<ApiState>,
+    actor: Actor,
+    Valid(DeploymentPath { deployment }): Valid<DeploymentPath>,
+) -> Result<HttpResponse, ApiError> {
+    let (deployment, counts) = with_write(&state, move |conn| {
+        Ok(deployments::resume(
+            conn,
+            deployment,
+            Some(&actor.0),
+            Utc::now(),
+        )?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(DeploymentDetail::new(deployment, counts)))
+}
+
+/// Delete a deployment
+///
+/// Deletes the deployment with its nodes and samples and answers 204 with no body. Its events
+/// stay readable, and a `DEPLOYMENT_DELETED` event is added.
+#[utoipa::path(
+    delete, path = "/deployments/{deployment_id}", tag = "deployments",
+    params(DeploymentPath),
+    responses(
+        (status = 204, description = "Deleted; no body"),
+        (status = 404, description = "No such deployment", body = ErrorDetail),
+        (status = 422, description = "Invalid input", body = ValidationError),
+        (status = 507, description = "The database is out of space; nothing was deleted", body = ErrorDetail),
+    )
+)]
+pub async fn delete_deployment(
+    state: web::Data<ApiState>,
+    actor: Actor,
+    Valid(DeploymentPath { deployment }): Valid<DeploymentPath>,
+) -> Result<HttpResponse, ApiError> {
+    with_write(&state, move |conn| {
+        Ok(deployments::delete(
+            conn,
+            deployment,
+            Some(&actor.0),
+            Utc::now(),
+        )?)
+    })
+    .await?;
+    log::info!("deployment {deployment} deleted");
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,136 @@
+//! A deployment as the API answers it: with its progress and its nodes' states.
+
+use crate::http::choice;
+use crate::http::shapes::timestamp;
+use netorch_domain::{Deployment, DeploymentStatus, NodeStateCounts, Progress};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A deployment.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeploymentOut {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// How many nodes it has (set at creation and by scaling), decommissioning ones aside.
+    pub target_node_count: u32,
+    /// Creation time.
+    pub created_at: String,
+    /// Last change.
+    pub updated_at: String,
+    /// Where the rollout stands as a whole.
+    #[schema(schema_with = deployment_status_schema)]
+    pub status: &'static str,
+    /// How many nodes are finished (`RUNNING`, or `FAILED` with no automatic retry coming).
+    pub progress: ProgressOut,
+    /// Since when the rollout is paused; null while it runs.
+    pub paused_at: Option<String>,
+    /// Most nodes in a phase at once; null for no limit.
+    pub max_in_flight: Option<u32>,
+    /// Failed share of finished nodes, in percent, past which the rollout pauses; null: never.
+    pub max_failure_percent: Option<f64>,
+    /// Automatic retries per node (0: none).
+    pub max_retries: u32,
+    /// Longest a phase may take, in seconds; null for no limit.
+    pub phase_timeout_seconds: Option<u32>,
+    /// How many of its nodes are in each state.
+    pub node_states: NodeStatesOut,
+}
+
+/// A rollout's progress.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProgressOut {
+    /// Nodes finished.
+    pub finished: u64,
+    /// All the deployment's nodes.
+    pub total: u64,
+}
+
+impl DeploymentOut {
+    /// The deployment as its counters show it.
+    pub fn new(d: Deployment, counts: &NodeStateCounts) -> Self {
+        let progress = Progress::of(counts);
+        DeploymentOut {
+            id: d.id.get(),
+            name: d.name,
+            description: d.description,
+            target_node_count: d.target_node_count,
+            created_at: timestamp(d.created_at),
+            updated_at: timestamp(d.updated_at),
+            status: DeploymentStatus::of(d.paused_at.is_some(), counts).as_str(),
+            progress: ProgressOut {
+                finished: progress.finished,
+                total: progress.total,
+            },
+            paused_at: d.paused_at.map(timestamp),
+            max_in_flight: d.rollout.max_in_flight,
+            max_failure_percent: d.rollout.max_failure_percent,
+            max_retries: d.rollout.max_retries,
+            phase_timeout_seconds: d.rollout.phase_timeout_seconds,
+            node_states: (*counts).into(),
+        }
+    }
+}
+
+impl DeploymentDetail {
+    /// The deployment with its counters.
+    pub fn new(d: Deployment, counts: NodeStateCounts) -> Self {
+        DeploymentDetail {
+            deployment: DeploymentOut::new(d, &counts),
+            current_node_count: counts.total(),
+        }
+    }
+}
+
+fn deployment_status_schema() -> utoipa::openapi::schema::Schema {
+    choice::schema::<netorch_domain::DeploymentStatus>("Where the rollout stands")
+}
+
+/// How many nodes are in each state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NodeStatesOut {
+    /// Nodes in `PENDING`.
+    #[serde(rename = "PENDING")]
+    pub pending: u64,
+    /// Nodes in `PROVISIONING`.
+    #[serde(rename = "PROVISIONING")]
+    pub provisioning: u64,
+    /// Nodes in `CONFIGURING`.
+    #[serde(rename = "CONFIGURING")]
+    pub configuring: u64,
+    /// Nodes in `RUNNING`.
+    #[serde(rename = "RUNNING")]
+    pub running: u64,
+    /// Nodes in `FAILED`.
+    #[serde(rename = "FAILED")]
+    pub failed: u64,
+    /// Nodes in `DECOMMISSIONING`.
+    #[serde(rename = "DECOMMISSIONING")]
+    pub decommissioning: u64,
+}
+
+impl From<NodeStateCounts> for NodeStatesOut {
+    fn from(c: NodeStateCounts) -> Self {
+        NodeStatesOut {
+            pending: c.pending,
+            provisioning: c.provisioning,
+            configuring: c.configuring,
+            running: c.running,
+            failed: c.failed,
+            decommissioning: c.decommissioning,
+        }
+    }
+}
+
+/// A deployment with its node count.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeploymentDetail {
+    /// The deployment.
+    #[serde(flatten)]
+    pub deployment: DeploymentOut,
+    /// How many nodes it has, decommissioning ones included.
+    pub current_node_count: u64,
+}
