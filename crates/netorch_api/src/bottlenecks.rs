@@ -4,19 +4,36 @@
 use crate::ApiState;
 use crate::http::blocking::{spawn_db, with_db};
 use crate::http::choice;
-use crate::http::error::{ApiError, ErrorDetail, ValidationError};
+use crate::http::error::{ApiError, ErrorDetail};
 use crate::http::input::paths::DEPLOYMENT_ID;
 use crate::http::input::{ChoiceField, FloatField, FromInput, Input, IntField, Valid, valid};
+use crate::http::operation::{Access, Operation, Resource};
 use crate::http::shapes::{params, timestamp};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use netorch_analytics::{AnalysisConfig, Bottleneck, BottleneckReport, Method};
+use netorch_domain::Action;
 use netorch_domain::{DeploymentId, NodeId};
 use netorch_service::bottlenecks::{ReportPlan, ReportQuery};
 use netorch_storage::{deployments, nodes};
 use serde::Serialize;
+use utoipa::OpenApi;
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::{IntoParams, ToSchema};
+
+/// The report's operation and its part of the document.
+pub(crate) const RESOURCE: Resource = Resource::new(
+    &[Operation::get(
+        "/deployments/{deployment_id}/bottlenecks",
+        Access::Needs(Action::Read),
+        |r| r.to(bottlenecks),
+    )],
+    Doc::openapi,
+);
+
+#[derive(OpenApi)]
+#[openapi(paths(bottlenecks))]
+struct Doc;
 
 /// `GET /deployments/{deployment_id}/bottlenecks`.
 #[derive(Debug, Clone, Copy)]
@@ -86,7 +103,6 @@ params!(
     responses(
         (status = 200, body = BottleneckReportOut),
         (status = 404, description = "No such deployment", body = ErrorDetail),
-        (status = 422, description = "Invalid input", body = ValidationError),
         (status = 503, description = "As many reports as the server runs at once are running and queued; retry after `Retry-After` seconds", body = ErrorDetail,
          headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     )

@@ -3,9 +3,21 @@
 use crate::ApiState;
 use crate::http::auth::Actor;
 use crate::http::choice;
+use crate::http::operation::{Access, Operation, Resource};
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
+use utoipa::OpenApi;
 use utoipa::ToSchema;
+
+/// The caller's operation and its part of the document.
+pub(crate) const RESOURCE: Resource = Resource::new(
+    &[Operation::get("/whoami", Access::AnyKey, |r| r.to(whoami))],
+    Doc::openapi,
+);
+
+#[derive(OpenApi)]
+#[openapi(paths(whoami))]
+struct Doc;
 
 /// Who the caller is and what they may do: what a client such as the dashboard shows or hides
 /// its actions by.

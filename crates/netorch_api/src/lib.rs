@@ -44,8 +44,6 @@ pub use http::{auth, guard, limits, request_id};
 
 use actix_web::web;
 use netorch_storage::Database;
-use std::collections::HashMap;
-use std::sync::OnceLock;
 
 pub use deployments::DEFAULT_MAX_NODES_PER_DEPLOYMENT;
 pub use events::stream::{END_EVENT, EndReason, EventStreamTiming};
@@ -399,36 +397,6 @@ pub fn cors(origins: &[String]) -> actix_cors::Cors {
     cors
 }
 
-/// The methods each documented path serves, for the `Allow` header of a 405: read from the
-/// OpenAPI document, so the header and the document cannot disagree.
-fn allowed_methods(path: &str) -> &'static str {
-    static ALLOW: OnceLock<HashMap<String, String>> = OnceLock::new();
-    let table = ALLOW.get_or_init(|| {
-        use utoipa::OpenApi;
-        ApiDoc::openapi()
-            .paths
-            .paths
-            .iter()
-            .map(|(path, item)| {
-                let methods = [
-                    ("GET", item.get.is_some()),
-                    ("POST", item.post.is_some()),
-                    ("PUT", item.put.is_some()),
-                    ("PATCH", item.patch.is_some()),
-                    ("DELETE", item.delete.is_some()),
-                ];
-                let allow: Vec<&str> = methods
-                    .iter()
-                    .filter(|(_, served)| *served)
-                    .map(|(name, _)| *name)
-                    .collect();
-                (path.clone(), allow.join(", "))
-            })
-            .collect()
-    });
-    table.get(path).map_or("", String::as_str)
-}
-
 /// While the state is draining ([`ApiState::start_draining`]), marks every response
 /// `Connection: close`. Wrap the app with it:
 /// `App::new().wrap(actix_web::middleware::from_fn(netorch_api::close_when_draining))`.
@@ -462,86 +430,187 @@ pub async fn close_when_draining(
 /// this function does not register are left to the app (use [`not_found`] as its default
 /// service for the API's JSON 404).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    use bottlenecks::*;
-    use deployments::*;
-    use events::{list_events, stream::stream_events};
-    use keys::whoami;
-    use nodes::*;
-    use series::*;
-    use service::*;
-    use telemetry::*;
-    use web::{delete, get, patch, post};
     // Every route passes the host and origin checks, then every route but the open ones the
-    // access check (a no-op with auth off).
-    let resource = |path: &'static str| {
-        let allow = allowed_methods(path);
-        let resource = web::resource(path).default_service(web::to(move || async move {
-            http::fallback::method_not_allowed(allow)
+    // access check (a no-op with auth off), which reads who may call each from the registry.
+    for (path, operations) in paths() {
+        let served: Vec<(actix_web::http::Method, http::operation::Access)> = operations
+            .iter()
+            .map(|op| (op.verb.method(), op.access))
+            .collect();
+        let open = operations
+            .iter()
+            .all(|op| op.access == http::operation::Access::Open);
+        let allow = allowed_methods(&operations);
+        let mut resource = web::resource(path).default_service(web::to(move || {
+            let allow = allow.clone();
+            async move { http::fallback::method_not_allowed(&allow) }
         }));
-        let open = auth::OPEN_PATHS.contains(&path);
-        resource
-            .wrap(actix_web::middleware::Condition::new(
-                !open,
-                actix_web::middleware::from_fn(auth::authorize),
-            ))
-            .wrap(actix_web::middleware::from_fn(guard::check))
-    };
-    // The assets of the explorer and the dashboard's pages below `/ui`: open, not in the
-    // document, and through the host check like every route.
-    let asset = |path: &'static str, route: actix_web::Route| {
-        web::resource(path)
-            .route(route)
-            .wrap(actix_web::middleware::from_fn(guard::check))
-    };
-    cfg.service(resource("/").route(get().to(root)))
-        .service(
-            resource("/deployments")
-                .route(get().to(list_deployments))
-                .route(post().to(create_deployment)),
-        )
-        .service(
-            resource("/deployments/{deployment_id}")
-                .route(get().to(get_deployment))
-                .route(patch().to(patch_deployment))
-                .route(delete().to(delete_deployment)),
-        )
-        .service(resource("/deployments/{deployment_id}/pause").route(post().to(pause_deployment)))
-        .service(
-            resource("/deployments/{deployment_id}/resume").route(post().to(resume_deployment)),
-        )
-        .service(resource("/deployments/{deployment_id}/nodes").route(get().to(list_nodes)))
-        .service(resource("/deployments/{deployment_id}/nodes/{node_id}").route(get().to(get_node)))
-        .service(
-            resource("/deployments/{deployment_id}/nodes/{node_id}/retry")
-                .route(post().to(retry_node)),
-        )
-        .service(
-            resource("/deployments/{deployment_id}/telemetry")
-                .route(get().to(list_telemetry))
-                .route(post().to(push_telemetry)),
-        )
-        .service(
-            resource("/deployments/{deployment_id}/nodes/{node_id}/telemetry/series")
-                .route(get().to(node_series)),
-        )
-        .service(
-            resource("/deployments/{deployment_id}/telemetry/series").route(get().to(fleet_series)),
-        )
-        .service(resource("/deployments/{deployment_id}/bottlenecks").route(get().to(bottlenecks)))
-        .service(resource("/deployments/{deployment_id}/events").route(get().to(list_events)))
-        .service(
-            resource("/deployments/{deployment_id}/events/stream").route(get().to(stream_events)),
-        )
-        .service(resource("/whoami").route(get().to(whoami)))
-        .service(resource("/health").route(get().to(health)))
-        .service(resource("/ready").route(get().to(ready)))
-        .service(resource("/metrics").route(get().to(metrics)))
-        .service(resource("/openapi.json").route(get().to(service::docs::openapi_json)))
-        .service(resource("/docs").route(get().to(service::docs::explorer)))
-        .service(asset("/docs/{asset}", get().to(service::docs::asset)))
-        .service(resource("/ui").route(get().to(ui::page)))
-        .service(asset(ui::ASSETS, get().to(ui::asset)));
-    for page in ui::PAGES {
-        cfg.service(asset(page, get().to(ui::page)));
+        for op in &operations {
+            resource = resource.route((op.handler)(web::route().method(op.verb.method())));
+        }
+        let served = std::rc::Rc::new(served);
+        cfg.service(
+            resource
+                .wrap(actix_web::middleware::Condition::new(
+                    !open,
+                    actix_web::middleware::from_fn(move |req, next| {
+                        auth::authorize(req, next, std::rc::Rc::clone(&served))
+                    }),
+                ))
+                .wrap(actix_web::middleware::from_fn(guard::check)),
+        );
+    }
+    // The files beside the operations (the explorer's assets, the dashboard's pages below
+    // `/ui`): open, not in the document, and through the host check like every route.
+    for files in RESOURCES.iter().flat_map(|r| r.files) {
+        cfg.service(
+            web::resource(files.path)
+                .route((files.handler)(web::get()))
+                .wrap(actix_web::middleware::from_fn(guard::check)),
+        );
+    }
+}
+
+/// Every resource of the API: what it serves, who may call it, its part of the document.
+const RESOURCES: [http::operation::Resource; 9] = [
+    service::RESOURCE,
+    keys::RESOURCE,
+    deployments::RESOURCE,
+    nodes::RESOURCE,
+    telemetry::RESOURCE,
+    series::RESOURCE,
+    bottlenecks::RESOURCE,
+    events::RESOURCE,
+    ui::RESOURCE,
+];
+
+/// Every operation, grouped by path in the order the resources declare them.
+fn paths() -> Vec<(&'static str, Vec<&'static http::operation::Operation>)> {
+    let mut paths: Vec<(&'static str, Vec<&'static http::operation::Operation>)> = Vec::new();
+    for op in RESOURCES.iter().flat_map(|r| r.operations) {
+        match paths.iter_mut().find(|(path, _)| *path == op.path) {
+            Some((_, ops)) => ops.push(op),
+            None => paths.push((op.path, vec![op])),
+        }
+    }
+    paths
+}
+
+/// The `Allow` header of a 405 on a path serving `operations`.
+fn allowed_methods(operations: &[&http::operation::Operation]) -> String {
+    let allow: Vec<&str> = http::operation::Verb::ALL
+        .into_iter()
+        .filter(|verb| operations.iter().any(|op| op.verb == *verb))
+        .map(http::operation::Verb::as_str)
+        .collect();
+    allow.join(", ")
+}
+
+/// The paths anyone may ask without a key (the probes, the API's documentation, the
+/// dashboard's pages and files).
+pub fn open_paths() -> Vec<&'static str> {
+    let mut open: Vec<&'static str> = paths()
+        .into_iter()
+        .filter(|(_, ops)| {
+            ops.iter()
+                .all(|op| op.access == http::operation::Access::Open)
+        })
+        .map(|(path, _)| path)
+        .collect();
+    open.extend(RESOURCES.iter().flat_map(|r| r.files).map(|f| f.path));
+    open
+}
+
+#[cfg(test)]
+mod registry_tests {
+    use super::*;
+    use http::operation::{Access, Verb};
+    use utoipa::OpenApi;
+
+    #[test]
+    fn the_registry_and_the_document_list_the_same_operations() {
+        let mut document = ApiDoc::openapi();
+        let mut registered = std::collections::BTreeSet::new();
+        for op in RESOURCES.iter().flat_map(|r| r.operations) {
+            assert!(
+                registered.insert((op.path, op.verb.as_str())),
+                "{} {} is registered twice",
+                op.verb.as_str(),
+                op.path
+            );
+            let item = document.paths.paths.get_mut(op.path);
+            assert!(
+                item.and_then(|item| op.verb.operation_in(item)).is_some(),
+                "{} {} is registered but not documented",
+                op.verb.as_str(),
+                op.path
+            );
+        }
+        for (path, item) in &mut document.paths.paths {
+            assert!(item.put.is_none(), "PUT {path} is documented");
+            for verb in Verb::ALL {
+                if verb.operation_in(item).is_some() {
+                    assert!(
+                        registered.contains(&(path.as_str(), verb.as_str())),
+                        "{} {path} is documented but not registered",
+                        verb.as_str()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_path_is_open_for_all_its_methods_or_for_none() {
+        // `configure` puts the access check in front of a whole path.
+        for (path, operations) in paths() {
+            let open = operations.iter().filter(|op| op.access == Access::Open);
+            assert!(
+                open.count() == 0 || operations.iter().all(|op| op.access == Access::Open),
+                "{path} mixes open and checked operations"
+            );
+        }
+    }
+
+    #[test]
+    fn the_push_needs_its_own_action_and_deletes_need_delete() {
+        use netorch_domain::Action;
+        let access = |verb: Verb, path: &str| {
+            RESOURCES
+                .iter()
+                .flat_map(|r| r.operations)
+                .find(|op| op.verb == verb && op.path == path)
+                .map(|op| op.access)
+        };
+        let push = "/deployments/{deployment_id}/telemetry";
+        assert_eq!(access(Verb::Get, push), Some(Access::Needs(Action::Read)));
+        assert_eq!(
+            access(Verb::Post, push),
+            Some(Access::Needs(Action::PushTelemetry))
+        );
+        assert_eq!(
+            access(Verb::Post, "/deployments"),
+            Some(Access::Needs(Action::Change))
+        );
+        assert_eq!(
+            access(Verb::Patch, "/deployments/{deployment_id}"),
+            Some(Access::Needs(Action::Change))
+        );
+        assert_eq!(
+            access(Verb::Delete, "/deployments/{deployment_id}"),
+            Some(Access::Needs(Action::Delete))
+        );
+        assert_eq!(access(Verb::Get, "/whoami"), Some(Access::AnyKey));
+        assert_eq!(access(Verb::Get, "/health"), Some(Access::Open));
+        for method in [
+            actix_web::http::Method::HEAD,
+            actix_web::http::Method::PUT,
+            actix_web::http::Method::DELETE,
+        ] {
+            assert!(matches!(
+                Access::of_unserved(&method),
+                Access::Needs(Action::Read | Action::Change | Action::Delete)
+            ));
+        }
     }
 }

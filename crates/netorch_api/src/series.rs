@@ -4,18 +4,42 @@
 use crate::ApiState;
 use crate::http::blocking::with_db;
 use crate::http::choice;
-use crate::http::error::{ApiError, ErrorDetail, ValidationError};
+use crate::http::error::{ApiError, ErrorDetail};
 use crate::http::input::paths::{DEPLOYMENT_ID, NODE_ID, NodePath};
 use crate::http::input::{ChoiceField, FromInput, Input, TimeField, Valid, valid};
+use crate::http::operation::{Access, Operation, Resource};
 use crate::http::shapes::{params, timestamp};
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
+use netorch_domain::Action;
 use netorch_domain::{DeploymentId, MetricSummary, NodeId, Resolution};
 use netorch_service::series::{Series, SeriesQuery, SeriesStep};
 use netorch_storage::rollups::SeriesBucket;
 use serde::Serialize;
+use utoipa::OpenApi;
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::{IntoParams, ToSchema};
+
+/// The series' operations and their part of the document.
+pub(crate) const RESOURCE: Resource = Resource::new(
+    &[
+        Operation::get(
+            "/deployments/{deployment_id}/nodes/{node_id}/telemetry/series",
+            Access::Needs(Action::Read),
+            |r| r.to(node_series),
+        ),
+        Operation::get(
+            "/deployments/{deployment_id}/telemetry/series",
+            Access::Needs(Action::Read),
+            |r| r.to(fleet_series),
+        ),
+    ],
+    Doc::openapi,
+);
+
+#[derive(OpenApi)]
+#[openapi(paths(node_series, fleet_series))]
+struct Doc;
 
 /// The query of a series, as the API reads and documents it: the fields of
 /// [`netorch_service::series::SeriesQuery`].
@@ -127,7 +151,6 @@ params!(
     responses(
         (status = 200, body = SeriesOut),
         (status = 404, description = "No such deployment or node", body = ErrorDetail),
-        (status = 422, description = "Invalid input", body = ValidationError),
     )
 )]
 pub async fn node_series(
@@ -157,7 +180,6 @@ pub async fn node_series(
     responses(
         (status = 200, body = SeriesOut),
         (status = 404, description = "No such deployment", body = ErrorDetail),
-        (status = 422, description = "Invalid input", body = ValidationError),
     )
 )]
 pub async fn fleet_series(

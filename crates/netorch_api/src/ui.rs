@@ -10,18 +10,38 @@
 //! licence).
 
 use crate::http::choice::Choice;
+use crate::http::operation::{Access, Files, Operation, Resource};
 use actix_web::{HttpRequest, HttpResponse};
 use std::sync::LazyLock;
+use utoipa::OpenApi;
 
-/// The pages below `/ui` (which is served like every documented route), each served the
-/// same shell.
-pub(crate) const PAGES: [&str; 2] = [
-    "/ui/deployments/{deployment_id}",
-    "/ui/deployments/{deployment_id}/nodes/{node_id}",
-];
+/// The dashboard's page and its files and their part of the document: `/ui` is served like
+/// every documented operation; the pages below it (each the same shell) and the pages'
+/// script, style sheet and chart library are files.
+pub(crate) const RESOURCE: Resource = Resource {
+    files: &[
+        Files {
+            path: "/ui/deployments/{deployment_id}",
+            handler: |r| r.to(page),
+        },
+        Files {
+            path: "/ui/deployments/{deployment_id}/nodes/{node_id}",
+            handler: |r| r.to(page),
+        },
+        Files {
+            path: "/ui/assets/{asset}",
+            handler: |r| r.to(asset),
+        },
+    ],
+    ..Resource::new(
+        &[Operation::get("/ui", Access::Open, |r| r.to(page))],
+        Doc::openapi,
+    )
+};
 
-/// The pages' script, style sheet and chart library.
-pub(crate) const ASSETS: &str = "/ui/assets/{asset}";
+#[derive(OpenApi)]
+#[openapi(paths(page))]
+struct Doc;
 
 /// Scripts and styles come only from this server; no inline script runs. uPlot sizes its
 /// canvases through element styles, which `style-src` does not govern.

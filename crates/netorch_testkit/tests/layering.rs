@@ -145,7 +145,11 @@ fn crates_depend_only_on_what_the_map_allows() {
 
 /// The `crate::` items a source file refers to (comments aside).
 fn siblings_used(file: &Path) -> BTreeSet<String> {
-    let text = std::fs::read_to_string(file).expect("source");
+    siblings_named(&std::fs::read_to_string(file).expect("source"))
+}
+
+/// The `crate::` items `text` refers to (comments aside).
+fn siblings_named(text: &str) -> BTreeSet<String> {
     let code: String = text
         .lines()
         .filter(|line| !line.trim_start().starts_with("//"))
@@ -194,6 +198,39 @@ fn leaf_modules_import_no_sibling() {
             .filter(|m| !allowed.contains(&m.as_str()))
             .collect();
         assert!(extra.is_empty(), "{file} is a leaf but imports {extra:?}");
+    }
+}
+
+#[test]
+fn the_apis_shared_machinery_knows_no_resource() {
+    // The resources build on `http/`; were it to import one of them, the two would import
+    // each other in a circle. (Tests may use a resource's input to exercise a reader.)
+    let resources = [
+        "deployments",
+        "nodes",
+        "telemetry",
+        "series",
+        "bottlenecks",
+        "events",
+        "keys",
+        "service",
+        "ui",
+    ];
+    let files = sources(&workspace().join("crates/netorch_api/src/http"));
+    assert!(files.len() > 10, "{files:?}");
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("source");
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        let used = siblings_named(code);
+        let named: Vec<&String> = used
+            .iter()
+            .filter(|m| resources.contains(&m.as_str()))
+            .collect();
+        assert!(
+            named.is_empty(),
+            "{} is shared machinery but imports the resources {named:?}",
+            file.display()
+        );
     }
 }
 

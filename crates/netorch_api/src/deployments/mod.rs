@@ -9,14 +9,93 @@ pub use output::*;
 use crate::ApiState;
 use crate::http::auth::Actor;
 use crate::http::blocking::{with_db, with_write};
-use crate::http::error::{ApiError, ErrorDetail, ValidationError};
+use crate::http::error::{ApiError, ErrorDetail};
 use crate::http::input::Valid;
 use crate::http::input::paths::DeploymentPath;
+use crate::http::operation::{Access, Operation, Resource, Verb};
 use crate::http::paging::page_len;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
+use netorch_domain::Action;
 use netorch_domain::{NodeStateCounts, PauseReason};
 use netorch_storage::deployments;
+use utoipa::OpenApi;
+
+/// The deployments' operations and their part of the document.
+pub(crate) const RESOURCE: Resource = Resource {
+    for_server: with_node_limit,
+    ..Resource::new(
+        &[
+            Operation::write(Verb::Post, "/deployments", Action::Change, "written", |r| {
+                r.to(create_deployment)
+            }),
+            Operation::get("/deployments", Access::Needs(Action::Read), |r| {
+                r.to(list_deployments)
+            }),
+            Operation::get(
+                "/deployments/{deployment_id}",
+                Access::Needs(Action::Read),
+                |r| r.to(get_deployment),
+            ),
+            Operation::write(
+                Verb::Patch,
+                "/deployments/{deployment_id}",
+                Action::Change,
+                "written",
+                |r| r.to(patch_deployment),
+            ),
+            Operation::write(
+                Verb::Delete,
+                "/deployments/{deployment_id}",
+                Action::Delete,
+                "deleted",
+                |r| r.to(delete_deployment),
+            ),
+            Operation::write(
+                Verb::Post,
+                "/deployments/{deployment_id}/pause",
+                Action::Change,
+                "written",
+                |r| r.to(pause_deployment),
+            ),
+            Operation::write(
+                Verb::Post,
+                "/deployments/{deployment_id}/resume",
+                Action::Change,
+                "written",
+                |r| r.to(resume_deployment),
+            ),
+        ],
+        Doc::openapi,
+    )
+};
+
+#[derive(OpenApi)]
+#[openapi(paths(
+    create_deployment,
+    list_deployments,
+    get_deployment,
+    patch_deployment,
+    pause_deployment,
+    resume_deployment,
+    delete_deployment
+))]
+struct Doc;
+
+/// The create and `PATCH` bodies as this server takes them: with its largest deployment.
+fn with_node_limit(document: &mut utoipa::openapi::OpenApi, state: &ApiState) {
+    use utoipa::ToSchema;
+    if let Some(components) = document.components.as_mut() {
+        components.schemas.insert(
+            DeploymentCreate::name().into_owned(),
+            DeploymentCreate::schema_for(state.max_nodes_per_deployment()).into(),
+        );
+        components.schemas.insert(
+            DeploymentPatch::name().into_owned(),
+            DeploymentPatch::schema_for(state.max_nodes_per_deployment()).into(),
+        );
+    }
+}
 
 /// Create a deployment
 ///
@@ -27,10 +106,6 @@ use netorch_storage::deployments;
     request_body = DeploymentCreate,
     responses(
         (status = 201, description = "Created, with all its nodes in PENDING", body = DeploymentOut),
-        (status = 408, description = "The body did not arrive within 30 s", body = ErrorDetail),
-        (status = 413, description = "The body is larger than the server takes (--max-body-bytes, 8 MiB by default)", body = ErrorDetail),
-        (status = 422, description = "Invalid input; nothing was written", body = ValidationError),
-        (status = 507, description = "The database is out of space; nothing was written", body = ErrorDetail),
     )
 )]
 pub async fn create_deployment(
@@ -66,7 +141,6 @@ pub async fn create_deployment(
     params(ListDeployments),
     responses(
         (status = 200, body = Vec<DeploymentOut>),
-        (status = 422, description = "Invalid input", body = ValidationError),
     )
 )]
 pub async fn list_deployments(
@@ -94,7 +168,6 @@ pub async fn list_deployments(
     responses(
         (status = 200, body = DeploymentDetail),
         (status = 404, description = "No such deployment", body = ErrorDetail),
-        (status = 422, description = "Invalid input", body = ValidationError),
     )
 )]
 pub async fn get_deployment(
@@ -120,10 +193,6 @@ pub async fn get_deployment(
     responses(
         (status = 200, description = "The deployment as changed", body = DeploymentDetail),
         (status = 404, description = "No such deployment", body = ErrorDetail),
-        (status = 408, description = "The body did not arrive within 30 s", body = ErrorDetail),
-        (status = 413, description = "The body is larger than the server takes (--max-body-bytes, 8 MiB by default)", body = ErrorDetail),
-        (status = 422, description = "Invalid input; nothing was written", body = ValidationError),
-        (status = 507, description = "The database is out of space; nothing was written", body = ErrorDetail),
     )
 )]
 pub async fn patch_deployment(
@@ -158,8 +227,6 @@ pub async fn patch_deployment(
     responses(
         (status = 200, description = "The deployment, paused", body = DeploymentDetail),
         (status = 404, description = "No such deployment", body = ErrorDetail),
-        (status = 422, description = "Invalid input", body = ValidationError),
-        (status = 507, description = "The database is out of space; nothing was written", body = ErrorDetail),
     )
 )]
 pub async fn pause_deployment(
@@ -192,8 +259,6 @@ pub async fn pause_deployment(
     responses(
         (status = 200, description = "The deployment, running", body = DeploymentDetail),
         (status = 404, description = "No such deployment", body = ErrorDetail),
-        (status = 422, description = "Invalid input", body = ValidationError),
-        (status = 507, description = "The database is out of space; nothing was written", body = ErrorDetail),
     )
 )]
 pub async fn resume_deployment(
@@ -223,8 +288,6 @@ pub async fn resume_deployment(
     responses(
         (status = 204, description = "Deleted; no body"),
         (status = 404, description = "No such deployment", body = ErrorDetail),
-        (status = 422, description = "Invalid input", body = ValidationError),
-        (status = 507, description = "The database is out of space; nothing was deleted", body = ErrorDetail),
     )
 )]
 pub async fn delete_deployment(

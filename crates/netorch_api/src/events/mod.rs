@@ -5,22 +5,46 @@ pub(crate) mod stream;
 use crate::ApiState;
 use crate::http::blocking::with_db;
 use crate::http::choice;
-use crate::http::error::{ApiError, ValidationError};
+use crate::http::error::ApiError;
 use crate::http::input::paths::DEPLOYMENT_ID;
 use crate::http::input::{
     ChoiceField, FromInput, Input, IntField, NodeRefField, StringField, Valid, valid,
 };
+use crate::http::operation::{Access, Operation, Resource};
 use crate::http::paging::{Paging, page_len};
 use crate::http::shapes::{params, timestamp};
 use crate::nodes::node_filter;
 use actix_web::{HttpResponse, web};
+use netorch_domain::Action;
 use netorch_domain::{DeploymentId, Event, EventId, EventType, NodeRef};
 use netorch_storage::events;
 use netorch_storage::events::EventQuery;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use utoipa::OpenApi;
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::{IntoParams, ToSchema};
+
+/// The audit log's operations and their part of the document.
+pub(crate) const RESOURCE: Resource = Resource::new(
+    &[
+        Operation::get(
+            "/deployments/{deployment_id}/events",
+            Access::Needs(Action::Read),
+            |r| r.to(list_events),
+        ),
+        Operation::get(
+            "/deployments/{deployment_id}/events/stream",
+            Access::Needs(Action::Read),
+            |r| r.to(stream::stream_events),
+        ),
+    ],
+    Doc::openapi,
+);
+
+#[derive(OpenApi)]
+#[openapi(paths(list_events, stream::stream_events))]
+struct Doc;
 
 /// `GET /deployments/{deployment_id}/events`.
 #[derive(Debug, Clone)]
@@ -154,7 +178,6 @@ fn event_type_schema() -> utoipa::openapi::schema::Schema {
     params(ReadEvents),
     responses(
         (status = 200, description = "A page of events; empty for an id that never existed", body = EventList),
-        (status = 422, description = "Invalid input", body = ValidationError),
     )
 )]
 pub async fn list_events(

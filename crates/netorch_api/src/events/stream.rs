@@ -14,7 +14,7 @@
 
 use super::ReadEvents;
 use crate::http::blocking::with_db;
-use crate::http::error::{ErrorDetail, ValidationError};
+use crate::http::error::ErrorDetail;
 use crate::http::input::paths::DEPLOYMENT_ID;
 use crate::http::input::{FromInput, Input, IntField, Valid, valid};
 use crate::http::shapes::params;
@@ -480,7 +480,6 @@ params!(
     responses(
         (status = 200, description = "An endless stream of events (text/event-stream); each message is one StreamMessage", content_type = "text/event-stream", body = crate::events::stream::StreamMessage),
         (status = 404, description = "Deployment not found", body = ErrorDetail),
-        (status = 422, description = "Invalid input", body = ValidationError),
     )
 )]
 pub async fn stream_events(

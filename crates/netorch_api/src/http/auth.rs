@@ -1,11 +1,11 @@
 //! Access control: API keys with roles, checked in one place.
 //!
-//! With [`AuthMode::Keys`], every route but the open ones ([`OPEN_PATHS`]) is wrapped by
-//! [`configure`](crate::configure) in [`authorize`], which reads `Authorization: Bearer
-//! <token>`, finds the key by the token's SHA-256 (the only form the database holds), decides
-//! which [`Action`] the request is from its method and route, and lets it through only if the
-//! key's [`Role`] may take it: 401 with `WWW-Authenticate: Bearer` for a missing, unknown,
-//! revoked or expired token, 403 for a role that may not. The key's name goes into the request
+//! With [`AuthMode::Keys`], every route but the open ones ([`crate::open_paths`]) is wrapped
+//! by [`configure`](crate::configure) in `authorize`, which reads `Authorization: Bearer
+//! <token>`, finds the key by the token's SHA-256 (the only form the database holds), takes
+//! the [`Action`] the request's operation declares (`http::operation`), and lets it through
+//! only if the key's [`Role`] may take it: 401 with `WWW-Authenticate: Bearer` for a missing,
+//! unknown, revoked or expired token, 403 for a role that may not. The key's name goes into the request
 //! as its [`Actor`], and its role beside it (for `GET /whoami`). With [`AuthMode::Off`] every
 //! request is let through as `anonymous`, who may do anything.
 //!
@@ -16,6 +16,7 @@
 
 use crate::ApiState;
 use crate::http::error::ApiError;
+use crate::http::operation::Access;
 use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -25,21 +26,6 @@ use actix_web::web;
 use netorch_domain::{Action, ApiKey, DeploymentId, Role, Timestamp};
 use netorch_storage::{DbConnection, StorageError, api_keys};
 use sha2::{Digest, Sha256};
-
-/// Paths no key is needed for: liveness, readiness, the API's documentation (the explorer
-/// and the document it loads) and the dashboard's pages (which hold no data: they ask the API,
-/// with the token the user gives them).
-pub const OPEN_PATHS: [&str; 9] = [
-    "/health",
-    "/ready",
-    "/docs",
-    "/docs/{asset}",
-    "/openapi.json",
-    "/ui",
-    "/ui/deployments/{deployment_id}",
-    "/ui/deployments/{deployment_id}/nodes/{node_id}",
-    "/ui/assets/{asset}",
-];
 
 /// What every token starts with, so that a leaked one is recognisable (secret scanners,
 /// logs).
@@ -96,7 +82,7 @@ impl Actor {
     pub const ANONYMOUS: &str = "anonymous";
 }
 
-/// The request's actor, as [`authorize`] put it in the request (`anonymous` where it did not
+/// The request's actor, as `authorize` put it in the request (`anonymous` where it did not
 /// run).
 impl actix_web::FromRequest for Actor {
     type Error = actix_web::Error;
@@ -112,12 +98,12 @@ impl actix_web::FromRequest for Actor {
     }
 }
 
-/// The deployments the request's key is limited to (`None`: every one), as [`authorize`] put
+/// The deployments the request's key is limited to (`None`: every one), as `authorize` put
 /// it in the request, for `GET /whoami`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope(pub Option<Vec<DeploymentId>>);
 
-/// The SHA-256 of the token a request was let in with, as [`authorize`] put it in the request:
+/// The SHA-256 of the token a request was let in with, as `authorize` put it in the request:
 /// for a long answer (the event stream) to look the key up again while it lasts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Credential(pub(crate) String);
@@ -202,13 +188,12 @@ pub fn create_key(
     now: Timestamp,
 ) -> Result<(String, ApiKey), ApiError> {
     if !is_key_name(name) {
-        return Err(ApiError::invalid(crate::http::error::FieldError {
-            kind: "string_pattern_mismatch",
-            loc: vec!["name".into()],
-            msg: "A key name is 1 to 64 letters, digits, '.', '_' or '-'".into(),
-            input: serde_json::Value::String(name.to_owned()),
-            ctx: None,
-        }));
+        return Err(ApiError::invalid(crate::http::error::FieldError::new(
+            "string_pattern_mismatch",
+            ["name".into()],
+            "A key name is 1 to 64 letters, digits, '.', '_' or '-'",
+            name,
+        )));
     }
     let token = new_token()?;
     let hash = token_sha256(&token);
@@ -221,19 +206,16 @@ pub fn create_key(
     };
     let key = api_keys::create(conn, &new, now).map_err(|error| match error {
         // The caller's mistake, said of the field, not an internal error.
-        StorageError::KeyExists(name) => ApiError::invalid(crate::http::error::FieldError {
-            kind: "key_exists",
-            loc: vec!["name".into()],
-            msg: format!(
-                "An API key named {name:?} exists already (revoked keys keep their names)"
-            ),
-            input: serde_json::Value::String(name),
-            ctx: None,
-        }),
-        StorageError::DeploymentNotFound => ApiError::invalid(crate::http::error::FieldError {
-            kind: "deployment_not_found",
-            loc: vec!["deployment".into()],
-            msg: format!(
+        StorageError::KeyExists(name) => ApiError::invalid(crate::http::error::FieldError::new(
+            "key_exists",
+            ["name".into()],
+            format!("An API key named {name:?} exists already (revoked keys keep their names)"),
+            name,
+        )),
+        StorageError::DeploymentNotFound => ApiError::invalid(crate::http::error::FieldError::new(
+            "deployment_not_found",
+            ["deployment".into()],
+            format!(
                 "A key can be limited only to deployments that exist, and not all of {} do",
                 deployments
                     .unwrap_or_default()
@@ -242,35 +224,17 @@ pub fn create_key(
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            input: serde_json::json!(
+            serde_json::json!(
                 deployments
                     .unwrap_or_default()
                     .iter()
                     .map(|d| d.get())
                     .collect::<Vec<_>>()
             ),
-            ctx: None,
-        }),
+        )),
         other => other.into(),
     })?;
     Ok((token, key))
-}
-
-/// Routes any active key may ask, whatever its role and deployments: who it is, and the
-/// service's name.
-const ANY_KEY: [&str; 2] = ["/whoami", "/"];
-
-/// The action a request with `method` on the route `pattern` takes.
-pub fn action_of(method: &Method, pattern: &str) -> Action {
-    if *method == Method::GET || *method == Method::HEAD {
-        Action::Read
-    } else if *method == Method::DELETE {
-        Action::Delete
-    } else if *method == Method::POST && pattern == "/deployments/{deployment_id}/telemetry" {
-        Action::PushTelemetry
-    } else {
-        Action::Change
-    }
 }
 
 /// The token of an `Authorization: Bearer <token>` header, if there is one. (Never the query
@@ -296,18 +260,25 @@ struct Admitted {
 
 /// The access check [`configure`](crate::configure) wraps every route but the open ones in
 /// (see the module's documentation).
-pub async fn authorize(
+pub(crate) async fn authorize(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
+    served: std::rc::Rc<Vec<(Method, Access)>>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let state = req.app_data::<web::Data<ApiState>>().cloned();
     let mode = state.as_ref().map_or(AuthMode::Off, |s| s.auth);
     let outcome = match (mode, state) {
         (AuthMode::Keys, Some(state)) => {
-            let pattern = req.match_pattern();
-            let pattern = pattern.as_deref().unwrap_or("");
+            let access = served
+                .iter()
+                .find(|(method, _)| method == req.method())
+                .map_or_else(|| Access::of_unserved(req.method()), |(_, access)| *access);
             let request = Asked {
-                action: (!ANY_KEY.contains(&pattern)).then(|| action_of(req.method(), pattern)),
+                action: match access {
+                    Access::Needs(action) => Some(action),
+                    // An open operation is never behind this check (`configure`).
+                    Access::AnyKey | Access::Open => None,
+                },
                 deployment: req
                     .match_info()
                     .get("deployment_id")
@@ -364,7 +335,7 @@ pub async fn authorize(
 
 /// What a request asks, as far as access control cares.
 struct Asked {
-    /// What it does; `None` for the routes any key may ask ([`ANY_KEY`]).
+    /// What it does; `None` for the operations any key may ask ([`Access::AnyKey`]).
     action: Option<Action>,
     /// The deployment its path names: `None` for a route of no deployment, `Some(None)` for
     /// an id that is not a number (the handler's 422, or a limited key's 403).
@@ -456,22 +427,6 @@ mod tests {
         assert_eq!(
             token_sha256("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-    }
-
-    #[test]
-    fn the_action_comes_from_the_method_and_the_route() {
-        let push = "/deployments/{deployment_id}/telemetry";
-        assert_eq!(action_of(&Method::GET, push), Action::Read);
-        assert_eq!(action_of(&Method::POST, push), Action::PushTelemetry);
-        assert_eq!(action_of(&Method::POST, "/deployments"), Action::Change);
-        assert_eq!(
-            action_of(&Method::PATCH, "/deployments/{deployment_id}"),
-            Action::Change
-        );
-        assert_eq!(
-            action_of(&Method::DELETE, "/deployments/{deployment_id}"),
-            Action::Delete
         );
     }
 

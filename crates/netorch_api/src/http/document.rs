@@ -2,11 +2,11 @@
 //! the shared machinery answers added in code.
 
 use crate::ApiState;
-use crate::deployments::{DeploymentCreate, DeploymentPatch};
+use crate::http::operation::{Access, Effect, Operation};
+use utoipa::OpenApi;
 use utoipa::openapi::OpenApi as Document;
-use utoipa::{OpenApi, ToSchema};
 
-/// The OpenAPI document of the whole API.
+/// The document's title, description and the schemas every error body refers to.
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -14,43 +14,36 @@ use utoipa::{OpenApi, ToSchema};
         description = "Network deployment and telemetry orchestrator: deployments, node \
             lifecycle, telemetry and bottleneck detection."
     ),
-    paths(
-        crate::service::root,
-        crate::deployments::create_deployment,
-        crate::deployments::list_deployments,
-        crate::deployments::get_deployment,
-        crate::deployments::patch_deployment,
-        crate::deployments::pause_deployment,
-        crate::deployments::resume_deployment,
-        crate::deployments::delete_deployment,
-        crate::nodes::list_nodes,
-        crate::nodes::get_node,
-        crate::nodes::retry_node,
-        crate::telemetry::list_telemetry,
-        crate::telemetry::push_telemetry,
-        crate::series::node_series,
-        crate::series::fleet_series,
-        crate::bottlenecks::bottlenecks,
-        crate::events::list_events,
-        crate::events::stream::stream_events,
-        crate::keys::whoami,
-        crate::service::health,
-        crate::service::ready,
-        crate::service::metrics,
-        crate::service::docs::openapi_json,
-        crate::service::docs::explorer,
-        crate::ui::page,
-    ),
-    components(schemas(crate::http::error::FieldError, crate::http::error::ErrorDetail))
+    components(schemas(
+        crate::http::error::FieldError,
+        crate::http::error::ErrorDetail,
+        crate::http::error::ValidationError
+    ))
 )]
+struct Base;
+
+/// The OpenAPI document of the whole API: each resource's part, with the responses every
+/// operation of a kind has written once (408, 413, 422, 507).
 pub struct ApiDoc;
+
+impl OpenApi for ApiDoc {
+    fn openapi() -> Document {
+        let mut document = Base::openapi();
+        for resource in &crate::RESOURCES {
+            document.merge((resource.document)());
+        }
+        shared_responses(&mut document);
+        document
+    }
+}
 
 /// The name of the bearer-token security scheme in the document.
 const BEARER: &str = "bearer";
 
-/// The document a server with `state`'s settings serves: [`ApiDoc`] with the configured
-/// largest deployment in `DeploymentCreate` and `DeploymentPatch`, and, with API keys on, the
-/// bearer scheme required (and 401 and 403 documented) on every operation but the open ones.
+/// The document a server with `state`'s settings serves: [`ApiDoc`] with what each resource
+/// changes for the server's limits (the largest deployment in `DeploymentCreate` and
+/// `DeploymentPatch`), and, with API keys on, the bearer scheme required (and 401 and 403
+/// documented) on every operation but the open ones.
 pub fn document(state: &ApiState) -> Document {
     let mut document = ApiDoc::openapi();
     guarded(&mut document);
@@ -61,28 +54,90 @@ pub fn document(state: &ApiState) -> Document {
             state.rate_limit.is_some(),
         );
     }
-    if let Some(components) = document.components.as_mut() {
-        components.schemas.insert(
-            DeploymentCreate::name().into_owned(),
-            DeploymentCreate::schema_for(state.max_nodes_per_deployment()).into(),
-        );
-        components.schemas.insert(
-            DeploymentPatch::name().into_owned(),
-            DeploymentPatch::schema_for(state.max_nodes_per_deployment()).into(),
-        );
+    for resource in &crate::RESOURCES {
+        (resource.for_server)(&mut document, state);
     }
     document
 }
 
+/// Calls `change` with each operation of the registry and its place in `document`.
+fn each_registered(
+    document: &mut Document,
+    mut change: impl FnMut(&'static Operation, &mut utoipa::openapi::path::Operation),
+) {
+    for op in crate::RESOURCES.iter().flat_map(|r| r.operations) {
+        let operation = document
+            .paths
+            .paths
+            .get_mut(op.path)
+            .and_then(|item| op.verb.operation_in(item));
+        if let Some(operation) = operation {
+            change(op, operation);
+        }
+    }
+}
+
+/// Adds the responses the shared machinery gives, to each operation they apply to: 408 and
+/// 413 to every operation with a body (the body reader), 422 to every operation with input
+/// (the input reader; "nothing was written" when a body was refused), 507 to every operation
+/// that writes (a full database).
+fn shared_responses(document: &mut Document) {
+    each_registered(document, |op, operation| {
+        let has_body = operation.request_body.is_some();
+        let has_input = has_body || operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+        let responses = &mut operation.responses.responses;
+        if has_body {
+            responses.insert(
+                "408".into(),
+                error_response("The body did not arrive within 30 s").into(),
+            );
+            responses.insert(
+                "413".into(),
+                error_response(
+                    "The body is larger than the server takes (--max-body-bytes, 8 MiB by \
+                     default)",
+                )
+                .into(),
+            );
+        }
+        if has_input {
+            let description = match op.effect {
+                Effect::Writes(nothing_was) if has_body => {
+                    format!("Invalid input; nothing was {nothing_was}")
+                }
+                _ => "Invalid input".to_owned(),
+            };
+            responses.insert(
+                "422".into(),
+                response(&description, "ValidationError").into(),
+            );
+        }
+        if let Effect::Writes(nothing_was) = op.effect {
+            responses.insert(
+                "507".into(),
+                error_response(&format!(
+                    "The database is out of space; nothing was {nothing_was}"
+                ))
+                .into(),
+            );
+        }
+    });
+}
+
 /// A response of `description` with an [`ErrorDetail`](crate::ErrorDetail) body.
 fn error_response(description: &str) -> utoipa::openapi::Response {
+    response(description, "ErrorDetail")
+}
+
+/// A response of `description` with a JSON body of the schema `schema`.
+fn response(description: &str, schema: &str) -> utoipa::openapi::Response {
     use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
     ResponseBuilder::new()
         .description(description)
         .content(
             "application/json",
             ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("ErrorDetail")))
+                .schema(Some(Ref::from_schema_name(schema)))
                 .build(),
         )
         .build()
@@ -139,7 +194,7 @@ pub(crate) fn guarded(document: &mut Document) {
 }
 
 /// With `keys`, declares the bearer scheme (so that `/docs` has an Authorize button) as
-/// required by every operation outside [`crate::auth::OPEN_PATHS`], each of which may then
+/// required by every operation but the open ones ([`Access::Open`]), each of which may then
 /// answer 401 and 403; when `limited`, each of them may answer 429.
 fn protect(document: &mut Document, keys: bool, limited: bool) {
     use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
@@ -149,44 +204,33 @@ fn protect(document: &mut Document, keys: bool, limited: bool) {
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
     }
-    for (path, item) in document.paths.paths.iter_mut() {
-        if crate::auth::OPEN_PATHS.contains(&path.as_str()) {
-            continue;
+    each_registered(document, |op, operation| {
+        if op.access == Access::Open {
+            return;
         }
-        let operations = [
-            &mut item.get,
-            &mut item.post,
-            &mut item.put,
-            &mut item.patch,
-            &mut item.delete,
-        ];
-        for operation in operations.into_iter().flatten() {
-            let responses = &mut operation.responses.responses;
-            if limited {
-                responses.insert(
-                    "429".into(),
-                    error_response("Over the caller's rate limit (with Retry-After)").into(),
-                );
-            }
-            if !keys {
-                continue;
-            }
+        let responses = &mut operation.responses.responses;
+        if limited {
             responses.insert(
-                "401".into(),
-                error_response(
-                    "No token, or one no active key has (with WWW-Authenticate: Bearer)",
-                )
-                .into(),
+                "429".into(),
+                error_response("Over the caller's rate limit (with Retry-After)").into(),
             );
-            responses.insert(
-                "403".into(),
-                error_response(
-                    "The key's role or deployments do not allow this (or, for a change, a page \
-                     of an origin that may not)",
-                )
-                .into(),
-            );
-            operation.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
         }
-    }
+        if !keys {
+            return;
+        }
+        responses.insert(
+            "401".into(),
+            error_response("No token, or one no active key has (with WWW-Authenticate: Bearer)")
+                .into(),
+        );
+        responses.insert(
+            "403".into(),
+            error_response(
+                "The key's role or deployments do not allow this (or, for a change, a page \
+                 of an origin that may not)",
+            )
+            .into(),
+        );
+        operation.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+    });
 }

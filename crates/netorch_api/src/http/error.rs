@@ -106,6 +106,30 @@ pub struct FieldError {
     pub ctx: Option<Value>,
 }
 
+impl FieldError {
+    /// An invalid input of `kind` at `loc`, `msg` saying why, `input` as received.
+    pub fn new(
+        kind: &'static str,
+        loc: impl Into<Vec<LocItem>>,
+        msg: impl Into<String>,
+        input: impl Into<Value>,
+    ) -> Self {
+        FieldError {
+            kind,
+            loc: loc.into(),
+            msg: msg.into(),
+            input: input.into(),
+            ctx: None,
+        }
+    }
+
+    /// The same, with the limit that was broken.
+    pub fn with_ctx(mut self, ctx: Value) -> Self {
+        self.ctx = Some(ctx);
+        self
+    }
+}
+
 /// The body of a 422: every invalid input of the request.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ValidationError {
@@ -228,28 +252,26 @@ impl From<netorch_service::ServiceError> for ApiError {
         match error {
             netorch_service::ServiceError::Storage(error) => error.into(),
             netorch_service::ServiceError::StartAfterEnd { start } => {
-                ApiError::Invalid(vec![FieldError {
-                    kind: "value_error",
-                    loc: vec![LocItem::from("query"), LocItem::from("start_time")],
-                    msg: "Value error, start_time must not be after end_time".into(),
-                    input: serde_json::Value::from(start.to_rfc3339()),
-                    ctx: None,
-                }])
+                ApiError::Invalid(vec![FieldError::new(
+                    "value_error",
+                    [LocItem::from("query"), LocItem::from("start_time")],
+                    "Value error, start_time must not be after end_time",
+                    start.to_rfc3339(),
+                )])
             }
             netorch_service::ServiceError::TooManyBuckets { step, resolution } => {
                 let name = resolution.map_or("raw", netorch_domain::Resolution::as_str);
-                ApiError::Invalid(vec![FieldError {
-                    kind: "value_error",
-                    loc: vec![LocItem::from("query"), LocItem::from("step")],
-                    msg: format!(
+                ApiError::Invalid(vec![FieldError::new(
+                    "value_error",
+                    [LocItem::from("query"), LocItem::from("step")],
+                    format!(
                         "Value error, the range holds too many {name} buckets (at most {} \
                          buckets, and at most an hour of raw samples): choose a coarser step or \
                          a shorter range",
                         netorch_service::series::MAX_BUCKETS
                     ),
-                    input: serde_json::Value::from(step),
-                    ctx: None,
-                }])
+                    step,
+                )])
             }
             // The inputs were validated before the call: an operation refusing one is a bug.
             other => ApiError::Internal(other.to_string()),

@@ -1,7 +1,7 @@
 //! Per-caller rate limiting: at most so many requests per second per API key (per client
 //! address with auth off), with a burst, by the GCRA of the `governor` crate; and a budget of
 //! failed authentications per client address ([`FailureBudget`]). Both are checked by
-//! [`crate::auth::authorize`], so they cover exactly the routes access control covers; the
+//! `crate::auth::authorize`, so they cover exactly the routes access control covers; the
 //! open paths (`/health`, `/ready`, `/docs`) are never limited.
 
 use crate::http::error::ApiError;

@@ -15,6 +15,7 @@ pub mod guard;
 pub(crate) mod input;
 pub mod limits;
 pub(crate) mod observe;
+pub(crate) mod operation;
 pub(crate) mod paging;
 pub(crate) mod report_gate;
 pub mod request_id;

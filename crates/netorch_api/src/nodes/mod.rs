@@ -7,7 +7,7 @@ use crate::ApiState;
 use crate::http::auth::Actor;
 use crate::http::blocking::{with_db, with_write};
 use crate::http::choice;
-use crate::http::error::{ApiError, ConflictDetail, ErrorDetail, ValidationError};
+use crate::http::error::{ApiError, ConflictDetail, ErrorDetail};
 use crate::http::input::paths::{DEPLOYMENT_ID, NodePath};
 use crate::http::input::{ChoiceField, FromInput, Input, Valid, valid};
 use crate::http::paging::Paging;
@@ -21,7 +21,38 @@ use serde::Serialize;
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::http::operation::{Access, Operation, Resource, Verb};
 use listing_cache::ListingKey;
+use netorch_domain::Action;
+use utoipa::OpenApi;
+
+/// The nodes' operations and their part of the document.
+pub(crate) const RESOURCE: Resource = Resource::new(
+    &[
+        Operation::get(
+            "/deployments/{deployment_id}/nodes",
+            Access::Needs(Action::Read),
+            |r| r.to(list_nodes),
+        ),
+        Operation::get(
+            "/deployments/{deployment_id}/nodes/{node_id}",
+            Access::Needs(Action::Read),
+            |r| r.to(get_node),
+        ),
+        Operation::write(
+            Verb::Post,
+            "/deployments/{deployment_id}/nodes/{node_id}/retry",
+            Action::Change,
+            "written",
+            |r| r.to(retry_node),
+        ),
+    ],
+    Doc::openapi,
+);
+
+#[derive(OpenApi)]
+#[openapi(paths(list_nodes, get_node, retry_node))]
+struct Doc;
 
 /// Sets `filter` to the node `node` names in `deployment`, if any; `false` when it names none
 /// (the listing is then empty).
@@ -158,7 +189,6 @@ impl From<netorch_storage::nodes::NodePage> for NodeList {
     responses(
         (status = 200, body = NodeList),
         (status = 404, description = "No such deployment", body = ErrorDetail),
-        (status = 422, description = "Invalid input", body = ValidationError),
     )
 )]
 pub async fn list_nodes(
@@ -201,7 +231,6 @@ pub async fn list_nodes(
     responses(
         (status = 200, body = NodeOut),
         (status = 404, description = "No such deployment or node", body = ErrorDetail),
-        (status = 422, description = "Invalid input", body = ValidationError),
     )
 )]
 pub async fn get_node(
@@ -227,8 +256,6 @@ pub async fn get_node(
         (status = 200, description = "The node, back in PENDING", body = NodeOut),
         (status = 404, description = "No such deployment or node", body = ErrorDetail),
         (status = 409, description = "The node's state does not allow a retry", body = ConflictDetail),
-        (status = 422, description = "Invalid input", body = ValidationError),
-        (status = 507, description = "The database is out of space; nothing was written", body = ErrorDetail),
     )
 )]
 pub async fn retry_node(

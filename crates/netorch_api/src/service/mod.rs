@@ -6,13 +6,40 @@ pub(crate) mod docs;
 use crate::ApiState;
 use crate::http::choice;
 use crate::http::error::ApiError;
+use crate::http::operation::{Access, Files, Operation, Resource};
 use crate::http::shapes::timestamp;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
+use netorch_domain::Action;
 use netorch_domain::{WorkerHeartbeat, WorkerKind};
 use netorch_storage::{deployments, heartbeats};
 use serde::Serialize;
+use utoipa::OpenApi;
 use utoipa::ToSchema;
+
+/// The service's operations (with the document and its explorer) and their part of the
+/// document.
+pub(crate) const RESOURCE: Resource = Resource {
+    files: &[Files {
+        path: "/docs/{asset}",
+        handler: |r| r.to(docs::asset),
+    }],
+    ..Resource::new(
+        &[
+            Operation::get("/", Access::AnyKey, |r| r.to(root)),
+            Operation::get("/health", Access::Open, |r| r.to(health)),
+            Operation::get("/ready", Access::Open, |r| r.to(ready)),
+            Operation::get("/metrics", Access::Needs(Action::Read), |r| r.to(metrics)),
+            Operation::get("/openapi.json", Access::Open, |r| r.to(docs::openapi_json)),
+            Operation::get("/docs", Access::Open, |r| r.to(docs::explorer)),
+        ],
+        Doc::openapi,
+    )
+};
+
+#[derive(OpenApi)]
+#[openapi(paths(root, health, ready, metrics, docs::openapi_json, docs::explorer))]
+struct Doc;
 
 /// `GET /`.
 #[derive(Debug, Serialize, ToSchema)]

@@ -7,19 +7,45 @@ pub use push::*;
 
 use crate::ApiState;
 use crate::http::blocking::with_db;
-use crate::http::error::{ApiError, ErrorDetail, ValidationError};
+use crate::http::error::{ApiError, ErrorDetail};
 use crate::http::input::paths::DEPLOYMENT_ID;
 use crate::http::input::{FromInput, Input, NodeRefField, TimeField, Valid, valid};
+use crate::http::operation::{Access, Operation, Resource, Verb};
 use crate::http::paging::Paging;
 use crate::http::shapes::{params, timestamp};
 use crate::nodes::node_filter;
 use actix_web::{HttpResponse, web};
+use netorch_domain::Action;
 use netorch_domain::{DeploymentId, NodeRef, TelemetrySample};
 use netorch_storage::telemetry::TelemetryQuery;
 use netorch_storage::{deployments, telemetry};
 use serde::Serialize;
+use utoipa::OpenApi;
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::{IntoParams, ToSchema};
+
+/// The telemetry samples' operations and their part of the document.
+pub(crate) const RESOURCE: Resource = Resource::new(
+    &[
+        Operation::get(
+            "/deployments/{deployment_id}/telemetry",
+            Access::Needs(Action::Read),
+            |r| r.to(list_telemetry),
+        ),
+        Operation::write(
+            Verb::Post,
+            "/deployments/{deployment_id}/telemetry",
+            Action::PushTelemetry,
+            "stored",
+            |r| r.to(push_telemetry),
+        ),
+    ],
+    Doc::openapi,
+);
+
+#[derive(OpenApi)]
+#[openapi(paths(list_telemetry, push_telemetry))]
+struct Doc;
 
 /// `GET /deployments/{deployment_id}/telemetry`.
 #[derive(Debug, Clone)]
@@ -131,7 +157,6 @@ pub struct SampleList {
     responses(
         (status = 200, body = SampleList),
         (status = 404, description = "No such deployment", body = ErrorDetail),
-        (status = 422, description = "Invalid input", body = ValidationError),
     )
 )]
 pub async fn list_telemetry(

@@ -3,7 +3,7 @@
 
 use crate::ApiState;
 use crate::http::blocking::with_write;
-use crate::http::error::{ApiError, ErrorDetail, FieldError, LocItem, ValidationError};
+use crate::http::error::{ApiError, ErrorDetail, FieldError, LocItem};
 use crate::http::input::paths::DEPLOYMENT_ID;
 use crate::http::input::{
     Errors, FloatField, FromInput, Input, KnownFields, NodeRefField, TimeField, Valid,
@@ -235,18 +235,20 @@ impl PushTelemetry {
                 } else {
                     return None;
                 };
-                Some(FieldError {
-                    kind: "value_error",
-                    loc: vec![
-                        LocItem::from("body"),
-                        LocItem::from("samples"),
-                        LocItem::from(index),
-                        LocItem::from(SamplePush::TIMESTAMP.name),
-                    ],
-                    msg,
-                    input: Value::from(show(at)),
-                    ctx: Some(ctx),
-                })
+                Some(
+                    FieldError::new(
+                        "value_error",
+                        [
+                            LocItem::from("body"),
+                            LocItem::from("samples"),
+                            LocItem::from(index),
+                            LocItem::from(SamplePush::TIMESTAMP.name),
+                        ],
+                        msg,
+                        Value::from(show(at)),
+                    )
+                    .with_ctx(ctx),
+                )
             })
             .collect();
         if errors.is_empty() {
@@ -339,10 +341,6 @@ pub struct TelemetryAccepted {
     responses(
         (status = 202, description = "Every sample is stored", body = TelemetryAccepted),
         (status = 404, description = "No such deployment", body = ErrorDetail),
-        (status = 408, description = "The body did not arrive within 30 s", body = ErrorDetail),
-        (status = 413, description = "The body is larger than the server takes (--max-body-bytes, 8 MiB by default)", body = ErrorDetail),
-        (status = 422, description = "Invalid input; nothing was stored", body = ValidationError),
-        (status = 507, description = "The database is out of space; nothing was stored", body = ErrorDetail),
     )
 )]
 pub async fn push_telemetry(
@@ -401,23 +399,22 @@ pub async fn push_telemetry(
                 .into_iter()
                 .map(|index| {
                     let node = &sent[index].node;
-                    FieldError {
-                        kind: "value_error",
-                        loc: vec![
+                    FieldError::new(
+                        "value_error",
+                        [
                             LocItem::from("body"),
                             LocItem::from("samples"),
                             LocItem::from(index),
                             LocItem::from("node_id"),
                         ],
-                        msg: format!(
+                        format!(
                             "Value error, node {node} is not a node of deployment {deployment}"
                         ),
-                        input: match node {
+                        match node {
                             NodeRef::Id(id) => Value::from(id.get()),
                             NodeRef::Name(name) => Value::from(name.as_str()),
                         },
-                        ctx: None,
-                    }
+                    )
                 })
                 .collect();
             return Err(ApiError::Invalid(errors));

@@ -39,13 +39,12 @@ impl<'a> Input<'a> {
         let query = web::Query::<Vec<(String, String)>>::from_query(raw)
             .map(|pairs| pairs.into_inner().into_iter().collect())
             .map_err(|e| {
-                ApiError::invalid(FieldError {
-                    kind: "query_invalid",
-                    loc: vec![LocItem::from("query")],
-                    msg: format!("Query string could not be decoded: {e}"),
-                    input: Value::from(raw),
-                    ctx: None,
-                })
+                ApiError::invalid(FieldError::new(
+                    "query_invalid",
+                    [LocItem::from("query")],
+                    format!("Query string could not be decoded: {e}"),
+                    raw,
+                ))
             })?;
         Ok(Input {
             req,
@@ -139,30 +138,30 @@ impl<'a> Input<'a> {
     pub fn body_object(&self) -> Result<Map<String, Value>, ApiError> {
         let body = self.body.unwrap_or_default();
         if body.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::invalid(FieldError {
-                kind: "missing",
-                loc: vec![LocItem::from("body")],
-                msg: "Field required".into(),
-                input: Value::Null,
-                ctx: None,
-            }));
+            return Err(ApiError::invalid(FieldError::new(
+                "missing",
+                [LocItem::from("body")],
+                "Field required",
+                Value::Null,
+            )));
         }
         match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(map)) => Ok(map),
-            Ok(other) => Err(ApiError::invalid(FieldError {
-                kind: "model_attributes_type",
-                loc: vec![LocItem::from("body")],
-                msg: "Input should be a valid dictionary or object to extract fields from".into(),
-                input: other,
-                ctx: None,
-            })),
-            Err(e) => Err(ApiError::invalid(FieldError {
-                kind: "json_invalid",
-                loc: vec![LocItem::from("body"), LocItem::from(e.column())],
-                msg: "JSON decode error".into(),
-                input: json!({}),
-                ctx: Some(json!({ "error": e.to_string() })),
-            })),
+            Ok(other) => Err(ApiError::invalid(FieldError::new(
+                "model_attributes_type",
+                [LocItem::from("body")],
+                "Input should be a valid dictionary or object to extract fields from",
+                other,
+            ))),
+            Err(e) => Err(ApiError::invalid(
+                FieldError::new(
+                    "json_invalid",
+                    [LocItem::from("body"), LocItem::from(e.column())],
+                    "JSON decode error",
+                    json!({}),
+                )
+                .with_ctx(json!({ "error": e.to_string() })),
+            )),
         }
     }
 
