@@ -11,6 +11,7 @@ use netorch_api::guard::HostPolicy;
 use netorch_api::limits::FailureBudget;
 use netorch_api::server::ServeOptions;
 use netorch_domain::{DeploymentId, Role};
+use netorch_service::keys;
 use netorch_simulator::SimulatedHardware;
 use netorch_storage::{Database, DatabaseOptions};
 use netorch_workers::cli::{DatabaseArgs, LogArgs, WorkerArgs};
@@ -275,10 +276,12 @@ fn manage_keys(database: &DatabaseArgs, command: Keys) -> anyhow::Result<()> {
             deployments,
         } => {
             let scope: Vec<DeploymentId> = deployments.into_iter().map(DeploymentId).collect();
-            let scope = (!scope.is_empty()).then_some(scope.as_slice());
-            let (token, key) =
-                netorch_api::auth::create_key(&mut conn, &name, role, expires_in, scope, now)
-                    .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+            let request = keys::KeyRequest {
+                lifetime: expires_in,
+                deployments: (!scope.is_empty()).then_some(scope.as_slice()),
+                ..keys::KeyRequest::new(&name, role)
+            };
+            let keys::CreatedKey { token, key } = keys::create(&mut conn, &request, now)?;
             eprintln!(
                 "created key {:?} ({}, expires {}, deployments {}); its token, shown only this \
                  once:",
@@ -290,7 +293,7 @@ fn manage_keys(database: &DatabaseArgs, command: Keys) -> anyhow::Result<()> {
             println!("{token}");
         }
         Keys::List => {
-            let keys = netorch_storage::api_keys::list(&mut conn)?;
+            let keys = keys::list(&mut conn)?;
             // As wide as the longest name, so the columns line up.
             let width = keys.iter().map(|key| key.name.len()).fold(4, usize::max);
             println!(
@@ -311,7 +314,7 @@ fn manage_keys(database: &DatabaseArgs, command: Keys) -> anyhow::Result<()> {
             }
         }
         Keys::Revoke { name } => {
-            let key = netorch_storage::api_keys::revoke(&mut conn, &name, now)?;
+            let key = keys::revoke(&mut conn, &name, now)?;
             eprintln!("revoked key {:?} at {}", key.name, time(key.revoked_at));
         }
     }
@@ -329,18 +332,6 @@ fn reach(deployments: Option<&[DeploymentId]>) -> String {
                 .join(",")
         },
     )
-}
-
-/// An API error as a sentence for the terminal.
-fn describe(error: &netorch_api::ApiError) -> String {
-    match error {
-        netorch_api::ApiError::Invalid(fields) => fields
-            .iter()
-            .map(|f| f.msg.clone())
-            .collect::<Vec<_>>()
-            .join("; "),
-        other => other.to_string(),
-    }
 }
 
 fn parse_seconds(text: &str) -> Result<f64, String> {

@@ -13,9 +13,8 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use netorch_analytics::{AnalysisConfig, Bottleneck, BottleneckReport, Method};
 use netorch_domain::Action;
-use netorch_domain::{DeploymentId, NodeId};
+use netorch_domain::DeploymentId;
 use netorch_service::bottlenecks::{ReportPlan, ReportQuery};
-use netorch_storage::{deployments, nodes};
 use serde::Serialize;
 use utoipa::OpenApi;
 use utoipa::openapi::path::{Parameter, ParameterIn};
@@ -120,14 +119,12 @@ pub async fn bottlenecks(
     let _turn = state.reports.enter().await?;
     let began = std::time::Instant::now();
     let now = Utc::now();
-    with_db(&state, move |conn| {
-        Ok(deployments::ensure_exists(conn, deployment)?)
-    })
-    .await?;
     // The parts at once, each on its own connection (see `netorch_service::bottlenecks`).
     let plan = std::sync::Arc::new(ReportPlan::new(
         ReportQuery::last_minutes(deployment, minutes, now).with_config(config),
     ));
+    let checked = std::sync::Arc::clone(&plan);
+    with_db(&state, move |conn| Ok(checked.check_deployment(conn)?)).await?;
     let parts: Vec<_> = (0..plan.part_count())
         .map(|index| {
             let plan = std::sync::Arc::clone(&plan);
@@ -138,21 +135,16 @@ pub async fn bottlenecks(
     for part in parts {
         analyses.push(part.await?);
     }
-    let report = plan.finish(analyses);
-    let ids: Vec<NodeId> = report.bottlenecks.iter().map(|b| b.node_id).collect();
-    let names = with_db(&state, move |conn| {
-        Ok(nodes::names(conn, deployment, &ids)?)
-    })
-    .await?;
+    let report = with_db(&state, move |conn| Ok(plan.report(conn, analyses)?)).await?;
     state
         .metrics
         .report(config.method, began.elapsed().as_secs_f64());
     Ok(HttpResponse::Ok().json(BottleneckReportOut::new(
-        &report,
+        &report.analysis,
         deployment.get(),
         now,
         minutes,
-        &names,
+        &report.names,
     )))
 }
 

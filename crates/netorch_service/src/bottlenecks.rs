@@ -73,6 +73,13 @@ impl ReportPlan {
         }
     }
 
+    /// Fails with `Storage(DeploymentNotFound)` unless the deployment exists: check before
+    /// reading the parts (a missing deployment has no samples, which would read as a report
+    /// of no nodes).
+    pub fn check_deployment(&self, conn: &mut DbConnection) -> Result<(), ServiceError> {
+        Ok(deployments::ensure_exists(conn, self.query.deployment)?)
+    }
+
     /// How many parts to read (one or two), by index from 0.
     pub fn part_count(&self) -> usize {
         self.parts.len()
@@ -104,6 +111,25 @@ impl ReportPlan {
     }
 }
 
+impl ReportPlan {
+    /// The report from every part's analysis ([`ReportPlan::finish`]), with the names of the
+    /// nodes it flags read on `conn`.
+    pub fn report(
+        &self,
+        conn: &mut DbConnection,
+        parts: impl IntoIterator<Item = StreamingAnalysis>,
+    ) -> Result<Report, ServiceError> {
+        let analysis = self.finish(parts);
+        let ids: Vec<NodeId> = analysis.bottlenecks.iter().map(|b| b.node_id).collect();
+        let names = nodes::names(conn, self.query.deployment, &ids)?;
+        Ok(Report {
+            query: self.query,
+            analysis,
+            names,
+        })
+    }
+}
+
 /// A finished report with the names of the nodes it flags.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
@@ -131,8 +157,8 @@ impl Report {
 /// thread with a connection of its own from the pool (so the pool must be able to lend as
 /// many, [`ReportPlan::part_count`], at the same time).
 pub fn report(db: &Database, query: ReportQuery) -> Result<Report, ServiceError> {
-    deployments::ensure_exists(&mut *db.get()?, query.deployment)?;
     let plan = ReportPlan::new(query);
+    plan.check_deployment(&mut *db.get()?)?;
     let parts = std::thread::scope(|scope| {
         let running: Vec<_> = (0..plan.part_count())
             .map(|index| {
@@ -149,14 +175,7 @@ pub fn report(db: &Database, query: ReportQuery) -> Result<Report, ServiceError>
             })
             .collect::<Result<Vec<_>, ServiceError>>()
     })?;
-    let analysis = plan.finish(parts);
-    let ids: Vec<NodeId> = analysis.bottlenecks.iter().map(|b| b.node_id).collect();
-    let names = nodes::names(&mut *db.get()?, query.deployment, &ids)?;
-    Ok(Report {
-        query,
-        analysis,
-        names,
-    })
+    plan.report(&mut *db.get()?, parts)
 }
 
 /// How finely `method` needs a window's whole minutes.

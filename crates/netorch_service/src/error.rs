@@ -1,7 +1,7 @@
 //! What an operation can fail with.
 
 use netorch_analytics::AnalyticsError;
-use netorch_domain::{Resolution, Timestamp};
+use netorch_domain::{DeploymentId, Resolution, Timestamp};
 use netorch_storage::StorageError;
 
 /// Everything the service layer can fail with: the storage's errors as they are (a missing
@@ -32,4 +32,27 @@ pub enum ServiceError {
         /// The tier it would be read from (`None`: raw samples).
         resolution: Option<Resolution>,
     },
+    /// A key name that is not 1 to 64 of ASCII letters, digits, `.`, `_` and `-`.
+    #[error("A key name is 1 to 64 letters, digits, '.', '_' or '-'")]
+    KeyName(String),
+    /// A key of that name exists already.
+    #[error("An API key named {0:?} exists already (revoked keys keep their names)")]
+    KeyExists(String),
+    /// A key limited to deployments of which some do not exist.
+    #[error(
+        "A key can be limited only to deployments that exist, and not all of {} do",
+        ids(.0)
+    )]
+    KeyDeploymentsMissing(Vec<DeploymentId>),
+    /// The operating system gave no randomness for a token.
+    #[error("no randomness for a token: {0}")]
+    NoRandomness(String),
+}
+
+/// `ids` as `1, 2, 3`.
+fn ids(ids: &[DeploymentId]) -> String {
+    ids.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -3,13 +3,22 @@
 //! request, call one of these and write the answer; the workers and any program embedding
 //! netorch call them directly. No HTTP and no async runtime here.
 //!
-//! So far: the bottleneck report ([`bottlenecks`]) and telemetry series with their tier choice
-//! ([`series`]). The public API uses `chrono`'s times, so
-//! the crate re-exports [`chrono`].
+//! By resource: [`deployments`] (create, list, get, change, pause, resume, delete), [`nodes`]
+//! (list, get, retry), [`telemetry`] (read, push), [`series`] (with their tier choice),
+//! [`bottlenecks`] (the report with its read plan), [`events`] (the audit log), [`keys`] and
+//! [`workers`] (their heartbeats).
+//! Each fails with [`ServiceError`]; a change takes the actor it is recorded under and `now`.
+//! The public API uses `chrono`'s times, so the crate re-exports [`chrono`].
 
 pub mod bottlenecks;
+pub mod deployments;
 mod error;
+pub mod events;
+pub mod keys;
+pub mod nodes;
 pub mod series;
+pub mod telemetry;
+pub mod workers;
 
 pub use chrono;
 pub use error::ServiceError;

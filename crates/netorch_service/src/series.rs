@@ -6,7 +6,9 @@ use crate::ServiceError;
 use chrono::Duration;
 use netorch_domain::{DeploymentId, NodeId, NodeRef, Resolution, SampleSummary, Timestamp};
 use netorch_storage::retention::Retention;
-use netorch_storage::rollups::{self, SeriesBucket};
+use netorch_storage::rollups;
+
+pub use netorch_storage::rollups::SeriesBucket;
 use netorch_storage::{DbConnection, deployments, nodes, telemetry};
 
 /// The bucket size of a series: `raw` (each sample), `1m`, `1h`, or `auto`.

@@ -234,6 +234,35 @@ fn the_apis_shared_machinery_knows_no_resource() {
     }
 }
 
+#[test]
+fn the_api_reaches_storage_only_through_the_service_layer() {
+    // The handlers parse, call `netorch_service` and respond. Storage is named only where the
+    // server holds its pool and settings (lib.rs), runs work on a connection (blocking.rs) and
+    // maps storage errors to HTTP (error.rs), and in tests.
+    let allowed = ["lib.rs", "blocking.rs", "error.rs"];
+    let files = sources(&workspace().join("crates/netorch_api/src"));
+    for file in files {
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if allowed.contains(&name) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).expect("source");
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        let named = code
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("//"))
+            .any(|line| line.contains("netorch_storage"));
+        assert!(
+            !named,
+            "{} names netorch_storage: call netorch_service instead",
+            file.display()
+        );
+    }
+}
+
 /// Every `.rs` file under `dir`.
 fn sources(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();

@@ -17,8 +17,7 @@ use crate::http::paging::page_len;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use netorch_domain::Action;
-use netorch_domain::{NodeStateCounts, PauseReason};
-use netorch_storage::deployments;
+use netorch_service::deployments::{self, DeploymentState, Page};
 use utoipa::OpenApi;
 
 /// The deployments' operations and their part of the document.
@@ -117,18 +116,14 @@ pub async fn create_deployment(
         Ok(deployments::create(conn, &new, Some(&actor.0), Utc::now())?)
     })
     .await?;
+    let DeploymentState { deployment, nodes } = created;
     log::info!(
         "deployment {} '{}' created with {} nodes",
-        created.id,
-        created.name,
-        created.target_node_count
+        deployment.id,
+        deployment.name,
+        deployment.target_node_count
     );
-    // Every node of a new deployment is pending.
-    let counts = NodeStateCounts {
-        pending: u64::from(created.target_node_count),
-        ..NodeStateCounts::default()
-    };
-    Ok(HttpResponse::Created().json(DeploymentOut::new(created, &counts)))
+    Ok(HttpResponse::Created().json(DeploymentOut::new(deployment, &nodes)))
 }
 
 /// List deployments
@@ -148,12 +143,12 @@ pub async fn list_deployments(
     Valid(ListDeployments { skip, limit }): Valid<ListDeployments>,
 ) -> Result<HttpResponse, ApiError> {
     let list = with_db(&state, move |conn| {
-        Ok(deployments::list(conn, skip, limit)?)
+        Ok(deployments::list(conn, Page { skip, limit })?)
     })
     .await?;
     let mut page: Vec<DeploymentOut> = list
         .into_iter()
-        .map(|(deployment, counts)| DeploymentOut::new(deployment, &counts))
+        .map(|found| DeploymentOut::new(found.deployment, &found.nodes))
         .collect();
     page.truncate(page_len(&page));
     Ok(HttpResponse::Ok().json(page))
@@ -174,11 +169,8 @@ pub async fn get_deployment(
     state: web::Data<ApiState>,
     Valid(DeploymentPath { deployment }): Valid<DeploymentPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let (deployment, counts) = with_db(&state, move |conn| {
-        Ok(deployments::get_with_counts(conn, deployment)?)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(DeploymentDetail::new(deployment, counts)))
+    let found = with_db(&state, move |conn| Ok(deployments::get(conn, deployment)?)).await?;
+    Ok(HttpResponse::Ok().json(DeploymentDetail::from(found)))
 }
 
 /// Change a deployment
@@ -203,7 +195,7 @@ pub async fn patch_deployment(
         changes,
     }): Valid<DeploymentPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let (deployment, counts) = with_write(&state, move |conn| {
+    let changed = with_write(&state, move |conn| {
         Ok(deployments::update(
             conn,
             deployment,
@@ -213,7 +205,7 @@ pub async fn patch_deployment(
         )?)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(DeploymentDetail::new(deployment, counts)))
+    Ok(HttpResponse::Ok().json(DeploymentDetail::from(changed)))
 }
 
 /// Pause a rollout
@@ -234,17 +226,16 @@ pub async fn pause_deployment(
     actor: Actor,
     Valid(DeploymentPath { deployment }): Valid<DeploymentPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let (deployment, counts) = with_write(&state, move |conn| {
+    let changed = with_write(&state, move |conn| {
         Ok(deployments::pause(
             conn,
             deployment,
-            PauseReason::Operator,
             Some(&actor.0),
             Utc::now(),
         )?)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(DeploymentDetail::new(deployment, counts)))
+    Ok(HttpResponse::Ok().json(DeploymentDetail::from(changed)))
 }
 
 /// Resume a rollout
@@ -266,7 +257,7 @@ pub async fn resume_deployment(
     actor: Actor,
     Valid(DeploymentPath { deployment }): Valid<DeploymentPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let (deployment, counts) = with_write(&state, move |conn| {
+    let changed = with_write(&state, move |conn| {
         Ok(deployments::resume(
             conn,
             deployment,
@@ -275,7 +266,7 @@ pub async fn resume_deployment(
         )?)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(DeploymentDetail::new(deployment, counts)))
+    Ok(HttpResponse::Ok().json(DeploymentDetail::from(changed)))
 }
 
 /// Delete a deployment

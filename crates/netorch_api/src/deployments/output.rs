@@ -75,6 +75,12 @@ impl DeploymentOut {
     }
 }
 
+impl From<netorch_service::deployments::DeploymentState> for DeploymentDetail {
+    fn from(found: netorch_service::deployments::DeploymentState) -> Self {
+        DeploymentDetail::new(found.deployment, found.nodes)
+    }
+}
+
 impl DeploymentDetail {
     /// The deployment with its counters.
     pub fn new(d: Deployment, counts: NodeStateCounts) -> Self {

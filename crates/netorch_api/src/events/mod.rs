@@ -13,12 +13,10 @@ use crate::http::input::{
 use crate::http::operation::{Access, Operation, Resource};
 use crate::http::paging::{Paging, page_len};
 use crate::http::shapes::{params, timestamp};
-use crate::nodes::node_filter;
 use actix_web::{HttpResponse, web};
 use netorch_domain::Action;
 use netorch_domain::{DeploymentId, Event, EventId, EventType, NodeRef};
-use netorch_storage::events;
-use netorch_storage::events::EventQuery;
+use netorch_service::events::{self, EventQuery};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::OpenApi;
@@ -184,7 +182,7 @@ pub async fn list_events(
     state: web::Data<ApiState>,
     Valid(ReadEvents {
         deployment,
-        mut query,
+        query,
         node,
     }): Valid<ReadEvents>,
 ) -> Result<HttpResponse, ApiError> {
@@ -192,10 +190,7 @@ pub async fn list_events(
     let page = with_db(&state, move |conn| {
         // A name is looked up among the deployment's nodes; once it is deleted, only ids find
         // its nodes' events.
-        if !node_filter(conn, deployment, node, &mut query.node)? {
-            return Ok(Vec::new());
-        }
-        Ok(events::list(conn, &query)?)
+        Ok(events::list(conn, deployment, query, node.as_ref())?)
     })
     .await?;
     let read = page.len();

@@ -22,8 +22,7 @@ use crate::{ApiError, ApiState};
 use actix_web::HttpResponse;
 use actix_web::web::{self, Bytes};
 use netorch_domain::{DeploymentId, EventId};
-use netorch_storage::events::{self, EventQuery};
-use netorch_storage::{StorageError, deployments};
+use netorch_service::events;
 use std::fmt::Write;
 use std::future::Future;
 use std::pin::Pin;
@@ -196,26 +195,11 @@ pub(crate) async fn read_page(
     deployment: DeploymentId,
     after: Option<EventId>,
 ) -> Result<Page, ApiError> {
-    let (found, exists) = with_db(state, move |conn| {
-        // Existence first: a delete commits its DEPLOYMENT_DELETED event with it, so once the
-        // deployment is seen gone, the read below sees that event. (The other order could see
-        // the events before the delete, then the deployment gone, and end without its event.)
-        let exists = match deployments::get(conn, deployment) {
-            Ok(_) => true,
-            Err(StorageError::DeploymentNotFound) => false,
-            Err(e) => return Err(e.into()),
-        };
-        let query = EventQuery {
-            deployment: Some(deployment),
-            after,
-            event_type: None,
-            node: None,
-            actor: None,
-            limit: PAGE,
-        };
-        Ok((events::list(conn, &query)?, exists))
+    let followed = with_db(state, move |conn| {
+        Ok(events::follow(conn, deployment, after, PAGE)?)
     })
     .await?;
+    let (found, exists) = (followed.events, followed.deployment_exists);
     let full = found.len() as i64 == PAGE;
     let last = found.last().map(|e| e.id);
     let mut text = String::new();

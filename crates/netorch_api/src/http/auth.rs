@@ -9,10 +9,8 @@
 //! as its [`Actor`], and its role beside it (for `GET /whoami`). With [`AuthMode::Off`] every
 //! request is let through as `anonymous`, who may do anything.
 //!
-//! Tokens are 256 random bits from the operating system, so a plain SHA-256 is enough to keep
-//! them safe at rest: nothing short of trying 2^256 tokens finds one from its hash, and a
-//! slow password hash (bcrypt, argon2) only helps against guessable secrets, at a cost on every
-//! request.
+//! Keys are made, listed and revoked in `netorch_service::keys`; a request's key is found
+//! here by its token's SHA-256.
 
 use crate::ApiState;
 use crate::http::error::ApiError;
@@ -24,12 +22,8 @@ use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::web;
 use netorch_domain::{Action, ApiKey, DeploymentId, Role, Timestamp};
-use netorch_storage::{DbConnection, StorageError, api_keys};
-use sha2::{Digest, Sha256};
 
-/// What every token starts with, so that a leaked one is recognisable (secret scanners,
-/// logs).
-pub const TOKEN_PREFIX: &str = "ntk_";
+pub use netorch_service::keys::{TOKEN_PREFIX, token_sha256};
 
 /// Whether the API asks for keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -139,102 +133,13 @@ async fn find_key(
     }
     let lookup = hash.to_owned();
     let found = crate::http::blocking::with_db(state, move |conn| {
-        Ok(api_keys::authenticate(conn, &lookup, now)?)
+        Ok(netorch_service::keys::authenticate(conn, &lookup, now)?)
     })
     .await?;
     if let Some(key) = &found {
         state.keys.put(hash.to_owned(), key.clone());
     }
     Ok(found)
-}
-
-/// A new token: [`TOKEN_PREFIX`] and 256 random bits as 64 lowercase hex digits.
-pub fn new_token() -> Result<String, ApiError> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| ApiError::Internal(format!("no randomness for a token: {e}")))?;
-    Ok(format!("{TOKEN_PREFIX}{}", hex(&bytes)))
-}
-
-/// The SHA-256 of `token`, as 64 lowercase hex digits: how the database knows a token.
-pub fn token_sha256(token: &str) -> String {
-    hex(&Sha256::digest(token.as_bytes()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Whether `name` is a key name: 1 to 64 of ASCII letters, digits, `.`, `_` and `-` (it ends up
-/// in events and logs, so nothing that needs quoting).
-pub fn is_key_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
-/// Makes a key `name` with `role`, valid for `lifetime` from `now` if given and limited to
-/// `deployments` if given: returns the token, the only time it exists outside the caller, and
-/// the key as stored (by the token's hash). A name that is not a key name ([`is_key_name`]) or
-/// is taken already, by a key revoked or not, is [`ApiError::Invalid`] of the field `name`; a
-/// deployment that does not exist is [`ApiError::Invalid`] of the field `deployment`.
-pub fn create_key(
-    conn: &mut DbConnection,
-    name: &str,
-    role: Role,
-    lifetime: Option<chrono::Duration>,
-    deployments: Option<&[DeploymentId]>,
-    now: Timestamp,
-) -> Result<(String, ApiKey), ApiError> {
-    if !is_key_name(name) {
-        return Err(ApiError::invalid(crate::http::error::FieldError::new(
-            "string_pattern_mismatch",
-            ["name".into()],
-            "A key name is 1 to 64 letters, digits, '.', '_' or '-'",
-            name,
-        )));
-    }
-    let token = new_token()?;
-    let hash = token_sha256(&token);
-    let new = api_keys::NewKey {
-        name,
-        role,
-        token_sha256: &hash,
-        expires_at: lifetime.map(|l| now + l),
-        deployments,
-    };
-    let key = api_keys::create(conn, &new, now).map_err(|error| match error {
-        // The caller's mistake, said of the field, not an internal error.
-        StorageError::KeyExists(name) => ApiError::invalid(crate::http::error::FieldError::new(
-            "key_exists",
-            ["name".into()],
-            format!("An API key named {name:?} exists already (revoked keys keep their names)"),
-            name,
-        )),
-        StorageError::DeploymentNotFound => ApiError::invalid(crate::http::error::FieldError::new(
-            "deployment_not_found",
-            ["deployment".into()],
-            format!(
-                "A key can be limited only to deployments that exist, and not all of {} do",
-                deployments
-                    .unwrap_or_default()
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            serde_json::json!(
-                deployments
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|d| d.get())
-                    .collect::<Vec<_>>()
-            ),
-        )),
-        other => other.into(),
-    })?;
-    Ok((token, key))
 }
 
 /// The token of an `Authorization: Bearer <token>` header, if there is one. (Never the query
@@ -412,29 +317,4 @@ async fn check(
         scope: Scope(key.deployments),
         credential: hash.map(Credential),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_are_prefixed_random_and_hash_to_64_hex_digits() {
-        let (a, b) = (new_token().expect("token"), new_token().expect("token"));
-        assert_ne!(a, b);
-        assert!(a.starts_with(TOKEN_PREFIX) && a.len() == TOKEN_PREFIX.len() + 64);
-        assert_eq!(token_sha256(&a).len(), 64);
-        assert_eq!(
-            token_sha256("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-    }
-
-    #[test]
-    fn key_names_are_short_and_plain() {
-        assert!(is_key_name("ci-collector_1.prod"));
-        assert!(!is_key_name(""));
-        assert!(!is_key_name("a b"));
-        assert!(!is_key_name(&"x".repeat(65)));
-    }
 }

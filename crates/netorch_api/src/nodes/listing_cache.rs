@@ -10,7 +10,7 @@
 
 use actix_web::web::Bytes;
 use netorch_domain::{DeploymentId, NodeState};
-use netorch_storage::nodes::NodeFilter;
+use netorch_service::nodes::NodeFilter;
 use std::collections::HashMap;
 use std::sync::Mutex;
 

@@ -14,9 +14,8 @@ use crate::http::paging::Paging;
 use crate::http::shapes::{params, timestamp};
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
-use netorch_domain::{DeploymentId, Node, NodeId, NodeRef, NodeState};
-use netorch_storage::nodes::NodeFilter;
-use netorch_storage::{DbConnection, deployments, nodes};
+use netorch_domain::{DeploymentId, Node, NodeState};
+use netorch_service::nodes::{self, NodeFilter, NodePage};
 use serde::Serialize;
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::{IntoParams, ToSchema};
@@ -53,21 +52,6 @@ pub(crate) const RESOURCE: Resource = Resource::new(
 #[derive(OpenApi)]
 #[openapi(paths(list_nodes, get_node, retry_node))]
 struct Doc;
-
-/// Sets `filter` to the node `node` names in `deployment`, if any; `false` when it names none
-/// (the listing is then empty).
-pub(crate) fn node_filter(
-    conn: &mut DbConnection,
-    deployment: DeploymentId,
-    node: Option<NodeRef>,
-    filter: &mut Option<NodeId>,
-) -> Result<bool, ApiError> {
-    let Some(node) = node else {
-        return Ok(true);
-    };
-    *filter = nodes::lookup(conn, deployment, &node)?;
-    Ok(filter.is_some())
-}
 
 /// `GET /deployments/{deployment_id}/nodes`.
 #[derive(Debug, Clone)]
@@ -171,8 +155,8 @@ pub struct NodeList {
     pub total: i64,
 }
 
-impl From<netorch_storage::nodes::NodePage> for NodeList {
-    fn from(page: netorch_storage::nodes::NodePage) -> Self {
+impl From<NodePage> for NodeList {
+    fn from(page: NodePage) -> Self {
         NodeList {
             nodes: page.nodes.into_iter().map(NodeOut::from).collect(),
             total: page.total,
@@ -199,7 +183,7 @@ pub async fn list_nodes(
     let body = with_db(&state, move |conn| {
         // The bytes built for the same node version are still the answer (listing_cache.rs).
         let key = ListingKey::new(deployment, &filter);
-        let version = deployments::nodes_version(conn, deployment)?;
+        let version = nodes::version(conn, deployment)?;
         if let Some(body) = listings.get(&key, version) {
             return Ok(body);
         }
@@ -211,7 +195,7 @@ pub async fn list_nodes(
                 .map_err(|e| ApiError::Internal(e.to_string()))?,
         );
         // Kept only if no node changed while it was read: then it is the listing at `version`.
-        if deployments::nodes_version(conn, deployment)? == version {
+        if nodes::version(conn, deployment)? == version {
             listings.put(key, version, body.clone());
         }
         Ok(body)
@@ -237,11 +221,7 @@ pub async fn get_node(
     state: web::Data<ApiState>,
     Valid(NodePath { deployment, node }): Valid<NodePath>,
 ) -> Result<HttpResponse, ApiError> {
-    let node = with_db(&state, move |conn| {
-        let id = nodes::resolve(conn, deployment, &node)?;
-        Ok(nodes::get(conn, deployment, id)?)
-    })
-    .await?;
+    let node = with_db(&state, move |conn| Ok(nodes::get(conn, deployment, &node)?)).await?;
     Ok(HttpResponse::Ok().json(NodeOut::from(node)))
 }
 
@@ -264,11 +244,10 @@ pub async fn retry_node(
     Valid(NodePath { deployment, node }): Valid<NodePath>,
 ) -> Result<HttpResponse, ApiError> {
     let node = with_write(&state, move |conn| {
-        let id = nodes::resolve(conn, deployment, &node)?;
         Ok(nodes::retry(
             conn,
             deployment,
-            id,
+            &node,
             Some(&actor.0),
             Utc::now(),
         )?)

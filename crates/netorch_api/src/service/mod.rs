@@ -12,7 +12,7 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use netorch_domain::Action;
 use netorch_domain::{WorkerHeartbeat, WorkerKind};
-use netorch_storage::{deployments, heartbeats};
+use netorch_service::{deployments, workers};
 use serde::Serialize;
 use utoipa::OpenApi;
 use utoipa::ToSchema;
@@ -176,7 +176,10 @@ pub async fn health(state: web::Data<ApiState>) -> HttpResponse {
     let probed = state.clone();
     let probe = web::block(move || -> Result<_, ApiError> {
         let mut conn = probed.probe.get()?;
-        let found = (deployments::count(&mut conn)?, heartbeats::list(&mut conn)?);
+        let found = (
+            deployments::count(&mut conn)?,
+            workers::heartbeats(&mut conn)?,
+        );
         drop(conn);
         Ok((found, probed.writes_failing_now()))
     })

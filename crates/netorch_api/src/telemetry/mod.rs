@@ -13,12 +13,10 @@ use crate::http::input::{FromInput, Input, NodeRefField, TimeField, Valid, valid
 use crate::http::operation::{Access, Operation, Resource, Verb};
 use crate::http::paging::Paging;
 use crate::http::shapes::{params, timestamp};
-use crate::nodes::node_filter;
 use actix_web::{HttpResponse, web};
 use netorch_domain::Action;
 use netorch_domain::{DeploymentId, NodeRef, TelemetrySample};
-use netorch_storage::telemetry::TelemetryQuery;
-use netorch_storage::{deployments, telemetry};
+use netorch_service::telemetry::{self, TelemetryQuery};
 use serde::Serialize;
 use utoipa::OpenApi;
 use utoipa::openapi::path::{Parameter, ParameterIn};
@@ -161,15 +159,11 @@ pub struct SampleList {
 )]
 pub async fn list_telemetry(
     state: web::Data<ApiState>,
-    Valid(ReadTelemetry { mut query, node }): Valid<ReadTelemetry>,
+    Valid(ReadTelemetry { query, node }): Valid<ReadTelemetry>,
 ) -> Result<HttpResponse, ApiError> {
     let samples = with_db(&state, move |conn| {
         // As the original: the deployment must exist (a deleted one's samples are gone).
-        deployments::ensure_exists(conn, query.deployment)?;
-        if !node_filter(conn, query.deployment, node, &mut query.node)? {
-            return Ok(Vec::new());
-        }
-        Ok(telemetry::query(conn, &query)?)
+        Ok(telemetry::read(conn, query, node.as_ref())?)
     })
     .await?;
     Ok(HttpResponse::Ok().json(SampleList {

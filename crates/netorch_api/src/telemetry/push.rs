@@ -12,8 +12,8 @@ use crate::http::input::{
 use crate::http::shapes::{named_schema, params};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use netorch_domain::{DeploymentId, Metrics, NewSample, NodeId, NodeRef, Timestamp};
-use netorch_storage::{deployments, nodes, telemetry};
+use netorch_domain::{DeploymentId, Metrics, NodeRef, Timestamp};
+use netorch_service::telemetry::{self, PushOutcome, PushedSample};
 use serde::Serialize;
 use serde_json::Value;
 use std::borrow::Cow;
@@ -108,22 +108,6 @@ impl SamplePush {
         })
     }
 
-    /// The sample as stored for `deployment`, of the node `node` (its id, the name resolved),
-    /// stamped `now` when it has no time.
-    pub fn to_sample(
-        &self,
-        node: NodeId,
-        deployment: DeploymentId,
-        now: DateTime<Utc>,
-    ) -> NewSample {
-        NewSample {
-            node_id: node,
-            deployment_id: deployment,
-            timestamp: self.timestamp.unwrap_or(now),
-            metrics: self.metrics,
-        }
-    }
-
     fn schema() -> Schema {
         let timestamp = AnyOfBuilder::new()
             .item(Self::TIMESTAMP.schema())
@@ -150,6 +134,16 @@ impl SamplePush {
 }
 
 named_schema!(SamplePush, "SamplePush", SamplePush::schema());
+
+impl From<SamplePush> for PushedSample {
+    fn from(sample: SamplePush) -> Self {
+        PushedSample {
+            node: sample.node,
+            timestamp: sample.timestamp,
+            metrics: sample.metrics,
+        }
+    }
+}
 
 /// `POST /deployments/{deployment_id}/telemetry`: samples from a real collector.
 #[derive(Debug, Clone, PartialEq)]
@@ -351,50 +345,17 @@ pub async fn push_telemetry(
     push.check_times(now, state.future_sample_tolerance, state.retention.raw)?;
     let deployment = push.deployment;
     let accepted = push.samples.len();
-    let outcome = with_write(&state, move |conn| {
+    let samples: Vec<PushedSample> = push.samples.into_iter().map(PushedSample::from).collect();
+    let (outcome, sent) = with_write(&state, move |conn| {
         // Names are resolved in the write's connection; the insert checks again, under the
         // deployment's lock, that every id is a node of it.
-        let names: Vec<&str> = push
-            .samples
-            .iter()
-            .filter_map(|s| match &s.node {
-                NodeRef::Name(name) => Some(name.as_str()),
-                NodeRef::Id(_) => None,
-            })
-            .collect();
-        let named = if names.is_empty() {
-            Default::default()
-        } else {
-            nodes::ids_by_name(conn, deployment, &names)?
-        };
-        let mut unnamed = Vec::new();
-        let samples: Vec<_> = push
-            .samples
-            .iter()
-            .enumerate()
-            .filter_map(|(index, sample)| {
-                let id = match &sample.node {
-                    NodeRef::Id(id) => Some(*id),
-                    NodeRef::Name(name) => named.get(name).copied(),
-                };
-                if id.is_none() {
-                    unnamed.push(index);
-                }
-                id.map(|id| sample.to_sample(id, deployment, now))
-            })
-            .collect();
-        if !unnamed.is_empty() {
-            // Still a 404 for a deployment that does not exist, as for ids.
-            deployments::ensure_exists(conn, deployment)?;
-            return Ok(Err((unnamed, push.samples)));
-        }
-        let outcome = telemetry::insert_for_deployment(conn, deployment, &samples)?;
-        Ok(outcome.map_err(|strangers| (strangers, push.samples)))
+        let outcome = telemetry::push(conn, deployment, &samples, now)?;
+        Ok((outcome, samples))
     })
     .await?;
     let stored = match outcome {
-        Ok(stored) => stored,
-        Err((strangers, sent)) => {
+        PushOutcome::Stored(stored) => stored,
+        PushOutcome::UnknownNodes(strangers) => {
             let errors = strangers
                 .into_iter()
                 .map(|index| {
@@ -423,7 +384,7 @@ pub async fn push_telemetry(
     state.metrics.samples(
         netorch_metrics::SampleSource::Push,
         stored as u64,
-        accepted.saturating_sub(stored as usize) as u64,
+        accepted.saturating_sub(stored) as u64,
     );
     Ok(HttpResponse::Accepted().json(TelemetryAccepted { accepted, stored }))
 }
@@ -431,6 +392,7 @@ pub async fn push_telemetry(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use netorch_domain::NodeId;
 
     #[test]
     fn pushed_samples_are_readings_between_the_retention_and_a_second_from_now() {

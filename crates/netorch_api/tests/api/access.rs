@@ -2,7 +2,7 @@
 //! token), on both backends.
 
 use crate::common::*;
-use netorch_api::auth::{AuthMode, create_key};
+use netorch_api::auth::AuthMode;
 use netorch_domain::Role;
 
 /// Who makes a request.
@@ -49,7 +49,10 @@ fn tokens(t: &TestDatabase) -> Vec<(Who, String)> {
     )
     .expect("key");
     tokens.push((Who::Expired, expired));
-    tokens.push((Who::Unknown, netorch_api::auth::new_token().expect("token")));
+    tokens.push((
+        Who::Unknown,
+        netorch_service::keys::new_token().expect("token"),
+    ));
     tokens.push((Who::Nobody, String::new()));
     tokens
 }
@@ -250,7 +253,7 @@ fn the_token_is_not_in_the_database(t: &TestDatabase) {
             "{who:?}'s token is in the database"
         );
         let stored = matches!(who, Who::Key(_) | Who::Revoked | Who::Expired);
-        let hash = netorch_api::auth::token_sha256(token);
+        let hash = netorch_service::keys::token_sha256(token);
         assert_eq!(t.contains_text(&hash), stored, "{who:?}");
     }
 }
@@ -263,9 +266,10 @@ fn a_key_name_is_taken_once(t: &TestDatabase) {
     create_key(&mut conn, "ci", Role::Operator, None, None, now).expect("key");
     netorch_storage::api_keys::revoke(&mut conn, "ci", now).expect("revoke");
     match create_key(&mut conn, "ci", Role::Viewer, None, None, now) {
-        Err(netorch_api::ApiError::Invalid(fields)) => {
-            assert_eq!(fields[0].kind, "key_exists");
-            assert!(fields[0].msg.contains("\"ci\" exists"), "{}", fields[0].msg);
+        Err(netorch_service::ServiceError::KeyExists(name)) => {
+            assert_eq!(name, "ci");
+            let msg = netorch_service::ServiceError::KeyExists(name).to_string();
+            assert!(msg.contains("\"ci\" exists"), "{msg}");
         }
         other => panic!("{:?}", other.map(|(_, key)| key)),
     }

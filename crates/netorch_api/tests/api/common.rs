@@ -17,6 +17,26 @@ pub use serde_json::{Value, json};
 
 pub type Request = actix_http::Request;
 
+/// Makes a key `name` with `role` as `netorch-server keys create` does (through the service
+/// layer), valid for `lifetime` from `now` and limited to `deployments` if given: its token
+/// and the key as stored.
+pub fn create_key(
+    conn: &mut netorch_storage::DbConnection,
+    name: &str,
+    role: netorch_domain::Role,
+    lifetime: Option<Duration>,
+    deployments: Option<&[DeploymentId]>,
+    now: Timestamp,
+) -> Result<(String, netorch_domain::ApiKey), netorch_service::ServiceError> {
+    let request = netorch_service::keys::KeyRequest {
+        lifetime,
+        deployments,
+        ..netorch_service::keys::KeyRequest::new(name, role)
+    };
+    let created = netorch_service::keys::create(conn, &request, now)?;
+    Ok((created.token, created.key))
+}
+
 /// Builds the app on `$state` (an [`ApiState`]) and runs `$body` with it bound to `$app`, on an
 /// actix runtime.
 #[macro_export]

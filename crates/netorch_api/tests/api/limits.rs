@@ -2,7 +2,7 @@
 //! read whole), and CORS, on both backends.
 
 use crate::common::*;
-use netorch_api::auth::{AuthMode, create_key};
+use netorch_api::auth::AuthMode;
 use netorch_api::limits::RateLimit;
 use netorch_domain::Role;
 

@@ -4,7 +4,7 @@
 //! tests, `bins/netorch_server/tests/security.rs`, cover the same end to end.)
 
 use crate::common::*;
-use netorch_api::auth::{AuthMode, create_key};
+use netorch_api::auth::AuthMode;
 use netorch_api::guard::HostPolicy;
 use netorch_domain::{DeploymentId, Role};
 
