@@ -112,7 +112,7 @@ pub fn create(conn: &mut DbConnection, key: &NewKey<'_>, now: Timestamp) -> Resu
             return Err(StorageError::KeyExists(name.to_owned()));
         }
         for deployment in key.deployments.unwrap_or_default() {
-            crate::deployments::ensure_exists(conn, *deployment)?;
+            crate::deployment_rows::ensure_exists(conn, *deployment)?;
         }
         on_backend!(conn, |c| diesel::insert_into(api_keys::table)
             .values(&row)

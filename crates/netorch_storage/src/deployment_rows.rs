@@ -1,9 +1,11 @@
-//! What every write path does to the row of a deployment it writes under: locks it first, in
-//! the one lock order ([`crate::locks`]), and keeps its per-state node counters. Apart from the
-//! deployments repository, so that the nodes and telemetry writers call this and not it.
+//! What every write path does to the row of a deployment it writes under: checks that it
+//! exists, locks it first, in the one lock order ([`crate::locks`]), and keeps its per-state
+//! node counters. Apart from the deployments repository, so that the nodes and telemetry
+//! writers call this and not it (and the repository, which scales through the nodes' writer,
+//! is not imported back).
 
 use crate::schema::deployments;
-use crate::{DbConnection, Result};
+use crate::{DbConnection, Result, StorageError};
 use diesel::prelude::*;
 use netorch_domain::{DeploymentId, NodeState};
 
@@ -131,4 +133,18 @@ pub fn lock(
     };
     let _ = mode;
     Ok(found.into_iter().map(DeploymentId).collect())
+}
+
+/// Fails with [`StorageError::DeploymentNotFound`] unless the deployment exists.
+pub fn ensure_exists(conn: &mut DbConnection, id: DeploymentId) -> Result<()> {
+    let found: Vec<i64> = on_backend!(conn, |inner| {
+        deployments::table
+            .filter(deployments::id.eq(id.get()))
+            .select(deployments::id)
+            .load(inner)?
+    });
+    found
+        .first()
+        .map(|_| ())
+        .ok_or(StorageError::DeploymentNotFound)
 }

@@ -7,6 +7,8 @@ use crate::nodes::{NodeChange, TransitionPlan};
 use crate::schema::{deployments, nodes, telemetry_samples};
 use crate::time::{from_micros, to_micros};
 use crate::{DbConnection, Result, StorageError, events as event_log};
+
+pub use crate::deployment_rows::ensure_exists;
 use diesel::prelude::*;
 use netorch_domain::{
     Deployment, DeploymentChanges, DeploymentId, DeploymentStatus, NewDeployment, NewEvent,
@@ -345,20 +347,6 @@ pub fn all_ids(conn: &mut DbConnection) -> Result<Vec<DeploymentId>> {
         .order(deployments::id)
         .load(conn)?;
     Ok(ids.into_iter().map(DeploymentId).collect())
-}
-
-/// Fails with [`StorageError::DeploymentNotFound`] unless the deployment exists.
-pub fn ensure_exists(conn: &mut DbConnection, id: DeploymentId) -> Result<()> {
-    let found: Vec<i64> = on_backend!(conn, |inner| {
-        deployments::table
-            .filter(deployments::id.eq(id.get()))
-            .select(deployments::id)
-            .load(inner)?
-    });
-    found
-        .first()
-        .map(|_| ())
-        .ok_or(StorageError::DeploymentNotFound)
 }
 
 /// The deployment's node version: a number that every transaction changing any of its nodes

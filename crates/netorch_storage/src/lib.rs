@@ -32,6 +32,7 @@ pub mod locks;
 mod pg_pages;
 mod schema;
 mod sqlite_bulk;
+mod tiers;
 mod time;
 mod writer_queue;
 

@@ -23,7 +23,7 @@
 //! so maintenance never queues ingest and queries behind it for long. Workers serialize on an
 //! advisory lock per schema, so any number of them can call [`maintain`] at once.
 
-use crate::retention::{Retention, Tier};
+use crate::tiers::{Retention, Tier};
 use crate::time::{from_micros, to_micros};
 use crate::{DbConnection, Result};
 use netorch_domain::{Resolution, Timestamp};

@@ -189,6 +189,11 @@ fn leaf_modules_import_no_sibling() {
             "crates/netorch_storage/src/time.rs",
             &["Result", "StorageError"],
         ),
+        ("crates/netorch_storage/src/tiers.rs", &[]),
+        (
+            "crates/netorch_storage/src/deployment_rows.rs",
+            &["locks", "schema", "DbConnection", "Result", "StorageError"],
+        ),
         ("crates/netorch_service/src/error.rs", &[]),
     ];
     for (file, allowed) in leaves {

@@ -101,7 +101,7 @@ pub fn list(
     deployment: DeploymentId,
     filter: &NodeFilter,
 ) -> Result<NodePage> {
-    deployments::ensure_exists(conn, deployment)?;
+    deployment_rows::ensure_exists(conn, deployment)?;
     let (rows, total): (Vec<NodeRow>, Option<i64>) = on_backend!(conn, |inner| {
         let matching = || {
             let mut query = nodes::table
@@ -146,7 +146,7 @@ pub fn get(conn: &mut DbConnection, deployment: DeploymentId, node: NodeId) -> R
     match row {
         Some(row) => Node::try_from(row),
         None => {
-            deployments::ensure_exists(conn, deployment)?;
+            deployment_rows::ensure_exists(conn, deployment)?;
             Err(StorageError::NodeNotFound)
         }
     }
@@ -164,7 +164,7 @@ pub fn resolve(
     match lookup(conn, deployment, node)? {
         Some(id) => Ok(id),
         None => {
-            deployments::ensure_exists(conn, deployment)?;
+            deployment_rows::ensure_exists(conn, deployment)?;
             Err(StorageError::NodeNotFound)
         }
     }
