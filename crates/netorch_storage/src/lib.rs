@@ -25,6 +25,56 @@ macro_rules! on_backend {
     };
 }
 
+/// Feeds every row of `$query` (a filtered, selected query of one table) to `$each`, in the
+/// order of the index on `($first, $second)`, without holding them all: SQLite's cursor
+/// streams the rows; on PostgreSQL they are read in pages along the key
+/// (`pg_pages::for_each`, where the why is). `$names` are the key columns' SQL names,
+/// `$key_of` a row's key and `$row` its type. The one keyset scan of both backends: the window
+/// reads of the raw samples and of the rollups both go through it.
+macro_rules! scan_in_key_order {
+    (
+        $conn:expr, $query:expr,
+        rows: $row:ty,
+        key: ($first:expr, $second:expr),
+        names: ($first_name:literal, $second_name:literal),
+        key_of: $key_of:expr,
+        $each:ident $(,)?
+    ) => {
+        match $conn {
+            #[cfg(feature = "sqlite")]
+            $crate::DbConnection::Sqlite(inner) => {
+                for row in
+                    $query.load_iter::<$row, diesel::connection::DefaultLoadingMode>(inner)?
+                {
+                    $each(row?)?;
+                }
+            }
+            #[cfg(feature = "postgres")]
+            $crate::DbConnection::Postgresql(inner) => {
+                $crate::pg_pages::for_each(
+                    inner,
+                    |inner, after| {
+                        let mut page = $query
+                            .order(($first.asc(), $second.asc()))
+                            .limit($crate::pg_pages::PAGE_ROWS)
+                            .into_boxed();
+                        if let Some(after) = after {
+                            page = page.filter($crate::pg_pages::after(
+                                $first_name,
+                                $second_name,
+                                after,
+                            ));
+                        }
+                        page.load::<$row>(inner)
+                    },
+                    $key_of,
+                    |row| $each(row),
+                )?;
+            }
+        }
+    };
+}
+
 mod connection;
 mod error;
 pub mod locks;

@@ -633,8 +633,8 @@ pub fn scan_window(
     mut visit: impl FnMut(NodeId, Timestamp, Metrics),
 ) -> Result<u64> {
     let mut visited = 0;
-    let mut each = |row: QueryResult<(i64, i64, f64, f64, f64)>| -> Result<()> {
-        let (node, at, latency_ms, throughput_gbps, error_rate) = row?;
+    let mut each = |row: (i64, i64, f64, f64, f64)| -> Result<()> {
+        let (node, at, latency_ms, throughput_gbps, error_rate) = row;
         visit(
             NodeId(node),
             from_micros("telemetry_samples", at)?,
@@ -647,54 +647,26 @@ pub fn scan_window(
         visited += 1;
         Ok(())
     };
-    match conn {
-        #[cfg(feature = "sqlite")]
-        DbConnection::Sqlite(inner) => {
-            let query = telemetry_samples::table
-                .filter(telemetry_samples::deployment_id.eq(deployment.get()))
-                .filter(telemetry_samples::sampled_at.ge(to_micros(start)))
-                .filter(telemetry_samples::sampled_at.le(to_micros(end)))
-                .select((
-                    telemetry_samples::node_id,
-                    telemetry_samples::sampled_at,
-                    telemetry_samples::latency_ms,
-                    telemetry_samples::throughput_gbps,
-                    telemetry_samples::error_rate,
-                ));
-            for row in query.load_iter::<_, diesel::connection::DefaultLoadingMode>(inner)? {
-                each(row)?;
-            }
-        }
-        #[cfg(feature = "postgres")]
-        DbConnection::Postgresql(inner) => {
-            use telemetry_samples as t;
-            crate::pg_pages::for_each(
-                inner,
-                |inner, after| {
-                    let mut page = t::table
-                        .select((
-                            t::node_id,
-                            t::sampled_at,
-                            t::latency_ms,
-                            t::throughput_gbps,
-                            t::error_rate,
-                        ))
-                        .filter(t::deployment_id.eq(deployment.get()))
-                        .filter(t::sampled_at.ge(to_micros(start)))
-                        .filter(t::sampled_at.le(to_micros(end)))
-                        .order((t::sampled_at.asc(), t::node_id.asc()))
-                        .limit(crate::pg_pages::PAGE_ROWS)
-                        .into_boxed();
-                    if let Some(after) = after {
-                        page = page.filter(crate::pg_pages::after("sampled_at", "node_id", after));
-                    }
-                    page.load::<(i64, i64, f64, f64, f64)>(inner)
-                },
-                |row| (row.1, row.0),
-                |row| each(Ok(row)),
-            )?;
-        }
-    }
+    use telemetry_samples as t;
+    scan_in_key_order!(
+        conn,
+        t::table
+            .filter(t::deployment_id.eq(deployment.get()))
+            .filter(t::sampled_at.ge(to_micros(start)))
+            .filter(t::sampled_at.le(to_micros(end)))
+            .select((
+                t::node_id,
+                t::sampled_at,
+                t::latency_ms,
+                t::throughput_gbps,
+                t::error_rate,
+            )),
+        rows: (i64, i64, f64, f64, f64),
+        key: (t::sampled_at, t::node_id),
+        names: ("sampled_at", "node_id"),
+        key_of: |row| (row.1, row.0),
+        each,
+    );
     Ok(visited)
 }
 

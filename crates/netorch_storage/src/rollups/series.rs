@@ -15,8 +15,8 @@ pub fn scan_rollups(
 ) -> Result<u64> {
     let table = Table::of(resolution, true).name();
     let mut visited = 0;
-    let mut each = |row: QueryResult<RawColumns>| -> Result<()> {
-        let row = flatten(row?);
+    let mut each = |row: RawColumns| -> Result<()> {
+        let row = flatten(row);
         visit(NodeId(row.0), row.1, &summary(table, &row)?);
         visited += 1;
         Ok(())
@@ -25,44 +25,19 @@ pub fn scan_rollups(
     macro_rules! scan {
         ($t:ident) => {{
             use $t as t;
-            match conn {
-                #[cfg(feature = "sqlite")]
-                DbConnection::Sqlite(inner) => {
-                    let query = t::table
-                        .filter(t::deployment_id.eq(deployment.get()))
-                        .filter(t::bucket.ge(from))
-                        .filter(t::bucket.lt(to))
-                        .select(summary_columns!(t, node_id));
-                    for row in
-                        query.load_iter::<_, diesel::connection::DefaultLoadingMode>(inner)?
-                    {
-                        each(row)?;
-                    }
-                }
-                #[cfg(feature = "postgres")]
-                DbConnection::Postgresql(inner) => {
-                    crate::pg_pages::for_each(
-                        inner,
-                        |inner, after| {
-                            let mut page = t::table
-                                .select(summary_columns!(t, node_id))
-                                .filter(t::deployment_id.eq(deployment.get()))
-                                .filter(t::bucket.ge(from))
-                                .filter(t::bucket.lt(to))
-                                .order((t::bucket.asc(), t::node_id.asc()))
-                                .limit(crate::pg_pages::PAGE_ROWS)
-                                .into_boxed();
-                            if let Some(after) = after {
-                                page =
-                                    page.filter(crate::pg_pages::after("bucket", "node_id", after));
-                            }
-                            page.load::<RawColumns>(inner)
-                        },
-                        |row| (row.1, row.0),
-                        |row| each(Ok(row)),
-                    )?;
-                }
-            }
+            scan_in_key_order!(
+                conn,
+                t::table
+                    .filter(t::deployment_id.eq(deployment.get()))
+                    .filter(t::bucket.ge(from))
+                    .filter(t::bucket.lt(to))
+                    .select(summary_columns!(t, node_id)),
+                rows: RawColumns,
+                key: (t::bucket, t::node_id),
+                names: ("bucket", "node_id"),
+                key_of: |row| (row.1, row.0),
+                each,
+            )
         }};
     }
     match resolution {
