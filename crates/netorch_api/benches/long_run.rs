@@ -22,7 +22,7 @@ use netorch_workers::{lifecycle_tick, telemetry_tick};
 use std::time::Instant;
 
 const NODES: u32 = 1_000;
-const INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+const INTERVAL: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
 
 fn t0() -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000, 0).expect("valid time")

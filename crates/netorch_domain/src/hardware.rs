@@ -49,9 +49,9 @@ pub trait Provisioner: Send + Sync {
     /// worker does not ask about the node again before then, which keeps its ticks in
     /// proportion to the nodes that move rather than to all those in flight. The default,
     /// zero, has the node asked about on every tick.
-    fn earliest_completion(&self, node: &Node, phase: Phase) -> std::time::Duration {
+    fn earliest_completion(&self, node: &Node, phase: Phase) -> chrono::TimeDelta {
         let _ = (node, phase);
-        std::time::Duration::ZERO
+        chrono::TimeDelta::zero()
     }
 }
 

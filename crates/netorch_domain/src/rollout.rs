@@ -6,8 +6,8 @@
 //! lifecycle worker applies it, the storage keeps the counters in step.
 
 use crate::NodeStateCounts;
+use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
 
 /// Finished nodes needed before `max_failure_percent` is judged (or all of a deployment's nodes,
 /// when it has fewer): one early failure must not stop a rollout of thousands.
@@ -15,10 +15,10 @@ pub const MIN_FAILURE_SAMPLE: u64 = 10;
 
 /// The wait before a node's first automatic retry; each further retry waits twice as long as
 /// the one before, up to [`RETRY_BACKOFF_MAX`].
-pub const RETRY_BACKOFF_BASE: Duration = Duration::from_secs(10);
+pub const RETRY_BACKOFF_BASE: TimeDelta = TimeDelta::seconds(10);
 
 /// The longest wait before an automatic retry.
-pub const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(600);
+pub const RETRY_BACKOFF_MAX: TimeDelta = TimeDelta::seconds(600);
 
 /// How a deployment's rollout is paced and guarded. The default (no field set) is the original
 /// behaviour: every node starts at once, nothing stops the rollout, a failed node stays failed
@@ -67,9 +67,12 @@ impl RolloutPolicy {
     /// How long a node that failed on attempt `attempt` waits before it is retried
     /// automatically, or `None` when its retry budget is spent: [`RETRY_BACKOFF_BASE`] doubled
     /// for every attempt so far, at most [`RETRY_BACKOFF_MAX`].
-    pub fn retry_delay(&self, attempt: u32) -> Option<Duration> {
+    pub fn retry_delay(&self, attempt: u32) -> Option<TimeDelta> {
         (attempt < self.max_retries).then(|| {
-            let factor = 1u32.checked_shl(attempt).unwrap_or(u32::MAX);
+            let factor = 1i32
+                .checked_shl(attempt)
+                .filter(|f| *f > 0)
+                .unwrap_or(i32::MAX);
             RETRY_BACKOFF_BASE
                 .checked_mul(factor)
                 .map_or(RETRY_BACKOFF_MAX, |d| d.min(RETRY_BACKOFF_MAX))
@@ -77,9 +80,9 @@ impl RolloutPolicy {
     }
 
     /// How long a phase may take, if limited.
-    pub fn phase_timeout(&self) -> Option<Duration> {
+    pub fn phase_timeout(&self) -> Option<TimeDelta> {
         self.phase_timeout_seconds
-            .map(|seconds| Duration::from_secs(u64::from(seconds)))
+            .map(|seconds| TimeDelta::seconds(i64::from(seconds)))
     }
 }
 
@@ -227,9 +230,9 @@ mod tests {
             max_retries: 3,
             ..RolloutPolicy::default()
         };
-        assert_eq!(policy.retry_delay(0), Some(Duration::from_secs(10)));
-        assert_eq!(policy.retry_delay(1), Some(Duration::from_secs(20)));
-        assert_eq!(policy.retry_delay(2), Some(Duration::from_secs(40)));
+        assert_eq!(policy.retry_delay(0), Some(TimeDelta::seconds(10)));
+        assert_eq!(policy.retry_delay(1), Some(TimeDelta::seconds(20)));
+        assert_eq!(policy.retry_delay(2), Some(TimeDelta::seconds(40)));
         assert_eq!(policy.retry_delay(3), None);
         let many = RolloutPolicy {
             max_retries: u32::MAX,

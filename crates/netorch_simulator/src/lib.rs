@@ -17,23 +17,24 @@
 //!
 //! No I/O, no clock: time is always a parameter.
 
+use chrono::TimeDelta;
 use chrono::{DateTime, Utc};
 use netorch_domain::{
     DeploymentId, Metrics, Node, NodeId, Phase, PhaseStatus, Provisioner, TelemetrySource,
 };
 use std::net::Ipv4Addr;
-use std::time::Duration;
 
 /// How long releasing a node takes at time scale 1 (the original had no scaling; this is
 /// netorch's own rule, and releasing never fails).
-pub const DECOMMISSIONING_DURATION: Duration = Duration::from_secs(2);
+pub const DECOMMISSIONING_DURATION: TimeDelta = TimeDelta::seconds(2);
 
 /// How long `phase` takes for node `id` at time scale 1.
-pub fn phase_duration(id: NodeId, phase: Phase) -> Duration {
-    let id = id.get().unsigned_abs();
+pub fn phase_duration(id: NodeId, phase: Phase) -> TimeDelta {
+    // The same remainders as of the id itself: 35 is a multiple of 5 and of 7.
+    let id = (id.get().unsigned_abs() % 35) as i64;
     match phase {
-        Phase::Provisioning => Duration::from_secs(3 + id % 5),
-        Phase::Configuring => Duration::from_secs(5 + id % 7),
+        Phase::Provisioning => TimeDelta::seconds(3 + id % 5),
+        Phase::Configuring => TimeDelta::seconds(5 + id % 7),
         Phase::Decommissioning => DECOMMISSIONING_DURATION,
     }
 }
@@ -167,8 +168,10 @@ impl SimulatedHardware {
     }
 
     /// How long `phase` takes for node `id` at this time scale.
-    pub fn scaled_phase_duration(&self, id: NodeId, phase: Phase) -> Duration {
-        phase_duration(id, phase).div_f64(self.time_scale)
+    pub fn scaled_phase_duration(&self, id: NodeId, phase: Phase) -> TimeDelta {
+        // A phase duration is a few whole seconds: never negative, so `to_std` cannot fail.
+        let unscaled = phase_duration(id, phase).to_std().unwrap_or_default();
+        TimeDelta::from_std(unscaled.div_f64(self.time_scale)).unwrap_or(TimeDelta::MAX)
     }
 }
 
@@ -187,8 +190,7 @@ impl Provisioner for SimulatedHardware {
 
     fn phase_status(&self, node: &Node, phase: Phase, now: DateTime<Utc>) -> PhaseStatus {
         let elapsed = now.signed_duration_since(node.state_changed_at);
-        let needed = chrono::Duration::from_std(self.scaled_phase_duration(node.id, phase))
-            .unwrap_or(chrono::Duration::MAX);
+        let needed = self.scaled_phase_duration(node.id, phase);
         if elapsed < needed
             || (phase == Phase::Configuring && hangs(node.id, node.attempt, self.hang_every))
         {
@@ -202,7 +204,7 @@ impl Provisioner for SimulatedHardware {
         }
     }
 
-    fn earliest_completion(&self, node: &Node, phase: Phase) -> Duration {
+    fn earliest_completion(&self, node: &Node, phase: Phase) -> TimeDelta {
         // The simulation knows exactly when each phase ends.
         self.scaled_phase_duration(node.id, phase)
     }

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 const DEPLOYMENTS: u32 = 10;
 const NODES_PER_DEPLOYMENT: u32 = 10_000;
-const INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+const INTERVAL: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
 
 fn t0() -> Timestamp {
     DateTime::from_timestamp(1_800_000_000, 0).expect("valid time")

@@ -163,10 +163,7 @@ pub fn plan_transition(
     if let Some(limit) = limit {
         plan = plan.with_limit(limit);
     }
-    let after = |wait: std::time::Duration| {
-        let wait = Duration::from_std(wait).unwrap_or(Duration::MAX);
-        now.checked_add_signed(wait).unwrap_or(now)
-    };
+    let after = |wait: Duration| now.checked_add_signed(wait).unwrap_or(now);
     match plan.to() {
         // Come back when the next phase can first be over, or time out, and not before.
         NodeState::Provisioning | NodeState::Configuring => {

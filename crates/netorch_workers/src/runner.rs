@@ -96,9 +96,11 @@ pub async fn run(
     let telemetry = options.telemetry_interval.map(|interval| {
         let retention = options.retention;
         let metrics = Arc::clone(&options.metrics);
+        // The loop waits `interval` of the machine's time; its slots are as long in netorch's.
+        let slot = chrono::TimeDelta::from_std(interval).unwrap_or(chrono::TimeDelta::MAX);
         let tick: Arc<Tick> = Arc::new(move |db, now| {
             let began = std::time::Instant::now();
-            let t = telemetry_tick(db, source.as_ref(), interval, now)?;
+            let t = telemetry_tick(db, source.as_ref(), slot, now)?;
             let lag = (chrono::Utc::now() - t.slot)
                 .num_microseconds()
                 .unwrap_or(0) as f64

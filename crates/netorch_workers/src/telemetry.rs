@@ -1,10 +1,10 @@
 //! The telemetry tick.
 
 use crate::WorkerError;
+use chrono::TimeDelta;
 use netorch_domain::{NewSample, NodeId, TelemetrySource, Timestamp};
 use netorch_storage::telemetry::PageOutcome;
 use netorch_storage::{Database, DbConnection, nodes, telemetry};
-use std::time::Duration;
 
 /// Running nodes read, sampled and stored at a time: small enough that reading the next page
 /// overlaps storing this one for most of a tick, large enough that the per-page commit is
@@ -24,10 +24,8 @@ pub struct TelemetryTick {
 
 /// The start of the collection slot `now` falls in: slots are `interval` long and aligned to
 /// the Unix epoch, so every worker computes the same slot for the same moment.
-pub fn slot_start(now: Timestamp, interval: Duration) -> Timestamp {
-    let length = i64::try_from(interval.as_micros())
-        .unwrap_or(i64::MAX)
-        .max(1);
+pub fn slot_start(now: Timestamp, interval: TimeDelta) -> Timestamp {
+    let length = interval.num_microseconds().unwrap_or(i64::MAX).max(1);
     let micros = now.timestamp_micros();
     chrono::DateTime::from_timestamp_micros(micros - micros.rem_euclid(length)).unwrap_or(now)
 }
@@ -50,7 +48,7 @@ pub fn slot_start(now: Timestamp, interval: Duration) -> Timestamp {
 pub fn telemetry_tick(
     db: &Database,
     source: &dyn TelemetrySource,
-    interval: Duration,
+    interval: TimeDelta,
     now: Timestamp,
 ) -> Result<TelemetryTick, WorkerError> {
     let slot = slot_start(now, interval);
@@ -196,7 +194,7 @@ mod tests {
     #[test]
     fn slots_are_aligned_to_the_epoch() {
         let at = |micros| chrono::DateTime::from_timestamp_micros(micros).expect("valid");
-        let five = Duration::from_secs(5);
+        let five = TimeDelta::seconds(5);
         assert_eq!(
             slot_start(at(1_800_000_004_999_999), five),
             at(1_800_000_000_000_000)
@@ -205,7 +203,7 @@ mod tests {
             slot_start(at(1_800_000_005_000_000), five),
             at(1_800_000_005_000_000)
         );
-        let half = Duration::from_millis(500);
+        let half = TimeDelta::milliseconds(500);
         assert_eq!(
             slot_start(at(1_800_000_000_700_000), half),
             at(1_800_000_000_500_000)

@@ -94,7 +94,7 @@ impl Provisioner for EvenNodesFail {
         }
     }
 
-    fn earliest_completion(&self, node: &Node, phase: Phase) -> std::time::Duration {
+    fn earliest_completion(&self, node: &Node, phase: Phase) -> chrono::TimeDelta {
         self.0.earliest_completion(node, phase)
     }
 }

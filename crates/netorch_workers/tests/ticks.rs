@@ -16,7 +16,7 @@ use netorch_workers::{
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Barrier};
 
-const TELEMETRY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+const TELEMETRY_INTERVAL: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
 
 fn t0() -> Timestamp {
     DateTime::from_timestamp(1_800_000_000, 0).expect("valid time")
