@@ -1,6 +1,7 @@
 //! A bottleneck report from a database, with the service crate alone: no HTTP framework, no
-//! async runtime. It makes a SQLite file, a deployment of 12 nodes and ten minutes of their
-//! telemetry in which node-003 is slow, then asks the report which nodes stand out, by both
+//! async runtime. Through the same operations the API calls, it makes a SQLite file, a
+//! deployment of 12 nodes, pushes ten minutes of their telemetry (by node name, as a collector
+//! would) in which node-003 is slow, then asks the report which nodes stand out, by both
 //! methods.
 //!
 //! ```sh
@@ -10,11 +11,12 @@
 //! CI runs it, and checks that the crate's dependency tree holds no actix.
 
 use netorch_analytics::{AnalysisConfig, Method};
-use netorch_domain::{Metrics, NewDeployment, NewSample};
+use netorch_domain::{Metrics, NewDeployment, NodeRef};
 use netorch_service::bottlenecks::{self, ReportQuery};
 use netorch_service::chrono::{Duration, Utc};
-use netorch_storage::nodes::NodeFilter;
-use netorch_storage::{Database, deployments, nodes, telemetry};
+use netorch_service::telemetry::{self, PushOutcome, PushedSample};
+use netorch_service::{deployments, nodes};
+use netorch_storage::Database;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::temp_dir().join(format!("netorch-report-{}.db", std::process::id()));
@@ -22,8 +24,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let now = Utc::now();
     let start = now - Duration::minutes(10);
     let mut conn = db.get()?;
-    let deployment = deployments::create(&mut conn, &NewDeployment::new("edge", 12), None, start)?;
-    let fleet = nodes::list(&mut conn, deployment.id, &NodeFilter::default())?.nodes;
+    let deployment =
+        deployments::create(&mut conn, &NewDeployment::new("edge", 12), None, start)?.deployment;
+    let fleet = nodes::list(&mut conn, deployment.id, &nodes::NodeFilter::default())?.nodes;
 
     // A reading every 5 s for ten minutes; node-003 answers in about 60 ms, the rest in 12.
     let mut samples = Vec::new();
@@ -32,10 +35,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for node in &fleet {
             let slow = node.name == "node-003";
             let jitter = ((node.id.get() * 7 + step) % 5) as f64 * 0.2;
-            samples.push(NewSample {
-                node_id: node.id,
-                deployment_id: deployment.id,
-                timestamp: at,
+            samples.push(PushedSample {
+                node: NodeRef::Name(node.name.clone()),
+                timestamp: Some(at),
                 metrics: Metrics {
                     latency_ms: if slow { 60.0 } else { 12.0 } + jitter,
                     throughput_gbps: if slow { 4.0 } else { 9.0 } - jitter / 10.0,
@@ -44,7 +46,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             });
         }
     }
-    telemetry::insert_batch(&mut conn, &samples)?;
+    match telemetry::push(&mut conn, deployment.id, &samples, now)? {
+        PushOutcome::Stored(stored) => println!("pushed {stored} samples"),
+        PushOutcome::UnknownNodes(which) => {
+            return Err(format!("samples {which:?} name no node of the deployment").into());
+        }
+    }
     drop(conn);
 
     for method in Method::ALL {
