@@ -91,6 +91,10 @@ def measure(binary, work, name):
         "GET new connection": part(300, fresh),
         "POST 100 samples": part(
             100, lambda: exchange(sock, request("POST", "/deployments/1/telemetry", push))),
+        "GET nodes (200)": part(
+            300, lambda: exchange(sock, request("GET", "/deployments/1/nodes"))),
+        "GET bottlenecks": part(
+            30, lambda: exchange(sock, request("GET", "/deployments/1/bottlenecks"))),
     }
     sock.close()
     server.terminate()

@@ -471,16 +471,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     }
 }
 
-/// Every resource of the API: what it serves, who may call it, its part of the document.
+/// Every resource of the API: what it serves, who may call it, its part of the document. In
+/// the order the router tries their paths (actix tries a request's path against each in
+/// turn): the hot ones first.
 const RESOURCES: [http::operation::Resource; 9] = [
-    service::RESOURCE,
-    keys::RESOURCE,
     deployments::RESOURCE,
     nodes::RESOURCE,
     telemetry::RESOURCE,
     series::RESOURCE,
     bottlenecks::RESOURCE,
     events::RESOURCE,
+    keys::RESOURCE,
+    service::RESOURCE,
     ui::RESOURCE,
 ];
 
