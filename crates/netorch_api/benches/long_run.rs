@@ -77,6 +77,7 @@ fn main() {
         description: None,
         target_node_count: NODES,
         rollout: Default::default(),
+        telemetry: Default::default(),
     };
     let d = deployments::create(&mut db.get().expect("connection"), &new, None, t0())
         .expect("create")

@@ -45,6 +45,7 @@ fn fleet(db: &Database, nodes: u32) -> (DeploymentId, Vec<NodeId>) {
         description: None,
         target_node_count: nodes,
         rollout: Default::default(),
+        telemetry: Default::default(),
     };
     let d = deployments::create(&mut conn, &new, None, now() - Duration::days(2)).expect("create");
     // As a telemetry worker would have: PostgreSQL's time partitions for the last day and ahead.

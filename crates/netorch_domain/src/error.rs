@@ -26,6 +26,9 @@ pub enum DomainError {
     /// A string that names no worker kind.
     #[error("unknown worker kind {0:?}")]
     UnknownWorkerKind(String),
+    /// A string that names no telemetry origin.
+    #[error("unknown telemetry origin {0:?}")]
+    UnknownTelemetryOrigin(String),
     /// A telemetry metric outside what any real device can report.
     #[error("{metric} {reason} (got {value})")]
     InvalidMetric {

@@ -25,7 +25,7 @@ pub use hardware::{Phase, PhaseStatus, Provisioner, TelemetrySource};
 pub use ids::{DeploymentId, EventId, NodeId, SampleId};
 pub use model::{
     Deployment, DeploymentChanges, EVENT_TEXT_MAX_CHARS, Event, NewDeployment, Node, NodeRef,
-    NodeStateCounts, WorkerHeartbeat, WorkerKind, excerpt, hostname, node_name,
+    NodeStateCounts, TelemetryOrigin, WorkerHeartbeat, WorkerKind, excerpt, hostname, node_name,
 };
 pub use rollout::{
     DeploymentStatus, MIN_FAILURE_SAMPLE, Progress, RETRY_BACKOFF_BASE, RETRY_BACKOFF_MAX,

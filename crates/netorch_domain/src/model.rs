@@ -18,6 +18,8 @@ pub struct Deployment {
     pub target_node_count: u32,
     /// How its rollout is paced and guarded.
     pub rollout: RolloutPolicy,
+    /// Where its telemetry comes from (chosen at creation).
+    pub telemetry: TelemetryOrigin,
     /// Since when its rollout is paused (by an operator or by `max_failure_percent`); `None`
     /// while it runs.
     pub paused_at: Option<Timestamp>,
@@ -38,6 +40,8 @@ pub struct NewDeployment {
     pub target_node_count: u32,
     /// How its rollout is paced and guarded (the default: all at once, unguarded).
     pub rollout: RolloutPolicy,
+    /// Where its telemetry comes from (the default: the telemetry workers sample it).
+    pub telemetry: TelemetryOrigin,
 }
 
 impl NewDeployment {
@@ -49,7 +53,46 @@ impl NewDeployment {
             description: None,
             target_node_count,
             rollout: RolloutPolicy::default(),
+            telemetry: TelemetryOrigin::default(),
         }
+    }
+}
+
+/// Where a deployment's telemetry comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TelemetryOrigin {
+    /// The telemetry workers sample each running node every interval, from their
+    /// `TelemetrySource` (the simulated hardware, unless an embedding program gives its own);
+    /// collectors may push besides.
+    #[default]
+    Simulated,
+    /// Only what collectors push: the telemetry workers write nothing for it, so its reports,
+    /// series and alerts show only real readings.
+    Pushed,
+}
+
+impl TelemetryOrigin {
+    /// Both origins.
+    pub const ALL: [TelemetryOrigin; 2] = [TelemetryOrigin::Simulated, TelemetryOrigin::Pushed];
+
+    /// The lower-case name used in the API and in the database.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TelemetryOrigin::Simulated => "simulated",
+            TelemetryOrigin::Pushed => "pushed",
+        }
+    }
+}
+
+impl std::str::FromStr for TelemetryOrigin {
+    type Err = crate::DomainError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        TelemetryOrigin::ALL
+            .into_iter()
+            .find(|origin| origin.as_str() == s)
+            .ok_or_else(|| crate::DomainError::UnknownTelemetryOrigin(s.to_owned()))
     }
 }
 
@@ -338,6 +381,7 @@ mod tests {
             description: None,
             target_node_count: 1,
             rollout: RolloutPolicy::default(),
+            telemetry: TelemetryOrigin::Simulated,
             paused_at: None,
             created_at: chrono::DateTime::from_timestamp(0, 0).expect("valid"),
             updated_at: chrono::DateTime::from_timestamp(0, 0).expect("valid"),

@@ -30,6 +30,7 @@ struct DeploymentRow {
     max_retries: i32,
     phase_timeout_seconds: Option<i32>,
     paused_at: Option<i64>,
+    telemetry_origin: String,
 }
 
 /// A non-negative integer column as the domain's `u32`.
@@ -61,6 +62,13 @@ impl TryFrom<DeploymentRow> for Deployment {
                     .map(|v| unsigned("phase_timeout_seconds", v))
                     .transpose()?,
             },
+            telemetry: row
+                .telemetry_origin
+                .parse()
+                .map_err(|e: netorch_domain::DomainError| StorageError::CorruptRow {
+                    table: "deployments",
+                    detail: e.to_string(),
+                })?,
             paused_at: row
                 .paused_at
                 .map(|at| from_micros("deployments", at))
@@ -112,6 +120,7 @@ struct NewDeploymentRow<'a> {
     max_failure_percent: Option<f64>,
     max_retries: i32,
     phase_timeout_seconds: Option<i32>,
+    telemetry_origin: &'static str,
 }
 
 #[derive(Insertable)]
@@ -284,6 +293,7 @@ pub fn create(
                 new.rollout.phase_timeout_seconds,
                 "phase_timeout_seconds",
             )?,
+            telemetry_origin: new.telemetry.as_str(),
         };
         let row: DeploymentRow = on_backend!(conn, |inner| {
             diesel::insert_into(deployments::table)

@@ -42,6 +42,8 @@ diesel::table! {
         retrying_nodes -> BigInt,
         /// Nodes in `DECOMMISSIONING`.
         decommissioning_nodes -> BigInt,
+        /// `simulated` or `pushed` (`TelemetryOrigin`).
+        telemetry_origin -> Text,
     }
 }
 

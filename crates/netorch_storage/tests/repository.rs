@@ -25,6 +25,7 @@ fn new_deployment(name: &str, nodes: u32) -> NewDeployment {
         description: Some(format!("{name} description")),
         target_node_count: nodes,
         rollout: Default::default(),
+        telemetry: Default::default(),
     }
 }
 

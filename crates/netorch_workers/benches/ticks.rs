@@ -51,6 +51,7 @@ fn run(label: &str, test_db: &TestDatabase) {
             description: None,
             target_node_count: NODES_PER_DEPLOYMENT,
             rollout: Default::default(),
+            telemetry: Default::default(),
         };
         deployments::create(&mut conn, &new, None, t0()).expect("create");
     }
@@ -89,6 +90,7 @@ fn pushes_during_rollout(label: &str, test_db: &TestDatabase, limits: TickLimits
             description: None,
             target_node_count: 100,
             rollout: Default::default(),
+            telemetry: Default::default(),
         },
         None,
         t0(),
@@ -103,6 +105,7 @@ fn pushes_during_rollout(label: &str, test_db: &TestDatabase, limits: TickLimits
             description: None,
             target_node_count: NODES_PER_DEPLOYMENT,
             rollout: Default::default(),
+            telemetry: Default::default(),
         };
         deployments::create(&mut conn, &new, None, t0()).expect("create");
     }

@@ -131,6 +131,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             description: Some("four switches on the bench".into()),
             target_node_count: 4,
             rollout: Default::default(),
+            telemetry: Default::default(),
         },
         None,
         Utc::now(),

@@ -29,6 +29,7 @@ fn create(conn: &mut DbConnection, nodes: u32, rollout: RolloutPolicy) -> Deploy
         description: None,
         target_node_count: nodes,
         rollout,
+        telemetry: Default::default(),
     };
     deployments::create(conn, &new, None, t0())
         .expect("create")

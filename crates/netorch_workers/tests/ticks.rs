@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Duration};
 use netorch_domain::{
-    DeploymentId, EventType, NewDeployment, Node, NodeId, NodeState, Timestamp, WorkerKind,
+    DeploymentId, EventType, NewDeployment, Node, NodeId, NodeState, TelemetryOrigin, Timestamp,
+    WorkerKind,
 };
 use netorch_simulator::{SimulatedHardware, configuration_fails, metrics_at};
 use netorch_storage::events::EventQuery;
@@ -32,6 +33,7 @@ fn create_at(conn: &mut DbConnection, nodes: u32, at: Timestamp) -> DeploymentId
         description: None,
         target_node_count: nodes,
         rollout: Default::default(),
+        telemetry: Default::default(),
     };
     deployments::create(conn, &new, None, at)
         .expect("create")
@@ -228,6 +230,65 @@ fn telemetry_writes_the_formula_once_per_node_and_slot(t: &TestDatabase) {
     // Failed nodes send nothing.
     let sampled: HashSet<NodeId> = samples.iter().map(|s| s.node_id).collect();
     assert_eq!(sampled, running.iter().map(|n| n.id).collect());
+}
+
+/// A deployment whose telemetry is only pushed runs its lifecycle like any other, but the
+/// telemetry tick samples only the simulated deployment beside it; its pushed samples are all
+/// it has.
+fn a_pushed_only_deployment_gets_no_sampled_telemetry(t: &TestDatabase) {
+    let mut conn = t.db.get().expect("connection");
+    let hw = SimulatedHardware::default();
+    let simulated = create(&mut conn, 10);
+    let pushed = deployments::create(
+        &mut conn,
+        &NewDeployment {
+            telemetry: TelemetryOrigin::Pushed,
+            ..NewDeployment::new("collected", 10)
+        },
+        None,
+        t0(),
+    )
+    .expect("create");
+    assert_eq!(pushed.telemetry, TelemetryOrigin::Pushed);
+    assert_eq!(
+        deployments::get(&mut conn, pushed.id)
+            .expect("get")
+            .telemetry,
+        TelemetryOrigin::Pushed
+    );
+    drive_lifecycle(&mut conn, &hw, 30);
+    let running = |conn: &mut DbConnection, d| {
+        fleet(conn, d)
+            .into_iter()
+            .filter(|n| n.state == NodeState::Running)
+            .count()
+    };
+    let (simulated_running, pushed_running) =
+        (running(&mut conn, simulated), running(&mut conn, pushed.id));
+    assert!(simulated_running > 0 && pushed_running > 0);
+
+    let now = t0() + Duration::seconds(31);
+    let tick = telemetry_tick(&t.db, &hw, TELEMETRY_INTERVAL, now).expect("tick");
+    assert_eq!(
+        (tick.nodes, tick.written),
+        (simulated_running, simulated_running)
+    );
+    let read = |conn: &mut DbConnection, deployment| {
+        telemetry::query(
+            conn,
+            &TelemetryQuery {
+                deployment,
+                node: None,
+                start: None,
+                end: None,
+                limit: 1000,
+            },
+        )
+        .expect("query")
+        .len()
+    };
+    assert_eq!(read(&mut conn, simulated), simulated_running);
+    assert_eq!(read(&mut conn, pushed.id), 0);
 }
 
 fn two_workers_make_each_transition_and_sample_once(t: &TestDatabase) {
@@ -494,6 +555,7 @@ backend_tests!(
     a_40_node_deployment_runs_with_exactly_the_rule_s_failures,
     phases_take_their_simulated_time,
     telemetry_writes_the_formula_once_per_node_and_slot,
+    a_pushed_only_deployment_gets_no_sampled_telemetry,
     two_workers_make_each_transition_and_sample_once,
     a_retried_failed_node_runs,
     the_loops_tick_record_heartbeats_and_stop,

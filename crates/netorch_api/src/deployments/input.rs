@@ -4,12 +4,14 @@
 use crate::http::error::{ApiError, LocItem};
 use crate::http::input::paths::DEPLOYMENT_ID;
 use crate::http::input::{
-    Errors, FloatField, FromInput, Input, IntField, KnownFields, StringField, forbid_unknown,
-    required, valid,
+    ChoiceField, Errors, FloatField, FromInput, Input, IntField, KnownFields, StringField,
+    forbid_unknown, required, valid,
 };
 use crate::http::paging::Paging;
 use crate::http::shapes::{named_schema, params};
-use netorch_domain::{DeploymentChanges, DeploymentId, NewDeployment, RolloutPolicy};
+use netorch_domain::{
+    DeploymentChanges, DeploymentId, NewDeployment, RolloutPolicy, TelemetryOrigin,
+};
 use serde_json::Value;
 use std::borrow::Cow;
 use utoipa::openapi::RefOr;
@@ -185,6 +187,13 @@ static PATCH_FIELDS: KnownFields =
 pub struct DeploymentCreate(pub NewDeployment);
 
 impl DeploymentCreate {
+    /// Where its telemetry comes from.
+    pub const TELEMETRY_ORIGIN: ChoiceField<TelemetryOrigin> = ChoiceField::new(
+        "telemetry_origin",
+        "Where its telemetry comes from, chosen once: `simulated` (the default), sampled by the \
+         telemetry workers from their source, or `pushed`, only what collectors push (the \
+         workers write nothing for it)",
+    );
     /// The deployment's name.
     pub const NAME: StringField = StringField::new(
         "name",
@@ -225,7 +234,8 @@ impl DeploymentCreate {
                 "target_node_count",
                 Self::target_node_count(max_nodes).schema(),
             )
-            .required("target_node_count");
+            .required("target_node_count")
+            .property("telemetry_origin", Self::TELEMETRY_ORIGIN.schema());
         shared_properties(builder)
             .examples([serde_json::json!({
                 "name": "edge-east",
@@ -251,6 +261,9 @@ impl FromInput for DeploymentCreate {
             .and_then(|v| Self::NAME.read(errors, &body, v));
         let count = required(errors, &object, &body, "target_node_count")
             .and_then(|v| Self::target_node_count(max).read(errors, &body, v));
+        let telemetry = object
+            .get(Self::TELEMETRY_ORIGIN.name)
+            .map(|v| Self::TELEMETRY_ORIGIN.read_value(errors, &body, v));
         let mut shared = DeploymentChanges::default();
         read_shared_fields(errors, &object, &body, &mut shared);
         input.check()?;
@@ -260,6 +273,7 @@ impl FromInput for DeploymentCreate {
                 .map_err(|e| ApiError::Internal(e.to_string()))?,
             rollout: shared.applied_to_policy(RolloutPolicy::default()),
             description: shared.description.flatten(),
+            telemetry: telemetry.map(valid).transpose()?.unwrap_or_default(),
         }))
     }
 }

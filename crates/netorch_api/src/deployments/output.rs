@@ -36,6 +36,9 @@ pub struct DeploymentOut {
     pub max_retries: u32,
     /// Longest a phase may take, in seconds; null for no limit.
     pub phase_timeout_seconds: Option<u32>,
+    /// Where its telemetry comes from.
+    #[schema(schema_with = telemetry_origin_schema)]
+    pub telemetry_origin: &'static str,
     /// How many of its nodes are in each state.
     pub node_states: NodeStatesOut,
 }
@@ -70,6 +73,7 @@ impl DeploymentOut {
             max_failure_percent: d.rollout.max_failure_percent,
             max_retries: d.rollout.max_retries,
             phase_timeout_seconds: d.rollout.phase_timeout_seconds,
+            telemetry_origin: d.telemetry.as_str(),
             node_states: (*counts).into(),
         }
     }
@@ -89,6 +93,12 @@ impl DeploymentDetail {
             current_node_count: counts.total(),
         }
     }
+}
+
+fn telemetry_origin_schema() -> utoipa::openapi::schema::Schema {
+    choice::schema::<netorch_domain::TelemetryOrigin>(
+        "`simulated`: sampled by the telemetry workers; `pushed`: only what collectors push",
+    )
 }
 
 fn deployment_status_schema() -> utoipa::openapi::schema::Schema {

@@ -3,7 +3,9 @@
 //! bodies and the response shapes all use it.
 
 use netorch_analytics::{Method, MetricKind};
-use netorch_domain::{DeploymentStatus, EventType, NodeState, OperatorAction, Role, WorkerKind};
+use netorch_domain::{
+    DeploymentStatus, EventType, NodeState, OperatorAction, Role, TelemetryOrigin, WorkerKind,
+};
 use utoipa::openapi::schema::{Object, Schema, Type};
 
 /// An enum the API exchanges by name.
@@ -53,6 +55,7 @@ choices!(
     WorkerKind,
     OperatorAction,
     Role,
+    TelemetryOrigin,
     netorch_service::series::SeriesStep,
 );
 

@@ -181,7 +181,63 @@ fn deleting_a_deployment_removes_everything_but_its_audit_log(t: &TestDatabase) 
     })
 }
 
+/// Where a deployment's telemetry comes from is chosen at creation, shown with it, and fixed:
+/// simulated by default, pushed only on request; any other value is a 422 naming the field, and
+/// `PATCH` does not take it.
+fn telemetry_origin_is_chosen_at_creation(t: &TestDatabase) {
+    with_app!(t, |app| {
+        let (_, simulated) = post(
+            &app,
+            "/deployments",
+            r#"{"name": "sim", "target_node_count": 2}"#,
+        )
+        .await;
+        assert_eq!(simulated["telemetry_origin"], "simulated");
+        let (status, pushed) = post(
+            &app,
+            "/deployments",
+            r#"{"name": "real", "target_node_count": 2, "telemetry_origin": "pushed"}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{pushed}");
+        assert_eq!(pushed["telemetry_origin"], "pushed");
+        let id = pushed["id"].as_i64().expect("id");
+        let (_, read) = get(&app, &format!("/deployments/{id}")).await;
+        assert_eq!(read["telemetry_origin"], "pushed");
+        let (_, listed) = get(&app, "/deployments").await;
+        assert_eq!(listed[0]["telemetry_origin"], "pushed");
+        assert_eq!(listed[1]["telemetry_origin"], "simulated");
+
+        for bad in [r#""snmp""#, "3", "null"] {
+            let body =
+                format!(r#"{{"name": "x", "target_node_count": 1, "telemetry_origin": {bad}}}"#);
+            let (status, error) = post(&app, "/deployments", &body).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {error}");
+            assert_eq!(error["detail"][0]["type"], "enum", "{error}");
+            assert_eq!(
+                error["detail"][0]["loc"],
+                json!(["body", "telemetry_origin"]),
+                "{error}"
+            );
+        }
+        let req = test::TestRequest::patch()
+            .uri(&format!("/deployments/{id}"))
+            .insert_header(("content-type", "application/json"))
+            .set_payload(r#"{"telemetry_origin": "simulated"}"#)
+            .to_request();
+        let (status, error) = call(&app, req).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+        assert_eq!(error["detail"][0]["type"], "extra_forbidden", "{error}");
+        let (_, still) = get(&app, &format!("/deployments/{id}")).await;
+        assert_eq!(still["telemetry_origin"], "pushed");
+        // Only two deployments were made.
+        let (_, listed) = get(&app, "/deployments").await;
+        assert_eq!(listed.as_array().map(Vec::len), Some(2));
+    })
+}
+
 netorch_testkit::backend_tests!(
+    telemetry_origin_is_chosen_at_creation,
     creating_a_deployment_creates_its_pending_nodes,
     the_node_limit_is_the_server_s,
     deployments_list_newest_first_with_paging,

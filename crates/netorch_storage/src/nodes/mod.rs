@@ -16,7 +16,8 @@ use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 use diesel::sqlite::Sqlite;
 use netorch_domain::DomainError;
 use netorch_domain::{
-    DeploymentId, NewEvent, Node, NodeId, NodeRef, NodeState, NodeTrigger, Timestamp,
+    DeploymentId, NewEvent, Node, NodeId, NodeRef, NodeState, NodeTrigger, TelemetryOrigin,
+    Timestamp,
 };
 use std::collections::{BTreeMap, HashSet};
 
@@ -364,16 +365,22 @@ pub struct DueCursor {
     id: i64,
 }
 
-/// Running nodes of every deployment with ids above `after`, ascending, at most `limit`: one
-/// page of the telemetry worker's walk over the fleet.
+/// Running nodes with ids above `after`, ascending, at most `limit`, of every deployment whose
+/// telemetry the workers sample (not those whose telemetry is only pushed): one page of the
+/// telemetry worker's walk over the fleet.
 pub fn running_page(
     conn: &mut DbConnection,
     after: Option<NodeId>,
     limit: i64,
 ) -> Result<Vec<Node>> {
+    use crate::schema::deployments as d;
+    let pushed_only = d::table
+        .filter(d::telemetry_origin.eq(TelemetryOrigin::Pushed.as_str()))
+        .select(d::id);
     nodes::table
         .filter(nodes::state.eq(NodeState::Running.as_str()))
         .filter(nodes::id.gt(after.map_or(i64::MIN, NodeId::get)))
+        .filter(nodes::deployment_id.ne_all(pushed_only))
         .order(nodes::id.asc())
         .limit(limit)
         .select(NodeRow::as_select())

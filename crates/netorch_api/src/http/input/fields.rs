@@ -478,6 +478,23 @@ impl<T: Choice> ChoiceField<T> {
         if let Some(choice) = T::from_name(text) {
             return Some(choice);
         }
+        self.refuse(errors, prefix, Value::from(text));
+        None
+    }
+
+    /// Reads the field at `prefix` + name from a body's `value`: one of the names, as a
+    /// string (anything else is the same `enum` error, as pydantic says it).
+    pub fn read_value(&self, errors: &mut Errors, prefix: &[LocItem], value: &Value) -> Option<T> {
+        match value {
+            Value::String(text) => self.read(errors, prefix, text),
+            other => {
+                self.refuse(errors, prefix, other.clone());
+                None
+            }
+        }
+    }
+
+    fn refuse(&self, errors: &mut Errors, prefix: &[LocItem], input: Value) {
         let names: Vec<String> = T::names().iter().map(|n| format!("'{n}'")).collect();
         let expected = match names.split_last() {
             Some((last, [])) => last.clone(),
@@ -488,10 +505,9 @@ impl<T: Choice> ChoiceField<T> {
             "enum",
             at(prefix, self.name),
             format!("Input should be {expected}"),
-            Value::from(text),
+            input,
             Some(json!({ "expected": expected })),
         );
-        None
     }
 
     /// The field's schema: a string enum of `T`'s names.
