@@ -562,6 +562,58 @@ mod registry_tests {
         }
     }
 
+    /// What `T` reads from a request naming deployment 1 and node 1, with an empty JSON body,
+    /// against the parameters it documents: each input lists its fields twice, in `read` and
+    /// in its `params!`, and the two must agree.
+    fn reads_what_it_documents<T: http::input::FromInput + utoipa::IntoParams>(name: &str) {
+        use utoipa::openapi::path::ParameterIn;
+        let req = actix_web::test::TestRequest::default()
+            .param("deployment_id", "1")
+            .param("node_id", "1")
+            .to_http_request();
+        let mut input = http::input::Input::new(&req, Some(b"{}")).expect("input");
+        let _ = T::read(&mut input);
+        let mut asked: Vec<(String, String)> = input
+            .asked
+            .iter()
+            .map(|(place, field)| ((*place).to_owned(), (*field).to_owned()))
+            .collect();
+        let mut documented: Vec<(String, String)> = T::into_params(|| None)
+            .into_iter()
+            .map(|p| {
+                let place = match p.parameter_in {
+                    ParameterIn::Path => "path",
+                    ParameterIn::Query => "query",
+                    ParameterIn::Header => "header",
+                    ParameterIn::Cookie => "cookie",
+                };
+                (place.to_owned(), p.name)
+            })
+            .collect();
+        asked.sort();
+        asked.dedup();
+        documented.sort();
+        assert_eq!(
+            asked, documented,
+            "{name} reads other parameters than it documents"
+        );
+    }
+
+    #[test]
+    fn every_input_reads_exactly_the_parameters_it_documents() {
+        reads_what_it_documents::<http::input::paths::DeploymentPath>("DeploymentPath");
+        reads_what_it_documents::<http::input::paths::NodePath>("NodePath");
+        reads_what_it_documents::<deployments::ListDeployments>("ListDeployments");
+        reads_what_it_documents::<nodes::ListNodes>("ListNodes");
+        reads_what_it_documents::<telemetry::ReadTelemetry>("ReadTelemetry");
+        reads_what_it_documents::<telemetry::PushTelemetry>("PushTelemetry");
+        reads_what_it_documents::<series::NodeSeries>("NodeSeries");
+        reads_what_it_documents::<series::FleetSeries>("FleetSeries");
+        reads_what_it_documents::<bottlenecks::BottleneckQuery>("BottleneckQuery");
+        reads_what_it_documents::<events::ReadEvents>("ReadEvents");
+        reads_what_it_documents::<events::stream::StreamEvents>("StreamEvents");
+    }
+
     #[test]
     fn a_path_is_open_for_all_its_methods_or_for_none() {
         // `configure` puts the access check in front of a whole path.

@@ -29,6 +29,10 @@ pub struct Input<'a> {
     body: Option<&'a [u8]>,
     /// The invalid fields found so far.
     pub errors: Errors,
+    /// The parameters asked for, `(location, name)`, in order: what a test compares with the
+    /// parameters the document lists.
+    #[cfg(test)]
+    pub(crate) asked: Vec<(&'static str, &'static str)>,
 }
 
 impl<'a> Input<'a> {
@@ -47,11 +51,21 @@ impl<'a> Input<'a> {
                 ))
             })?;
         Ok(Input {
+            #[cfg(test)]
+            asked: Vec::new(),
             req,
             query,
             body,
             errors: Errors::default(),
         })
+    }
+
+    /// Notes that the parameter `name` in `location` was asked for (tests only).
+    fn ask(&mut self, location: &'static str, name: &'static str) {
+        #[cfg(test)]
+        self.asked.push((location, name));
+        #[cfg(not(test))]
+        let _ = (location, name);
     }
 
     /// The server's state, for limits that are configured rather than fixed.
@@ -61,6 +75,7 @@ impl<'a> Input<'a> {
 
     /// A path parameter as an integer.
     pub fn path_int(&mut self, field: &IntField) -> Option<i64> {
+        self.ask("path", field.name);
         let raw = self.req.match_info().get(field.name).unwrap_or_default();
         field.read(
             &mut self.errors,
@@ -71,12 +86,14 @@ impl<'a> Input<'a> {
 
     /// A path parameter naming a node.
     pub fn path_node(&mut self, field: &NodeRefField) -> Option<netorch_domain::NodeRef> {
+        self.ask("path", field.name);
         let raw = self.req.match_info().get(field.name).unwrap_or_default();
         field.read(&mut self.errors, &[LocItem::from("path")], raw)
     }
 
     /// A query parameter naming a node; `None` when absent or invalid.
     pub fn query_node(&mut self, field: &NodeRefField) -> Option<netorch_domain::NodeRef> {
+        self.ask("query", field.name);
         let raw = self.query.get(field.name)?;
         field.read(&mut self.errors, &[LocItem::from("query")], raw)
     }
@@ -87,6 +104,7 @@ impl<'a> Input<'a> {
 
     /// A query parameter as an integer; `None` when absent or invalid.
     pub fn query_int(&mut self, field: &IntField) -> Option<i64> {
+        self.ask("query", field.name);
         let value = self.query_value(field.name)?;
         field.read(&mut self.errors, &[LocItem::from("query")], &value)
     }
@@ -101,6 +119,7 @@ impl<'a> Input<'a> {
 
     /// A header as an integer; `None` when absent or invalid.
     pub fn header_int(&mut self, field: &IntField) -> Option<i64> {
+        self.ask("header", field.name);
         let raw = self.req.headers().get(field.name)?;
         let value = Value::from(String::from_utf8_lossy(raw.as_bytes()).into_owned());
         field.read(&mut self.errors, &[LocItem::from("header")], &value)
@@ -108,18 +127,21 @@ impl<'a> Input<'a> {
 
     /// A query parameter as a number; `None` when absent or invalid.
     pub fn query_float(&mut self, field: &FloatField) -> Option<f64> {
+        self.ask("query", field.name);
         let value = self.query_value(field.name)?;
         field.read(&mut self.errors, &[LocItem::from("query")], &value)
     }
 
     /// A query parameter as a string; `None` when absent or invalid.
     pub fn query_string(&mut self, field: &StringField) -> Option<String> {
+        self.ask("query", field.name);
         let value = self.query_value(field.name)?;
         field.read(&mut self.errors, &[LocItem::from("query")], &value)
     }
 
     /// A query parameter as a time; `None` when absent or invalid.
     pub fn query_time(&mut self, field: &TimeField) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.ask("query", field.name);
         let value = self.query_value(field.name)?;
         field.read(&mut self.errors, &[LocItem::from("query")], &value)
     }
@@ -129,6 +151,7 @@ impl<'a> Input<'a> {
         &mut self,
         field: &ChoiceField<T>,
     ) -> Option<T> {
+        self.ask("query", field.name);
         let raw = self.query.get(field.name)?;
         field.read(&mut self.errors, &[LocItem::from("query")], raw)
     }
