@@ -437,9 +437,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .iter()
             .map(|op| (op.verb.method(), op.access))
             .collect();
-        let open = operations
-            .iter()
-            .all(|op| op.access == http::operation::Access::Open);
+        let open = all_open(&operations);
         let allow = allowed_methods(&operations);
         let mut resource = web::resource(path).default_service(web::to(move || {
             let allow = allow.clone();
@@ -498,6 +496,14 @@ fn paths() -> Vec<(&'static str, Vec<&'static http::operation::Operation>)> {
     paths
 }
 
+/// Whether anyone may call every one of `operations` (a path's): then it is served without
+/// the access check.
+fn all_open(operations: &[&http::operation::Operation]) -> bool {
+    operations
+        .iter()
+        .all(|op| op.access == http::operation::Access::Open)
+}
+
 /// The `Allow` header of a 405 on a path serving `operations`.
 fn allowed_methods(operations: &[&http::operation::Operation]) -> String {
     let allow: Vec<&str> = http::operation::Verb::ALL
@@ -513,10 +519,7 @@ fn allowed_methods(operations: &[&http::operation::Operation]) -> String {
 pub fn open_paths() -> Vec<&'static str> {
     let mut open: Vec<&'static str> = paths()
         .into_iter()
-        .filter(|(_, ops)| {
-            ops.iter()
-                .all(|op| op.access == http::operation::Access::Open)
-        })
+        .filter(|(_, ops)| all_open(ops))
         .map(|(path, _)| path)
         .collect();
     open.extend(RESOURCES.iter().flat_map(|r| r.files).map(|f| f.path));

@@ -2,7 +2,7 @@
 //! the shared machinery answers added in code.
 
 use crate::ApiState;
-use crate::http::operation::{Access, Effect, Operation};
+use crate::http::operation::{Access, Effect, Operation, Verb};
 use utoipa::OpenApi;
 use utoipa::openapi::OpenApi as Document;
 
@@ -148,49 +148,35 @@ fn response(description: &str, schema: &str) -> utoipa::openapi::Response {
 /// changes something (a page of an origin not allowed to), 415 on every operation with a body
 /// (a body that is not JSON).
 pub(crate) fn guarded(document: &mut Document) {
-    for item in document.paths.paths.values_mut() {
-        let operations = [
-            (&mut item.get, false),
-            (&mut item.post, true),
-            (&mut item.put, true),
-            (&mut item.patch, true),
-            (&mut item.delete, true),
-        ];
-        for (operation, changes) in operations {
-            let Some(operation) = operation.as_mut() else {
-                continue;
-            };
-            let has_body = operation.request_body.is_some();
-            let responses = &mut operation.responses.responses;
+    each_registered(document, |op, operation| {
+        let has_body = operation.request_body.is_some();
+        let responses = &mut operation.responses.responses;
+        responses.insert(
+            "421".into(),
+            error_response(
+                "The Host header names a host this server does not answer to (start it with \
+                 --allowed-host NAME)",
+            )
+            .into(),
+        );
+        if op.verb != Verb::Get {
             responses.insert(
-                "421".into(),
+                "403".into(),
                 error_response(
-                    "The Host header names a host this server does not answer to (start it \
-                     with --allowed-host NAME)",
+                    "Refused: a page of an origin that may not change anything here \
+                     (--cors-origin), or a key whose role or deployments do not allow it",
                 )
                 .into(),
             );
-            if changes {
-                responses.insert(
-                    "403".into(),
-                    error_response(
-                        "Refused: a page of an origin that may not change anything here \
-                         (--cors-origin), or a key whose role or deployments do not allow it",
-                    )
-                    .into(),
-                );
-            }
-            if has_body {
-                responses.insert(
-                    "415".into(),
-                    error_response(
-                        "The body is sent with a Content-Type other than application/json",
-                    )
-                    .into(),
-                );
-            }
         }
-    }
+        if has_body {
+            responses.insert(
+                "415".into(),
+                error_response("The body is sent with a Content-Type other than application/json")
+                    .into(),
+            );
+        }
+    });
 }
 
 /// With `keys`, declares the bearer scheme (so that `/docs` has an Authorize button) as

@@ -249,7 +249,6 @@ impl ApiError {
 
 impl From<netorch_service::ServiceError> for ApiError {
     fn from(error: netorch_service::ServiceError) -> Self {
-        let msg = error.to_string();
         match error {
             netorch_service::ServiceError::Storage(error) => error.into(),
             netorch_service::ServiceError::StartAfterEnd { start } => {
@@ -274,29 +273,8 @@ impl From<netorch_service::ServiceError> for ApiError {
                     step,
                 )])
             }
-            // A key's fields, as a form making keys would name them.
-            netorch_service::ServiceError::KeyName(name) => ApiError::invalid(FieldError::new(
-                "string_pattern_mismatch",
-                [LocItem::from("name")],
-                msg,
-                name,
-            )),
-            netorch_service::ServiceError::KeyExists(name) => ApiError::invalid(FieldError::new(
-                "key_exists",
-                [LocItem::from("name")],
-                msg,
-                name,
-            )),
-            netorch_service::ServiceError::KeyDeploymentsMissing(ids) => {
-                let input: Vec<i64> = ids.iter().map(|id| id.get()).collect();
-                ApiError::invalid(FieldError::new(
-                    "deployment_not_found",
-                    [LocItem::from("deployment")],
-                    msg,
-                    input,
-                ))
-            }
             // The inputs were validated before the call: an operation refusing one is a bug.
+            // (No HTTP operation makes keys: a key's refusals reach only the command line.)
             other => ApiError::Internal(other.to_string()),
         }
     }

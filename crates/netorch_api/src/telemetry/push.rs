@@ -11,7 +11,7 @@ use crate::http::input::{
 };
 use crate::http::shapes::{named_schema, params};
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use netorch_domain::{DeploymentId, Metrics, NodeRef, Timestamp};
 use netorch_service::telemetry::{self, PushOutcome, PushedSample};
 use serde::Serialize;
@@ -29,16 +29,10 @@ static PUSH_FIELDS: KnownFields = KnownFields::of(PushTelemetry::schema);
 
 static SAMPLE_FIELDS: KnownFields = KnownFields::of(SamplePush::schema);
 
-/// One sample of a push.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SamplePush {
-    /// The node: its numeric id or its name.
-    pub node: NodeRef,
-    /// When it was read; `None` stamps it with the time the push arrives.
-    pub timestamp: Option<DateTime<Utc>>,
-    /// The readings.
-    pub metrics: Metrics,
-}
+/// One sample of a push as the body carries it: its fields' specifications and its schema.
+/// It reads into the service's [`PushedSample`], the sample the push stores.
+#[derive(Debug, Clone, Copy)]
+pub struct SamplePush;
 
 impl SamplePush {
     /// The node.
@@ -67,7 +61,7 @@ impl SamplePush {
         FloatField::non_negative("error_rate", "Percent of packets").max(Metrics::MAX_ERROR_RATE);
 
     /// Reads the sample at `index` of the body's `samples`.
-    fn read(errors: &mut Errors, index: usize, item: &Value) -> Option<Self> {
+    fn read(errors: &mut Errors, index: usize, item: &Value) -> Option<PushedSample> {
         let prefix = [
             LocItem::from("body"),
             LocItem::from("samples"),
@@ -97,7 +91,7 @@ impl SamplePush {
         let latency_ms = metric(&Self::LATENCY);
         let throughput_gbps = metric(&Self::THROUGHPUT);
         let error_rate = metric(&Self::ERROR_RATE);
-        Some(SamplePush {
+        Some(PushedSample {
             node: node?,
             timestamp: timestamp?,
             metrics: Metrics {
@@ -135,23 +129,13 @@ impl SamplePush {
 
 named_schema!(SamplePush, "SamplePush", SamplePush::schema());
 
-impl From<SamplePush> for PushedSample {
-    fn from(sample: SamplePush) -> Self {
-        PushedSample {
-            node: sample.node,
-            timestamp: sample.timestamp,
-            metrics: sample.metrics,
-        }
-    }
-}
-
 /// `POST /deployments/{deployment_id}/telemetry`: samples from a real collector.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PushTelemetry {
     /// The deployment.
     pub deployment: DeploymentId,
     /// The samples, in the order sent.
-    pub samples: Vec<SamplePush>,
+    pub samples: Vec<PushedSample>,
 }
 
 impl PushTelemetry {
@@ -291,7 +275,7 @@ impl FromInput for PushTelemetry {
             );
             return Err(input.fail());
         }
-        let samples: Vec<Option<SamplePush>> = items
+        let samples: Vec<Option<PushedSample>> = items
             .iter()
             .enumerate()
             .map(|(index, item)| SamplePush::read(errors, index, item))
@@ -345,7 +329,7 @@ pub async fn push_telemetry(
     push.check_times(now, state.future_sample_tolerance, state.retention.raw)?;
     let deployment = push.deployment;
     let accepted = push.samples.len();
-    let samples: Vec<PushedSample> = push.samples.into_iter().map(PushedSample::from).collect();
+    let samples = push.samples;
     let (outcome, sent) = with_write(&state, move |conn| {
         // Names are resolved in the write's connection; the insert checks again, under the
         // deployment's lock, that every id is a node of it.
@@ -392,13 +376,14 @@ pub async fn push_telemetry(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::DateTime;
     use netorch_domain::NodeId;
 
     #[test]
     fn pushed_samples_are_readings_between_the_retention_and_a_second_from_now() {
         let now = DateTime::from_timestamp(1_800_000_000, 0).expect("valid");
         let at = |seconds: f64| Some(now + chrono::Duration::microseconds((seconds * 1e6) as i64));
-        let sample = |timestamp| SamplePush {
+        let sample = |timestamp| PushedSample {
             node: NodeRef::Id(NodeId(1)),
             timestamp,
             metrics: Metrics {
