@@ -7,11 +7,15 @@
 //! them at once, in FastAPI's shape.
 
 mod fields;
+mod numbers;
 pub(crate) mod paths;
 mod text;
+mod time;
 
-pub use fields::{ChoiceField, Errors, FloatField, IntField, NodeRefField, TimeField};
+pub use fields::{ChoiceField, Errors, NodeRefField};
+pub use numbers::{FloatField, IntField};
 pub use text::{StringField, not_plain_ranges};
+pub use time::TimeField;
 
 use crate::ApiState;
 use crate::http::error::{ApiError, FieldError, LocItem};
