@@ -639,6 +639,17 @@ fn tokens_in_the_query_are_neither_taken_nor_logged_and_bad_ones_are_held_off() 
         "{statuses:?}"
     );
     assert!(retry_after.is_some_and(|s| s.parse::<u64>().is_ok_and(|s| s >= 1)));
+    // The document says so, although this server has no rate limit.
+    let (status, _, document) = send(&addr, "GET", "/openapi.json", &[], None);
+    assert_eq!(status, 200);
+    let document: Value = serde_json::from_str(&document).expect("document");
+    let refused = &document["paths"]["/deployments"]["get"]["responses"]["429"]["description"];
+    assert!(
+        refused
+            .as_str()
+            .is_some_and(|d| d.contains("failed authentications")),
+        "{refused}"
+    );
     // Once the flood stops, the budget comes back and the key is looked up again.
     std::thread::sleep(Duration::from_millis(1_200));
     let (status, _, _) = send(&addr, "GET", "/deployments", &[&auth], None);

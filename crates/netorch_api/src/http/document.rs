@@ -181,7 +181,9 @@ pub(crate) fn guarded(document: &mut Document) {
 
 /// With `keys`, declares the bearer scheme (so that `/docs` has an Authorize button) as
 /// required by every operation but the open ones ([`Access::Open`]), each of which may then
-/// answer 401 and 403; when `limited`, each of them may answer 429.
+/// answer 401 and 403, and 429 once the client's address has failed to authenticate too
+/// often (`--auth-failure-rate`); when `limited`, each of them may answer 429 over the
+/// caller's rate limit.
 fn protect(document: &mut Document, keys: bool, limited: bool) {
     use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
     if let Some(components) = document.components.as_mut().filter(|_| keys) {
@@ -195,11 +197,20 @@ fn protect(document: &mut Document, keys: bool, limited: bool) {
             return;
         }
         let responses = &mut operation.responses.responses;
-        if limited {
-            responses.insert(
-                "429".into(),
-                error_response("Over the caller's rate limit (with Retry-After)").into(),
-            );
+        let too_many = match (keys, limited) {
+            (true, true) => Some(
+                "Over the caller's rate limit, or too many failed authentications from the \
+                 client's address (--auth-failure-rate); with Retry-After",
+            ),
+            (true, false) => Some(
+                "Too many failed authentications from the client's address \
+                 (--auth-failure-rate); with Retry-After",
+            ),
+            (false, true) => Some("Over the caller's rate limit (with Retry-After)"),
+            (false, false) => None,
+        };
+        if let Some(description) = too_many {
+            responses.insert("429".into(), error_response(description).into());
         }
         if !keys {
             return;
