@@ -1,4 +1,4 @@
-//! `netorch-worker`: runs the lifecycle and telemetry loops against a database that
+//! `netorch-worker`: runs the lifecycle, telemetry and alerts loops against a database that
 //! `netorch-server` (and any number of other workers) share.
 
 use anyhow::Context;
@@ -8,7 +8,8 @@ use netorch_storage::DatabaseOptions;
 use netorch_workers::cli::{DatabaseArgs, LogArgs, WorkerArgs};
 use std::sync::Arc;
 
-/// Moves nodes through their lifecycle and collects telemetry from running nodes, on the
+/// Moves nodes through their lifecycle, collects telemetry from running nodes and evaluates
+/// alert rules, on the
 /// database that netorch-server uses. Run as many as you like: they share the work safely.
 #[derive(Parser)]
 #[command(name = "netorch-worker", version)]
@@ -38,7 +39,9 @@ enum Loop {
     Lifecycle,
     /// Telemetry collection.
     Telemetry,
-    /// Both loops.
+    /// Alert rule evaluation.
+    Alerts,
+    /// Every loop (lifecycle, telemetry and alerts; the name is from when there were two).
     Both,
 }
 
@@ -86,21 +89,25 @@ async fn run() -> anyhow::Result<()> {
         }
         None => None,
     };
-    match cli.only {
-        Loop::Lifecycle => options.telemetry_interval = None,
-        Loop::Telemetry => options.lifecycle_interval = None,
-        Loop::Both => {}
+    if cli.only != Loop::Both {
+        let keep = |which: Loop, interval: Option<std::time::Duration>| {
+            interval.filter(|_| cli.only == which)
+        };
+        options.lifecycle_interval = keep(Loop::Lifecycle, options.lifecycle_interval);
+        options.telemetry_interval = keep(Loop::Telemetry, options.telemetry_interval);
+        options.alerts_interval = keep(Loop::Alerts, options.alerts_interval);
     }
     let every = |interval: Option<std::time::Duration>| {
         interval.map_or_else(|| "off".to_owned(), |i| format!("every {i:?}"))
     };
     log::info!(
-        "netorch-worker {} as {} on {}: lifecycle {}, telemetry {}, time scale {}",
+        "netorch-worker {} as {} on {}: lifecycle {}, telemetry {}, alerts {}, time scale {}",
         env!("CARGO_PKG_VERSION"),
         options.name,
         db.redacted_url(),
         every(options.lifecycle_interval),
         every(options.telemetry_interval),
+        every(options.alerts_interval),
         cli.workers.time_scale,
     );
     let hardware = Arc::new(

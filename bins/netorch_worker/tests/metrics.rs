@@ -56,6 +56,7 @@ fn a_workers_metrics_count_the_rollout_it_works_through() {
         target_node_count: 10,
         rollout: Default::default(),
         telemetry: Default::default(),
+        alert_rules: Default::default(),
     };
     deployments::create(
         &mut db.get().expect("connection"),

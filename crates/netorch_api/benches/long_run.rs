@@ -78,6 +78,7 @@ fn main() {
         target_node_count: NODES,
         rollout: Default::default(),
         telemetry: Default::default(),
+        alert_rules: Default::default(),
     };
     let d = deployments::create(&mut db.get().expect("connection"), &new, None, t0())
         .expect("create")

@@ -29,6 +29,36 @@ pub enum DomainError {
     /// A string that names no telemetry origin.
     #[error("unknown telemetry origin {0:?}")]
     UnknownTelemetryOrigin(String),
+    /// A method name that is neither `robust` nor `zscore`.
+    #[error("unknown method {0:?}: use robust or zscore")]
+    UnknownMethod(String),
+    /// A string that names no metric.
+    #[error("unknown metric {0:?}: use latency_ms, throughput_gbps or error_rate")]
+    UnknownMetric(String),
+    /// A string that names no severity.
+    #[error("unknown severity {0:?}: use critical, warning or info")]
+    UnknownSeverity(String),
+    /// A string that names no comparison.
+    #[error("unknown comparison {0:?}: use >, >=, < or <=")]
+    UnknownComparison(String),
+    /// A string that names no threshold scope.
+    #[error("unknown scope {0:?}: use node or fleet")]
+    UnknownScope(String),
+    /// A string that names no alert state.
+    #[error("unknown alert state {0:?}: use pending, firing or resolved")]
+    UnknownAlertState(String),
+    /// A string that names no alert.
+    #[error("unknown alert name {0:?}")]
+    UnknownAlertName(String),
+    /// A string that names no silence state.
+    #[error("unknown silence state {0:?}: use pending, active or expired")]
+    UnknownSilenceState(String),
+    /// A silence matcher that cannot be used.
+    #[error("invalid matcher: {0}")]
+    InvalidMatcher(String),
+    /// A silence that would end before it starts, or has already ended.
+    #[error("a silence must end after it starts and after now")]
+    InvalidSilenceTimes,
     /// A telemetry metric outside what any real device can report.
     #[error("{metric} {reason} (got {value})")]
     InvalidMetric {

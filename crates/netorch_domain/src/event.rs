@@ -32,11 +32,23 @@ pub enum EventType {
     DeploymentScaled,
     /// A decommissioned node was released and removed.
     NodeDecommissioned,
+    /// An alert fired.
+    AlertFiring,
+    /// A firing alert resolved.
+    AlertResolved,
+    /// An operator acknowledged a firing alert.
+    AlertAcknowledged,
+    /// An operator took an acknowledgement back.
+    AlertUnacknowledged,
+    /// An operator silenced alerts.
+    SilenceCreated,
+    /// A silence ended, at its time or expired early by an operator.
+    SilenceExpired,
 }
 
 impl EventType {
     /// Every event type.
-    pub const ALL: [EventType; 11] = [
+    pub const ALL: [EventType; 17] = [
         EventType::DeploymentCreated,
         EventType::DeploymentDeleted,
         EventType::StateChange,
@@ -48,6 +60,12 @@ impl EventType {
         EventType::DeploymentUpdated,
         EventType::DeploymentScaled,
         EventType::NodeDecommissioned,
+        EventType::AlertFiring,
+        EventType::AlertResolved,
+        EventType::AlertAcknowledged,
+        EventType::AlertUnacknowledged,
+        EventType::SilenceCreated,
+        EventType::SilenceExpired,
     ];
 
     /// The upper-case name used in the API and in the database.
@@ -64,6 +82,12 @@ impl EventType {
             EventType::DeploymentUpdated => "DEPLOYMENT_UPDATED",
             EventType::DeploymentScaled => "DEPLOYMENT_SCALED",
             EventType::NodeDecommissioned => "NODE_DECOMMISSIONED",
+            EventType::AlertFiring => "ALERT_FIRING",
+            EventType::AlertResolved => "ALERT_RESOLVED",
+            EventType::AlertAcknowledged => "ALERT_ACKNOWLEDGED",
+            EventType::AlertUnacknowledged => "ALERT_UNACKNOWLEDGED",
+            EventType::SilenceCreated => "SILENCE_CREATED",
+            EventType::SilenceExpired => "SILENCE_EXPIRED",
         }
     }
 }
@@ -124,7 +148,7 @@ pub struct NewEvent {
 /// The metadata key naming who caused an event through the API.
 const ACTOR: &str = "actor";
 
-fn object(value: Value) -> Map<String, Value> {
+pub(crate) fn object(value: Value) -> Map<String, Value> {
     match value {
         Value::Object(map) => map,
         // Only called with `json!({...})` literals below.

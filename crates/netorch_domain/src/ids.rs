@@ -49,3 +49,11 @@ id_type!(
     /// An audit event's database id; increases in order of occurrence.
     EventId
 );
+id_type!(
+    /// An alert's database id: one per firing.
+    AlertId
+);
+id_type!(
+    /// A silence's database id.
+    SilenceId
+);

@@ -6,6 +6,8 @@
 //! other crate can depend on it and its logic is tested without any of them.
 
 mod access;
+pub mod alert;
+mod detection;
 mod error;
 mod event;
 mod hardware;
@@ -16,13 +18,15 @@ mod state;
 mod telemetry;
 
 pub use access::{Action, ApiKey, Role};
+pub use alert::{Alert, AlertRules, AlertState, Severity, Silence};
 /// The time library of every timestamp here ([`Timestamp`] is a `chrono::DateTime<Utc>`), for
 /// programs that use these types without naming their own version of it.
 pub use chrono;
+pub use detection::{Method, MetricKind};
 pub use error::DomainError;
 pub use event::{EventType, NewEvent, PauseReason};
 pub use hardware::{Phase, PhaseStatus, Provisioner, TelemetrySource};
-pub use ids::{DeploymentId, EventId, NodeId, SampleId};
+pub use ids::{AlertId, DeploymentId, EventId, NodeId, SampleId, SilenceId};
 pub use model::{
     Deployment, DeploymentChanges, EVENT_TEXT_MAX_CHARS, Event, NewDeployment, Node, NodeRef,
     NodeStateCounts, TelemetryOrigin, WorkerHeartbeat, WorkerKind, excerpt, hostname, node_name,

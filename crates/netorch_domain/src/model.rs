@@ -1,6 +1,8 @@
 //! Deployments, nodes and audit events as stored.
 
-use crate::{DeploymentId, EventId, EventType, NodeId, NodeState, RolloutPolicy, Timestamp};
+use crate::{
+    AlertRules, DeploymentId, EventId, EventType, NodeId, NodeState, RolloutPolicy, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -20,6 +22,8 @@ pub struct Deployment {
     pub rollout: RolloutPolicy,
     /// Where its telemetry comes from (chosen at creation).
     pub telemetry: TelemetryOrigin,
+    /// What makes it alert.
+    pub alert_rules: AlertRules,
     /// Since when its rollout is paused (by an operator or by `max_failure_percent`); `None`
     /// while it runs.
     pub paused_at: Option<Timestamp>,
@@ -42,6 +46,8 @@ pub struct NewDeployment {
     pub rollout: RolloutPolicy,
     /// Where its telemetry comes from (the default: the telemetry workers sample it).
     pub telemetry: TelemetryOrigin,
+    /// What makes it alert (the default: bottlenecks).
+    pub alert_rules: AlertRules,
 }
 
 impl NewDeployment {
@@ -54,6 +60,7 @@ impl NewDeployment {
             target_node_count,
             rollout: RolloutPolicy::default(),
             telemetry: TelemetryOrigin::default(),
+            alert_rules: AlertRules::default(),
         }
     }
 }
@@ -114,6 +121,8 @@ pub struct DeploymentChanges {
     pub max_retries: Option<u32>,
     /// A new `phase_timeout_seconds`, or no limit.
     pub phase_timeout_seconds: Option<Option<u32>>,
+    /// New alert rules, replacing the old ones whole.
+    pub alert_rules: Option<AlertRules>,
 }
 
 impl DeploymentChanges {
@@ -127,6 +136,9 @@ impl DeploymentChanges {
             after.description.clone_from(description);
         }
         after.rollout = self.applied_to_policy(deployment.rollout);
+        if let Some(rules) = &self.alert_rules {
+            after.alert_rules.clone_from(rules);
+        }
         after
     }
 
@@ -191,6 +203,11 @@ impl DeploymentChanges {
             "phase_timeout_seconds",
             new.phase_timeout_seconds != old.phase_timeout_seconds,
             json!(new.phase_timeout_seconds),
+        );
+        note(
+            "alert_rules",
+            after.alert_rules != deployment.alert_rules,
+            json!(after.alert_rules),
         );
         changed
     }
@@ -382,6 +399,7 @@ mod tests {
             target_node_count: 1,
             rollout: RolloutPolicy::default(),
             telemetry: TelemetryOrigin::Simulated,
+            alert_rules: AlertRules::default(),
             paused_at: None,
             created_at: chrono::DateTime::from_timestamp(0, 0).expect("valid"),
             updated_at: chrono::DateTime::from_timestamp(0, 0).expect("valid"),
@@ -426,17 +444,24 @@ pub enum WorkerKind {
     Lifecycle,
     /// Collects telemetry from running nodes.
     Telemetry,
+    /// Evaluates alert rules.
+    Alerts,
 }
 
 impl WorkerKind {
-    /// Both kinds.
-    pub const ALL: [WorkerKind; 2] = [WorkerKind::Lifecycle, WorkerKind::Telemetry];
+    /// The three kinds.
+    pub const ALL: [WorkerKind; 3] = [
+        WorkerKind::Lifecycle,
+        WorkerKind::Telemetry,
+        WorkerKind::Alerts,
+    ];
 
     /// The lower-case name used in the API and in the database.
     pub const fn as_str(self) -> &'static str {
         match self {
             WorkerKind::Lifecycle => "lifecycle",
             WorkerKind::Telemetry => "telemetry",
+            WorkerKind::Alerts => "alerts",
         }
     }
 }

@@ -130,6 +130,9 @@ pub struct Metrics {
     duplicates: Family<SourceLabel, Counter>,
     telemetry_tick: Histogram,
     slot_lag: Gauge<f64, AtomicU64>,
+    alerts_tick: Histogram,
+    alerts_fired: Counter,
+    alerts_resolved: Counter,
     expired_rows: Counter,
     partitions_created: Counter,
     partitions_dropped: Counter,
@@ -223,6 +226,24 @@ impl Metrics {
             "How long after its slot began the last collected slot was written",
             slot_lag.clone(),
         );
+        let alerts_tick = work_buckets();
+        registry.register(
+            "netorch_alert_evaluation_duration_seconds",
+            "Duration of an alerts tick (every due deployment evaluated, history expired)",
+            alerts_tick.clone(),
+        );
+        let alerts_fired = Counter::default();
+        registry.register(
+            "netorch_alerts_fired",
+            "Alerts this process's evaluations fired",
+            alerts_fired.clone(),
+        );
+        let alerts_resolved = Counter::default();
+        registry.register(
+            "netorch_alerts_resolved",
+            "Alerts this process's evaluations resolved",
+            alerts_resolved.clone(),
+        );
         let expired_rows = Counter::default();
         registry.register(
             "netorch_telemetry_expired_rows",
@@ -308,6 +329,9 @@ impl Metrics {
             duplicates,
             telemetry_tick,
             slot_lag,
+            alerts_tick,
+            alerts_fired,
+            alerts_resolved,
             expired_rows,
             partitions_created,
             partitions_dropped,
@@ -401,6 +425,13 @@ impl Metrics {
     pub fn telemetry_tick(&self, seconds: f64, slot_lag_seconds: f64) {
         self.telemetry_tick.observe(seconds);
         self.slot_lag.set(slot_lag_seconds);
+    }
+
+    /// An alerts tick ended after `seconds`, having fired and resolved so many alerts.
+    pub fn alerts_tick(&self, seconds: f64, fired: u64, resolved: u64) {
+        self.alerts_tick.observe(seconds);
+        self.alerts_fired.inc_by(fired);
+        self.alerts_resolved.inc_by(resolved);
     }
 
     /// Retention deleted `rows` rows and dropped `dropped` partitions; `created` were made

@@ -10,6 +10,7 @@
 //! Each fails with [`ServiceError`]; a change takes the actor it is recorded under and `now`.
 //! The public API uses `chrono`'s times, so the crate re-exports [`chrono`].
 
+pub mod alerts;
 pub mod bottlenecks;
 pub mod deployments;
 mod error;

@@ -53,6 +53,7 @@ fn run(label: &str, test_db: &TestDatabase) {
         target_node_count: NODES,
         rollout: Default::default(),
         telemetry: Default::default(),
+        alert_rules: Default::default(),
     };
     deployments::create(&mut conn, &new, None, epoch()).expect("create");
     // As a telemetry worker would have: PostgreSQL's time partitions for now and ahead.

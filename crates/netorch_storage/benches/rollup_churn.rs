@@ -55,6 +55,7 @@ fn run(label: &str, fillfactor: Option<u32>) {
         target_node_count: NODES,
         rollout: Default::default(),
         telemetry: Default::default(),
+        alert_rules: Default::default(),
     };
     let deployment = deployments::create(&mut conn, &new, None, epoch()).expect("create");
     let fleet = nodes::list(&mut conn, deployment.id, &NodeFilter::default())

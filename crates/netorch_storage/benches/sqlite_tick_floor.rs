@@ -45,6 +45,7 @@ fn product(nodes: i64) -> Vec<f64> {
         target_node_count: u32::try_from(nodes).expect("nodes fit a u32"),
         rollout: Default::default(),
         telemetry: Default::default(),
+        alert_rules: Default::default(),
     };
     let deployment = deployments::create(&mut conn, &new, None, epoch()).expect("create");
     let ids: Vec<NodeId> = nodes::list(&mut conn, deployment.id, &NodeFilter::default())

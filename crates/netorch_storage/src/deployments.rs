@@ -11,9 +11,9 @@ use crate::{DbConnection, Result, StorageError, events as event_log};
 pub use crate::deployment_rows::ensure_exists;
 use diesel::prelude::*;
 use netorch_domain::{
-    Deployment, DeploymentChanges, DeploymentId, DeploymentStatus, NewDeployment, NewEvent,
-    NodeState, NodeStateCounts, NodeTrigger, PauseReason, RolloutPolicy, Timestamp, hostname,
-    node_name,
+    AlertRules, Deployment, DeploymentChanges, DeploymentId, DeploymentStatus, NewDeployment,
+    NewEvent, NodeState, NodeStateCounts, NodeTrigger, PauseReason, RolloutPolicy, Timestamp,
+    hostname, node_name,
 };
 
 #[derive(Queryable, Selectable)]
@@ -31,6 +31,7 @@ struct DeploymentRow {
     phase_timeout_seconds: Option<i32>,
     paused_at: Option<i64>,
     telemetry_origin: String,
+    alert_rules: String,
 }
 
 /// A non-negative integer column as the domain's `u32`.
@@ -69,6 +70,12 @@ impl TryFrom<DeploymentRow> for Deployment {
                     table: "deployments",
                     detail: e.to_string(),
                 })?,
+            alert_rules: serde_json::from_str(&row.alert_rules).map_err(|e| {
+                StorageError::CorruptRow {
+                    table: "deployments",
+                    detail: format!("alert_rules: {e}"),
+                }
+            })?,
             paused_at: row
                 .paused_at
                 .map(|at| from_micros("deployments", at))
@@ -121,6 +128,7 @@ struct NewDeploymentRow<'a> {
     max_retries: i32,
     phase_timeout_seconds: Option<i32>,
     telemetry_origin: &'static str,
+    alert_rules: String,
 }
 
 #[derive(Insertable)]
@@ -259,6 +267,18 @@ fn stored_u32(value: Option<u32>, name: &str) -> Result<Option<i32>> {
     value.map(|v| stored_int(v, name)).transpose()
 }
 
+/// Alert rules as their column holds them, once they are checked.
+fn stored_rules(rules: &AlertRules) -> Result<String> {
+    rules.check().map_err(|problems| {
+        let said: Vec<String> = problems
+            .iter()
+            .map(|p| format!("alert_rules.{}: {}", p.field.join("."), p.message))
+            .collect();
+        StorageError::InvalidInput(said.join("; "))
+    })?;
+    serde_json::to_string(rules).map_err(|e| StorageError::InvalidInput(e.to_string()))
+}
+
 /// Creates a deployment and all its nodes, in `PENDING`, with a `DEPLOYMENT_CREATED` event, in
 /// one transaction: either everything exists afterwards or nothing does.
 pub fn create(
@@ -294,6 +314,7 @@ pub fn create(
                 "phase_timeout_seconds",
             )?,
             telemetry_origin: new.telemetry.as_str(),
+            alert_rules: stored_rules(&new.alert_rules)?,
         };
         let row: DeploymentRow = on_backend!(conn, |inner| {
             diesel::insert_into(deployments::table)
@@ -649,6 +670,7 @@ pub fn update(
                     rollout.phase_timeout_seconds,
                     "phase_timeout_seconds",
                 )?),
+                d::alert_rules.eq(stored_rules(&after.alert_rules)?),
                 d::updated_at.eq(to_micros(now)),
             ))
             .execute(conn)?;
@@ -684,6 +706,8 @@ pub fn delete(
         )
         .execute(conn)?;
         crate::rollups::delete_deployment(conn, id)?;
+        // Its alerts end with it (their history stays, as its events do).
+        crate::alerts::resolve_for_deleted(conn, id, now)?;
         // Nodes go by the foreign key's ON DELETE CASCADE.
         diesel::delete(deployments::table.find(id.get())).execute(conn)?;
         event_log::insert(

@@ -44,6 +44,15 @@ pub enum StorageError {
     /// The node does not exist (in that deployment).
     #[error("Node not found")]
     NodeNotFound,
+    /// No alert has that id or fingerprint.
+    #[error("Alert not found")]
+    AlertNotFound,
+    /// An acknowledgement of an alert that is not firing (pending or resolved).
+    #[error("the alert is {0}: only a firing alert can be acknowledged")]
+    AlertNotFiring(netorch_domain::AlertState),
+    /// No silence has that id.
+    #[error("Silence not found")]
+    SilenceNotFound,
     /// An API key of that name exists already (revoked or not).
     #[error("an API key named {0:?} exists already")]
     KeyExists(String),
@@ -110,6 +119,9 @@ impl StorageError {
             StorageError::DeploymentNotFound
             | StorageError::NodeNotFound
             | StorageError::KeyNotFound(_)
+            | StorageError::AlertNotFound
+            | StorageError::AlertNotFiring(_)
+            | StorageError::SilenceNotFound
             | StorageError::InvalidInput(_)
             | StorageError::KeyExists(_)
             | StorageError::Domain(_) => None,

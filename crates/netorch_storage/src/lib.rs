@@ -86,6 +86,7 @@ mod tiers;
 mod time;
 mod writer_queue;
 
+pub mod alerts;
 pub mod api_keys;
 pub mod deployment_rows;
 pub mod deployments;

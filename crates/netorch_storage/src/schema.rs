@@ -44,6 +44,8 @@ diesel::table! {
         decommissioning_nodes -> BigInt,
         /// `simulated` or `pushed` (`TelemetryOrigin`).
         telemetry_origin -> Text,
+        /// The alert rules as JSON (`AlertRules`); `{}` is the defaults.
+        alert_rules -> Text,
     }
 }
 
@@ -322,5 +324,94 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Alerts, one row per firing of a condition.
+    alerts (id) {
+        /// Id.
+        id -> BigInt,
+        /// From the identity labels.
+        fingerprint -> Text,
+        /// Deployment (no foreign key: history outlives it).
+        deployment_id -> BigInt,
+        /// Node, for an alert about one.
+        node_id -> Nullable<BigInt>,
+        /// Rule name.
+        rule -> Text,
+        /// `alertname` label.
+        alertname -> Text,
+        /// `critical`, `warning` or `info`.
+        severity -> Text,
+        /// `pending`, `firing` or `resolved`.
+        state -> Text,
+        /// JSON object.
+        labels -> Text,
+        /// JSON object.
+        annotations -> Text,
+        /// Microseconds since the epoch.
+        active_since -> BigInt,
+        /// Microseconds; NULL while pending.
+        starts_at -> Nullable<BigInt>,
+        /// Microseconds; NULL until resolved.
+        ends_at -> Nullable<BigInt>,
+        /// Microseconds; NULL while the condition holds.
+        clear_since -> Nullable<BigInt>,
+        /// Key name.
+        acknowledged_by -> Nullable<Text>,
+        /// Microseconds.
+        acknowledged_at -> Nullable<BigInt>,
+        /// Operator's comment.
+        ack_comment -> Nullable<Text>,
+        /// JSON array of silence ids.
+        silenced_by -> Text,
+        /// Microseconds.
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Silences.
+    silences (id) {
+        /// Id.
+        id -> BigInt,
+        /// JSON array of matchers.
+        matchers -> Text,
+        /// Microseconds.
+        starts_at -> BigInt,
+        /// Microseconds.
+        ends_at -> BigInt,
+        /// Key name.
+        created_by -> Text,
+        /// Why.
+        comment -> Text,
+        /// Microseconds.
+        created_at -> BigInt,
+        /// Key name of an early expiry.
+        expired_by -> Nullable<Text>,
+        /// Whether SILENCE_EXPIRED is written.
+        expiry_recorded -> Bool,
+    }
+}
+
+diesel::table! {
+    /// The alerts loop's progress per deployment.
+    alert_evaluations (deployment_id) {
+        /// Deployment.
+        deployment_id -> BigInt,
+        /// Start of the last slot evaluated, microseconds.
+        evaluated_slot -> BigInt,
+        /// Worker evaluating it now.
+        lease_owner -> Nullable<Text>,
+        /// Until when, microseconds.
+        lease_until -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(nodes -> deployments (deployment_id));
-diesel::allow_tables_to_appear_in_same_query!(deployments, nodes, telemetry_samples, events);
+diesel::allow_tables_to_appear_in_same_query!(
+    deployments,
+    nodes,
+    telemetry_samples,
+    events,
+    alerts,
+    alert_evaluations
+);

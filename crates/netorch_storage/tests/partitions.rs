@@ -26,6 +26,7 @@ fn writes_racing_the_partitions_of_their_range_never_fail(t: &TestDatabase) {
         target_node_count: 8,
         rollout: Default::default(),
         telemetry: Default::default(),
+        alert_rules: Default::default(),
     };
     let d = deployments::create(&mut conn, &new, None, t0()).expect("create");
     let all = nodes::list(&mut conn, d.id, &NodeFilter::default())

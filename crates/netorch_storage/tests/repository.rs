@@ -26,6 +26,7 @@ fn new_deployment(name: &str, nodes: u32) -> NewDeployment {
         target_node_count: nodes,
         rollout: Default::default(),
         telemetry: Default::default(),
+        alert_rules: Default::default(),
     }
 }
 

@@ -24,6 +24,7 @@ fn fleet(conn: &mut DbConnection, nodes: u32) -> (DeploymentId, Vec<Node>) {
         target_node_count: nodes,
         rollout: Default::default(),
         telemetry: Default::default(),
+        alert_rules: Default::default(),
     };
     let d = deployments::create(conn, &new, None, t0()).expect("create");
     let all = nodes::list(conn, d.id, &NodeFilter::default())

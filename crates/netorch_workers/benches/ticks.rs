@@ -52,6 +52,7 @@ fn run(label: &str, test_db: &TestDatabase) {
             target_node_count: NODES_PER_DEPLOYMENT,
             rollout: Default::default(),
             telemetry: Default::default(),
+            alert_rules: Default::default(),
         };
         deployments::create(&mut conn, &new, None, t0()).expect("create");
     }
@@ -91,6 +92,7 @@ fn pushes_during_rollout(label: &str, test_db: &TestDatabase, limits: TickLimits
             target_node_count: 100,
             rollout: Default::default(),
             telemetry: Default::default(),
+            alert_rules: Default::default(),
         },
         None,
         t0(),
@@ -106,6 +108,7 @@ fn pushes_during_rollout(label: &str, test_db: &TestDatabase, limits: TickLimits
             target_node_count: NODES_PER_DEPLOYMENT,
             rollout: Default::default(),
             telemetry: Default::default(),
+            alert_rules: Default::default(),
         };
         deployments::create(&mut conn, &new, None, t0()).expect("create");
     }

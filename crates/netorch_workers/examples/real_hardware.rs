@@ -132,6 +132,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             target_node_count: 4,
             rollout: Default::default(),
             telemetry: Default::default(),
+            alert_rules: Default::default(),
         },
         None,
         Utc::now(),

@@ -161,6 +161,16 @@ pub struct WorkerArgs {
     #[arg(long, env = "NETORCH_TELEMETRY_INTERVAL_MS", value_parser = clap::value_parser!(u64).range(1..))]
     pub telemetry_interval_ms: Option<u64>,
 
+    /// Alerts loop interval in milliseconds, which is also its evaluation slot: each
+    /// deployment's rules are evaluated once per slot, by one worker [default: 30000 / time
+    /// scale].
+    #[arg(long, env = "NETORCH_ALERT_INTERVAL_MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub alert_interval_ms: Option<u64>,
+
+    /// Keep resolved alerts and ended silences this many days.
+    #[arg(long, env = "NETORCH_KEEP_ALERTS_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep_alerts_days: u32,
+
     /// Forget worker loops silent this many seconds (shown by /health until then) [default:
     /// 900].
     #[arg(long, env = "NETORCH_FORGET_WORKERS_AFTER_SECS", value_parser = clap::value_parser!(u64).range(1..))]
@@ -203,16 +213,23 @@ fn parse_time_scale(text: &str) -> Result<f64, String> {
 }
 
 impl WorkerArgs {
-    /// The loop intervals: the flags, or the original's divided by the time scale.
+    /// The lifecycle and telemetry loops' intervals: the flags, or the original's divided by
+    /// the time scale.
     pub fn intervals(&self) -> (Duration, Duration) {
-        let pick = |flag: Option<u64>, default: Duration| {
-            flag.map(Duration::from_millis)
-                .unwrap_or_else(|| default.div_f64(self.time_scale))
-        };
         (
-            pick(self.lifecycle_interval_ms, LIFECYCLE_INTERVAL),
-            pick(self.telemetry_interval_ms, TELEMETRY_INTERVAL),
+            self.pick(self.lifecycle_interval_ms, LIFECYCLE_INTERVAL),
+            self.pick(self.telemetry_interval_ms, TELEMETRY_INTERVAL),
         )
+    }
+
+    /// The alerts loop's interval: the flag, or 30 s divided by the time scale.
+    pub fn alert_interval(&self) -> Duration {
+        self.pick(self.alert_interval_ms, crate::runner::ALERTS_INTERVAL)
+    }
+
+    fn pick(&self, flag: Option<u64>, default: Duration) -> Duration {
+        flag.map(Duration::from_millis)
+            .unwrap_or_else(|| default.div_f64(self.time_scale))
     }
 
     /// How long each tier of telemetry is kept.
@@ -243,18 +260,21 @@ impl WorkerArgs {
         self.time_scale != 1.0
             || self.lifecycle_interval_ms.is_some()
             || self.telemetry_interval_ms.is_some()
+            || self.alert_interval_ms.is_some()
             || self.name.is_some()
             || self.forget_workers_after_secs.is_some()
             || self.simulate_hang_every != 0
     }
 
-    /// Options running both loops.
+    /// Options running every loop.
     pub fn options(&self) -> WorkerOptions {
         let (lifecycle, telemetry) = self.intervals();
         let defaults = WorkerOptions::new(self.worker_name());
         WorkerOptions {
             lifecycle_interval: Some(lifecycle),
             telemetry_interval: Some(telemetry),
+            alerts_interval: Some(self.alert_interval()),
+            keep_alerts: chrono::TimeDelta::days(i64::from(self.keep_alerts_days)),
             forget_after: self
                 .forget_workers_after_secs
                 .map_or(defaults.forget_after, Duration::from_secs),
@@ -317,6 +337,7 @@ mod tests {
             Cli::try_parse_from(["x", "--time-scale", "10", "--telemetry-interval-ms", "1000"])
                 .expect("parse");
         assert_eq!(cli.workers.intervals().1, Duration::from_secs(1));
+        assert_eq!(cli.workers.alert_interval(), Duration::from_secs(3));
     }
 
     #[test]

@@ -6,6 +6,9 @@ pub enum WorkerError {
     /// The database refused or failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// An operation of the service layer (the alerts evaluation) failed.
+    #[error(transparent)]
+    Service(#[from] netorch_service::ServiceError),
     /// A tick could not check out the connection it needs within the pool's timeout.
     #[error(
         "{tick} needs a connection of the pool and none was free within its timeout: every one \
@@ -26,6 +29,12 @@ pub enum WorkerError {
 impl WorkerError {
     /// True for SQLite's "database is locked": worth retrying at once.
     pub fn is_database_locked(&self) -> bool {
-        matches!(self, WorkerError::Storage(e) if e.is_database_locked())
+        match self {
+            WorkerError::Storage(e)
+            | WorkerError::Service(netorch_service::ServiceError::Storage(e)) => {
+                e.is_database_locked()
+            }
+            _ => false,
+        }
     }
 }

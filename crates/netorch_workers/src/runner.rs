@@ -11,6 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// The alerts loop's default interval.
+pub const ALERTS_INTERVAL: Duration = Duration::from_secs(30);
+/// Resolved alerts and ended silences deleted per alerts tick at most (the rest wait).
+const ALERT_EXPIRY_BATCH: i64 = 10_000;
+
 /// Longest pause after repeated failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How often a tick that hit SQLite's "database is locked" is retried at once.
@@ -26,6 +31,11 @@ pub struct WorkerOptions {
     /// Run the telemetry loop at this interval, which is also the collection slot (the
     /// original: 5 s).
     pub telemetry_interval: Option<Duration>,
+    /// Run the alerts loop at this interval (30 s by default), which is also its evaluation
+    /// slot: each deployment is evaluated once per slot by one worker.
+    pub alerts_interval: Option<Duration>,
+    /// How long resolved alerts and ended silences are kept (90 days by default).
+    pub keep_alerts: chrono::TimeDelta,
     /// Forget loops (of any worker) silent this long when this worker's loops first report
     /// (`heartbeats::FORGET_AFTER` by default).
     pub forget_after: Duration,
@@ -43,6 +53,8 @@ impl WorkerOptions {
             name: name.into(),
             lifecycle_interval: Some(Duration::from_secs(2)),
             telemetry_interval: Some(Duration::from_secs(5)),
+            alerts_interval: Some(ALERTS_INTERVAL),
+            keep_alerts: chrono::TimeDelta::days(90),
             forget_after: heartbeats::FORGET_AFTER
                 .to_std()
                 .unwrap_or(Duration::from_secs(15 * 60)),
@@ -140,7 +152,30 @@ pub async fn run(
         });
         (WorkerKind::Telemetry, interval, tick)
     });
-    let loops: Vec<_> = [lifecycle, telemetry]
+    let alerts = options.alerts_interval.map(|interval| {
+        let metrics = Arc::clone(&options.metrics);
+        let name = options.name.clone();
+        let keep = options.keep_alerts;
+        let slot = chrono::TimeDelta::from_std(interval).unwrap_or(chrono::TimeDelta::MAX);
+        let tick: Arc<Tick> = Arc::new(move |db, now| {
+            let began = std::time::Instant::now();
+            let t = netorch_service::alerts::evaluate(db, &name, slot, now)?;
+            let expired =
+                netorch_service::alerts::expire(&mut *db.get()?, keep, now, ALERT_EXPIRY_BATCH)?;
+            metrics.alerts_tick(
+                began.elapsed().as_secs_f64(),
+                t.fired as u64,
+                t.resolved as u64,
+            );
+            Ok(format!(
+                "evaluated {} deployments: {} fired, {} resolved, {} changes, {} silences \
+                 ended, {expired} expired",
+                t.evaluated, t.fired, t.resolved, t.changes, t.silences_ended
+            ))
+        });
+        (WorkerKind::Alerts, interval, tick)
+    });
+    let loops: Vec<_> = [lifecycle, telemetry, alerts]
         .into_iter()
         .flatten()
         .map(|(kind, interval, tick)| {
@@ -219,7 +254,9 @@ async fn run_loop(
             }
             Err(error) => {
                 spec.metrics.tick_failure(spec.kind.as_str());
-                if let WorkerError::Storage(e) = &error {
+                if let WorkerError::Storage(e)
+                | WorkerError::Service(netorch_service::ServiceError::Storage(e)) = &error
+                {
                     e.count();
                 }
                 failures = failures.saturating_add(1);

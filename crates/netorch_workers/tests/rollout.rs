@@ -30,6 +30,7 @@ fn create(conn: &mut DbConnection, nodes: u32, rollout: RolloutPolicy) -> Deploy
         target_node_count: nodes,
         rollout,
         telemetry: Default::default(),
+        alert_rules: Default::default(),
     };
     deployments::create(conn, &new, None, t0())
         .expect("create")

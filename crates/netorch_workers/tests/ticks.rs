@@ -34,6 +34,7 @@ fn create_at(conn: &mut DbConnection, nodes: u32, at: Timestamp) -> DeploymentId
         target_node_count: nodes,
         rollout: Default::default(),
         telemetry: Default::default(),
+        alert_rules: Default::default(),
     };
     deployments::create(conn, &new, None, at)
         .expect("create")
@@ -243,6 +244,7 @@ fn a_pushed_only_deployment_gets_no_sampled_telemetry(t: &TestDatabase) {
         &mut conn,
         &NewDeployment {
             telemetry: TelemetryOrigin::Pushed,
+            alert_rules: Default::default(),
             ..NewDeployment::new("collected", 10)
         },
         None,
@@ -373,6 +375,71 @@ fn a_retried_failed_node_runs(t: &TestDatabase) {
     }
 }
 
+fn two_workers_evaluate_each_slot_once_and_fire_for_the_degraded_nodes(t: &TestDatabase) {
+    let hw = SimulatedHardware::default();
+    let d = create(&mut t.db.get().expect("connection"), 60);
+    {
+        let mut conn = t.db.get().expect("connection");
+        drive_lifecycle(&mut conn, &hw, 30);
+        // Fourteen minutes of readings: the default rule reads ten.
+        for step in 0..=14 * 12 {
+            let now = t0() + Duration::seconds(30 + 5 * step);
+            telemetry_tick(&t.db, &hw, TELEMETRY_INTERVAL, now).expect("telemetry tick");
+        }
+    }
+    let second_pool = Database::connect(t.url()).expect("second pool");
+    let barrier = Arc::new(Barrier::new(2));
+    let interval = chrono::TimeDelta::seconds(30);
+    // Slots from 11 minutes on, both workers at once: the default `for` is 2 minutes.
+    let evaluated: Vec<Vec<usize>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = [(&t.db, "w1"), (&second_pool, "w2")]
+            .into_iter()
+            .map(|(db, name)| {
+                let barrier = barrier.clone();
+                scope.spawn(move || {
+                    (0..6)
+                        .map(|slot| {
+                            let now = t0() + Duration::seconds(11 * 60 + 30 * slot + 1);
+                            barrier.wait();
+                            netorch_service::alerts::evaluate(db, name, interval, now)
+                                .expect("alerts tick")
+                                .evaluated
+                        })
+                        .collect::<Vec<usize>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("worker"))
+            .collect()
+    });
+    // Each slot evaluated by exactly one of them.
+    for slot in 0..6 {
+        assert_eq!(evaluated[0][slot] + evaluated[1][slot], 1, "{evaluated:?}");
+    }
+    let mut conn = t.db.get().expect("connection");
+    let fired = events::list(
+        &mut conn,
+        &EventQuery {
+            event_type: Some(EventType::AlertFiring),
+            limit: 1000,
+            ..EventQuery::of_deployment(d)
+        },
+    )
+    .expect("events");
+    let fired_nodes: Vec<NodeId> = fired.iter().filter_map(|e| e.node_id).collect();
+    let distinct: HashSet<NodeId> = fired_nodes.iter().copied().collect();
+    assert_eq!(distinct.len(), fired_nodes.len(), "each fired once");
+    let degraded_running: HashSet<NodeId> = fleet(&mut conn, d)
+        .into_iter()
+        .filter(|n| n.state == NodeState::Running && netorch_simulator::degraded(n.id))
+        .map(|n| n.id)
+        .collect();
+    assert!(!degraded_running.is_empty());
+    assert_eq!(distinct, degraded_running);
+}
+
 fn the_loops_tick_record_heartbeats_and_stop(t: &TestDatabase) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -386,6 +453,7 @@ fn the_loops_tick_record_heartbeats_and_stop(t: &TestDatabase) {
         name: "test-worker".into(),
         lifecycle_interval: Some(std::time::Duration::from_millis(20)),
         telemetry_interval: Some(std::time::Duration::from_millis(50)),
+        alerts_interval: Some(std::time::Duration::from_millis(30)),
         ..WorkerOptions::new("test-worker")
     };
     let db = t.db.clone();
@@ -405,14 +473,18 @@ fn the_loops_tick_record_heartbeats_and_stop(t: &TestDatabase) {
         for _ in 0..200 {
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
             let mut conn = db.get().expect("connection");
-            if telemetry::count(&mut conn, d).expect("count") > 0 {
+            let evaluated = heartbeats::list(&mut conn)
+                .expect("heartbeats")
+                .iter()
+                .any(|b| b.kind == WorkerKind::Alerts);
+            if telemetry::count(&mut conn, d).expect("count") > 0 && evaluated {
                 sampled = true;
                 break;
             }
         }
         assert!(
             sampled,
-            "the loops ran the deployment to RUNNING and sampled it"
+            "the loops ran the deployment to RUNNING, sampled it and evaluated its rules"
         );
         stop.send(()).expect("worker listening");
         worker.await.expect("worker stopped cleanly");
@@ -424,10 +496,7 @@ fn the_loops_tick_record_heartbeats_and_stop(t: &TestDatabase) {
         .filter(|b| b.name == "test-worker")
         .map(|b| b.kind)
         .collect();
-    assert_eq!(
-        kinds,
-        HashSet::from([WorkerKind::Lifecycle, WorkerKind::Telemetry])
-    );
+    assert_eq!(kinds, HashSet::from(WorkerKind::ALL));
     // A clean stop is recorded: neither loop is alive any more, at once.
     let now = chrono::Utc::now();
     for beat in beats.iter().filter(|b| b.name == "test-worker") {
@@ -557,6 +626,7 @@ backend_tests!(
     telemetry_writes_the_formula_once_per_node_and_slot,
     a_pushed_only_deployment_gets_no_sampled_telemetry,
     two_workers_make_each_transition_and_sample_once,
+    two_workers_evaluate_each_slot_once_and_fire_for_the_degraded_nodes,
     a_retried_failed_node_runs,
     the_loops_tick_record_heartbeats_and_stop,
     small_batches_move_the_nodes_one_transaction_moves,

@@ -274,6 +274,7 @@ impl FromInput for DeploymentCreate {
             rollout: shared.applied_to_policy(RolloutPolicy::default()),
             description: shared.description.flatten(),
             telemetry: telemetry.map(valid).transpose()?.unwrap_or_default(),
+            alert_rules: Default::default(),
         }))
     }
 }

@@ -133,7 +133,7 @@ pub struct Health {
     pub database: DatabaseStatus,
     /// How many deployments exist.
     pub active_deployments: i64,
-    /// Whether a lifecycle and a telemetry loop are both alive.
+    /// Whether a lifecycle, a telemetry and an alerts loop are all alive.
     pub active_workers: bool,
     /// The worker loops that reported recently, alive or not.
     pub workers: Vec<WorkerOut>,
@@ -195,7 +195,8 @@ pub async fn health(state: web::Data<ApiState>) -> HttpResponse {
         }
     };
     let alive = |kind: WorkerKind| beats.iter().any(|b| b.kind == kind && b.is_alive(now));
-    let active_workers = alive(WorkerKind::Lifecycle) && alive(WorkerKind::Telemetry);
+    // Every kind of loop: without the alerts loop, nobody would be told of anything.
+    let active_workers = WorkerKind::ALL.into_iter().all(alive);
     HttpResponse::Ok().json(Health {
         status: if database == DatabaseStatus::Healthy && active_workers {
             ServiceStatus::Healthy

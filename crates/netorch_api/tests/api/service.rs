@@ -59,11 +59,17 @@ fn health_reads_the_heartbeats(t: &TestDatabase) {
         .expect("beat");
         let (_, body) = get(&app, "/health").await;
         assert_eq!(
+            body["status"], "degraded",
+            "the alerts loop is missing: nobody would be told of anything"
+        );
+        heartbeats::record(&mut conn, "w2", WorkerKind::Alerts, interval, now, now).expect("beat");
+        let (_, body) = get(&app, "/health").await;
+        assert_eq!(
             (body["status"].as_str(), body["active_workers"].as_bool()),
             (Some("healthy"), Some(true))
         );
         let workers = body["workers"].as_array().expect("workers");
-        assert_eq!(workers.len(), 3);
+        assert_eq!(workers.len(), 4);
         let old = workers.iter().find(|w| w["name"] == "old").expect("old");
         assert_eq!(
             (old["kind"].as_str(), old["alive"].as_bool()),
