@@ -141,9 +141,14 @@ def main():
     started = time.time()
 
     def create():
+        # Quick alert rules, so that the degraded nodes' alerts fire (and some resolve, as
+        # nodes are deleted with their deployment) within the run.
         status, body = call(base, "POST", "/deployments",
                             {"name": f"chaos-{rng.randrange(1 << 20)}",
-                             "target_node_count": rng.randrange(20, 300)})
+                             "target_node_count": rng.randrange(20, 300),
+                             "alert_rules": {"bottleneck": {
+                                 "window_seconds": 30, "for_seconds": 2,
+                                 "resolve_after_seconds": 2}}})
         if status != 201:
             fail(f"create answered {status}: {body}")
             return
@@ -247,6 +252,10 @@ def main():
         if moving == 0:
             break
         time.sleep(0.5)
+    # A few alert intervals (1.5 s at this time scale) undisturbed: every pending alert has
+    # fired or been dropped by the end.
+    time.sleep(6)
+    settled = int(time.time() * 1e6)
 
     server.send_signal(signal.SIGTERM)
     if server.wait(timeout=30) != 0:
@@ -258,6 +267,7 @@ def main():
             fail(f"worker {name} exited {process.returncode}")
 
     check(Database(args.database_url), live, deleted, accepted)
+    check_alerts(Database(args.database_url), settled, counts)
     print(f"chaos: {counts}, {len(accepted)} samples answered 202", flush=True)
     if FAILURES:
         print(f"chaos: {len(FAILURES)} failures (seed {seed}, logs in {logs})", file=sys.stderr)
@@ -292,7 +302,7 @@ def check(db, live, deleted, accepted):
     chains = {}
     for node, kind, metadata in db.rows(
             "SELECT node_id, event_type, metadata FROM events WHERE node_id IS NOT NULL "
-            "ORDER BY id"):
+            "AND event_type NOT LIKE 'ALERT_%' ORDER BY id"):
         chains.setdefault(int(node), []).append(json.loads(metadata))
     for node, state in db.rows("SELECT id, state FROM nodes"):
         current = "PENDING"
@@ -345,6 +355,36 @@ def check(db, live, deleted, accepted):
     missing = [(d, n, t) for d, n, t in accepted if d in live and (n, t) not in stored]
     if missing:
         fail(f"{len(missing)} samples answered 202 are missing, e.g. {missing[:3]}")
+
+
+def check_alerts(db, settled, counts):
+    """Alerts under worker kills: none lost, duplicated or stuck in pending."""
+    told = {}
+    for kind, metadata in db.rows("SELECT event_type, metadata FROM events WHERE event_type IN "
+                                  "('ALERT_FIRING', 'ALERT_RESOLVED') ORDER BY id"):
+        alert = json.loads(metadata).get("alert_id")
+        told.setdefault(alert, []).append(kind)
+    alerts = db.rows("SELECT id, fingerprint, state, active_since FROM alerts")
+    for alert, fingerprint, state, active_since in alerts:
+        kinds = told.pop(int(alert), [])
+        want = {"pending": [], "firing": ["ALERT_FIRING"],
+                "resolved": ["ALERT_FIRING", "ALERT_RESOLVED"]}[state]
+        if kinds != want:
+            fail(f"alert {alert} ({fingerprint}) is {state} but its events are {kinds}")
+        # Pending longer than `for_seconds` (2) and a few intervals and leases: stuck.
+        if state == "pending" and settled - int(active_since) > 10_000_000:
+            fail(f"alert {alert} ({fingerprint}) stuck in pending since {active_since}")
+    if told:
+        fail(f"events of alerts that do not exist: {list(told)[:5]}")
+    open_twice = db.rows("SELECT fingerprint FROM alerts WHERE state <> 'resolved' "
+                         "GROUP BY fingerprint HAVING count(*) > 1")
+    if open_twice:
+        fail(f"{len(open_twice)} conditions with two open alerts, e.g. {open_twice[:3]}")
+    fired = sum(1 for a in alerts if a[2] != "pending")
+    if fired == 0:
+        fail("no alert fired: the run did not reach the alerts loop")
+    counts["alerts fired"] = fired
+    counts["alerts resolved"] = sum(1 for a in alerts if a[2] == "resolved")
 
 
 if __name__ == "__main__":

@@ -407,6 +407,12 @@ async fn run() -> anyhow::Result<()> {
         .with_max_body_bytes(usize::try_from(cli.max_body_bytes).unwrap_or(usize::MAX))
         .with_allowed_hosts(HostPolicy::for_listener(bound, &cli.allowed_host))
         .with_cors_origins(&cli.cors_origin)
+        .with_external_url(
+            &cli.worker
+                .external_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{bound}")),
+        )
         .with_future_sample_tolerance(std::time::Duration::from_secs_f64(
             cli.sample_future_tolerance_secs,
         ));

@@ -49,6 +49,8 @@ pub struct PermissionsOut {
     pub change: bool,
     /// `DELETE /deployments/{id}`.
     pub delete: bool,
+    /// Acknowledge alerts and make or expire silences.
+    pub respond: bool,
 }
 
 impl CallerOut {
@@ -71,6 +73,7 @@ impl CallerOut {
                 push_telemetry: role.may(Action::PushTelemetry),
                 change: role.may(Action::Change),
                 delete: role.may(Action::Delete),
+                respond: role.may(Action::Respond),
             },
         }
     }

@@ -28,6 +28,7 @@
 //!
 //! Only this crate knows HTTP and the API's JSON shapes.
 
+mod alerts;
 mod bottlenecks;
 mod deployments;
 mod events;
@@ -125,6 +126,9 @@ pub struct ApiState {
     future_sample_tolerance: std::time::Duration,
     /// Failed authentications per client address (see [`ApiState::with_auth_failure_limit`]).
     auth_failures: std::sync::Arc<limits::FailureBudget>,
+    /// Where people reach the dashboard, for alerts' `generator_url` (see
+    /// [`ApiState::with_external_url`]).
+    external_url: std::sync::Arc<str>,
 }
 
 impl ApiState {
@@ -166,7 +170,17 @@ impl ApiState {
             origins: std::sync::Arc::default(),
             future_sample_tolerance: DEFAULT_FUTURE_SAMPLE_TOLERANCE,
             auth_failures: std::sync::Arc::new(limits::FailureBudget::default()),
+            external_url: std::sync::Arc::from(""),
         }
+    }
+
+    /// The same state linking alerts to the dashboard at `url` (`http://netorch.example:8000`,
+    /// no trailing slash needed): their `generator_url` is `url` + `/ui/deployments/...`.
+    /// Default: none, so the links are paths (`/ui/deployments/4/nodes/node-007`);
+    /// netorch-server gives its `--external-url`, or its bound address.
+    pub fn with_external_url(mut self, url: &str) -> Self {
+        self.external_url = std::sync::Arc::from(url.trim_end_matches('/'));
+        self
     }
 
     /// The same state answering only requests whose `Host` `hosts` takes (421 otherwise): give
@@ -472,13 +486,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Every resource of the API: what it serves, who may call it, its part of the document. In
 /// the order the router tries their paths (actix tries a request's path against each in
 /// turn): the hot ones first.
-const RESOURCES: [http::operation::Resource; 9] = [
+const RESOURCES: [http::operation::Resource; 11] = [
     deployments::RESOURCE,
     nodes::RESOURCE,
     telemetry::RESOURCE,
     series::RESOURCE,
     bottlenecks::RESOURCE,
     events::RESOURCE,
+    alerts::RESOURCE,
+    alerts::SILENCES,
     keys::RESOURCE,
     service::RESOURCE,
     ui::RESOURCE,

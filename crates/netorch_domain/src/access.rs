@@ -74,6 +74,8 @@ pub enum Action {
     Change,
     /// Deletes a deployment.
     Delete,
+    /// Acknowledges alerts and silences them (operators and admins).
+    Respond,
 }
 
 impl Action {
@@ -84,6 +86,7 @@ impl Action {
             Action::PushTelemetry => "push telemetry",
             Action::Change => "change deployments or nodes",
             Action::Delete => "delete deployments",
+            Action::Respond => "acknowledge or silence alerts",
         }
     }
 }
@@ -134,13 +137,13 @@ mod tests {
     fn each_role_may_take_exactly_its_row_of_actions() {
         use Action::*;
         let table = [
-            (Role::Viewer, [true, false, false, false]),
-            (Role::Collector, [false, true, false, false]),
-            (Role::Operator, [true, true, true, false]),
-            (Role::Admin, [true, true, true, true]),
+            (Role::Viewer, [true, false, false, false, false]),
+            (Role::Collector, [false, true, false, false, false]),
+            (Role::Operator, [true, true, true, false, true]),
+            (Role::Admin, [true, true, true, true, true]),
         ];
         for (role, allowed) in table {
-            for (action, want) in [Read, PushTelemetry, Change, Delete]
+            for (action, want) in [Read, PushTelemetry, Change, Delete, Respond]
                 .into_iter()
                 .zip(allowed)
             {

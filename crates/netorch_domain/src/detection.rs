@@ -77,7 +77,7 @@ pub enum MetricKind {
 }
 
 impl MetricKind {
-    /// The three, in the order of [`Metrics`]' fields.
+    /// The three, in the order of [`Metrics`](crate::Metrics)' fields.
     pub const ALL: [MetricKind; 3] = [
         MetricKind::LatencyMs,
         MetricKind::ThroughputGbps,

@@ -167,6 +167,12 @@ pub struct WorkerArgs {
     #[arg(long, env = "NETORCH_ALERT_INTERVAL_MS", value_parser = clap::value_parser!(u64).range(1..))]
     pub alert_interval_ms: Option<u64>,
 
+    /// Where people reach the dashboard (`https://netorch.example.com`), for the links alerts
+    /// carry (`generator_url`) [default: netorch-server's own address; for netorch-worker,
+    /// http://127.0.0.1:8000].
+    #[arg(long, env = "NETORCH_EXTERNAL_URL", value_parser = parse_external_url)]
+    pub external_url: Option<String>,
+
     /// Keep resolved alerts and ended silences this many days.
     #[arg(long, env = "NETORCH_KEEP_ALERTS_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..))]
     pub keep_alerts_days: u32,
@@ -203,6 +209,17 @@ pub struct WorkerArgs {
     /// whose id is a multiple of N, on its first attempt (a retry gets through); 0 hangs none.
     #[arg(long, env = "NETORCH_SIMULATE_HANG_EVERY", default_value_t = 0)]
     pub simulate_hang_every: u64,
+}
+
+fn parse_external_url(text: &str) -> Result<String, String> {
+    let rest = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"))
+        .filter(|rest| !rest.is_empty() && !rest.contains(char::is_whitespace));
+    match rest {
+        Some(_) => Ok(text.trim_end_matches('/').to_owned()),
+        None => Err(format!("{text:?} is not an http:// or https:// URL")),
+    }
 }
 
 fn parse_time_scale(text: &str) -> Result<f64, String> {
@@ -347,6 +364,8 @@ mod tests {
             vec!["x", "--time-scale", "-2"],
             vec!["x", "--time-scale", "fast"],
             vec!["x", "--lifecycle-interval-ms", "0"],
+            vec!["x", "--external-url", "netorch.example.com"],
+            vec!["x", "--external-url", "https://"],
         ] {
             assert!(Cli::try_parse_from(&args).is_err(), "{args:?}");
         }

@@ -47,7 +47,8 @@ CREATE TABLE silences (
     -- Whether its SILENCE_EXPIRED event is written (by an early expiry, or by the alerts loop
     -- once it ends).
     expiry_recorded BOOLEAN NOT NULL DEFAULT FALSE,
-    CHECK (ends_at > starts_at)
+    -- Equal for one expired before it started.
+    CHECK (ends_at >= starts_at)
 );
 CREATE INDEX silences_open ON silences (ends_at) WHERE NOT expiry_recorded;
 

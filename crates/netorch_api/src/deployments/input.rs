@@ -164,6 +164,9 @@ fn read_shared_fields(
             .map(Some),
     };
     RolloutFields::read(errors, object, body, changes);
+    changes.alert_rules = object
+        .get("alert_rules")
+        .and_then(|value| crate::alerts::rules::read(errors, body, value));
 }
 
 /// The schemas of those fields, added to a body's.
@@ -172,6 +175,7 @@ fn shared_properties(builder: ObjectBuilder) -> ObjectBuilder {
         utoipa::openapi::schema::SchemaType::from_iter([Type::String, Type::Null]),
     );
     RolloutFields::properties(builder.property("description", description))
+        .property("alert_rules", crate::alerts::rules::schema())
         .additional_properties(Some(AdditionalProperties::FreeForm(false)))
 }
 
@@ -274,7 +278,7 @@ impl FromInput for DeploymentCreate {
             rollout: shared.applied_to_policy(RolloutPolicy::default()),
             description: shared.description.flatten(),
             telemetry: telemetry.map(valid).transpose()?.unwrap_or_default(),
-            alert_rules: Default::default(),
+            alert_rules: shared.alert_rules.unwrap_or_default(),
         }))
     }
 }

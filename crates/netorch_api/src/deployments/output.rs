@@ -39,6 +39,9 @@ pub struct DeploymentOut {
     /// Where its telemetry comes from.
     #[schema(schema_with = telemetry_origin_schema)]
     pub telemetry_origin: &'static str,
+    /// What makes it alert, every field shown.
+    #[schema(schema_with = crate::alerts::rules::schema)]
+    pub alert_rules: netorch_domain::AlertRules,
     /// How many of its nodes are in each state.
     pub node_states: NodeStatesOut,
 }
@@ -74,6 +77,7 @@ impl DeploymentOut {
             max_retries: d.rollout.max_retries,
             phase_timeout_seconds: d.rollout.phase_timeout_seconds,
             telemetry_origin: d.telemetry.as_str(),
+            alert_rules: d.alert_rules.clone(),
             node_states: (*counts).into(),
         }
     }

@@ -3,6 +3,7 @@
 //! bodies and the response shapes all use it.
 
 use netorch_analytics::{Method, MetricKind};
+use netorch_domain::alert::{AlertState, Comparison, Severity, SilenceState, ThresholdScope};
 use netorch_domain::{
     DeploymentStatus, EventType, NodeState, OperatorAction, Role, TelemetryOrigin, WorkerKind,
 };
@@ -35,6 +36,33 @@ pub fn schema<T: Choice>(description: &str) -> Schema {
         .into()
 }
 
+/// `true` or `false`, as a query parameter takes a flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flag {
+    /// `true`.
+    True,
+    /// `false`.
+    False,
+}
+
+impl Flag {
+    /// Both.
+    pub const ALL: [Flag; 2] = [Flag::True, Flag::False];
+
+    /// The name in a query string.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Flag::True => "true",
+            Flag::False => "false",
+        }
+    }
+
+    /// As a `bool`.
+    pub const fn get(self) -> bool {
+        matches!(self, Flag::True)
+    }
+}
+
 macro_rules! choices {
     ($($ty:ty),* $(,)?) => {$(
         impl Choice for $ty {
@@ -56,6 +84,12 @@ choices!(
     OperatorAction,
     Role,
     TelemetryOrigin,
+    Severity,
+    Comparison,
+    ThresholdScope,
+    AlertState,
+    SilenceState,
+    Flag,
     netorch_service::series::SeriesStep,
 );
 

@@ -210,6 +210,9 @@ pub enum ApiError {
     /// 409: the node's state does not allow the action.
     #[error("{}", .0.detail)]
     Conflict(ConflictDetail),
+    /// 409 `{"detail": ...}`: what the request asks of an alert its state does not allow.
+    #[error("{0}")]
+    StateConflict(String),
     /// 413: the body is larger than the server takes.
     #[error("request body larger than {0} bytes")]
     PayloadTooLarge(usize),
@@ -289,6 +292,9 @@ impl From<StorageError> for ApiError {
         match error {
             StorageError::DeploymentNotFound => ApiError::NotFound("Deployment not found"),
             StorageError::NodeNotFound => ApiError::NotFound("Node not found"),
+            StorageError::AlertNotFound => ApiError::NotFound("Alert not found"),
+            StorageError::SilenceNotFound => ApiError::NotFound("Silence not found"),
+            StorageError::AlertNotFiring(_) => ApiError::StateConflict(error.to_string()),
             StorageError::Domain(DomainError::IllegalTransition {
                 from,
                 trigger,
@@ -322,7 +328,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::StateConflict(_) => StatusCode::CONFLICT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::MisdirectedHost(_) => StatusCode::MISDIRECTED_REQUEST,
@@ -357,9 +363,8 @@ impl ResponseError for ApiError {
                 .json(detail(Cow::Borrowed(text))),
             ApiError::Forbidden(text)
             | ApiError::MisdirectedHost(text)
-            | ApiError::UnsupportedMediaType(text) => {
-                response.json(detail(Cow::Owned(text.clone())))
-            }
+            | ApiError::UnsupportedMediaType(text)
+            | ApiError::StateConflict(text) => response.json(detail(Cow::Owned(text.clone()))),
             ApiError::TooManyRequests { retry_after } => response
                 .insert_header((
                     actix_web::http::header::RETRY_AFTER,

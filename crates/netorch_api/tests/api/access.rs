@@ -117,6 +117,27 @@ fn each_role_can_do_exactly_its_row(t: &TestDatabase) {
             ("GET", "/deployments/D/events/stream", None, read),
             ("GET", "/metrics", None, read),
             ("GET", "/whoami", None, any),
+            ("GET", "/alerts", None, read),
+            ("GET", "/deployments/D/alerts", None, read),
+            ("GET", "/alerts/1", None, read),
+            ("POST", "/alerts/1/ack", Some(r#"{"comment": "x"}"#), change),
+            (
+                "POST",
+                "/alerts/1/unack",
+                Some(r#"{"comment": "x"}"#),
+                change,
+            ),
+            ("GET", "/silences", None, read),
+            (
+                "POST",
+                "/silences",
+                Some(
+                    r#"{"matchers": [{"name": "node", "value": "node-001"}], "ends_at": "2100-01-01T00:00:00Z", "comment": "x"}"#,
+                ),
+                change,
+            ),
+            ("GET", "/silences/1", None, read),
+            ("DELETE", "/silences/1", None, change),
         ];
         // The table has every operation the document lists but the open ones, so a route
         // added later cannot escape it.
@@ -125,7 +146,9 @@ fn each_role_can_do_exactly_its_row(t: &TestDatabase) {
             let open = netorch_api::open_paths().contains(&path.as_str());
             let short = path
                 .replace("{deployment_id}", "D")
-                .replace("{node_id}", "N");
+                .replace("{node_id}", "N")
+                .replace("{alert}", "1")
+                .replace("{silence_id}", "1");
             let methods = item.as_object().expect("path item").keys();
             for method in
                 methods.filter(|m| ["get", "post", "put", "patch", "delete"].contains(&m.as_str()))
@@ -295,7 +318,8 @@ fn with_auth_off_no_key_is_needed(t: &TestDatabase) {
         assert_eq!(
             me,
             json!({"actor": "anonymous", "role": "admin", "keys_required": false,
-                   "may": {"read": true, "push_telemetry": true, "change": true, "delete": true},
+                   "may": {"read": true, "push_telemetry": true, "change": true, "delete": true,
+                           "respond": true},
                    "deployments": null})
         );
     })
@@ -322,6 +346,7 @@ fn whoami_tells_a_key_its_role(t: &TestDatabase) {
                     assert_eq!(me["deployments"], Value::Null);
                     assert_eq!(me["may"]["change"], *role >= Role::Operator);
                     assert_eq!(me["may"]["delete"], *role == Role::Admin);
+                    assert_eq!(me["may"]["respond"], *role >= Role::Operator);
                     assert_eq!(me["may"]["push_telemetry"], *role != Role::Viewer);
                 }
                 _ => assert_eq!(status, StatusCode::UNAUTHORIZED, "{who:?}"),

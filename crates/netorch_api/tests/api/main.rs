@@ -4,6 +4,7 @@
 #[macro_use]
 mod common;
 mod access;
+mod alerts;
 mod analytics;
 mod deployments;
 mod events;

@@ -152,6 +152,12 @@ fn a_limited_key_reaches_its_deployments_and_who_it_is(t: &TestDatabase) {
             ("POST", "/deployments".to_owned(), 403),
             ("GET", "/metrics".to_owned(), 403),
             ("GET", "/".to_owned(), 200),
+            // Alerts: its deployments' only, read per deployment.
+            ("GET", format!("/deployments/{mine}/alerts"), 200),
+            ("GET", format!("/deployments/{other}/alerts"), 403),
+            ("GET", "/alerts".to_owned(), 403),
+            ("GET", "/alerts/1".to_owned(), 403),
+            ("GET", "/silences".to_owned(), 403),
         ] {
             let body = (method == "POST").then_some(r#"{"name": "y", "target_node_count": 1}"#);
             let (status, answer) = call(&app, request(method, &uri, &auth, body)).await;

@@ -149,6 +149,15 @@ fn openapi_lists_every_route_and_docs_work_offline(t: &TestDatabase) {
             ("get", "/openapi.json"),
             ("get", "/whoami"),
             ("get", "/ui"),
+            ("get", "/alerts"),
+            ("get", "/deployments/{deployment_id}/alerts"),
+            ("get", "/alerts/{alert}"),
+            ("post", "/alerts/{alert}/ack"),
+            ("post", "/alerts/{alert}/unack"),
+            ("get", "/silences"),
+            ("post", "/silences"),
+            ("get", "/silences/{silence_id}"),
+            ("delete", "/silences/{silence_id}"),
         ];
         let (status, doc) = get(&app, "/openapi.json").await;
         assert_eq!(status, StatusCode::OK);
@@ -162,7 +171,9 @@ fn openapi_lists_every_route_and_docs_work_offline(t: &TestDatabase) {
             // And the app serves it: neither 404 from routing nor 405.
             let uri = path
                 .replace("{deployment_id}", "1")
-                .replace("{node_id}", "1");
+                .replace("{node_id}", "1")
+                .replace("{alert}", "1")
+                .replace("{silence_id}", "1");
             let req = test::TestRequest::default()
                 .method(method.to_uppercase().parse().expect("method"))
                 .uri(&uri)
@@ -314,7 +325,9 @@ fn unknown_paths_and_methods_are_json_errors(t: &TestDatabase) {
             documented.sort();
             let uri = path
                 .replace("{deployment_id}", "1")
-                .replace("{node_id}", "1");
+                .replace("{node_id}", "1")
+                .replace("{alert}", "1")
+                .replace("{silence_id}", "1");
             let req = test::TestRequest::default()
                 .method(actix_web::http::Method::TRACE)
                 .uri(&uri)

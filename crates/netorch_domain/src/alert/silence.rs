@@ -178,14 +178,15 @@ pub struct Silence {
 }
 
 impl Silence {
-    /// Its state at `now`.
+    /// Its state at `now`. One expired before it started (its end moved to its start) is
+    /// expired.
     pub fn state(&self, now: Timestamp) -> SilenceState {
-        if now < self.starts_at {
-            SilenceState::Pending
-        } else if now < self.ends_at {
-            SilenceState::Active
-        } else {
+        if now >= self.ends_at || self.ends_at <= self.starts_at {
             SilenceState::Expired
+        } else if now < self.starts_at {
+            SilenceState::Pending
+        } else {
+            SilenceState::Active
         }
     }
 }
@@ -282,6 +283,8 @@ mod tests {
         let all = [silence(1, 0, 100), silence(2, 50, 200), silence(3, 0, 10)];
         assert_eq!(all[1].state(at(20)), SilenceState::Pending);
         assert_eq!(all[2].state(at(20)), SilenceState::Expired);
+        // Expired before it started: its end is its start.
+        assert_eq!(silence(4, 50, 50).state(at(20)), SilenceState::Expired);
         let l = labels(&[("deployment", "4")]);
         assert_eq!(
             ActiveSilences::new(&all, at(20)).silencing(&l),

@@ -15,7 +15,9 @@ use chrono::TimeDelta;
 use decide::RuleTimings;
 use netorch_domain::alert::{BOTTLENECK_RULE_NAME, NewSilence, SilenceState};
 use netorch_domain::{Alert, AlertId, DeploymentId, Silence, SilenceId, Timestamp};
-use netorch_storage::alerts::{self as store, AlertFilter, evaluations, silences};
+use netorch_storage::alerts::{self as store, evaluations, silences};
+/// Which alerts a listing shows, and what an applied evaluation told (storage's types).
+pub use netorch_storage::alerts::{AlertFilter, Applied};
 use netorch_storage::{Database, DbConnection, StorageError, deployments};
 
 /// What one pass of the alerts loop did.
@@ -90,7 +92,7 @@ pub fn evaluate_deployment(
     id: DeploymentId,
     slot: Timestamp,
     now: Timestamp,
-) -> Result<Option<store::Applied>, ServiceError> {
+) -> Result<Option<Applied>, ServiceError> {
     let deployment = match deployments::get(&mut *db.get()?, id) {
         Ok(deployment) => deployment,
         Err(StorageError::DeploymentNotFound) => return Ok(None),
@@ -162,17 +164,31 @@ pub fn get(conn: &mut DbConnection, alert: &AlertRef) -> Result<Alert, ServiceEr
     })
 }
 
-/// A page of alerts, newest first, after the cursor `before`.
+/// A page of alerts, newest first, after the cursor `before` (of any deployment the filter
+/// names, deleted ones' history included).
 pub fn list(
     conn: &mut DbConnection,
     filter: &AlertFilter,
     before: Option<AlertId>,
     limit: i64,
 ) -> Result<Vec<Alert>, ServiceError> {
-    if let Some(deployment) = filter.deployment {
-        deployments::ensure_exists(conn, deployment)?;
-    }
     Ok(store::list(conn, filter, before, limit)?)
+}
+
+/// A page of `deployment`'s alerts, which must exist (`Storage(DeploymentNotFound)`).
+pub fn list_of(
+    conn: &mut DbConnection,
+    deployment: DeploymentId,
+    filter: &AlertFilter,
+    before: Option<AlertId>,
+    limit: i64,
+) -> Result<Vec<Alert>, ServiceError> {
+    deployments::ensure_exists(conn, deployment)?;
+    let filter = AlertFilter {
+        deployment: Some(deployment),
+        ..filter.clone()
+    };
+    Ok(store::list(conn, &filter, before, limit)?)
 }
 
 /// Acknowledges (`true`) or un-acknowledges the alert as `by` with `comment`.

@@ -204,11 +204,17 @@ pub fn list(
     let at = to_micros(now);
     let mut query = silences::table.select(SilenceRow::as_select()).into_boxed();
     query = match state {
-        Some(SilenceState::Pending) => query.filter(silences::starts_at.gt(at)),
+        Some(SilenceState::Pending) => query
+            .filter(silences::starts_at.gt(at))
+            .filter(silences::ends_at.gt(silences::starts_at)),
         Some(SilenceState::Active) => query
             .filter(silences::starts_at.le(at))
             .filter(silences::ends_at.gt(at)),
-        Some(SilenceState::Expired) => query.filter(silences::ends_at.le(at)),
+        Some(SilenceState::Expired) => query.filter(
+            silences::ends_at
+                .le(at)
+                .or(silences::ends_at.le(silences::starts_at)),
+        ),
         None => query,
     };
     if let Some(before) = before {

@@ -88,6 +88,17 @@ impl<'a> Input<'a> {
         )
     }
 
+    /// A path parameter as text within `field`'s limits.
+    pub fn path_string(&mut self, field: &StringField) -> Option<String> {
+        self.ask("path", field.name);
+        let raw = self.req.match_info().get(field.name).unwrap_or_default();
+        field.read(
+            &mut self.errors,
+            &[LocItem::from("path")],
+            &Value::from(raw),
+        )
+    }
+
     /// A path parameter naming a node.
     pub fn path_node(&mut self, field: &NodeRefField) -> Option<netorch_domain::NodeRef> {
         self.ask("path", field.name);

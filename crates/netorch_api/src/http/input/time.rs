@@ -63,6 +63,20 @@ impl TimeField {
             .into()
     }
 
+    /// The field's schema in a JSON body, which also takes Unix seconds: an RFC 3339 string or
+    /// a number.
+    pub fn body_schema(&self) -> Schema {
+        utoipa::openapi::schema::AnyOfBuilder::new()
+            .item(self.schema())
+            .item(
+                Object::builder()
+                    .schema_type(Type::Number)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Double))),
+            )
+            .description(Some(self.description))
+            .into()
+    }
+
     /// The field as a query parameter.
     pub fn parameter(&self, place: ParameterIn) -> Parameter {
         parameter(self.name, place, self.description, self.schema())
