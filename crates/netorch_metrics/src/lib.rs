@@ -16,7 +16,7 @@ mod process;
 pub mod serve;
 
 use netorch_analytics::Method;
-use netorch_domain::{DeploymentStatus, NodeState};
+use netorch_domain::{AlertState, DeploymentStatus, NodeState, Severity};
 use netorch_storage::Database;
 use netorch_storage::deployments::fleet_summary;
 use prometheus_client::collector::Collector;
@@ -596,8 +596,44 @@ impl Collector for FleetCollector {
                 status: status.as_str(),
             })?)?;
         }
+        let open = self
+            .db
+            .get()
+            .and_then(|mut conn| netorch_storage::alerts::open_counts(&mut conn));
+        let open = match open {
+            Ok(open) => open,
+            Err(e) => {
+                log::warn!("metrics: alert counts unavailable: {e}");
+                return Ok(());
+            }
+        };
+        let mut alerts = encoder.encode_descriptor(
+            "netorch_alerts",
+            "Unresolved alerts by state (pending, firing) and severity, across the fleet",
+            None,
+            MetricType::Gauge,
+        )?;
+        // Every pair, zeros included, so that a graph does not lose a line when none fires.
+        for state in [AlertState::Pending, AlertState::Firing] {
+            for severity in Severity::ALL {
+                let count = open
+                    .iter()
+                    .find(|(s, v, _)| *s == state && *v == severity)
+                    .map_or(0, |(_, _, n)| i64::try_from(*n).unwrap_or(i64::MAX));
+                ConstGauge::new(count).encode(alerts.encode_family(&AlertLabels {
+                    state: state.as_str(),
+                    severity: severity.as_str(),
+                })?)?;
+            }
+        }
         Ok(())
     }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AlertLabels {
+    state: &'static str,
+    severity: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -238,6 +238,14 @@ fn metrics_count_requests_by_route_and_read_the_fleet_from_the_counters(t: &Test
             sample(&text, "netorch_deployments{status=\"COMPLETE\"}"),
             Some(0.0)
         );
+        // Unresolved alerts by state and severity, zeros included.
+        assert_eq!(
+            sample(
+                &text,
+                "netorch_alerts{state=\"firing\",severity=\"critical\"}"
+            ),
+            Some(0.0)
+        );
 
         // The pool, the process and the build.
         assert!(sample(&text, "netorch_database_connections_max").is_some_and(|n| n >= 1.0));
@@ -293,6 +301,7 @@ fn the_grafana_dashboard_queries_metrics_that_exist() {
     let collected = [
         "netorch_nodes",
         "netorch_deployments",
+        "netorch_alerts",
         "netorch_database_connections_in_use",
         "netorch_database_connection_waits_total",
         "netorch_database_errors_total",
