@@ -21,6 +21,9 @@ Loopback only. Usage:
     scripts/chaos.py --bin-dir target/release --database-url 'postgres://...' [--seconds 45]
 """
 import argparse
+import hashlib
+import hmac
+import http.server
 import json
 import os
 import random
@@ -132,6 +135,14 @@ def main():
     for name in ("chaos-a", "chaos-b"):
         workers[name] = start(worker_command + ["--name", name],
                               os.path.join(logs, f"{name}.log"))
+
+    # A webhook receiver on loopback: every alert is told through the outbox while workers die.
+    hook = WebhookSink()
+    status, body = call(base, "POST", "/receivers",
+                        {"name": "chaos-hook", "kind": "webhook", "url": hook.url,
+                         "secret": WebhookSink.SECRET})
+    if status != 201:
+        fail(f"receiver answered {status}: {body}")
 
     live = {}          # deployment id -> list of node ids
     deleted = {}       # deployment id -> time of its 204
@@ -256,6 +267,14 @@ def main():
     # fired or been dropped by the end.
     time.sleep(6)
     settled = int(time.time() * 1e6)
+    # The outbox drains: a notification a killed worker had claimed waits for its lease (30 s)
+    # to end, then another worker sends it (again, if the dead one had sent it already).
+    db = Database(args.database_url)
+    drain_deadline = time.time() + 60
+    while time.time() < drain_deadline:
+        if int(db.rows("SELECT count(*) FROM notifications WHERE state = 'pending'")[0][0]) == 0:
+            break
+        time.sleep(1)
 
     server.send_signal(signal.SIGTERM)
     if server.wait(timeout=30) != 0:
@@ -268,6 +287,8 @@ def main():
 
     check(Database(args.database_url), live, deleted, accepted)
     check_alerts(Database(args.database_url), settled, counts)
+    check_deliveries(Database(args.database_url), hook, counts)
+    hook.server.shutdown()
     print(f"chaos: {counts}, {len(accepted)} samples answered 202", flush=True)
     if FAILURES:
         print(f"chaos: {len(FAILURES)} failures (seed {seed}, logs in {logs})", file=sys.stderr)
@@ -355,6 +376,70 @@ def check(db, live, deleted, accepted):
     missing = [(d, n, t) for d, n, t in accepted if d in live and (n, t) not in stored]
     if missing:
         fail(f"{len(missing)} samples answered 202 are missing, e.g. {missing[:3]}")
+
+
+class WebhookSink:
+    """A loopback webhook receiver that checks each request's signature and keeps its alerts."""
+    SECRET = "chaos-signing-key"
+
+    def __init__(self):
+        received = self.received = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                stamp = self.headers.get("X-Netorch-Timestamp", "")
+                want = "v1=" + hmac.new(WebhookSink.SECRET.encode(), stamp.encode() + b"." + body,
+                                        hashlib.sha256).hexdigest()
+                if not hmac.compare_digest(want, self.headers.get("X-Netorch-Signature", "")):
+                    fail("a webhook request with a bad signature")
+                payload = json.loads(body)
+                with LOCK:
+                    for alert in payload["alerts"]:
+                        # One alert is its fingerprint and when it fired (a condition that
+                        # fires again after it resolved is a new alert).
+                        received.append((alert["fingerprint"], alert["status"],
+                                         alert["startsAt"]))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def check_deliveries(db, hook, counts):
+    """The outbox under worker kills: every firing and resolve told, in order, none lost."""
+    pending = db.rows("SELECT count(*) FROM notifications WHERE state <> 'delivered'")
+    if int(pending[0][0]) != 0:
+        fail(f"{pending[0][0]} notifications not delivered after settling")
+    told = {}
+    by_print = {}
+    with LOCK:
+        for fingerprint, status, starts in hook.received:
+            told.setdefault((fingerprint, starts), []).append(status)
+            by_print.setdefault(fingerprint, set()).add(status)
+    for fingerprint, statuses in told.items():
+        # Repeats are allowed (a retry after a worker died mid-request), order is not.
+        seen_resolved = False
+        for status in statuses:
+            if status == "resolved":
+                seen_resolved = True
+            elif seen_resolved:
+                fail(f"{fingerprint}: a firing after its resolve at the webhook ({statuses})")
+    for alert, fingerprint, state in db.rows("SELECT id, fingerprint, state FROM alerts "
+                                             "WHERE state <> 'pending'"):
+        statuses = by_print.get(fingerprint, set())
+        if "firing" not in statuses:
+            fail(f"alert {alert} ({fingerprint}) fired but the webhook never heard")
+        if state == "resolved" and "resolved" not in statuses:
+            fail(f"alert {alert} ({fingerprint}) resolved but the webhook never heard")
+    counts["webhook requests"] = len(hook.received)
+    counts["repeats"] = len(hook.received) - sum(len(set(s)) for s in told.values())
 
 
 def check_alerts(db, settled, counts):

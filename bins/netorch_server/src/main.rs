@@ -464,10 +464,14 @@ async fn run() -> anyhow::Result<()> {
                 SimulatedHardware::new(cli.worker.time_scale)
                     .with_hang_every(cli.worker.simulate_hang_every),
             );
-            let options = netorch_workers::WorkerOptions {
+            let mut options = netorch_workers::WorkerOptions {
                 metrics: Arc::clone(&metrics),
                 ..cli.worker.options()
             };
+            // The links alerts carry point at this server unless --external-url says otherwise.
+            if cli.worker.external_url.is_none() {
+                options.delivery.external_url = format!("http://{bound}");
+            }
             Some(tokio::spawn(netorch_workers::run(
                 db.clone(),
                 hardware.clone(),

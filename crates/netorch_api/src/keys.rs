@@ -51,6 +51,8 @@ pub struct PermissionsOut {
     pub delete: bool,
     /// Acknowledge alerts and make or expire silences.
     pub respond: bool,
+    /// Manage alert receivers and retry failed notifications.
+    pub manage_receivers: bool,
 }
 
 impl CallerOut {
@@ -74,6 +76,7 @@ impl CallerOut {
                 change: role.may(Action::Change),
                 delete: role.may(Action::Delete),
                 respond: role.may(Action::Respond),
+                manage_receivers: role.may(Action::ManageReceivers),
             },
         }
     }

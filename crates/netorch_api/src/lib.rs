@@ -486,7 +486,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Every resource of the API: what it serves, who may call it, its part of the document. In
 /// the order the router tries their paths (actix tries a request's path against each in
 /// turn): the hot ones first.
-const RESOURCES: [http::operation::Resource; 11] = [
+const RESOURCES: [http::operation::Resource; 12] = [
     deployments::RESOURCE,
     nodes::RESOURCE,
     telemetry::RESOURCE,
@@ -495,6 +495,7 @@ const RESOURCES: [http::operation::Resource; 11] = [
     events::RESOURCE,
     alerts::RESOURCE,
     alerts::SILENCES,
+    alerts::RECEIVERS,
     keys::RESOURCE,
     service::RESOURCE,
     ui::RESOURCE,

@@ -38,7 +38,7 @@ impl Role {
     pub const fn may(self, action: Action) -> bool {
         match (self, action) {
             (Role::Admin, _) => true,
-            (Role::Operator, action) => !matches!(action, Action::Delete),
+            (Role::Operator, action) => !matches!(action, Action::Delete | Action::ManageReceivers),
             (Role::Viewer, action) => matches!(action, Action::Read),
             (Role::Collector, action) => matches!(action, Action::PushTelemetry),
         }
@@ -76,6 +76,8 @@ pub enum Action {
     Delete,
     /// Acknowledges alerts and silences them (operators and admins).
     Respond,
+    /// Reads and changes where alerts are told: receivers, notifications' retries (admins).
+    ManageReceivers,
 }
 
 impl Action {
@@ -87,6 +89,7 @@ impl Action {
             Action::Change => "change deployments or nodes",
             Action::Delete => "delete deployments",
             Action::Respond => "acknowledge or silence alerts",
+            Action::ManageReceivers => "manage alert receivers",
         }
     }
 }
@@ -137,15 +140,22 @@ mod tests {
     fn each_role_may_take_exactly_its_row_of_actions() {
         use Action::*;
         let table = [
-            (Role::Viewer, [true, false, false, false, false]),
-            (Role::Collector, [false, true, false, false, false]),
-            (Role::Operator, [true, true, true, false, true]),
-            (Role::Admin, [true, true, true, true, true]),
+            (Role::Viewer, [true, false, false, false, false, false]),
+            (Role::Collector, [false, true, false, false, false, false]),
+            (Role::Operator, [true, true, true, false, true, false]),
+            (Role::Admin, [true, true, true, true, true, true]),
         ];
         for (role, allowed) in table {
-            for (action, want) in [Read, PushTelemetry, Change, Delete, Respond]
-                .into_iter()
-                .zip(allowed)
+            for (action, want) in [
+                Read,
+                PushTelemetry,
+                Change,
+                Delete,
+                Respond,
+                ManageReceivers,
+            ]
+            .into_iter()
+            .zip(allowed)
             {
                 assert_eq!(role.may(action), want, "{role} {action:?}");
             }

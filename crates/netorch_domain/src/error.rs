@@ -53,6 +53,18 @@ pub enum DomainError {
     /// A string that names no silence state.
     #[error("unknown silence state {0:?}: use pending, active or expired")]
     UnknownSilenceState(String),
+    /// A string that names no receiver kind.
+    #[error("unknown receiver kind {0:?}: use alertmanager, webhook or pagerduty")]
+    UnknownReceiverKind(String),
+    /// A string that names no notification action.
+    #[error("unknown notification action {0:?}")]
+    UnknownNotificationAction(String),
+    /// A string that names no notification state.
+    #[error("unknown notification state {0:?}: use pending, delivered or failed")]
+    UnknownNotificationState(String),
+    /// A receiver that cannot work.
+    #[error("invalid receiver: {0}")]
+    InvalidReceiver(String),
     /// A silence matcher that cannot be used.
     #[error("invalid matcher: {0}")]
     InvalidMatcher(String),

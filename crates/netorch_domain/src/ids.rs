@@ -57,3 +57,11 @@ id_type!(
     /// A silence's database id.
     SilenceId
 );
+id_type!(
+    /// A receiver's database id.
+    ReceiverId
+);
+id_type!(
+    /// A notification's database id, in the order of the changes it tells.
+    NotificationId
+);

@@ -26,7 +26,9 @@ pub use detection::{Method, MetricKind};
 pub use error::DomainError;
 pub use event::{EventType, NewEvent, PauseReason};
 pub use hardware::{Phase, PhaseStatus, Provisioner, TelemetrySource};
-pub use ids::{AlertId, DeploymentId, EventId, NodeId, SampleId, SilenceId};
+pub use ids::{
+    AlertId, DeploymentId, EventId, NodeId, NotificationId, ReceiverId, SampleId, SilenceId,
+};
 pub use model::{
     Deployment, DeploymentChanges, EVENT_TEXT_MAX_CHARS, Event, NewDeployment, Node, NodeRef,
     NodeStateCounts, TelemetryOrigin, WorkerHeartbeat, WorkerKind, excerpt, hostname, node_name,

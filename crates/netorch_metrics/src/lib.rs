@@ -133,6 +133,7 @@ pub struct Metrics {
     alerts_tick: Histogram,
     alerts_fired: Counter,
     alerts_resolved: Counter,
+    notifications: Family<OutcomeLabel, Counter>,
     expired_rows: Counter,
     partitions_created: Counter,
     partitions_dropped: Counter,
@@ -244,6 +245,17 @@ impl Metrics {
             "Alerts this process's evaluations resolved",
             alerts_resolved.clone(),
         );
+        let notifications = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "netorch_notifications",
+            "Notification attempts by outcome (delivered, retried, failed)",
+            notifications.clone(),
+        );
+        for outcome in ["delivered", "retried", "failed"] {
+            notifications
+                .get_or_create(&OutcomeLabel { outcome })
+                .inc_by(0);
+        }
         let expired_rows = Counter::default();
         registry.register(
             "netorch_telemetry_expired_rows",
@@ -332,6 +344,7 @@ impl Metrics {
             alerts_tick,
             alerts_fired,
             alerts_resolved,
+            notifications,
             expired_rows,
             partitions_created,
             partitions_dropped,
@@ -432,6 +445,19 @@ impl Metrics {
         self.alerts_tick.observe(seconds);
         self.alerts_fired.inc_by(fired);
         self.alerts_resolved.inc_by(resolved);
+    }
+
+    /// A delivery pass: notifications delivered, to be retried, and given up on.
+    pub fn deliveries(&self, delivered: u64, retried: u64, failed: u64) {
+        for (outcome, count) in [
+            ("delivered", delivered),
+            ("retried", retried),
+            ("failed", failed),
+        ] {
+            self.notifications
+                .get_or_create(&OutcomeLabel { outcome })
+                .inc_by(count);
+        }
     }
 
     /// Retention deleted `rows` rows and dropped `dropped` partitions; `created` were made
@@ -628,6 +654,11 @@ impl Collector for FleetCollector {
         }
         Ok(())
     }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -53,6 +53,15 @@ pub enum StorageError {
     /// No silence has that id.
     #[error("Silence not found")]
     SilenceNotFound,
+    /// No receiver has that id.
+    #[error("Receiver not found")]
+    ReceiverNotFound,
+    /// A receiver of that name exists already.
+    #[error("a receiver named {0:?} exists already")]
+    ReceiverExists(String),
+    /// No notification has that id.
+    #[error("Notification not found")]
+    NotificationNotFound,
     /// An API key of that name exists already (revoked or not).
     #[error("an API key named {0:?} exists already")]
     KeyExists(String),
@@ -122,6 +131,9 @@ impl StorageError {
             | StorageError::AlertNotFound
             | StorageError::AlertNotFiring(_)
             | StorageError::SilenceNotFound
+            | StorageError::ReceiverNotFound
+            | StorageError::ReceiverExists(_)
+            | StorageError::NotificationNotFound
             | StorageError::InvalidInput(_)
             | StorageError::KeyExists(_)
             | StorageError::Domain(_) => None,

@@ -406,12 +406,67 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Where alerts are told.
+    alert_receivers (id) {
+        /// Id.
+        id -> BigInt,
+        /// Unique name.
+        name -> Text,
+        /// `alertmanager`, `webhook` or `pagerduty`.
+        kind -> Text,
+        /// Where to send.
+        url -> Text,
+        /// Signing key or routing key; never shown.
+        secret -> Nullable<Text>,
+        /// Microseconds.
+        created_at -> BigInt,
+        /// Microseconds.
+        updated_at -> BigInt,
+        /// Microseconds: Alertmanager's last re-send.
+        resent_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    /// The outbox.
+    notifications (id) {
+        /// Id, in order of the changes.
+        id -> BigInt,
+        /// Receiver.
+        receiver_id -> BigInt,
+        /// Alert.
+        alert_id -> BigInt,
+        /// The alert's fingerprint.
+        fingerprint -> Text,
+        /// `firing`, `resolved` or `acknowledged`.
+        action -> Text,
+        /// `pending`, `delivered` or `failed`.
+        state -> Text,
+        /// Attempts so far.
+        attempts -> Integer,
+        /// Microseconds.
+        next_attempt_at -> BigInt,
+        /// The last attempt's error.
+        last_error -> Nullable<Text>,
+        /// Microseconds.
+        created_at -> BigInt,
+        /// Microseconds.
+        delivered_at -> Nullable<BigInt>,
+        /// Microseconds: a worker's lease.
+        lease_until -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(nodes -> deployments (deployment_id));
+diesel::joinable!(notifications -> alert_receivers (receiver_id));
 diesel::allow_tables_to_appear_in_same_query!(
     deployments,
     nodes,
     telemetry_samples,
     events,
     alerts,
-    alert_evaluations
+    alert_evaluations,
+    alert_receivers,
+    notifications
 );

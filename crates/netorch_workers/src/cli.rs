@@ -292,6 +292,13 @@ impl WorkerArgs {
             telemetry_interval: Some(telemetry),
             alerts_interval: Some(self.alert_interval()),
             keep_alerts: chrono::TimeDelta::days(i64::from(self.keep_alerts_days)),
+            delivery: crate::delivery::DeliveryOptions {
+                external_url: self
+                    .external_url
+                    .clone()
+                    .unwrap_or_else(|| defaults.delivery.external_url.clone()),
+                ..defaults.delivery.clone()
+            },
             forget_after: self
                 .forget_workers_after_secs
                 .map_or(defaults.forget_after, Duration::from_secs),

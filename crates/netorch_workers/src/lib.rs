@@ -19,6 +19,7 @@
 
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod delivery;
 mod error;
 mod lifecycle;
 #[cfg(feature = "loops")]

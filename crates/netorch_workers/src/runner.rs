@@ -36,6 +36,12 @@ pub struct WorkerOptions {
     pub alerts_interval: Option<Duration>,
     /// How long resolved alerts and ended silences are kept (90 days by default).
     pub keep_alerts: chrono::TimeDelta,
+    /// How the alerts loop delivers notifications; it ticks at least every
+    /// `delivery_interval` (1 s by default) so that they go out promptly, evaluating only when
+    /// a new slot begins.
+    pub delivery: crate::delivery::DeliveryOptions,
+    /// See `delivery`.
+    pub delivery_interval: Duration,
     /// Forget loops (of any worker) silent this long when this worker's loops first report
     /// (`heartbeats::FORGET_AFTER` by default).
     pub forget_after: Duration,
@@ -55,6 +61,8 @@ impl WorkerOptions {
             telemetry_interval: Some(Duration::from_secs(5)),
             alerts_interval: Some(ALERTS_INTERVAL),
             keep_alerts: chrono::TimeDelta::days(90),
+            delivery: crate::delivery::DeliveryOptions::default(),
+            delivery_interval: Duration::from_secs(1),
             forget_after: heartbeats::FORGET_AFTER
                 .to_std()
                 .unwrap_or(Duration::from_secs(15 * 60)),
@@ -156,9 +164,11 @@ pub async fn run(
         let metrics = Arc::clone(&options.metrics);
         let name = options.name.clone();
         let keep = options.keep_alerts;
+        let delivery = options.delivery.clone();
         let slot = chrono::TimeDelta::from_std(interval).unwrap_or(chrono::TimeDelta::MAX);
         let tick: Arc<Tick> = Arc::new(move |db, now| {
             let began = std::time::Instant::now();
+            // Cheap when the slot is evaluated already: one query finds nothing due.
             let t = netorch_service::alerts::evaluate(db, &name, slot, now)?;
             let expired =
                 netorch_service::alerts::expire(&mut *db.get()?, keep, now, ALERT_EXPIRY_BATCH)?;
@@ -167,13 +177,31 @@ pub async fn run(
                 t.fired as u64,
                 t.resolved as u64,
             );
+            let sent = crate::delivery::deliver(db, &delivery, now)?;
+            metrics.deliveries(
+                sent.delivered as u64,
+                sent.retried as u64,
+                sent.failed as u64,
+            );
             Ok(format!(
                 "evaluated {} deployments: {} fired, {} resolved, {} changes, {} silences \
-                 ended, {expired} expired",
-                t.evaluated, t.fired, t.resolved, t.changes, t.silences_ended
+                 ended, {expired} expired; delivered {}, retrying {}, failed {}, re-sent {}",
+                t.evaluated,
+                t.fired,
+                t.resolved,
+                t.changes,
+                t.silences_ended,
+                sent.delivered,
+                sent.retried,
+                sent.failed,
+                sent.resent
             ))
         });
-        (WorkerKind::Alerts, interval, tick)
+        (
+            WorkerKind::Alerts,
+            interval.min(options.delivery_interval),
+            tick,
+        )
     });
     let loops: Vec<_> = [lifecycle, telemetry, alerts]
         .into_iter()

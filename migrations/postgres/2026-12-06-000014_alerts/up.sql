@@ -62,6 +62,42 @@ CREATE TABLE alert_evaluations (
     lease_until BIGINT
 );
 
+-- Where alerts are told (managed by admins): Alertmanager, a signed webhook, PagerDuty. The
+-- secret (the webhook's signing key, PagerDuty's routing key) is never returned by the API.
+CREATE TABLE alert_receivers (
+    id BIGSERIAL PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL CHECK (kind IN ('alertmanager', 'webhook', 'pagerduty')),
+    url TEXT NOT NULL,
+    secret TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    -- Alertmanager: when the firing alerts were last sent again (it resolves what it stops
+    -- hearing about).
+    resent_at BIGINT
+);
+
+-- The durable outbox: each alert change that must be told, per receiver, written in the
+-- transaction of the change; delivered at least once, in order per receiver and alert.
+CREATE TABLE notifications (
+    id BIGSERIAL PRIMARY KEY,
+    receiver_id BIGINT NOT NULL REFERENCES alert_receivers (id) ON DELETE CASCADE,
+    alert_id BIGINT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    action TEXT NOT NULL CHECK (action IN ('firing', 'resolved', 'acknowledged')),
+    state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at BIGINT NOT NULL,
+    last_error TEXT,
+    created_at BIGINT NOT NULL,
+    delivered_at BIGINT,
+    -- A worker delivering it now, until when.
+    lease_until BIGINT
+);
+CREATE INDEX notifications_pending ON notifications (next_attempt_at) WHERE state = 'pending';
+CREATE INDEX notifications_alert ON notifications (alert_id, receiver_id);
+CREATE INDEX notifications_state ON notifications (state, id);
+
 -- The alerts loop's heartbeats.
 ALTER TABLE worker_heartbeats DROP CONSTRAINT worker_heartbeats_kind_check;
 ALTER TABLE worker_heartbeats ADD CONSTRAINT worker_heartbeats_kind_check

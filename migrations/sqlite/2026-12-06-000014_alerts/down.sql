@@ -11,6 +11,8 @@ CREATE TABLE worker_heartbeats_old (
 INSERT INTO worker_heartbeats_old SELECT name, kind, interval_ms, started_at, last_heartbeat, stopped_at FROM worker_heartbeats;
 DROP TABLE worker_heartbeats;
 ALTER TABLE worker_heartbeats_old RENAME TO worker_heartbeats;
+DROP TABLE notifications;
+DROP TABLE alert_receivers;
 DROP TABLE alert_evaluations;
 DROP TABLE silences;
 DROP TABLE alerts;

@@ -5,6 +5,7 @@
 
 pub mod input;
 pub mod output;
+mod receivers;
 pub mod rules;
 mod silences;
 
@@ -21,6 +22,7 @@ use netorch_service::alerts;
 use output::{AlertList, AlertOut};
 use utoipa::OpenApi;
 
+pub(crate) use receivers::RESOURCE as RECEIVERS;
 pub(crate) use silences::RESOURCE as SILENCES;
 
 /// The alerts' operations and their part of the document.

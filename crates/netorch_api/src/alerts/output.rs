@@ -100,13 +100,7 @@ impl AlertOut {
     /// `alert`, its link on the dashboard at `external_url`.
     pub fn new(alert: Alert, external_url: &str) -> Self {
         let node_name = alert.labels.get("node").cloned();
-        let generator_url = match &node_name {
-            Some(node) => format!(
-                "{external_url}/ui/deployments/{}/nodes/{node}",
-                alert.deployment_id
-            ),
-            None => format!("{external_url}/ui/deployments/{}", alert.deployment_id),
-        };
+        let generator_url = netorch_domain::alert::generator_url(&alert, external_url);
         let time = |at: Option<Timestamp>| at.map(timestamp);
         AlertOut {
             id: alert.id.get(),

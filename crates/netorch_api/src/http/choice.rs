@@ -3,7 +3,10 @@
 //! bodies and the response shapes all use it.
 
 use netorch_analytics::{Method, MetricKind};
-use netorch_domain::alert::{AlertState, Comparison, Severity, SilenceState, ThresholdScope};
+use netorch_domain::alert::{
+    AlertState, Comparison, NotificationAction, NotificationState, ReceiverKind, Severity,
+    SilenceState, ThresholdScope,
+};
 use netorch_domain::{
     DeploymentStatus, EventType, NodeState, OperatorAction, Role, TelemetryOrigin, WorkerKind,
 };
@@ -89,6 +92,9 @@ choices!(
     ThresholdScope,
     AlertState,
     SilenceState,
+    ReceiverKind,
+    NotificationAction,
+    NotificationState,
     Flag,
     netorch_service::series::SeriesStep,
 );

@@ -294,6 +294,9 @@ impl From<StorageError> for ApiError {
             StorageError::NodeNotFound => ApiError::NotFound("Node not found"),
             StorageError::AlertNotFound => ApiError::NotFound("Alert not found"),
             StorageError::SilenceNotFound => ApiError::NotFound("Silence not found"),
+            StorageError::ReceiverNotFound => ApiError::NotFound("Receiver not found"),
+            StorageError::NotificationNotFound => ApiError::NotFound("Notification not found"),
+            StorageError::ReceiverExists(_) => ApiError::StateConflict(error.to_string()),
             StorageError::AlertNotFiring(_) => ApiError::StateConflict(error.to_string()),
             StorageError::Domain(DomainError::IllegalTransition {
                 from,

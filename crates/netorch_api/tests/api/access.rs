@@ -138,6 +138,17 @@ fn each_role_can_do_exactly_its_row(t: &TestDatabase) {
             ),
             ("GET", "/silences/1", None, read),
             ("DELETE", "/silences/1", None, change),
+            ("GET", "/receivers", None, &[Admin]),
+            (
+                "POST",
+                "/receivers",
+                Some(r#"{"name": "am", "kind": "alertmanager", "url": "http://127.0.0.1:9"}"#),
+                &[Admin],
+            ),
+            ("GET", "/receivers/1", None, &[Admin]),
+            ("DELETE", "/receivers/1", None, &[Admin]),
+            ("GET", "/notifications", None, read),
+            ("POST", "/notifications/1/retry", None, &[Admin]),
         ];
         // The table has every operation the document lists but the open ones, so a route
         // added later cannot escape it.
@@ -148,7 +159,9 @@ fn each_role_can_do_exactly_its_row(t: &TestDatabase) {
                 .replace("{deployment_id}", "D")
                 .replace("{node_id}", "N")
                 .replace("{alert}", "1")
-                .replace("{silence_id}", "1");
+                .replace("{silence_id}", "1")
+                .replace("{receiver_id}", "1")
+                .replace("{notification_id}", "1");
             let methods = item.as_object().expect("path item").keys();
             for method in
                 methods.filter(|m| ["get", "post", "put", "patch", "delete"].contains(&m.as_str()))
@@ -319,7 +332,7 @@ fn with_auth_off_no_key_is_needed(t: &TestDatabase) {
             me,
             json!({"actor": "anonymous", "role": "admin", "keys_required": false,
                    "may": {"read": true, "push_telemetry": true, "change": true, "delete": true,
-                           "respond": true},
+                           "respond": true, "manage_receivers": true},
                    "deployments": null})
         );
     })
@@ -347,6 +360,7 @@ fn whoami_tells_a_key_its_role(t: &TestDatabase) {
                     assert_eq!(me["may"]["change"], *role >= Role::Operator);
                     assert_eq!(me["may"]["delete"], *role == Role::Admin);
                     assert_eq!(me["may"]["respond"], *role >= Role::Operator);
+                    assert_eq!(me["may"]["manage_receivers"], *role == Role::Admin);
                     assert_eq!(me["may"]["push_telemetry"], *role != Role::Viewer);
                 }
                 _ => assert_eq!(status, StatusCode::UNAUTHORIZED, "{who:?}"),

@@ -345,7 +345,103 @@ fn alerts_are_listed_acknowledged_and_silenced(t: &TestDatabase) {
     })
 }
 
+fn receivers_keep_their_secrets_and_the_outbox_is_listed(t: &TestDatabase) {
+    with_app!(t, |app| {
+        let (status, body) = post(
+            &app,
+            "/receivers",
+            r#"{"name": "hook", "kind": "webhook", "url": "http://127.0.0.1:9/in"}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(places(&body), ["body.secret"]);
+        let (status, body) = post(
+            &app,
+            "/receivers",
+            r#"{"name": "hook", "kind": "webhook", "url": "ftp://x"}"#,
+        )
+        .await;
+        assert_eq!(
+            (status, places(&body)),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                vec!["body.url".to_owned()]
+            )
+        );
+        let (status, made) = post(
+            &app,
+            "/receivers",
+            r#"{"name": "hook", "kind": "webhook", "url": "http://127.0.0.1:9/in", "secret": "TOPSECRET"}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{made}");
+        assert_eq!(made["has_secret"], true);
+        assert!(!made.to_string().contains("TOPSECRET"));
+        let (status, _) = post(
+            &app,
+            "/receivers",
+            r#"{"name": "hook", "kind": "alertmanager", "url": "http://127.0.0.1:9"}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::CONFLICT, "names are unique");
+        let (status, pd) = post(
+            &app,
+            "/receivers",
+            r#"{"name": "pd", "kind": "pagerduty", "secret": "R0UT1NGKEYR0UT1NGKEYR0UT1NGKEY12"}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{pd}");
+        assert_eq!(pd["url"], "https://events.pagerduty.com/v2/enqueue");
+        let (_, all) = get(&app, "/receivers").await;
+        assert_eq!(all["receivers"].as_array().map(Vec::len), Some(2));
+        assert!(!all.to_string().contains("TOPSECRET") && !all.to_string().contains("R0UT1NG"));
+
+        // An alert that fires is told to each receiver, in the transaction that fires it.
+        let (_, body) = post(
+            &app,
+            "/deployments",
+            r#"{"name": "told", "target_node_count": 40,
+                "alert_rules": {"bottleneck": {"window_seconds": 300, "for_seconds": 0}}}"#,
+        )
+        .await;
+        let id = body["id"].as_i64().expect("id");
+        seed_telemetry(t, id, 6);
+        evaluate(t, id);
+        let truth = node_ids(t, id).into_iter().filter(|n| degraded(*n)).count();
+        let (_, outbox) = get(&app, "/notifications?state=pending&limit=1000").await;
+        let pending = outbox["notifications"].as_array().expect("notifications");
+        assert_eq!(pending.len(), 2 * truth, "{outbox}");
+        assert!(
+            pending
+                .iter()
+                .all(|n| n["action"] == "firing" && n["attempts"] == 0)
+        );
+        let (status, again) = post(
+            &app,
+            &format!("/notifications/{}/retry", pending[0]["id"]),
+            "",
+        )
+        .await;
+        assert_eq!(
+            (status, &again["state"]),
+            (StatusCode::OK, &json!("pending")),
+            "not failed: as it was"
+        );
+        // Deleting a receiver deletes what it was to be told.
+        let (status, _) = delete(&app, &format!("/receivers/{}", made["id"])).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, _) = get(&app, &format!("/receivers/{}", made["id"])).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (_, outbox) = get(&app, "/notifications?limit=1000").await;
+        assert_eq!(
+            outbox["notifications"].as_array().map(Vec::len),
+            Some(truth)
+        );
+    })
+}
+
 netorch_testkit::backend_tests!(
+    receivers_keep_their_secrets_and_the_outbox_is_listed,
     rules_have_defaults_refuse_what_is_wrong_and_are_replaced_by_patch,
     alerts_are_listed_acknowledged_and_silenced,
 );

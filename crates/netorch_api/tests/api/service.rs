@@ -158,6 +158,12 @@ fn openapi_lists_every_route_and_docs_work_offline(t: &TestDatabase) {
             ("post", "/silences"),
             ("get", "/silences/{silence_id}"),
             ("delete", "/silences/{silence_id}"),
+            ("get", "/receivers"),
+            ("post", "/receivers"),
+            ("get", "/receivers/{receiver_id}"),
+            ("delete", "/receivers/{receiver_id}"),
+            ("get", "/notifications"),
+            ("post", "/notifications/{notification_id}/retry"),
         ];
         let (status, doc) = get(&app, "/openapi.json").await;
         assert_eq!(status, StatusCode::OK);
@@ -173,7 +179,9 @@ fn openapi_lists_every_route_and_docs_work_offline(t: &TestDatabase) {
                 .replace("{deployment_id}", "1")
                 .replace("{node_id}", "1")
                 .replace("{alert}", "1")
-                .replace("{silence_id}", "1");
+                .replace("{silence_id}", "1")
+                .replace("{receiver_id}", "1")
+                .replace("{notification_id}", "1");
             let req = test::TestRequest::default()
                 .method(method.to_uppercase().parse().expect("method"))
                 .uri(&uri)
@@ -327,7 +335,9 @@ fn unknown_paths_and_methods_are_json_errors(t: &TestDatabase) {
                 .replace("{deployment_id}", "1")
                 .replace("{node_id}", "1")
                 .replace("{alert}", "1")
-                .replace("{silence_id}", "1");
+                .replace("{silence_id}", "1")
+                .replace("{receiver_id}", "1")
+                .replace("{notification_id}", "1");
             let req = test::TestRequest::default()
                 .method(actix_web::http::Method::TRACE)
                 .uri(&uri)

@@ -3,11 +3,17 @@
 //! change. Evaluation itself (reading telemetry) is the service layer's; what one evaluation
 //! does to one alert is decided here ([`AlertStep`]).
 
+mod delivery;
 mod events;
 mod rules;
 mod silence;
 mod state;
 
+pub use delivery::{
+    ALERTMANAGER_RESEND, NewReceiver, Notification, NotificationAction, NotificationState,
+    PAGERDUTY_EVENTS_URL, Receiver, ReceiverKind, alertmanager_alert, generator_url,
+    pagerduty_event, retry_delay, webhook_payload,
+};
 pub use rules::{
     AlertRules, BOTTLENECK_RULE_NAME, BottleneckRule, Comparison, MAX_THRESHOLD_RULES,
     MAX_TIMING_SECONDS, MAX_WINDOW_SECONDS, MIN_WINDOW_SECONDS, RuleProblem, Severity,

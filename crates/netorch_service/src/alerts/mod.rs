@@ -14,8 +14,10 @@ use crate::ServiceError;
 use chrono::TimeDelta;
 use decide::RuleTimings;
 use netorch_domain::alert::{BOTTLENECK_RULE_NAME, NewSilence, SilenceState};
+use netorch_domain::alert::{NewReceiver, Notification, NotificationState, Receiver};
 use netorch_domain::{Alert, AlertId, DeploymentId, Silence, SilenceId, Timestamp};
-use netorch_storage::alerts::{self as store, evaluations, silences};
+use netorch_domain::{NotificationId, ReceiverId};
+use netorch_storage::alerts::{self as store, evaluations, notifications, receivers, silences};
 /// Which alerts a listing shows, and what an applied evaluation told (storage's types).
 pub use netorch_storage::alerts::{AlertFilter, Applied};
 use netorch_storage::{Database, DbConnection, StorageError, deployments};
@@ -130,7 +132,9 @@ pub fn expire(
     limit: i64,
 ) -> Result<usize, ServiceError> {
     let before = now - keep;
-    Ok(store::expire_resolved(conn, before, limit)? + silences::expire_ended(conn, before, limit)?)
+    Ok(store::expire_resolved(conn, before, limit)?
+        + silences::expire_ended(conn, before, limit)?
+        + notifications::expire(conn, before, limit)?)
 }
 
 /// An alert named by its id or its fingerprint (16 hex digits): the latest with that
@@ -241,4 +245,48 @@ pub fn list_silences(
 /// One silence.
 pub fn get_silence(conn: &mut DbConnection, id: SilenceId) -> Result<Silence, ServiceError> {
     Ok(silences::get(conn, id)?)
+}
+
+/// Makes a receiver (checked: [`NewReceiver::check`]).
+pub fn create_receiver(
+    conn: &mut DbConnection,
+    new: &NewReceiver,
+    now: Timestamp,
+) -> Result<Receiver, ServiceError> {
+    new.check().map_err(StorageError::from)?;
+    Ok(receivers::create(conn, new, now)?)
+}
+
+/// Every receiver.
+pub fn list_receivers(conn: &mut DbConnection) -> Result<Vec<Receiver>, ServiceError> {
+    Ok(receivers::list(conn)?)
+}
+
+/// One receiver.
+pub fn get_receiver(conn: &mut DbConnection, id: ReceiverId) -> Result<Receiver, ServiceError> {
+    Ok(receivers::get(conn, id)?)
+}
+
+/// Deletes a receiver with its notifications.
+pub fn delete_receiver(conn: &mut DbConnection, id: ReceiverId) -> Result<(), ServiceError> {
+    Ok(receivers::delete(conn, id)?)
+}
+
+/// A page of notifications, newest first.
+pub fn list_notifications(
+    conn: &mut DbConnection,
+    state: Option<NotificationState>,
+    before: Option<NotificationId>,
+    limit: i64,
+) -> Result<Vec<Notification>, ServiceError> {
+    Ok(notifications::list(conn, state, before, limit)?)
+}
+
+/// Sends a failed notification again.
+pub fn retry_notification(
+    conn: &mut DbConnection,
+    id: NotificationId,
+    now: Timestamp,
+) -> Result<Notification, ServiceError> {
+    Ok(notifications::retry(conn, id, now)?)
 }

@@ -4,6 +4,8 @@
 //! [`silences`], the alerts loop's per-deployment progress in [`evaluations`].
 
 pub mod evaluations;
+pub mod notifications;
+pub mod receivers;
 pub mod silences;
 
 use crate::deployment_rows::{DeploymentLock, lock};
@@ -11,7 +13,7 @@ use crate::schema::alerts;
 use crate::time::{from_micros, to_micros};
 use crate::{DbConnection, Result, StorageError, events as event_log, write_transaction};
 use diesel::prelude::*;
-use netorch_domain::alert::{Acknowledgement, AlertName, Labels};
+use netorch_domain::alert::{Acknowledgement, AlertName, Labels, NotificationAction};
 use netorch_domain::{
     Alert, AlertId, AlertState, DeploymentId, NewEvent, NodeId, Severity, SilenceId, Timestamp,
 };
@@ -256,6 +258,7 @@ pub(crate) fn apply_changes(
     let mut resolved_ids = Vec::new();
     let mut made = 0;
     let (mut drop, mut clearing, mut holding) = (Vec::new(), Vec::new(), Vec::new());
+    let mut unsilenced = Vec::new();
     for change in changes {
         match change {
             AlertChange::Open(new) => {
@@ -320,6 +323,9 @@ pub(crate) fn apply_changes(
                 made += diesel::update(alerts::table.find(id.get()))
                     .set(alerts::silenced_by.eq(json_text(silences)?))
                     .execute(conn)?;
+                if silences.is_empty() {
+                    unsilenced.push(id.get());
+                }
             }
         }
     }
@@ -362,6 +368,19 @@ pub(crate) fn apply_changes(
     }
     let fired = by_ids(conn, &fired_ids)?;
     let resolved = by_ids(conn, &newly_resolved)?;
+    // Told to the receivers in this same transaction: the outbox.
+    for alert in &fired {
+        notifications::enqueue(conn, alert, NotificationAction::Firing, now)?;
+    }
+    for alert in &resolved {
+        notifications::enqueue(conn, alert, NotificationAction::Resolved, now)?;
+    }
+    // A firing alert no silence holds back any more is told now, if it was not before.
+    if !unsilenced.is_empty() {
+        for alert in by_ids(conn, &unsilenced)? {
+            notifications::enqueue(conn, &alert, NotificationAction::Firing, now)?;
+        }
+    }
     let events: Vec<NewEvent> = fired
         .iter()
         .map(|alert| NewEvent::alert_firing(alert, now))
@@ -529,6 +548,7 @@ pub fn acknowledge(
             ))
             .execute(conn)?;
         let alert = get(conn, id)?;
+        notifications::enqueue(conn, &alert, NotificationAction::Acknowledged, now)?;
         event_log::insert(
             conn,
             &NewEvent::alert_acknowledged(&alert, comment, now).by(Some(by)),
