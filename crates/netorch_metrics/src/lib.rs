@@ -16,6 +16,7 @@ mod process;
 pub mod serve;
 
 use netorch_analytics::Method;
+use netorch_domain::alert::ReceiverKind;
 use netorch_domain::{AlertState, DeploymentStatus, NodeState, Severity};
 use netorch_storage::Database;
 use netorch_storage::deployments::fleet_summary;
@@ -133,7 +134,7 @@ pub struct Metrics {
     alerts_tick: Histogram,
     alerts_fired: Counter,
     alerts_resolved: Counter,
-    notifications: Family<OutcomeLabel, Counter>,
+    notifications: Family<DeliveryLabels, Counter>,
     expired_rows: Counter,
     partitions_created: Counter,
     partitions_dropped: Counter,
@@ -245,16 +246,22 @@ impl Metrics {
             "Alerts this process's evaluations resolved",
             alerts_resolved.clone(),
         );
-        let notifications = Family::<OutcomeLabel, Counter>::default();
+        let notifications = Family::<DeliveryLabels, Counter>::default();
         registry.register(
             "netorch_notifications",
-            "Notification attempts by outcome (delivered, retried, failed)",
+            "Notification attempts by receiver kind (alertmanager, webhook, pagerduty) and \
+             outcome (delivered, retried, failed)",
             notifications.clone(),
         );
-        for outcome in ["delivered", "retried", "failed"] {
-            notifications
-                .get_or_create(&OutcomeLabel { outcome })
-                .inc_by(0);
+        for receiver in ReceiverKind::ALL {
+            for outcome in ["delivered", "retried", "failed"] {
+                notifications
+                    .get_or_create(&DeliveryLabels {
+                        receiver: receiver.as_str(),
+                        outcome,
+                    })
+                    .inc_by(0);
+            }
         }
         let expired_rows = Counter::default();
         registry.register(
@@ -447,17 +454,12 @@ impl Metrics {
         self.alerts_resolved.inc_by(resolved);
     }
 
-    /// A delivery pass: notifications delivered, to be retried, and given up on.
-    pub fn deliveries(&self, delivered: u64, retried: u64, failed: u64) {
-        for (outcome, count) in [
-            ("delivered", delivered),
-            ("retried", retried),
-            ("failed", failed),
-        ] {
-            self.notifications
-                .get_or_create(&OutcomeLabel { outcome })
-                .inc_by(count);
-        }
+    /// `count` notification attempts to receivers of `receiver` kind ended with `outcome`
+    /// (`delivered`, `retried`, `failed`); both come from closed sets.
+    pub fn deliveries(&self, receiver: &'static str, outcome: &'static str, count: u64) {
+        self.notifications
+            .get_or_create(&DeliveryLabels { receiver, outcome })
+            .inc_by(count);
     }
 
     /// Retention deleted `rows` rows and dropped `dropped` partitions; `created` were made
@@ -633,6 +635,35 @@ impl Collector for FleetCollector {
                 return Ok(());
             }
         };
+        match self
+            .db
+            .get()
+            .and_then(|mut conn| netorch_storage::alerts::notifications::backlog(&mut conn))
+        {
+            Ok((pending, oldest)) => {
+                let depth = encoder.encode_descriptor(
+                    "netorch_notifications_pending",
+                    "Notifications of the outbox not delivered yet (every receiver)",
+                    None,
+                    MetricType::Gauge,
+                )?;
+                ConstGauge::new(i64::try_from(pending).unwrap_or(i64::MAX)).encode(depth)?;
+                let age = encoder.encode_descriptor(
+                    "netorch_notifications_oldest_pending_seconds",
+                    "How long the oldest undelivered notification has waited (0 when none)",
+                    None,
+                    MetricType::Gauge,
+                )?;
+                let waited = oldest.map_or(0.0, |at| {
+                    (netorch_domain::chrono::Utc::now() - at)
+                        .num_milliseconds()
+                        .max(0) as f64
+                        / 1e3
+                });
+                ConstGauge::new(waited).encode(age)?;
+            }
+            Err(e) => log::warn!("metrics: the outbox's depth unavailable: {e}"),
+        }
         let mut alerts = encoder.encode_descriptor(
             "netorch_alerts",
             "Unresolved alerts by state (pending, firing) and severity, across the fleet",
@@ -657,7 +688,8 @@ impl Collector for FleetCollector {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct OutcomeLabel {
+struct DeliveryLabels {
+    receiver: &'static str,
     outcome: &'static str,
 }
 

@@ -58,7 +58,7 @@ impl Default for DeliveryOptions {
 }
 
 /// What one pass did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeliveryTick {
     /// Notifications the receivers took.
     pub delivered: usize,
@@ -68,6 +68,8 @@ pub struct DeliveryTick {
     pub failed: usize,
     /// Firing alerts sent again to Alertmanager receivers.
     pub resent: usize,
+    /// The attempts by receiver kind and outcome (`delivered`, `retried`, `failed`).
+    pub by_kind: std::collections::BTreeMap<(&'static str, &'static str), usize>,
 }
 
 /// The signature of a webhook request: `v1=` and hex HMAC-SHA256 of `timestamp.body`.
@@ -216,6 +218,15 @@ pub fn deliver(
     // has sent again, at worst, the one request it was in.
     let mut record = |n: &Notification, sent: Sent| -> Result<(), WorkerError> {
         let attempt = outcome(n, sent, options, now, &mut tick);
+        let kind = by_id
+            .get(&n.receiver_id)
+            .map_or("gone", |r| r.kind.as_str());
+        let result = match attempt {
+            Attempt::Delivered => "delivered",
+            Attempt::Retry(..) => "retried",
+            Attempt::Failed(_) => "failed",
+        };
+        *tick.by_kind.entry((kind, result)).or_default() += 1;
         notifications::finish(&mut conn, n.id, &attempt, now)?;
         Ok(())
     };

@@ -178,11 +178,9 @@ pub async fn run(
                 t.resolved as u64,
             );
             let sent = crate::delivery::deliver(db, &delivery, now)?;
-            metrics.deliveries(
-                sent.delivered as u64,
-                sent.retried as u64,
-                sent.failed as u64,
-            );
+            for ((kind, outcome), count) in &sent.by_kind {
+                metrics.deliveries(kind, outcome, *count as u64);
+            }
             Ok(format!(
                 "evaluated {} deployments: {} fired, {} resolved, {} changes, {} silences \
                  ended, {expired} expired; delivered {}, retrying {}, failed {}, re-sent {}",

@@ -55,6 +55,8 @@ impl Received {
 struct Sink {
     url: String,
     got: Arc<Mutex<Vec<Received>>>,
+    /// While set, every request is answered 503 (the receiver is down).
+    down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Sink {
@@ -64,6 +66,8 @@ impl Sink {
         let got = Arc::new(Mutex::new(Vec::new()));
         let mut script: VecDeque<u16> = script.iter().copied().collect();
         let got_in = Arc::clone(&got);
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let down_in = Arc::clone(&down);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
@@ -97,14 +101,18 @@ impl Sink {
                     headers,
                     body,
                 });
-                let status = script.pop_front().unwrap_or(200);
+                let status = if down_in.load(std::sync::atomic::Ordering::SeqCst) {
+                    503
+                } else {
+                    script.pop_front().unwrap_or(200)
+                };
                 let answer = format!(
                     "HTTP/1.1 {status} X\r\nContent-Length: 2\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{{}}"
                 );
                 let _ = stream.write_all(answer.as_bytes());
             }
         });
-        Sink { url, got }
+        Sink { url, got, down }
     }
 
     fn received(&self) -> Vec<Received> {
@@ -454,7 +462,67 @@ fn a_receiver_that_keeps_failing_fails_its_notifications(t: &TestDatabase) {
     );
 }
 
+fn receivers_down_for_two_minutes_hear_everything_in_order_once_back(t: &TestDatabase) {
+    let hook = Sink::start(&[]);
+    receiver(t, "hook", ReceiverKind::Webhook, &hook.url, Some("k"));
+    let d = slow_deployment(t);
+    hook.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    evaluate(t, d, t0());
+    // The alert resolves while the receiver is still down: its firing and its resolve queue up.
+    deployments::delete(
+        &mut t.db.get().expect("c"),
+        d,
+        None,
+        t0() + Duration::seconds(30),
+    )
+    .expect("delete");
+    let opts = options();
+    let mut now = t0();
+    while now < t0() + Duration::seconds(240) {
+        if now >= t0() + Duration::seconds(120) {
+            hook.down.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+        deliver(&t.db, &opts, now).expect("deliver");
+        now += Duration::seconds(1);
+    }
+    let outbox = notifications::list(&mut t.db.get().expect("c"), None, None, 100).expect("list");
+    assert_eq!(outbox.len(), 2);
+    assert!(
+        outbox
+            .iter()
+            .all(|n| n.state == NotificationState::Delivered),
+        "{outbox:?}"
+    );
+    // Backoff: a handful of tries over the two minutes, not one a second.
+    let tries = hook.received().len();
+    assert!((4..=15).contains(&tries), "{tries} requests");
+    let told: Vec<(String, Value)> = hook
+        .received()
+        .iter()
+        .map(|r| {
+            (
+                r.json()["status"].as_str().unwrap_or_default().to_owned(),
+                r.json()["alerts"][0]["fingerprint"].clone(),
+            )
+        })
+        .collect();
+    let (last_firing, first_resolved) = (
+        told.iter()
+            .rposition(|(status, _)| status == "firing")
+            .expect("a firing"),
+        told.iter()
+            .position(|(status, _)| status == "resolved")
+            .expect("a resolve"),
+    );
+    assert!(
+        last_firing < first_resolved,
+        "the resolve waits for its firing: {told:?}"
+    );
+    assert!(told.iter().all(|(_, print)| *print == told[0].1));
+}
+
 backend_tests!(
+    receivers_down_for_two_minutes_hear_everything_in_order_once_back,
     every_receiver_hears_the_firing_then_the_resolve,
     a_receiver_that_keeps_failing_fails_its_notifications,
 );

@@ -238,6 +238,12 @@ fn metrics_count_requests_by_route_and_read_the_fleet_from_the_counters(t: &Test
             sample(&text, "netorch_deployments{status=\"COMPLETE\"}"),
             Some(0.0)
         );
+        // The outbox, empty.
+        assert_eq!(sample(&text, "netorch_notifications_pending"), Some(0.0));
+        assert_eq!(
+            sample(&text, "netorch_notifications_oldest_pending_seconds"),
+            Some(0.0)
+        );
         // Unresolved alerts by state and severity, zeros included.
         assert_eq!(
             sample(
@@ -302,6 +308,8 @@ fn the_grafana_dashboard_queries_metrics_that_exist() {
         "netorch_nodes",
         "netorch_deployments",
         "netorch_alerts",
+        "netorch_notifications_pending",
+        "netorch_notifications_oldest_pending_seconds",
         "netorch_database_connections_in_use",
         "netorch_database_connection_waits_total",
         "netorch_database_errors_total",
