@@ -88,9 +88,8 @@ async fn page(
         }
     })
     .await?;
-    let next_before = (found.len() as i64 == limit)
-        .then(|| found.last().map(|a| a.id.get()))
-        .flatten();
+    let next_before =
+        crate::http::paging::next_before(found.len(), limit, found.last().map(|a| a.id.get()));
     let external = state.external_url.clone();
     Ok(HttpResponse::Ok().json(AlertList {
         alerts: found

@@ -497,9 +497,11 @@ pub async fn list_notifications(
         )?)
     })
     .await?;
-    let next_before = (found.len() as i64 == query.limit)
-        .then(|| found.last().map(|n| n.id.get()))
-        .flatten();
+    let next_before = crate::http::paging::next_before(
+        found.len(),
+        query.limit,
+        found.last().map(|n| n.id.get()),
+    );
     Ok(HttpResponse::Ok().json(NotificationList {
         notifications: found.into_iter().map(NotificationOut::from).collect(),
         next_before,

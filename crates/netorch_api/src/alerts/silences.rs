@@ -64,9 +64,11 @@ pub async fn list_silences(
         )?)
     })
     .await?;
-    let next_before = (found.len() as i64 == query.limit)
-        .then(|| found.last().map(|s| s.id.get()))
-        .flatten();
+    let next_before = crate::http::paging::next_before(
+        found.len(),
+        query.limit,
+        found.last().map(|s| s.id.get()),
+    );
     Ok(HttpResponse::Ok().json(SilenceList {
         silences: found.into_iter().map(|s| SilenceOut::new(s, now)).collect(),
         next_before,

@@ -34,6 +34,12 @@ impl Paging {
     }
 }
 
+/// The cursor of the next page of a listing read newest first by id (`before`): the last id of
+/// a page that came full (`len == limit`), else none (this page was the last).
+pub fn next_before(len: usize, limit: i64, last_id: Option<i64>) -> Option<i64> {
+    (len as i64 == limit).then_some(last_id).flatten()
+}
+
 /// The most bytes of JSON one page of a listing of stored texts holds (deployments, events):
 /// a page ends before the item that would take it past this, so that whatever descriptions
 /// were stored, an answer stays this small. Every page holds at least one item.

@@ -279,24 +279,6 @@ pub struct RuleProblem {
 }
 
 impl AlertRules {
-    /// Whether any rule is evaluated.
-    pub fn any_enabled(&self) -> bool {
-        self.bottleneck.enabled || !self.thresholds.is_empty()
-    }
-
-    /// The longest window any enabled rule reads, in seconds (0 without any).
-    pub fn longest_window_seconds(&self) -> u32 {
-        let bottleneck = if self.bottleneck.enabled {
-            self.bottleneck.window_seconds
-        } else {
-            0
-        };
-        self.thresholds
-            .iter()
-            .map(|rule| rule.window_seconds)
-            .fold(bottleneck, u32::max)
-    }
-
     /// The invariants each field's own limits do not already say: the threshold rules'
     /// number, their names (unique, not `bottleneck`, letters, digits and `_.:-`, 1 to 64),
     /// their windows and timings, and finite positive thresholds. The API reads each field

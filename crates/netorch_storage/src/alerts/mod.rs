@@ -369,17 +369,12 @@ pub(crate) fn apply_changes(
     let fired = by_ids(conn, &fired_ids)?;
     let resolved = by_ids(conn, &newly_resolved)?;
     // Told to the receivers in this same transaction: the outbox.
-    for alert in &fired {
-        notifications::enqueue(conn, alert, NotificationAction::Firing, now)?;
-    }
-    for alert in &resolved {
-        notifications::enqueue(conn, alert, NotificationAction::Resolved, now)?;
-    }
+    notifications::enqueue(conn, &fired, NotificationAction::Firing, now)?;
+    notifications::enqueue(conn, &resolved, NotificationAction::Resolved, now)?;
     // A firing alert no silence holds back any more is told now, if it was not before.
     if !unsilenced.is_empty() {
-        for alert in by_ids(conn, &unsilenced)? {
-            notifications::enqueue(conn, &alert, NotificationAction::Firing, now)?;
-        }
+        let freed = by_ids(conn, &unsilenced)?;
+        notifications::enqueue(conn, &freed, NotificationAction::Firing, now)?;
     }
     let events: Vec<NewEvent> = fired
         .iter()
@@ -548,7 +543,12 @@ pub fn acknowledge(
             ))
             .execute(conn)?;
         let alert = get(conn, id)?;
-        notifications::enqueue(conn, &alert, NotificationAction::Acknowledged, now)?;
+        notifications::enqueue(
+            conn,
+            std::slice::from_ref(&alert),
+            NotificationAction::Acknowledged,
+            now,
+        )?;
         event_log::insert(
             conn,
             &NewEvent::alert_acknowledged(&alert, comment, now).by(Some(by)),
