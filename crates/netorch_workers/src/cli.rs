@@ -212,14 +212,8 @@ pub struct WorkerArgs {
 }
 
 fn parse_external_url(text: &str) -> Result<String, String> {
-    let rest = text
-        .strip_prefix("http://")
-        .or_else(|| text.strip_prefix("https://"))
-        .filter(|rest| !rest.is_empty() && !rest.contains(char::is_whitespace));
-    match rest {
-        Some(_) => Ok(text.trim_end_matches('/').to_owned()),
-        None => Err(format!("{text:?} is not an http:// or https:// URL")),
-    }
+    netorch_domain::alert::check_http_url(text)?;
+    Ok(text.trim_end_matches('/').to_owned())
 }
 
 fn parse_time_scale(text: &str) -> Result<f64, String> {

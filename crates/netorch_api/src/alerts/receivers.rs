@@ -228,7 +228,9 @@ impl ReceiverCreate {
             .required("kind")
             .property(
                 "url",
-                Self::URL.schema().pattern(Some("^https?://[^\\s]+$")),
+                Self::URL
+                    .schema()
+                    .pattern(Some(netorch_domain::alert::HTTP_URL_PATTERN)),
             )
             .property("secret", Self::SECRET.schema())
             .additional_properties(Some(AdditionalProperties::FreeForm(false)))

@@ -358,7 +358,7 @@ fn receivers_keep_their_secrets_and_the_outbox_is_listed(t: &TestDatabase) {
         let (status, body) = post(
             &app,
             "/receivers",
-            r#"{"name": "hook", "kind": "webhook", "url": "ftp://x"}"#,
+            r#"{"name": "hook", "kind": "webhook", "url": "http://[", "secret": "k"}"#,
         )
         .await;
         assert_eq!(

@@ -101,18 +101,70 @@ pub struct NewReceiver {
     pub secret: Option<String>,
 }
 
-impl NewReceiver {
-    /// Fails unless the URL is `http://` or `https://` and a kind that needs a secret has one.
-    pub fn check(&self) -> Result<(), DomainError> {
-        let rest = self
-            .url
-            .strip_prefix("http://")
-            .or_else(|| self.url.strip_prefix("https://"));
-        if rest.is_none_or(|rest| rest.is_empty() || rest.contains(char::is_whitespace)) {
-            return Err(DomainError::InvalidReceiver(
-                "url must be an http:// or https:// URL".into(),
-            ));
+/// The pattern [`check_http_url`] enforces, as a document states it (the port's range and an
+/// IPv6 literal's form are checked besides).
+pub const HTTP_URL_PATTERN: &str = "^https?://([^\\s/?#@\\[\\]]+@)?([A-Za-z0-9.-]+|\\[[0-9A-Fa-f:.]+\\])(:[0-9]{1,5})?([/?#][^\\s]*)?$";
+
+/// Whether `url` is an `http://` or `https://` URL a client can send to: a host name, an IPv4
+/// address or a bracketed IPv6 address, an optional port (1 to 65535) and user, and a path,
+/// query and fragment without whitespace or control characters.
+pub fn check_http_url(url: &str) -> Result<(), String> {
+    let refuse = |why: &str| Err(format!("{url:?} is not an http:// or https:// URL: {why}"));
+    let Some(rest) = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+    else {
+        return refuse("it must start with http:// or https://");
+    };
+    if rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return refuse("it holds a space or a control character");
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = match authority.rsplit_once('@') {
+        Some((user, host)) if !user.contains(['[', ']']) => host,
+        Some(_) => return refuse("its user part holds a bracket"),
+        None => authority,
+    };
+    let (host, port) = if let Some(inside) = host_port.strip_prefix('[') {
+        let Some((address, after)) = inside.split_once(']') else {
+            return refuse("an IPv6 address without its closing bracket");
+        };
+        if address.parse::<std::net::Ipv6Addr>().is_err() {
+            return refuse("not an IPv6 address in the brackets");
         }
+        match after {
+            "" => (address, None),
+            port => match port.strip_prefix(':') {
+                Some(port) => (address, Some(port)),
+                None => return refuse("something after the IPv6 address"),
+            },
+        }
+    } else {
+        match host_port.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        }
+    };
+    if host.is_empty()
+        || !host_port.starts_with('[')
+            && !host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+    {
+        return refuse("no host name or address");
+    }
+    if let Some(port) = port
+        && port.parse::<u16>().ok().filter(|p| *p >= 1).is_none()
+    {
+        return refuse("a port is 1 to 65535");
+    }
+    Ok(())
+}
+
+impl NewReceiver {
+    /// Fails unless the URL passes [`check_http_url`] and a kind that needs a secret has one.
+    pub fn check(&self) -> Result<(), DomainError> {
+        check_http_url(&self.url).map_err(DomainError::InvalidReceiver)?;
         if self.kind.needs_secret() && self.secret.as_deref().is_none_or(str::is_empty) {
             return Err(DomainError::InvalidReceiver(format!(
                 "a {} receiver needs its secret (the {})",
@@ -379,6 +431,33 @@ mod tests {
             acknowledgement: None,
             silenced_by: vec![],
             updated_at: at(600),
+        }
+    }
+
+    #[test]
+    fn urls_are_ones_a_client_can_send_to() {
+        for good in [
+            "http://127.0.0.1:9093",
+            "https://hooks.example.com/netorch?x=1#y",
+            "http://[::1]:8080/in",
+            "https://user:pa55@am.example:443/",
+        ] {
+            assert_eq!(check_http_url(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "ftp://x",
+            "http://",
+            "http://[",
+            "http://[::1",
+            "http://[zz]/",
+            "http://a b",
+            "http://h:0",
+            "http://h:70000",
+            "http://h:x",
+            "http://bad_host/",
+            "http://[::1]x",
+        ] {
+            assert!(check_http_url(bad).is_err(), "{bad}");
         }
     }
 

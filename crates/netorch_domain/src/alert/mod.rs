@@ -10,9 +10,9 @@ mod silence;
 mod state;
 
 pub use delivery::{
-    ALERTMANAGER_RESEND, NewReceiver, Notification, NotificationAction, NotificationState,
-    PAGERDUTY_EVENTS_URL, Receiver, ReceiverKind, alertmanager_alert, generator_url,
-    pagerduty_event, retry_delay, webhook_payload,
+    ALERTMANAGER_RESEND, HTTP_URL_PATTERN, NewReceiver, Notification, NotificationAction,
+    NotificationState, PAGERDUTY_EVENTS_URL, Receiver, ReceiverKind, alertmanager_alert,
+    check_http_url, generator_url, pagerduty_event, retry_delay, webhook_payload,
 };
 pub use rules::{
     AlertRules, BOTTLENECK_RULE_NAME, BottleneckRule, Comparison, MAX_THRESHOLD_RULES,
