@@ -291,7 +291,7 @@ impl FromInput for ReceiverCreate {
             secret: secret.map(valid).transpose()?,
         };
         if let Err(e) = new.check() {
-            let field = if new.url.starts_with("http://") || new.url.starts_with("https://") {
+            let field = if netorch_domain::alert::check_http_url(&new.url).is_ok() {
                 "secret"
             } else {
                 "url"
