@@ -1,10 +1,18 @@
 //! A real Alertmanager (Debian's `prometheus-alertmanager`, on a loopback port, with a config
-//! written here) hears netorch: the real `netorch-server` (embedded workers at time scale 20,
-//! alerts every half second) fires for the simulated hardware's degraded nodes and tells an
-//! `alertmanager` receiver; Alertmanager's webhook (a loopback sink here) receives `firing`,
-//! `amtool alert query` lists the alert, and once the deployment is deleted its alerts resolve
-//! and the webhook receives `resolved` for the same alert. Skipped (with a note) where
-//! Alertmanager is not installed, unless `NETORCH_REQUIRE_ALERTMANAGER` is set (CI sets it).
+//! written here) hears netorch. The real `netorch-server` (embedded workers at time scale 20,
+//! alerts every half second) tells an `alertmanager` receiver, and Alertmanager's webhook (a
+//! loopback sink here) hears what Alertmanager passes on:
+//!
+//! - the simulated hardware's degraded nodes fire, `amtool alert query` lists the alert, and
+//!   once the deployment is deleted the webhook receives `resolved` for the same alert;
+//! - in a deployment whose telemetry is pushed (no simulated samples at all), nodes the test
+//!   pushes slow fire, an Alertmanager silence (made with `amtool`) keeps one of them from the
+//!   webhook while Alertmanager shows it suppressed, and once the pushes turn healthy the other
+//!   resolves with the same labels; on SQLite and, where `NETORCH_TEST_POSTGRES_URL` is set,
+//!   PostgreSQL.
+//!
+//! Skipped (with a note) where Alertmanager is not installed, unless
+//! `NETORCH_REQUIRE_ALERTMANAGER` is set (CI sets it).
 
 mod support;
 
@@ -105,75 +113,132 @@ fn alerts_with(got: &Arc<Mutex<Vec<Value>>>, status: &str) -> Vec<(String, Value
         .collect()
 }
 
+/// Whether the test can run: Alertmanager and amtool are installed (a failure where CI requires
+/// them, a note otherwise).
+fn alertmanager_installed() -> bool {
+    if installed("prometheus-alertmanager") && installed("amtool") {
+        return true;
+    }
+    assert!(
+        std::env::var_os("NETORCH_REQUIRE_ALERTMANAGER").is_none(),
+        "NETORCH_REQUIRE_ALERTMANAGER is set but prometheus-alertmanager or amtool is missing"
+    );
+    eprintln!(
+        "skipped: prometheus-alertmanager is not installed (apt-get install prometheus-alertmanager)"
+    );
+    false
+}
+
+/// A running Alertmanager whose only route is a webhook to a loopback sink.
+struct Alertmanager {
+    _process: Killed,
+    /// Its base URL.
+    url: String,
+    /// Every message its webhook sent.
+    heard: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Alertmanager {
+    /// Starts one with its config and storage in `dir`; every alert is its own group, sent a
+    /// second after it arrives and again on resolve.
+    fn start(dir: &std::path::Path) -> Self {
+        let (hook, heard) = sink();
+        let config = dir.join("alertmanager.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "route:\n  receiver: sink\n  group_by: ['...']\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: sink\n    webhook_configs:\n      - url: {hook}\n        send_resolved: true\n"
+            ),
+        )
+        .expect("config");
+        let port = free_port();
+        let process = Killed(
+            Command::new("prometheus-alertmanager")
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!("--storage.path={}", dir.join("data").display()))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .arg("--cluster.listen-address=")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start alertmanager"),
+        );
+        let addr = format!("127.0.0.1:{port}");
+        wait_for("Alertmanager to be ready", Duration::from_secs(30), || {
+            std::net::TcpStream::connect(&addr).ok().and_then(|_| {
+                let (status, _, _) = exchange(
+                    &addr,
+                    "GET /-/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                );
+                (status == 200).then_some(())
+            })
+        });
+        Alertmanager {
+            _process: process,
+            url: format!("http://{addr}"),
+            heard,
+        }
+    }
+
+    /// A netorch server on `database_url` that tells this Alertmanager.
+    fn netorch(&self, database_url: &str) -> Server {
+        let server = start_with(
+            database_url,
+            &[
+                "--time-scale",
+                "20",
+                "--alert-interval-ms",
+                "500",
+                "--shutdown-grace",
+                "0.2",
+            ],
+        );
+        let (status, receiver) = request(
+            &server.addr,
+            "POST",
+            "/receivers",
+            Some(&json!({"name": "am", "kind": "alertmanager", "url": self.url})),
+        );
+        assert_eq!(status, 201, "{receiver}");
+        server
+    }
+
+    /// `amtool` run against this Alertmanager; its standard output.
+    fn amtool(&self, args: &[&str]) -> String {
+        let output = Command::new("amtool")
+            .args(args)
+            .args(["--alertmanager.url", &self.url])
+            .output()
+            .expect("amtool");
+        assert!(output.status.success(), "amtool {args:?}: {output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// The alerts Alertmanager holds, from its own API.
+    fn alerts(&self) -> Vec<Value> {
+        let addr = self.url.trim_start_matches("http://");
+        let (status, _, body) = exchange(
+            addr,
+            "GET /api/v2/alerts HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+    }
+}
+
 #[test]
 fn a_real_alertmanager_hears_netorch_fire_and_resolve() {
-    if !installed("prometheus-alertmanager") || !installed("amtool") {
-        assert!(
-            std::env::var_os("NETORCH_REQUIRE_ALERTMANAGER").is_none(),
-            "NETORCH_REQUIRE_ALERTMANAGER is set but prometheus-alertmanager or amtool is missing"
-        );
-        eprintln!(
-            "skipped: prometheus-alertmanager is not installed (apt-get install prometheus-alertmanager)"
-        );
+    if !alertmanager_installed() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let (hook, got) = sink();
-    let config = dir.path().join("alertmanager.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "route:\n  receiver: sink\n  group_by: ['...']\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: sink\n    webhook_configs:\n      - url: {hook}\n        send_resolved: true\n"
-        ),
-    )
-    .expect("config");
-    let port = free_port();
-    let am_url = format!("http://127.0.0.1:{port}");
-    let _alertmanager = Killed(
-        Command::new("prometheus-alertmanager")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start alertmanager"),
-    );
-    let am_addr = format!("127.0.0.1:{port}");
-    wait_for("Alertmanager to be ready", Duration::from_secs(30), || {
-        std::net::TcpStream::connect(&am_addr).ok().and_then(|_| {
-            let (status, _, _) = exchange(
-                &am_addr,
-                "GET /-/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-            );
-            (status == 200).then_some(())
-        })
-    });
-
+    let am = Alertmanager::start(dir.path());
     let url = format!("sqlite://{}", dir.path().join("netorch.db").display());
-    let server = start_with(
-        &url,
-        &[
-            "--time-scale",
-            "20",
-            "--alert-interval-ms",
-            "500",
-            "--shutdown-grace",
-            "0.2",
-        ],
-    );
+    let server = am.netorch(&url);
     let addr = server.addr.as_str();
-    let (status, receiver) = request(
-        addr,
-        "POST",
-        "/receivers",
-        Some(&json!({"name": "am", "kind": "alertmanager", "url": am_url})),
-    );
-    assert_eq!(status, 201, "{receiver}");
     let (status, created) = request(
         addr,
         "POST",
@@ -185,13 +250,14 @@ fn a_real_alertmanager_hears_netorch_fire_and_resolve() {
     );
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_i64().expect("id");
+    let got = &am.heard;
 
     // The degraded nodes (ids ending in 8 or 9) fire; Alertmanager's webhook hears it.
     let fired = wait_for(
         "a firing alert at the webhook",
         Duration::from_secs(90),
         || {
-            let firing = alerts_with(&got, "firing");
+            let firing = alerts_with(got, "firing");
             (!firing.is_empty()).then_some(firing)
         },
     );
@@ -210,18 +276,7 @@ fn a_real_alertmanager_hears_netorch_fire_and_resolve() {
         "node {node} ({node_id}) is one of the degraded"
     );
     // amtool lists it while it fires.
-    let query = Command::new("amtool")
-        .args([
-            "alert",
-            "query",
-            "--alertmanager.url",
-            &am_url,
-            "-o",
-            "extended",
-        ])
-        .output()
-        .expect("amtool");
-    let listed = String::from_utf8_lossy(&query.stdout);
+    let listed = am.amtool(&["alert", "query", "-o", "extended"]);
     assert!(
         listed.contains("NetorchNodeBottleneck") && listed.contains(&node),
         "{listed}"
@@ -239,10 +294,206 @@ fn a_real_alertmanager_hears_netorch_fire_and_resolve() {
         "the resolve at the webhook",
         Duration::from_secs(60),
         || {
-            alerts_with(&got, "resolved")
+            alerts_with(got, "resolved")
                 .into_iter()
                 .any(|(n, l)| n == node && l == labels)
                 .then_some(())
         },
     );
+}
+
+/// Pushes one sample per node every 300 ms until dropped: nodes 3 and 7 at 200 ms latency
+/// while `slow` is set, every other node (and then they too) near 10 ms, a little apart so the
+/// fleet has a spread to compare with.
+struct Collector {
+    slow: Arc<std::sync::atomic::AtomicBool>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    pushed: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Collector {
+    fn start(addr: &str, deployment: i64, nodes: u32) -> Self {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let slow = Arc::new(AtomicBool::new(true));
+        let stop = Arc::new(AtomicBool::new(false));
+        let pushed = Arc::new(AtomicUsize::new(0));
+        let (addr, flags) = (
+            addr.to_owned(),
+            (slow.clone(), stop.clone(), pushed.clone()),
+        );
+        std::thread::spawn(move || {
+            let (slow, stop, pushed) = flags;
+            while !stop.load(Ordering::Relaxed) {
+                let samples: Vec<Value> = (1..=nodes)
+                    .map(|n| {
+                        let degraded = slow.load(Ordering::Relaxed) && (n == 3 || n == 7);
+                        json!({"node_id": format!("node-{n:03}"),
+                               "latency_ms": if degraded { 200.0 } else { 10.0 + f64::from(n) / 2.0 },
+                               "throughput_gbps": 9.0, "error_rate": 0.1})
+                    })
+                    .collect();
+                let (status, body) = request(
+                    &addr,
+                    "POST",
+                    &format!("/deployments/{deployment}/telemetry"),
+                    Some(&json!({ "samples": samples })),
+                );
+                assert_eq!(status, 202, "{body}");
+                pushed.fetch_add(samples.len(), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        });
+        Collector { slow, stop, pushed }
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Nodes slowed by pushed telemetry fire; an Alertmanager silence keeps one from the webhook;
+/// healthy pushes resolve the other.
+fn pushed_slow_nodes_fire_are_silenced_and_resolve(database_url: &str, dir: &std::path::Path) {
+    use std::sync::atomic::Ordering;
+    let am = Alertmanager::start(dir);
+    let server = am.netorch(database_url);
+    let addr = server.addr.as_str();
+    let nodes = 10;
+    let (status, created) = request(
+        addr,
+        "POST",
+        "/deployments",
+        Some(
+            &json!({"name": "pushed", "target_node_count": nodes, "telemetry_origin": "pushed",
+            "alert_rules": {"bottleneck": {
+                "window_seconds": 20, "for_seconds": 1, "resolve_after_seconds": 1}}}),
+        ),
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_i64().expect("id");
+    wait_for("every node running", Duration::from_secs(60), || {
+        let (_, d) = request(addr, "GET", &format!("/deployments/{id}"), None);
+        (d["node_states"]["RUNNING"] == nodes).then_some(())
+    });
+    // Alertmanager silences node-007 of this deployment before anything fires.
+    let deployment_matcher = format!("deployment={id}");
+    let silence = am.amtool(&[
+        "silence",
+        "add",
+        "--author=test",
+        "--comment=maintenance on node-007",
+        "--duration=1h",
+        &deployment_matcher,
+        "node=node-007",
+    ]);
+    assert!(!silence.trim().is_empty(), "amtool prints the silence's id");
+
+    let collector = Collector::start(addr, id, nodes);
+    let deployment_label = id.to_string();
+    let fired = wait_for(
+        "node-003 firing at the webhook",
+        Duration::from_secs(60),
+        || {
+            alerts_with(&am.heard, "firing")
+                .into_iter()
+                .find(|(n, l)| n == "node-003" && l["deployment"] == deployment_label.as_str())
+        },
+    );
+    let labels = fired.1;
+    assert_eq!(labels["alertname"], "NetorchNodeBottleneck");
+    // netorch fired node-007 too and Alertmanager holds it, suppressed by the silence.
+    let suppressed = wait_for(
+        "node-007 suppressed in Alertmanager",
+        Duration::from_secs(30),
+        || {
+            am.alerts()
+                .into_iter()
+                .find(|a| a["labels"]["node"] == "node-007" && a["status"]["state"] == "suppressed")
+        },
+    );
+    assert!(
+        !suppressed["status"]["silencedBy"]
+            .as_array()
+            .expect("silencedBy")
+            .is_empty(),
+        "{suppressed}"
+    );
+    let (_, ours) = request(
+        addr,
+        "GET",
+        &format!("/deployments/{id}/alerts?state=firing"),
+        None,
+    );
+    let firing: Vec<&str> = ours["alerts"]
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .filter_map(|a| a["labels"]["node"].as_str())
+        .collect();
+    assert!(
+        firing.contains(&"node-003") && firing.contains(&"node-007"),
+        "{ours}"
+    );
+    // Alertmanager groups each alert alone and sends a group a second after it arrives: a few
+    // seconds after node-003's message, node-007's would have come unless silenced.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !alerts_with(&am.heard, "firing")
+            .iter()
+            .any(|(n, _)| n == "node-007"),
+        "the silenced alert reached the webhook"
+    );
+
+    // The pushes turn healthy: once the slow samples leave the 20-second window, node-003
+    // resolves, and the webhook hears it with the same labels.
+    collector.slow.store(false, Ordering::Relaxed);
+    wait_for(
+        "node-003's resolve at the webhook",
+        Duration::from_secs(90),
+        || {
+            alerts_with(&am.heard, "resolved")
+                .into_iter()
+                .any(|(n, l)| n == "node-003" && l == labels)
+                .then_some(())
+        },
+    );
+    assert!(collector.pushed.load(Ordering::Relaxed) > 0);
+    // Only pushes: the deployment holds no sample the simulated hardware wrote.
+    let (_, samples) = request(
+        addr,
+        "GET",
+        &format!("/deployments/{id}/telemetry?limit=1000"),
+        None,
+    );
+    for sample in samples["samples"].as_array().expect("samples") {
+        let latency = sample["latency_ms"].as_f64().expect("latency");
+        assert!(
+            latency == 200.0 || (10.0..=15.0).contains(&latency),
+            "{sample}"
+        );
+    }
+}
+
+#[test]
+fn pushed_slow_nodes_fire_are_silenced_and_resolve_on_sqlite() {
+    if !alertmanager_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("netorch.db").display());
+    pushed_slow_nodes_fire_are_silenced_and_resolve(&url, dir.path());
+}
+
+#[test]
+fn pushed_slow_nodes_fire_are_silenced_and_resolve_on_postgres() {
+    if !alertmanager_installed() {
+        return;
+    }
+    let Some(db) = netorch_testkit::TestDatabase::postgres() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    pushed_slow_nodes_fire_are_silenced_and_resolve(db.url(), dir.path());
 }
