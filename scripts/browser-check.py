@@ -5,6 +5,10 @@
 - A walk as a new user takes it: create a deployment from the form (by keyboard), watch its
   nodes reach RUNNING live, retry the failed node, pause, scale and resume, run the bottleneck
   report, open a node's charts, delete the deployment; no console error on the way.
+- Alerts: a deployment's page opened before anything fires shows its firing alerts live (from
+  the event stream, never reloaded) and marks the alerting nodes in the node table; an alert is
+  acknowledged and another silenced from the page (each with its comment, by dialog); the fleet
+  page shows the deployment's firing count as the API counts it.
 - Every page at 1280x800 and on a 390-pixel-wide phone: no sideways scrolling, and axe-core's
   accessibility rules (labels, contrast, names, ...) with no violation.
 - With keys on: the token field, and actions shown by role (viewer, operator, admin).
@@ -326,6 +330,76 @@ def walk(checks, base):
     return deployment
 
 
+def alert_views(checks, base):
+    """Firing alerts on the deployment and fleet pages: live, acknowledged, silenced."""
+    created = http("POST", f"{base}/deployments", {
+        "name": "alert-watch", "target_node_count": 20,
+        "alert_rules": {"bottleneck": {"window_seconds": 60, "for_seconds": 1,
+                                       "resolve_after_seconds": 600}}})
+    deployment = created["id"]
+    page = checks.page(DESKTOP)
+    checks.open(page, f"{base}/ui/deployments/{deployment}", "deployment")
+    page.evaluate("window.stillTheSamePage = true")
+    # The simulated hardware degrades the nodes whose ids end in 8 or 9: once they run and their
+    # samples stand out for a second, they fire, and the page shows it without a reload.
+    firing_rows = page.locator("table.alerts tbody tr[data-state=firing]")
+    expect(firing_rows.first).to_be_visible(timeout=120_000)
+    assert page.evaluate("window.stillTheSamePage === true"), "the page reloaded"
+    # The node table marks the alerting nodes: firing ones (none resolves within the check).
+    expect(page.locator("table.nodes [data-alerting]").first).to_be_visible(timeout=15_000)
+    marked = page.locator("table.nodes [data-alerting]").evaluate_all(
+        "els => els.map(e => e.dataset.alerting)")
+    firing = {a["node_name"] for a in http(
+        "GET", f"{base}/deployments/{deployment}/alerts?state=firing")["alerts"]}
+    assert marked and set(marked) <= firing, (marked, firing)
+
+    # Acknowledge the first with a comment; the row says who and why.
+    first = page.locator("table.alerts tbody tr[data-state=firing]").first
+    node = first.locator("td").nth(1).locator("a").inner_text()
+    page.once("dialog", lambda d: d.accept("rack 4 power work, on it"))
+    page.get_by_role("button", name=f"Acknowledge NetorchNodeBottleneck on {node}").click()
+    row = page.locator("table.alerts tbody tr").filter(
+        has=page.get_by_role("link", name=node, exact=True))
+    expect(row).to_contain_text("acknowledged by anonymous", timeout=15_000)
+    expect(row).to_contain_text("rack 4 power work, on it")
+    expect(row.get_by_role("button", name=f"Unacknowledge NetorchNodeBottleneck on {node}")) \
+        .to_be_visible()
+    acked = [a for a in http("GET", f"{base}/deployments/{deployment}/alerts?acknowledged=true")[
+        "alerts"] if a["node_name"] == node]
+    assert acked and acked[0]["acknowledgement"]["comment"] == "rack 4 power work, on it", acked
+    # The acknowledgement is in the live event list too.
+    expect(page.locator("ol.events")).to_contain_text("ALERT_ACKNOWLEDGED", timeout=15_000)
+
+    # Silence it (for the chosen hours): the row says silenced, and the API agrees.
+    page.select_option("#silence-hours", "4")
+    page.once("dialog", lambda d: d.accept("maintenance window"))
+    page.get_by_role("button", name=f"Silence NetorchNodeBottleneck on {node}").click()
+    expect(row).to_contain_text("silenced (#", timeout=15_000)
+    silenced = http("GET", f"{base}/deployments/{deployment}/alerts?silenced=true")["alerts"]
+    assert any(a["node_name"] == node for a in silenced), silenced
+    silence = http("GET", f"{base}/silences")["silences"][0]
+    assert silence["comment"] == "maintenance window", silence
+    assert {"name": "node", "value": node, "is_regex": False, "is_equal": True} in \
+        silence["matchers"], silence
+    checks.accessible(page, "deployment with alerts")
+    checks.shoot(page, "deployment-alerts-desktop")
+
+    # The fleet page counts the deployment's firing alerts as the API does.
+    checks.open(page, f"{base}/ui", "fleet")
+    cell = page.locator("table.deployments tbody tr").filter(
+        has=page.get_by_role("link", name="alert-watch", exact=True)).locator("[data-firing]")
+
+    def counted_as_the_api_does():
+        count = len(http("GET", f"{base}/deployments/{deployment}/alerts?state=firing")["alerts"])
+        shown = cell.get_attribute("data-firing")
+        return count > 0 and shown == str(count) and f"{count} firing" in cell.inner_text()
+    wait_until("the fleet page's firing count to be the API's", counted_as_the_api_does, 15)
+    checks.accessible(page, "fleet with alerts")
+    checks.shoot(page, "fleet-alerts-desktop")
+    page.context.close()
+    http("DELETE", f"{base}/deployments/{deployment}")
+
+
 def phone(checks, base):
     """Every page on a 390-pixel-wide screen."""
     created = http("POST", f"{base}/deployments",
@@ -391,6 +465,9 @@ def roles(checks, binary, work):
         page.wait_for_selector("body[data-ready=deployment]")
         expect(page.locator(".actions")).to_contain_text("may only look")
         expect(page.get_by_role("button", name="Pause rollout")).to_have_count(0)
+        # A viewer reads alerts but is offered no acknowledge or silence.
+        expect(page.locator("section.alerts")).to_be_visible()
+        expect(page.locator("#silence-hours")).to_have_count(0)
 
         page.goto(f"{base}/ui")
         use("operator")
@@ -400,6 +477,7 @@ def roles(checks, binary, work):
         page.wait_for_selector("body[data-ready=deployment]")
         expect(page.get_by_role("button", name="Pause rollout")).to_have_count(1)
         expect(page.get_by_role("button", name="Delete deployment…")).to_have_count(0)
+        expect(page.locator("#silence-hours")).to_have_count(1)
         # The token is kept for the tab's session only.
         assert page.evaluate("sessionStorage.getItem('netorch.token')") == tokens["operator"]
         assert page.evaluate("localStorage.length") == 0
@@ -574,6 +652,7 @@ def main():
         checks = Checks(browser, args.shots)
         try:
             walk(checks, base)
+            alert_views(checks, base)
             phone(checks, base)
             hostile(checks, playwright, base)
             server.terminate()

@@ -2,7 +2,9 @@
 //!
 //! Every page is the same small HTML shell; `ui/app.js` reads the path and draws the page from
 //! the API itself (the same JSON any client gets), follows a deployment live through its event
-//! stream, and sends the API token kept in the browser's session storage. The pages are
+//! stream, and sends the API token kept in the browser's session storage. It is a module: the
+//! alert views (firing counts on the fleet page, a deployment's open alerts with acknowledge and
+//! silence, alerting nodes marked) are `ui/alerts.js`, which it imports. The pages are
 //! rendered in the browser rather than on the server because the token lives there: a server
 //! rendering would need a cookie session beside the bearer keys. The shell carries the closed
 //! lists the pages offer (node states, methods) as the enums name them, so that the
@@ -61,7 +63,7 @@ static SHELL: LazyLock<String> = LazyLock::new(|| {
 <link rel="stylesheet" href="/ui/assets/uPlot.min.css">
 <link rel="stylesheet" href="/ui/assets/app.css">
 <script src="/ui/assets/uPlot.iife.min.js" defer></script>
-<script src="/ui/assets/app.js" defer></script>
+<script src="/ui/assets/app.js" type="module"></script>
 </head>
 <body data-node-states="{states}" data-methods="{methods}" data-not-plain="{not_plain}" data-version="{version}">
 <a class="skip" href="#main">Skip to content</a>
@@ -119,6 +121,10 @@ pub async fn asset(req: HttpRequest) -> HttpResponse {
     let (body, content_type): (&'static [u8], &str) = match req.match_info().get("asset") {
         Some("app.js") => (
             include_bytes!("../assets/ui/app.js"),
+            "application/javascript; charset=utf-8",
+        ),
+        Some("alerts.js") => (
+            include_bytes!("../assets/ui/alerts.js"),
             "application/javascript; charset=utf-8",
         ),
         Some("app.css") => (

@@ -1,7 +1,10 @@
 // netorch's dashboard: draws the page for the current path from the API, follows a deployment
 // live through its event stream, and sends the API token kept in session storage. No framework
-// and no build step: this file is served as written (see crates/netorch_api/src/ui.rs).
+// and no build step: this file is served as written (see crates/netorch_api/src/ui.rs), a
+// module that imports the alert views from alerts.js.
 "use strict";
+
+import { alertViews, touchesAlerts } from "/ui/assets/alerts.js";
 
 (() => {
   const body = document.body;
@@ -254,6 +257,7 @@
   });
 
   const may = (what) => Boolean(caller && caller.may[what]);
+  const alerts = alertViews({ h, api, attempt, may, showTime, inert, number, keepFocus });
 
   // ---- shared pieces -------------------------------------------------------------------------
 
@@ -439,7 +443,7 @@
             h(
               "thead",
               {},
-              h("tr", {}, ["Name", "Status", "Nodes by state", "Progress", "Failed", "Created"].map((t) => h("th", { scope: "col" }, t))),
+              h("tr", {}, ["Name", "Status", "Alerts", "Nodes by state", "Progress", "Failed", "Created"].map((t) => h("th", { scope: "col" }, t))),
             ),
             rows,
           ),
@@ -452,6 +456,7 @@
       // One more than a page tells whether a next page exists.
       const list = await api(`/deployments?skip=${skip}&limit=${FLEET_PAGE + 1}`);
       const shown = list.slice(0, FLEET_PAGE);
+      const firing = await alerts.fleetCounts(shown.map((d) => d.id));
       rows.replaceChildren(
         ...(shown.length
           ? shown.map((d) =>
@@ -460,13 +465,14 @@
                 {},
                 h("td", {}, h("a", { href: `/ui/deployments/${d.id}` }, h("bdi", {}, inert(d.name)))),
                 h("td", {}, statusBadge(d.status)),
+                alerts.fleetCell(d.id, firing.get(d.id)),
                 h("td", {}, stateBar(d.node_states, d.progress.total)),
                 h("td", { class: "num" }, `${number(d.progress.finished)} / ${number(d.progress.total)}`),
                 h("td", { class: "num" }, number(d.node_states.FAILED)),
                 h("td", {}, showTime(d.created_at)),
               ),
             )
-          : [h("tr", {}, h("td", { colspan: 6, class: "muted" }, skip ? "No deployments on this page." : "No deployments yet: create one above."))]),
+          : [h("tr", {}, h("td", { colspan: 7, class: "muted" }, skip ? "No deployments on this page." : "No deployments yet: create one above."))]),
       );
       pager.replaceChildren(
         skip > 0 ? h("a", { href: `/ui?skip=${Math.max(0, skip - FLEET_PAGE)}` }, "← Newer") : "",
@@ -541,6 +547,7 @@
     const title = h("h1", {}, `Deployment ${id}`);
     const description = h("p", { class: "muted" });
     const deletedNote = h("p", { class: "notice", role: "status" });
+    const alertPanel = alerts.deploymentAlerts(id, { onNodesChange: () => attempt(loadNodes) });
 
     const stateOptions = [["All states", ""], ...NODE_STATES.map((s) => [s, s])];
     main.replaceChildren(
@@ -550,6 +557,7 @@
       deletedNote,
       summary,
       actions,
+      alertPanel.section,
       h(
         "section",
         { "aria-labelledby": "telemetry-title" },
@@ -718,7 +726,12 @@
               h(
                 "tr",
                 {},
-                h("td", {}, h("a", { href: `/ui/deployments/${id}/nodes/${n.node_id}` }, n.node_id)),
+                h(
+                  "td",
+                  {},
+                  h("a", { href: `/ui/deployments/${id}/nodes/${n.node_id}` }, n.node_id),
+                  alertPanel.alerting(n.node_id) ? [" ", h("span", { class: "sev sev-alerting", "data-alerting": n.node_id }, "alerting")] : "",
+                ),
                 h("td", {}, h("span", { class: `dot s-${n.state}` }), n.state),
                 h("td", { class: "num" }, n.attempt),
                 h("td", {}, n.failure_reason || ""),
@@ -849,14 +862,19 @@
       while (eventList.childElementCount > EVENTS_KEPT) eventList.lastElementChild.remove();
       body.dataset.eventsReceived = String(Number(body.dataset.eventsReceived || 0) + batch.length);
       refresh();
+      if (batch.some(touchesAlerts)) refreshAlerts();
     }
 
     const refresh = throttle(loadRollout, 1000);
+    /** Alerts change with their events; a pending one (which has none) shows within 10 s. */
+    const loadAlerts = () => (deleted ? null : alertPanel.load());
+    const refreshAlerts = throttle(loadAlerts, 1000);
 
-    await loadRollout();
+    await Promise.all([loadRollout(), loadAlerts()]);
     ready("deployment");
     attempt(loadCharts);
     every(15000, loadCharts);
+    every(10000, loadAlerts);
     followEvents(id, {
       tail: 50,
       onEvents,

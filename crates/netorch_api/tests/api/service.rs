@@ -257,7 +257,7 @@ fn the_dashboard_is_served_offline(t: &TestDatabase) {
             let policy = header("content-security-policy").expect("a CSP");
             assert!(policy.starts_with("default-src 'self'"), "{policy}");
             let html = String::from_utf8(test::read_body(response).await.to_vec()).expect("utf-8");
-            assert!(html.contains(r#"<script src="/ui/assets/app.js" defer></script>"#));
+            assert!(html.contains(r#"<script src="/ui/assets/app.js" type="module"></script>"#));
             assert!(html.contains(r#"<label for="token">API token</label>"#));
             assert!(
                 !html.contains("http://") && !html.contains("https://"),
@@ -266,6 +266,7 @@ fn the_dashboard_is_served_offline(t: &TestDatabase) {
         }
         for (asset, kind) in [
             ("app.js", "application/javascript"),
+            ("alerts.js", "application/javascript"),
             ("app.css", "text/css"),
             ("uPlot.iife.min.js", "application/javascript"),
             ("uPlot.min.css", "text/css"),
