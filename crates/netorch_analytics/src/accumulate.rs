@@ -34,23 +34,42 @@ pub(crate) type NodeMap<V> = HashMap<NodeId, V, BuildHasherDefault<NodeIdHasher>
 /// A node's samples per UTC minute: the robust method's per-node statistic is the median of
 /// these minute means, which one-minute rollups carry (a spike moves one minute's mean, not
 /// the median of them).
-#[derive(Default)]
 pub(crate) struct MinuteMeans {
     /// `(minute start in microseconds, count, per-metric sums)`, in arrival order.
     buckets: Vec<(i64, u64, [f64; 3])>,
+    /// The latest minute among them (`i64::MIN` for none).
+    latest: i64,
+}
+
+impl Default for MinuteMeans {
+    fn default() -> Self {
+        MinuteMeans {
+            buckets: Vec::new(),
+            latest: i64::MIN,
+        }
+    }
 }
 
 impl MinuteMeans {
     fn slot(&mut self, minute: i64) -> &mut (i64, u64, [f64; 3]) {
-        // Samples come in time order: the bucket is almost always the last one.
-        let index = match self.buckets.iter().rposition(|b| b.0 == minute) {
-            Some(index) => index,
-            None => {
-                self.buckets.push((minute, 0, [0.0; 3]));
-                self.buckets.len() - 1
-            }
+        // Samples and minutes come in time order: the bucket is almost always the last one, or
+        // a new one past every other (then nothing is searched).
+        let index = match self.buckets.last() {
+            Some(last) if last.0 == minute => self.buckets.len() - 1,
+            _ if minute > self.latest => self.open(minute),
+            _ => match self.buckets.iter().rposition(|b| b.0 == minute) {
+                Some(index) => index,
+                None => self.open(minute),
+            },
         };
         &mut self.buckets[index]
+    }
+
+    /// A new, empty bucket for `minute`; its index.
+    fn open(&mut self, minute: i64) -> usize {
+        self.buckets.push((minute, 0, [0.0; 3]));
+        self.latest = self.latest.max(minute);
+        self.buckets.len() - 1
     }
 
     pub(crate) fn push(&mut self, at: Timestamp, x: [f64; 3]) {
@@ -109,12 +128,14 @@ impl MinuteMeans {
 ///
 /// Samples come slot by slot, each slot listing the nodes in the same order, so the node after
 /// the one just seen is predicted before anything is hashed: for such input the hash map is
-/// only consulted during the first slot.
+/// only consulted during the first slot. Sealed minutes come node by node instead, each node's
+/// minutes together, so the node just seen is tried next.
 pub(crate) struct NodeTable<T> {
     slots: NodeMap<usize>,
     ids: Vec<NodeId>,
     values: Vec<T>,
     next: usize,
+    last: usize,
 }
 
 impl<T> NodeTable<T> {
@@ -124,6 +145,7 @@ impl<T> NodeTable<T> {
             ids: Vec::new(),
             values: Vec::new(),
             next: 0,
+            last: 0,
         }
     }
 
@@ -131,6 +153,8 @@ impl<T> NodeTable<T> {
     pub(crate) fn entry(&mut self, node: NodeId, init: impl FnOnce() -> T) -> &mut T {
         let slot = if self.ids.get(self.next) == Some(&node) {
             self.next
+        } else if self.ids.get(self.last) == Some(&node) {
+            self.last
         } else if let Some(slot) = self.slots.get(&node) {
             *slot
         } else {
@@ -144,6 +168,7 @@ impl<T> NodeTable<T> {
         } else {
             slot + 1
         };
+        self.last = slot;
         &mut self.values[slot]
     }
 
@@ -397,14 +422,24 @@ impl StreamingAnalysis {
     pub fn merge(&mut self, other: StreamingAnalysis) {
         self.samples += other.samples;
         for (node, theirs) in other.nodes.into_sorted() {
-            let ours = self.nodes.entry(node, || NodeAccumulator {
-                count: 0,
-                shift: theirs.shift,
-                sum: [0.0; 3],
-                sum_sq: [0.0; 3],
-                minutes: MinuteMeans::default(),
-                newest: theirs.newest,
+            let mut new = false;
+            let ours = self.nodes.entry(node, || {
+                new = true;
+                NodeAccumulator {
+                    count: 0,
+                    shift: theirs.shift,
+                    sum: [0.0; 3],
+                    sum_sq: [0.0; 3],
+                    minutes: MinuteMeans::default(),
+                    newest: theirs.newest,
+                }
             });
+            if new {
+                // A node only the other analysis saw (parts split by node): taken as it is,
+                // which is what adding it to an empty one gives, without the work.
+                *ours = theirs;
+                continue;
+            }
             for metric in 0..3 {
                 // Re-express their sums around our shift: x - a = (x - b) + (b - a).
                 let d = theirs.shift[metric] - ours.shift[metric];

@@ -268,6 +268,15 @@ fn run(label: &str, test_db: &TestDatabase) {
         "  seeded 10,000 nodes: {stored} samples in {seconds:.1} s ({:.0} samples/s, rollups included)",
         stored as f64 / seconds
     );
+    // What the telemetry workers do as minutes go by: seal them (rollups::sealed).
+    let started = Instant::now();
+    let sealed = rollups::sealed::seal(&mut db.get().expect("connection"), d, now()).expect("seal");
+    println!(
+        "  sealed the last two hours' past minutes: {} rows ({} hours) in {:.2} s",
+        sealed.rows,
+        sealed.hours,
+        started.elapsed().as_secs_f64()
+    );
     for method in Method::ALL {
         for minutes in [10, 60] {
             time(

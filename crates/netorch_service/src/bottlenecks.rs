@@ -1,14 +1,19 @@
 //! The bottleneck report: which nodes of a deployment stand out over the last minutes, and how
 //! its window is read.
 //!
-//! A report reads its window in two consecutive parts, each on its own connection and thread
-//! into its own streaming analysis, merged at the end (on two cores this nearly halves a large
-//! report's time). Only the partial minutes at the window's edges are read as raw samples. The
-//! robust method, whose per-node statistic is the median of the node's minute means, reads
-//! every whole minute as a rollup row per node; the z-score method, which needs only counts and
-//! moments, reads whole hours as hour rollups, and an hour the window covers mostly as the hour
-//! less the minutes outside ([`WindowDetail::Coarsest`]): a few rows per node whatever the
-//! window's length.
+//! A report reads its window in two parts, each on its own connection and thread into its own
+//! streaming analysis, merged at the end (on two cores this nearly halves a large report's
+//! time). Only the partial minutes at the window's edges are read as raw samples. The robust
+//! method, whose per-node statistic is the median of the node's minute means, reads every whole
+//! minute of a node: from its minute rollups, or for most of a long window from the hour's
+//! sealed row (`rollups::sealed`), which holds a node's minutes of an hour in one row. The
+//! z-score method, which needs only counts and moments, reads whole hours as hour rollups, and
+//! an hour the window covers mostly as the hour less the minutes outside
+//! ([`WindowDetail::Coarsest`]): a few rows per node whatever the window's length.
+//!
+//! The parts are two halves of the window, except for a robust window longer than
+//! [`SHARED_BY_NODE_MINUTES`]: its two parts are the whole window for half of the nodes each,
+//! since a sealed row holds a whole hour and two halves of the window would each read it.
 //!
 //! How finely a window is read is the method's to say, never the caller's: a [`ReportPlan`]
 //! derives it from the analysis configuration, so no method can be fed a read it would get
@@ -21,6 +26,7 @@ use crate::ServiceError;
 use chrono::{DateTime, Duration, Utc};
 use netorch_analytics::{AnalysisConfig, BottleneckReport, Method, StreamingAnalysis};
 use netorch_domain::{DeploymentId, NodeId, Resolution, SampleSummary, Timestamp};
+use netorch_storage::node_share::NodeShare;
 use netorch_storage::rollups::{self, WindowDetail, WindowPart};
 use netorch_storage::{Database, DbConnection, deployments, nodes};
 use std::collections::HashMap;
@@ -61,16 +67,33 @@ impl ReportQuery {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReportPlan {
     query: ReportQuery,
-    parts: Vec<(Timestamp, Timestamp)>,
+    parts: Vec<(Timestamp, Timestamp, NodeShare)>,
 }
+
+/// A robust window longer than this many minutes is read by node rather than by time: see the
+/// module's documentation.
+pub const SHARED_BY_NODE_MINUTES: i64 = 30;
 
 impl ReportPlan {
     /// The plan for `query`.
     pub fn new(query: ReportQuery) -> Self {
-        ReportPlan {
-            parts: window_parts(query.start, query.end, query.config.method),
-            query,
-        }
+        let method = query.config.method;
+        let parts = if method.needs_minute_means()
+            && query.end - query.start > Duration::minutes(SHARED_BY_NODE_MINUTES)
+        {
+            // Two shares always exist: 0 and 1 are below 2.
+            [NodeShare::new(0, 2), NodeShare::new(1, 2)]
+                .into_iter()
+                .flatten()
+                .map(|share| (query.start, query.end, share))
+                .collect()
+        } else {
+            window_parts(query.start, query.end, method)
+                .into_iter()
+                .map(|(from, to)| (from, to, NodeShare::ALL))
+                .collect()
+        };
+        ReportPlan { parts, query }
     }
 
     /// Fails with `Storage(DeploymentNotFound)` unless the deployment exists: check before
@@ -92,13 +115,19 @@ impl ReportPlan {
         conn: &mut DbConnection,
         index: usize,
     ) -> Result<StreamingAnalysis, ServiceError> {
-        let range = self.parts.get(index).copied().ok_or_else(|| {
+        let (from, to, share) = self.parts.get(index).copied().ok_or_else(|| {
             ServiceError::Invalid(format!(
                 "the plan has {} parts, not a part {index}",
                 self.parts.len()
             ))
         })?;
-        analyse_part(conn, self.query.deployment, range, self.query.config)
+        analyse_part(
+            conn,
+            self.query.deployment,
+            (from, to),
+            share,
+            self.query.config,
+        )
     }
 
     /// The report, from every part's analysis.
@@ -237,17 +266,19 @@ fn analyse_part(
     conn: &mut DbConnection,
     deployment: DeploymentId,
     (from, to): (DateTime<Utc>, DateTime<Utc>),
+    share: NodeShare,
     config: AnalysisConfig,
 ) -> Result<StreamingAnalysis, ServiceError> {
     let mut analysis = StreamingAnalysis::new(config);
     // The detail comes from the method, so an hour's summary only reaches a method that takes
     // it; should that ever break, the report fails rather than come out wrong.
     let mut refused = None;
-    rollups::scan_window(
+    rollups::scan_window_of(
         conn,
         deployment,
         (from, to),
         window_detail(config.method),
+        share,
         |part| match part {
             WindowPart::Sample(node, at, metrics) => analysis.push(node, at, metrics),
             WindowPart::Minute(node, minute, summary) => {
@@ -292,6 +323,40 @@ mod tests {
         assert_eq!(parts[0].1 + Duration::microseconds(1), parts[1].0);
         let short = window_parts(start, start + Duration::seconds(20), Method::Robust);
         assert_eq!(short, vec![(start, start + Duration::seconds(20))]);
+    }
+
+    #[test]
+    fn long_robust_windows_are_read_by_half_of_the_nodes_each() {
+        let start = DateTime::parse_from_rfc3339("2026-11-28T10:00:17Z")
+            .expect("valid")
+            .to_utc();
+        let plan = |minutes: i64, method: Method| {
+            ReportPlan::new(ReportQuery {
+                deployment: DeploymentId(1),
+                start,
+                end: start + Duration::minutes(minutes),
+                config: AnalysisConfig::new(method, None).expect("config"),
+            })
+        };
+        let long = plan(60, Method::Robust);
+        let end = start + Duration::minutes(60);
+        assert_eq!(
+            long.parts,
+            vec![
+                (start, end, NodeShare::new(0, 2).expect("share")),
+                (start, end, NodeShare::new(1, 2).expect("share")),
+            ]
+        );
+        for (minutes, method) in [
+            (SHARED_BY_NODE_MINUTES, Method::Robust),
+            (10, Method::Robust),
+            (60, Method::ZScore),
+        ] {
+            let by_time = plan(minutes, method);
+            assert_eq!(by_time.part_count(), 2);
+            assert!(by_time.parts.iter().all(|p| p.2 == NodeShare::ALL));
+            assert_eq!(by_time.parts[0].0, start);
+        }
     }
 
     #[test]

@@ -93,6 +93,7 @@ pub mod deployments;
 pub mod events;
 pub mod heartbeats;
 pub mod migrations;
+pub mod node_share;
 pub mod nodes;
 pub mod partitions;
 pub mod retention;

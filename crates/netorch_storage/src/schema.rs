@@ -458,6 +458,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Per-node sealed minutes: an hour's first minutes of one-minute rollups in one row.
+    telemetry_sealed_minutes (deployment_id, bucket, node_id) {
+        /// Deployment.
+        deployment_id -> BigInt,
+        /// The hour's start, microseconds since the epoch.
+        bucket -> BigInt,
+        /// Node.
+        node_id -> BigInt,
+        /// How many of the hour's minutes, from its start, the row holds.
+        sealed_minutes -> Integer,
+        /// Samples in those minutes.
+        sample_count -> BigInt,
+        /// The minutes' rollups, packed (`rollups::sealed`).
+        minutes -> Binary,
+    }
+}
+
 diesel::joinable!(nodes -> deployments (deployment_id));
 diesel::joinable!(notifications -> alert_receivers (receiver_id));
 diesel::allow_tables_to_appear_in_same_query!(

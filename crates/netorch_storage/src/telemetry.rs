@@ -1,6 +1,7 @@
 //! Telemetry samples: batched ingest (the hot path, written per backend) and queries.
 
 use crate::connection::write_transaction;
+use crate::node_share::NodeShare;
 use crate::schema::telemetry_samples;
 use crate::sqlite_bulk::{self, SqliteRows, bind_values};
 use crate::time::{from_micros, to_micros};
@@ -630,6 +631,18 @@ pub fn scan_window(
     deployment: DeploymentId,
     start: Timestamp,
     end: Timestamp,
+    visit: impl FnMut(NodeId, Timestamp, Metrics),
+) -> Result<u64> {
+    scan_window_of(conn, deployment, start, end, NodeShare::ALL, visit)
+}
+
+/// [`scan_window`] for the nodes of `share` only.
+pub fn scan_window_of(
+    conn: &mut DbConnection,
+    deployment: DeploymentId,
+    start: Timestamp,
+    end: Timestamp,
+    share: NodeShare,
     mut visit: impl FnMut(NodeId, Timestamp, Metrics),
 ) -> Result<u64> {
     let mut visited = 0;
@@ -648,25 +661,37 @@ pub fn scan_window(
         Ok(())
     };
     use telemetry_samples as t;
-    scan_in_key_order!(
-        conn,
-        t::table
-            .filter(t::deployment_id.eq(deployment.get()))
-            .filter(t::sampled_at.ge(to_micros(start)))
-            .filter(t::sampled_at.le(to_micros(end)))
-            .select((
-                t::node_id,
-                t::sampled_at,
-                t::latency_ms,
-                t::throughput_gbps,
-                t::error_rate,
-            )),
-        rows: (i64, i64, f64, f64, f64),
-        key: (t::sampled_at, t::node_id),
-        names: ("sampled_at", "node_id"),
-        key_of: |row| (row.1, row.0),
-        each,
-    );
+    let all = t::table
+        .filter(t::deployment_id.eq(deployment.get()))
+        .filter(t::sampled_at.ge(to_micros(start)))
+        .filter(t::sampled_at.le(to_micros(end)))
+        .select((
+            t::node_id,
+            t::sampled_at,
+            t::latency_ms,
+            t::throughput_gbps,
+            t::error_rate,
+        ));
+    // Every node: no condition on the node at all.
+    if share == NodeShare::ALL {
+        scan_in_key_order!(
+            conn, all,
+            rows: (i64, i64, f64, f64, f64),
+            key: (t::sampled_at, t::node_id),
+            names: ("sampled_at", "node_id"),
+            key_of: |row| (row.1, row.0),
+            each,
+        );
+    } else {
+        scan_in_key_order!(
+            conn, all.filter(share.condition()),
+            rows: (i64, i64, f64, f64, f64),
+            key: (t::sampled_at, t::node_id),
+            names: ("sampled_at", "node_id"),
+            key_of: |row| (row.1, row.0),
+            each,
+        );
+    }
     Ok(visited)
 }
 

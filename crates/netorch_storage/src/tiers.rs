@@ -84,6 +84,7 @@ impl Tier {
             Tier::Rollup(Resolution::Minute) => &[
                 ("telemetry_minutes", "bucket", Some("node_id")),
                 ("fleet_telemetry_minutes", "bucket", None),
+                ("telemetry_sealed_minutes", "bucket", Some("node_id")),
             ],
             Tier::Rollup(Resolution::Hour) => &[
                 ("telemetry_hours", "bucket", Some("node_id")),

@@ -547,15 +547,16 @@ fn time_partitions_are_made_ahead_and_dropped_when_expired(t: &TestDatabase) {
             "SELECT c.relname::text AS name, coalesce(array_to_string(c.reloptions, ','), '') \
              AS options FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
              WHERE i.inhparent::regclass::text IN ('telemetry_samples', 'telemetry_minutes', \
-             'telemetry_hours', 'fleet_telemetry_minutes', 'fleet_telemetry_hours')",
+             'telemetry_hours', 'fleet_telemetry_minutes', 'fleet_telemetry_hours', \
+             'telemetry_sealed_minutes')",
         ),
         &mut conn,
     )
     .expect("reloptions");
     assert_eq!(
         options.len(),
-        listed.len() + 5,
-        "the partitions and five defaults"
+        listed.len() + 6,
+        "the partitions and six defaults"
     );
     for Options { name, options } in &options {
         let expected = if name.starts_with("telemetry_samples") {
@@ -806,7 +807,167 @@ fn a_page_of_a_slot_is_stored_once_and_then_skipped(t: &TestDatabase) {
     check_rollups(&mut conn, d, &all);
 }
 
+/// Every part a window read gives, in a fixed order: minutes as (node, minute, summary) and raw
+/// samples as (node, time, metrics), so that two reads compare exactly.
+type Parts = (
+    Vec<(i64, i64, SampleSummary)>,
+    Vec<(i64, Timestamp, [f64; 3])>,
+);
+
+fn read_parts(
+    conn: &mut DbConnection,
+    d: DeploymentId,
+    window: (Timestamp, Timestamp),
+    share: netorch_storage::node_share::NodeShare,
+) -> netorch_storage::Result<Parts> {
+    let (mut minutes, mut samples) = (Vec::new(), Vec::new());
+    rollups::scan_window_of(
+        conn,
+        d,
+        window,
+        WindowDetail::Minutes,
+        share,
+        |part| match part {
+            WindowPart::Minute(node, minute, s) => minutes.push((node.get(), minute, *s)),
+            WindowPart::Sample(node, at, m) | WindowPart::LessSample(node, at, m) => {
+                samples.push((
+                    node.get(),
+                    at,
+                    [m.latency_ms, m.throughput_gbps, m.error_rate],
+                ))
+            }
+            other => panic!("a minute-by-minute read gave {other:?}"),
+        },
+    )?;
+    minutes.sort_by_key(|m| (m.0, m.1));
+    samples.sort_by_key(|a| (a.0, a.1));
+    Ok((minutes, samples))
+}
+
+fn sealed_minutes_read_exactly_as_the_minute_rollups(t: &TestDatabase) {
+    use netorch_storage::node_share::NodeShare;
+    use netorch_storage::rollups::sealed;
+    let mut conn = t.db.get().expect("connection");
+    let (d, all) = fleet(&mut conn, 6);
+    // 80 minutes of samples every 15 s, to 17 s past an hour (5 o'clock).
+    let now = DateTime::from_timestamp(1_800_003_600 + 17, 0).expect("valid time");
+    let mut batch = Vec::new();
+    let mut at = now - Duration::minutes(80);
+    let mut seed = 0.0;
+    while at <= now {
+        for node in &all {
+            batch.push(sample(node, at, seed));
+            seed += 1.0;
+        }
+        at += Duration::seconds(15);
+    }
+    telemetry::insert_batch(&mut conn, &batch).expect("insert");
+    let window = (now - Duration::minutes(60), now);
+    let plain = read_parts(&mut conn, d, window, NodeShare::ALL).expect("read");
+    assert!(
+        plain.0.len() >= 59 * 6,
+        "the window's whole minutes, from rollups"
+    );
+
+    // 4 o'clock sealed whole; 4:55 is the last minute two minutes past, in 5-minute steps.
+    let done = sealed::seal(&mut conn, d, now).expect("seal");
+    assert_eq!(done, sealed::Sealed { hours: 2, rows: 12 });
+    assert_eq!(
+        sealed::seal(&mut conn, d, now).expect("again"),
+        sealed::Sealed::default(),
+        "nothing new to seal"
+    );
+    assert_eq!(
+        read_parts(&mut conn, d, window, NodeShare::ALL).expect("read"),
+        plain
+    );
+    // Read by halves of the nodes, as a long report's two threads do.
+    let halves: Vec<Parts> = (0..2)
+        .map(|i| {
+            let share = NodeShare::new(i, 2).expect("a share");
+            read_parts(&mut conn, d, window, share).expect("read")
+        })
+        .collect();
+    let mut joined = (
+        [halves[0].0.clone(), halves[1].0.clone()].concat(),
+        [halves[0].1.clone(), halves[1].1.clone()].concat(),
+    );
+    joined.0.sort_by_key(|m| (m.0, m.1));
+    joined.1.sort_by_key(|a| (a.0, a.1));
+    assert_eq!(joined, plain);
+    assert!(halves.iter().all(|h| !h.0.is_empty()));
+
+    // Two workers sealing the same hours at once both succeed (the later may find an hour done
+    // and leave it), and the rows are the same.
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query("DELETE FROM telemetry_sealed_minutes"),
+        &mut *conn,
+    )
+    .expect("unseal");
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut conn = t.db.get().expect("connection");
+                    sealed::seal(&mut conn, d, now).expect("seal at once")
+                })
+            })
+            .collect();
+        let written: usize = workers
+            .into_iter()
+            .map(|w| w.join().expect("worker").rows)
+            .sum();
+        assert!((12..=24).contains(&written), "{written}");
+    });
+    assert_eq!(
+        read_parts(&mut conn, d, window, NodeShare::ALL).expect("read"),
+        plain
+    );
+
+    // A late sample for a sealed minute: that node's row fails its check and its minutes come
+    // from the rollups, so the read is still exact.
+    let late = vec![sample(
+        &all[0],
+        now - Duration::minutes(50) + Duration::seconds(3),
+        0.5,
+    )];
+    telemetry::insert_batch(&mut conn, &late).expect("late");
+    let with_late = read_parts(&mut conn, d, window, NodeShare::ALL).expect("read");
+    assert_ne!(with_late, plain);
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query("DELETE FROM telemetry_sealed_minutes"),
+        &mut *conn,
+    )
+    .expect("unseal");
+    let unsealed = read_parts(&mut conn, d, window, NodeShare::ALL).expect("read");
+    assert_eq!(with_late, unsealed);
+
+    // The rows are read: a damaged one is an error, not a wrong answer.
+    sealed::seal(&mut conn, d, now).expect("seal");
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query("UPDATE telemetry_sealed_minutes SET minutes = $1")
+            .bind::<diesel::sql_types::Binary, _>(vec![1u8, 2, 3]),
+        &mut *conn,
+    )
+    .expect("damage");
+    assert!(read_parts(&mut conn, d, window, NodeShare::ALL).is_err());
+    // They go with their deployment.
+    deployments::delete(&mut conn, d, None, now).expect("delete");
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let left: Count = diesel::RunQueryDsl::get_result(
+        diesel::sql_query("SELECT count(*) AS n FROM telemetry_sealed_minutes"),
+        &mut *conn,
+    )
+    .expect("count");
+    assert_eq!(left.n, 0);
+}
+
 backend_tests!(
+    sealed_minutes_read_exactly_as_the_minute_rollups,
     a_page_of_a_slot_is_stored_once_and_then_skipped,
     writers_side_by_side_count_each_node_of_a_bucket_once,
     one_nodes_samples_are_found_when_stamps_are_not_shared,

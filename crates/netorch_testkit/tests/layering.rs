@@ -190,6 +190,7 @@ fn leaf_modules_import_no_sibling() {
             &["Result", "StorageError"],
         ),
         ("crates/netorch_storage/src/tiers.rs", &[]),
+        ("crates/netorch_storage/src/node_share.rs", &[]),
         (
             "crates/netorch_storage/src/deployment_rows.rs",
             &["locks", "schema", "DbConnection", "Result", "StorageError"],

@@ -136,6 +136,10 @@ pub async fn run(
             let expired = retention::expire(&mut *db.get()?, &retention, now, || {
                 std::time::Instant::now() < deadline
             })?;
+            // Then the minutes now past are sealed (rollups::sealed), in the time left.
+            let sealed = netorch_storage::rollups::sealed::seal_all(&mut *db.get()?, now, || {
+                std::time::Instant::now() < deadline
+            })?;
             let partitions = expired.partitions;
             metrics.expiry(
                 expired.rows as u64,
@@ -148,14 +152,15 @@ pub async fn run(
             }
             Ok(format!(
                 "slot {}: {} running nodes, {} new samples, {} expired rows, \
-                 partitions {} created {} dropped, {} expired events",
+                 partitions {} created {} dropped, {} expired events, {} sealed rows",
                 t.slot,
                 t.nodes,
                 t.written,
                 expired.rows,
                 partitions.created,
                 partitions.dropped,
-                expired.events
+                expired.events,
+                sealed.rows
             ))
         });
         (WorkerKind::Telemetry, interval, tick)

@@ -12,8 +12,10 @@
 //! (`series.rs`) and the window reader of the bottleneck report (`window.rs`) share the row
 //! types and summary columns here.
 
+use crate::node_share::NodeShare;
 use crate::schema::{
     fleet_telemetry_hours, fleet_telemetry_minutes, telemetry_hours, telemetry_minutes,
+    telemetry_sealed_minutes,
 };
 use crate::sqlite_bulk::{self, SqliteRows, bind_values};
 use crate::time::{from_micros, to_micros};
@@ -343,10 +345,11 @@ fn flatten(row: RawColumns) -> SummaryColumns {
 }
 
 // After the macros above: `macro_rules!` are in scope only below their definition.
+pub mod sealed;
 mod series;
 mod window;
 mod write;
 
-pub use series::{SeriesBucket, fleet_series, node_series, scan_rollups};
-pub use window::{WindowDetail, WindowPart, rows_per_node, scan_window};
+pub use series::{SeriesBucket, fleet_series, node_series, scan_rollups, scan_rollups_of};
+pub use window::{WindowDetail, WindowPart, rows_per_node, scan_window, scan_window_of};
 pub(crate) use write::{delete_deployment, record};

@@ -11,6 +11,25 @@ pub fn scan_rollups(
     deployment: DeploymentId,
     from: i64,
     to: i64,
+    visit: impl FnMut(NodeId, i64, &SampleSummary),
+) -> Result<u64> {
+    scan_rollups_of(
+        conn,
+        resolution,
+        deployment,
+        (from, to),
+        NodeShare::ALL,
+        visit,
+    )
+}
+
+/// [`scan_rollups`] for the nodes of `share` only.
+pub fn scan_rollups_of(
+    conn: &mut DbConnection,
+    resolution: Resolution,
+    deployment: DeploymentId,
+    (from, to): (i64, i64),
+    share: NodeShare,
     mut visit: impl FnMut(NodeId, i64, &SampleSummary),
 ) -> Result<u64> {
     let table = Table::of(resolution, true).name();
@@ -22,22 +41,34 @@ pub fn scan_rollups(
         Ok(())
     };
     // The two node tables have the same columns; this reads either.
+    // Every node: no condition on the node at all (the reads that were there before shares).
     macro_rules! scan {
         ($t:ident) => {{
             use $t as t;
-            scan_in_key_order!(
-                conn,
-                t::table
-                    .filter(t::deployment_id.eq(deployment.get()))
-                    .filter(t::bucket.ge(from))
-                    .filter(t::bucket.lt(to))
-                    .select(summary_columns!(t, node_id)),
-                rows: RawColumns,
-                key: (t::bucket, t::node_id),
-                names: ("bucket", "node_id"),
-                key_of: |row| (row.1, row.0),
-                each,
-            )
+            let all = t::table
+                .filter(t::deployment_id.eq(deployment.get()))
+                .filter(t::bucket.ge(from))
+                .filter(t::bucket.lt(to))
+                .select(summary_columns!(t, node_id));
+            if share == NodeShare::ALL {
+                scan_in_key_order!(
+                    conn, all,
+                    rows: RawColumns,
+                    key: (t::bucket, t::node_id),
+                    names: ("bucket", "node_id"),
+                    key_of: |row| (row.1, row.0),
+                    each,
+                )
+            } else {
+                scan_in_key_order!(
+                    conn, all.filter(share.condition()),
+                    rows: RawColumns,
+                    key: (t::bucket, t::node_id),
+                    names: ("bucket", "node_id"),
+                    key_of: |row| (row.1, row.0),
+                    each,
+                )
+            }
         }};
     }
     match resolution {

@@ -53,8 +53,21 @@ pub enum WindowPart<'a> {
 pub fn scan_window(
     conn: &mut DbConnection,
     deployment: DeploymentId,
+    window: (Timestamp, Timestamp),
+    detail: WindowDetail,
+    visit: impl FnMut(WindowPart<'_>),
+) -> Result<u64> {
+    scan_window_of(conn, deployment, window, detail, NodeShare::ALL, visit)
+}
+
+/// [`scan_window`] for the nodes of `share` only: a window read by two threads at once, each
+/// its share of the nodes (see `rollups::sealed` for when that beats halving the window).
+pub fn scan_window_of(
+    conn: &mut DbConnection,
+    deployment: DeploymentId,
     (start, end): (Timestamp, Timestamp),
     detail: WindowDetail,
+    share: NodeShare,
     mut visit: impl FnMut(WindowPart<'_>),
 ) -> Result<u64> {
     let (s, e) = (to_micros(start), to_micros(end));
@@ -67,11 +80,12 @@ pub fn scan_window(
     let mut samples: i64 = 0;
     let count = |summary: &SampleSummary| i64::try_from(summary.count).unwrap_or(i64::MAX);
     for (from, to) in layout.raw {
-        crate::telemetry::scan_window(
+        crate::telemetry::scan_window_of(
             conn,
             deployment,
             from_micros("telemetry_samples", from)?,
             from_micros("telemetry_samples", to)?,
+            share,
             |node, at, metrics| {
                 samples += 1;
                 visit(WindowPart::Sample(node, at, metrics));
@@ -79,17 +93,25 @@ pub fn scan_window(
         )?;
     }
     for step in layout.steps {
+        // Minute by minute over many minutes: sealed rows where they hold (sealed.rs).
+        if let (Step::AddMinutes(from, to), WindowDetail::Minutes) = (step, detail) {
+            sealed::scan_minutes(conn, deployment, (from, to), share, |node, at, summary| {
+                samples += count(summary);
+                visit(WindowPart::Minute(node, at, summary));
+            })?;
+            continue;
+        }
         let (resolution, (from, to), taken_away) = match step {
             Step::AddMinutes(from, to) => (Resolution::Minute, (from, to), false),
             Step::AddHours(from, to) => (Resolution::Hour, (from, to), false),
             Step::LessMinutes(from, to) => (Resolution::Minute, (from, to), true),
         };
-        scan_rollups(
+        scan_rollups_of(
             conn,
             resolution,
             deployment,
-            from,
-            to,
+            (from, to),
+            share,
             |node, at, summary| {
                 let part = match (resolution, taken_away) {
                     (Resolution::Hour, _) => WindowPart::Hour(node, at, summary),
@@ -106,11 +128,12 @@ pub fn scan_window(
         )?;
     }
     if let Some((from, to)) = layout.less_raw {
-        crate::telemetry::scan_window(
+        crate::telemetry::scan_window_of(
             conn,
             deployment,
             from_micros("telemetry_samples", from)?,
             from_micros("telemetry_samples", to)?,
+            share,
             |node, at, metrics| {
                 samples -= 1;
                 visit(WindowPart::LessSample(node, at, metrics));

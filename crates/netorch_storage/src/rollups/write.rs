@@ -290,6 +290,10 @@ pub(crate) fn delete_deployment(conn: &mut DbConnection, deployment: DeploymentI
     diesel::delete(telemetry_hours::table.filter(telemetry_hours::deployment_id.eq(id)))
         .execute(conn)?;
     diesel::delete(
+        telemetry_sealed_minutes::table.filter(telemetry_sealed_minutes::deployment_id.eq(id)),
+    )
+    .execute(conn)?;
+    diesel::delete(
         fleet_telemetry_minutes::table.filter(fleet_telemetry_minutes::deployment_id.eq(id)),
     )
     .execute(conn)?;
