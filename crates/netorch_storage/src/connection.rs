@@ -537,11 +537,7 @@ pub fn write_transaction<T, F>(conn: &mut DbConnection, mut f: F) -> Result<T>
 where
     F: FnMut(&mut DbConnection) -> Result<T>,
 {
-    let already_in_transaction =
-        <DbConnection as TransactionManager<DbConnection>>::transaction_manager_status_mut(conn)
-            .transaction_depth()?
-            .is_some();
-    if already_in_transaction {
+    if in_transaction(conn)? {
         // Part of the caller's transaction, which commits, rolls back and retries as a whole.
         // No savepoint: a failure aborts the whole anyway, and SQLite rolls a transaction back
         // by itself on some errors (a full disk), after which a savepoint's rollback would fail
@@ -592,7 +588,23 @@ where
             <DbConnection as TransactionManager<DbConnection>>::begin_transaction(conn)?
         }
     }
-    match f(conn) {
+    let outcome = f(conn);
+    finish(conn, outcome)
+}
+
+/// Whether `conn` is inside a transaction already.
+fn in_transaction(conn: &mut DbConnection) -> Result<bool> {
+    Ok(
+        <DbConnection as TransactionManager<DbConnection>>::transaction_manager_status_mut(conn)
+            .transaction_depth()?
+            .is_some(),
+    )
+}
+
+/// Ends the transaction `outcome` came from: commits it if `outcome` is a value, rolls it back
+/// if an error.
+fn finish<T>(conn: &mut DbConnection, outcome: Result<T>) -> Result<T> {
+    match outcome {
         Ok(value) => {
             <DbConnection as TransactionManager<DbConnection>>::commit_transaction(conn)?;
             Ok(value)
@@ -604,6 +616,31 @@ where
             Err(error)
         }
     }
+}
+
+/// Runs `read` in one snapshot: a deferred transaction on SQLite, a repeatable-read, read-only
+/// one on PostgreSQL (inside a caller's transaction, in that), so that reads of several tables
+/// agree with each other.
+pub(crate) fn read_snapshot<T>(
+    conn: &mut DbConnection,
+    read: impl FnOnce(&mut DbConnection) -> Result<T>,
+) -> Result<T> {
+    if in_transaction(conn)? {
+        return read(conn);
+    }
+    match conn {
+        #[cfg(feature = "sqlite")]
+        DbConnection::Sqlite(inner) => {
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN")?
+        }
+        #[cfg(feature = "postgres")]
+        DbConnection::Postgresql(inner) => AnsiTransactionManager::begin_transaction_sql(
+            inner,
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        )?,
+    }
+    let outcome = read(conn);
+    finish(conn, outcome)
 }
 
 #[cfg(test)]

@@ -241,43 +241,6 @@ fn seal_hour(
     Ok(written)
 }
 
-/// Runs `read` in one snapshot: a deferred transaction on SQLite, a repeatable-read, read-only
-/// one on PostgreSQL (inside a caller's transaction, in that).
-fn in_snapshot<T>(
-    conn: &mut DbConnection,
-    read: impl FnOnce(&mut DbConnection) -> Result<T>,
-) -> Result<T> {
-    use diesel::connection::{AnsiTransactionManager, TransactionManager};
-    let nested =
-        <DbConnection as TransactionManager<DbConnection>>::transaction_manager_status_mut(conn)
-            .transaction_depth()?
-            .is_some();
-    if nested {
-        return read(conn);
-    }
-    match conn {
-        #[cfg(feature = "sqlite")]
-        DbConnection::Sqlite(inner) => {
-            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN")?
-        }
-        #[cfg(feature = "postgres")]
-        DbConnection::Postgresql(inner) => AnsiTransactionManager::begin_transaction_sql(
-            inner,
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-        )?,
-    }
-    match read(conn) {
-        Ok(value) => {
-            <DbConnection as TransactionManager<DbConnection>>::commit_transaction(conn)?;
-            Ok(value)
-        }
-        Err(error) => {
-            let _ = <DbConnection as TransactionManager<DbConnection>>::rollback_transaction(conn);
-            Err(error)
-        }
-    }
-}
-
 /// Feeds the one-minute rollups of `deployment`'s nodes in `share` for the minutes starting in
 /// `[from, to)` (minute-aligned microseconds) to `visit`, as [`scan_rollups_of`] at minute
 /// resolution does, in any order: from sealed rows where that reads less (a long part of a
@@ -318,7 +281,7 @@ pub(super) fn scan_minutes(
             )?;
             continue;
         }
-        given += in_snapshot(conn, |conn| {
+        given += crate::connection::read_snapshot(conn, |conn| {
             scan_hour(
                 conn,
                 deployment,
