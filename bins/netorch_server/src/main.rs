@@ -10,12 +10,12 @@ use netorch_api::auth::AuthMode;
 use netorch_api::guard::HostPolicy;
 use netorch_api::limits::FailureBudget;
 use netorch_api::server::ServeOptions;
-use netorch_domain::{DeploymentId, Role};
-use netorch_service::keys;
 use netorch_simulator::SimulatedHardware;
 use netorch_storage::{Database, DatabaseOptions};
 use netorch_workers::cli::{DatabaseArgs, LogArgs, WorkerArgs};
 use std::sync::Arc;
+
+mod manage;
 
 /// Serves the netorch HTTP API (see /docs once it runs) and its dashboard (/ui) and, unless told
 /// otherwise, runs the lifecycle and telemetry workers in the same process.
@@ -131,38 +131,11 @@ enum Auth {
 enum Command {
     /// Manage API keys, on the database of --database-url, with the server running or not.
     #[command(subcommand)]
-    Keys(Keys),
-}
-
-#[derive(Subcommand)]
-enum Keys {
-    /// Make a key and print its token on standard output. The token is shown this once: the
-    /// database keeps only its SHA-256.
-    Create {
-        /// A unique name (1 to 64 letters, digits, '.', '_' or '-'): the actor events record.
-        #[arg(long)]
-        name: String,
-        /// viewer (every GET), collector (telemetry pushes only), operator (viewer, plus
-        /// create, patch, retry, pause, resume and push) or admin (everything).
-        #[arg(long, value_parser = parse_role)]
-        role: Role,
-        /// How long the key works, as a number and a unit: 90d, 12h, 30m or 45s [default:
-        /// until revoked].
-        #[arg(long, value_parser = parse_lifetime)]
-        expires_in: Option<chrono::Duration>,
-        /// Limit the key to this deployment (its id); repeat the flag or separate with commas. A
-        /// limited key reaches only requests about its deployments (and GET /whoami)
-        /// [default: every deployment].
-        #[arg(long = "deployment", value_delimiter = ',', value_parser = clap::value_parser!(i64).range(1..))]
-        deployments: Vec<i64>,
-    },
-    /// List every key: name, role, created, expires, last used, revoked, deployments.
-    List,
-    /// Revoke a key: its token is refused within a second by every server.
-    Revoke {
-        /// The key's name.
-        name: String,
-    },
+    Keys(manage::keys::Keys),
+    /// Manage where alerts are told (Alertmanager, webhooks, PagerDuty), on the database of
+    /// --database-url, with the server running or not.
+    #[command(subcommand)]
+    Receivers(manage::receivers::Receivers),
 }
 
 fn parse_bind(text: &str) -> Result<String, String> {
@@ -216,32 +189,6 @@ fn parse_host(text: &str) -> Result<String, String> {
     }
 }
 
-fn parse_role(text: &str) -> Result<Role, String> {
-    text.parse::<Role>().map_err(|e| e.to_string())
-}
-
-fn parse_lifetime(text: &str) -> Result<chrono::Duration, String> {
-    let invalid =
-        || format!("{text:?} is not a lifetime: use a number and d, h, m or s (90d, 12h)");
-    // The unit is the last character, which may be any character at all (not a byte).
-    let mut number = text.chars();
-    let unit = number.next_back();
-    let count: i64 = number.as_str().parse().map_err(|_| invalid())?;
-    let seconds = match unit {
-        Some('d') => 86_400,
-        Some('h') => 3_600,
-        Some('m') => 60,
-        Some('s') => 1,
-        _ => return Err(invalid()),
-    };
-    match count.checked_mul(seconds) {
-        Some(total) if count > 0 && total <= 100 * 365 * 86_400 => {
-            Ok(chrono::Duration::seconds(total))
-        }
-        _ => Err(format!("{text:?}: a lifetime is from 1 s to 100 years")),
-    }
-}
-
 /// The access control in force: `--auth` if given, else keys unless the server listens on
 /// loopback only (so that local use needs no key, as before keys existed).
 fn auth_in_force(flag: Option<Auth>, loopback: bool) -> AuthMode {
@@ -251,87 +198,6 @@ fn auth_in_force(flag: Option<Auth>, loopback: bool) -> AuthMode {
         None if loopback => AuthMode::Off,
         None => AuthMode::Keys,
     }
-}
-
-/// Runs a `keys` subcommand.
-fn manage_keys(database: &DatabaseArgs, command: Keys) -> anyhow::Result<()> {
-    let options = DatabaseOptions {
-        max_connections: 1,
-        ..DatabaseOptions::default()
-    };
-    // Keys belong in the server's database: a missing SQLite file is refused, not created.
-    let db = database.join(options).map_err(anyhow::Error::msg)?;
-    let mut conn = db.get()?;
-    let now = chrono::Utc::now();
-    let time = |at: Option<chrono::DateTime<chrono::Utc>>| {
-        at.map_or("-".to_owned(), |at| {
-            at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
-        })
-    };
-    match command {
-        Keys::Create {
-            name,
-            role,
-            expires_in,
-            deployments,
-        } => {
-            let scope: Vec<DeploymentId> = deployments.into_iter().map(DeploymentId).collect();
-            let request = keys::KeyRequest {
-                lifetime: expires_in,
-                deployments: (!scope.is_empty()).then_some(scope.as_slice()),
-                ..keys::KeyRequest::new(&name, role)
-            };
-            let keys::CreatedKey { token, key } = keys::create(&mut conn, &request, now)?;
-            eprintln!(
-                "created key {:?} ({}, expires {}, deployments {}); its token, shown only this \
-                 once:",
-                key.name,
-                key.role,
-                time(key.expires_at),
-                reach(key.deployments.as_deref())
-            );
-            println!("{token}");
-        }
-        Keys::List => {
-            let keys = keys::list(&mut conn)?;
-            // As wide as the longest name, so the columns line up.
-            let width = keys.iter().map(|key| key.name.len()).fold(4, usize::max);
-            println!(
-                "{:<width$} {:<9} {:<20} {:<20} {:<20} {:<20} DEPLOYMENTS",
-                "NAME", "ROLE", "CREATED", "EXPIRES", "LAST USED", "REVOKED"
-            );
-            for key in keys {
-                println!(
-                    "{:<width$} {:<9} {:<20} {:<20} {:<20} {:<20} {}",
-                    key.name,
-                    key.role,
-                    time(Some(key.created_at)),
-                    time(key.expires_at),
-                    time(key.last_used_at),
-                    time(key.revoked_at),
-                    reach(key.deployments.as_deref())
-                );
-            }
-        }
-        Keys::Revoke { name } => {
-            let key = keys::revoke(&mut conn, &name, now)?;
-            eprintln!("revoked key {:?} at {}", key.name, time(key.revoked_at));
-        }
-    }
-    Ok(())
-}
-
-/// The deployments a key reaches, as `keys` shows them: `*` for every one, else their ids.
-fn reach(deployments: Option<&[DeploymentId]>) -> String {
-    deployments.map_or_else(
-        || "*".to_owned(),
-        |ids| {
-            ids.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
-        },
-    )
 }
 
 fn parse_seconds(text: &str) -> Result<f64, String> {
@@ -359,8 +225,12 @@ fn main() -> std::process::ExitCode {
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     cli.log.init();
-    if let Some(Command::Keys(command)) = cli.command {
-        return manage_keys(&cli.database, command);
+    match cli.command {
+        Some(Command::Keys(command)) => return manage::keys::run(&cli.database, command),
+        Some(Command::Receivers(command)) => {
+            return manage::receivers::run(&cli.database, command);
+        }
+        None => {}
     }
     let http_workers = cli
         .http_workers
@@ -526,28 +396,5 @@ mod tests {
         assert_eq!(auth_in_force(None, false), AuthMode::Keys);
         assert_eq!(auth_in_force(Some(Auth::Keys), true), AuthMode::Keys);
         assert_eq!(auth_in_force(Some(Auth::None), false), AuthMode::Off);
-    }
-
-    #[test]
-    fn lifetimes_are_a_number_and_a_unit() {
-        assert_eq!(parse_lifetime("90d"), Ok(chrono::Duration::days(90)));
-        assert_eq!(parse_lifetime("12h"), Ok(chrono::Duration::hours(12)));
-        assert_eq!(parse_lifetime("30m"), Ok(chrono::Duration::minutes(30)));
-        assert_eq!(parse_lifetime("45s"), Ok(chrono::Duration::seconds(45)));
-        // Refused with a message, never a panic: a multi-byte unit, no number, no unit, zero,
-        // a negative number, past 100 years, an overflow.
-        for text in [
-            "5\u{e9}",
-            "\u{e9}",
-            "",
-            "d",
-            "10",
-            "0d",
-            "-1d",
-            "36501d",
-            "9223372036854775807d",
-        ] {
-            assert!(parse_lifetime(text).is_err(), "{text:?}");
-        }
     }
 }

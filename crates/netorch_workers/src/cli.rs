@@ -24,9 +24,9 @@ pub struct DatabaseArgs {
     pub database_url: String,
 
     /// Create the SQLite file of --database-url when it does not exist. Without it,
-    /// netorch-worker and `netorch-server keys` refuse a missing file: started in another
-    /// folder, they would work on a new, empty database that no server reads. (netorch-server
-    /// itself creates its database on first start.)
+    /// netorch-worker, `netorch-server keys` and `netorch-server receivers` refuse a missing
+    /// file: started in another folder, they would work on a new, empty database that no server
+    /// reads. (netorch-server itself creates its database on first start.)
     #[arg(long, env = "NETORCH_CREATE_DATABASE", global = true)]
     pub create_database: bool,
 }

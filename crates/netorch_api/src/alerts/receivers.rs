@@ -192,7 +192,8 @@ pub struct ReceiverCreate(pub NewReceiver);
 impl ReceiverCreate {
     /// The name.
     pub const NAME: StringField =
-        StringField::new("name", "Unique: letters, digits, `.`, `_`, `-`", 1).max(64);
+        StringField::new("name", "Unique: letters, digits, `.`, `_`, `-`", 1)
+            .max(netorch_domain::alert::RECEIVER_NAME_MAX);
     /// The pattern of a name.
     pub const NAME_PATTERN: &'static str = "^[A-Za-z0-9._-]+$";
     /// The kind.
@@ -262,15 +263,8 @@ impl FromInput for ReceiverCreate {
             .map(|v| Self::SECRET.read(errors, &body, v));
         input.check()?;
         let (name, kind) = (valid(name)?, valid(kind)?);
-        if !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-        {
-            return Err(invalid(
-                "name",
-                "may hold only letters, digits, `.`, `_` and `-`",
-                &name,
-            ));
+        if let Err(why) = netorch_domain::alert::check_receiver_name(&name) {
+            return Err(invalid("name", &why, &name));
         }
         let url = match (url, kind) {
             (Some(url), _) => valid(url)?,

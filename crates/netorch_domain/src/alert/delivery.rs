@@ -161,9 +161,31 @@ pub fn check_http_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The longest receiver name.
+pub const RECEIVER_NAME_MAX: usize = 64;
+
+/// Whether `name` may name a receiver: 1 to [`RECEIVER_NAME_MAX`] letters, digits, `.`, `_` or
+/// `-` (it appears in logs, metrics' labels and the command line's arguments).
+pub fn check_receiver_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > RECEIVER_NAME_MAX {
+        return Err(format!(
+            "a receiver's name is 1 to {RECEIVER_NAME_MAX} characters"
+        ));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
+        return Err("a receiver's name may hold only letters, digits, `.`, `_` and `-`".into());
+    }
+    Ok(())
+}
+
 impl NewReceiver {
-    /// Fails unless the URL passes [`check_http_url`] and a kind that needs a secret has one.
+    /// Fails unless the name passes [`check_receiver_name`], the URL [`check_http_url`], and a
+    /// kind that needs a secret has one.
     pub fn check(&self) -> Result<(), DomainError> {
+        check_receiver_name(&self.name).map_err(DomainError::InvalidReceiver)?;
         check_http_url(&self.url).map_err(DomainError::InvalidReceiver)?;
         if self.kind.needs_secret() && self.secret.as_deref().is_none_or(str::is_empty) {
             return Err(DomainError::InvalidReceiver(format!(
@@ -399,6 +421,34 @@ mod tests {
     use super::*;
     use crate::alert::{AlertName, Labels, fingerprint, identity_labels};
     use crate::{DeploymentId, NodeId};
+
+    #[test]
+    fn receiver_names_are_short_and_plain() {
+        for name in [
+            "am",
+            "ops-hook",
+            "pager.duty_1",
+            &"x".repeat(RECEIVER_NAME_MAX),
+        ] {
+            assert_eq!(check_receiver_name(name), Ok(()), "{name}");
+        }
+        for name in [
+            "",
+            "two words",
+            "caf\u{e9}",
+            "a/b",
+            &"x".repeat(RECEIVER_NAME_MAX + 1),
+        ] {
+            assert!(check_receiver_name(name).is_err(), "{name}");
+        }
+        let new = NewReceiver {
+            name: "bad name".into(),
+            kind: ReceiverKind::Alertmanager,
+            url: "http://127.0.0.1:9093".into(),
+            secret: None,
+        };
+        assert!(new.check().is_err());
+    }
 
     fn at(seconds: i64) -> Timestamp {
         chrono::DateTime::from_timestamp(1_800_000_000 + seconds, 0).expect("valid")

@@ -11,8 +11,9 @@ mod state;
 
 pub use delivery::{
     ALERTMANAGER_RESEND, HTTP_URL_PATTERN, NewReceiver, Notification, NotificationAction,
-    NotificationState, PAGERDUTY_EVENTS_URL, Receiver, ReceiverKind, alertmanager_alert,
-    check_http_url, generator_url, pagerduty_event, retry_delay, webhook_payload,
+    NotificationState, PAGERDUTY_EVENTS_URL, RECEIVER_NAME_MAX, Receiver, ReceiverKind,
+    alertmanager_alert, check_http_url, check_receiver_name, generator_url, pagerduty_event,
+    retry_delay, webhook_payload,
 };
 pub use rules::{
     AlertRules, BOTTLENECK_RULE_NAME, BottleneckRule, Comparison, MAX_THRESHOLD_RULES,
