@@ -127,7 +127,7 @@ pub fn observe(
             let reasons: Vec<&str> = flagged.reasons.iter().map(|r| r.as_str()).collect();
             let mut annotations = Labels::new();
             annotations.insert("score".into(), number(flagged.deviation_score));
-            annotations.insert("reasons".into(), reasons.join(","));
+            annotations.insert("reasons".into(), reasons.join(", "));
             annotations.insert("threshold".into(), number(bottleneck.threshold));
             annotations.insert("method".into(), bottleneck.method.as_str().into());
             annotations.insert(
