@@ -12,6 +12,7 @@ mod error;
 mod event;
 mod hardware;
 mod ids;
+pub mod ingest;
 mod model;
 mod rollout;
 mod state;

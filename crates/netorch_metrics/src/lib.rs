@@ -40,6 +40,8 @@ pub enum SampleSource {
     Worker,
     /// A collector's `POST /deployments/{id}/telemetry`.
     Push,
+    /// A collector's protocol (Prometheus remote write, line protocol, OTLP).
+    Protocol(netorch_domain::ingest::Protocol),
 }
 
 impl SampleSource {
@@ -47,6 +49,7 @@ impl SampleSource {
         match self {
             SampleSource::Worker => "worker",
             SampleSource::Push => "push",
+            SampleSource::Protocol(protocol) => protocol.as_str(),
         }
     }
 }
@@ -83,6 +86,12 @@ struct RouteLabel {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabel {
     state: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RejectedLabels {
+    protocol: &'static str,
+    reason: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -129,6 +138,7 @@ pub struct Metrics {
     due_backlog: Gauge,
     samples_written: Family<SourceLabel, Counter>,
     duplicates: Family<SourceLabel, Counter>,
+    ingest_rejected: Family<RejectedLabels, Counter>,
     telemetry_tick: Histogram,
     slot_lag: Gauge<f64, AtomicU64>,
     alerts_tick: Histogram,
@@ -215,6 +225,14 @@ impl Metrics {
             "netorch_telemetry_duplicates_skipped",
             "Samples not stored because their node already had one at that time, by source",
             duplicates.clone(),
+        );
+        let ingest_rejected = Family::<RejectedLabels, Counter>::default();
+        registry.register(
+            "netorch_ingest_rejected",
+            "Points a collector's protocol carried that were refused, by protocol and reason \
+             (`incomplete`: a reading whose other metrics never arrived, counted where the \
+             workers expire it)",
+            ingest_rejected.clone(),
         );
         let telemetry_tick = work_buckets();
         registry.register(
@@ -327,7 +345,11 @@ impl Metrics {
                 method: method.as_str(),
             });
         }
-        for source in [SampleSource::Worker, SampleSource::Push] {
+        let protocols = netorch_domain::ingest::Protocol::ALL.map(SampleSource::Protocol);
+        for source in [SampleSource::Worker, SampleSource::Push]
+            .into_iter()
+            .chain(protocols)
+        {
             let label = SourceLabel {
                 source: source.as_str(),
             };
@@ -346,6 +368,7 @@ impl Metrics {
             due_backlog,
             samples_written,
             duplicates,
+            ingest_rejected,
             telemetry_tick,
             slot_lag,
             alerts_tick,
@@ -438,6 +461,21 @@ impl Metrics {
         };
         self.samples_written.get_or_create(&label).inc_by(written);
         self.duplicates.get_or_create(&label).inc_by(duplicates);
+    }
+
+    /// `count` points carried by `protocol` refused for `reason`.
+    pub fn ingest_rejected(
+        &self,
+        protocol: netorch_domain::ingest::Protocol,
+        reason: netorch_domain::ingest::Refusal,
+        count: u64,
+    ) {
+        self.ingest_rejected
+            .get_or_create(&RejectedLabels {
+                protocol: protocol.as_str(),
+                reason: reason.as_str(),
+            })
+            .inc_by(count);
     }
 
     /// A telemetry tick ended after `seconds`; its slot was written `slot_lag_seconds` after

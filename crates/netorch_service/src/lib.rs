@@ -15,6 +15,7 @@ pub mod bottlenecks;
 pub mod deployments;
 mod error;
 pub mod events;
+pub mod ingest;
 pub mod keys;
 pub mod nodes;
 pub mod series;

@@ -706,6 +706,7 @@ pub fn delete(
         )
         .execute(conn)?;
         crate::rollups::delete_deployment(conn, id)?;
+        crate::ingest::delete_deployment(conn, id)?;
         // Its alerts end with it (their history stays, as its events do).
         crate::alerts::resolve_for_deleted(conn, id, now)?;
         // Nodes go by the foreign key's ON DELETE CASCADE.

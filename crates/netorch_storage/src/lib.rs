@@ -92,6 +92,7 @@ pub mod deployment_rows;
 pub mod deployments;
 pub mod events;
 pub mod heartbeats;
+pub mod ingest;
 pub mod migrations;
 pub mod node_share;
 pub mod nodes;

@@ -476,6 +476,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Samples a collector has sent part of: their metrics so far, until the rest arrives.
+    telemetry_partials (node_id, sampled_at) {
+        /// Node.
+        node_id -> BigInt,
+        /// Microseconds since the epoch.
+        sampled_at -> BigInt,
+        /// Deployment of the node.
+        deployment_id -> BigInt,
+        /// Milliseconds, once it arrived.
+        latency_ms -> Nullable<Double>,
+        /// Gb/s, once it arrived.
+        throughput_gbps -> Nullable<Double>,
+        /// Percent, once it arrived.
+        error_rate -> Nullable<Double>,
+        /// The protocol that brought the first of them.
+        protocol -> Text,
+        /// Microseconds: when the first of them arrived.
+        received_at -> BigInt,
+    }
+}
+
 diesel::joinable!(nodes -> deployments (deployment_id));
 diesel::joinable!(notifications -> alert_receivers (receiver_id));
 diesel::allow_tables_to_appear_in_same_query!(

@@ -245,7 +245,7 @@ fn is_stored(conn: &mut DbConnection, sample: &NewSample) -> Result<bool> {
 /// Only samples actually stored count in the rollups. When every sample was new (the usual
 /// case) that is the whole batch; otherwise the stored ones are read back: on SQLite by the ids
 /// reserved for this batch, on PostgreSQL from the insert's `RETURNING`.
-fn insert_rows(conn: &mut DbConnection, samples: &[NewSample]) -> Result<usize> {
+pub(crate) fn insert_rows(conn: &mut DbConnection, samples: &[NewSample]) -> Result<usize> {
     if samples.is_empty() {
         return Ok(0);
     }

@@ -2,6 +2,7 @@
 //! after failures, and a clean stop after the tick in progress.
 
 use crate::{WorkerError, lifecycle_tick, telemetry_tick};
+use netorch_domain::ingest::{Protocol, Refusal};
 use netorch_domain::{NodeState, Provisioner, TelemetrySource, Timestamp, WorkerKind};
 use netorch_metrics::{Metrics, SampleSource};
 use netorch_storage::retention::{self, Retention};
@@ -140,6 +141,18 @@ pub async fn run(
             let sealed = netorch_storage::rollups::sealed::seal_all(&mut *db.get()?, now, || {
                 std::time::Instant::now() < deadline
             })?;
+            // Readings a collector sent part of and never completed: refused now, counted.
+            let waited = now - netorch_service::ingest::WAIT_FOR_METRICS;
+            for (name, count) in netorch_storage::ingest::expire(&mut *db.get()?, waited)? {
+                let protocol = Protocol::ALL.into_iter().find(|p| p.as_str() == name);
+                log::debug!(
+                    "{count} readings sent by {name} expired without all their metrics \
+                     (refused: incomplete)"
+                );
+                if let Some(protocol) = protocol {
+                    metrics.ingest_rejected(protocol, Refusal::Incomplete, count);
+                }
+            }
             let partitions = expired.partitions;
             metrics.expiry(
                 expired.rows as u64,
