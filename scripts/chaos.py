@@ -13,7 +13,9 @@ workers run undisturbed until every node has settled, and the database must show
 - no duplicate transition: each node's events form one chain from PENDING to its state;
 - no duplicate sample (node, slot);
 - each deployment's state counters equal a count of its nodes;
-- every sample answered 202 present (unless its deployment was deleted since);
+- every sample answered 202 present (unless its deployment was deleted since), and every one a
+  Prometheus remote write answered 204 (one pusher sends remote write 1.0, snappy and protobuf
+  encoded here), with no reading left waiting for a metric;
 - no 5xx answer, ever.
 
 Loopback only. Usage:
@@ -30,6 +32,7 @@ import random
 import re
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
 import threading
@@ -64,6 +67,52 @@ def call(base, method, path, body=None, timeout=30):
         return status, json.loads(raw) if raw else None
     except ValueError:
         return status, raw
+
+
+def varint(n):
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def length_delimited(tag, data):
+    return varint(tag << 3 | 2) + varint(len(data)) + data
+
+
+def remote_write_body(series):
+    """A snappy-compressed prometheus.WriteRequest of `series`, each (labels dict, value,
+    milliseconds): protobuf by hand (field 1 timeseries; its 1 labels, 2 samples; a sample's 1
+    double value, 2 int64 timestamp), and snappy as literal blocks only, which any snappy
+    decoder reads."""
+    request = b""
+    for labels, value, millis in series:
+        encoded = b"".join(length_delimited(1, length_delimited(1, k.encode())
+                                            + length_delimited(2, v.encode()))
+                           for k, v in labels.items())
+        sample = varint(1 << 3 | 1) + struct.pack("<d", value) + varint(2 << 3) + varint(millis)
+        request += length_delimited(1, encoded + length_delimited(2, sample))
+    compressed = varint(len(request))
+    for start in range(0, len(request), 65536):
+        chunk = request[start:start + 65536]
+        compressed += bytes([61 << 2]) + struct.pack("<H", len(chunk) - 1) + chunk
+    return compressed
+
+
+def remote_write(base, body, timeout=30):
+    request = urllib.request.Request(base + "/api/v1/write", data=body, method="POST", headers={
+        "content-type": "application/x-protobuf", "content-encoding": "snappy",
+        "x-prometheus-remote-write-version": "0.1.0"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw, status = response.read(), response.status
+    except urllib.error.HTTPError as error:
+        raw, status = error.read(), error.code
+    if status >= 500:
+        fail(f"remote write answered {status}: {raw[:300]!r}")
+    return status, raw
 
 
 def start(command, log_path):
@@ -201,7 +250,40 @@ def main():
             else:
                 fail(f"push answered {status}: {body}")
 
+    def remote_writer():
+        # Prometheus's way: three series a node, by the deployment's and node's ids, dated on
+        # the same 10 ms grid as the JSON pushers at an offset of their own (4 ms).
+        local = random.Random(seed + 99)
+        base_ms = int((started - 3600) * 1000)
+        slot = 0
+        while not stop.is_set():
+            with LOCK:
+                if not live:
+                    continue
+                deployment = local.choice(list(live))
+                nodes = live[deployment]
+            slot += 1
+            millis = base_ms + slot * 10 + 4
+            chosen = local.sample(nodes, min(len(nodes), 50))
+            series = [({"__name__": f"netorch_{metric}", "deployment": str(deployment),
+                        "node": str(n)}, value, millis)
+                      for n in chosen
+                      for metric, value in (("latency_ms", 10.0), ("throughput_gbps", 9.0),
+                                            ("error_rate", 0.1))]
+            status, raw = remote_write(base, remote_write_body(series))
+            if status == 204:
+                with LOCK:
+                    accepted.extend((deployment, n, millis * 1000) for n in chosen)
+                    counts["pushes"] += 1
+            elif status == 400 and b"unknown_deployment" in raw:
+                with LOCK:
+                    if deployment not in deleted:
+                        fail(f"remote write to live deployment {deployment}: {raw[:300]!r}")
+            else:
+                fail(f"remote write answered {status}: {raw[:300]!r}")
+
     threads = [threading.Thread(target=pusher, args=(i,)) for i in range(4)]
+    threads.append(threading.Thread(target=remote_writer))
     for thread in threads:
         thread.start()
 
@@ -367,6 +449,10 @@ def check(db, live, deleted, accepted):
                           f"(SELECT id FROM deployments)")
         if int(orphans[0][0]) != 0:
             fail(f"{orphans[0][0]} rows of {table} outlive their deployment")
+    # Complete readings are stored at once: none waits, and none outlives its deployment.
+    waiting = db.rows("SELECT count(*) FROM telemetry_partials")
+    if int(waiting[0][0]) != 0:
+        fail(f"{waiting[0][0]} readings left waiting for a metric")
     # Every 202 sample present, unless its deployment was deleted since.
     stored = set()
     for deployment in live:

@@ -30,6 +30,7 @@
 
 mod alerts;
 mod bottlenecks;
+pub mod collectors;
 mod deployments;
 mod events;
 mod http;
@@ -486,10 +487,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Every resource of the API: what it serves, who may call it, its part of the document. In
 /// the order the router tries their paths (actix tries a request's path against each in
 /// turn): the hot ones first.
-const RESOURCES: [http::operation::Resource; 12] = [
+const RESOURCES: [http::operation::Resource; 13] = [
     deployments::RESOURCE,
     nodes::RESOURCE,
     telemetry::RESOURCE,
+    collectors::RESOURCE,
     series::RESOURCE,
     bottlenecks::RESOURCE,
     events::RESOURCE,

@@ -179,8 +179,9 @@ pub(crate) async fn authorize(
                 .find(|(method, _)| method == req.method())
                 .map_or_else(|| Access::of_unserved(req.method()), |(_, access)| *access);
             let request = Asked {
+                per_item: matches!(access, Access::NeedsForEachItem(_)),
                 action: match access {
-                    Access::Needs(action) => Some(action),
+                    Access::Needs(action) | Access::NeedsForEachItem(action) => Some(action),
                     // An open operation is never behind this check (`configure`).
                     Access::AnyKey | Access::Open => None,
                 },
@@ -247,6 +248,9 @@ struct Asked {
     deployment: Option<Option<DeploymentId>>,
     /// The client's address, for the budget of failed authentications.
     address: Option<std::net::IpAddr>,
+    /// Whether the handler checks a limited key's deployments item by item
+    /// ([`Access::NeedsForEachItem`]).
+    per_item: bool,
 }
 
 /// Who `token` is and whether their role (and deployments) allow the request.
@@ -291,7 +295,7 @@ async fn check(
                 action.as_str()
             )));
         }
-        if !key.reaches(asked.deployment.flatten()) {
+        if !asked.per_item && !key.reaches(asked.deployment.flatten()) {
             let scope = key
                 .deployments
                 .as_deref()

@@ -169,12 +169,12 @@ pub(crate) fn guarded(document: &mut Document) {
                 .into(),
             );
         }
+        // An operation that reads another media type than JSON documents its own 415.
         if has_body {
-            responses.insert(
-                "415".into(),
+            responses.entry("415".into()).or_insert_with(|| {
                 error_response("The body is sent with a Content-Type other than application/json")
-                    .into(),
-            );
+                    .into()
+            });
         }
     });
 }

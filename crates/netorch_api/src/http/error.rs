@@ -222,6 +222,10 @@ pub enum ApiError {
     /// 400: the body could not be read (a broken chunked encoding, a bad `Content-Length`).
     #[error("request body could not be read: {0}")]
     BadBody(String),
+    /// 400 `{"detail": ...}` with the text as it is: a collector's protocol refused some or all
+    /// of a request's points, or could not decode it (the sender must not retry it).
+    #[error("{0}")]
+    Refused(String),
     /// 507: the database has no room for the write (a full disk, or a SQLite size cap).
     #[error("database out of space: {0}")]
     OutOfSpace(String),
@@ -339,7 +343,7 @@ impl ResponseError for ApiError {
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::OutOfSpace(_) => StatusCode::INSUFFICIENT_STORAGE,
-            ApiError::BadBody(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadBody(_) | ApiError::Refused(_) => StatusCode::BAD_REQUEST,
             ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Busy { .. } | ApiError::Unavailable(_) | ApiError::ShuttingDown => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -367,7 +371,8 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(text)
             | ApiError::MisdirectedHost(text)
             | ApiError::UnsupportedMediaType(text)
-            | ApiError::StateConflict(text) => response.json(detail(Cow::Owned(text.clone()))),
+            | ApiError::StateConflict(text)
+            | ApiError::Refused(text) => response.json(detail(Cow::Owned(text.clone()))),
             ApiError::TooManyRequests { retry_after } => response
                 .insert_header((
                     actix_web::http::header::RETRY_AFTER,

@@ -66,6 +66,10 @@ pub(crate) enum Access {
     /// A key whose role may take this action (and, for a deployment's path, whose
     /// deployments include it).
     Needs(Action),
+    /// A key whose role may take this action, whatever its deployments: the body names a
+    /// deployment item by item (the collectors' protocols, a label a point), and the handler
+    /// refuses the items of deployments a limited key does not reach.
+    NeedsForEachItem(Action),
 }
 
 impl Access {

@@ -110,6 +110,8 @@ fn each_role_can_do_exactly_its_row(t: &TestDatabase) {
                 Some(push),
                 &[Collector, Operator, Admin],
             ),
+            // No body: the 415 of an allowed caller, the 403 of another.
+            ("POST", "/api/v1/write", None, &[Collector, Operator, Admin]),
             ("GET", "/deployments/D/nodes/N/telemetry/series", None, read),
             ("GET", "/deployments/D/telemetry/series", None, read),
             ("GET", "/deployments/D/bottlenecks", None, read),

@@ -6,6 +6,7 @@ mod common;
 mod access;
 mod alerts;
 mod analytics;
+mod collectors;
 mod deployments;
 mod events;
 mod limits;

@@ -164,6 +164,7 @@ fn openapi_lists_every_route_and_docs_work_offline(t: &TestDatabase) {
             ("delete", "/receivers/{receiver_id}"),
             ("get", "/notifications"),
             ("post", "/notifications/{notification_id}/retry"),
+            ("post", "/api/v1/write"),
         ];
         let (status, doc) = get(&app, "/openapi.json").await;
         assert_eq!(status, StatusCode::OK);

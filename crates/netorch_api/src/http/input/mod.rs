@@ -72,6 +72,17 @@ impl<'a> Input<'a> {
         let _ = (location, name);
     }
 
+    /// The body as it arrived (empty for an operation that reads none), for inputs of other
+    /// media types than JSON.
+    pub fn raw_body(&self) -> &[u8] {
+        self.body.unwrap_or_default()
+    }
+
+    /// A request header's value, when it is text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.req.headers().get(name).and_then(|v| v.to_str().ok())
+    }
+
     /// The server's state, for limits that are configured rather than fixed.
     pub fn state(&self) -> Option<&ApiState> {
         self.req.app_data::<web::Data<ApiState>>().map(|d| &***d)
@@ -299,8 +310,12 @@ pub fn valid<T>(value: Option<T>) -> Result<T, ApiError> {
 
 /// An operation's input that reads itself from a request.
 pub trait FromInput: Sized {
-    /// Whether the operation has a JSON body to read.
+    /// Whether the operation has a body to read.
     const READS_BODY: bool = false;
+
+    /// Whether that body is JSON (415 for another `Content-Type`); an input that reads another
+    /// media type (the collectors' protocols) checks its `Content-Type` itself.
+    const READS_JSON: bool = true;
 
     /// Reads every field, in the order the original reported them: path, query, then body.
     /// Invalid fields are recorded in `input` and returned together by [`Input::check`].
@@ -325,7 +340,9 @@ impl<T: FromInput + 'static> FromRequest for Valid<T> {
         Box::pin(async move {
             let bytes = match body {
                 Some(payload) => {
-                    accepts_json(&req)?;
+                    if T::READS_JSON {
+                        accepts_json(&req)?;
+                    }
                     let reading =
                         actix_web::rt::time::timeout(limit, read_body(&req, payload, max_bytes));
                     // A body still arriving when the server stops taking requests is not

@@ -1,0 +1,83 @@
+//! The collectors' protocols: what operators already run (Prometheus and vmagent, Telegraf,
+//! gNMIc, the OpenTelemetry Collector) writes here in its own wire format. Each protocol's
+//! module decodes its body into a [`Batch`] of points; the one mapping
+//! (`netorch_domain::ingest`, `netorch_service::ingest`) stores them, and [`store`] counts
+//! what it refused.
+
+pub mod remote_write;
+
+pub use remote_write::{RemoteWrite, RemoteWriteVersion};
+
+use crate::ApiState;
+use crate::http::blocking::with_write;
+use crate::http::error::ApiError;
+use crate::http::operation::{Access, Effect, Operation, Resource, Verb};
+use netorch_domain::ingest::{Accepted, Batch, Protocol};
+use netorch_domain::{Action, DeploymentId};
+use netorch_metrics::SampleSource;
+use netorch_service::ingest::{self, Ingested};
+use utoipa::OpenApi;
+
+/// The collectors' operations and their part of the document.
+pub(crate) const RESOURCE: Resource = Resource::new(
+    &[Operation {
+        verb: Verb::Post,
+        path: "/api/v1/write",
+        // A collector key limited to some deployments may write: the points of others are
+        // refused one by one (`forbidden_deployment`).
+        access: Access::NeedsForEachItem(Action::PushTelemetry),
+        effect: Effect::Writes("stored"),
+        handler: |r| r.to(remote_write::remote_write),
+    }],
+    Doc::openapi,
+);
+
+#[derive(OpenApi)]
+#[openapi(paths(remote_write::remote_write))]
+struct Doc;
+
+/// The deployments the request's key is limited to (`None`: every one).
+fn scope(req: &actix_web::HttpRequest) -> Option<Vec<DeploymentId>> {
+    use actix_web::HttpMessage;
+    req.extensions()
+        .get::<crate::auth::Scope>()
+        .and_then(|scope| scope.0.clone())
+}
+
+/// Stores `batch` as `protocol` carried it for the caller whose key reaches `scope`, counting
+/// what was stored and what was refused (in the metrics, and in the log at debug).
+async fn store(
+    state: &ApiState,
+    protocol: Protocol,
+    batch: Batch,
+    scope: Option<Vec<DeploymentId>>,
+) -> Result<Ingested, ApiError> {
+    let now = chrono::Utc::now();
+    let tolerance = chrono::Duration::from_std(state.future_sample_tolerance)
+        .unwrap_or(chrono::Duration::zero());
+    let accepted = Accepted {
+        earliest: now - state.retention.raw,
+        latest: now + tolerance,
+    };
+    let outcome = with_write(state, move |conn| {
+        Ok(ingest::ingest(
+            conn,
+            protocol,
+            batch,
+            scope.as_deref(),
+            accepted,
+            now,
+        )?)
+    })
+    .await?;
+    state
+        .metrics
+        .samples(SampleSource::Protocol(protocol), outcome.new_samples, 0);
+    for (reason, count, _) in outcome.refused.iter() {
+        state.metrics.ingest_rejected(protocol, reason, count);
+    }
+    if outcome.refused.total() > 0 {
+        log::debug!("{}: {}", protocol.as_str(), outcome.refused.summary());
+    }
+    Ok(outcome)
+}
