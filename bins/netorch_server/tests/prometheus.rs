@@ -13,11 +13,7 @@ mod support;
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use support::*;
 
@@ -31,59 +27,6 @@ fn prometheus_installed() -> bool {
     );
     eprintln!("skipped: prometheus is not installed (apt-get install prometheus)");
     false
-}
-
-/// The values of scrape `k` for node `n` (1-based): latency, throughput, error rate.
-fn values(k: u64, n: u64) -> [f64; 3] {
-    [
-        10.0 + (k % 7) as f64 + n as f64 * 0.25,
-        9.0 + (k % 3) as f64 * 0.5,
-        0.125 * ((k + n) % 5) as f64,
-    ]
-}
-
-/// A loopback exporter of `nodes` nodes of `deployment` whose values change every scrape, until
-/// `stopped` (then it serves no series). Its address.
-fn exporter(deployment: &str, nodes: u64, stopped: Arc<AtomicBool>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("address").to_string();
-    let deployment = deployment.to_owned();
-    let scrapes = AtomicU64::new(0);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                line.clear();
-            }
-            let k = scrapes.fetch_add(1, Ordering::SeqCst);
-            let mut body = String::new();
-            if !stopped.load(Ordering::SeqCst) {
-                for (index, metric) in ["latency_ms", "throughput_gbps", "error_rate"]
-                    .into_iter()
-                    .enumerate()
-                {
-                    body.push_str(&format!("# TYPE netorch_{metric} gauge\n"));
-                    for n in 1..=nodes {
-                        body.push_str(&format!(
-                            "netorch_{metric}{{deployment=\"{deployment}\",node=\"node-{n:03}\"}} {}\n",
-                            values(k, n)[index]
-                        ));
-                    }
-                }
-            }
-            let _ = stream.write_all(
-                format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n\
-                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                )
-                .as_bytes(),
-            );
-        }
-    });
-    addr
 }
 
 /// A Prometheus scraping `target` every second and remote-writing to `netorch`, four samples a
@@ -221,14 +164,13 @@ fn prometheus_remote_writes_exactly_what_it_scraped(database_url: &str, dir: &st
         })
         .collect();
 
-    let stopped = Arc::new(AtomicBool::new(false));
-    let target = exporter("edge-west", 3, Arc::clone(&stopped));
-    let (_prometheus, prom) = prometheus(dir, &target, addr);
+    let exporter = exporter::Exporter::start("edge-west", 3);
+    let (_prometheus, prom) = prometheus(dir, &exporter.addr, addr);
     // A dozen scrapes, then the series end.
     wait_for("a dozen scrapes", Duration::from_secs(60), || {
         (scraped(&prom).len() >= 36).then_some(())
     });
-    stopped.store(true, Ordering::SeqCst);
+    exporter.stop();
     std::thread::sleep(Duration::from_secs(2));
     let expected = scraped(&prom);
     assert!(expected.len() >= 36, "{} readings", expected.len());

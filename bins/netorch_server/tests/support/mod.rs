@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod exporter;
+
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
