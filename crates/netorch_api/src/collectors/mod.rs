@@ -1,7 +1,7 @@
 //! The collectors' protocols: what operators already run (Prometheus and vmagent, Telegraf,
 //! gNMIc, the OpenTelemetry Collector) writes here in its own wire format. Each protocol's
 //! module decodes its body into a [`Batch`] of points; the one mapping
-//! (`netorch_domain::ingest`, `netorch_service::ingest`) stores them, and [`store`] counts
+//! (`netorch_domain::ingest`, `netorch_service::ingest`) stores them, and `store` counts
 //! what it refused.
 
 pub mod remote_write;
