@@ -4,6 +4,7 @@
 //! (`netorch_domain::ingest`, `netorch_service::ingest`) stores them, and `store` counts
 //! what it refused.
 
+pub mod line_protocol;
 pub mod remote_write;
 
 pub use remote_write::{RemoteWrite, RemoteWriteVersion};
@@ -20,21 +21,36 @@ use utoipa::OpenApi;
 
 /// The collectors' operations and their part of the document.
 pub(crate) const RESOURCE: Resource = Resource::new(
-    &[Operation {
-        verb: Verb::Post,
-        path: "/api/v1/write",
-        // A collector key limited to some deployments may write: the points of others are
-        // refused one by one (`forbidden_deployment`).
-        access: Access::NeedsForEachItem(Action::PushTelemetry),
-        effect: Effect::Writes("stored"),
-        handler: |r| r.to(remote_write::remote_write),
-    }],
+    &[
+        collector("/api/v1/write", |r| r.to(remote_write::remote_write)),
+        collector("/api/v2/write", |r| r.to(line_protocol::write_v2)),
+        collector("/write", |r| r.to(line_protocol::write_v1)),
+    ],
     Doc::openapi,
 );
 
 #[derive(OpenApi)]
-#[openapi(paths(remote_write::remote_write))]
+#[openapi(paths(
+    remote_write::remote_write,
+    line_protocol::write_v2,
+    line_protocol::write_v1
+))]
 struct Doc;
+
+/// A collector's `POST` of `path`. A collector key limited to some deployments may write: the
+/// points of others are refused one by one (`forbidden_deployment`).
+const fn collector(
+    path: &'static str,
+    handler: fn(actix_web::Route) -> actix_web::Route,
+) -> Operation {
+    Operation {
+        verb: Verb::Post,
+        path,
+        access: Access::NeedsForEachItem(Action::PushTelemetry),
+        effect: Effect::Writes("stored"),
+        handler,
+    }
+}
 
 /// The deployments the request's key is limited to (`None`: every one).
 fn scope(req: &actix_web::HttpRequest) -> Option<Vec<DeploymentId>> {

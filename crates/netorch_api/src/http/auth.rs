@@ -142,17 +142,36 @@ async fn find_key(
     Ok(found)
 }
 
-/// The token of an `Authorization: Bearer <token>` header, if there is one. (Never the query
-/// string: a token there ends up in logs, proxies' and browsers' histories.)
+/// The token of the `Authorization` header, if there is one: `Bearer <token>`, InfluxDB's
+/// `Token <token>`, or `Basic` with the token as the password (InfluxDB 1's clients; the user
+/// name is not used). Never the query string: a token there ends up in logs, proxies' and
+/// browsers' histories.
 fn bearer(req: &ServiceRequest) -> Option<String> {
     let value = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)?
         .to_str()
         .ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
+    token_of(value)
+}
+
+/// The token an `Authorization` header's value carries (see [`bearer`]).
+fn token_of(value: &str) -> Option<String> {
+    use base64::Engine;
+    let (scheme, credentials) = value.split_once(' ')?;
+    let credentials = credentials.trim();
+    let token = if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token") {
+        credentials.to_owned()
+    } else if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(credentials)
+            .ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        text.split_once(':')?.1.to_owned()
+    } else {
+        return None;
+    };
+    (!token.is_empty()).then_some(token)
 }
 
 /// Who let a request in, as [`check`] found them.
@@ -281,7 +300,8 @@ async fn check(
             state.auth_failures.spend(address, started);
         }
         return Err(ApiError::Unauthorized(if token.is_none() {
-            "Not authenticated: send Authorization: Bearer <token>"
+            "Not authenticated: send Authorization: Bearer <token> (or Token <token>, or the \
+             token as the basic auth password)"
         } else {
             "Invalid API key: unknown, revoked or expired"
         }));
@@ -321,4 +341,31 @@ async fn check(
         scope: Scope(key.deployments),
         credential: hash.map(Credential),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_of;
+
+    #[test]
+    fn a_token_comes_as_bearer_token_or_a_basic_password() {
+        assert_eq!(token_of("Bearer ntk_abc").as_deref(), Some("ntk_abc"));
+        assert_eq!(token_of("Token ntk_abc").as_deref(), Some("ntk_abc"));
+        // "telegraf:ntk_abc", and a password holding a colon.
+        assert_eq!(
+            token_of("Basic dGVsZWdyYWY6bnRrX2FiYw==").as_deref(),
+            Some("ntk_abc")
+        );
+        assert_eq!(token_of("Basic dTphOmI=").as_deref(), Some("a:b"));
+        for refused in [
+            "Bearer ",
+            "Digest ntk_abc",
+            "ntk_abc",
+            "Basic !!!",
+            "Basic bnRrX2FiYw==",
+            "Basic dTo=",
+        ] {
+            assert_eq!(token_of(refused), None, "{refused}");
+        }
+    }
 }

@@ -334,7 +334,145 @@ fn a_collector_limited_to_a_deployment_writes_there_only(t: &TestDatabase) {
     );
 }
 
+fn lines(body: &str, uri: &str, auth: Option<String>, gzip: bool) -> Request {
+    let mut req = test::TestRequest::post()
+        .uri(uri)
+        .insert_header(("content-type", "text/plain; charset=utf-8"));
+    if let Some(auth) = auth {
+        req = req.insert_header(("authorization", auth));
+    }
+    let payload = if gzip {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(body.as_bytes()).expect("gzip");
+        req = req.insert_header(("content-encoding", "gzip"));
+        encoder.finish().expect("gzip")
+    } else {
+        body.as_bytes().to_vec()
+    };
+    req.set_payload(payload).to_request()
+}
+
+fn line_protocol_stores_what_telegraf_sends(t: &TestDatabase) {
+    let now = Utc::now();
+    with_state!(
+        ApiState::new(t.db.clone(), 1000).with_auth(netorch_api::auth::AuthMode::Keys),
+        |app| {
+            let mut conn = t.db.get().expect("connection");
+            let (token, _) =
+                create_key(&mut conn, "telegraf", Role::Collector, None, None, now).expect("key");
+            let (admin, _) =
+                create_key(&mut conn, "root", Role::Admin, None, None, now).expect("key");
+            let req = test::TestRequest::post()
+                .uri("/deployments")
+                .insert_header(("authorization", format!("Bearer {admin}")))
+                .insert_header(("content-type", "application/json"))
+                .set_payload(json!({"name": "lp", "target_node_count": 2}).to_string())
+                .to_request();
+            let (_, created) = call(&app, req).await;
+            let id = created["id"].as_i64().expect("id");
+            let seconds = now.timestamp() - 30;
+            let count = || {
+                netorch_storage::telemetry::count(
+                    &mut t.db.get().expect("connection"),
+                    DeploymentId(id),
+                )
+                .expect("count")
+            };
+
+            // InfluxDB 2: Token, seconds, gzip; a node by name and one by hostname-less id.
+            let body = format!(
+                "netorch,deployment={id},node=node-001 latency_ms=12.5,throughput_gbps=9.5,error_rate=0.25 {seconds}\n\
+                 netorch,deployment=lp,node=node-002 latency_ms=13,throughput_gbps=9i,error_rate=0.5 {seconds}\n"
+            );
+            let uri = "/api/v2/write?org=ops&bucket=net&precision=s";
+            let req = lines(&body, uri, Some(format!("Token {token}")), true);
+            let (status, answer) = call(&app, req).await;
+            assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
+            assert_eq!(count(), 2);
+
+            // InfluxDB 1: the key as the basic auth password, milliseconds; a field of another
+            // name and a measurement of another name are refused and counted, the rest stored.
+            use base64::Engine;
+            let basic =
+                base64::engine::general_purpose::STANDARD.encode(format!("telegraf:{token}"));
+            let millis = (seconds + 5) * 1000;
+            let body = format!(
+                "netorch,deployment={id},node=node-001 latency_ms=1,throughput_gbps=2,error_rate=0,jitter_ms=3 {millis}\n\
+                 cpu,host=a usage=5 {millis}\n"
+            );
+            let req = lines(
+                &body,
+                "/write?db=net&precision=ms",
+                Some(format!("Basic {basic}")),
+                false,
+            );
+            let (status, answer) = call(&app, req).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+            let detail = answer["detail"].as_str().expect("detail");
+            assert!(
+                detail.starts_with("3 of 5 fields accepted; 2 points refused: 2 unknown_metric"),
+                "{detail}"
+            );
+            assert_eq!(count(), 3);
+
+            // A line that is not line protocol: its number named, nothing of the request stored.
+            let body = format!(
+                "netorch,deployment={id},node=node-002 latency_ms=1,throughput_gbps=2,error_rate=0 {millis}\n\
+                 netorch,deployment={id},node=node-002 latency_ms\n"
+            );
+            let req = lines(
+                &body,
+                "/write?precision=ms",
+                Some(format!("Token {token}")),
+                false,
+            );
+            let (status, answer) = call(&app, req).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+            let detail = answer["detail"].as_str().expect("detail");
+            assert!(
+                detail.starts_with("line 2 is not line protocol"),
+                "{detail}"
+            );
+            assert_eq!(count(), 3);
+
+            // A gzip bomb, another encoding, an unknown precision, no key.
+            let bomb = "x".repeat(40 << 20);
+            for (req, expected) in [
+                (
+                    lines(&bomb, uri, Some(format!("Token {token}")), true),
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                ),
+                (
+                    test::TestRequest::post()
+                        .uri(uri)
+                        .insert_header(("authorization", format!("Token {token}")))
+                        .insert_header(("content-encoding", "br"))
+                        .set_payload("x")
+                        .to_request(),
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ),
+                (
+                    lines(
+                        "x",
+                        "/api/v2/write?precision=weeks",
+                        Some(format!("Token {token}")),
+                        false,
+                    ),
+                    StatusCode::BAD_REQUEST,
+                ),
+                (lines(&body, uri, None, false), StatusCode::UNAUTHORIZED),
+            ] {
+                let (status, answer) = call(&app, req).await;
+                assert_eq!(status, expected, "{answer}");
+            }
+            assert_eq!(count(), 3);
+        }
+    );
+}
+
 netorch_testkit::backend_tests!(
     remote_write_stores_what_prometheus_sends,
-    a_collector_limited_to_a_deployment_writes_there_only
+    a_collector_limited_to_a_deployment_writes_there_only,
+    line_protocol_stores_what_telegraf_sends
 );

@@ -165,6 +165,8 @@ fn openapi_lists_every_route_and_docs_work_offline(t: &TestDatabase) {
             ("get", "/notifications"),
             ("post", "/notifications/{notification_id}/retry"),
             ("post", "/api/v1/write"),
+            ("post", "/api/v2/write"),
+            ("post", "/write"),
         ];
         let (status, doc) = get(&app, "/openapi.json").await;
         assert_eq!(status, StatusCode::OK);

@@ -78,6 +78,13 @@ impl<'a> Input<'a> {
         self.body.unwrap_or_default()
     }
 
+    /// A query parameter as it came, for inputs that read their own forms of a value (the
+    /// collectors' protocols' `precision`).
+    pub fn query_raw(&mut self, name: &'static str) -> Option<String> {
+        self.ask("query", name);
+        self.query.get(name).cloned()
+    }
+
     /// A request header's value, when it is text.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.req.headers().get(name).and_then(|v| v.to_str().ok())
