@@ -6,7 +6,10 @@
   back exactly through GET .../telemetry; a line that is not line protocol gets the documented
   400 naming its line number, and nothing of that request is stored;
 - influxdb (InfluxDB 1's client, the key as the basic auth password) does the same through
-  POST /write, and its refusal (a node that does not exist) is the documented 400 with the count.
+  POST /write, and its refusal (a node that does not exist) is the documented 400 with the count;
+- opentelemetry-sdk with opentelemetry-exporter-otlp-proto-http (gzip, the key as Bearer)
+  exports observable gauges, the deployment a resource attribute and the node a point's, that
+  arrive as samples of each node.
 
 Usage: collectors-check.py --bin-dir target/release --database-url URL
 """
@@ -25,6 +28,12 @@ from influxdb.exceptions import InfluxDBClientError  # noqa: E402
 from influxdb_client import InfluxDBClient as Influx2Client, Point, WritePrecision  # noqa: E402
 from influxdb_client.client.write_api import SYNCHRONOUS  # noqa: E402
 from influxdb_client.rest import ApiException  # noqa: E402
+from opentelemetry.exporter.otlp.proto.http import Compression  # noqa: E402
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # noqa: E402
+from opentelemetry.metrics import Observation  # noqa: E402
+from opentelemetry.sdk.metrics import MeterProvider  # noqa: E402
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader  # noqa: E402
+from opentelemetry.sdk.resources import Resource  # noqa: E402
 
 
 def fail(message):
@@ -120,6 +129,38 @@ def main():
             if error.code != 400 or "1 unknown_node" not in str(error.content):
                 fail(f"influxdb: an unknown node got {error.code}: {error.content}")
         print("collectors check: influxdb (1.x)", 2, "points read back, an unknown node 400")
+
+        # OpenTelemetry's SDK: observable gauges, exported once on flush, gzip.
+        before = len(stored(base, admin, deployment))
+        exporter = OTLPMetricExporter(endpoint=f"{base}/v1/metrics",
+                                      headers={"Authorization": f"Bearer {collector}"},
+                                      compression=Compression.Gzip)
+        reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
+        provider = MeterProvider(resource=Resource.create({"deployment": "pops"}),
+                                 metric_readers=[reader])
+        meter = provider.get_meter("netorch-collectors-check")
+        readings = {n: (30.0 + n, 7.5, 0.125 * n) for n in (1, 2, 3)}
+        for index, metric in enumerate(("latency_ms", "throughput_gbps", "error_rate")):
+            def observe(_options, index=index):
+                return [Observation(values[index], {"node": f"node-00{n}"})
+                        for n, values in readings.items()]
+            meter.create_observable_gauge(f"netorch_{metric}", callbacks=[observe])
+        if not provider.force_flush(timeout_millis=10_000):
+            fail("opentelemetry: the export did not finish")
+        provider.shutdown()
+        got = [row for row in stored(base, admin, deployment) if row[2] >= 30.0]
+        per_node = {}
+        for node, _, latency, throughput, error in got:
+            n = int(node[-1])
+            if (latency, throughput, error) != readings[n]:
+                fail(f"opentelemetry: {node} stored {(latency, throughput, error)}")
+            per_node[n] = per_node.get(n, 0) + 1
+        if sorted(per_node) != [1, 2, 3] or len(set(per_node.values())) != 1:
+            fail(f"opentelemetry: samples per node {per_node}")
+        if len(stored(base, admin, deployment)) != before + len(got):
+            fail("opentelemetry: samples other than the exported ones appeared")
+        print("collectors check: opentelemetry-sdk", len(got), "samples from",
+              "gauges exported over OTLP/HTTP")
     finally:
         server.terminate()
         server.wait(timeout=30)

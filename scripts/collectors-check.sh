@@ -5,10 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${NETORCH_COLLECTORS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/netorch-collectors-1}"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import influxdb_client, influxdb" 2>/dev/null; then
+if [ ! -x "$venv/bin/python" ] ||
+   ! "$venv/bin/python" -c "import influxdb_client, influxdb, opentelemetry.exporter.otlp.proto.http" 2>/dev/null; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    "influxdb-client==1.50.0" "influxdb==5.3.2"
+    "influxdb-client==1.50.0" "influxdb==5.3.2" \
+    "opentelemetry-sdk==1.45.2" "opentelemetry-exporter-otlp-proto-http==1.45.2"
 fi
 cargo build --release --locked -q --bin netorch-server
 bin_dir="${CARGO_TARGET_DIR:-target}/release"

@@ -5,6 +5,7 @@
 //! what it refused.
 
 pub mod line_protocol;
+pub mod otlp;
 pub mod remote_write;
 
 pub use remote_write::{RemoteWrite, RemoteWriteVersion};
@@ -25,6 +26,7 @@ pub(crate) const RESOURCE: Resource = Resource::new(
         collector("/api/v1/write", |r| r.to(remote_write::remote_write)),
         collector("/api/v2/write", |r| r.to(line_protocol::write_v2)),
         collector("/write", |r| r.to(line_protocol::write_v1)),
+        collector("/v1/metrics", |r| r.to(otlp::export_metrics)),
     ],
     Doc::openapi,
 );
@@ -33,7 +35,8 @@ pub(crate) const RESOURCE: Resource = Resource::new(
 #[openapi(paths(
     remote_write::remote_write,
     line_protocol::write_v2,
-    line_protocol::write_v1
+    line_protocol::write_v1,
+    otlp::export_metrics
 ))]
 struct Doc;
 

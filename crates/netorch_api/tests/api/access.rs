@@ -114,6 +114,7 @@ fn each_role_can_do_exactly_its_row(t: &TestDatabase) {
             ("POST", "/api/v1/write", None, &[Collector, Operator, Admin]),
             ("POST", "/api/v2/write", None, &[Collector, Operator, Admin]),
             ("POST", "/write", None, &[Collector, Operator, Admin]),
+            ("POST", "/v1/metrics", None, &[Collector, Operator, Admin]),
             ("GET", "/deployments/D/nodes/N/telemetry/series", None, read),
             ("GET", "/deployments/D/telemetry/series", None, read),
             ("GET", "/deployments/D/bottlenecks", None, read),

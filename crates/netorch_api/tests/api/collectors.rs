@@ -471,7 +471,92 @@ fn line_protocol_stores_what_telegraf_sends(t: &TestDatabase) {
     );
 }
 
+fn otlp_request(body: Vec<u8>, content_type: &str) -> Request {
+    test::TestRequest::post()
+        .uri("/v1/metrics")
+        .insert_header(("content-type", content_type))
+        .set_payload(body)
+        .to_request()
+}
+
+fn otlp_stores_gauges_and_answers_partial_success(t: &TestDatabase) {
+    use netorch_api::collectors::otlp::messages::{
+        ExportMetricsServiceRequest, ExportMetricsServiceResponse, Status,
+    };
+    with_app!(t, |app| {
+        let id = create(&app, "otel", 2).await;
+        let nanos = start_millis() * 1_000_000 - 60_000_000_000;
+        let gauge = |name: &str, node: &str, value: f64| {
+            json!({"name": name, "gauge": {"dataPoints": [{
+                "asDouble": value, "timeUnixNano": nanos.to_string(),
+                "attributes": [{"key": "node", "value": {"stringValue": node}}]}]}})
+        };
+        let request = json!({"resourceMetrics": [{
+        "resource": {"attributes": [{"key": "deployment", "value": {"intValue": id.to_string()}}]},
+        "scopeMetrics": [{"metrics": [
+            gauge("netorch_latency_ms", "node-001", 12.5),
+            gauge("netorch_throughput_gbps", "node-001", 9.5),
+            gauge("netorch_error_rate", "node-001", 0.25),
+            gauge("netorch_latency_ms", "node-404", 1.0),
+        ]}]}]});
+
+        // OTLP/JSON: one sample, one point refused, said in partialSuccess.
+        let req = otlp_request(request.to_string().into_bytes(), "application/json");
+        let (status, body) = call(&app, req).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["partialSuccess"]["rejectedDataPoints"], "1", "{body}");
+        let message = body["partialSuccess"]["errorMessage"]
+            .as_str()
+            .expect("message");
+        assert!(
+            message.starts_with("3 of 4 data points accepted"),
+            "{message}"
+        );
+        assert_eq!(stored(&app, id).await.len(), 1);
+
+        // The same as protobuf: all of it already stored but the stranger; the answer is
+        // protobuf too.
+        let decoded: ExportMetricsServiceRequest =
+            serde_json::from_value(request).expect("OTLP/JSON");
+        let req = otlp_request(decoded.encode_to_vec(), "application/x-protobuf");
+        let response = test::call_service(&app, req).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let bytes = test::read_body(response).await;
+        let answer = ExportMetricsServiceResponse::decode(bytes.as_ref()).expect("response");
+        assert_eq!(
+            answer
+                .partial_success
+                .expect("partial")
+                .rejected_data_points,
+            1
+        );
+        assert_eq!(stored(&app, id).await.len(), 1);
+
+        // A body that is not a request: 400 with a google.rpc.Status, nothing stored.
+        let req = otlp_request(b"\x0a\xff\xff\xff".to_vec(), "application/x-protobuf");
+        let response = test::call_service(&app, req).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let bytes = test::read_body(response).await;
+        let status = Status::decode(bytes.as_ref()).expect("a Status");
+        assert_eq!(status.code, 3);
+        assert!(
+            status
+                .message
+                .contains("not an ExportMetricsServiceRequest"),
+            "{status:?}"
+        );
+        let req = otlp_request(b"{\"resourceMetrics\": 7}".to_vec(), "application/json");
+        let (status, body) = call(&app, req).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["code"], 3, "{body}");
+        let req = otlp_request(b"x".to_vec(), "text/plain");
+        assert_eq!(call(&app, req).await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(stored(&app, id).await.len(), 1);
+    });
+}
+
 netorch_testkit::backend_tests!(
+    otlp_stores_gauges_and_answers_partial_success,
     remote_write_stores_what_prometheus_sends,
     a_collector_limited_to_a_deployment_writes_there_only,
     line_protocol_stores_what_telegraf_sends

@@ -167,6 +167,7 @@ fn openapi_lists_every_route_and_docs_work_offline(t: &TestDatabase) {
             ("post", "/api/v1/write"),
             ("post", "/api/v2/write"),
             ("post", "/write"),
+            ("post", "/v1/metrics"),
         ];
         let (status, doc) = get(&app, "/openapi.json").await;
         assert_eq!(status, StatusCode::OK);
