@@ -148,6 +148,15 @@ impl fmt::Display for Refusal {
     }
 }
 
+/// At most 100 characters of a label, a name or a header, for the messages that quote what a
+/// sender sent (a label may be a megabyte long).
+pub fn shorten(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(100) {
+        Some((end, _)) => std::borrow::Cow::Owned(format!("{}…", &text[..end])),
+        None => std::borrow::Cow::Borrowed(text),
+    }
+}
+
 /// One metric's reading of one node, as a protocol's decoder found it: the labels still text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {

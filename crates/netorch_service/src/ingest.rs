@@ -5,7 +5,7 @@
 //! point counted with its reason. A point already stored is stored once (a sender's retry).
 
 use crate::ServiceError;
-use netorch_domain::ingest::{Accepted, Batch, Point, Protocol, Refusal, Refusals};
+use netorch_domain::ingest::{Accepted, Batch, Point, Protocol, Refusal, Refusals, shorten};
 use netorch_domain::{DeploymentId, MetricKind, NewSample, NodeId, Timestamp};
 use netorch_storage::ingest::{self as store, DeploymentMatch, PartialSample};
 use netorch_storage::{DbConnection, StorageError};
@@ -166,8 +166,8 @@ fn describe(point: &Point) -> String {
     format!(
         "{} of node {:?} of deployment {:?} at {}",
         point.metric.as_str(),
-        point.node,
-        point.deployment,
+        shorten(&point.node),
+        shorten(&point.deployment),
         point
             .at
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)

@@ -15,7 +15,7 @@ use crate::http::shapes::{named_schema, params};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use netorch_domain::ingest::{
-    Batch, DEPLOYMENT_LABEL, LINE_MEASUREMENT, NODE_LABEL, Point, Protocol, Refusal,
+    Batch, DEPLOYMENT_LABEL, LINE_MEASUREMENT, NODE_LABEL, Point, Protocol, Refusal, shorten,
 };
 use std::borrow::Cow;
 use std::io::Read;
@@ -311,14 +311,6 @@ pub fn decode(body: &str, precision: Precision, now: DateTime<Utc>) -> Result<Ba
         }
     }
     Ok(batch)
-}
-
-/// At most 100 characters of a text, for messages.
-fn shorten(text: &str) -> Cow<'_, str> {
-    match text.char_indices().nth(100) {
-        Some((end, _)) => Cow::Owned(format!("{}…", &text[..end])),
-        None => Cow::Borrowed(text),
-    }
 }
 
 /// How many times the body limit a gzip body may decompress to (a request is held whole).

@@ -13,7 +13,9 @@ use crate::http::input::{FromInput, Input, Valid};
 use crate::http::shapes::named_schema;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
-use netorch_domain::ingest::{Batch, DEPLOYMENT_LABEL, NODE_LABEL, Point, Protocol, Refusal};
+use netorch_domain::ingest::{
+    Batch, DEPLOYMENT_LABEL, NODE_LABEL, Point, Protocol, Refusal, shorten,
+};
 use prost::Message;
 use std::borrow::Cow;
 use std::io::Read;
@@ -342,14 +344,6 @@ impl OtlpWrite {
             }
         }
         (batch, total)
-    }
-}
-
-/// At most 100 characters of a text, for messages.
-fn shorten(text: &str) -> Cow<'_, str> {
-    match text.char_indices().nth(100) {
-        Some((end, _)) => Cow::Owned(format!("{}…", &text[..end])),
-        None => Cow::Borrowed(text),
     }
 }
 

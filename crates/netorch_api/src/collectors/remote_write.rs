@@ -10,7 +10,9 @@ use crate::http::error::{ApiError, ErrorDetail};
 use crate::http::input::{FromInput, Input, Valid};
 use crate::http::shapes::named_schema;
 use actix_web::{HttpRequest, HttpResponse, web};
-use netorch_domain::ingest::{Batch, DEPLOYMENT_LABEL, NODE_LABEL, Point, Protocol, Refusal};
+use netorch_domain::ingest::{
+    Batch, DEPLOYMENT_LABEL, NODE_LABEL, Point, Protocol, Refusal, shorten,
+};
 use prost::Message;
 use std::borrow::Cow;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaFormat, Type};
@@ -271,14 +273,6 @@ impl RemoteWrite {
                 value: sample.value,
             });
         }
-    }
-}
-
-/// At most 100 characters of a label value, for messages.
-fn shorten(text: &str) -> Cow<'_, str> {
-    match text.char_indices().nth(100) {
-        Some((end, _)) => Cow::Owned(format!("{}…", &text[..end])),
-        None => Cow::Borrowed(text),
     }
 }
 

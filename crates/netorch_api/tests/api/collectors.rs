@@ -265,6 +265,30 @@ fn remote_write_stores_what_prometheus_sends(t: &TestDatabase) {
         }
         assert_eq!(stored(&app, id).await.len(), 4);
 
+        // A label value of 1 MB: refused with a reason, the answer short.
+        let huge = "x".repeat(1 << 20);
+        let req = write_request(
+            v1_body(vec![series(
+                "netorch_latency_ms",
+                &huge,
+                "node-001",
+                5,
+                1.0,
+            )]),
+            "application/x-protobuf",
+            None,
+        );
+        let (status, body) = call(&app, req).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let detail = body["detail"].as_str().expect("detail");
+        assert!(
+            detail.contains("1 unknown_deployment"),
+            "{}",
+            &detail[..200]
+        );
+        assert!(detail.len() < 1_000, "{} bytes", detail.len());
+        assert_eq!(stored(&app, id).await.len(), 4);
+
         // Every refusal is counted by protocol and reason.
         let response =
             test::call_service(&app, test::TestRequest::get().uri("/metrics").to_request()).await;
@@ -272,6 +296,7 @@ fn remote_write_stores_what_prometheus_sends(t: &TestDatabase) {
         for line in [
             "netorch_ingest_rejected_total{protocol=\"prometheus_remote_write\",reason=\"unknown_metric\"} 1",
             "netorch_ingest_rejected_total{protocol=\"prometheus_remote_write\",reason=\"unknown_node\"} 1",
+            "netorch_ingest_rejected_total{protocol=\"prometheus_remote_write\",reason=\"unknown_deployment\"} 1",
             "netorch_telemetry_samples_written_total{source=\"prometheus_remote_write\"} 4",
         ] {
             assert!(text.contains(line), "{line} in:\n{text}");
