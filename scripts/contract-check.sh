@@ -55,7 +55,7 @@ fuzz() {
   echo "contract check ($name): schemathesis $SCHEMATHESIS_VERSION against $url"
   local result=0
   # Run from the scratch folder: schemathesis keeps its example database in the working folder.
-  (cd "$work" && "$venv/bin/schemathesis" --config-file "$config" run "$url/openapi.json" \
+  (cd "$work" && SCHEMATHESIS_HOOKS="$hooks" "$venv/bin/schemathesis" --config-file "$config" run "$url/openapi.json" \
     "${FUZZ_ARGS[@]}" --max-time "${ST_MAX_TIME:-150}" --no-color) || result=$?
   if ! kill -0 "$server_pid" 2>/dev/null; then
     echo "contract check ($name): the server died" >&2
@@ -80,6 +80,7 @@ fuzz() {
 }
 
 config="$PWD/.ci/schemathesis.toml"
+hooks="$PWD/.ci/schemathesis_hooks.py"
 status=0
 # As the README's first command runs it (loopback: no keys), then with API keys on and an
 # admin's token, so that every operation is reached through access control too (and
