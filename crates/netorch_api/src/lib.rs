@@ -634,6 +634,9 @@ mod registry_tests {
         reads_what_it_documents::<bottlenecks::BottleneckQuery>("BottleneckQuery");
         reads_what_it_documents::<events::ReadEvents>("ReadEvents");
         reads_what_it_documents::<events::stream::StreamEvents>("StreamEvents");
+        reads_what_it_documents::<collectors::RemoteWrite>("RemoteWrite");
+        reads_what_it_documents::<collectors::line_protocol::LineWrite>("LineWrite");
+        reads_what_it_documents::<collectors::otlp::OtlpWrite>("OtlpWrite");
     }
 
     #[test]

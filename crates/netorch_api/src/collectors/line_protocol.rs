@@ -19,9 +19,9 @@ use netorch_domain::ingest::{
 };
 use std::borrow::Cow;
 use std::io::Read;
-use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
-use utoipa::openapi::{RefOr, Required};
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 /// The unit of the lines' timestamps.
@@ -318,12 +318,10 @@ pub const DECODED_PER_BODY_BYTE: usize = 4;
 
 /// The body as text: gunzipped when `Content-Encoding: gzip` (refused past `max_decoded`
 /// bytes, as it is read), UTF-8 either way.
-fn body_text(input: &Input<'_>, max_decoded: usize) -> Result<String, ApiError> {
+fn body_text(input: &mut Input<'_>, max_decoded: usize) -> Result<String, ApiError> {
+    let encoding = input.header("Content-Encoding");
+    let encoding = encoding.as_deref().unwrap_or("identity").trim();
     let raw = input.raw_body();
-    let encoding = input
-        .header("content-encoding")
-        .unwrap_or("identity")
-        .trim();
     let bytes: Cow<'_, [u8]> = if encoding.eq_ignore_ascii_case("gzip") {
         let mut out = Vec::new();
         let limit = u64::try_from(max_decoded)
@@ -388,6 +386,10 @@ impl FromInput for LineWrite {
             .state()
             .map_or(crate::MAX_BODY_BYTES, |s| s.max_body_bytes())
             * DECODED_PER_BODY_BYTE;
+        // Taken and not used: the deployment is a tag.
+        for unused in ["org", "bucket", "db"] {
+            let _ = input.query_raw(unused);
+        }
         let text = body_text(input, max_decoded)?;
         let batch =
             decode(&text, precision, Utc::now()).map_err(|bad| ApiError::Refused(bad.message()))?;
@@ -409,26 +411,22 @@ fn body_schema() -> Schema {
 
 named_schema!(LineWrite, "LineProtocol", body_schema());
 
-fn query(name: &str, description: &str) -> Parameter {
-    ParameterBuilder::new()
-        .name(name)
-        .parameter_in(ParameterIn::Query)
-        .required(Required::False)
-        .description(Some(description))
-        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
-        .build()
-}
-
 params!(
     LineWrite,
     vec![
-        query(
+        super::header(
+            "Content-Encoding",
+            false,
+            &["gzip", "identity"],
+            "gzip, or none"
+        ),
+        super::query(
             "precision",
             "The timestamps' unit: ns (the default), us, ms or s (also InfluxDB 1's n, u, m, h)"
         ),
-        query("org", "InfluxDB 2's organization: taken and not used"),
-        query("bucket", "InfluxDB 2's bucket: taken and not used"),
-        query("db", "InfluxDB 1's database: taken and not used"),
+        super::query("org", "InfluxDB 2's organization: taken and not used"),
+        super::query("bucket", "InfluxDB 2's bucket: taken and not used"),
+        super::query("db", "InfluxDB 1's database: taken and not used"),
     ]
 );
 

@@ -55,6 +55,47 @@ const fn collector(
     }
 }
 
+/// A header parameter of a collector's operation: `values` the ones it takes.
+fn header(
+    name: &str,
+    required: bool,
+    values: &[&str],
+    description: &str,
+) -> utoipa::openapi::path::Parameter {
+    use utoipa::openapi::Required;
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Header)
+        .required(if required {
+            Required::True
+        } else {
+            Required::False
+        })
+        .description(Some(description))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(values.iter().copied())),
+        ))
+        .build()
+}
+
+/// A query parameter of a collector's operation, a string.
+fn query(name: &str, description: &str) -> utoipa::openapi::path::Parameter {
+    use utoipa::openapi::Required;
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Query)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .build()
+}
+
 /// The deployments the request's key is limited to (`None`: every one).
 fn scope(req: &actix_web::HttpRequest) -> Option<Vec<DeploymentId>> {
     use actix_web::HttpMessage;

@@ -10,7 +10,7 @@ use super::{scope, store};
 use crate::ApiState;
 use crate::http::error::ApiError;
 use crate::http::input::{FromInput, Input, Valid};
-use crate::http::shapes::named_schema;
+use crate::http::shapes::{named_schema, params};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use netorch_domain::ingest::{
@@ -19,9 +19,10 @@ use netorch_domain::ingest::{
 use prost::Message;
 use std::borrow::Cow;
 use std::io::Read;
+use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::{RefOr, schema::KnownFormat, schema::SchemaFormat};
-use utoipa::{PartialSchema, ToSchema};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 /// OTLP's messages, as netorch reads them (protobuf by prost, OTLP/JSON by serde: lowerCamelCase
 /// names, 64-bit integers as strings or numbers, oneofs as the one field present).
@@ -352,7 +353,8 @@ impl FromInput for OtlpWrite {
     const READS_JSON: bool = false;
 
     fn read(input: &mut Input<'_>) -> Result<Self, ApiError> {
-        let content_type = input.header("content-type").unwrap_or_default();
+        let encoded = input.header("Content-Encoding");
+        let content_type = input.content_type();
         let essence = content_type.split(';').next().unwrap_or_default().trim();
         let encoding = if essence.eq_ignore_ascii_case("application/x-protobuf") {
             Encoding::Protobuf
@@ -362,18 +364,15 @@ impl FromInput for OtlpWrite {
             return Err(ApiError::UnsupportedMediaType(format!(
                 "The body is sent as {:?}; OTLP/HTTP takes application/x-protobuf or \
                  application/json",
-                shorten(content_type)
+                shorten(&content_type)
             )));
         };
         let max_decoded = input
             .state()
             .map_or(crate::MAX_BODY_BYTES, |s| s.max_body_bytes())
             * DECODED_PER_BODY_BYTE;
+        let encoded = encoded.as_deref().unwrap_or("identity").trim();
         let raw = input.raw_body();
-        let encoded = input
-            .header("content-encoding")
-            .unwrap_or("identity")
-            .trim();
         let body: Cow<'_, [u8]> = if encoded.eq_ignore_ascii_case("gzip") {
             let mut out = Vec::new();
             let limit = u64::try_from(max_decoded)
@@ -441,6 +440,16 @@ fn body_schema() -> Schema {
 
 named_schema!(OtlpWrite, "OtlpMetricsRequest", body_schema());
 
+params!(
+    OtlpWrite,
+    vec![super::header(
+        "Content-Encoding",
+        false,
+        &["gzip", "identity"],
+        "gzip, or none"
+    )]
+);
+
 /// The answer in the request's encoding.
 fn answer(status: actix_web::http::StatusCode, encoding: Encoding, body: Vec<u8>) -> HttpResponse {
     HttpResponse::build(status)
@@ -459,6 +468,7 @@ fn answer(status: actix_web::http::StatusCode, encoding: Encoding, body: Vec<u8>
 /// 400 with a `google.rpc.Status` for a body that cannot be read.
 #[utoipa::path(
     post, path = "/v1/metrics", tag = "collectors",
+    params(OtlpWrite),
     request_body(content = OtlpWrite, content_type = "application/x-protobuf"),
     responses(
         (status = 200, description = "An ExportMetricsServiceResponse: empty, or with \

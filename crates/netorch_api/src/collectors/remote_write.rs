@@ -8,16 +8,17 @@ use super::{scope, store};
 use crate::ApiState;
 use crate::http::error::{ApiError, ErrorDetail};
 use crate::http::input::{FromInput, Input, Valid};
-use crate::http::shapes::named_schema;
+use crate::http::shapes::{named_schema, params};
 use actix_web::{HttpRequest, HttpResponse, web};
 use netorch_domain::ingest::{
     Batch, DEPLOYMENT_LABEL, NODE_LABEL, Point, Protocol, Refusal, shorten,
 };
 use prost::Message;
 use std::borrow::Cow;
+use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::{KnownFormat, RefOr};
-use utoipa::{PartialSchema, ToSchema};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 /// Remote write 1.0's messages (package `prometheus`), as netorch reads them (a Rust sender may
 /// encode them too).
@@ -281,20 +282,22 @@ impl FromInput for RemoteWrite {
     const READS_JSON: bool = false;
 
     fn read(input: &mut Input<'_>) -> Result<Self, ApiError> {
-        let content_type = input.header("content-type").unwrap_or_default();
-        let version = RemoteWriteVersion::of(content_type).ok_or_else(|| {
+        let encoding = input.header("Content-Encoding").unwrap_or_default();
+        // Read, and not needed: the Content-Type says which message it is.
+        let _ = input.header("X-Prometheus-Remote-Write-Version");
+        let content_type = input.content_type();
+        let version = RemoteWriteVersion::of(&content_type).ok_or_else(|| {
             ApiError::UnsupportedMediaType(format!(
                 "The body is sent as {:?}; remote write takes application/x-protobuf \
                  (prometheus.WriteRequest) or \
                  application/x-protobuf;proto=io.prometheus.write.v2.Request",
-                shorten(content_type)
+                shorten(&content_type)
             ))
         })?;
-        let encoding = input.header("content-encoding").unwrap_or_default();
         if !encoding.trim().eq_ignore_ascii_case("snappy") {
             return Err(ApiError::UnsupportedMediaType(format!(
                 "The body is encoded as {:?}; remote write takes Content-Encoding: snappy",
-                shorten(encoding)
+                shorten(&encoding)
             )));
         }
         let max_decoded = input
@@ -320,6 +323,25 @@ fn body_schema() -> Schema {
 
 named_schema!(RemoteWrite, "RemoteWriteRequest", body_schema());
 
+params!(
+    RemoteWrite,
+    vec![
+        super::header(
+            "Content-Encoding",
+            true,
+            &["snappy"],
+            "The body's compression: snappy (the block format), as the specification requires"
+        ),
+        super::header(
+            "X-Prometheus-Remote-Write-Version",
+            false,
+            &["0.1.0", "2.0.0"],
+            "The sender's protocol version: taken and not used (the Content-Type says which \
+             message the body is)"
+        ),
+    ]
+);
+
 /// The 2.0 answer's counts of what was written (header names are case-insensitive; the
 /// specification writes `X-Prometheus-Remote-Write-Samples-Written`).
 const SAMPLES_WRITTEN: &str = "x-prometheus-remote-write-samples-written";
@@ -338,6 +360,7 @@ const EXEMPLARS_WRITTEN: &str = "x-prometheus-remote-write-exemplars-written";
 /// answer says in `X-Prometheus-Remote-Write-Samples-Written` how many samples were accepted.
 #[utoipa::path(
     post, path = "/api/v1/write", tag = "collectors",
+    params(RemoteWrite),
     request_body(content = RemoteWrite, content_type = "application/x-protobuf"),
     responses(
         (status = 204, description = "Every sample is accepted"),

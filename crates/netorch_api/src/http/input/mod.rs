@@ -85,9 +85,22 @@ impl<'a> Input<'a> {
         self.query.get(name).cloned()
     }
 
-    /// A request header's value, when it is text.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.req.headers().get(name).and_then(|v| v.to_str().ok())
+    /// A request header's value, when it is text (a header parameter the operation documents).
+    pub fn header(&mut self, name: &'static str) -> Option<String> {
+        self.ask("header", name);
+        let value = self.req.headers().get(name)?;
+        value.to_str().ok().map(str::to_owned)
+    }
+
+    /// The body's `Content-Type` (not a parameter: OpenAPI states it as the body's media type),
+    /// or "" without one.
+    pub fn content_type(&self) -> String {
+        self.req
+            .headers()
+            .get(actix_web::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// The server's state, for limits that are configured rather than fixed.
