@@ -335,7 +335,7 @@ fn body_text(input: &mut Input<'_>, max_decoded: usize) -> Result<String, ApiErr
             return Err(ApiError::PayloadTooLarge(max_decoded));
         }
         Cow::Owned(out)
-    } else if encoding.is_empty() || encoding.eq_ignore_ascii_case("identity") {
+    } else if encoding.eq_ignore_ascii_case("identity") {
         Cow::Borrowed(raw)
     } else {
         return Err(ApiError::UnsupportedMediaType(format!(

@@ -394,7 +394,7 @@ impl FromInput for OtlpWrite {
                     });
                 }
             }
-        } else if encoded.is_empty() || encoded.eq_ignore_ascii_case("identity") {
+        } else if encoded.eq_ignore_ascii_case("identity") {
             Cow::Borrowed(raw)
         } else {
             return Err(ApiError::UnsupportedMediaType(format!(

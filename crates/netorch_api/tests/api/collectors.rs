@@ -576,6 +576,13 @@ fn otlp_stores_gauges_and_answers_partial_success(t: &TestDatabase) {
         assert_eq!(body["code"], 3, "{body}");
         let req = otlp_request(b"x".to_vec(), "text/plain");
         assert_eq!(call(&app, req).await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        // An encoding named but empty is no encoding netorch takes (absent is none).
+        let req = test::TestRequest::post()
+            .uri("/v1/metrics")
+            .insert_header(("content-type", "application/x-protobuf"))
+            .insert_header(("content-encoding", ""))
+            .to_request();
+        assert_eq!(call(&app, req).await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
         assert_eq!(stored(&app, id).await.len(), 1);
     });
 }
