@@ -5,6 +5,7 @@
 //! point counted with its reason. A point already stored is stored once (a sender's retry).
 
 use crate::ServiceError;
+use chrono::SubsecRound;
 use netorch_domain::ingest::{Accepted, Batch, Point, Protocol, Refusal, Refusals, shorten};
 use netorch_domain::{DeploymentId, MetricKind, NewSample, NodeId, Timestamp};
 use netorch_storage::ingest::{self as store, DeploymentMatch, PartialSample};
@@ -57,21 +58,31 @@ pub fn ingest(
                 false
             }
         })
+        // Samples are kept to the microsecond: two points a few nanoseconds apart are one
+        // reading (grouped by what is stored, not by what was sent).
+        .map(|mut p| {
+            p.at = p.at.trunc_subsecs(6);
+            p
+        })
         .collect();
     let labels: Vec<&str> = points.iter().map(|p| p.deployment.as_str()).collect();
     let deployments = store::resolve_deployments(conn, &labels)?;
     let mut by_deployment: BTreeMap<DeploymentId, Vec<Point>> = BTreeMap::new();
     for point in points {
-        let refusal = match deployments.get(&point.deployment) {
-            None => Refusal::UnknownDeployment,
-            Some(DeploymentMatch::Ambiguous) => Refusal::AmbiguousDeployment,
-            Some(DeploymentMatch::One(id)) if scope.is_some_and(|s| !s.contains(id)) => {
-                Refusal::ForbiddenDeployment
-            }
-            Some(DeploymentMatch::One(id)) => {
+        let refusal = match (deployments.get(&point.deployment), scope) {
+            (Some(DeploymentMatch::One(id)), None) => {
                 by_deployment.entry(*id).or_default().push(point);
                 continue;
             }
+            (Some(DeploymentMatch::One(id)), Some(reach)) if reach.contains(id) => {
+                by_deployment.entry(*id).or_default().push(point);
+                continue;
+            }
+            // A key limited to some deployments learns nothing of the others: whether a label
+            // names one, none or several, it is refused alike.
+            (_, Some(_)) => Refusal::ForbiddenDeployment,
+            (None, None) => Refusal::UnknownDeployment,
+            (Some(DeploymentMatch::Ambiguous), None) => Refusal::AmbiguousDeployment,
         };
         outcome.refused.add(refusal, 1, || describe(&point));
     }

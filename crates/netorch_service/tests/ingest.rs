@@ -194,6 +194,54 @@ fn points_become_samples_by_one_mapping(t: &TestDatabase) {
     );
     assert_eq!(stored(&mut conn, dc).len(), 2);
 
+    // Points nanoseconds apart are one reading (samples are kept to the microsecond): one
+    // sample, on PostgreSQL too (whose upsert refuses to touch a row twice in a statement).
+    let mut close = reading("dc", third, 3);
+    close[1].at += Duration::nanoseconds(100);
+    close[2].at += Duration::nanoseconds(200);
+    let outcome = send(&mut conn, close, None);
+    assert_eq!(
+        (outcome.accepted, outcome.new_samples, outcome.waiting),
+        (3, 1, 0)
+    );
+    let mut split = reading("dc", third, 2);
+    let first_part = split.remove(0);
+    split[0].at += Duration::nanoseconds(300);
+    send(&mut conn, vec![first_part], None);
+    let outcome = send(&mut conn, split, None);
+    assert_eq!((outcome.new_samples, outcome.waiting), (1, 0));
+
+    // A reading sent whole after a part of it ends the part's wait.
+    send(
+        &mut conn,
+        reading("dc", third, 1).into_iter().take(1).collect(),
+        None,
+    );
+    assert_eq!(
+        netorch_storage::ingest::waiting(&mut conn, Some(dc)).expect("waiting"),
+        1
+    );
+    let outcome = send(&mut conn, reading("dc", third, 1), None);
+    assert_eq!((outcome.accepted, outcome.waiting), (3, 0));
+    assert_eq!(
+        netorch_storage::ingest::waiting(&mut conn, Some(dc)).expect("waiting"),
+        0
+    );
+
+    // A limited key learns nothing of other deployments: none, several or another, all alike.
+    for label in ["nope", "twin", "dc"] {
+        let outcome = send(
+            &mut conn,
+            vec![point(label, "node-001", MetricKind::LatencyMs, 5, 1.0)],
+            Some(&other),
+        );
+        assert_eq!(
+            refused(&outcome),
+            [(Refusal::ForbiddenDeployment, 1)],
+            "{label}"
+        );
+    }
+
     // A deployment deleted with a reading waiting takes it along.
     send(
         &mut conn,

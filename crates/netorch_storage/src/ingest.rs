@@ -90,9 +90,12 @@ pub fn resolve_nodes(
         found.extend(rows.into_iter().map(|id| (id.to_string(), NodeId(id))));
     }
     for chunk in texts.chunks(10_000) {
+        // Hostnames need not be unique: of the nodes sharing one, the oldest (lowest id) is
+        // named by it, whatever order the rows come in (inserted last, it wins).
         let by_hostname: Vec<(i64, Option<String>)> = nodes::table
             .filter(nodes::deployment_id.eq(deployment.get()))
             .filter(nodes::hostname.eq_any(chunk))
+            .order(nodes::id.desc())
             .select((nodes::id, nodes::hostname))
             .load(conn)?;
         found.extend(
@@ -216,6 +219,13 @@ pub fn store(
             .copied()
             .collect();
         stored.new_samples = crate::telemetry::insert_rows(conn, &complete)?;
+        // A reading that came whole ends any part of it still waiting (sent before, in pieces).
+        delete_readings(
+            conn,
+            complete
+                .iter()
+                .map(|s| (s.node_id.get(), to_micros(s.timestamp))),
+        )?;
         let parts: Vec<&PartialSample> = parts
             .iter()
             .filter(|p| known.contains(&p.node_id))

@@ -152,7 +152,7 @@ fn parse_line(line: &str) -> Result<Line, String> {
         let (key, after) = read_until(after, b"=, ", b",= \\");
         let after = after
             .strip_prefix('=')
-            .ok_or_else(|| format!("tag {key:?} has no `=`"))?;
+            .ok_or_else(|| format!("tag {:?} has no `=`", shorten(&key)))?;
         let (value, after) = read_until(after, b", ", b",= \\");
         if key.is_empty() || value.is_empty() {
             return Err("a tag with an empty key or value".into());
@@ -169,20 +169,25 @@ fn parse_line(line: &str) -> Result<Line, String> {
         let (key, after) = read_until(rest, b"=, ", b",= \\");
         let after = after
             .strip_prefix('=')
-            .ok_or_else(|| format!("field {key:?} has no `=`"))?;
+            .ok_or_else(|| format!("field {:?} has no `=`", shorten(&key)))?;
         if key.is_empty() {
             return Err("a field with an empty key".into());
         }
         let (value, after) = if let Some(quoted) = after.strip_prefix('"') {
             let (_, after) = read_until(quoted, b"\"", b"\"\\");
-            let after = after
-                .strip_prefix('"')
-                .ok_or_else(|| format!("field {key:?}: a string without its closing quote"))?;
+            let after = after.strip_prefix('"').ok_or_else(|| {
+                format!(
+                    "field {:?}: a string without its closing quote",
+                    shorten(&key)
+                )
+            })?;
             (FieldValue::Other, after)
         } else {
             let (raw, after) = read_until(after, b", ", b"");
             (
-                field_value(&raw).ok_or_else(|| format!("field {key:?}: {raw:?} is no value"))?,
+                field_value(&raw).ok_or_else(|| {
+                    format!("field {:?}: {:?} is no value", shorten(&key), shorten(&raw))
+                })?,
                 after,
             )
         };
@@ -199,7 +204,7 @@ fn parse_line(line: &str) -> Result<Line, String> {
         "" => None,
         text => Some(
             text.parse::<i64>()
-                .map_err(|_| format!("{text:?} is not a timestamp (an integer)"))?,
+                .map_err(|_| format!("{:?} is not a timestamp (an integer)", shorten(text)))?,
         ),
     };
     Ok(Line {
@@ -297,7 +302,7 @@ pub fn decode(body: &str, precision: Precision, now: DateTime<Utc>) -> Result<Ba
             };
             let FieldValue::Number(value) = value else {
                 refused.add(Refusal::InvalidValue, 1, || {
-                    format!("field {name:?} is not a number ({})", shown())
+                    format!("field {:?} is not a number ({})", shorten(name), shown())
                 });
                 continue;
             };
@@ -327,7 +332,7 @@ fn body_text(input: &mut Input<'_>, max_decoded: usize) -> Result<String, ApiErr
         let limit = u64::try_from(max_decoded)
             .unwrap_or(u64::MAX)
             .saturating_add(1);
-        flate2::read::GzDecoder::new(raw)
+        flate2::read::MultiGzDecoder::new(raw)
             .take(limit)
             .read_to_end(&mut out)
             .map_err(|e| ApiError::Refused(format!("The body is not gzip: {e}")))?;
@@ -605,6 +610,17 @@ mod tests {
                 bad.message().starts_with(&format!("line {number} ")),
                 "{bad:?}"
             );
+        }
+        // What the sender sent is quoted short, however long it was.
+        let long = "k".repeat(1 << 20);
+        for body in [
+            format!("netorch,{long} latency_ms=1"),
+            format!("netorch,deployment=4,node=n {long}"),
+            format!("netorch,deployment=4,node=n latency_ms={long}"),
+            format!("netorch,deployment=4,node=n latency_ms=1 {long}"),
+        ] {
+            let bad = decode(&body, Precision::Nanoseconds, now()).expect_err("bad");
+            assert!(bad.message().len() < 1_000, "{} bytes", bad.message().len());
         }
     }
 }

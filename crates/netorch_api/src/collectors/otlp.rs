@@ -378,7 +378,7 @@ impl FromInput for OtlpWrite {
             let limit = u64::try_from(max_decoded)
                 .unwrap_or(u64::MAX)
                 .saturating_add(1);
-            match flate2::read::GzDecoder::new(raw)
+            match flate2::read::MultiGzDecoder::new(raw)
                 .take(limit)
                 .read_to_end(&mut out)
             {

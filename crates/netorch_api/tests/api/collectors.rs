@@ -461,6 +461,29 @@ fn line_protocol_stores_what_telegraf_sends(t: &TestDatabase) {
             );
             assert_eq!(count(), 3);
 
+            // A body of two gzip members (concatenated files, or a sender that compresses in
+            // chunks): both read.
+            let member = |line: String| {
+                use std::io::Write;
+                let mut encoder =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                encoder.write_all(line.as_bytes()).expect("gzip");
+                encoder.finish().expect("gzip")
+            };
+            let body = [
+                member(format!("netorch,deployment={id},node=node-001 latency_ms=1,throughput_gbps=1,error_rate=0 {}\n", seconds - 20)),
+                member(format!("netorch,deployment={id},node=node-002 latency_ms=1,throughput_gbps=1,error_rate=0 {}\n", seconds - 20)),
+            ]
+            .concat();
+            let req = test::TestRequest::post()
+                .uri(uri)
+                .insert_header(("authorization", format!("Token {token}")))
+                .insert_header(("content-encoding", "gzip"))
+                .set_payload(body)
+                .to_request();
+            assert_eq!(call(&app, req).await.0, StatusCode::NO_CONTENT);
+            assert_eq!(count(), 5);
+
             // A gzip bomb, another encoding, an unknown precision, no key.
             let bomb = "x".repeat(40 << 20);
             for (req, expected) in [
@@ -486,12 +509,12 @@ fn line_protocol_stores_what_telegraf_sends(t: &TestDatabase) {
                     ),
                     StatusCode::BAD_REQUEST,
                 ),
-                (lines(&body, uri, None, false), StatusCode::UNAUTHORIZED),
+                (lines("x", uri, None, false), StatusCode::UNAUTHORIZED),
             ] {
                 let (status, answer) = call(&app, req).await;
                 assert_eq!(status, expected, "{answer}");
             }
-            assert_eq!(count(), 3);
+            assert_eq!(count(), 5);
         }
     );
 }
