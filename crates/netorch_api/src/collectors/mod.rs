@@ -55,7 +55,7 @@ const fn collector(
     }
 }
 
-/// A header parameter of a collector's operation: `values` the ones it takes.
+/// A header parameter of a collector's operation: `values` the ones it takes (none: any).
 fn header(
     name: &str,
     required: bool,
@@ -77,7 +77,7 @@ fn header(
         .schema(Some(
             ObjectBuilder::new()
                 .schema_type(Type::String)
-                .enum_values(Some(values.iter().copied())),
+                .enum_values((!values.is_empty()).then(|| values.iter().copied())),
         ))
         .build()
 }

@@ -335,7 +335,8 @@ params!(
         super::header(
             "X-Prometheus-Remote-Write-Version",
             false,
-            &["0.1.0", "2.0.0"],
+            // Any: it is not read (a sender may say 0.1.0, 2.0.0 or a version to come).
+            &[],
             "The sender's protocol version: taken and not used (the Content-Type says which \
              message the body is)"
         ),
