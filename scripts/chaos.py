@@ -275,7 +275,7 @@ def main():
                 with LOCK:
                     accepted.extend((deployment, n, millis * 1000) for n in chosen)
                     counts["pushes"] += 1
-            elif status == 400 and b"unknown_deployment" in raw:
+            elif status == 400 and (b"unknown_deployment" in raw or b"unknown_node" in raw):
                 with LOCK:
                     if deployment not in deleted:
                         fail(f"remote write to live deployment {deployment}: {raw[:300]!r}")

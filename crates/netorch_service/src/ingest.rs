@@ -103,6 +103,18 @@ fn store_for(
 ) -> Result<(), ServiceError> {
     let labels: Vec<&str> = points.iter().map(|p| p.node.as_str()).collect();
     let nodes = store::resolve_nodes(conn, deployment, &labels)?;
+    // A node label that names nothing may be a deployment deleted since it was resolved (its
+    // nodes went with it): then every point is of a deployment that does not exist.
+    if points.iter().any(|p| !nodes.contains_key(&p.node))
+        && let Err(StorageError::DeploymentNotFound) =
+            netorch_storage::deployment_rows::ensure_exists(conn, deployment)
+    {
+        let first = points.first().map(describe).unwrap_or_default();
+        outcome
+            .refused
+            .add(Refusal::UnknownDeployment, points.len() as u64, || first);
+        return Ok(());
+    }
     let mut readings: HashMap<(NodeId, Timestamp), Reading> = HashMap::new();
     let mut first_of: HashMap<NodeId, Point> = HashMap::new();
     for point in points {
