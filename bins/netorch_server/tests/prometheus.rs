@@ -11,7 +11,7 @@
 
 mod support;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -143,26 +143,7 @@ fn stored(addr: &str, deployment: i64, names: &BTreeMap<i64, String>) -> Reading
 fn prometheus_remote_writes_exactly_what_it_scraped(database_url: &str, dir: &std::path::Path) {
     let server = start_with(database_url, &["--workers", "none"]);
     let addr = server.addr.as_str();
-    let (status, created) = request(
-        addr,
-        "POST",
-        "/deployments",
-        Some(&json!({"name": "edge-west", "target_node_count": 3, "telemetry_origin": "pushed"})),
-    );
-    assert_eq!(status, 201, "{created}");
-    let id = created["id"].as_i64().expect("id");
-    let (_, nodes) = request(addr, "GET", &format!("/deployments/{id}/nodes"), None);
-    let names: BTreeMap<i64, String> = nodes["nodes"]
-        .as_array()
-        .expect("nodes")
-        .iter()
-        .map(|n| {
-            (
-                n["id"].as_i64().expect("id"),
-                n["node_id"].as_str().expect("name").to_owned(),
-            )
-        })
-        .collect();
+    let (id, names) = exporter::pushed_deployment(addr, "edge-west", 3);
 
     let exporter = exporter::Exporter::start("edge-west", 3);
     let (_prometheus, prom) = prometheus(dir, &exporter.addr, addr);

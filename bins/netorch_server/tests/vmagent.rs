@@ -10,11 +10,10 @@
 
 mod support;
 
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use support::exporter::{Exporter, scrape_of};
+use support::exporter::{Exporter, pushed_deployment, scrape_of};
 use support::*;
 
 fn vmagent_installed() -> bool {
@@ -102,29 +101,13 @@ fn vmagent_loses_and_repeats_nothing_across_a_restart(database_url: &str, dir: &
     let bind = format!("127.0.0.1:{}", free_port());
     let args = ["--workers", "none", "--shutdown-grace", "0.2"];
     let server = start_on(&bind, database_url, &args);
-    let (status, created) = request(
-        &server.addr,
-        "POST",
-        "/deployments",
-        Some(&json!({"name": "edge-north", "target_node_count": 3, "telemetry_origin": "pushed"})),
-    );
-    assert_eq!(status, 201, "{created}");
-    let id = created["id"].as_i64().expect("id");
-    let (_, nodes) = request(
-        &server.addr,
-        "GET",
-        &format!("/deployments/{id}/nodes"),
-        None,
-    );
+    let (id, names) = pushed_deployment(&server.addr, "edge-north", 3);
     // Node id → its number in the exporter (node-001 is 1).
-    let names: BTreeMap<i64, u64> = nodes["nodes"]
-        .as_array()
-        .expect("nodes")
-        .iter()
-        .map(|n| {
-            let name = n["node_id"].as_str().expect("name");
+    let names: BTreeMap<i64, u64> = names
+        .into_iter()
+        .map(|(id, name)| {
             let number = name.trim_start_matches("node-").parse().expect("number");
-            (n["id"].as_i64().expect("id"), number)
+            (id, number)
         })
         .collect();
 

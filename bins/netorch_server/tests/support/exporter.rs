@@ -91,3 +91,35 @@ impl Exporter {
         self.served.load(Ordering::SeqCst)
     }
 }
+
+/// A deployment of `nodes` nodes whose telemetry only collectors push, made on the server at
+/// `addr`: its id, and its nodes' names by id.
+pub fn pushed_deployment(
+    addr: &str,
+    name: &str,
+    nodes: u32,
+) -> (i64, std::collections::BTreeMap<i64, String>) {
+    let (status, created) = super::request(
+        addr,
+        "POST",
+        "/deployments",
+        Some(&serde_json::json!({
+            "name": name, "target_node_count": nodes, "telemetry_origin": "pushed"
+        })),
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_i64().expect("id");
+    let (_, listed) = super::request(addr, "GET", &format!("/deployments/{id}/nodes"), None);
+    let names = listed["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| {
+            (
+                n["id"].as_i64().expect("id"),
+                n["node_id"].as_str().expect("name").to_owned(),
+            )
+        })
+        .collect();
+    (id, names)
+}

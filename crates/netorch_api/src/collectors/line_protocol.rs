@@ -18,7 +18,6 @@ use netorch_domain::ingest::{
     Batch, DEPLOYMENT_LABEL, LINE_MEASUREMENT, NODE_LABEL, Point, Protocol, Refusal, shorten,
 };
 use std::borrow::Cow;
-use std::io::Read;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
@@ -318,37 +317,17 @@ pub fn decode(body: &str, precision: Precision, now: DateTime<Utc>) -> Result<Ba
     Ok(batch)
 }
 
-/// How many times the body limit a gzip body may decompress to (a request is held whole).
-pub const DECODED_PER_BODY_BYTE: usize = 4;
-
 /// The body as text: gunzipped when `Content-Encoding: gzip` (refused past `max_decoded`
 /// bytes, as it is read), UTF-8 either way.
 fn body_text(input: &mut Input<'_>, max_decoded: usize) -> Result<String, ApiError> {
     let encoding = input.header("Content-Encoding");
-    let encoding = encoding.as_deref().unwrap_or("identity").trim();
-    let raw = input.raw_body();
-    let bytes: Cow<'_, [u8]> = if encoding.eq_ignore_ascii_case("gzip") {
-        let mut out = Vec::new();
-        let limit = u64::try_from(max_decoded)
-            .unwrap_or(u64::MAX)
-            .saturating_add(1);
-        flate2::read::MultiGzDecoder::new(raw)
-            .take(limit)
-            .read_to_end(&mut out)
-            .map_err(|e| ApiError::Refused(format!("The body is not gzip: {e}")))?;
-        if out.len() > max_decoded {
-            return Err(ApiError::PayloadTooLarge(max_decoded));
-        }
-        Cow::Owned(out)
-    } else if encoding.eq_ignore_ascii_case("identity") {
-        Cow::Borrowed(raw)
-    } else {
-        return Err(ApiError::UnsupportedMediaType(format!(
-            "The body is encoded as {:?}; line protocol is taken plain or with \
-             Content-Encoding: gzip",
-            shorten(encoding)
-        )));
-    };
+    let bytes = super::gunzip_if_said(
+        input.raw_body(),
+        encoding.as_deref(),
+        max_decoded,
+        "line protocol",
+    )?
+    .map_err(|e| ApiError::Refused(format!("The body is not gzip: {e}")))?;
     String::from_utf8(bytes.into_owned())
         .map_err(|e| ApiError::Refused(format!("The body is not UTF-8 text: {e}")))
 }
@@ -387,10 +366,7 @@ impl FromInput for LineWrite {
 
     fn read(input: &mut Input<'_>) -> Result<Self, ApiError> {
         let precision = Self::precision(input)?;
-        let max_decoded = input
-            .state()
-            .map_or(crate::MAX_BODY_BYTES, |s| s.max_body_bytes())
-            * DECODED_PER_BODY_BYTE;
+        let max_decoded = super::max_decoded(input);
         // Taken and not used: the deployment is a tag.
         for unused in ["org", "bucket", "db"] {
             let _ = input.query_raw(unused);

@@ -55,6 +55,51 @@ const fn collector(
     }
 }
 
+/// How many times the body limit a compressed body (snappy, gzip) may decode to: protobuf of
+/// samples compresses four to ten times, and a decoded request is held whole.
+pub const DECODED_PER_BODY_BYTE: usize = 4;
+
+/// The most a request's body may decode to.
+fn max_decoded(input: &crate::http::input::Input<'_>) -> usize {
+    input
+        .state()
+        .map_or(crate::MAX_BODY_BYTES, |s| s.max_body_bytes())
+        * DECODED_PER_BODY_BYTE
+}
+
+/// `raw`, gunzipped (every member) when `encoding` is gzip, as it is when it is absent or
+/// `identity`. A 415 naming `protocol` for another encoding and a 413 past `max` decoded bytes
+/// (refused as it is read); the inner error says why a body that claims gzip is not.
+fn gunzip_if_said<'a>(
+    raw: &'a [u8],
+    encoding: Option<&str>,
+    max: usize,
+    protocol: &str,
+) -> Result<Result<std::borrow::Cow<'a, [u8]>, String>, ApiError> {
+    use std::io::Read;
+    let encoding = encoding.unwrap_or("identity").trim();
+    if encoding.eq_ignore_ascii_case("identity") {
+        return Ok(Ok(std::borrow::Cow::Borrowed(raw)));
+    }
+    if !encoding.eq_ignore_ascii_case("gzip") {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "The body is encoded as {:?}; {protocol} is taken plain or with \
+             Content-Encoding: gzip",
+            netorch_domain::ingest::shorten(encoding)
+        )));
+    }
+    let mut out = Vec::new();
+    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    match flate2::read::MultiGzDecoder::new(raw)
+        .take(limit)
+        .read_to_end(&mut out)
+    {
+        Ok(_) if out.len() > max => Err(ApiError::PayloadTooLarge(max)),
+        Ok(_) => Ok(Ok(std::borrow::Cow::Owned(out))),
+        Err(e) => Ok(Err(e.to_string())),
+    }
+}
+
 /// A header parameter of a collector's operation: `values` the ones it takes (none: any).
 fn header(
     name: &str,

@@ -18,7 +18,6 @@ use netorch_domain::ingest::{
 };
 use prost::Message;
 use std::borrow::Cow;
-use std::io::Read;
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::{RefOr, schema::KnownFormat, schema::SchemaFormat};
@@ -260,9 +259,6 @@ pub struct OtlpWrite {
     pub points: u64,
 }
 
-/// How many times the body limit a gzip body may decompress to (a request is held whole).
-pub const DECODED_PER_BODY_BYTE: usize = 4;
-
 /// The value of an attribute a label is read from: a string, or an integer (an id).
 fn label(attributes: &[KeyValue], key: &str) -> Option<String> {
     let value = attributes.iter().find(|kv| kv.key == key)?.value.as_ref()?;
@@ -367,41 +363,20 @@ impl FromInput for OtlpWrite {
                 shorten(&content_type)
             )));
         };
-        let max_decoded = input
-            .state()
-            .map_or(crate::MAX_BODY_BYTES, |s| s.max_body_bytes())
-            * DECODED_PER_BODY_BYTE;
-        let encoded = encoded.as_deref().unwrap_or("identity").trim();
-        let raw = input.raw_body();
-        let body: Cow<'_, [u8]> = if encoded.eq_ignore_ascii_case("gzip") {
-            let mut out = Vec::new();
-            let limit = u64::try_from(max_decoded)
-                .unwrap_or(u64::MAX)
-                .saturating_add(1);
-            match flate2::read::MultiGzDecoder::new(raw)
-                .take(limit)
-                .read_to_end(&mut out)
-            {
-                Ok(_) if out.len() > max_decoded => {
-                    return Err(ApiError::PayloadTooLarge(max_decoded));
-                }
-                Ok(_) => Cow::Owned(out),
-                Err(e) => {
-                    return Ok(OtlpWrite {
-                        encoding,
-                        batch: Err(format!("the body is not gzip: {e}")),
-                        points: 0,
-                    });
-                }
+        let body = match super::gunzip_if_said(
+            input.raw_body(),
+            encoded.as_deref(),
+            super::max_decoded(input),
+            "OTLP/HTTP",
+        )? {
+            Ok(body) => body,
+            Err(e) => {
+                return Ok(OtlpWrite {
+                    encoding,
+                    batch: Err(format!("the body is not gzip: {e}")),
+                    points: 0,
+                });
             }
-        } else if encoded.eq_ignore_ascii_case("identity") {
-            Cow::Borrowed(raw)
-        } else {
-            return Err(ApiError::UnsupportedMediaType(format!(
-                "The body is encoded as {:?}; OTLP/HTTP is taken plain or with \
-                 Content-Encoding: gzip",
-                shorten(encoded)
-            )));
         };
         let request = match encoding {
             Encoding::Protobuf => ExportMetricsServiceRequest::decode(body.as_ref())

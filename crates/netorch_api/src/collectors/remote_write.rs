@@ -145,10 +145,6 @@ pub struct RemoteWrite {
 }
 
 impl RemoteWrite {
-    /// How many times the compressed body limit a body may decode to: protobuf of samples
-    /// compresses four to ten times, and a decoded request is held whole.
-    pub const DECODED_PER_BODY_BYTE: usize = 4;
-
     /// Decodes a snappy-compressed `body` of `version`, refusing one that would decode past
     /// `max_decoded` bytes before decoding it.
     pub fn decode(
@@ -300,10 +296,7 @@ impl FromInput for RemoteWrite {
                 shorten(&encoding)
             )));
         }
-        let max_decoded = input
-            .state()
-            .map_or(crate::MAX_BODY_BYTES, |s| s.max_body_bytes())
-            * Self::DECODED_PER_BODY_BYTE;
+        let max_decoded = super::max_decoded(input);
         RemoteWrite::decode(version, input.raw_body(), max_decoded)
     }
 }
