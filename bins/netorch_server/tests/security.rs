@@ -588,15 +588,29 @@ fn tokens_in_the_query_are_neither_taken_nor_logged_and_bad_ones_are_held_off() 
             "a token is taken from the header only ({name})"
         );
     }
+    // InfluxDB 1's `p` is taken on its `/write` only (this key is found, and may not push),
+    // and redacted there too.
+    let (status, _, _) = send(&addr, "GET", &format!("/deployments?p={viewer}"), &[], None);
+    assert_eq!(status, 401, "p is InfluxDB 1's, not the API's");
+    let (status, _, _) = send(
+        &addr,
+        "POST",
+        &format!("/write?db=net&u=me&p={viewer}"),
+        &[],
+        Some("netorch,deployment=1,node=node-001 latency_ms=1"),
+    );
+    assert_eq!(status, 403, "the key of `p` is found on /write");
     let log = eventually("the access log lines", || {
         let log = server.log.lock().expect("log").clone();
-        (log.matches("GET /deployments?").count() >= 3).then_some(log)
+        (log.matches("GET /deployments?").count() >= 4 && log.contains("POST /write?"))
+            .then_some(log)
     });
     assert!(
         !log.contains(&viewer[4..]),
         "the token reached the log:\n{log}"
     );
     assert!(log.contains("token=***"), "{log}");
+    assert!(log.contains("/write?db=net&u=me&p=***"), "{log}");
 
     // The valid key is found once (and kept a second); a flood of bad tokens from the same
     // address runs out of its budget (5 a second, 10 at once) and is answered 429, while the
@@ -633,7 +647,7 @@ fn tokens_in_the_query_are_neither_taken_nor_logged_and_bad_ones_are_held_off() 
         statuses.get(&429).copied().unwrap_or(0) >= 150,
         "{statuses:?}"
     );
-    // The budget of 10 at once, less the three query-string attempts above.
+    // The budget of 10 at once, less the four query-string attempts above.
     assert!(
         statuses.get(&401).copied().unwrap_or(0) >= 5,
         "{statuses:?}"

@@ -411,6 +411,42 @@ params!(
     ]
 );
 
+/// InfluxDB 1's write: line protocol with the 1.x query's `u` and `p` (the key as the password,
+/// read by the access check: `crate::http::auth`), `rp` and `consistency` taken as well.
+pub struct LineWriteV1(LineWrite);
+
+impl FromInput for LineWriteV1 {
+    const READS_BODY: bool = true;
+    const READS_JSON: bool = false;
+
+    fn read(input: &mut Input<'_>) -> Result<Self, ApiError> {
+        // Taken and not used here: the access check read `p`; the rest says nothing netorch
+        // keeps (one retention, one write path).
+        for unused in ["u", "p", "rp", "consistency"] {
+            let _ = input.query_raw(unused);
+        }
+        LineWrite::read(input).map(LineWriteV1)
+    }
+}
+
+params!(LineWriteV1, {
+    let mut params = LineWrite::into_params(|| None);
+    params.extend([
+        super::query("u", "InfluxDB 1's user name: taken and not used"),
+        super::query(
+            "p",
+            "InfluxDB 1's password: a key of the collector role (or any role that may push), \
+             when no Authorization header is sent. The access log shows it as ***",
+        ),
+        super::query("rp", "InfluxDB 1's retention policy: taken and not used"),
+        super::query(
+            "consistency",
+            "InfluxDB 1's write consistency: taken and not used",
+        ),
+    ]);
+    params
+});
+
 /// Answers a line protocol write: 204 when every field is accepted, 400 naming the refused.
 async fn write(
     state: web::Data<ApiState>,
@@ -461,11 +497,12 @@ pub async fn write_v2(
 /// InfluxDB 1 write
 ///
 /// The same as `POST /api/v2/write` for InfluxDB 1's clients (Telegraf's `outputs.influxdb`,
-/// the `influxdb` client): the key is the basic auth password (or a `Token`/`Bearer` header);
-/// `db` is taken and not used; `precision` may also be `n`, `u`, `m` or `h`.
+/// the `influxdb` client): the key is the basic auth password, the `p` query parameter (the
+/// clients' `u`/`p`), or a `Token`/`Bearer` header; `db` is taken and not used; `precision` may
+/// also be `n`, `u`, `m` or `h`.
 #[utoipa::path(
     post, path = "/write", tag = "collectors",
-    params(LineWrite),
+    params(LineWriteV1),
     request_body(content = LineWrite, content_type = "text/plain"),
     responses(
         (status = 204, description = "Every field is accepted"),
@@ -478,7 +515,7 @@ pub async fn write_v2(
 pub async fn write_v1(
     state: web::Data<ApiState>,
     req: HttpRequest,
-    Valid(lines): Valid<LineWrite>,
+    Valid(LineWriteV1(lines)): Valid<LineWriteV1>,
 ) -> Result<HttpResponse, ApiError> {
     write(state, req, lines).await
 }

@@ -144,15 +144,31 @@ async fn find_key(
 
 /// The token of the `Authorization` header, if there is one: `Bearer <token>`, InfluxDB's
 /// `Token <token>`, or `Basic` with the token as the password (InfluxDB 1's clients; the user
-/// name is not used). Never the query string: a token there ends up in logs, proxies' and
-/// browsers' histories.
+/// name is not used). Without the header, the `p` query parameter of InfluxDB 1's `/write` only
+/// ([`QUERY_PASSWORD_PATH`]). Never the query string elsewhere: a token there ends up in
+/// logs, proxies' and browsers' histories.
 fn bearer(req: &ServiceRequest) -> Option<String> {
-    let value = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    token_of(value)
+    match req.headers().get(actix_web::http::header::AUTHORIZATION) {
+        Some(value) => token_of(value.to_str().ok()?),
+        None if req.path() == QUERY_PASSWORD_PATH => query_password(req.query_string()),
+        None => None,
+    }
+}
+
+/// The one path whose clients send the key in the query: InfluxDB 1's write, whose `u`/`p`
+/// parameters Telegraf's `outputs.influxdb` and the `influxdb` client use when told a password
+/// without basic auth. The access log redacts `p` (`observe::is_secret_name`).
+const QUERY_PASSWORD_PATH: &str = "/write";
+
+/// The `p` parameter of a query string, decoded, when present and not empty.
+fn query_password(query: &str) -> Option<String> {
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(query).ok()?;
+    pairs
+        .into_inner()
+        .into_iter()
+        .find(|(name, _)| name == "p")
+        .map(|(_, value)| value)
+        .filter(|value| !value.is_empty())
 }
 
 /// The token an `Authorization` header's value carries (see [`bearer`]).

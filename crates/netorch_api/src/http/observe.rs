@@ -60,9 +60,12 @@ pub fn loggable_target(target: &str) -> String {
     shown
 }
 
-/// Whether a query parameter's name says it holds a secret.
+/// Whether a query parameter's name says it holds a secret (`p` is InfluxDB 1's password).
 fn is_secret_name(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
+    if name == "p" {
+        return true;
+    }
     [
         "token",
         "key",
@@ -267,6 +270,11 @@ mod tests {
         assert_eq!(
             loggable_target(&format!("/deployments/{token}/nodes?q={token}x")),
             "/deployments/ntk_***/nodes?q=ntk_***"
+        );
+        // InfluxDB 1's password, whatever it holds (a key made elsewhere need not start ntk_).
+        assert_eq!(
+            loggable_target("/write?db=x&u=me&p=hunter2&precision=s"),
+            "/write?db=x&u=me&p=***&precision=s"
         );
         assert_eq!(
             loggable_target("/deployments/1/events?after=3"),

@@ -484,6 +484,36 @@ fn line_protocol_stores_what_telegraf_sends(t: &TestDatabase) {
             assert_eq!(call(&app, req).await.0, StatusCode::NO_CONTENT);
             assert_eq!(count(), 5);
 
+            // InfluxDB 1's `u`/`p` query (the key as the password, percent-encoded as the
+            // clients send it): taken on /write only; elsewhere a key in the query is no key.
+            let line = format!(
+                "netorch,deployment={id},node=node-002 latency_ms=1,throughput_gbps=1,error_rate=0 {}\n",
+                seconds - 25
+            );
+            let req = lines(
+                &line,
+                &format!(
+                    "/write?db=net&u=telegraf&p={token}&precision=s&rp=autogen&consistency=one"
+                ),
+                None,
+                false,
+            );
+            let (status, answer) = call(&app, req).await;
+            assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
+            assert_eq!(count(), 6);
+            for uri in [
+                format!("/api/v2/write?precision=s&p={token}"),
+                "/write?precision=s&p=ntk_wrong".to_owned(),
+                "/write?precision=s&p=".to_owned(),
+            ] {
+                let (status, answer) = call(&app, lines(&line, &uri, None, false)).await;
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}: {answer}");
+            }
+            let req = test::TestRequest::get()
+                .uri(&format!("/deployments?p={admin}"))
+                .to_request();
+            assert_eq!(call(&app, req).await.0, StatusCode::UNAUTHORIZED);
+
             // A gzip bomb, another encoding, an unknown precision, no key.
             let bomb = "x".repeat(40 << 20);
             for (req, expected) in [
@@ -514,7 +544,7 @@ fn line_protocol_stores_what_telegraf_sends(t: &TestDatabase) {
                 let (status, answer) = call(&app, req).await;
                 assert_eq!(status, expected, "{answer}");
             }
-            assert_eq!(count(), 5);
+            assert_eq!(count(), 6);
         }
     );
 }
