@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod exporter;
+pub mod prometheus;
 
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
