@@ -86,6 +86,13 @@ struct Cli {
           value_parser = clap::value_parser!(u64).range(1024..))]
     max_body_bytes: u64,
 
+    /// Read, decode and store at most this many pushes at once (the JSON push and the
+    /// collectors' protocols); more wait their turn, unread, up to 30 s, then get 503 with
+    /// Retry-After. Each may hold its body and four times it decoded
+    #[arg(long, env = "NETORCH_CONCURRENT_PUSHES", default_value_t = netorch_api::DEFAULT_CONCURRENT_PUSHES as u64,
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    concurrent_pushes: u64,
+
     /// Let browsers on this origin call the API (CORS) and change things through it:
     /// `https://host[:port]`, or `*` for any; repeat the flag or separate with commas
     /// [default: none; the server's own pages always may].
@@ -275,6 +282,7 @@ async fn run() -> anyhow::Result<()> {
         .with_retention(cli.worker.retention())
         .with_auth(auth)
         .with_max_body_bytes(usize::try_from(cli.max_body_bytes).unwrap_or(usize::MAX))
+        .with_concurrent_pushes(usize::try_from(cli.concurrent_pushes).unwrap_or(1))
         .with_allowed_hosts(HostPolicy::for_listener(bound, &cli.allowed_host))
         .with_cors_origins(&cli.cors_origin)
         .with_external_url(

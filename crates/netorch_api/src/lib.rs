@@ -69,8 +69,18 @@ const LISTING_CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// How long a request body may take to arrive unless configured otherwise.
 pub const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Reports waiting for a turn beyond those running (see `report_gate`).
+/// Reports waiting for a turn beyond those running (see `http::gate`).
 const QUEUED_REPORTS: usize = 8;
+
+/// Pushes read, decoded and stored at once unless configured otherwise (see `http::gate`): a
+/// writer's worth of pipelining (one storing, the next decoding) on each core. Each holds its
+/// body and what it decodes to (up to [`collectors::DECODED_PER_BODY_BYTE`] times the body
+/// limit), so this times that is the memory pushes may take.
+pub const DEFAULT_CONCURRENT_PUSHES: usize = 4;
+
+/// Pushes waiting for a turn beyond those running: a waiting push holds its connection and
+/// nothing of its body (unread, it stays in the sender's and the kernel's buffers).
+const QUEUED_PUSHES: usize = 1024;
 
 /// How far ahead of the server's clock a pushed sample may be dated unless configured
 /// otherwise: a second covers clocks kept by NTP; a reading is never of the future, and one
@@ -92,7 +102,9 @@ pub struct ApiState {
     probe: Database,
     max_nodes_per_deployment: u32,
     listings: std::sync::Arc<nodes::listing_cache::ListingCache>,
-    reports: std::sync::Arc<http::report_gate::ReportGate>,
+    reports: std::sync::Arc<http::gate::Gate>,
+    /// Turns for push bodies (see [`ApiState::with_concurrent_pushes`]).
+    pushes: std::sync::Arc<http::gate::Gate>,
     /// Set when a write failed for lack of space, cleared when one succeeds (or `/ready`'s
     /// write probe does).
     writes_failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -155,7 +167,11 @@ impl ApiState {
             listings: std::sync::Arc::new(nodes::listing_cache::ListingCache::new(
                 LISTING_CACHE_BYTES,
             )),
-            reports: std::sync::Arc::new(http::report_gate::ReportGate::new(cores, QUEUED_REPORTS)),
+            reports: std::sync::Arc::new(http::gate::Gate::new(cores, QUEUED_REPORTS)),
+            pushes: std::sync::Arc::new(http::gate::Gate::new(
+                DEFAULT_CONCURRENT_PUSHES,
+                QUEUED_PUSHES,
+            )),
             writes_failing: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
             body_timeout: DEFAULT_BODY_TIMEOUT,
             shutdown: std::sync::Arc::new(tokio::sync::watch::Sender::new(SERVING)),
@@ -361,6 +377,16 @@ impl ApiState {
     /// `limit`; requests over it get 429 with `Retry-After` (default: no limit).
     pub fn with_rate_limit(mut self, limit: limits::RateLimit) -> Self {
         self.rate_limit = Some(std::sync::Arc::new(limit));
+        self
+    }
+
+    /// The same state reading, decoding and storing at most `pushes` push bodies at once
+    /// (the JSON push and the collectors' protocols; default [`DEFAULT_CONCURRENT_PUSHES`]);
+    /// up to 1,024 more wait their turn, unread, for up to 30 s, and the rest are answered 503
+    /// with `Retry-After`. The memory pushes take is about this many times the body limit
+    /// and what such a body decodes to.
+    pub fn with_concurrent_pushes(mut self, pushes: usize) -> Self {
+        self.pushes = std::sync::Arc::new(http::gate::Gate::new(pushes, QUEUED_PUSHES));
         self
     }
 

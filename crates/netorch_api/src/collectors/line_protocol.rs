@@ -360,6 +360,7 @@ impl LineWrite {
 
 impl FromInput for LineWrite {
     const READS_BODY: bool = true;
+    const PUSH: bool = true;
     // Telegraf sends text/plain, the clients various types: line protocol is taken whatever the
     // Content-Type says (as InfluxDB does).
     const READS_JSON: bool = false;
@@ -417,6 +418,7 @@ pub struct LineWriteV1(LineWrite);
 
 impl FromInput for LineWriteV1 {
     const READS_BODY: bool = true;
+    const PUSH: bool = true;
     const READS_JSON: bool = false;
 
     fn read(input: &mut Input<'_>) -> Result<Self, ApiError> {

@@ -346,6 +346,7 @@ impl OtlpWrite {
 
 impl FromInput for OtlpWrite {
     const READS_BODY: bool = true;
+    const PUSH: bool = true;
     const READS_JSON: bool = false;
 
     fn read(input: &mut Input<'_>) -> Result<Self, ApiError> {

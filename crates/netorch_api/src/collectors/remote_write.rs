@@ -275,6 +275,7 @@ impl RemoteWrite {
 
 impl FromInput for RemoteWrite {
     const READS_BODY: bool = true;
+    const PUSH: bool = true;
     const READS_JSON: bool = false;
 
     fn read(input: &mut Input<'_>) -> Result<Self, ApiError> {

@@ -325,6 +325,12 @@ impl From<StorageError> for ApiError {
             }),
             StorageError::Pool(e) => ApiError::Unavailable(e.to_string()),
             StorageError::Connection(e) => ApiError::Unavailable(e.to_string()),
+            // SQLite's writers waited past the busy timeout: the same request later succeeds,
+            // so a 503 a sender retries, never a 500 it gives up on.
+            other if other.is_database_locked() => {
+                log::warn!("database busy: {other}");
+                ApiError::Busy { retry_after: 1 }
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -239,6 +239,7 @@ impl PushTelemetry {
 
 impl FromInput for PushTelemetry {
     const READS_BODY: bool = true;
+    const PUSH: bool = true;
 
     fn read(input: &mut Input<'_>) -> Result<Self, ApiError> {
         let deployment = input.path_int(&DEPLOYMENT_ID);

@@ -337,6 +337,12 @@ pub trait FromInput: Sized {
     /// media type (the collectors' protocols) checks its `Content-Type` itself.
     const READS_JSON: bool = true;
 
+    /// Whether the body is a push of samples (the JSON push, the collectors' protocols): it is
+    /// read, decoded and stored in a turn of the server's push gate, so that however many
+    /// senders send their largest bodies at once, only so many are held in memory
+    /// ([`crate::ApiState::with_concurrent_pushes`]).
+    const PUSH: bool = false;
+
     /// Reads every field, in the order the original reported them: path, query, then body.
     /// Invalid fields are recorded in `input` and returned together by [`Input::check`].
     fn read(input: &mut Input<'_>) -> Result<Self, ApiError>;
@@ -357,7 +363,16 @@ impl<T: FromInput + 'static> FromRequest for Valid<T> {
         let limit = state.map_or(crate::DEFAULT_BODY_TIMEOUT, |state| state.body_timeout);
         let max_bytes = state.map_or(crate::MAX_BODY_BYTES, |state| state.max_body_bytes());
         let refusing = state.map(|state| state.until_refusing());
+        let pushes = state
+            .filter(|_| T::PUSH)
+            .map(|state| std::sync::Arc::clone(&state.pushes));
         Box::pin(async move {
+            // The turn is kept with the request (its extensions), so it ends with the response:
+            // after the handler has stored what the body carried.
+            if let Some(pushes) = pushes {
+                let turn = pushes.enter().await?;
+                actix_web::HttpMessage::extensions_mut(&req).insert(turn);
+            }
             let bytes = match body {
                 Some(payload) => {
                     if T::READS_JSON {
@@ -439,7 +454,10 @@ async fn read_body(
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(ApiError::PayloadTooLarge(limit));
     }
-    let mut body = web::BytesMut::new();
+    // The declared length at once: growing by doubling held up to twice the body.
+    let mut body = web::BytesMut::with_capacity(
+        declared.map_or(0, |length| usize::try_from(length).unwrap_or(limit)),
+    );
     while let Some(chunk) =
         std::future::poll_fn(|cx| std::pin::Pin::new(&mut payload).poll_next(cx)).await
     {

@@ -1,52 +1,57 @@
-//! Bounded concurrency for bottleneck reports.
+//! Bounded concurrency for heavy requests: bottleneck reports, and push bodies.
 //!
 //! A report of a large deployment reads a million samples and holds per-node aggregates: it
 //! takes seconds of CPU, a database connection per time slice, and tens of megabytes. Without a
 //! bound, sixteen at once used every pooled connection and a gigabyte of memory, and health
-//! checks queued behind them. The gate lets as many reports run as the machine has cores, keeps
-//! a short queue, and answers the rest 503 with `Retry-After`.
+//! checks queued behind them. A push body (the JSON push, the collectors' protocols) is read
+//! whole, decoded to up to four times its size and held until the one writer stores it: 64
+//! senders of the largest bodies at once held 64 of those. A gate lets so many run, keeps a
+//! queue, and answers the rest 503 with `Retry-After`.
 
 use crate::http::error::ApiError;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// How long a queued report waits for its turn before it is answered 503.
+/// How long a queued request waits for its turn before it is answered 503.
 const MAX_WAIT: Duration = Duration::from_secs(30);
 
-/// Admits reports: `running` at once, `queued` more waiting, the rest refused.
+/// Admits requests: `running` at once, `queued` more waiting, the rest refused.
 #[derive(Debug)]
-pub(crate) struct ReportGate {
-    running: Semaphore,
+pub(crate) struct Gate {
+    running: Arc<Semaphore>,
     waiting: AtomicUsize,
     queued: usize,
 }
 
-/// A report's turn; the next one may start when it is dropped.
-pub(crate) struct Turn<'a> {
-    _permit: SemaphorePermit<'a>,
+/// A request's turn; the next one may start when it is dropped.
+#[derive(Debug)]
+pub(crate) struct Turn {
+    _permit: OwnedSemaphorePermit,
 }
 
-impl ReportGate {
-    /// A gate for `running` concurrent reports and `queued` waiting ones.
+impl Gate {
+    /// A gate for `running` concurrent requests and `queued` waiting ones.
     pub(crate) fn new(running: usize, queued: usize) -> Self {
-        ReportGate {
-            running: Semaphore::new(running.max(1)),
+        Gate {
+            running: Arc::new(Semaphore::new(running.max(1))),
             waiting: AtomicUsize::new(0),
             queued,
         }
     }
 
     /// Waits for a turn; 503 with `Retry-After` when the queue is full or the wait too long.
-    pub(crate) async fn enter(&self) -> Result<Turn<'_>, ApiError> {
-        if let Ok(permit) = self.running.try_acquire() {
+    pub(crate) async fn enter(&self) -> Result<Turn, ApiError> {
+        if let Ok(permit) = Arc::clone(&self.running).try_acquire_owned() {
             return Ok(Turn { _permit: permit });
         }
         if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.queued {
             self.waiting.fetch_sub(1, Ordering::SeqCst);
             return Err(ApiError::Busy { retry_after: 1 });
         }
-        let waited = actix_web::rt::time::timeout(MAX_WAIT, self.running.acquire()).await;
+        let waited =
+            actix_web::rt::time::timeout(MAX_WAIT, Arc::clone(&self.running).acquire_owned()).await;
         self.waiting.fetch_sub(1, Ordering::SeqCst);
         match waited {
             Ok(Ok(permit)) => Ok(Turn { _permit: permit }),
@@ -62,7 +67,7 @@ mod tests {
 
     #[actix_web::test]
     async fn reports_beyond_the_running_and_queued_ones_are_refused() {
-        let gate = ReportGate::new(2, 1);
+        let gate = Gate::new(2, 1);
         let first = gate.enter().await.expect("first runs");
         let second = gate.enter().await.expect("second runs");
         // The third waits; the fourth finds the queue full.
