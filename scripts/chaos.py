@@ -14,8 +14,9 @@ workers run undisturbed until every node has settled, and the database must show
 - no duplicate sample (node, slot);
 - each deployment's state counters equal a count of its nodes;
 - every sample answered 202 present (unless its deployment was deleted since), and every one a
-  Prometheus remote write answered 204 (one pusher sends remote write 1.0, snappy and protobuf
-  encoded here), with no reading left waiting for a metric;
+  collector's protocol stored whole: a Prometheus remote write answered 204 (remote write 1.0,
+  snappy and protobuf encoded here), a line protocol write answered 204 (gzipped), an OTLP/JSON
+  export answered 200 without partial_success; with no reading left waiting for a metric;
 - no 5xx answer, ever.
 
 Loopback only. Usage:
@@ -23,6 +24,7 @@ Loopback only. Usage:
     scripts/chaos.py --bin-dir target/release --database-url 'postgres://...' [--seconds 45]
 """
 import argparse
+import gzip
 import hashlib
 import hmac
 import http.server
@@ -112,6 +114,19 @@ def remote_write(base, body, timeout=30):
         raw, status = error.read(), error.code
     if status >= 500:
         fail(f"remote write answered {status}: {raw[:300]!r}")
+    return status, raw
+
+
+def post_raw(base, path, body, headers, timeout=30):
+    """A POST of `body` with `headers`: its status and raw answer (5xx is a failure)."""
+    request = urllib.request.Request(base + path, data=body, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw, status = response.read(), response.status
+    except urllib.error.HTTPError as error:
+        raw, status = error.read(), error.code
+    if status >= 500:
+        fail(f"POST {path} answered {status}: {raw[:300]!r}")
     return status, raw
 
 
@@ -274,7 +289,7 @@ def main():
             if status == 204:
                 with LOCK:
                     accepted.extend((deployment, n, millis * 1000) for n in chosen)
-                    counts["pushes"] += 1
+                    counts["remote write"] = counts.get("remote write", 0) + 1
             elif status == 400 and (b"unknown_deployment" in raw or b"unknown_node" in raw):
                 with LOCK:
                     if deployment not in deleted:
@@ -282,8 +297,71 @@ def main():
             else:
                 fail(f"remote write answered {status}: {raw[:300]!r}")
 
+    def collector(name, offset_ms, send):
+        # Another collector's protocol: `send(deployment, nodes, millis)` writes the three
+        # metrics of `nodes` at `millis` and says (stored whole, refused as of no deployment or
+        # node, answer); dated on the same 10 ms grid at an offset of its own.
+        local = random.Random(seed + 100 + offset_ms)
+        base_ms = int((started - 3600) * 1000)
+        slot = 0
+        while not stop.is_set():
+            with LOCK:
+                if not live:
+                    continue
+                deployment = local.choice(list(live))
+                nodes = live[deployment]
+            slot += 1
+            millis = base_ms + slot * 10 + offset_ms
+            chosen = local.sample(nodes, min(len(nodes), 50))
+            stored, gone, answer = send(deployment, chosen, millis)
+            if stored:
+                with LOCK:
+                    accepted.extend((deployment, n, millis * 1000) for n in chosen)
+                    counts[name] = counts.get(name, 0) + 1
+            elif gone:
+                with LOCK:
+                    if deployment not in deleted:
+                        fail(f"{name} to live deployment {deployment}: {answer[:300]!r}")
+            else:
+                fail(f"{name} answered {answer[:300]!r}")
+
+    def line_protocol(deployment, nodes, millis):
+        # Telegraf's way: the netorch measurement, gzipped, in milliseconds.
+        body = "".join(f"netorch,deployment={deployment},node={n} latency_ms=10,"
+                       f"throughput_gbps=9,error_rate=0.1 {millis}\n" for n in nodes)
+        status, raw = post_raw(base, "/api/v2/write?org=chaos&bucket=chaos&precision=ms",
+                               gzip.compress(body.encode()),
+                               {"content-type": "text/plain", "content-encoding": "gzip"})
+        gone = status == 400 and (b"unknown_deployment" in raw or b"unknown_node" in raw)
+        return status == 204, gone, f"{status} {raw!r}".encode()
+
+    def otlp(deployment, nodes, millis):
+        # The OpenTelemetry Collector's way, as OTLP/JSON: gauges, the deployment a resource
+        # attribute, the node a point's.
+        def gauge(metric, value):
+            return {"name": f"netorch_{metric}", "gauge": {"dataPoints": [
+                {"timeUnixNano": str(millis * 1_000_000), "asDouble": value,
+                 "attributes": [{"key": "node", "value": {"stringValue": str(n)}}]}
+                for n in nodes]}}
+        body = {"resourceMetrics": [{
+            "resource": {"attributes": [
+                {"key": "deployment", "value": {"stringValue": str(deployment)}}]},
+            "scopeMetrics": [{"metrics": [gauge("latency_ms", 10.0),
+                                          gauge("throughput_gbps", 9.0),
+                                          gauge("error_rate", 0.1)]}]}]}
+        status, raw = post_raw(base, "/v1/metrics", json.dumps(body).encode(),
+                               {"content-type": "application/json"})
+        if status != 200:
+            return False, False, f"{status} {raw!r}".encode()
+        partial = (json.loads(raw) if raw else {}).get("partialSuccess") or {}
+        message = partial.get("errorMessage", "")
+        gone = "unknown_deployment" in message or "unknown_node" in message
+        return not partial, gone, f"{status} {raw!r}".encode()
+
     threads = [threading.Thread(target=pusher, args=(i,)) for i in range(4)]
     threads.append(threading.Thread(target=remote_writer))
+    threads.append(threading.Thread(target=collector, args=("line protocol", 6, line_protocol)))
+    threads.append(threading.Thread(target=collector, args=("OTLP", 8, otlp)))
     for thread in threads:
         thread.start()
 
@@ -371,7 +449,7 @@ def main():
     check_alerts(Database(args.database_url), settled, counts)
     check_deliveries(Database(args.database_url), hook, counts)
     hook.server.shutdown()
-    print(f"chaos: {counts}, {len(accepted)} samples answered 202", flush=True)
+    print(f"chaos: {counts}, {len(accepted)} samples accepted (202 from the JSON push, whole from a collector)", flush=True)
     if FAILURES:
         print(f"chaos: {len(FAILURES)} failures (seed {seed}, logs in {logs})", file=sys.stderr)
         sys.exit(1)
@@ -461,7 +539,7 @@ def check(db, live, deleted, accepted):
             stored.add((int(node), int(at)))
     missing = [(d, n, t) for d, n, t in accepted if d in live and (n, t) not in stored]
     if missing:
-        fail(f"{len(missing)} samples answered 202 are missing, e.g. {missing[:3]}")
+        fail(f"{len(missing)} accepted samples are missing, e.g. {missing[:3]}")
 
 
 class WebhookSink:

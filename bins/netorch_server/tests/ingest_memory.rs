@@ -257,7 +257,7 @@ fn sixty_four_senders_of_the_largest_bodies_leave_memory_bounded() {
                 for k in 0..1 {
                     let (path, headers, body) = &bodies[(sender + k) % bodies.len()];
                     // As the senders do: a 503 or 429 is tried again after a pause.
-                    for _ in 0..20 {
+                    for _ in 0..100 {
                         let status = post(&addr, path, headers, body);
                         statuses.push((*path, status));
                         if status != 503 && status != 429 {

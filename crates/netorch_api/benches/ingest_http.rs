@@ -1,6 +1,7 @@
 //! Samples a second through each way in over HTTP (the JSON push, Prometheus remote write,
 //! InfluxDB line protocol, OTLP/HTTP), beside the storage's own floor measured in the same run
-//! (`telemetry::insert_batch` of the same samples in the same batches), on a SQLite file.
+//! (`telemetry::insert_batch` of the same samples in the same batches), on a SQLite file, or on
+//! PostgreSQL with `NETORCH_BENCH_POSTGRES=1` (and `NETORCH_TEST_POSTGRES_URL`).
 //!
 //! The server is netorch's own (`server::serve`, two HTTP workers) in this process; the load
 //! client is not the bottleneck: its bodies are encoded before the clock starts, and
@@ -11,6 +12,8 @@
 //! ```sh
 //! cargo bench -p netorch_api --bench ingest_http
 //! NETORCH_BENCH_PER_REQUEST=10000 cargo bench -p netorch_api --bench ingest_http
+//! NETORCH_BENCH_POSTGRES=1 NETORCH_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test \
+//!   cargo bench -p netorch_api --bench ingest_http
 //! ```
 
 use actix_web::{App, web};
@@ -258,7 +261,21 @@ fn send_all(addr: SocketAddr, requests: Vec<Encoded>) -> f64 {
 }
 
 fn main() {
-    let t = TestDatabase::sqlite();
+    // SQLite by default; the PostgreSQL server of NETORCH_TEST_POSTGRES_URL (a fresh schema)
+    // with NETORCH_BENCH_POSTGRES=1.
+    let t = if std::env::var_os("NETORCH_BENCH_POSTGRES").is_some() {
+        TestDatabase::postgres().expect("NETORCH_BENCH_POSTGRES needs NETORCH_TEST_POSTGRES_URL")
+    } else {
+        TestDatabase::sqlite()
+    };
+    println!(
+        "backend: {}",
+        if t.db.backend() == netorch_storage::Backend::Postgres {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
+    );
     let db = t.db.clone();
     let now = Utc::now();
     let mut conn = db.get().expect("connection");

@@ -259,4 +259,75 @@ fn points_become_samples_by_one_mapping(t: &TestDatabase) {
     );
 }
 
-backend_tests!(points_become_samples_by_one_mapping);
+backend_tests!(
+    points_become_samples_by_one_mapping,
+    a_backfill_of_many_instants_is_assembled_like_a_scrape
+);
+
+/// A sender catching up (vmagent or Prometheus after an outage) sends many instants of a few
+/// nodes: the lookups of what is stored and what waits go over the batch's span, not an instant
+/// at a time, and keep the same answers: parts wait, the rest completes them, a whole reading
+/// ends a part still waiting, and a resend of parts of stored readings leaves nothing waiting.
+fn a_backfill_of_many_instants_is_assembled_like_a_scrape(t: &TestDatabase) {
+    let mut conn = t.db.get().expect("connection");
+    let dc = deployments::create(&mut conn, &NewDeployment::new("dc", 2), None, now())
+        .expect("create")
+        .deployment
+        .id;
+    let id = dc.to_string();
+    let instants = 300;
+    let of = |metrics: &[MetricKind], seconds: std::ops::Range<i64>| -> Vec<Point> {
+        let mut points = Vec::new();
+        for ago in seconds {
+            for node in ["node-001", "node-002"] {
+                for metric in metrics {
+                    points.push(point(&id, node, *metric, ago + 1, 1.0));
+                }
+            }
+        }
+        points
+    };
+    use MetricKind::{ErrorRate, LatencyMs, ThroughputGbps};
+    // Latency of every instant: all waiting.
+    let outcome = send(&mut conn, of(&[LatencyMs], 0..instants), None);
+    assert_eq!((outcome.new_samples, outcome.waiting), (0, 600));
+    // The other two of the first 200 instants: 400 complete, 200 still waiting.
+    let outcome = send(&mut conn, of(&[ThroughputGbps, ErrorRate], 0..200), None);
+    assert_eq!(outcome.new_samples, 400);
+    assert_eq!(
+        netorch_storage::ingest::waiting(&mut conn, None).expect("waiting"),
+        200
+    );
+    // The last 100 instants sent whole: stored, and their waiting parts end.
+    let outcome = send(
+        &mut conn,
+        of(&[LatencyMs, ThroughputGbps, ErrorRate], 200..instants),
+        None,
+    );
+    assert_eq!((outcome.new_samples, outcome.waiting), (200, 0));
+    assert_eq!(
+        netorch_storage::ingest::waiting(&mut conn, None).expect("waiting"),
+        0
+    );
+    // Parts of readings stored whole, sent again: already stored, nothing waits.
+    let outcome = send(&mut conn, of(&[LatencyMs], 0..instants), None);
+    assert_eq!(
+        (outcome.accepted, outcome.new_samples, outcome.waiting),
+        (600, 0, 0)
+    );
+    assert_eq!(
+        netorch_storage::ingest::waiting(&mut conn, None).expect("waiting"),
+        0
+    );
+    let query = TelemetryQuery {
+        deployment: dc,
+        node: None,
+        start: None,
+        end: None,
+        limit: 10_000,
+    };
+    assert_eq!(
+        telemetry::read(&mut conn, query, None).expect("read").len(),
+        600
+    );
+}

@@ -222,6 +222,7 @@ pub fn store(
         // A reading that came whole ends any part of it still waiting (sent before, in pieces).
         delete_readings(
             conn,
+            deployment,
             complete
                 .iter()
                 .map(|s| (s.node_id.get(), to_micros(s.timestamp))),
@@ -269,6 +270,7 @@ pub fn store(
         stored.new_samples += crate::telemetry::insert_rows(conn, &completed)?;
         delete_readings(
             conn,
+            deployment,
             completed
                 .iter()
                 .map(|s| (s.node_id.get(), to_micros(s.timestamp))),
@@ -309,30 +311,71 @@ fn stored_readings(
     conn: &mut DbConnection,
     parts: &[&PartialSample],
 ) -> Result<HashSet<(i64, i64)>> {
+    let keys: HashSet<(i64, i64)> = parts
+        .iter()
+        .map(|p| (p.node_id.get(), to_micros(p.timestamp)))
+        .collect();
     let mut found = HashSet::new();
-    for (at, nodes) in by_time(
-        parts
-            .iter()
-            .map(|p| (p.node_id.get(), to_micros(p.timestamp))),
-    ) {
-        for chunk in nodes.chunks(10_000) {
-            let rows: Vec<i64> = telemetry_samples::table
-                .filter(telemetry_samples::sampled_at.eq(at))
-                .filter(telemetry_samples::node_id.eq_any(chunk))
-                .select(telemetry_samples::node_id)
-                .load(conn)?;
-            found.extend(rows.into_iter().map(|node| (node, at)));
+    let grouped = by_time(keys.iter().copied());
+    if grouped.len() <= INSTANTS_ONE_BY_ONE {
+        for (at, nodes) in grouped {
+            for chunk in nodes.chunks(10_000) {
+                let rows: Vec<i64> = telemetry_samples::table
+                    .filter(telemetry_samples::sampled_at.eq(at))
+                    .filter(telemetry_samples::node_id.eq_any(chunk))
+                    .select(telemetry_samples::node_id)
+                    .load(conn)?;
+                found.extend(rows.into_iter().map(|node| (node, at)));
+            }
         }
+        return Ok(found);
+    }
+    // A backfill (many instants, as a sender catching up sends): the nodes' samples over the
+    // batch's span, a statement per 10,000 nodes, kept where the batch has them.
+    let (Some(first), Some(last)) = (grouped.keys().next(), grouped.keys().next_back()) else {
+        return Ok(found);
+    };
+    let mut nodes: Vec<i64> = keys.iter().map(|(node, _)| *node).collect();
+    nodes.sort_unstable();
+    nodes.dedup();
+    for chunk in nodes.chunks(10_000) {
+        let rows: Vec<(i64, i64)> = telemetry_samples::table
+            .filter(telemetry_samples::node_id.eq_any(chunk))
+            .filter(telemetry_samples::sampled_at.between(*first, *last))
+            .select((telemetry_samples::node_id, telemetry_samples::sampled_at))
+            .load(conn)?;
+        found.extend(rows.into_iter().filter(|key| keys.contains(key)));
     }
     Ok(found)
 }
 
-/// Deletes the waiting readings at `keys` (node, microseconds), exactly those.
+/// Above this many distinct instants in a batch, its stored readings are looked up over its
+/// span of time rather than an instant at a time: a scrape or a flush has a few instants, a
+/// backfill (vmagent or Prometheus catching up after an outage) hundreds of thousands, and a
+/// statement for each made a 32 MiB remote write take minutes.
+const INSTANTS_ONE_BY_ONE: usize = 64;
+
+/// Deletes the waiting readings of `deployment` at `keys` (node, microseconds), exactly those:
+/// the deployment's waiting readings over the keys' span are read first (readings wait for
+/// seconds, so there are few, and usually none), and only the ones the keys name are deleted.
 fn delete_readings(
     conn: &mut DbConnection,
+    deployment: DeploymentId,
     keys: impl IntoIterator<Item = (i64, i64)>,
 ) -> Result<()> {
-    for (at, nodes) in by_time(keys) {
+    let keys: HashSet<(i64, i64)> = keys.into_iter().collect();
+    let (Some(first), Some(last)) = (
+        keys.iter().map(|(_, at)| *at).min(),
+        keys.iter().map(|(_, at)| *at).max(),
+    ) else {
+        return Ok(());
+    };
+    let waiting: Vec<(i64, i64)> = telemetry_partials::table
+        .filter(telemetry_partials::deployment_id.eq(deployment.get()))
+        .filter(telemetry_partials::sampled_at.between(first, last))
+        .select((telemetry_partials::node_id, telemetry_partials::sampled_at))
+        .load(conn)?;
+    for (at, nodes) in by_time(waiting.into_iter().filter(|key| keys.contains(key))) {
         for chunk in nodes.chunks(10_000) {
             diesel::delete(
                 telemetry_partials::table
