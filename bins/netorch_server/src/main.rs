@@ -87,8 +87,8 @@ struct Cli {
     max_body_bytes: u64,
 
     /// Read, decode and store at most this many pushes at once (the JSON push and the
-    /// collectors' protocols); more wait their turn, unread, up to 30 s, then get 503 with
-    /// Retry-After. Each may hold its body and four times it decoded
+    /// collectors' protocols); more wait their turn, mostly unread, up to 10 s, then get 503
+    /// with Retry-After. One push at the 8 MiB body limit may take about 330 MB decoded
     #[arg(long, env = "NETORCH_CONCURRENT_PUSHES", default_value_t = netorch_api::DEFAULT_CONCURRENT_PUSHES as u64,
           value_parser = clap::value_parser!(u64).range(1..=4096))]
     concurrent_pushes: u64,

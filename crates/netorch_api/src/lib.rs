@@ -72,15 +72,25 @@ pub const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_
 /// Reports waiting for a turn beyond those running (see `http::gate`).
 const QUEUED_REPORTS: usize = 8;
 
+/// How long a queued report waits for its turn before it is answered 503.
+const REPORT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Pushes read, decoded and stored at once unless configured otherwise (see `http::gate`): a
 /// writer's worth of pipelining (one storing, the next decoding) on each core. Each holds its
-/// body and what it decodes to (up to [`collectors::DECODED_PER_BODY_BYTE`] times the body
-/// limit), so this times that is the memory pushes may take.
+/// body, what it decodes to (up to [`collectors::DECODED_PER_BODY_BYTE`] times the body limit)
+/// and the points decoded from that: about 330 MB for a body at the default 8 MiB limit that
+/// decodes to 32 MiB (docs/PERFORMANCE.md), so this times that is what pushes may take.
 pub const DEFAULT_CONCURRENT_PUSHES: usize = 4;
 
-/// Pushes waiting for a turn beyond those running: a waiting push holds its connection and
-/// nothing of its body (unread, it stays in the sender's and the kernel's buffers).
+/// Pushes waiting for a turn beyond those running: a waiting push holds its connection and what
+/// actix has buffered of its body (at most about 160 KiB), the rest unread in the sender's and
+/// the kernel's buffers.
 const QUEUED_PUSHES: usize = 1024;
+
+/// How long a queued push waits for its turn before it is answered 503: less than most
+/// senders' own timeouts (Prometheus's 30 s, vmagent's 1 m), so a push is rarely stored for a
+/// sender that gave up and already retries.
+const PUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How far ahead of the server's clock a pushed sample may be dated unless configured
 /// otherwise: a second covers clocks kept by NTP; a reading is never of the future, and one
@@ -167,10 +177,11 @@ impl ApiState {
             listings: std::sync::Arc::new(nodes::listing_cache::ListingCache::new(
                 LISTING_CACHE_BYTES,
             )),
-            reports: std::sync::Arc::new(http::gate::Gate::new(cores, QUEUED_REPORTS)),
+            reports: std::sync::Arc::new(http::gate::Gate::new(cores, QUEUED_REPORTS, REPORT_WAIT)),
             pushes: std::sync::Arc::new(http::gate::Gate::new(
                 DEFAULT_CONCURRENT_PUSHES,
                 QUEUED_PUSHES,
+                PUSH_WAIT,
             )),
             writes_failing: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
             body_timeout: DEFAULT_BODY_TIMEOUT,
@@ -382,11 +393,11 @@ impl ApiState {
 
     /// The same state reading, decoding and storing at most `pushes` push bodies at once
     /// (the JSON push and the collectors' protocols; default [`DEFAULT_CONCURRENT_PUSHES`]);
-    /// up to 1,024 more wait their turn, unread, for up to 30 s, and the rest are answered 503
-    /// with `Retry-After`. The memory pushes take is about this many times the body limit
-    /// and what such a body decodes to.
+    /// up to 1,024 more wait their turn, mostly unread, for up to 10 s, and the rest are
+    /// answered 503 with `Retry-After`. The memory pushes take is about this many times what
+    /// one push at the body limit takes (see [`DEFAULT_CONCURRENT_PUSHES`]).
     pub fn with_concurrent_pushes(mut self, pushes: usize) -> Self {
-        self.pushes = std::sync::Arc::new(http::gate::Gate::new(pushes, QUEUED_PUSHES));
+        self.pushes = std::sync::Arc::new(http::gate::Gate::new(pushes, QUEUED_PUSHES, PUSH_WAIT));
         self
     }
 

@@ -231,7 +231,7 @@ pub fn store(
             .iter()
             .filter(|p| known.contains(&p.node_id))
             .collect();
-        let whole = stored_readings(conn, &parts)?;
+        let whole = stored_readings(conn, deployment, &parts)?;
         let parts: Vec<&PartialSample> = parts
             .into_iter()
             .filter(|p| !whole.contains(&(p.node_id.get(), to_micros(p.timestamp))))
@@ -306,58 +306,52 @@ fn merge_parts(conn: &mut DbConnection, rows: &[NewPartialRow]) -> Result<Vec<Pa
     Ok(merged?)
 }
 
-/// Of the readings `parts` belong to, those already stored as samples, as (node, microseconds).
+/// The readings of `parts` (node, microseconds) already stored whole, all of `deployment`'s
+/// nodes. Looked up by the samples' key (deployment, instant, node), a few hundred instants and
+/// a thousand nodes a statement: a scrape's batch has a few instants and is one statement; a
+/// backfill's (vmagent or Prometheus catching up after an outage: hundreds of thousands of
+/// instants) a statement per 500 of them, where a statement per instant took minutes.
 fn stored_readings(
     conn: &mut DbConnection,
+    deployment: DeploymentId,
     parts: &[&PartialSample],
 ) -> Result<HashSet<(i64, i64)>> {
     let keys: HashSet<(i64, i64)> = parts
         .iter()
         .map(|p| (p.node_id.get(), to_micros(p.timestamp)))
         .collect();
-    let mut found = HashSet::new();
-    let grouped = by_time(keys.iter().copied());
-    if grouped.len() <= INSTANTS_ONE_BY_ONE {
-        for (at, nodes) in grouped {
-            for chunk in nodes.chunks(10_000) {
-                let rows: Vec<i64> = telemetry_samples::table
-                    .filter(telemetry_samples::sampled_at.eq(at))
-                    .filter(telemetry_samples::node_id.eq_any(chunk))
-                    .select(telemetry_samples::node_id)
-                    .load(conn)?;
-                found.extend(rows.into_iter().map(|node| (node, at)));
-            }
-        }
-        return Ok(found);
-    }
-    // A backfill (many instants, as a sender catching up sends): the nodes' samples over the
-    // batch's span, a statement per 10,000 nodes, kept where the batch has them.
-    let (Some(first), Some(last)) = (grouped.keys().next(), grouped.keys().next_back()) else {
-        return Ok(found);
-    };
+    let mut instants: Vec<i64> = keys.iter().map(|(_, at)| *at).collect();
+    instants.sort_unstable();
+    instants.dedup();
     let mut nodes: Vec<i64> = keys.iter().map(|(node, _)| *node).collect();
     nodes.sort_unstable();
     nodes.dedup();
-    for chunk in nodes.chunks(10_000) {
-        let rows: Vec<(i64, i64)> = telemetry_samples::table
-            .filter(telemetry_samples::node_id.eq_any(chunk))
-            .filter(telemetry_samples::sampled_at.between(*first, *last))
-            .select((telemetry_samples::node_id, telemetry_samples::sampled_at))
-            .load(conn)?;
-        found.extend(rows.into_iter().filter(|key| keys.contains(key)));
+    let mut found = HashSet::new();
+    for at in instants.chunks(INSTANTS_A_STATEMENT) {
+        for of in nodes.chunks(NODES_A_STATEMENT) {
+            let rows: Vec<(i64, i64)> = telemetry_samples::table
+                .filter(telemetry_samples::deployment_id.eq(deployment.get()))
+                .filter(telemetry_samples::sampled_at.eq_any(at))
+                .filter(telemetry_samples::node_id.eq_any(of))
+                .select((telemetry_samples::node_id, telemetry_samples::sampled_at))
+                .load(conn)?;
+            found.extend(rows.into_iter().filter(|key| keys.contains(key)));
+        }
     }
     Ok(found)
 }
 
-/// Above this many distinct instants in a batch, its stored readings are looked up over its
-/// span of time rather than an instant at a time: a scrape or a flush has a few instants, a
-/// backfill (vmagent or Prometheus catching up after an outage) hundreds of thousands, and a
-/// statement for each made a 32 MiB remote write take minutes.
-const INSTANTS_ONE_BY_ONE: usize = 64;
+/// Instants and nodes a lookup of stored readings names (well under SQLite's 32,766 bound
+/// parameters together).
+const INSTANTS_A_STATEMENT: usize = 500;
+const NODES_A_STATEMENT: usize = 1_000;
 
 /// Deletes the waiting readings of `deployment` at `keys` (node, microseconds), exactly those:
-/// the deployment's waiting readings over the keys' span are read first (readings wait for
-/// seconds, so there are few, and usually none), and only the ones the keys name are deleted.
+/// the deployment's waiting readings over the keys' span are read first (a reading waits until
+/// its last metric comes, within seconds from a sender that splits its series, or at most
+/// `WAIT_FOR_METRICS`: there are few, and usually none), and only the ones the keys name are
+/// deleted. A waiting reading is always of its node's deployment (rows are written with it, and
+/// a node never moves), so reading by deployment misses none.
 fn delete_readings(
     conn: &mut DbConnection,
     deployment: DeploymentId,

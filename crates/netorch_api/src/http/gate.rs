@@ -14,15 +14,24 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// How long a queued request waits for its turn before it is answered 503.
-const MAX_WAIT: Duration = Duration::from_secs(30);
-
-/// Admits requests: `running` at once, `queued` more waiting, the rest refused.
+/// Admits requests: `running` at once, `queued` more waiting up to `max_wait`, the rest
+/// refused.
 #[derive(Debug)]
 pub(crate) struct Gate {
     running: Arc<Semaphore>,
     waiting: AtomicUsize,
     queued: usize,
+    max_wait: Duration,
+}
+
+/// A place in the queue, given back however the wait ends (a turn, a timeout, or the request
+/// dropped while it waited: a sender that hung up).
+struct Queued<'a>(&'a AtomicUsize);
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A request's turn; the next one may start when it is dropped.
@@ -32,12 +41,14 @@ pub(crate) struct Turn {
 }
 
 impl Gate {
-    /// A gate for `running` concurrent requests and `queued` waiting ones.
-    pub(crate) fn new(running: usize, queued: usize) -> Self {
+    /// A gate for `running` concurrent requests and `queued` waiting ones, each for at most
+    /// `max_wait`.
+    pub(crate) fn new(running: usize, queued: usize, max_wait: Duration) -> Self {
         Gate {
             running: Arc::new(Semaphore::new(running.max(1))),
             waiting: AtomicUsize::new(0),
             queued,
+            max_wait,
         }
     }
 
@@ -46,13 +57,14 @@ impl Gate {
         if let Ok(permit) = Arc::clone(&self.running).try_acquire_owned() {
             return Ok(Turn { _permit: permit });
         }
+        let place = Queued(&self.waiting);
         if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.queued {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
             return Err(ApiError::Busy { retry_after: 1 });
         }
         let waited =
-            actix_web::rt::time::timeout(MAX_WAIT, Arc::clone(&self.running).acquire_owned()).await;
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
+            actix_web::rt::time::timeout(self.max_wait, Arc::clone(&self.running).acquire_owned())
+                .await;
+        drop(place);
         match waited {
             Ok(Ok(permit)) => Ok(Turn { _permit: permit }),
             // Timed out, or the semaphore was closed (never: nothing closes it).
@@ -67,7 +79,7 @@ mod tests {
 
     #[actix_web::test]
     async fn reports_beyond_the_running_and_queued_ones_are_refused() {
-        let gate = Gate::new(2, 1);
+        let gate = Gate::new(2, 1, Duration::from_secs(30));
         let first = gate.enter().await.expect("first runs");
         let second = gate.enter().await.expect("second runs");
         // The third waits; the fourth finds the queue full.
@@ -85,6 +97,23 @@ mod tests {
         let turn = third.await.expect("the third runs once a turn is free");
         drop((second, turn));
         gate.enter().await.expect("free again");
+
+        // A request dropped while it waits (its sender hung up) gives its place back.
+        let (first, second) = (
+            gate.enter().await.expect("1"),
+            gate.enter().await.expect("2"),
+        );
+        for _ in 0..3 {
+            let mut waiting = Box::pin(gate.enter());
+            assert!(futures_poll(&mut waiting).is_none(), "it waits");
+            drop(waiting);
+        }
+        let mut waiting = Box::pin(gate.enter());
+        assert!(
+            futures_poll(&mut waiting).is_none(),
+            "a place is still free"
+        );
+        drop((first, second));
     }
 
     /// Polls a future once.

@@ -454,10 +454,12 @@ async fn read_body(
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(ApiError::PayloadTooLarge(limit));
     }
-    // The declared length at once: growing by doubling held up to twice the body.
-    let mut body = web::BytesMut::with_capacity(
-        declared.map_or(0, |length| usize::try_from(length).unwrap_or(limit)),
-    );
+    // The declared length at once (growing by doubling held up to twice the body), up to a
+    // MiB: a declared length is not a body, and a client that sends none must not make the
+    // server reserve its whole limit.
+    let mut body = web::BytesMut::with_capacity(declared.map_or(0, |length| {
+        usize::try_from(length).unwrap_or(limit).min(1 << 20)
+    }));
     while let Some(chunk) =
         std::future::poll_fn(|cx| std::pin::Pin::new(&mut payload).poll_next(cx)).await
     {
