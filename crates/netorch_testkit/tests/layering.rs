@@ -126,6 +126,20 @@ fn crates_depend_only_on_what_the_map_allows() {
             "netorch_worker",
             &["netorch_api", "actix-web", "actix-http", "actix-server"],
         ),
+        // The command line is a client of the HTTP API only, like the dashboard: no database,
+        // no server, no layer below the domain's shapes.
+        (
+            "netorch_cli",
+            &[
+                "netorch_api",
+                "netorch_service",
+                "netorch_storage",
+                "netorch_workers",
+                "diesel",
+                "actix-web",
+                "tokio",
+            ],
+        ),
     ];
     let mut broken = Vec::new();
     for (krate, forbidden) in rules {
