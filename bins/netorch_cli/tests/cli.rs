@@ -23,8 +23,10 @@ fn cli() -> Command {
     command
 }
 
-/// The server binary, beside this test's (`target/debug/netorch-server`), built if this run did
-/// not (`cargo test -p netorch_cli` builds only this package's binaries).
+/// The server binary, beside this test's (`target/debug/netorch-server`: `cargo test
+/// --workspace` builds it), or built here when it is missing (`cargo test -p netorch_cli` builds
+/// only this package's binaries; `cargo test` holds the build directory while its tests run, so
+/// this runs cargo only when there is nothing to use).
 fn server_binary() -> PathBuf {
     static BUILT: Once = Once::new();
     if let Ok(path) = std::env::var("NETORCH_TEST_SERVER_BINARY") {
@@ -36,6 +38,9 @@ fn server_binary() -> PathBuf {
         .and_then(|deps| deps.parent())
         .expect("target dir");
     let path = dir.join("netorch-server");
+    if path.exists() {
+        return path;
+    }
     BUILT.call_once(|| {
         let built = Command::new(env!("CARGO"))
             .args([
