@@ -265,42 +265,11 @@ def main():
             else:
                 fail(f"push answered {status}: {body}")
 
-    def remote_writer():
-        # Prometheus's way: three series a node, by the deployment's and node's ids, dated on
-        # the same 10 ms grid as the JSON pushers at an offset of their own (4 ms).
-        local = random.Random(seed + 99)
-        base_ms = int((started - 3600) * 1000)
-        slot = 0
-        while not stop.is_set():
-            with LOCK:
-                if not live:
-                    continue
-                deployment = local.choice(list(live))
-                nodes = live[deployment]
-            slot += 1
-            millis = base_ms + slot * 10 + 4
-            chosen = local.sample(nodes, min(len(nodes), 50))
-            series = [({"__name__": f"netorch_{metric}", "deployment": str(deployment),
-                        "node": str(n)}, value, millis)
-                      for n in chosen
-                      for metric, value in (("latency_ms", 10.0), ("throughput_gbps", 9.0),
-                                            ("error_rate", 0.1))]
-            status, raw = remote_write(base, remote_write_body(series))
-            if status == 204:
-                with LOCK:
-                    accepted.extend((deployment, n, millis * 1000) for n in chosen)
-                    counts["remote write"] = counts.get("remote write", 0) + 1
-            elif status == 400 and (b"unknown_deployment" in raw or b"unknown_node" in raw):
-                with LOCK:
-                    if deployment not in deleted:
-                        fail(f"remote write to live deployment {deployment}: {raw[:300]!r}")
-            else:
-                fail(f"remote write answered {status}: {raw[:300]!r}")
-
     def collector(name, offset_ms, send):
-        # Another collector's protocol: `send(deployment, nodes, millis)` writes the three
-        # metrics of `nodes` at `millis` and says (stored whole, refused as of no deployment or
-        # node, answer); dated on the same 10 ms grid at an offset of its own.
+        # A collector's protocol: `send(deployment, nodes, millis)` writes the three metrics of
+        # `nodes` at `millis` and says (stored whole, refused as of no deployment or node,
+        # answer); dated on the JSON pushers' 10 ms grid at an offset of its own (they take 0
+        # to 3 ms).
         local = random.Random(seed + 100 + offset_ms)
         base_ms = int((started - 3600) * 1000)
         slot = 0
@@ -324,6 +293,17 @@ def main():
                         fail(f"{name} to live deployment {deployment}: {answer[:300]!r}")
             else:
                 fail(f"{name} answered {answer[:300]!r}")
+
+    def prometheus(deployment, nodes, millis):
+        # Prometheus's way: three series a node, by the deployment's and node's ids.
+        series = [({"__name__": f"netorch_{metric}", "deployment": str(deployment),
+                    "node": str(n)}, value, millis)
+                  for n in nodes
+                  for metric, value in (("latency_ms", 10.0), ("throughput_gbps", 9.0),
+                                        ("error_rate", 0.1))]
+        status, raw = remote_write(base, remote_write_body(series))
+        gone = status == 400 and (b"unknown_deployment" in raw or b"unknown_node" in raw)
+        return status == 204, gone, f"{status} {raw!r}".encode()
 
     def line_protocol(deployment, nodes, millis):
         # Telegraf's way: the netorch measurement, gzipped, in milliseconds.
@@ -359,7 +339,7 @@ def main():
         return not partial, gone, f"{status} {raw!r}".encode()
 
     threads = [threading.Thread(target=pusher, args=(i,)) for i in range(4)]
-    threads.append(threading.Thread(target=remote_writer))
+    threads.append(threading.Thread(target=collector, args=("remote write", 4, prometheus)))
     threads.append(threading.Thread(target=collector, args=("line protocol", 6, line_protocol)))
     threads.append(threading.Thread(target=collector, args=("OTLP", 8, otlp)))
     for thread in threads:
