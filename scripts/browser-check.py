@@ -424,6 +424,32 @@ def phone(checks, base):
     page.context.close()
 
 
+def fleet_health(checks, binary, work, base):
+    """The fleet's health on every page: a quiet line when workers run; with none (a server
+    started with --workers none and no netorch-worker), a banner saying what stops and what to
+    do, on the fleet page and on a deployment's page that would otherwise show 0 of 3 forever."""
+    page = checks.page(DESKTOP)
+    checks.open(page, f"{base}/ui", "fleet")
+    expect(page.locator("#health")).to_have_attribute("data-health", "healthy")
+    expect(page.locator("#health")).to_contain_text("worker loops alive, database writable")
+    server, alone = start_server(binary, work, "no-workers", "--workers", "none")
+    try:
+        created = http("POST", f"{alone}/deployments", {"name": "stuck", "target_node_count": 3})
+        for path in ["/ui", f"/ui/deployments/{created['id']}"]:
+            page.goto(f"{alone}{path}")
+            banner = page.locator("#health")
+            expect(banner).to_have_attribute("data-health", "degraded")
+            expect(banner).to_contain_text("No lifecycle worker is running: rollouts do not move")
+            expect(banner).to_contain_text("netorch-worker --database-url")
+        checks.accessible(page, "workers down")
+        checks.shoot(page, "deployment-workers-down")
+    finally:
+        # Closed before its server stops: an open page would keep calling it.
+        page.context.close()
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def roles(checks, binary, work):
     """With keys on: the token field, and what each role is offered."""
     database = f"sqlite://{work}/keys.db"
@@ -652,6 +678,7 @@ def main():
         checks = Checks(browser, args.shots)
         try:
             walk(checks, base)
+            fleet_health(checks, binary, work, base)
             alert_views(checks, base)
             phone(checks, base)
             hostile(checks, playwright, base)

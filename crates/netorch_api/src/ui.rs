@@ -4,7 +4,9 @@
 //! the API itself (the same JSON any client gets), follows a deployment live through its event
 //! stream, and sends the API token kept in the browser's session storage. It is a module: the
 //! alert views (firing counts on the fleet page, a deployment's open alerts with acknowledge and
-//! silence, alerting nodes marked) are `ui/alerts.js`, which it imports. The pages are
+//! silence, alerting nodes marked) are `ui/alerts.js`, and the fleet's health on every page
+//! (worker loops alive, the database answering and writable, and what to do when not) is
+//! `ui/health.js`; it imports both. The pages are
 //! rendered in the browser rather than on the server because the token lives there: a server
 //! rendering would need a cookie session beside the bearer keys. The shell carries the closed
 //! lists the pages offer (node states, methods) as the enums name them, so that the
@@ -77,6 +79,7 @@ static SHELL: LazyLock<String> = LazyLock::new(|| {
 <span id="whoami" role="status"></span>
 </form>
 </header>
+<div id="health" class="health" role="status" aria-live="polite"></div>
 <div id="errors" role="alert" aria-live="assertive"></div>
 <main id="main" tabindex="-1"><p class="muted">Loading…</p></main>
 <noscript>This dashboard needs JavaScript; the API is at <a href="/docs">/docs</a>.</noscript>
@@ -125,6 +128,10 @@ pub async fn asset(req: HttpRequest) -> HttpResponse {
         ),
         Some("alerts.js") => (
             include_bytes!("../assets/ui/alerts.js"),
+            "application/javascript; charset=utf-8",
+        ),
+        Some("health.js") => (
+            include_bytes!("../assets/ui/health.js"),
             "application/javascript; charset=utf-8",
         ),
         Some("app.css") => (

@@ -5,6 +5,7 @@
 "use strict";
 
 import { alertViews, touchesAlerts } from "/ui/assets/alerts.js";
+import { watchHealth } from "/ui/assets/health.js";
 
 (() => {
   const body = document.body;
@@ -1017,5 +1018,7 @@ import { alertViews, touchesAlerts } from "/ui/assets/alerts.js";
     }
   }
 
+  // The fleet's health on every page, kept up to date whatever the page (no token needed).
+  watchHealth(document.getElementById("health"));
   attempt(start);
 })();

@@ -271,6 +271,7 @@ fn the_dashboard_is_served_offline(t: &TestDatabase) {
         for (asset, kind) in [
             ("app.js", "application/javascript"),
             ("alerts.js", "application/javascript"),
+            ("health.js", "application/javascript"),
             ("app.css", "text/css"),
             ("uPlot.iife.min.js", "application/javascript"),
             ("uPlot.min.css", "text/css"),
