@@ -427,7 +427,8 @@ def phone(checks, base):
 def fleet_health(checks, binary, work, base):
     """The fleet's health on every page: a quiet line when workers run; with none (a server
     started with --workers none and no netorch-worker), a banner saying what stops and what to
-    do, on the fleet page and on a deployment's page that would otherwise show 0 of 3 forever."""
+    do, on the fleet page and on a deployment's page that would otherwise show 0 of 3 forever.
+    Then the dead ends: a deleted deployment's page, one that never existed, a missing page."""
     page = checks.page(DESKTOP)
     checks.open(page, f"{base}/ui", "fleet")
     expect(page.locator("#health")).to_have_attribute("data-health", "healthy")
@@ -443,6 +444,28 @@ def fleet_health(checks, binary, work, base):
             expect(banner).to_contain_text("netorch-worker --database-url")
         checks.accessible(page, "workers down")
         checks.shoot(page, "deployment-workers-down")
+
+        # Dead ends: a deleted deployment's page says when and by whom, with its history; one
+        # that never existed, and a page the dashboard does not have, say "not found" (the
+        # latter answered 404) with a way back.
+        since = len(checks.console_errors)
+        http("DELETE", f"{alone}/deployments/{created['id']}")
+        checks.open(page, f"{alone}/ui/deployments/{created['id']}", "deployment-deleted")
+        expect(page.locator("main")).to_contain_text("This deployment was deleted on")
+        expect(page.locator("main h1")).to_contain_text("stuck")
+        expect(page.locator("main table")).to_contain_text("DEPLOYMENT_DELETED")
+        expect(page.locator("main table")).to_contain_text("DEPLOYMENT_CREATED")
+        checks.accessible(page, "deleted deployment")
+        checks.shoot(page, "deployment-deleted")
+        checks.open(page, f"{alone}/ui/deployments/999", "not-found")
+        expect(page.locator("main")).to_contain_text("there never was one")
+        response = page.goto(f"{alone}/ui/nope")
+        assert response.status == 404, response.status
+        page.wait_for_selector("body[data-ready=not-found]")
+        expect(page.locator("main h1")).to_have_text("Not found")
+        expect(page.get_by_role("link", name="Back to the fleet")).to_have_attribute("href", "/ui")
+        checks.accessible(page, "not found")
+        checks.expect_logged(since, 404)
     finally:
         # Closed before its server stops: an open page would keep calling it.
         page.context.close()

@@ -36,6 +36,12 @@ pub(crate) const RESOURCE: Resource = Resource {
             path: "/ui/assets/{asset}",
             handler: |r| r.to(asset),
         },
+        // Last: any other page below `/ui` is the shell with 404, and the page says "not
+        // found" with a way back, where the API's JSON 404 showed before.
+        Files {
+            path: "/ui/{page:.*}",
+            handler: |r| r.to(missing),
+        },
     ],
     ..Resource::new(
         &[Operation::get("/ui", Access::Open, |r| r.to(page))],
@@ -114,6 +120,15 @@ fn with_security_headers(
 )]
 pub async fn page() -> HttpResponse {
     with_security_headers(HttpResponse::Ok())
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-cache"))
+        .body(SHELL.as_str())
+}
+
+/// A page below `/ui` the dashboard does not have: the shell (which says "not found" and links
+/// back to the fleet), answered 404.
+pub async fn missing() -> HttpResponse {
+    with_security_headers(HttpResponse::NotFound())
         .content_type("text/html; charset=utf-8")
         .insert_header(("Cache-Control", "no-cache"))
         .body(SHELL.as_str())

@@ -531,7 +531,66 @@ import { watchHealth } from "/ui/assets/health.js";
 
   // ---- the deployment page ---------------------------------------------------------------------
 
+  /**
+   * A deployment that is gone: when, by whom, and its history (the audit log outlives it);
+   * "not found" when it never existed (an empty log).
+   */
+  async function deletedPage(id) {
+    const events = [];
+    let after = null;
+    do {
+      const page = await api(`/deployments/${id}/events?limit=1000${after === null ? "" : `&after=${after}`}`);
+      events.push(...page.events);
+      after = page.next_after;
+    } while (after !== null && events.length < 10000);
+    const crumbs = h("p", { class: "crumbs" }, h("a", { href: "/ui" }, "Fleet"), " / ", `deployment ${id}`);
+    if (!events.length) {
+      document.title = "Not found · netorch";
+      main.replaceChildren(crumbs, h("h1", {}, "Not found"), h("p", {}, `There is no deployment ${id}, and there never was one.`), h("p", {}, h("a", { href: "/ui" }, "Back to the fleet")));
+      ready("not-found");
+      return;
+    }
+    const created = events.find((e) => e.event_type === "DEPLOYMENT_CREATED");
+    const gone = events.findLast((e) => e.event_type === "DEPLOYMENT_DELETED");
+    const name = created && created.metadata && created.metadata.name;
+    const by = gone && gone.metadata && gone.metadata.actor;
+    document.title = `${inert(name || `Deployment ${id}`)} (deleted) · netorch`;
+    main.replaceChildren(
+      crumbs,
+      h("h1", {}, h("bdi", {}, inert(name || `Deployment ${id}`))),
+      h(
+        "p",
+        { class: "notice", role: "status" },
+        gone
+          ? `This deployment was deleted on ${showTime(gone.created_at)}${by ? ` by ${inert(by)}` : ""}. Its nodes and telemetry went with it; its history stays.`
+          : "This deployment is being deleted.",
+      ),
+      h("h2", {}, "History"),
+      h(
+        "table",
+        {},
+        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Time"), h("th", { scope: "col" }, "Event"), h("th", { scope: "col" }, "What"))),
+        h(
+          "tbody",
+          {},
+          ...events
+            .slice()
+            .reverse()
+            .map((e) => h("tr", {}, h("td", {}, showTime(e.created_at)), h("td", {}, e.event_type), h("td", {}, h("bdi", {}, inert(e.message))))),
+        ),
+      ),
+      h("p", {}, h("a", { href: "/ui" }, "Back to the fleet")),
+    );
+    ready("deployment-deleted");
+  }
+
   async function deploymentPage(id) {
+    try {
+      await api(`/deployments/${id}`);
+    } catch (error) {
+      if (error.status === 404) return deletedPage(id);
+      throw error;
+    }
     const params = new URLSearchParams(location.search);
     let filter = params.get("state") || "";
     let skip = Math.max(0, Number(params.get("skip")) || 0);
@@ -1007,7 +1066,9 @@ import { watchHealth } from "/ui/assets/health.js";
     else if ((m = path.match(/^\/ui\/deployments\/(\d+)$/))) page = () => deploymentPage(Number(m[1]));
     else if ((m = path.match(/^\/ui\/deployments\/(\d+)\/nodes\/([^/]+)$/))) page = () => nodePage(Number(m[1]), decodeURIComponent(m[2]));
     if (!page) {
-      main.replaceChildren(h("h1", {}, "Not found"), h("p", {}, h("a", { href: "/ui" }, "Back to the fleet")));
+      document.title = "Not found · netorch";
+      main.replaceChildren(h("h1", {}, "Not found"), h("p", {}, `Nothing of the dashboard is at ${location.pathname}.`), h("p", {}, h("a", { href: "/ui" }, "Back to the fleet")));
+      ready("not-found");
       return;
     }
     try {

@@ -112,6 +112,15 @@ fn is_json_body(headers: &header::HeaderMap) -> bool {
         .is_some_and(crate::http::input::is_json)
 }
 
+/// Whether a response is one of the dashboard's pages (HTML): its "not found" page is answered
+/// 404 and stays the page a browser shows, where any other error becomes the API's JSON.
+fn is_dashboard_page(headers: &header::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"))
+}
+
 /// An error of `status` as the API answers them, `{"detail", "request_id": id}`, keeping
 /// `headers` (those another layer set: `Allow`, CORS's) but the body's own.
 fn json_error(
@@ -198,7 +207,9 @@ pub async fn observe<B: MessageBody + 'static>(
     drop(in_flight);
     let (result, status) = match outcome {
         Ok(response) => {
-            let foreign = response.status().as_u16() >= 400 && !is_json_body(response.headers());
+            let foreign = response.status().as_u16() >= 400
+                && !is_json_body(response.headers())
+                && !is_dashboard_page(response.headers());
             let mut response = if foreign {
                 as_json_error(response, &id).await.map_into_right_body()
             } else {

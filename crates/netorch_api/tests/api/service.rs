@@ -290,14 +290,17 @@ fn the_dashboard_is_served_offline(t: &TestDatabase) {
             assert!(content_type.starts_with(kind), "{uri}: {content_type}");
             assert!(test::read_body(response).await.len() > 200, "{uri}");
         }
-        for missing in [
-            "/ui/assets/nope.js",
-            "/ui/elsewhere",
-            "/ui/deployments/x/y/z",
-        ] {
-            let (status, body) = get(&app, missing).await;
-            assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
-            assert_eq!(body, json!({"detail": "Not Found"}), "{missing}");
+        // A missing asset is the API's JSON 404; a page the dashboard does not have is its
+        // shell answered 404 (the page says "not found", with a way back).
+        let (status, body) = get(&app, "/ui/assets/nope.js").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body, json!({"detail": "Not Found"}));
+        for missing in ["/ui/elsewhere", "/ui/deployments/x/y/z"] {
+            let response =
+                test::call_service(&app, test::TestRequest::get().uri(missing).to_request()).await;
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{missing}");
+            let html = String::from_utf8(test::read_body(response).await.to_vec()).expect("utf-8");
+            assert!(html.contains(r#"<main id="main""#), "{missing}: {html}");
         }
         // The fleet page draws each deployment's state bar from the list alone.
         let id = create(&app, "bar", 3).await;
