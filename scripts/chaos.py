@@ -104,17 +104,9 @@ def remote_write_body(series):
 
 
 def remote_write(base, body, timeout=30):
-    request = urllib.request.Request(base + "/api/v1/write", data=body, method="POST", headers={
+    return post_raw(base, "/api/v1/write", body, {
         "content-type": "application/x-protobuf", "content-encoding": "snappy",
-        "x-prometheus-remote-write-version": "0.1.0"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            raw, status = response.read(), response.status
-    except urllib.error.HTTPError as error:
-        raw, status = error.read(), error.code
-    if status >= 500:
-        fail(f"remote write answered {status}: {raw[:300]!r}")
-    return status, raw
+        "x-prometheus-remote-write-version": "0.1.0"}, timeout)
 
 
 def post_raw(base, path, body, headers, timeout=30):

@@ -4,7 +4,7 @@
 
 use crate::client::{CallError, Client};
 use crate::exit;
-use crate::output::{self, Format, cell};
+use crate::output::{self, Format, cell, items};
 use netorch_domain::{Action, NodeState};
 use serde_json::{Value, json};
 
@@ -254,10 +254,7 @@ pub fn list(client: &Client, format: Format, args: &List) -> Result<u8, CallErro
     match format {
         Format::Json => output::json(&page),
         Format::Table => {
-            let rows: Vec<Vec<String>> = page
-                .as_array()
-                .map(|all| all.iter().map(deployment_row).collect())
-                .unwrap_or_default();
+            let rows: Vec<Vec<String>> = items(&page).iter().map(deployment_row).collect();
             output::table(&DEPLOYMENT_HEADERS, &rows);
         }
     }
@@ -310,6 +307,25 @@ pub fn remove(client: &Client, format: Format, args: &One) -> Result<u8, CallErr
     Ok(exit::OK)
 }
 
+/// The alerts' rows: their fields, and whether someone acknowledged them.
+fn alert_rows(alerts: &[Value]) -> Vec<Vec<String>> {
+    let fields = [
+        "id",
+        "fingerprint",
+        "state",
+        "severity",
+        "deployment_id",
+        "node_name",
+        "active_since",
+    ];
+    let mut rows = output::rows(alerts, &fields);
+    for (row, alert) in rows.iter_mut().zip(alerts) {
+        let acknowledged = !alert["acknowledgement"].is_null();
+        row.push(if acknowledged { "yes" } else { "-" }.to_owned());
+    }
+    rows
+}
+
 /// Every node of deployment `id` (in `state`), page by page.
 fn all_nodes(client: &Client, id: i64, state: Option<NodeState>) -> Result<Vec<Value>, CallError> {
     let mut nodes = Vec::new();
@@ -319,7 +335,7 @@ fn all_nodes(client: &Client, id: i64, state: Option<NodeState>) -> Result<Vec<V
             path.push_str(&format!("&state={}", state.as_str()));
         }
         let page = client.get(&path, Action::Read)?;
-        let got = page["nodes"].as_array().cloned().unwrap_or_default();
+        let got = items(&page["nodes"]).to_vec();
         let total = page["total"].as_u64().unwrap_or(0) as usize;
         let done = got.is_empty();
         nodes.extend(got);
@@ -352,10 +368,7 @@ pub fn retry(client: &Client, format: Format, args: &Retry) -> Result<u8, CallEr
         Format::Table if retried.is_empty() => println!("no failed node to retry"),
         Format::Table => output::table(
             &["NODE", "STATE", "ATTEMPT"],
-            &retried
-                .iter()
-                .map(|n| vec![cell(&n["node_id"]), cell(&n["state"]), cell(&n["attempt"])])
-                .collect::<Vec<_>>(),
+            &output::rows(&retried, &["node_id", "state", "attempt"]),
         ),
     }
     Ok(exit::OK)
@@ -369,20 +382,18 @@ pub fn nodes(client: &Client, format: Format, args: &Nodes) -> Result<u8, CallEr
             &[
                 "NODE", "ID", "STATE", "ATTEMPT", "HOSTNAME", "ADDRESS", "FAILURE",
             ],
-            &nodes
-                .iter()
-                .map(|n| {
-                    vec![
-                        cell(&n["node_id"]),
-                        cell(&n["id"]),
-                        cell(&n["state"]),
-                        cell(&n["attempt"]),
-                        cell(&n["hostname"]),
-                        cell(&n["ip_address"]),
-                        cell(&n["failure_reason"]),
-                    ]
-                })
-                .collect::<Vec<_>>(),
+            &output::rows(
+                &nodes,
+                &[
+                    "node_id",
+                    "id",
+                    "state",
+                    "attempt",
+                    "hostname",
+                    "ip_address",
+                    "failure_reason",
+                ],
+            ),
         ),
     }
     Ok(exit::OK)
@@ -397,27 +408,17 @@ pub fn top(client: &Client, format: Format, args: &Top) -> Result<u8, CallError>
     match format {
         Format::Json => output::json(&report),
         Format::Table => {
-            let rows: Vec<Vec<String>> = report["bottlenecks"]
-                .as_array()
-                .map(|all| {
-                    all.iter()
-                        .map(|b| {
-                            let reasons: Vec<String> = b["reasons"]
-                                .as_array()
-                                .map(|r| r.iter().map(cell).collect())
-                                .unwrap_or_default();
-                            vec![
-                                cell(&b["node_identifier"]),
-                                cell(&b["deviation_score"]),
-                                cell(&b["latency_ms"]),
-                                cell(&b["throughput_gbps"]),
-                                cell(&b["error_rate"]),
-                                reasons.join(", "),
-                            ]
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            let rows = output::rows(
+                items(&report["bottlenecks"]),
+                &[
+                    "node_identifier",
+                    "deviation_score",
+                    "latency_ms",
+                    "throughput_gbps",
+                    "error_rate",
+                    "reasons",
+                ],
+            );
             if rows.is_empty() {
                 println!("no bottleneck ({} method)", cell(&report["method"]));
             } else {
@@ -456,22 +457,16 @@ pub fn telemetry(client: &Client, format: Format, args: &Telemetry) -> Result<u8
         Format::Json => output::json(&page),
         Format::Table => output::table(
             &["TIME", "NODE", "LATENCY MS", "THROUGHPUT GBPS", "ERROR %"],
-            &page["samples"]
-                .as_array()
-                .map(|all| {
-                    all.iter()
-                        .map(|s| {
-                            vec![
-                                cell(&s["timestamp"]),
-                                cell(&s["node_id"]),
-                                cell(&s["latency_ms"]),
-                                cell(&s["throughput_gbps"]),
-                                cell(&s["error_rate"]),
-                            ]
-                        })
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default(),
+            &output::rows(
+                items(&page["samples"]),
+                &[
+                    "timestamp",
+                    "node_id",
+                    "latency_ms",
+                    "throughput_gbps",
+                    "error_rate",
+                ],
+            ),
         ),
     }
     Ok(exit::OK)
@@ -499,30 +494,7 @@ pub fn alerts(client: &Client, format: Format, args: &Alerts) -> Result<u8, Call
                 "SINCE",
                 "ACK",
             ],
-            &page["alerts"]
-                .as_array()
-                .map(|all| {
-                    all.iter()
-                        .map(|a| {
-                            vec![
-                                cell(&a["id"]),
-                                cell(&a["fingerprint"]),
-                                cell(&a["state"]),
-                                cell(&a["severity"]),
-                                cell(&a["deployment_id"]),
-                                cell(&a["node_name"]),
-                                cell(&a["active_since"]),
-                                if a["acknowledgement"].is_null() {
-                                    "-"
-                                } else {
-                                    "yes"
-                                }
-                                .to_owned(),
-                            ]
-                        })
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default(),
+            &alert_rows(items(&page["alerts"])),
         ),
     }
     Ok(exit::OK)

@@ -26,13 +26,34 @@ pub fn json(value: &Value) {
     );
 }
 
-/// A value as a table cell: text as it is, numbers as JSON writes them, null as `-`.
+/// A value as a table cell: text as it is, numbers as JSON writes them, null as `-`, a list
+/// as its cells joined by commas.
 pub fn cell(value: &Value) -> String {
     match value {
         Value::Null => "-".to_owned(),
         Value::String(text) => text.clone(),
+        Value::Array(all) => all.iter().map(cell).collect::<Vec<_>>().join(", "),
         other => other.to_string(),
     }
+}
+
+/// The items of a JSON list (none when `value` is not one).
+pub fn items(value: &Value) -> &[Value] {
+    value.as_array().map_or(&[], Vec::as_slice)
+}
+
+/// A table's rows: each item's `fields`, a field a dotted path into its objects
+/// (`progress.total`), as cells.
+pub fn rows(items: &[Value], fields: &[&str]) -> Vec<Vec<String>> {
+    items
+        .iter()
+        .map(|item| {
+            fields
+                .iter()
+                .map(|field| cell(field.split('.').fold(item, |value, key| &value[key])))
+                .collect()
+        })
+        .collect()
 }
 
 /// Prints `rows` under `headers`, each column as wide as its widest cell; on a terminal, the
@@ -127,6 +148,11 @@ mod tests {
             "ID FAILED\n1  \x1b[31mDEGRADED\x1b[0m  x\n"
         );
         assert_eq!(cell(&Value::Null), "-");
+        let listed = serde_json::json!([{"a": {"b": 1}, "c": ["x", "y"]}, {"c": null}]);
+        assert_eq!(
+            rows(items(&listed), &["a.b", "c"]),
+            [vec!["1", "x, y"], vec!["-", "-"]]
+        );
         assert_eq!(cell(&serde_json::json!(2.5)), "2.5");
     }
 }

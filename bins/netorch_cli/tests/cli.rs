@@ -130,19 +130,21 @@ fn json(output: &Output) -> Value {
     serde_json::from_str(&stdout(output)).expect("JSON")
 }
 
-/// The API's own answer to `GET path`.
-fn api(server: &Server, path: &str) -> Value {
-    let url = format!("{}{path}", server.url);
-    let mut response = ureq_get(&url);
-    let mut text = String::new();
-    response.read_to_string(&mut text).expect("read");
-    serde_json::from_str(&text).expect("JSON")
+/// Asserts `netorch` exited with `code`, showing what it printed when not.
+fn exits(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "{}{}",
+        stdout(output),
+        stderr(output)
+    );
 }
 
-/// A bare GET over TCP (the test needs no HTTP client of its own).
-fn ureq_get(url: &str) -> impl Read {
-    let rest = url.trim_start_matches("http://");
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+/// The API's own answer to `GET path` (a bare GET over TCP: the test needs no HTTP client of
+/// its own).
+fn api(server: &Server, path: &str) -> Value {
+    let host = server.url.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(host).expect("connect");
     std::io::Write::write_all(
         &mut stream,
@@ -151,8 +153,8 @@ fn ureq_get(url: &str) -> impl Read {
     .expect("send");
     let mut raw = String::new();
     stream.read_to_string(&mut raw).expect("read");
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    std::io::Cursor::new(body.to_owned())
+    let body = raw.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    serde_json::from_str(body).expect("JSON")
 }
 
 fn rollouts_exit_by_how_they_went(t: &TestDatabase) {
@@ -161,13 +163,7 @@ fn rollouts_exit_by_how_they_went(t: &TestDatabase) {
     // Three nodes: all run (the simulator fails a node where (id + deployment + attempt) % 20
     // is 0: none of ids 1-3 of deployment 1).
     let out = run(&server, &["deploy", "small", "--nodes", "3", "--wait"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    exits(&out, 0);
     let summary = stdout(&out);
     assert!(
         summary.contains("deployment 1 small: COMPLETE, 3 of 3 running, 0 failed"),
@@ -208,13 +204,7 @@ fn rollouts_exit_by_how_they_went(t: &TestDatabase) {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains(&name), "{}", stdout(&out));
     let out = run(&server, &["watch", &id.to_string(), "--timeout", "60s"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    exits(&out, 0);
     assert!(
         stdout(&out).contains("COMPLETE, 20 of 20 running"),
         "{}",

@@ -305,6 +305,21 @@ fn switches_report_through_prometheus(database_url: &str, dir: &Path, snmpsim: &
     );
 }
 
+/// Runs `promtool ARGS` in `dir`; fails with its output unless it succeeds.
+fn promtool(args: &[&str], dir: &Path) {
+    let out = Command::new("promtool")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("promtool");
+    assert!(
+        out.status.success(),
+        "promtool {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn the_recipes_rules_pass_their_promtool_test_and_its_config_is_valid() {
     if !installed("promtool") {
@@ -316,17 +331,7 @@ fn the_recipes_rules_pass_their_promtool_test_and_its_config_is_valid() {
         return;
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/snmp");
-    let tested = Command::new("promtool")
-        .args(["test", "rules", "netorch-snmp-rules.test.yml"])
-        .current_dir(&dir)
-        .output()
-        .expect("promtool");
-    assert!(
-        tested.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&tested.stdout),
-        String::from_utf8_lossy(&tested.stderr)
-    );
+    promtool(&["test", "rules", "netorch-snmp-rules.test.yml"], &dir);
     let scratch = tempfile::tempdir().expect("tempdir");
     let config = scratch.path().join("prometheus.yml");
     std::fs::write(
@@ -340,17 +345,7 @@ fn the_recipes_rules_pass_their_promtool_test_and_its_config_is_valid() {
         recipe("switches.yml"),
     )
     .expect("write");
-    let checked = Command::new("promtool")
-        .args(["check", "config"])
-        .arg(&config)
-        .output()
-        .expect("promtool");
-    assert!(
-        checked.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&checked.stdout),
-        String::from_utf8_lossy(&checked.stderr)
-    );
+    promtool(&["check", "config", "prometheus.yml"], scratch.path());
 }
 
 #[test]
