@@ -204,7 +204,7 @@ def main():
     deleted = {}       # deployment id -> time of its 204
     accepted = []      # (deployment, node, timestamp micros) answered 202
     stop = threading.Event()
-    counts = {"kills": 0, "deletes": 0, "pushes": 0, "creates": 0, "retries": 0}
+    counts = {"kills": 0, "deletes": 0, "pushes": 0, "creates": 0, "retries": 0, "reads": 0}
     started = time.time()
 
     def create():
@@ -330,7 +330,30 @@ def main():
         gone = "unknown_deployment" in message or "unknown_node" in message
         return not partial, gone, f"{status} {raw!r}".encode()
 
+    def reader():
+        # The fleet's totals and the searched listing while workers die and deployments go:
+        # each answer whole (its parts add up) and true to what it asked for.
+        local = random.Random(seed + 100)
+        statuses = ["PROGRESSING", "PAUSED", "COMPLETE", "DEGRADED"]
+        while not stop.is_set():
+            status, fleet = call(base, "GET", "/fleet")
+            if status != 200:
+                fail(f"GET /fleet answered {status}: {fleet}")
+            elif (sum(fleet["deployments"]["by_status"].values()) != fleet["deployments"]["total"]
+                  or sum(fleet["nodes"]["by_state"].values()) != fleet["nodes"]["total"]):
+                fail(f"the fleet's totals do not add up: {fleet}")
+            wanted = local.choice(statuses)
+            sort = local.choice(["newest", "oldest", "name", "most_failed"])
+            status, page = call(base, "GET", f"/deployments?status={wanted}&sort={sort}&name=chaos")
+            if status != 200:
+                fail(f"a searched listing answered {status}: {page}")
+            elif any(d["status"] != wanted or "chaos" not in d["name"].lower() for d in page):
+                fail(f"a listing of {wanted} deployments named chaos held others: {page}")
+            counts["reads"] += 1
+            time.sleep(0.1)
+
     threads = [threading.Thread(target=pusher, args=(i,)) for i in range(4)]
+    threads.append(threading.Thread(target=reader))
     threads.append(threading.Thread(target=collector, args=("remote write", 4, prometheus)))
     threads.append(threading.Thread(target=collector, args=("line protocol", 6, line_protocol)))
     threads.append(threading.Thread(target=collector, args=("OTLP", 8, otlp)))

@@ -33,6 +33,7 @@ mod bottlenecks;
 pub mod collectors;
 mod deployments;
 mod events;
+mod fleet;
 mod http;
 mod keys;
 mod nodes;
@@ -524,8 +525,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Every resource of the API: what it serves, who may call it, its part of the document. In
 /// the order the router tries their paths (actix tries a request's path against each in
 /// turn): the hot ones first.
-const RESOURCES: [http::operation::Resource; 13] = [
+const RESOURCES: [http::operation::Resource; 14] = [
     deployments::RESOURCE,
+    fleet::RESOURCE,
     nodes::RESOURCE,
     telemetry::RESOURCE,
     collectors::RESOURCE,

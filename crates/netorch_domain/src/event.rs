@@ -195,6 +195,7 @@ impl NewEvent {
     pub fn state_change(
         deployment: DeploymentId,
         node: NodeId,
+        name: &str,
         from: NodeState,
         to: NodeState,
         attempt: u32,
@@ -204,8 +205,9 @@ impl NewEvent {
             deployment_id: Some(deployment),
             node_id: Some(node),
             event_type: EventType::StateChange,
-            message: format!("Node {node} transitioned from {from} to {to}"),
+            message: format!("{name} transitioned from {from} to {to}"),
             metadata: object(json!({
+                "node_name": name,
                 "from_state": from.as_str(),
                 "to_state": to.as_str(),
                 "attempt": attempt,
@@ -218,6 +220,7 @@ impl NewEvent {
     pub fn node_retry(
         deployment: DeploymentId,
         node: NodeId,
+        name: &str,
         attempt: u32,
         now: Timestamp,
     ) -> Self {
@@ -225,8 +228,8 @@ impl NewEvent {
             deployment_id: Some(deployment),
             node_id: Some(node),
             event_type: EventType::NodeRetry,
-            message: format!("Node {node} retried (attempt {attempt})"),
-            metadata: object(json!({"attempt": attempt})),
+            message: format!("{name} retried (attempt {attempt})"),
+            metadata: object(json!({"node_name": name, "attempt": attempt})),
             created_at: now,
         }
     }
@@ -236,6 +239,7 @@ impl NewEvent {
     pub fn node_auto_retried(
         deployment: DeploymentId,
         node: NodeId,
+        name: &str,
         attempt: u32,
         max_retries: u32,
         now: Timestamp,
@@ -245,9 +249,13 @@ impl NewEvent {
             node_id: Some(node),
             event_type: EventType::NodeAutoRetried,
             message: format!(
-                "Node {node} retried automatically (attempt {attempt} of at most {max_retries})"
+                "{name} retried automatically (attempt {attempt} of at most {max_retries})"
             ),
-            metadata: object(json!({"attempt": attempt, "max_retries": max_retries})),
+            metadata: object(json!({
+                "node_name": name,
+                "attempt": attempt,
+                "max_retries": max_retries,
+            })),
             created_at: now,
         }
     }
@@ -256,6 +264,7 @@ impl NewEvent {
     pub fn node_timed_out(
         deployment: DeploymentId,
         node: NodeId,
+        name: &str,
         phase_state: NodeState,
         timeout_seconds: u32,
         attempt: u32,
@@ -265,8 +274,9 @@ impl NewEvent {
             deployment_id: Some(deployment),
             node_id: Some(node),
             event_type: EventType::NodeTimedOut,
-            message: format!("Node {node} timed out in {phase_state} after {timeout_seconds} s"),
+            message: format!("{name} timed out in {phase_state} after {timeout_seconds} s"),
             metadata: object(json!({
+                "node_name": name,
                 "from_state": phase_state.as_str(),
                 "to_state": NodeState::Failed.as_str(),
                 "timeout_seconds": timeout_seconds,
@@ -378,7 +388,7 @@ impl NewEvent {
             deployment_id: Some(deployment),
             node_id: Some(node),
             event_type: EventType::NodeDecommissioned,
-            message: format!("Node {node} ({name}) decommissioned and removed"),
+            message: format!("{name} decommissioned and removed"),
             metadata,
             created_at: now,
         }
@@ -411,20 +421,27 @@ mod tests {
     use chrono::DateTime;
 
     #[test]
-    fn state_change_metadata_names_both_states_and_the_attempt() {
+    fn state_change_names_the_node_both_states_and_the_attempt() {
         let now = DateTime::from_timestamp(1_800_000_000, 0).expect("valid time");
         let event = NewEvent::state_change(
             DeploymentId(3),
             NodeId(17),
+            "node-004",
             NodeState::Configuring,
             NodeState::Failed,
             1,
             now,
         );
         assert_eq!(event.event_type, EventType::StateChange);
+        // A person reads the name the node page is titled with; the id stays in `node_id`.
+        assert_eq!(
+            event.message,
+            "node-004 transitioned from CONFIGURING to FAILED"
+        );
+        assert_eq!(event.node_id, Some(NodeId(17)));
         assert_eq!(
             Value::Object(event.metadata),
-            json!({"from_state": "CONFIGURING", "to_state": "FAILED", "attempt": 1})
+            json!({"node_name": "node-004", "from_state": "CONFIGURING", "to_state": "FAILED", "attempt": 1})
         );
     }
 

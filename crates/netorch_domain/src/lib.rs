@@ -13,6 +13,7 @@ mod event;
 mod hardware;
 mod ids;
 pub mod ingest;
+mod listing;
 mod model;
 mod rollout;
 mod state;
@@ -30,6 +31,7 @@ pub use hardware::{Phase, PhaseStatus, Provisioner, TelemetrySource};
 pub use ids::{
     AlertId, DeploymentId, EventId, NodeId, NotificationId, ReceiverId, SampleId, SilenceId,
 };
+pub use listing::{DeploymentListing, DeploymentSort};
 pub use model::{
     Deployment, DeploymentChanges, EVENT_TEXT_MAX_CHARS, Event, NewDeployment, Node, NodeRef,
     NodeStateCounts, TelemetryOrigin, WorkerHeartbeat, WorkerKind, excerpt, hostname, node_name,

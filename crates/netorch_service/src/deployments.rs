@@ -3,8 +3,8 @@
 
 use crate::ServiceError;
 use netorch_domain::{
-    Deployment, DeploymentChanges, DeploymentId, NewDeployment, NodeStateCounts, PauseReason,
-    Timestamp,
+    Deployment, DeploymentChanges, DeploymentId, DeploymentListing, NewDeployment, NodeStateCounts,
+    PauseReason, Timestamp,
 };
 use netorch_storage::{DbConnection, deployments};
 
@@ -73,7 +73,16 @@ pub fn create(
 
 /// Deployments, newest first.
 pub fn list(conn: &mut DbConnection, page: Page) -> Result<Vec<DeploymentState>, ServiceError> {
-    let found = deployments::list(conn, page.skip, page.limit)?;
+    list_where(conn, &DeploymentListing::default(), page)
+}
+
+/// A page of the deployments `listing` holds (a name search, a status), in its order.
+pub fn list_where(
+    conn: &mut DbConnection,
+    listing: &DeploymentListing,
+    page: Page,
+) -> Result<Vec<DeploymentState>, ServiceError> {
+    let found = deployments::list_where(conn, listing, page.skip, page.limit)?;
     Ok(found.into_iter().map(DeploymentState::from).collect())
 }
 

@@ -5,7 +5,8 @@
 //!
 //! By resource: [`deployments`] (create, list, get, change, pause, resume, delete), [`nodes`]
 //! (list, get, retry), [`telemetry`] (read, push), [`series`] (with their tier choice),
-//! [`bottlenecks`] (the report with its read plan), [`events`] (the audit log), [`keys`] and
+//! [`bottlenecks`] (the report with its read plan), [`events`] (the audit log), [`fleet`] (its
+//! totals), [`keys`] and
 //! [`workers`] (their heartbeats).
 //! Each fails with [`ServiceError`]; a change takes the actor it is recorded under and `now`.
 //! The public API uses `chrono`'s times, so the crate re-exports [`chrono`].
@@ -15,6 +16,7 @@ pub mod bottlenecks;
 pub mod deployments;
 mod error;
 pub mod events;
+pub mod fleet;
 pub mod ingest;
 pub mod keys;
 pub mod nodes;

@@ -11,9 +11,9 @@ use crate::{DbConnection, Result, StorageError, events as event_log};
 pub use crate::deployment_rows::ensure_exists;
 use diesel::prelude::*;
 use netorch_domain::{
-    AlertRules, Deployment, DeploymentChanges, DeploymentId, DeploymentStatus, NewDeployment,
-    NewEvent, NodeState, NodeStateCounts, NodeTrigger, PauseReason, RolloutPolicy, Timestamp,
-    hostname, node_name,
+    AlertRules, Deployment, DeploymentChanges, DeploymentId, DeploymentListing, DeploymentSort,
+    DeploymentStatus, NewDeployment, NewEvent, NodeState, NodeStateCounts, NodeTrigger,
+    PauseReason, RolloutPolicy, Timestamp, hostname, node_name,
 };
 
 #[derive(Queryable, Selectable)]
@@ -345,13 +345,79 @@ pub fn list(
     skip: i64,
     limit: i64,
 ) -> Result<Vec<(Deployment, NodeStateCounts)>> {
+    list_where(conn, &DeploymentListing::default(), skip, limit)
+}
+
+/// A `LIKE` pattern matching the texts that contain `text`, lower-cased, with `\\` escaping
+/// the pattern's own characters (`%`, `_`, `\\`) so that they match themselves.
+fn like_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c.to_ascii_lowercase());
+    }
+    pattern.push('%');
+    pattern
+}
+
+#[diesel::declare_sql_function]
+extern "SQL" {
+    /// SQL's `lower`: both engines lower-case ASCII letters alike.
+    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// The deployments `listing` holds, in its order, `skip` then at most `limit`, each with its
+/// per-state counters. The status is decided from the counters as
+/// [`DeploymentStatus::of`] decides it, in SQL, so that a page of a filtered listing is read
+/// as one page.
+pub fn list_where(
+    conn: &mut DbConnection,
+    listing: &DeploymentListing,
+    skip: i64,
+    limit: i64,
+) -> Result<Vec<(Deployment, NodeStateCounts)>> {
+    use deployments::dsl as d;
+    let pattern = listing.name_contains.as_deref().map(like_pattern);
     let rows: Vec<(DeploymentRow, StateCountsRow)> = on_backend!(conn, |inner| {
-        deployments::table
-            .order(deployments::id.desc())
-            .offset(skip)
-            .limit(limit)
+        let mut query = deployments::table
             .select((DeploymentRow::as_select(), StateCountsRow::as_select()))
-            .load(inner)?
+            .into_boxed();
+        if let Some(pattern) = &pattern {
+            query = query.filter(lower(d::name).like(pattern.clone()).escape('\\'));
+        }
+        // Unfinished: a node pending, in a phase, waiting for its automatic retry or being
+        // decommissioned (Progress::of and DeploymentStatus::of).
+        let unfinished = d::pending_nodes
+            .gt(0)
+            .or(d::provisioning_nodes.gt(0))
+            .or(d::configuring_nodes.gt(0))
+            .or(d::retrying_nodes.gt(0))
+            .or(d::decommissioning_nodes.gt(0));
+        query = match listing.status {
+            None => query,
+            Some(DeploymentStatus::Progressing) => {
+                query.filter(unfinished.and(d::paused_at.is_null()))
+            }
+            Some(DeploymentStatus::Paused) => {
+                query.filter(unfinished.and(d::paused_at.is_not_null()))
+            }
+            Some(DeploymentStatus::Degraded) => {
+                query.filter(unfinished.eq(false).and(d::failed_nodes.gt(0)))
+            }
+            Some(DeploymentStatus::Complete) => {
+                query.filter(unfinished.eq(false).and(d::failed_nodes.eq(0)))
+            }
+        };
+        query = match listing.sort {
+            DeploymentSort::Newest => query.order(d::id.desc()),
+            DeploymentSort::Oldest => query.order(d::id.asc()),
+            DeploymentSort::Name => query.order((lower(d::name).asc(), d::id.desc())),
+            DeploymentSort::MostFailed => query.order((d::failed_nodes.desc(), d::id.desc())),
+        };
+        query.offset(skip).limit(limit).load(inner)?
     });
     rows.into_iter()
         .map(|(row, counts)| Ok((Deployment::try_from(row)?, counts.into())))

@@ -995,6 +995,7 @@ fn events_commit_in_id_order(t: &TestDatabase) {
         netorch_domain::NewEvent::state_change(
             d.id,
             node.id,
+            &node.name,
             NodeState::Pending,
             NodeState::Pending,
             0,

@@ -10,7 +10,8 @@ use crate::http::input::{
 use crate::http::paging::Paging;
 use crate::http::shapes::{named_schema, params};
 use netorch_domain::{
-    DeploymentChanges, DeploymentId, NewDeployment, RolloutPolicy, TelemetryOrigin,
+    DeploymentChanges, DeploymentId, DeploymentListing, DeploymentSort, DeploymentStatus,
+    NewDeployment, RolloutPolicy, TelemetryOrigin,
 };
 use serde_json::Value;
 use std::borrow::Cow;
@@ -22,20 +23,52 @@ use utoipa::{IntoParams, PartialSchema, ToSchema};
 /// The largest `target_node_count` a server takes unless configured otherwise (the original's).
 pub const DEFAULT_MAX_NODES_PER_DEPLOYMENT: u32 = 1000;
 
-/// `GET /deployments`.
-#[derive(Debug, Clone, Copy)]
+/// `GET /deployments`: a page of the deployments a listing holds.
+#[derive(Debug, Clone)]
 pub struct ListDeployments {
-    /// Deployments to skip, newest first.
+    /// Deployments to skip, in the listing's order.
     pub skip: i64,
     /// At most this many.
     pub limit: i64,
+    /// Which deployments, in what order.
+    pub listing: DeploymentListing,
+}
+
+impl ListDeployments {
+    /// `name`: a search.
+    pub const NAME: StringField = StringField::new(
+        "name",
+        "Only deployments whose name contains this text (ASCII letters in either case)",
+        1,
+    )
+    .max(255);
+    /// `status`.
+    pub const STATUS: ChoiceField<DeploymentStatus> =
+        ChoiceField::new("status", "Only deployments with this status");
+    /// `sort`.
+    pub const SORT: ChoiceField<DeploymentSort> = ChoiceField::new(
+        "sort",
+        "Their order: newest first (the default), oldest first, by name, or most failed nodes \
+         first (ties newest first)",
+    );
 }
 
 impl FromInput for ListDeployments {
     fn read(input: &mut Input<'_>) -> Result<Self, ApiError> {
+        let skip = Paging::skip(input);
+        let limit = Paging::limit(input);
+        let name_contains = input.query_string(&Self::NAME);
+        let status = input.query_choice(&Self::STATUS);
+        let sort = input.query_choice(&Self::SORT).unwrap_or_default();
+        input.check()?;
         Ok(ListDeployments {
-            skip: Paging::skip(input),
-            limit: Paging::limit(input),
+            skip,
+            limit,
+            listing: DeploymentListing {
+                name_contains,
+                status,
+                sort,
+            },
         })
     }
 }
@@ -45,6 +78,9 @@ params!(
     vec![
         Paging::SKIP.parameter(ParameterIn::Query),
         Paging::LIMIT.parameter(ParameterIn::Query),
+        ListDeployments::NAME.parameter(ParameterIn::Query),
+        ListDeployments::STATUS.parameter(ParameterIn::Query),
+        ListDeployments::SORT.parameter(ParameterIn::Query),
     ]
 );
 

@@ -128,7 +128,8 @@ pub async fn create_deployment(
 
 /// List deployments
 ///
-/// Newest first, paged with `skip` and `limit`. A page holds at most `limit` deployments and at
+/// Newest first, paged with `skip` and `limit`; `name`, `status` and `sort` search, filter and
+/// order them (the page is of what they keep). A page holds at most `limit` deployments and at
 /// most 1 MiB of JSON (long descriptions): ask for the next one from `skip` plus the number
 /// received, until a page is empty.
 #[utoipa::path(
@@ -140,10 +141,18 @@ pub async fn create_deployment(
 )]
 pub async fn list_deployments(
     state: web::Data<ApiState>,
-    Valid(ListDeployments { skip, limit }): Valid<ListDeployments>,
+    Valid(ListDeployments {
+        skip,
+        limit,
+        listing,
+    }): Valid<ListDeployments>,
 ) -> Result<HttpResponse, ApiError> {
     let list = with_db(&state, move |conn| {
-        Ok(deployments::list(conn, Page { skip, limit })?)
+        Ok(deployments::list_where(
+            conn,
+            &listing,
+            Page { skip, limit },
+        )?)
     })
     .await?;
     let mut page: Vec<DeploymentOut> = list

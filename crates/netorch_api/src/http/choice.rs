@@ -80,6 +80,7 @@ macro_rules! choices {
 choices!(
     NodeState,
     DeploymentStatus,
+    netorch_domain::DeploymentSort,
     EventType,
     Method,
     MetricKind,

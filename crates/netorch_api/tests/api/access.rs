@@ -84,6 +84,7 @@ fn each_role_can_do_exactly_its_row(t: &TestDatabase) {
         let routes: Vec<(&str, &str, Option<&str>, &[Role])> = vec![
             ("GET", "/", None, any),
             ("GET", "/deployments", None, read),
+            ("GET", "/fleet", None, read),
             (
                 "POST",
                 "/deployments",

@@ -236,7 +236,136 @@ fn telemetry_origin_is_chosen_at_creation(t: &TestDatabase) {
     })
 }
 
+/// The names a listing holds, in order.
+fn names(body: &Value) -> Vec<&str> {
+    body.as_array()
+        .expect("array")
+        .iter()
+        .map(|d| d["name"].as_str().expect("name"))
+        .collect()
+}
+
+fn deployments_are_searched_filtered_and_sorted_where_they_are_stored(t: &TestDatabase) {
+    with_app!(t, |app| {
+        // dc-west twice (names may repeat), a finished one, a degraded one, a paused one.
+        let west = create(&app, "dc-west", 2).await;
+        let west_again = create(&app, "DC-West", 1).await;
+        let done = create(&app, "lab_100%", 2).await;
+        let degraded = create(&app, "core", 3).await;
+        for node in node_ids(t, done) {
+            run_node(t, done, node);
+        }
+        let nodes = node_ids(t, degraded);
+        fail_node(t, degraded, nodes[0]);
+        fail_node(t, degraded, nodes[1]);
+        run_node(t, degraded, nodes[2]);
+        let (status, _) = post(&app, &format!("/deployments/{west_again}/pause"), "").await;
+        assert_eq!(status, StatusCode::OK);
+
+        let list = |query: &str| {
+            let app = &app;
+            let query = query.to_owned();
+            async move {
+                let (status, body) = get(app, &format!("/deployments?{query}")).await;
+                assert_eq!(status, StatusCode::OK, "{query}: {body}");
+                body
+            }
+        };
+        // A name search ignores ASCII case; the pattern's own characters match themselves.
+        assert_eq!(names(&list("name=WEST").await), ["DC-West", "dc-west"]);
+        assert_eq!(names(&list("name=_100%25").await), ["lab_100%"]);
+        assert_eq!(names(&list("name=b%25").await), Vec::<&str>::new());
+        assert_eq!(names(&list("name=b_").await), ["lab_100%"]);
+        // Statuses as each deployment shows its own.
+        for (status, expected) in [
+            ("COMPLETE", vec!["lab_100%"]),
+            ("DEGRADED", vec!["core"]),
+            ("PAUSED", vec!["DC-West"]),
+            ("PROGRESSING", vec!["dc-west"]),
+        ] {
+            let body = list(&format!("status={status}")).await;
+            assert_eq!(names(&body), expected, "{status}");
+            assert!(
+                body.as_array()
+                    .expect("array")
+                    .iter()
+                    .all(|d| d["status"] == status)
+            );
+        }
+        // Orders; ties newest first; a search, a filter and an order together, paged.
+        assert_eq!(
+            names(&list("sort=oldest").await),
+            ["dc-west", "DC-West", "lab_100%", "core"]
+        );
+        assert_eq!(
+            names(&list("sort=name").await),
+            ["core", "DC-West", "dc-west", "lab_100%"]
+        );
+        assert_eq!(
+            names(&list("sort=most_failed").await),
+            ["core", "lab_100%", "DC-West", "dc-west"]
+        );
+        assert_eq!(
+            names(&list("name=west&sort=oldest&skip=1&limit=1").await),
+            ["DC-West"]
+        );
+        let _ = (west, degraded);
+        // Bad input is a 422 naming the parameter, and changes nothing.
+        for (query, kind, field) in [
+            ("status=DONE", "enum", "status"),
+            ("sort=size", "enum", "sort"),
+            ("name=", "string_too_short", "name"),
+        ] {
+            let (status, body) = get(&app, &format!("/deployments?{query}")).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {body}");
+            assert_eq!(
+                errors(&body),
+                vec![(kind.to_owned(), json!(["query", field]))]
+            );
+        }
+        let long = "x".repeat(256);
+        let (status, _) = get(&app, &format!("/deployments?name={long}")).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    })
+}
+
+fn the_fleet_s_totals_count_every_deployment_node_and_alert(t: &TestDatabase) {
+    with_app!(t, |app| {
+        let (status, empty) = get(&app, "/fleet").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            empty,
+            json!({
+                "deployments": {"total": 0, "by_status":
+                    {"COMPLETE": 0, "DEGRADED": 0, "PAUSED": 0, "PROGRESSING": 0}},
+                "nodes": {"total": 0, "by_state": {"CONFIGURING": 0, "DECOMMISSIONING": 0,
+                    "FAILED": 0, "PENDING": 0, "PROVISIONING": 0, "RUNNING": 0}},
+                "alerts": {"firing": 0, "firing_by_severity":
+                    {"critical": 0, "info": 0, "warning": 0}, "pending": 0},
+            })
+        );
+        let done = create(&app, "done", 2).await;
+        let failing = create(&app, "failing", 3).await;
+        for node in node_ids(t, done) {
+            run_node(t, done, node);
+        }
+        fail_node(t, failing, node_ids(t, failing)[0]);
+        let (_, fleet) = get(&app, "/fleet").await;
+        assert_eq!(fleet["deployments"]["total"], 2);
+        assert_eq!(fleet["deployments"]["by_status"]["COMPLETE"], 1);
+        assert_eq!(fleet["deployments"]["by_status"]["PROGRESSING"], 1);
+        assert_eq!(fleet["nodes"]["total"], 5);
+        assert_eq!(
+            fleet["nodes"]["by_state"],
+            json!({"CONFIGURING": 0, "DECOMMISSIONING": 0, "FAILED": 1, "PENDING": 2,
+                "PROVISIONING": 0, "RUNNING": 2})
+        );
+    })
+}
+
 netorch_testkit::backend_tests!(
+    deployments_are_searched_filtered_and_sorted_where_they_are_stored,
+    the_fleet_s_totals_count_every_deployment_node_and_alert,
     telemetry_origin_is_chosen_at_creation,
     creating_a_deployment_creates_its_pending_nodes,
     the_node_limit_is_the_server_s,

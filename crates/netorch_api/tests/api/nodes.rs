@@ -187,7 +187,8 @@ fn retry_restarts_failed_nodes_and_conflicts_otherwise(t: &TestDatabase) {
         .await;
         assert_eq!(
             events["events"][0]["metadata"],
-            json!({"attempt": 1, "from_state": "FAILED", "to_state": "PENDING", "actor": "anonymous"})
+            json!({"node_name": "node-001", "attempt": 1, "from_state": "FAILED", "to_state": "PENDING",
+                "actor": "anonymous"})
         );
 
         let (status, body) = post(

@@ -149,6 +149,7 @@ fn a_limited_key_reaches_its_deployments_and_who_it_is(t: &TestDatabase) {
             ("GET", format!("/deployments/{other}/nodes"), 403),
             ("GET", "/deployments/notanumber".to_owned(), 403),
             ("GET", "/deployments".to_owned(), 403),
+            ("GET", "/fleet".to_owned(), 403),
             ("POST", "/deployments".to_owned(), 403),
             ("GET", "/metrics".to_owned(), 403),
             ("GET", "/".to_owned(), 200),

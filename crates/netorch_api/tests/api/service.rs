@@ -123,6 +123,7 @@ fn openapi_lists_every_route_and_docs_work_offline(t: &TestDatabase) {
             ("get", "/"),
             ("post", "/deployments"),
             ("get", "/deployments"),
+            ("get", "/fleet"),
             ("get", "/deployments/{deployment_id}"),
             ("delete", "/deployments/{deployment_id}"),
             ("patch", "/deployments/{deployment_id}"),

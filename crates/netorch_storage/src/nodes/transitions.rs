@@ -20,6 +20,8 @@ pub struct NodeChange {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransitionPlan {
     node: NodeId,
+    /// The node's name, which its event's message and metadata give.
+    name: String,
     deployment: DeploymentId,
     version: i64,
     from: NodeState,
@@ -44,6 +46,7 @@ impl TransitionPlan {
         let to = node.state.apply(trigger)?;
         Ok(TransitionPlan {
             node: node.id,
+            name: node.name.clone(),
             deployment: node.deployment_id,
             version: node.version,
             from: node.state,
@@ -117,13 +120,14 @@ impl TransitionPlan {
         // A retry or a timeout is one event that says both why and what changed.
         let event = match self.trigger {
             NodeTrigger::Retry => {
-                NewEvent::node_retry(self.deployment, self.node, self.attempt, now)
+                NewEvent::node_retry(self.deployment, self.node, &self.name, self.attempt, now)
                     .with_metadata("from_state", self.from.as_str())
                     .with_metadata("to_state", self.to.as_str())
             }
             NodeTrigger::AutoRetry => NewEvent::node_auto_retried(
                 self.deployment,
                 self.node,
+                &self.name,
                 self.attempt,
                 self.limit,
                 now,
@@ -133,6 +137,7 @@ impl TransitionPlan {
             NodeTrigger::PhaseTimedOut => NewEvent::node_timed_out(
                 self.deployment,
                 self.node,
+                &self.name,
                 self.from,
                 self.limit,
                 self.attempt,
@@ -141,6 +146,7 @@ impl TransitionPlan {
             _ => NewEvent::state_change(
                 self.deployment,
                 self.node,
+                &self.name,
                 self.from,
                 self.to,
                 self.attempt,
