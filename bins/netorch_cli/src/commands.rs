@@ -133,17 +133,50 @@ pub struct Ack {
 #[derive(Debug, clap::Args)]
 pub struct Silence {
     /// The deployment whose alerts to silence.
-    #[arg(long)]
-    pub deployment: i64,
+    #[arg(long, required_unless_present = "matcher")]
+    pub deployment: Option<i64>,
     /// Only these nodes (names; repeat the flag).
-    #[arg(long)]
+    #[arg(long, requires = "deployment")]
     pub node: Vec<String>,
+    /// Any label matcher, as Alertmanager's amtool writes them: `severity=critical`,
+    /// `rule!=latency`, `alertname=~Node.*`, `node!~node-00[1-3]` (repeat the flag; all must
+    /// match).
+    #[arg(long, value_parser = parse_matcher)]
+    pub matcher: Vec<serde_json::Value>,
     /// For how long (`30m`, `2h`).
     #[arg(long = "for", value_parser = parse_duration)]
     pub duration: std::time::Duration,
     /// Why.
     #[arg(short, long)]
     pub message: String,
+}
+
+/// A label matcher as amtool writes it (`name=value`, `name!=value`, `name=~regex`,
+/// `name!~regex`), as the API's silence takes it.
+fn parse_matcher(text: &str) -> Result<serde_json::Value, String> {
+    // The longest operator first: `!=` before `=`, `=~` before `=`.
+    let at = text.find(['=', '!']).ok_or_else(|| {
+        format!("not a matcher (name=value, name!=value, name=~re, name!~re): {text}")
+    })?;
+    let (name, rest) = text.split_at(at);
+    let (is_equal, is_regex, value) = if let Some(v) = rest.strip_prefix("!~") {
+        (false, true, v)
+    } else if let Some(v) = rest.strip_prefix("!=") {
+        (false, false, v)
+    } else if let Some(v) = rest.strip_prefix("=~") {
+        (true, true, v)
+    } else if let Some(v) = rest.strip_prefix('=') {
+        (true, false, v)
+    } else {
+        return Err(format!("not a matcher: {text}"));
+    };
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(format!("a matcher names a label: {text}"));
+    }
+    // amtool's quotes around a value are not part of it.
+    let value = value.trim().trim_matches('"');
+    Ok(json!({"name": name, "value": value, "is_equal": is_equal, "is_regex": is_regex}))
 }
 
 /// A node state by its name, any case (`failed`, `FAILED`).
@@ -211,7 +244,7 @@ fn print_deployment(format: Format, d: &Value) {
                 })
                 .collect();
             if !states.is_empty() {
-                println!("nodes: {}", states.join(", "));
+                crate::outln!("nodes: {}", states.join(", "));
             }
         }
     }
@@ -244,7 +277,7 @@ pub fn deploy(client: &Client, format: Format, args: Deploy) -> Result<u8, CallE
     }
     let id = created["id"].as_i64().unwrap_or_default();
     if format == Format::Table {
-        println!("deployment {id} created");
+        crate::outln!("deployment {id} created");
     }
     crate::watch::follow_rollout(client, format, id, args.timeout)
 }
@@ -302,7 +335,7 @@ pub fn remove(client: &Client, format: Format, args: &One) -> Result<u8, CallErr
         Action::Delete,
     )?;
     if format == Format::Table {
-        println!("deployment {} deleted", args.id);
+        crate::outln!("deployment {} deleted", args.id);
     }
     Ok(exit::OK)
 }
@@ -365,7 +398,7 @@ pub fn retry(client: &Client, format: Format, args: &Retry) -> Result<u8, CallEr
     }
     match format {
         Format::Json => output::json(&Value::Array(retried)),
-        Format::Table if retried.is_empty() => println!("no failed node to retry"),
+        Format::Table if retried.is_empty() => crate::outln!("no failed node to retry"),
         Format::Table => output::table(
             &["NODE", "STATE", "ATTEMPT"],
             &output::rows(&retried, &["node_id", "state", "attempt"]),
@@ -412,15 +445,15 @@ pub fn top(client: &Client, format: Format, args: &Top) -> Result<u8, CallError>
                 items(&report["bottlenecks"]),
                 &[
                     "node_identifier",
-                    "deviation_score",
-                    "latency_ms",
-                    "throughput_gbps",
-                    "error_rate",
+                    "deviation_score:2",
+                    "latency_ms:2",
+                    "throughput_gbps:3",
+                    "error_rate:3",
                     "reasons",
                 ],
             );
             if rows.is_empty() {
-                println!("no bottleneck ({} method)", cell(&report["method"]));
+                crate::outln!("no bottleneck ({} method)", cell(&report["method"]));
             } else {
                 output::table(
                     &[
@@ -455,21 +488,58 @@ pub fn telemetry(client: &Client, format: Format, args: &Telemetry) -> Result<u8
     let page = client.get(&path, Action::Read)?;
     match format {
         Format::Json => output::json(&page),
-        Format::Table => output::table(
-            &["TIME", "NODE", "LATENCY MS", "THROUGHPUT GBPS", "ERROR %"],
-            &output::rows(
-                items(&page["samples"]),
+        Format::Table => {
+            let samples = items(&page["samples"]);
+            let names = node_names(client, args.id, samples)?;
+            let mut rows = output::rows(
+                samples,
                 &[
                     "timestamp",
                     "node_id",
-                    "latency_ms",
-                    "throughput_gbps",
-                    "error_rate",
+                    "latency_ms:2",
+                    "throughput_gbps:3",
+                    "error_rate:3",
                 ],
-            ),
-        ),
+            );
+            // Samples carry the node's numeric id; people know it by its name.
+            for row in &mut rows {
+                if let Some(name) = names.get(&row[1]) {
+                    row[1] = name.clone();
+                }
+            }
+            output::table(
+                &["TIME", "NODE", "LATENCY MS", "THROUGHPUT GBPS", "ERROR %"],
+                &rows,
+            );
+        }
     }
     Ok(exit::OK)
+}
+
+/// The names (`node-007`) of the nodes `samples` are of, by numeric id as a cell shows it: a
+/// request per node for a few, the deployment's node listing for many.
+fn node_names(
+    client: &Client,
+    deployment: i64,
+    samples: &[serde_json::Value],
+) -> Result<std::collections::HashMap<String, String>, CallError> {
+    let ids: std::collections::BTreeSet<String> =
+        samples.iter().map(|s| cell(&s["node_id"])).collect();
+    let named = |node: &serde_json::Value| (cell(&node["id"]), cell(&node["node_id"]));
+    if ids.len() <= 20 {
+        ids.iter()
+            .map(|id| {
+                let node = client.get(
+                    &format!("/deployments/{deployment}/nodes/{id}"),
+                    Action::Read,
+                )?;
+                Ok(named(&node))
+            })
+            .collect()
+    } else {
+        let all = client.get(&format!("/deployments/{deployment}/nodes"), Action::Read)?;
+        Ok(items(&all["nodes"]).iter().map(named).collect())
+    }
 }
 
 pub fn alerts(client: &Client, format: Format, args: &Alerts) -> Result<u8, CallError> {
@@ -509,7 +579,7 @@ pub fn ack(client: &Client, format: Format, args: &Ack) -> Result<u8, CallError>
     )?;
     match format {
         Format::Json => output::json(&alert),
-        Format::Table => println!(
+        Format::Table => crate::outln!(
             "alert {} acknowledged by {}",
             cell(&alert["id"]),
             cell(&alert["acknowledgement"]["by"])
@@ -519,7 +589,12 @@ pub fn ack(client: &Client, format: Format, args: &Ack) -> Result<u8, CallError>
 }
 
 pub fn silence(client: &Client, format: Format, args: &Silence) -> Result<u8, CallError> {
-    let mut matchers = vec![json!({"name": "deployment", "value": args.deployment.to_string()})];
+    let mut matchers: Vec<serde_json::Value> = args
+        .deployment
+        .map(|d| json!({"name": "deployment", "value": d.to_string()}))
+        .into_iter()
+        .collect();
+    matchers.extend(args.matcher.iter().cloned());
     if !args.node.is_empty() {
         let names: Vec<String> = args.node.iter().map(|n| regex_literal(n)).collect();
         matchers.push(json!({"name": "node", "value": names.join("|"), "is_regex": true}));
@@ -538,7 +613,7 @@ pub fn silence(client: &Client, format: Format, args: &Silence) -> Result<u8, Ca
     )?;
     match format {
         Format::Json => output::json(&silence),
-        Format::Table => println!(
+        Format::Table => crate::outln!(
             "silence {} until {}",
             cell(&silence["id"]),
             cell(&silence["ends_at"])

@@ -25,8 +25,8 @@ pub struct Events {
 /// Prints one event: a line of the table, or the API's JSON on one line.
 fn print_event(format: Format, event: &Value) {
     match format {
-        Format::Json => println!("{event}"),
-        Format::Table => println!(
+        Format::Json => crate::outln!("{event}"),
+        Format::Table => crate::outln!(
             "{}  {:<20}  {}",
             cell(&event["created_at"]),
             cell(&event["event_type"]),

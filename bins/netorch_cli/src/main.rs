@@ -125,16 +125,15 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<u8> {
     match &cli.command {
         Command::Completions { shell } => {
-            clap_complete::generate(
-                *shell,
-                &mut Cli::command(),
-                "netorch",
-                &mut std::io::stdout(),
-            );
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "netorch", &mut script);
+            output::write_out(format_args!("{}", String::from_utf8_lossy(&script)));
             return Ok(exit::OK);
         }
         Command::Man => {
-            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+            output::write_out(format_args!("{}", String::from_utf8_lossy(&page)));
             return Ok(exit::OK);
         }
         _ => {}

@@ -18,9 +18,32 @@ pub fn colour() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// Writes to standard output. A reader that went away (`netorch man | head`) ends the program
+/// quietly with status 0, as it ends other Unix tools, where `println!` would panic; any other
+/// failure to write is one line on standard error and status 1.
+pub fn write_out(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(error) = out.write_fmt(text).and_then(|()| out.flush()) {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("netorch: cannot write the output: {error}");
+        std::process::exit(1);
+    }
+}
+
+/// `println!` through [`write_out`].
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 /// Prints `value` as the API gave it, pretty.
 pub fn json(value: &Value) {
-    println!(
+    crate::outln!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
     );
@@ -43,14 +66,25 @@ pub fn items(value: &Value) -> &[Value] {
 }
 
 /// A table's rows: each item's `fields`, a field a dotted path into its objects
-/// (`progress.total`), as cells.
+/// (`progress.total`), as cells; a field ending in `:N` is a number shown with `N` decimals
+/// (`latency_ms:2`), as people read a measurement.
 pub fn rows(items: &[Value], fields: &[&str]) -> Vec<Vec<String>> {
     items
         .iter()
         .map(|item| {
             fields
                 .iter()
-                .map(|field| cell(field.split('.').fold(item, |value, key| &value[key])))
+                .map(|field| {
+                    let (path, decimals) = match field.split_once(':') {
+                        Some((path, n)) => (path, n.parse::<usize>().ok()),
+                        None => (*field, None),
+                    };
+                    let value = path.split('.').fold(item, |value, key| &value[key]);
+                    match (decimals, value.as_f64()) {
+                        (Some(n), Some(number)) => format!("{number:.n$}"),
+                        _ => cell(value),
+                    }
+                })
                 .collect()
         })
         .collect()
@@ -61,9 +95,9 @@ pub fn rows(items: &[Value], fields: &[&str]) -> Vec<Vec<String>> {
 pub fn table(headers: &[&str], rows: &[Vec<String>]) {
     let text = render(headers, rows);
     if colour() {
-        print!("{}", paint(&text));
+        write_out(format_args!("{}", paint(&text)));
     } else {
-        print!("{text}");
+        write_out(format_args!("{text}"));
     }
 }
 

@@ -109,7 +109,7 @@ pub fn follow_rollout(
                 (exit::DEGRADED, _) => format!(" (see: netorch nodes {id} --state FAILED)"),
                 _ => String::new(),
             };
-            println!(
+            crate::outln!(
                 "deployment {id} {}: {status}, {} of {} running, {} failed, after {:.1} s{why}",
                 cell(&deployment["name"]),
                 cell(&deployment["node_states"]["RUNNING"]),

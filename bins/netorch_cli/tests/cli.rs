@@ -211,6 +211,71 @@ fn rollouts_exit_by_how_they_went(t: &TestDatabase) {
         stdout(&out)
     );
 
+    // Telemetry names its nodes as people know them, numbers rounded as measurements.
+    let deployment = id.to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while json(&run(&server, &["telemetry", &deployment, "-o", "json"]))["samples"]
+        .as_array()
+        .is_none_or(Vec::is_empty)
+    {
+        assert!(std::time::Instant::now() < deadline, "no telemetry in 30 s");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let table = stdout(&run(&server, &["telemetry", &deployment]));
+    for line in table.lines().skip(1) {
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        assert!(cells[1].starts_with("node-"), "{table}");
+        assert_eq!(
+            cells[2].split_once('.').map(|(_, d)| d.len()),
+            Some(2),
+            "{table}"
+        );
+    }
+    let top = stdout(&run(&server, &["top", &deployment, "--method", "zscore"]));
+    for line in top.lines().skip(1) {
+        let score = line.split_whitespace().nth(1).expect("a score");
+        assert_eq!(
+            score.split_once('.').map(|(_, d)| d.len()),
+            Some(2),
+            "{top}"
+        );
+    }
+
+    // A silence of any matchers, written as amtool writes them.
+    let silence = json(&run(
+        &server,
+        &[
+            "silence",
+            "--matcher",
+            "severity=critical",
+            "--matcher",
+            "node=~node-00[1-3]",
+            "--matcher",
+            "rule!=latency",
+            "--for",
+            "1h",
+            "-m",
+            "maintenance",
+            "-o",
+            "json",
+        ],
+    ));
+    assert_eq!(
+        silence["matchers"],
+        serde_json::json!([
+            {"name": "severity", "value": "critical", "is_equal": true, "is_regex": false},
+            {"name": "node", "value": "node-00[1-3]", "is_equal": true, "is_regex": true},
+            {"name": "rule", "value": "latency", "is_equal": false, "is_regex": false},
+        ]),
+        "{silence}"
+    );
+    let out = run(
+        &server,
+        &["silence", "--matcher", "severity", "--for", "1h", "-m", "x"],
+    );
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    assert!(stderr(&out).contains("not a matcher"), "{}", stderr(&out));
+
     // -o json is exactly the API's JSON.
     assert_eq!(
         json(&run(&server, &["ls", "-o", "json"])),
@@ -455,4 +520,15 @@ fn completions_and_the_man_page_come_from_the_same_definitions() {
     assert!(page.contains("NETORCH_URL"), "{page}");
     let help = stdout(&cli().arg("--help").output().expect("run"));
     assert!(help.contains("Exit status: 0"), "{help}");
+    // A reader that goes away (`netorch man | head`) ends it quietly, as it ends other tools.
+    let mut child = cli()
+        .arg("man")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{:?}: {}", out.status, stderr(&out));
+    assert_eq!(stderr(&out), "");
 }
