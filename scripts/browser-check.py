@@ -267,9 +267,29 @@ def walk(checks, base):
     received = int(page.evaluate("document.body.dataset.eventsReceived || 0"))
     assert received >= 50, f"only {received} live events arrived"
     assert page.locator("ol.events li").count() >= 50
-    # Telemetry flows once nodes run: the fleet charts draw within a refresh.
-    page.select_option("#range", str(15 * 60))
+    # The log names nodes as their pages do (node-019, not its numeric id), each a link.
+    node_links = page.locator("ol.events li a[data-node]")
+    assert node_links.count() >= 40, f"{node_links.count()} node links in the event log"
+    expect(node_links.first).to_have_text(re.compile(r"^node-\d{3}$"))
+    assert not re.search(r"Node \d+ transitioned", page.locator("ol.events").inner_text())
+    # Telemetry flows once nodes run: with the default range (since it was created) the young
+    # deployment's charts span its life, so its first samples sit in the left half, not in a
+    # sliver at the right edge; they refresh every 3 s while it is young.
+    expect(page.locator("#range")).to_have_value("0")
     expect(page.locator(".charts .chart canvas")).to_have_count(3, timeout=30_000)
+    chart = page.locator(".charts .chart").first
+    start, end, first = (float(chart.get_attribute(a))
+                         for a in ("data-x-start", "data-x-end", "data-first-point"))
+    share = (first - start) / (end - start)
+    assert 0 <= share < 0.5, f"the first sample sits at {share:.0%} of the chart's width"
+    checks.measured["young deployment's first sample, share of the chart width"] = round(share, 2)
+    # Finished with failures: no pause to offer, a retry of all failed nodes instead, and the
+    # bottleneck report already read (metrics named as words), and when the page last read.
+    expect(page.get_by_role("button", name="Pause rollout")).to_have_count(0)
+    expect(page.get_by_role("button", name="Retry all 2 failed")).to_be_visible()
+    expect(page.locator(".report [role=status]")).to_contain_text("nodes (", timeout=30_000)
+    assert "_ms" not in page.locator(".report").inner_text()
+    expect(page.locator(".updated time")).to_have_count(1)
     checks.accessible(page, "deployment")
     checks.shoot(page, "deployment-desktop")
 
@@ -281,8 +301,9 @@ def walk(checks, base):
     expect(page.locator("table.nodes tbody tr")).to_have_count(1)
     page.select_option("#node-filter", "")
 
-    # Pause, scale up by two while paused (the new nodes wait in PENDING), resume (they come up).
-    page.get_by_role("button", name="Pause rollout").click()
+    # Pause (through the API: a finished rollout offers no pause button), scale up by two while
+    # paused (the new nodes wait in PENDING), resume (they come up).
+    http("POST", f"{base}/deployments/{deployment}/pause")
     expect(page.get_by_role("button", name="Resume rollout")).to_be_visible()
     page.fill("#scale-count", "42")
     page.get_by_role("button", name="Scale").click()
@@ -290,8 +311,12 @@ def walk(checks, base):
     expect(page.locator(".summary .badge")).to_have_text("PAUSED")
     expect(page.locator("[data-state=PENDING] strong")).to_have_text("2")
     page.get_by_role("button", name="Resume rollout").click()
-    expect(page.get_by_role("button", name="Pause rollout")).to_be_visible()
     expect(page.locator("[data-state=RUNNING] strong")).to_have_text("41", timeout=30_000)
+    expect(page.get_by_role("button", name="Pause rollout")).to_have_count(0)
+    # Retry all failed (node-039), confirming the dialog.
+    page.once("dialog", lambda d: d.accept())
+    page.get_by_role("button", name="Retry all 1 failed").click()
+    expect(page.locator("[data-state=FAILED] strong")).to_have_text("0", timeout=30_000)
 
     # The bottleneck report, each bottleneck linking to its node.
     page.select_option("#method", "zscore")
@@ -304,6 +329,7 @@ def walk(checks, base):
     expect(page.locator("dl.facts")).to_contain_text("RUNNING", timeout=30_000)
     expect(page.locator("dl.facts")).to_contain_text("1")  # attempt 1 after the retry
     expect(page.locator("table.history tbody")).to_contain_text("NODE_RETRY")
+    expect(page.locator("table.history tbody")).to_contain_text("node-019 retried (attempt 1)")
     page.select_option("#range", str(15 * 60))
     expect(page.locator(".charts .chart canvas")).to_have_count(3, timeout=30_000)
     checks.accessible(page, "node")
@@ -408,9 +434,15 @@ def phone(checks, base):
     wait_until("the phone deployment to finish", lambda: http(
         "GET", f"{base}/deployments/{deployment}")["progress"]["finished"] == 20)
     page = checks.page(PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
+    # Each row of the fleet's and the nodes' tables is a card: what matters first, nothing
+    # off-screen (the failed nodes' page, so that its cards hold a Retry button).
+    cards = {
+        "fleet": ("deployments", ["Name", "Status", "Progress", "Failed", "Created"]),
+        "deployment": ("nodes", ["Node", "State", "Since", "Failure"]),
+    }
     pages = [
         ("fleet", f"{base}/ui", "fleet"),
-        ("deployment", f"{base}/ui/deployments/{deployment}", "deployment"),
+        ("deployment", f"{base}/ui/deployments/{deployment}?state=FAILED", "deployment"),
         ("node", f"{base}/ui/deployments/{deployment}/nodes/node-001", "node"),
     ]
     for name, url, kind in pages:
@@ -418,10 +450,105 @@ def phone(checks, base):
         if kind != "fleet":
             expect(page.locator(".charts .chart canvas, .charts .empty").first).to_be_visible(
                 timeout=30_000)
+        if name in cards:
+            table, labels = cards[name]
+            row = page.locator(f"table.{table} tbody tr").first
+            for label in labels:
+                cell = row.locator(f"td[data-label='{label}']")
+                expect(cell).to_be_visible()
+                box = cell.bounding_box()
+                assert 0 <= box["x"] and box["x"] + box["width"] <= PHONE["width"], \
+                    f"{name} (phone): {label} is off-screen at {box}"
+            if table == "nodes":
+                retry = row.get_by_role("button", name=re.compile(r"^Retry node-"))
+                box = retry.bounding_box()
+                assert box and box["x"] + box["width"] <= PHONE["width"], f"retry at {box}"
         checks.fits(page, f"{name} (phone)", PHONE["width"])
         checks.accessible(page, f"{name} (phone)")
         checks.shoot(page, f"{name}-phone")
     page.context.close()
+
+
+def fleet_basics(checks, base):
+    """The fleet page as a NetBox or Grafana user expects it: totals, search, filter, sort,
+    names told apart by their ids, and when the page was last read."""
+    ids = [http("POST", f"{base}/deployments", {"name": name, "target_node_count": 3})["id"]
+           for name in ("dc-west", "dc-west", "Lab-East")]
+    for d in ids:
+        wait_until("the small deployments to finish", lambda d=d: http(
+            "GET", f"{base}/deployments/{d}")["progress"]["finished"] == 3)
+    fleet = http("GET", f"{base}/fleet")
+    page = checks.page(DESKTOP)
+    checks.open(page, f"{base}/ui", "fleet")
+    totals = page.locator(".totals")
+    expect(totals).to_contain_text(f"{fleet['deployments']['total']} deployments")
+    expect(totals).to_contain_text("alerts firing")
+    expect(page.locator(".updated time")).to_have_count(1)
+    # Two deployments of one name, each with its id beside it.
+    for d in ids[:2]:
+        expect(page.locator("table.deployments tbody")).to_contain_text(f"#{d}")
+    # A search is where the data is (any case), and kept in the address.
+    page.fill("#fleet-name", "DC-WEST")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("table.deployments tbody tr")).to_have_count(2)
+    assert "name=DC-WEST" in page.url, page.url
+    page.select_option("#fleet-sort", "oldest")
+    expect(page.locator("table.deployments tbody tr").first).to_contain_text(f"#{ids[0]}")
+    page.select_option("#fleet-status", "PAUSED")
+    expect(page.locator("table.deployments tbody")).to_contain_text("No deployment matches.")
+    page.fill("#fleet-name", "")
+    page.select_option("#fleet-status", "COMPLETE")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("table.deployments tbody")).to_contain_text("Lab-East")
+    checks.accessible(page, "fleet, searched")
+    checks.shoot(page, "fleet-searched-desktop")
+    chart_rules(page)
+    page.context.close()
+
+
+def chart_rules(page):
+    """The charts' pure rules (charts.js), run in the browser that runs them."""
+    got = page.evaluate("""async () => {
+        const c = await import("/ui/assets/charts.js");
+        const now = new Date(Date.UTC(2026, 11, 6, 8, 40, 0));
+        const ago = (s) => new Date(now.getTime() - s * 1000);
+        const bucket = (d) => ({ timestamp: d.toISOString().replace("Z", "") });
+        return {
+            young: c.chartRange(0, ago(180), now).map((d) => d.getTime()),
+            old: c.chartRange(0, ago(3 * 86400), now).map((d) => d.getTime()),
+            hour: c.chartRange(3600, ago(180), now).map((d) => d.getTime()),
+            fitted: c.drawnRange([ago(180), now], [bucket(ago(120))], true).map((d) => d.getTime()),
+            unfitted: c.drawnRange([ago(180), now], [bucket(ago(120))], false).map((d) => d.getTime()),
+            noise: c.yRange(19.06, 19.07, 1),
+            flat: c.yRange(0, 0.001, 0.1),
+            wide: c.yRange(10, 50, 1),
+            seconds: c.timeLabels([Date.UTC(2026, 11, 6, 20, 40, 5) / 1000], 300),
+            minutes: c.timeLabels([Date.UTC(2026, 11, 6, 20, 40, 5) / 1000], 3600),
+            days: c.timeLabels([Date.UTC(2026, 11, 6, 20, 40, 5) / 1000], 3 * 86400),
+            values: c.valueLabels([19, 19.5, 20]),
+            fine: c.valueLabels([0.01, 0.02]),
+            young_refresh: c.chartRefreshMs(ago(180), now),
+            old_refresh: c.chartRefreshMs(ago(3600), now),
+            words: c.METRICS.map((m) => m.word),
+        };
+    }""")
+    now = 1_796_546_400_000  # 2026-12-06 08:40:00 UTC
+    assert got["young"] == [now - 180_000, now], got["young"]      # since its creation
+    assert got["old"] == [now - 86_400_000, now], got["old"]       # at most its last day
+    assert got["hour"] == [now - 3_600_000, now], got["hour"]
+    assert got["fitted"] == [now - 120_000, now], got["fitted"]    # from its first sample
+    assert got["unfitted"] == [now - 180_000, now], got["unfitted"]
+    low, high = got["noise"]
+    assert abs(high - low - 1.907) < 1e-9 and low < 19.06 and high > 19.07, got["noise"]
+    assert got["flat"] == [0, 0.1], got["flat"]                    # never below 0
+    assert got["wide"] == [8, 52], got["wide"]                     # data wider: 5 % margins
+    assert got["seconds"] == ["20:40:05"], got["seconds"]          # 24-hour UTC
+    assert got["minutes"] == ["20:40"], got["minutes"]
+    assert got["days"] == ["12-06 20:40"], got["days"]
+    assert got["values"] == ["19.0", "19.5", "20.0"], got["values"]
+    assert got["fine"] == ["0.01", "0.02"], got["fine"]
+    assert (got["young_refresh"], got["old_refresh"]) == (3000, 15000), got
+    assert got["words"] == ["Latency", "Throughput", "Error rate"], got["words"]
 
 
 def fleet_health(checks, binary, work, base):
@@ -703,6 +830,7 @@ def main():
             walk(checks, base)
             fleet_health(checks, binary, work, base)
             alert_views(checks, base)
+            fleet_basics(checks, base)
             phone(checks, base)
             hostile(checks, playwright, base)
             server.terminate()

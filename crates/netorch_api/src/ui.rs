@@ -6,7 +6,8 @@
 //! alert views (firing counts on the fleet page, a deployment's open alerts with acknowledge and
 //! silence, alerting nodes marked) are `ui/alerts.js`, and the fleet's health on every page
 //! (worker loops alive, the database answering and writable, and what to do when not) is
-//! `ui/health.js`; it imports both. The pages are
+//! `ui/health.js`, the telemetry charts `ui/charts.js`, the fleet page `ui/fleet.js` and the
+//! deployment and node pages `ui/deployment.js`; it imports them. The pages are
 //! rendered in the browser rather than on the server because the token lives there: a server
 //! rendering would need a cookie session beside the bearer keys. The shell carries the closed
 //! lists the pages offer (node states, methods) as the enums name them, so that the
@@ -73,7 +74,7 @@ static SHELL: LazyLock<String> = LazyLock::new(|| {
 <script src="/ui/assets/uPlot.iife.min.js" defer></script>
 <script src="/ui/assets/app.js" type="module"></script>
 </head>
-<body data-node-states="{states}" data-methods="{methods}" data-not-plain="{not_plain}" data-version="{version}">
+<body data-node-states="{states}" data-statuses="{statuses}" data-sorts="{sorts}" data-methods="{methods}" data-not-plain="{not_plain}" data-version="{version}">
 <a class="skip" href="#main">Skip to content</a>
 <header class="top">
 <nav aria-label="Main"><a href="/ui" class="brand">netorch</a> <a href="/docs">API</a></nav>
@@ -93,6 +94,8 @@ static SHELL: LazyLock<String> = LazyLock::new(|| {
 </html>
 "##,
         states = join(netorch_domain::NodeState::names()),
+        statuses = join(netorch_domain::DeploymentStatus::names()),
+        sorts = join(netorch_domain::DeploymentSort::names()),
         methods = join(netorch_analytics::Method::names()),
         not_plain = crate::http::input::not_plain_ranges("").join(" "),
         version = env!("CARGO_PKG_VERSION"),
@@ -134,38 +137,45 @@ pub async fn missing() -> HttpResponse {
         .body(SHELL.as_str())
 }
 
-/// The pages' script, style sheet and chart library.
+const JS: &str = "application/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+/// The pages' modules, style sheet and chart library, by the name they are served under.
+const ASSETS: &[(&str, &[u8], &str)] = &[
+    ("app.js", include_bytes!("../assets/ui/app.js"), JS),
+    ("alerts.js", include_bytes!("../assets/ui/alerts.js"), JS),
+    ("health.js", include_bytes!("../assets/ui/health.js"), JS),
+    ("charts.js", include_bytes!("../assets/ui/charts.js"), JS),
+    ("fleet.js", include_bytes!("../assets/ui/fleet.js"), JS),
+    (
+        "deployment.js",
+        include_bytes!("../assets/ui/deployment.js"),
+        JS,
+    ),
+    ("app.css", include_bytes!("../assets/ui/app.css"), CSS),
+    (
+        "favicon.svg",
+        include_bytes!("../assets/ui/favicon.svg"),
+        "image/svg+xml",
+    ),
+    (
+        "uPlot.iife.min.js",
+        include_bytes!("../assets/uplot/uPlot.iife.min.js"),
+        JS,
+    ),
+    (
+        "uPlot.min.css",
+        include_bytes!("../assets/uplot/uPlot.min.css"),
+        CSS,
+    ),
+];
+
+/// One of [`ASSETS`].
 pub async fn asset(req: HttpRequest) -> HttpResponse {
-    let (body, content_type): (&'static [u8], &str) = match req.match_info().get("asset") {
-        Some("app.js") => (
-            include_bytes!("../assets/ui/app.js"),
-            "application/javascript; charset=utf-8",
-        ),
-        Some("alerts.js") => (
-            include_bytes!("../assets/ui/alerts.js"),
-            "application/javascript; charset=utf-8",
-        ),
-        Some("health.js") => (
-            include_bytes!("../assets/ui/health.js"),
-            "application/javascript; charset=utf-8",
-        ),
-        Some("app.css") => (
-            include_bytes!("../assets/ui/app.css"),
-            "text/css; charset=utf-8",
-        ),
-        Some("favicon.svg") => (include_bytes!("../assets/ui/favicon.svg"), "image/svg+xml"),
-        Some("uPlot.iife.min.js") => (
-            include_bytes!("../assets/uplot/uPlot.iife.min.js"),
-            "application/javascript; charset=utf-8",
-        ),
-        Some("uPlot.min.css") => (
-            include_bytes!("../assets/uplot/uPlot.min.css"),
-            "text/css; charset=utf-8",
-        ),
-        _ => {
-            return HttpResponse::NotFound()
-                .json(crate::http::error::ErrorDetail::new("Not Found"));
-        }
+    let wanted = req.match_info().get("asset");
+    let Some(&(_, body, content_type)) = ASSETS.iter().find(|(name, ..)| Some(*name) == wanted)
+    else {
+        return HttpResponse::NotFound().json(crate::http::error::ErrorDetail::new("Not Found"));
     };
     // Revalidated on every load, so that an upgraded server never runs an old script; on
     // loopback or a LAN the 60 KB cost nothing noticeable.
@@ -185,6 +195,8 @@ mod tests {
             r#"data-node-states="PENDING PROVISIONING CONFIGURING RUNNING FAILED DECOMMISSIONING""#
         ));
         assert!(SHELL.contains(r#"data-methods="robust zscore""#));
+        assert!(SHELL.contains(r#"data-statuses="PROGRESSING PAUSED COMPLETE DEGRADED""#));
+        assert!(SHELL.contains(r#"data-sorts="newest oldest name most_failed""#));
         assert!(
             !SHELL.contains("<script>"),
             "no inline script (the CSP forbids it)"
