@@ -513,6 +513,7 @@ def chart_rules(page):
         const now = new Date(Date.UTC(2026, 11, 6, 8, 40, 0));
         const ago = (s) => new Date(now.getTime() - s * 1000);
         const bucket = (d) => ({ timestamp: d.toISOString().replace("Z", "") });
+        const t = Date.UTC(2026, 11, 6, 20, 40, 5) / 1000;
         return {
             young: c.chartRange(0, ago(180), now).map((d) => d.getTime()),
             old: c.chartRange(0, ago(3 * 86400), now).map((d) => d.getTime()),
@@ -522,11 +523,13 @@ def chart_rules(page):
             noise: c.yRange(19.06, 19.07, 1),
             flat: c.yRange(0, 0.001, 0.1),
             wide: c.yRange(10, 50, 1),
-            seconds: c.timeLabels([Date.UTC(2026, 11, 6, 20, 40, 5) / 1000], 300),
-            minutes: c.timeLabels([Date.UTC(2026, 11, 6, 20, 40, 5) / 1000], 3600),
-            days: c.timeLabels([Date.UTC(2026, 11, 6, 20, 40, 5) / 1000], 3 * 86400),
+            seconds: c.timeLabels([t, t + 30], 3600),
+            minutes: c.timeLabels([t, t + 300], 3600),
+            days: c.timeLabels([t], 3 * 86400),
             values: c.valueLabels([19, 19.5, 20]),
             fine: c.valueLabels([0.01, 0.02]),
+            quarters: c.valueLabels([0, 2.5, 5]),
+            eighths: c.valueLabels([0, 0.25, 0.5]),
             young_refresh: c.chartRefreshMs(ago(180), now),
             old_refresh: c.chartRefreshMs(ago(3600), now),
             words: c.METRICS.map((m) => m.word),
@@ -542,11 +545,13 @@ def chart_rules(page):
     assert abs(high - low - 1.907) < 1e-9 and low < 19.06 and high > 19.07, got["noise"]
     assert got["flat"] == [0, 0.1], got["flat"]                    # never below 0
     assert got["wide"] == [8, 52], got["wide"]                     # data wider: 5 % margins
-    assert got["seconds"] == ["20:40:05"], got["seconds"]          # 24-hour UTC
-    assert got["minutes"] == ["20:40"], got["minutes"]
+    assert got["seconds"] == ["20:40:05", "20:40:35"], got["seconds"]  # 24-hour UTC
+    assert got["minutes"] == ["20:40", "20:45"], got["minutes"]
     assert got["days"] == ["12-06 20:40"], got["days"]
     assert got["values"] == ["19.0", "19.5", "20.0"], got["values"]
     assert got["fine"] == ["0.01", "0.02"], got["fine"]
+    assert got["quarters"] == ["0.0", "2.5", "5.0"], got["quarters"]
+    assert got["eighths"] == ["0.00", "0.25", "0.50"], got["eighths"]
     assert (got["young_refresh"], got["old_refresh"]) == (3000, 15000), got
     assert got["words"] == ["Latency", "Throughput", "Error rate"], got["words"]
 

@@ -527,15 +527,19 @@ fn node_names(
         samples.iter().map(|s| cell(&s["node_id"])).collect();
     let named = |node: &serde_json::Value| (cell(&node["id"]), cell(&node["node_id"]));
     if ids.len() <= 20 {
-        ids.iter()
-            .map(|id| {
-                let node = client.get(
-                    &format!("/deployments/{deployment}/nodes/{id}"),
-                    Action::Read,
-                )?;
-                Ok(named(&node))
+        // A node removed by a scale-down keeps its samples: it stays a number.
+        Ok(ids
+            .iter()
+            .filter_map(|id| {
+                client
+                    .get(
+                        &format!("/deployments/{deployment}/nodes/{id}"),
+                        Action::Read,
+                    )
+                    .ok()
+                    .map(|node| named(&node))
             })
-            .collect()
+            .collect())
     } else {
         let all = client.get(&format!("/deployments/{deployment}/nodes"), Action::Read)?;
         Ok(items(&all["nodes"]).iter().map(named).collect())

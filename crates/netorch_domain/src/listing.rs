@@ -41,8 +41,9 @@ impl DeploymentSort {
 /// The deployments a listing holds, and their order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeploymentListing {
-    /// Only those whose name contains this text, ignoring the case of ASCII letters (every
-    /// character stands for itself).
+    /// Only those whose name contains this text, ignoring case as the database's `lower`
+    /// folds it (ASCII letters on SQLite, every letter on PostgreSQL); every character stands
+    /// for itself.
     pub name_contains: Option<String>,
     /// Only those with this status.
     pub status: Option<DeploymentStatus>,

@@ -345,11 +345,23 @@ pub fn list(
     skip: i64,
     limit: i64,
 ) -> Result<Vec<(Deployment, NodeStateCounts)>> {
-    list_where(conn, &DeploymentListing::default(), skip, limit)
+    // Not boxed: diesel keeps this query prepared (a dashboard reads it every 3 s).
+    let rows: Vec<(DeploymentRow, StateCountsRow)> = on_backend!(conn, |inner| {
+        deployments::table
+            .order(deployments::id.desc())
+            .offset(skip)
+            .limit(limit)
+            .select((DeploymentRow::as_select(), StateCountsRow::as_select()))
+            .load(inner)?
+    });
+    rows.into_iter()
+        .map(|(row, counts)| Ok((Deployment::try_from(row)?, counts.into())))
+        .collect()
 }
 
-/// A `LIKE` pattern matching the texts that contain `text`, lower-cased, with `\\` escaping
-/// the pattern's own characters (`%`, `_`, `\\`) so that they match themselves.
+/// A `LIKE` pattern matching the texts that contain `text`, with `\\` escaping the pattern's
+/// own characters (`%`, `_`, `\\`) so that they match themselves. Its case is left to SQL's
+/// `lower`, applied to both sides, so that both engines fold the name and the search alike.
 fn like_pattern(text: &str) -> String {
     let mut pattern = String::with_capacity(text.len() + 2);
     pattern.push('%');
@@ -357,7 +369,7 @@ fn like_pattern(text: &str) -> String {
         if matches!(c, '%' | '_' | '\\') {
             pattern.push('\\');
         }
-        pattern.push(c.to_ascii_lowercase());
+        pattern.push(c);
     }
     pattern.push('%');
     pattern
@@ -365,7 +377,7 @@ fn like_pattern(text: &str) -> String {
 
 #[diesel::declare_sql_function]
 extern "SQL" {
-    /// SQL's `lower`: both engines lower-case ASCII letters alike.
+    /// SQL's `lower`: ASCII letters on SQLite, every letter on PostgreSQL.
     fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
 }
 
@@ -380,13 +392,16 @@ pub fn list_where(
     limit: i64,
 ) -> Result<Vec<(Deployment, NodeStateCounts)>> {
     use deployments::dsl as d;
+    if *listing == DeploymentListing::default() {
+        return list(conn, skip, limit);
+    }
     let pattern = listing.name_contains.as_deref().map(like_pattern);
     let rows: Vec<(DeploymentRow, StateCountsRow)> = on_backend!(conn, |inner| {
         let mut query = deployments::table
             .select((DeploymentRow::as_select(), StateCountsRow::as_select()))
             .into_boxed();
         if let Some(pattern) = &pattern {
-            query = query.filter(lower(d::name).like(pattern.clone()).escape('\\'));
+            query = query.filter(lower(d::name).like(lower(pattern.clone())).escape('\\'));
         }
         // Unfinished: a node pending, in a phase, waiting for its automatic retry or being
         // decommissioned (Progress::of and DeploymentStatus::of).

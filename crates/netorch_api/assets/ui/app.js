@@ -270,12 +270,12 @@ import { deploymentPages } from "/ui/assets/deployment.js";
     const mention = name && text.includes(name) ? name : e.node_id !== null && text.includes(`Node ${e.node_id}`) ? `Node ${e.node_id}` : null;
     if (!link || e.node_id === null || !mention) return h("bdi", {}, text);
     const at = text.indexOf(mention);
-    const ref = name || String(e.node_id);
+    // By id: a name can be given again to a later node (scaled down, then up).
     return h(
       "bdi",
       {},
       text.slice(0, at),
-      h("a", { href: `/ui/deployments/${deploymentId}/nodes/${encodeURIComponent(ref)}`, "data-node": ref }, mention),
+      h("a", { href: `/ui/deployments/${deploymentId}/nodes/${e.node_id}`, "data-node": e.node_id }, mention),
       text.slice(at + mention.length),
     );
   }
@@ -311,14 +311,19 @@ import { deploymentPages } from "/ui/assets/deployment.js";
   /** The charts of a page, redrawn every 3 s while what they chart is young, every 15 s after. */
   function keepCharting(created, load) {
     let timer = null;
+    let stopped = false;
     const tick = () => {
       timer = setTimeout(async () => {
         if (!document.hidden) await attempt(load);
-        tick();
+        // The page may have gone while it loaded: then no next round.
+        if (!stopped) tick();
       }, chartRefreshMs(created));
     };
     tick();
-    cleanups.push(() => clearTimeout(timer));
+    cleanups.push(() => {
+      stopped = true;
+      clearTimeout(timer);
+    });
   }
 
   /** A table row's cells, each labelled by its column: the narrow layout shows the label. */
@@ -331,7 +336,8 @@ import { deploymentPages } from "/ui/assets/deployment.js";
 
   /** A "last updated" line: `mark()` after each successful read. */
   function updated() {
-    const element = h("p", { class: "updated muted", role: "status" }, "");
+    // Not a live region: read every 3 s, it would be announced every 3 s.
+    const element = h("p", { class: "updated muted" }, "");
     return {
       element,
       mark: () => {

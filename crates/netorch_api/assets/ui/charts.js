@@ -80,24 +80,26 @@ export function yRange(min, max, minSpan) {
 const pad2 = (n) => String(n).padStart(2, "0");
 
 /**
- * The x axis's labels in 24-hour UTC, as the rest of the page writes times: `HH:MM:SS` over
- * minutes, `HH:MM` over hours, `MM-DD HH:MM` past a day.
+ * The x axis's labels in 24-hour UTC, as the rest of the page writes times: `MM-DD HH:MM` over
+ * more than a day, `HH:MM:SS` where ticks are less than a minute apart, `HH:MM` otherwise.
  */
 export function timeLabels(splits, spanSeconds) {
+  const step = splits.length > 1 ? splits[1] - splits[0] : spanSeconds;
   return splits.map((t) => {
     const d = new Date(t * 1000);
     const hm = `${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}`;
     if (spanSeconds > 24 * 3600) return `${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())} ${hm}`;
-    if (spanSeconds <= 10 * 60) return `${hm}:${pad2(d.getUTCSeconds())}`;
+    if (step < 60) return `${hm}:${pad2(d.getUTCSeconds())}`;
     return hm;
   });
 }
 
-/** The y axis's labels: as many decimals as the step between ticks needs, no more. */
+/** The y axis's labels: as many decimals as the step between ticks needs (2.5 has one, 0.25
+ * two), no more. */
 export function valueLabels(splits) {
   const step = splits.length > 1 ? Math.abs(splits[1] - splits[0]) : 1;
-  // Less a hair: 0.02 - 0.01 is a float a little over 0.01, whose log is not exactly -2.
-  const decimals = step > 0 ? Math.min(6, Math.max(0, Math.ceil(-Math.log10(step) - 1e-9))) : 0;
+  let decimals = 0;
+  while (decimals < 6 && Math.abs(step * 10 ** decimals - Math.round(step * 10 ** decimals)) > 1e-9 * 10 ** decimals) decimals++;
   return splits.map((v) => v.toFixed(decimals));
 }
 

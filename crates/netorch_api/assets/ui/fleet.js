@@ -119,19 +119,23 @@ export function fleetPage(ui) {
           "ul",
           { class: "tally", "aria-label": "Alerts" },
           part(a.firing, a.firing === 1 ? "alert firing" : "alerts firing", a.firing ? "warn" : ""),
-          ...Object.entries(a.firing_by_severity)
-            .filter(([, count]) => count)
-            .map(([severity, count]) => h("li", {}, h("span", { class: `sev sev-${severity}` }, `${number(count)} ${severity}`))),
+          ...["critical", "warning", "info"]
+            .filter((severity) => a.firing_by_severity[severity])
+            .map((severity) => h("li", {}, h("span", { class: `sev sev-${severity}` }, `${number(a.firing_by_severity[severity])} ${severity}`))),
           a.pending ? part(a.pending, "pending") : "",
         ),
       );
     }
 
+    let loads = 0;
     async function load() {
+      // A refresh that started before a new search must not draw over its answer.
+      const mine = ++loads;
       // One more than a page tells whether a next page exists.
       const [fleet, list] = await Promise.all([api("/fleet"), api(`/deployments?${query(skip)}&limit=${FLEET_PAGE + 1}`)]);
       const shown = list.slice(0, FLEET_PAGE);
       const firing = await alerts.fleetCounts(shown.map((d) => d.id));
+      if (mine !== loads) return;
       drawTotals(fleet);
       const searching = name || status;
       rows.replaceChildren(

@@ -38,7 +38,8 @@ impl ListDeployments {
     /// `name`: a search.
     pub const NAME: StringField = StringField::new(
         "name",
-        "Only deployments whose name contains this text (ASCII letters in either case)",
+        "Only deployments whose name contains this text, in either case (ASCII letters on \
+         SQLite, every letter on PostgreSQL)",
         1,
     )
     .max(255);
