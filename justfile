@@ -90,3 +90,7 @@ bench-reports:
 # The dashboard in Debian's headless Chromium: walk, phone, roles, accessibility, speed
 browser:
     bash scripts/browser-check.sh
+
+# Three servers and two workers behind HAProxy on PostgreSQL, while processes die (docs/CLUSTER.md).
+cluster:
+    bash scripts/cluster-check

@@ -379,6 +379,15 @@ async fn run() -> anyhow::Result<()> {
     if let Some(first) = addresses.first() {
         log::info!("dashboard at http://{first}/ui, API explorer at http://{first}/docs");
     }
+    // This server among the others of the database (the rate limit's share), until it stops.
+    let (stop_presence, presence_stopped) = tokio::sync::oneshot::channel::<()>();
+    let presence = tokio::spawn(netorch_api::presence::keep_presence(
+        state.clone(),
+        cli.worker.worker_name(),
+        async {
+            let _ = presence_stopped.await;
+        },
+    ));
     let (server, shutdown) = serving.into_parts();
     let grace = std::time::Duration::from_secs_f64(cli.shutdown_grace);
     tokio::spawn(async move {
@@ -386,6 +395,8 @@ async fn run() -> anyhow::Result<()> {
         shutdown.run(grace).await;
     });
     server.await.context("serving HTTP")?;
+    let _ = stop_presence.send(());
+    let _ = presence.await;
     if let Some(workers) = workers {
         let _ = stop_workers.send(());
         workers.await.context("stopping the workers")?;

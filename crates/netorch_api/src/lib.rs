@@ -37,6 +37,7 @@ mod fleet;
 mod http;
 mod keys;
 mod nodes;
+pub mod presence;
 mod series;
 pub mod server;
 mod service;

@@ -436,7 +436,7 @@ mod tests {
     }
 }
 
-/// The two kinds of background worker.
+/// The kinds of loop that report heartbeats: the three worker loops, and each server's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WorkerKind {
@@ -446,11 +446,22 @@ pub enum WorkerKind {
     Telemetry,
     /// Evaluates alert rules.
     Alerts,
+    /// A `netorch-server`'s presence: how the servers sharing a database count each other (a
+    /// rate limit is shared among the live ones).
+    Server,
 }
 
 impl WorkerKind {
-    /// The three kinds.
-    pub const ALL: [WorkerKind; 3] = [
+    /// Every kind.
+    pub const ALL: [WorkerKind; 4] = [
+        WorkerKind::Lifecycle,
+        WorkerKind::Telemetry,
+        WorkerKind::Alerts,
+        WorkerKind::Server,
+    ];
+
+    /// The worker loops: a fleet needs one of each alive to move, collect and alert.
+    pub const LOOPS: [WorkerKind; 3] = [
         WorkerKind::Lifecycle,
         WorkerKind::Telemetry,
         WorkerKind::Alerts,
@@ -462,6 +473,7 @@ impl WorkerKind {
             WorkerKind::Lifecycle => "lifecycle",
             WorkerKind::Telemetry => "telemetry",
             WorkerKind::Alerts => "alerts",
+            WorkerKind::Server => "server",
         }
     }
 }

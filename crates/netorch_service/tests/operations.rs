@@ -329,7 +329,59 @@ fn keys_are_made_once_per_name_and_revoked(t: &TestDatabase) {
     ));
 }
 
+fn servers_count_the_live_ones_and_leave_when_they_stop(t: &TestDatabase) {
+    let mut conn = t.db.get().expect("connection");
+    let every = std::time::Duration::from_secs(1);
+    let t0 = now();
+    assert_eq!(
+        workers::report_server(&mut conn, "a", every, t0, t0).expect("a"),
+        1
+    );
+    assert_eq!(
+        workers::report_server(&mut conn, "b", every, t0, t0).expect("b"),
+        2
+    );
+    // A worker loop is not a server.
+    netorch_storage::heartbeats::record(
+        &mut conn,
+        "w",
+        netorch_domain::WorkerKind::Lifecycle,
+        every,
+        t0,
+        t0,
+    )
+    .expect("worker");
+    let later = t0 + Duration::seconds(2);
+    assert_eq!(
+        workers::report_server(&mut conn, "a", every, t0, later).expect("a"),
+        2
+    );
+    // b is silent past three of its intervals: dead.
+    let much_later = t0 + Duration::seconds(4);
+    assert_eq!(
+        workers::report_server(&mut conn, "a", every, t0, much_later).expect("a"),
+        1
+    );
+    // b comes back, then stops cleanly: counted out at once.
+    assert_eq!(
+        workers::report_server(&mut conn, "b", every, t0, much_later).expect("b"),
+        2
+    );
+    workers::report_server_stopped(&mut conn, "b", much_later).expect("stop");
+    assert_eq!(
+        workers::report_server(&mut conn, "a", every, t0, much_later).expect("a"),
+        1
+    );
+    let kinds: Vec<_> = workers::heartbeats(&mut conn)
+        .expect("list")
+        .into_iter()
+        .map(|beat| (beat.name, beat.kind.as_str()))
+        .collect();
+    assert!(kinds.contains(&("a".to_owned(), "server")), "{kinds:?}");
+}
+
 backend_tests!(
+    servers_count_the_live_ones_and_leave_when_they_stop,
     a_deployment_lives_and_is_deleted_through_the_service,
     nodes_are_found_by_id_or_name_and_only_failed_ones_retried,
     a_push_stores_all_or_nothing_and_reads_filter_by_node,

@@ -496,7 +496,7 @@ fn the_loops_tick_record_heartbeats_and_stop(t: &TestDatabase) {
         .filter(|b| b.name == "test-worker")
         .map(|b| b.kind)
         .collect();
-    assert_eq!(kinds, HashSet::from(WorkerKind::ALL));
+    assert_eq!(kinds, HashSet::from(WorkerKind::LOOPS));
     // A clean stop is recorded: neither loop is alive any more, at once.
     let now = chrono::Utc::now();
     for beat in beats.iter().filter(|b| b.name == "test-worker") {

@@ -19,37 +19,123 @@ use std::time::Instant;
 /// that the table of callers stays as small as the set of recent ones.
 const SWEEP_EVERY: u64 = 10_000;
 
-/// A rate limit shared by every HTTP worker.
+/// A rate limit shared by every HTTP worker, and among the servers of a database: with `n`
+/// servers alive, each takes `1/n` of the rate and of the burst ([`RateLimit::share_among`],
+/// from their heartbeats), so that a key limited to 20 a second gets 20 through a load
+/// balancer that spreads requests evenly, not `20 n`.
 #[derive(Debug)]
 pub struct RateLimit {
-    limiter: DefaultKeyedRateLimiter<String>,
+    per_second: f64,
+    burst: u32,
+    share: std::sync::RwLock<std::sync::Arc<Share>>,
+    /// Whether the share was counted from the servers' heartbeats at the last look.
+    shared: std::sync::atomic::AtomicBool,
     clock: DefaultClock,
     checks: AtomicU64,
 }
 
+/// The limiter of one share.
+#[derive(Debug)]
+struct Share {
+    servers: u32,
+    limiter: DefaultKeyedRateLimiter<String>,
+}
+
+/// What a server's limit is, for `/health`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimitShare {
+    /// The limit per caller across every server.
+    pub per_second: f64,
+    /// Its burst.
+    pub burst: u32,
+    /// Among how many servers it is shared (this one included).
+    pub servers: u32,
+    /// Whether the count comes from the servers' heartbeats just read (false: this server
+    /// could not read them lately, and keeps the share it last knew, or the whole limit if it
+    /// never knew one).
+    pub shared: bool,
+}
+
 impl RateLimit {
     /// `per_second` requests a second per caller on average, `burst` at once; `None` unless
-    /// `per_second` is positive and finite and `burst` at least 1.
+    /// `per_second` is positive and finite and `burst` at least 1. Until told of other
+    /// servers, this one takes the whole limit.
     pub fn new(per_second: f64, burst: u32) -> Option<Self> {
-        if !(per_second.is_finite() && per_second > 0.0) {
+        if burst == 0 {
             return None;
         }
-        let period = Duration::try_from_secs_f64(1.0 / per_second).ok()?;
-        let quota = Quota::with_period(period)?.allow_burst(NonZeroU32::new(burst)?);
+        let share = Self::limiter(per_second, burst, 1)?;
         Some(RateLimit {
-            limiter: RateLimiter::keyed(quota),
+            per_second,
+            burst,
+            share: std::sync::RwLock::new(std::sync::Arc::new(share)),
+            shared: std::sync::atomic::AtomicBool::new(false),
             clock: DefaultClock::default(),
             checks: AtomicU64::new(0),
         })
     }
 
+    /// The limiter of a `1/servers` share: the rate divided, the burst divided and rounded up
+    /// (at least 1).
+    fn limiter(per_second: f64, burst: u32, servers: u32) -> Option<Share> {
+        if !(per_second.is_finite() && per_second > 0.0) || servers == 0 {
+            return None;
+        }
+        let period = Duration::try_from_secs_f64(f64::from(servers) / per_second).ok()?;
+        let burst = burst.div_ceil(servers).max(1);
+        let quota = Quota::with_period(period)?.allow_burst(NonZeroU32::new(burst)?);
+        Some(Share {
+            servers,
+            limiter: RateLimiter::keyed(quota),
+        })
+    }
+
+    /// Shares the limit among `servers` live servers (`shared`: counted from their heartbeats
+    /// just now). A new count starts a new limiter, each caller with its burst: the count
+    /// changes when a server starts or stops, which is rare.
+    pub fn share_among(&self, servers: u32, shared: bool) {
+        self.shared.store(shared, Ordering::Relaxed);
+        let servers = servers.max(1);
+        if self.current().servers == servers {
+            return;
+        }
+        if let Some(share) = Self::limiter(self.per_second, self.burst, servers) {
+            *self
+                .share
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = std::sync::Arc::new(share);
+        }
+    }
+
+    /// What the limit is now.
+    pub fn share(&self) -> RateLimitShare {
+        let current = self.current();
+        RateLimitShare {
+            per_second: self.per_second,
+            burst: self.burst,
+            servers: current.servers,
+            shared: self.shared.load(Ordering::Relaxed),
+        }
+    }
+
+    fn current(&self) -> std::sync::Arc<Share> {
+        std::sync::Arc::clone(
+            &self
+                .share
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
     /// Counts one request of `caller`: 429 with the seconds until the next would pass when it
     /// is over its limit.
     pub(crate) fn check(&self, caller: &str) -> Result<(), ApiError> {
+        let share = self.current();
         if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
-            self.limiter.retain_recent();
+            share.limiter.retain_recent();
         }
-        self.limiter
+        share
+            .limiter
             .check_key(&caller.to_owned())
             .map_err(|not_until| {
                 let wait = not_until.wait_time_from(self.clock.now());
@@ -196,6 +282,37 @@ impl FailureBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_limit_shared_among_servers_takes_its_share_of_rate_and_burst() {
+        let limit = RateLimit::new(20.0, 20).expect("valid");
+        // Alone: the whole burst of 20, then refused.
+        for _ in 0..20 {
+            assert!(limit.check("k").is_ok());
+        }
+        assert!(limit.check("k").is_err());
+        // One of three: a burst of 7 (20 / 3 rounded up), a new limiter for every caller.
+        limit.share_among(3, true);
+        assert_eq!(
+            limit.share(),
+            RateLimitShare {
+                per_second: 20.0,
+                burst: 20,
+                servers: 3,
+                shared: true
+            }
+        );
+        for _ in 0..7 {
+            assert!(limit.check("k").is_ok());
+        }
+        assert!(limit.check("k").is_err());
+        // The same count from a stale look keeps the callers' state; zero servers is one.
+        limit.share_among(3, false);
+        assert!(limit.check("k").is_err());
+        assert!(!limit.share().shared);
+        limit.share_among(0, false);
+        assert_eq!(limit.share().servers, 1);
+    }
 
     #[test]
     fn an_address_that_keeps_failing_waits_and_others_do_not() {

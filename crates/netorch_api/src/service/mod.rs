@@ -135,8 +135,27 @@ pub struct Health {
     pub active_deployments: i64,
     /// Whether a lifecycle, a telemetry and an alerts loop are all alive.
     pub active_workers: bool,
-    /// The worker loops that reported recently, alive or not.
+    /// The loops that reported recently, alive or not: the workers', and each server's
+    /// presence (`server`).
     pub workers: Vec<WorkerOut>,
+    /// The rate limit (`--rate-limit`) and this server's share of it; null without one.
+    pub rate_limit: Option<RateLimitOut>,
+}
+
+/// A rate limit shared among the servers of a database.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RateLimitOut {
+    /// Requests a second per caller, across every server.
+    pub per_second: f64,
+    /// Requests at once per caller, across every server.
+    pub burst: u32,
+    /// The live servers it is shared among, this one included: each allows a caller
+    /// `per_second / servers` (a load balancer spreading requests evenly then lets through
+    /// `per_second` in all).
+    pub servers: u32,
+    /// Whether `servers` was counted from their heartbeats at the last look (every second);
+    /// false while this server cannot read them: it keeps the share it last knew.
+    pub shared: bool,
 }
 
 /// Whether the server should get traffic, in `GET /ready`.
@@ -195,8 +214,8 @@ pub async fn health(state: web::Data<ApiState>) -> HttpResponse {
         }
     };
     let alive = |kind: WorkerKind| beats.iter().any(|b| b.kind == kind && b.is_alive(now));
-    // Every kind of loop: without the alerts loop, nobody would be told of anything.
-    let active_workers = WorkerKind::ALL.into_iter().all(alive);
+    // Every kind of worker loop: without the alerts loop, nobody would be told of anything.
+    let active_workers = WorkerKind::LOOPS.into_iter().all(alive);
     HttpResponse::Ok().json(Health {
         status: if database == DatabaseStatus::Healthy && active_workers {
             ServiceStatus::Healthy
@@ -208,6 +227,15 @@ pub async fn health(state: web::Data<ApiState>) -> HttpResponse {
         active_deployments,
         active_workers,
         workers: beats.iter().map(|b| WorkerOut::new(b, now)).collect(),
+        rate_limit: state.rate_limit.as_deref().map(|limit| {
+            let share = limit.share();
+            RateLimitOut {
+                per_second: share.per_second,
+                burst: share.burst,
+                servers: share.servers,
+                shared: share.shared,
+            }
+        }),
     })
 }
 
