@@ -128,7 +128,7 @@ diesel::table! {
     worker_heartbeats (name, kind) {
         /// Worker name.
         name -> Text,
-        /// `lifecycle` or `telemetry`.
+        /// `lifecycle`, `telemetry`, `alerts` or `server`.
         kind -> Text,
         /// The worker's tick interval.
         interval_ms -> BigInt,

@@ -80,6 +80,17 @@ export function deploymentPages(ui) {
     ready("deployment-deleted");
   }
 
+  /** A page's telemetry: its heading, the range chosen (`onRange` gets a new one), its charts. */
+  function telemetrySection(heading, seconds, charts, onRange) {
+    return h(
+      "section",
+      { "aria-labelledby": "telemetry-title" },
+      h("h2", { id: "telemetry-title" }, heading),
+      h("div", { class: "controls" }, rangeSelect(seconds, onRange)),
+      charts,
+    );
+  }
+
   /** The range a page's URL asks for (`?range=`), or 0: since creation. */
   function rangeFromUrl(params) {
     const asked = params.get("range");
@@ -127,21 +138,11 @@ export function deploymentPages(ui) {
       stamp.element,
       actions,
       alertPanel.section,
-      h(
-        "section",
-        { "aria-labelledby": "telemetry-title" },
-        h("h2", { id: "telemetry-title" }, "Fleet telemetry"),
-        h(
-          "div",
-          { class: "controls" },
-          rangeSelect(rangeSeconds, (seconds) => {
-            rangeSeconds = seconds;
-            remember();
-            attempt(loadCharts);
-          }),
-        ),
-        charts,
-      ),
+      telemetrySection("Fleet telemetry", rangeSeconds, charts, (seconds) => {
+        rangeSeconds = seconds;
+        remember();
+        attempt(loadCharts);
+      }),
       h("section", { "aria-labelledby": "report-title" }, h("h2", { id: "report-title" }, "Bottlenecks"), reportForm(), reportBox),
       h(
         "section",
@@ -517,21 +518,11 @@ export function deploymentPages(ui) {
       title,
       facts,
       actions,
-      h(
-        "section",
-        { "aria-labelledby": "telemetry-title" },
-        h("h2", { id: "telemetry-title" }, "Telemetry"),
-        h(
-          "div",
-          { class: "controls" },
-          rangeSelect(rangeSeconds, (seconds) => {
-            rangeSeconds = seconds;
-            window.history.replaceState(null, "", rangeSeconds ? `?range=${rangeSeconds}` : location.pathname);
-            attempt(loadCharts);
-          }),
-        ),
-        charts,
-      ),
+      telemetrySection("Telemetry", rangeSeconds, charts, (seconds) => {
+        rangeSeconds = seconds;
+        window.history.replaceState(null, "", rangeSeconds ? `?range=${rangeSeconds}` : location.pathname);
+        attempt(loadCharts);
+      }),
       h(
         "section",
         { "aria-labelledby": "history-title" },
