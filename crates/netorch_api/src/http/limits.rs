@@ -41,18 +41,20 @@ struct Share {
     limiter: DefaultKeyedRateLimiter<String>,
 }
 
-/// What a server's limit is, for `/health`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A rate limit shared among the servers of a database, as `/health` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct RateLimitShare {
-    /// The limit per caller across every server.
+    /// Requests a second per caller, across every server.
     pub per_second: f64,
-    /// Its burst.
+    /// Requests at once per caller, across every server.
     pub burst: u32,
-    /// Among how many servers it is shared (this one included).
+    /// The live servers it is shared among, this one included: each allows a caller
+    /// `per_second / servers` (a load balancer spreading requests evenly then lets through
+    /// `per_second` in all).
     pub servers: u32,
-    /// Whether the count comes from the servers' heartbeats just read (false: this server
-    /// could not read them lately, and keeps the share it last knew, or the whole limit if it
-    /// never knew one).
+    /// Whether `servers` was counted from their heartbeats at the last look (every second);
+    /// false while this server cannot read them: it keeps the share it last knew (the whole
+    /// limit if it never knew one).
     pub shared: bool,
 }
 

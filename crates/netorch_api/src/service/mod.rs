@@ -139,23 +139,7 @@ pub struct Health {
     /// presence (`server`).
     pub workers: Vec<WorkerOut>,
     /// The rate limit (`--rate-limit`) and this server's share of it; null without one.
-    pub rate_limit: Option<RateLimitOut>,
-}
-
-/// A rate limit shared among the servers of a database.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RateLimitOut {
-    /// Requests a second per caller, across every server.
-    pub per_second: f64,
-    /// Requests at once per caller, across every server.
-    pub burst: u32,
-    /// The live servers it is shared among, this one included: each allows a caller
-    /// `per_second / servers` (a load balancer spreading requests evenly then lets through
-    /// `per_second` in all).
-    pub servers: u32,
-    /// Whether `servers` was counted from their heartbeats at the last look (every second);
-    /// false while this server cannot read them: it keeps the share it last knew.
-    pub shared: bool,
+    pub rate_limit: Option<crate::limits::RateLimitShare>,
 }
 
 /// Whether the server should get traffic, in `GET /ready`.
@@ -227,15 +211,10 @@ pub async fn health(state: web::Data<ApiState>) -> HttpResponse {
         active_deployments,
         active_workers,
         workers: beats.iter().map(|b| WorkerOut::new(b, now)).collect(),
-        rate_limit: state.rate_limit.as_deref().map(|limit| {
-            let share = limit.share();
-            RateLimitOut {
-                per_second: share.per_second,
-                burst: share.burst,
-                servers: share.servers,
-                shared: share.shared,
-            }
-        }),
+        rate_limit: state
+            .rate_limit
+            .as_deref()
+            .map(crate::limits::RateLimit::share),
     })
 }
 
