@@ -40,6 +40,10 @@ bench-analysis:
 bench-ticks:
     NETORCH_TEST_POSTGRES_URL={{postgres_url}} cargo bench -p netorch_workers --bench ticks
 
+# The telemetry export keeping up with 100,000 nodes on PostgreSQL (needs victoria-metrics).
+bench-export:
+    NETORCH_TEST_POSTGRES_URL={{postgres_url}} cargo bench -p netorch_workers --bench export
+
 # A million nodes through the release binaries on SQLite (about ten minutes)
 bench-fleet:
     cargo build --release --bin netorch-server --bin netorch-worker

@@ -14,7 +14,12 @@ killed and restarted. Then it asserts:
   reconnects;
 - no client saw a 5xx but the 503s a draining server is documented to give;
 - a node listing read from any server after a node changed on another is never older than
-  that change.
+  that change;
+- the workers export every stored sample to VictoriaMetrics (Debian's victoria-metrics) by
+  remote write, although the worker holding the export is the one killed (the other takes over
+  within 30 s) and VictoriaMetrics is stopped for a minute mid-run: once the export has caught
+  up, VictoriaMetrics holds exactly netorch's samples, node by node, for each of the three
+  series.
 
 Then, with keys on and --rate-limit 20 on the three servers: a key sending as fast as it can
 through HAProxy gets 20 requests a second (± 20 %), not 60; and a key revoked with
@@ -116,6 +121,54 @@ class Database:
         out = subprocess.run(["psql", "-X", "-q", "-At", "-F", "\t", self.url, "-c", sql],
                              check=True, capture_output=True, text=True).stdout
         return [tuple(line.split("\t")) for line in out.splitlines() if line]
+
+
+class Victoria:
+    """A VictoriaMetrics single node on loopback, stopped and started on the same data."""
+
+    def __init__(self, logs):
+        self.port = free_port()
+        self.data = os.path.join(logs, "victoria-data")
+        self.log = os.path.join(logs, "victoria.log")
+        self.process = None
+
+    @property
+    def write_url(self):
+        return f"http://127.0.0.1:{self.port}/api/v1/write"
+
+    def start(self):
+        log = open(self.log, "ab")
+        self.process = subprocess.Popen(
+            ["victoria-metrics", f"-storageDataPath={self.data}",
+             f"-httpListenAddr=127.0.0.1:{self.port}",
+             # Delivery is at least once: a sample sent twice is kept once.
+             "-dedup.minScrapeInterval=1ms", "-search.latencyOffset=0s",
+             "-retentionPeriod=1y"], stdout=log, stderr=log)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            status, _ = Client(self.port, timeout=2).call("GET", "/health")
+            if status == 200:
+                return
+            time.sleep(0.1)
+        fail("victoria-metrics did not start")
+
+    def stop(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=30)
+
+    def points(self, metric, deployment):
+        """Points held per node id of `deployment` for `metric`."""
+        client = Client(self.port, timeout=60)
+        client.call("GET", "/internal/force_flush")
+        query = urllib.parse.urlencode({
+            "query": f'count_over_time({metric}{{deployment="{deployment}"}}[2h])',
+            "time": str(int(time.time()) + 1)})
+        status, body = client.call("GET", f"/api/v1/query?{query}")
+        if status != 200:
+            fail(f"victoria-metrics query: {status} {body}")
+            return {}
+        return {int(r["metric"]["node_id"]): int(r["value"][1]) for r in body["data"]["result"]}
 
 
 class Cluster:
@@ -268,6 +321,8 @@ def main():
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--http-workers", type=int, default=None,
                         help="each server's --http-workers (default: one per core)")
+    parser.add_argument("--victoria-outage", type=float, default=60,
+                        help="seconds VictoriaMetrics is stopped for mid-run")
     parser.add_argument("--bench", action="store_true",
                         help="instead of the checks: wrk against one server alone and against "
                              "HAProxy in front of three (docs/PERFORMANCE.md)")
@@ -282,12 +337,15 @@ def main():
     parsed = urllib.parse.urlsplit(args.database_url)
     url = urllib.parse.urlunsplit(parsed._replace(path=f"/{name}"))
     print(f"cluster: seed {seed}, database {name}, logs in {logs}", flush=True)
+    victoria = Victoria(logs)
     cluster = Cluster(args.bin_dir, url, logs,
                       ["--max-nodes-per-deployment", str(args.nodes)]
                       + (["--http-workers", str(args.http_workers)] if args.http_workers else []),
-                      ["--time-scale", str(args.time_scale)])
+                      ["--time-scale", str(args.time_scale),
+                       "--export-remote-write-url", victoria.write_url])
     haproxy = None
     try:
+        victoria.start()
         for i in range(3):
             cluster.start_server(i)
         for worker in ("w1", "w2"):
@@ -300,13 +358,14 @@ def main():
             finally:
                 single.terminate()
             return 0
-        measured = rollout(cluster, port, Database(url), args, rng)
+        measured = rollout(cluster, port, Database(url), args, rng, victoria)
         measured.update(limits_and_revocation(cluster, haproxy, port, Database(url), logs))
         print(json.dumps(measured, indent=2), flush=True)
     finally:
         if haproxy is not None:
             haproxy.terminate()
         cluster.stop()
+        victoria.stop()
         admin.rows(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     if FAILURES:
         print(f"cluster check: {len(FAILURES)} failures (seed {seed}, logs in {logs})",
@@ -316,7 +375,7 @@ def main():
     return 0
 
 
-def rollout(cluster, port, db, args, rng):
+def rollout(cluster, port, db, args, rng, victoria):
     """The rollout through HAProxy while processes die; the invariants after."""
     lb = Client(port)
     status, created = lb.call("POST", "/deployments", {
@@ -338,9 +397,10 @@ def rollout(cluster, port, db, args, rng):
         local = random.Random(rng.random() + index)
         while not stop.is_set():
             batch = local.sample(nodes, 50)
-            # A distinct instant per request, in whole microseconds, a second in the past.
+            # A distinct instant per request, in whole milliseconds (remote write's unit, so
+            # that VictoriaMetrics can hold each apart), a second in the past.
             with LOCK:
-                micros = max(int(time.time() * 1e6) - 1_000_000, last_stamp[0] + 1)
+                micros = max(int(time.time() * 1e3) * 1000 - 1_000_000, last_stamp[0] + 1000)
                 last_stamp[0] = micros
             stamp = (datetime(1970, 1, 1, tzinfo=timezone.utc)
                      + timedelta(microseconds=micros)).isoformat()
@@ -424,11 +484,32 @@ def rollout(cluster, port, db, args, rng):
         fail(f"server 1 exited {cluster.servers[1].returncode} after SIGTERM")
     cluster.start_server(1)
     time.sleep(2)
-    print("cluster: kill -9 worker w1", flush=True)
-    cluster.workers["w1"].send_signal(signal.SIGKILL)
-    cluster.workers["w1"].wait()
+    # The worker holding the export is the one killed: the other must take it over.
+    holder = export_holder(db)
+    victim = holder if holder in cluster.workers else "w1"
+    print(f"cluster: kill -9 worker {victim} (export holder: {holder})", flush=True)
+    cluster.workers[victim].send_signal(signal.SIGKILL)
+    cluster.workers[victim].wait()
+    killed_at = time.time()
+    takeover = {}
+
+    def watch_takeover():
+        while time.time() - killed_at < 60:
+            now = export_holder(db)
+            if now is not None and now != victim:
+                takeover["seconds"] = time.time() - killed_at
+                takeover["by"] = now
+                return
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch_takeover)
+    watcher.start()
     time.sleep(2)
-    cluster.start_worker("w1b")
+    cluster.start_worker(f"{victim}b")
+    print(f"cluster: VictoriaMetrics stopped for {args.victoria_outage:.0f} s", flush=True)
+    victoria.stop()
+    restart = threading.Timer(args.victoria_outage, victoria.start)
+    restart.start()
     # The rollout finishes (every node RUNNING or FAILED, retried ones included).
     deadline = time.time() + 300
     while time.time() < deadline:
@@ -443,6 +524,11 @@ def rollout(cluster, port, db, args, rng):
     stop.set()
     for thread in threads:
         thread.join()
+    pushes_ended = int(time.time() * 1e6)
+    watcher.join()
+    if "seconds" not in takeover or takeover["seconds"] >= 30:
+        fail(f"no worker took the export over within 30 s of {victim}'s kill -9: {takeover}")
+    restart.join()
 
     # Every push answered 202 is stored (a push whose answer was lost to a killed server may
     # be stored too), none twice.
@@ -462,6 +548,8 @@ def rollout(cluster, port, db, args, rng):
         "HAVING count(*) > 1 LIMIT 5")
     if twice:
         fail(f"transitions recorded twice: {twice}")
+
+    exported = export_matches(db, victoria, deployment, pushes_ended)
 
     # Deleted: every stream ends with the deployment's last event.
     status, _ = lb.call("DELETE", f"/deployments/{deployment}")
@@ -488,6 +576,44 @@ def rollout(cluster, port, db, args, rng):
         "stream reconnects": sum(r[0] for _, r in streams),
         "answers by status": {str(k): v for k, v in sorted(counts.items(), key=str)},
         "cross-server listing checks": fresh["checked"],
+        "export takeover after kill -9 (s)": round(takeover.get("seconds", -1), 1),
+        **exported,
+    }
+
+
+def export_holder(db):
+    rows = db.rows("SELECT holder FROM export_cursors WHERE lease_until > "
+                   "(extract(epoch from clock_timestamp()) * 1e6)::bigint")
+    return rows[0][0] if rows else None
+
+
+def export_matches(db, victoria, deployment, pushes_ended):
+    """Waits for the export to catch up past the end of the pushes, then compares, node by node
+    and series by series, VictoriaMetrics' points with netorch's samples."""
+    started = time.time()
+    while time.time() - started < 180:
+        rows = db.rows("SELECT caught_up_at, coalesce(last_error, '') FROM export_cursors")
+        if rows and rows[0][0] and int(rows[0][0]) > pushes_ended:
+            break
+        time.sleep(0.5)
+    else:
+        fail(f"the export did not catch up within 180 s: {rows}")
+    caught_up = time.time() - started
+    stored = {int(node): int(count) for node, count in db.rows(
+        f"SELECT node_id, count(*) FROM telemetry_samples WHERE deployment_id = {deployment} "
+        "GROUP BY node_id")}
+    for metric in ("netorch_latency_ms", "netorch_throughput_gbps", "netorch_error_rate"):
+        held = victoria.points(metric, deployment)
+        if held != stored:
+            differ = [n for n in set(held) | set(stored) if held.get(n) != stored.get(n)]
+            fail(f"{metric}: VictoriaMetrics holds other counts than netorch for {len(differ)} "
+                 f"of {len(stored)} nodes, e.g. "
+                 f"{[(n, held.get(n), stored.get(n)) for n in sorted(differ)[:3]]}")
+    exported = int(db.rows("SELECT exported FROM export_cursors")[0][0])
+    return {
+        "samples exported (at least once)": exported,
+        "export caught up after the pushes ended (s)": round(caught_up, 1),
+        "nodes whose three series match": len(stored),
     }
 
 

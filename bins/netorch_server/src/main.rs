@@ -254,10 +254,12 @@ async fn run() -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", cli.bind))?;
     if cli.workers == Workers::None && cli.worker.is_set() {
         log::warn!(
-            "--time-scale, the interval flags and --name set the embedded workers, and \
-             --workers none runs none here: give them to netorch-worker instead"
+            "--time-scale, the interval flags, --name and the export flags set the embedded \
+             workers, and --workers none runs none here: give them to netorch-worker instead"
         );
     }
+    // The worker flags that can be wrong together (the export's), checked before any work.
+    let worker_options = cli.worker.options().map_err(anyhow::Error::msg)?;
     // The error names the database (password hidden) and what the driver said.
     let db = Database::connect_with(&cli.database.database_url, &options)?;
     let loopback = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
@@ -344,7 +346,7 @@ async fn run() -> anyhow::Result<()> {
             );
             let mut options = netorch_workers::WorkerOptions {
                 metrics: Arc::clone(&metrics),
-                ..cli.worker.options()
+                ..worker_options
             };
             // The links alerts carry point at this server unless --external-url says otherwise.
             if cli.worker.external_url.is_none() {

@@ -64,6 +64,8 @@ async fn run() -> anyhow::Result<()> {
         .transpose()?;
     // The error names the database (password hidden) and what the driver said; a worker joins
     // an existing database, so a missing SQLite file is refused unless --create-database.
+    // The flags that can be wrong together (the export's), checked before any work.
+    let mut options = cli.workers.options().map_err(anyhow::Error::msg)?;
     let db = cli
         .database
         .join(DatabaseOptions::default())
@@ -71,7 +73,6 @@ async fn run() -> anyhow::Result<()> {
     let mut metrics = netorch_metrics::Metrics::new();
     metrics.collect_database(db.clone());
     let metrics = Arc::new(metrics);
-    let mut options = cli.workers.options();
     options.metrics = Arc::clone(&metrics);
     let metrics_server = match metrics_listener {
         Some(listener) => {

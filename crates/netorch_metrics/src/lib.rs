@@ -8,9 +8,10 @@
 //! deployment row keeps, never by counting nodes).
 //!
 //! Architecture Invariant: every label value comes from a closed set (route templates, enums'
-//! `ALL`, status codes), never a deployment or node id, so the number of series is bounded
+//! `ALL`, status codes, the export targets the flags name), never a deployment or node id, so the number of series is bounded
 //! whatever the fleet.
 
+mod export;
 mod process;
 #[cfg(feature = "serve")]
 pub mod serve;
@@ -29,6 +30,8 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
+
+pub use export::{ExportMetrics, ExportOutcome};
 
 /// The `Content-Type` of [`Metrics::encode`]'s output.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -151,6 +154,7 @@ pub struct Metrics {
     reports: Family<MethodLabel, Histogram, fn() -> Histogram>,
     locked_retries: Counter,
     tick_failures: Family<KindLabel, Counter>,
+    export: ExportMetrics,
 }
 
 impl Default for Metrics {
@@ -329,6 +333,7 @@ impl Metrics {
             "The running build: 1, labelled with its version",
             build,
         );
+        let export = ExportMetrics::register(&mut registry);
         registry.register_collector(Box::new(process::ProcessCollector));
         // Label values known in advance start at zero, so a rate over them exists from the
         // first scrape rather than from the first event (Prometheus takes a series' first
@@ -381,6 +386,7 @@ impl Metrics {
             reports,
             locked_retries,
             tick_failures,
+            export,
         }
     }
 
@@ -520,6 +526,11 @@ impl Metrics {
     /// A worker tick is run again after "database is locked".
     pub fn locked_retry(&self) {
         self.locked_retries.inc();
+    }
+
+    /// The telemetry export's metrics.
+    pub fn export(&self) -> &ExportMetrics {
+        &self.export
     }
 
     /// A tick of the worker loop `kind` (`lifecycle` or `telemetry`) failed.

@@ -91,6 +91,7 @@ pub mod api_keys;
 pub mod deployment_rows;
 pub mod deployments;
 pub mod events;
+pub mod export;
 pub mod heartbeats;
 pub mod ingest;
 pub mod migrations;

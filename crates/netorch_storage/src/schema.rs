@@ -498,6 +498,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// The telemetry export's cursor per target (`export`), with its lease.
+    export_cursors (target) {
+        /// The target's URL.
+        target -> Text,
+        /// The last exported position: a sample id on SQLite, a transaction id on PostgreSQL.
+        position -> BigInt,
+        /// The worker exporting to it.
+        holder -> Nullable<Text>,
+        /// Microseconds: the holder's lease.
+        lease_until -> Nullable<BigInt>,
+        /// Microseconds: when an exporter last found nothing left to send.
+        caught_up_at -> Nullable<BigInt>,
+        /// Samples sent, ever.
+        exported -> BigInt,
+        /// The last failure, until a send succeeds.
+        last_error -> Nullable<Text>,
+        /// Microseconds.
+        failed_at -> Nullable<BigInt>,
+        /// Microseconds.
+        created_at -> BigInt,
+        /// Microseconds.
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(nodes -> deployments (deployment_id));
 diesel::joinable!(notifications -> alert_receivers (receiver_id));
 diesel::allow_tables_to_appear_in_same_query!(

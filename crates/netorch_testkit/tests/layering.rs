@@ -96,6 +96,18 @@ fn crates_depend_only_on_what_the_map_allows() {
             "netorch_analytics",
             &["actix-web", "actix-http", "diesel", "tokio"],
         ),
+        // A wire format: bytes in, bytes out, shared by the API's decoder and the export.
+        (
+            "netorch_remote_write",
+            &[
+                "actix-web",
+                "actix-http",
+                "diesel",
+                "tokio",
+                "ureq",
+                "netorch_domain",
+            ],
+        ),
         // The service layer: operations over the database, no HTTP and no runtime.
         (
             "netorch_service",

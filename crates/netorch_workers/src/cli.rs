@@ -2,6 +2,7 @@
 //! log format.
 
 use crate::WorkerOptions;
+use crate::export::{Credentials, ExportTarget};
 use netorch_storage::retention::Retention;
 use netorch_storage::{Database, DatabaseOptions, StorageError};
 use std::time::Duration;
@@ -205,6 +206,39 @@ pub struct WorkerArgs {
     #[arg(long, env = "NETORCH_KEEP_EVENTS_DAYS", default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..))]
     pub keep_events_days: u32,
 
+    /// Export every stored sample to this Prometheus remote-write endpoint (Prometheus with
+    /// --web.enable-remote-write-receiver, Mimir, Thanos Receive, VictoriaMetrics: see
+    /// docs/CLUSTER.md). Repeat the flag for several targets; give the same targets to every
+    /// worker of the fleet.
+    #[arg(
+        long = "export-remote-write-url",
+        env = "NETORCH_EXPORT_REMOTE_WRITE_URL",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
+    pub export_remote_write_urls: Vec<String>,
+
+    /// A file holding `username:password` for the export target of the same position (the
+    /// first file for the first URL, ...; an empty value for a target without), read at every
+    /// send.
+    #[arg(
+        long = "export-remote-write-basic-auth-file",
+        env = "NETORCH_EXPORT_REMOTE_WRITE_BASIC_AUTH_FILE",
+        value_delimiter = ',',
+        value_name = "FILE"
+    )]
+    pub export_basic_auth_files: Vec<String>,
+
+    /// A file holding a bearer token for the export target of the same position (as
+    /// --export-remote-write-basic-auth-file), read at every send.
+    #[arg(
+        long = "export-remote-write-bearer-token-file",
+        env = "NETORCH_EXPORT_REMOTE_WRITE_BEARER_TOKEN_FILE",
+        value_delimiter = ',',
+        value_name = "FILE"
+    )]
+    pub export_bearer_token_files: Vec<String>,
+
     /// For testing phase timeouts: the simulated hardware never finishes CONFIGURING a node
     /// whose id is a multiple of N, on its first attempt (a retry gets through); 0 hangs none.
     #[arg(long, env = "NETORCH_SIMULATE_HANG_EVERY", default_value_t = 0)]
@@ -275,13 +309,69 @@ impl WorkerArgs {
             || self.name.is_some()
             || self.forget_workers_after_secs.is_some()
             || self.simulate_hang_every != 0
+            || !self.export_remote_write_urls.is_empty()
     }
 
-    /// Options running every loop.
-    pub fn options(&self) -> WorkerOptions {
+    /// The export targets: each URL with the credentials file of its position, if any.
+    pub fn export_targets(&self) -> Result<Vec<ExportTarget>, String> {
+        let urls = &self.export_remote_write_urls;
+        for (flag, files) in [
+            (
+                "--export-remote-write-basic-auth-file",
+                &self.export_basic_auth_files,
+            ),
+            (
+                "--export-remote-write-bearer-token-file",
+                &self.export_bearer_token_files,
+            ),
+        ] {
+            if files.len() > urls.len() {
+                return Err(format!(
+                    "{} {flag} given for {} --export-remote-write-url: the n-th file is for the \
+                     n-th URL",
+                    files.len(),
+                    urls.len()
+                ));
+            }
+        }
+        let at = |files: &[String], i: usize| {
+            files
+                .get(i)
+                .filter(|f| !f.trim().is_empty())
+                .map(std::path::PathBuf::from)
+        };
+        let mut seen = std::collections::HashSet::new();
+        urls.iter()
+            .enumerate()
+            .map(|(i, url)| {
+                let url = url.trim();
+                if !seen.insert(url) {
+                    return Err(format!("--export-remote-write-url {url} is given twice"));
+                }
+                let credentials = match (
+                    at(&self.export_basic_auth_files, i),
+                    at(&self.export_bearer_token_files, i),
+                ) {
+                    (Some(_), Some(_)) => {
+                        return Err(format!(
+                            "{url}: give a basic auth file or a bearer token file, not both"
+                        ));
+                    }
+                    (Some(file), None) => Some(Credentials::Basic(file)),
+                    (None, Some(file)) => Some(Credentials::Bearer(file)),
+                    (None, None) => None,
+                };
+                ExportTarget::new(url, credentials)
+                    .map_err(|e| format!("--export-remote-write-url: {e}"))
+            })
+            .collect()
+    }
+
+    /// Options running every loop; an error when the export flags do not make sense.
+    pub fn options(&self) -> Result<WorkerOptions, String> {
         let (lifecycle, telemetry) = self.intervals();
         let defaults = WorkerOptions::new(self.worker_name());
-        WorkerOptions {
+        Ok(WorkerOptions {
             lifecycle_interval: Some(lifecycle),
             telemetry_interval: Some(telemetry),
             alerts_interval: Some(self.alert_interval()),
@@ -297,8 +387,9 @@ impl WorkerArgs {
                 .forget_workers_after_secs
                 .map_or(defaults.forget_after, Duration::from_secs),
             retention: self.retention(),
+            export: self.export_targets()?,
             ..defaults
-        }
+        })
     }
 }
 
@@ -356,6 +447,70 @@ mod tests {
                 .expect("parse");
         assert_eq!(cli.workers.intervals().1, Duration::from_secs(1));
         assert_eq!(cli.workers.alert_interval(), Duration::from_secs(3));
+    }
+
+    #[test]
+    fn export_targets_pair_with_their_credentials_by_position() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "--export-remote-write-url",
+            "http://127.0.0.1:8428/api/v1/write",
+            "--export-remote-write-url",
+            "https://mimir.example.com/api/v1/push",
+            "--export-remote-write-url",
+            "https://thanos.example.com/api/v1/receive",
+            "--export-remote-write-basic-auth-file",
+            "",
+            "--export-remote-write-basic-auth-file",
+            "/etc/netorch/mimir",
+            "--export-remote-write-bearer-token-file",
+            "",
+            "--export-remote-write-bearer-token-file",
+            "",
+            "--export-remote-write-bearer-token-file",
+            "/etc/netorch/thanos",
+        ])
+        .expect("parse");
+        let targets = cli.workers.export_targets().expect("targets");
+        assert_eq!(
+            targets
+                .iter()
+                .map(|t| t.credentials.clone())
+                .collect::<Vec<_>>(),
+            [
+                None,
+                Some(Credentials::Basic("/etc/netorch/mimir".into())),
+                Some(Credentials::Bearer("/etc/netorch/thanos".into())),
+            ]
+        );
+        assert_eq!(cli.workers.options().expect("options").export, targets);
+        for args in [
+            // More files than URLs.
+            vec!["x", "--export-remote-write-basic-auth-file", "/a"],
+            // Both kinds for one URL.
+            vec![
+                "x",
+                "--export-remote-write-url",
+                "http://a/w",
+                "--export-remote-write-basic-auth-file",
+                "/a",
+                "--export-remote-write-bearer-token-file",
+                "/b",
+            ],
+            // The same target twice would be two loops on one cursor.
+            vec![
+                "x",
+                "--export-remote-write-url",
+                "http://a/w",
+                "--export-remote-write-url",
+                "http://a/w",
+            ],
+            vec!["x", "--export-remote-write-url", "http://u:p@a/w"],
+            vec!["x", "--export-remote-write-url", "a:8428/w"],
+        ] {
+            let cli = Cli::try_parse_from(&args).expect("parse");
+            assert!(cli.workers.export_targets().is_err(), "{args:?}");
+        }
     }
 
     #[test]

@@ -94,7 +94,7 @@ fn hmac_hex(secret: &str, parts: &[&[u8]]) -> String {
 }
 
 /// How one request went.
-enum Sent {
+pub(crate) enum Sent {
     Ok,
     /// Worth trying again, after at least this long if the receiver said.
     Again(String, Option<TimeDelta>),
@@ -103,7 +103,20 @@ enum Sent {
 }
 
 fn post(agent: &ureq::Agent, url: &str, body: &[u8], headers: &[(&str, String)]) -> Sent {
-    let mut request = agent.post(url).header("Content-Type", "application/json");
+    post_as(agent, url, "application/json", body, headers)
+}
+
+/// POSTs `body` of `content_type` with `headers`, and sorts the answer: 2xx went through;
+/// no answer, 408, 429 and 5xx are worth another try; anything else is refused for good.
+/// Shared by the alert receivers and the telemetry export.
+pub(crate) fn post_as(
+    agent: &ureq::Agent,
+    url: &str,
+    content_type: &str,
+    body: &[u8],
+    headers: &[(&str, String)],
+) -> Sent {
+    let mut request = agent.post(url).header("Content-Type", content_type);
     for (name, value) in headers {
         request = request.header(*name, value.as_str());
     }
@@ -139,7 +152,7 @@ fn post(agent: &ureq::Agent, url: &str, body: &[u8], headers: &[(&str, String)])
     }
 }
 
-fn agent(timeout: Duration) -> ureq::Agent {
+pub(crate) fn agent(timeout: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .http_status_as_error(false)

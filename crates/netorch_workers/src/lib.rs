@@ -21,6 +21,7 @@
 pub mod cli;
 pub mod delivery;
 mod error;
+pub mod export;
 mod lifecycle;
 #[cfg(feature = "loops")]
 mod runner;

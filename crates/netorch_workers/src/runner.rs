@@ -51,6 +51,9 @@ pub struct WorkerOptions {
     /// Where the loops record their work (ticks, transitions, samples, failures); share it
     /// with whatever serves `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Remote-write targets every stored sample is exported to, while the telemetry loop runs
+    /// (`export`): none by default.
+    pub export: Vec<crate::export::ExportTarget>,
 }
 
 impl WorkerOptions {
@@ -69,6 +72,7 @@ impl WorkerOptions {
                 .unwrap_or(Duration::from_secs(15 * 60)),
             retention: Retention::default(),
             metrics: Arc::default(),
+            export: Vec::new(),
         }
     }
 }
@@ -114,6 +118,25 @@ pub async fn run(
         });
         (WorkerKind::Lifecycle, interval, tick)
     });
+    // The export runs beside the telemetry loop, one loop per target, each pass on a blocking
+    // thread of its own so that a slow target never delays a tick.
+    let exports: Vec<_> = match options.telemetry_interval {
+        Some(telemetry) => options
+            .export
+            .iter()
+            .map(|target| {
+                let exporter = crate::export::Exporter::new(target.clone(), options.name.clone());
+                tokio::spawn(crate::export::run_loop(
+                    db.clone(),
+                    exporter,
+                    Arc::clone(&options.metrics),
+                    telemetry.min(crate::export::EXPORT_INTERVAL),
+                    stopped.clone(),
+                ))
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     let telemetry = options.telemetry_interval.map(|interval| {
         let retention = options.retention;
         let metrics = Arc::clone(&options.metrics);
@@ -233,6 +256,7 @@ pub async fn run(
             };
             tokio::spawn(run_loop(db.clone(), spec, tick, stopped.clone()))
         })
+        .chain(exports)
         .collect();
     shutdown.await;
     log::info!("worker {}: stopping after the current tick", options.name);

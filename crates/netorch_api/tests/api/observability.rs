@@ -280,7 +280,8 @@ netorch_testkit::backend_tests!(
 );
 
 /// The Grafana dashboard in docs/ cannot rot: every metric its queries name is one the server
-/// exposes, and every query parses (checked by promtool as recording rules).
+/// exposes or one the export writes to a time-series database, and every query parses (checked
+/// by promtool as recording rules).
 #[::core::prelude::v1::test]
 fn the_grafana_dashboard_queries_metrics_that_exist() {
     let path = concat!(
@@ -302,7 +303,15 @@ fn the_grafana_dashboard_queries_metrics_that_exist() {
     metrics.http_request("/", "GET", 200, 0.001);
     metrics.report(netorch_analytics::Method::Robust, 0.01);
     metrics.tick_failure("lifecycle");
+    metrics.export().target("http://tsdb/api/v1/write");
+    metrics.export().lag("http://tsdb/api/v1/write", 0.0);
     let exposed = metrics.encode();
+    // The series the export writes (netorch_workers::export), read from the time-series
+    // database by the per-node panels.
+    let exported: Vec<String> = netorch_domain::MetricKind::ALL
+        .iter()
+        .map(|kind| format!("{}{}", netorch_domain::ingest::METRIC_PREFIX, kind.as_str()))
+        .collect();
     // The fleet and pool gauges come from collectors with a database; their names are here.
     let collected = [
         "netorch_nodes",
@@ -324,7 +333,9 @@ fn the_grafana_dashboard_queries_metrics_that_exist() {
                 .find_map(|suffix| word.strip_suffix(suffix))
                 .unwrap_or(word);
             assert!(
-                exposed.contains(&format!("# TYPE {family} ")) || collected.contains(&family),
+                exposed.contains(&format!("# TYPE {family} "))
+                    || collected.contains(&family)
+                    || exported.iter().any(|name| name == family),
                 "the dashboard queries {word}, which no process exposes"
             );
         }
@@ -336,7 +347,13 @@ fn the_grafana_dashboard_queries_metrics_that_exist() {
         .map(|(i, expr)| {
             format!(
                 "      - record: dashboard_query_{i}\n        expr: {}\n",
-                serde_json::to_string(&expr.replace("$__rate_interval", "5m")).expect("JSON")
+                serde_json::to_string(
+                    &expr
+                        .replace("$__rate_interval", "5m")
+                        .replace("$deployment", "edge-north")
+                        .replace("$node", ".*")
+                )
+                .expect("JSON")
             )
         })
         .collect();

@@ -1,0 +1,3 @@
+DROP TABLE export_cursors;
+DROP INDEX telemetry_samples_txid;
+ALTER TABLE telemetry_samples DROP COLUMN txid;

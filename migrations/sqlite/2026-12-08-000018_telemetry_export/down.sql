@@ -1,0 +1,2 @@
+DROP TABLE export_cursors;
+DROP INDEX telemetry_samples_id;
