@@ -397,10 +397,9 @@ def rollout(cluster, port, db, args, rng, victoria):
         local = random.Random(rng.random() + index)
         while not stop.is_set():
             batch = local.sample(nodes, 50)
-            # A distinct instant per request, in whole milliseconds (remote write's unit, so
-            # that VictoriaMetrics can hold each apart), a second in the past.
+            # A distinct instant per request, in whole microseconds, a second in the past.
             with LOCK:
-                micros = max(int(time.time() * 1e3) * 1000 - 1_000_000, last_stamp[0] + 1000)
+                micros = max(int(time.time() * 1e6) - 1_000_000, last_stamp[0] + 1)
                 last_stamp[0] = micros
             stamp = (datetime(1970, 1, 1, tzinfo=timezone.utc)
                      + timedelta(microseconds=micros)).isoformat()
@@ -599,9 +598,11 @@ def export_matches(db, victoria, deployment, pushes_ended):
     else:
         fail(f"the export did not catch up within 180 s: {rows}")
     caught_up = time.time() - started
+    # Remote write carries milliseconds: a node's samples less than a millisecond apart are one
+    # point there (the export sends the first), so netorch's count is of distinct milliseconds.
     stored = {int(node): int(count) for node, count in db.rows(
-        f"SELECT node_id, count(*) FROM telemetry_samples WHERE deployment_id = {deployment} "
-        "GROUP BY node_id")}
+        "SELECT node_id, count(DISTINCT sampled_at / 1000) FROM telemetry_samples "
+        f"WHERE deployment_id = {deployment} GROUP BY node_id")}
     for metric in ("netorch_latency_ms", "netorch_throughput_gbps", "netorch_error_rate"):
         held = victoria.points(metric, deployment)
         if held != stored:

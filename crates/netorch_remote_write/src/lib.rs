@@ -130,7 +130,7 @@ impl WriteRequestWriter {
             let mut sample = [0u8; 1 + 8 + 1 + 10];
             let mut n = 0;
             // Fields at their default (0) are left out, as prost leaves them.
-            if value.to_bits() != 0 {
+            if value != 0.0 {
                 sample[0] = 0x09;
                 sample[1..9].copy_from_slice(&value.to_le_bytes());
                 n = 9;

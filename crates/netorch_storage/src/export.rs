@@ -43,6 +43,10 @@ pub struct ExportBatch {
     pub position: i64,
     /// True when more samples wait past `position` (the batch stopped at its limit).
     pub more: bool,
+    /// True when committed samples wait behind a transaction still running (PostgreSQL): they
+    /// are past the horizon and will be read once it ends. A transaction left open (a session
+    /// idle in transaction) holds the export back for as long: the export is not caught up.
+    pub held_back: bool,
 }
 
 #[derive(QueryableByName)]
@@ -84,15 +88,15 @@ impl PositionedRow {
 const COLUMNS: &str = "id, deployment_id, node_id, sampled_at, latency_ms, throughput_gbps, \
                        error_rate";
 
-/// The samples stored after `position` (a batch's samples in any order; batches in position
-/// order): about `limit` of them. On PostgreSQL a transaction's samples are never split: the
+/// The samples stored after `position`, about `limit` of them, in time order (batches follow
+/// each other in position order). On PostgreSQL a transaction's samples are never split: the
 /// batch ends with the whole transaction holding the `limit`-th sample (a transaction stores at
 /// most a telemetry tick's page or one push, so a batch stays bounded), and holds nothing of a
 /// transaction still running or of one behind it.
 pub fn read_after(conn: &mut DbConnection, position: i64, limit: usize) -> Result<ExportBatch> {
     let limit = limit.max(1);
     let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
-    let (rows, more): (Vec<PositionedRow>, bool) = match conn {
+    let (rows, more, held_back): (Vec<PositionedRow>, bool, bool) = match conn {
         #[cfg(feature = "sqlite")]
         DbConnection::Sqlite(inner) => {
             let rows: Vec<PositionedRow> = diesel::sql_query(format!(
@@ -103,7 +107,7 @@ pub fn read_after(conn: &mut DbConnection, position: i64, limit: usize) -> Resul
             .bind::<BigInt, _>(limit_sql)
             .load(inner)?;
             let more = rows.len() == limit;
-            (rows, more)
+            (rows, more, false)
         }
         #[cfg(feature = "postgres")]
         DbConnection::Postgresql(inner) => {
@@ -133,18 +137,30 @@ pub fn read_after(conn: &mut DbConnection, position: i64, limit: usize) -> Resul
             .bind::<BigInt, _>(position)
             .bind::<BigInt, _>(through)
             .load(inner)?;
-            (rows, last.is_some())
+            let held_back = last.is_none()
+                && diesel::select(diesel::dsl::exists(
+                    crate::schema::telemetry_samples::table.filter(
+                        diesel::dsl::sql::<diesel::sql_types::Bool>("txid >= ")
+                            .bind::<BigInt, _>(horizon.horizon),
+                    ),
+                ))
+                .get_result::<bool>(inner)?;
+            (rows, last.is_some(), held_back)
         }
     };
     let position = rows.iter().map(|r| r.position).max().unwrap_or(position);
-    let samples = rows
+    let mut samples: Vec<TelemetrySample> = rows
         .iter()
         .map(PositionedRow::sample)
         .collect::<Result<_>>()?;
+    // In time order (then node), so that a batch cut into requests sends each series' points
+    // in time order across them.
+    samples.sort_unstable_by_key(|s| (s.timestamp, s.node_id));
     Ok(ExportBatch {
         samples,
         position,
         more,
+        held_back,
     })
 }
 

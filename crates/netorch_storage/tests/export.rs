@@ -105,10 +105,28 @@ fn samples_come_once_each_in_commit_order(db: &TestDatabase) {
     // A duplicate stores nothing, so it exports nothing.
     telemetry::insert_batch(&mut conn, &slot(&nodes, 10)).expect("insert again");
 
-    let (batches, end) = read_expecting(&mut conn, 0, 7, 90);
-    let got = keys(&batches);
+    // Small batches: every stored sample once.
+    let (small, _) = read_expecting(&mut conn, 0, 7, 90);
+    let got = keys(&small);
     assert_eq!(got.len(), 90, "every stored sample once");
     assert_eq!(got.iter().collect::<BTreeSet<_>>().len(), 90);
+    match db.db.backend() {
+        // A transaction is read whole: 30 at a time whatever the limit.
+        Backend::Postgres => assert!(small.iter().all(|b| b.samples.len() == 30)),
+        Backend::Sqlite => assert!(small.iter().all(|b| b.samples.len() <= 7)),
+    }
+    for batch in &small {
+        assert!(
+            batch
+                .samples
+                .windows(2)
+                .all(|w| w[0].timestamp <= w[1].timestamp),
+            "a batch is in time order"
+        );
+    }
+    // A batch a transaction: the order between them is the order they were stored in.
+    let (batches, end) = read_expecting(&mut conn, 0, 30, 90);
+    let got = keys(&batches);
     let seconds: Vec<i64> = got.iter().map(|(_, at)| at - t0().timestamp()).collect();
     let firsts: Vec<i64> = [0, 30, 60].iter().map(|&i| seconds[i]).collect();
     assert_eq!(firsts, [10, 0, 20], "in commit order");
@@ -116,11 +134,6 @@ fn samples_come_once_each_in_commit_order(db: &TestDatabase) {
         seconds.chunks(30).all(|c| c.iter().all(|s| *s == c[0])),
         "{seconds:?}"
     );
-    match db.db.backend() {
-        // A transaction is read whole: 30 at a time whatever the limit.
-        Backend::Postgres => assert!(batches.iter().all(|b| b.samples.len() == 30)),
-        Backend::Sqlite => assert!(batches.iter().all(|b| b.samples.len() <= 7)),
-    }
     // A batch ends with the whole transaction holding its limit-th sample.
     if db.db.backend() == Backend::Postgres {
         let before = batches[0].position - 1;
@@ -270,6 +283,9 @@ mod postgres_only {
                     let (held, position) = read_all(&mut setup, start, 1_000);
                     assert!(held.is_empty(), "nothing while the first transaction runs");
                     assert_eq!(position, start);
+                    // And the export knows it is not caught up.
+                    let batch = export::read_after(&mut setup, start, 1_000).expect("read");
+                    assert!(batch.samples.is_empty() && !batch.more && batch.held_back);
                     Ok(position)
                 })
                 .expect("commit");

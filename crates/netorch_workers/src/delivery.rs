@@ -103,18 +103,22 @@ pub(crate) enum Sent {
 }
 
 fn post(agent: &ureq::Agent, url: &str, body: &[u8], headers: &[(&str, String)]) -> Sent {
-    post_as(agent, url, "application/json", body, headers)
+    // No answer, 408 (the receiver timed the request out), 429 and 5xx are worth another try;
+    // any other answer would be the same again.
+    let refused = |status| !matches!(status, 408 | 429 | 500..=599);
+    post_as(agent, url, "application/json", body, headers, refused)
 }
 
-/// POSTs `body` of `content_type` with `headers`, and sorts the answer: 2xx went through;
-/// no answer, 408, 429 and 5xx are worth another try; anything else is refused for good.
-/// Shared by the alert receivers and the telemetry export.
+/// POSTs `body` of `content_type` with `headers`, and sorts the answer: 2xx went through; a
+/// status `refused` says is refused for good; no answer or any other status is worth another
+/// try. Shared by the alert receivers and the telemetry export, which draw the line apart.
 pub(crate) fn post_as(
     agent: &ureq::Agent,
     url: &str,
     content_type: &str,
     body: &[u8],
     headers: &[(&str, String)],
+    refused: fn(u16) -> bool,
 ) -> Sent {
     let mut request = agent.post(url).header("Content-Type", content_type);
     for (name, value) in headers {
@@ -131,9 +135,7 @@ pub(crate) fn post_as(
                 .map(TimeDelta::seconds);
             match status {
                 200..=299 => Sent::Ok,
-                429 | 500..=599 => Sent::Again(format!("HTTP {status}"), retry_after),
-                // 408: the receiver timed the request out; another may go through.
-                408 => Sent::Again(format!("HTTP {status}"), retry_after),
+                _ if !refused(status) => Sent::Again(format!("HTTP {status}"), retry_after),
                 _ => {
                     let mut response = response;
                     let text: String = response

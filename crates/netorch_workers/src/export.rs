@@ -11,19 +11,21 @@
 //!   was lost is sent again, and receivers drop a sample they hold already);
 //! - one worker sends to a target at a time; when it dies, its lease ([`LEASE`]) runs out and
 //!   another worker's next pass takes over where the cursor is;
-//! - a target that does not answer, or answers 408, 429 or 5xx, is tried again after a backoff
-//!   (the loop's); the backlog waits in the database and is bounded by the raw retention
-//!   (samples expired before they were sent are not sent);
-//! - a target that refuses a request with another 4xx would refuse it again: its samples are
-//!   counted `rejected`, logged, and the export goes on.
+//! - a target that does not answer, or answers anything but 2xx, 400 or 422 (a redirect, 401
+//!   while credentials rotate, 404, 429, 5xx), is tried again after a backoff (the loop's); the
+//!   backlog waits in the database and is bounded by the raw retention (samples expired before
+//!   they were sent are not sent);
+//! - 400 and 422 are the target's verdict on the samples and would come again: they are counted
+//!   `rejected`, logged, and the export goes on.
 //!
-//! Within a request a series' samples are in time order. Across requests they are in commit
-//! order, which is time order for the telemetry workers and for live collectors; a backfill (a
-//! collector catching up) arrives after newer samples of its series, which VictoriaMetrics,
-//! Mimir and Thanos take and Prometheus takes only with an out-of-order window (docs/CLUSTER.md).
+//! A batch is in time order, so a series' points are in time order across its requests.
+//! Batches follow the order of the transactions that stored them, which is time order for the
+//! telemetry workers and for live collectors; a backfill (a collector catching up) arrives after
+//! newer samples of its series, which VictoriaMetrics takes and Prometheus, Mimir and Thanos
+//! take only with an out-of-order window (docs/CLUSTER.md).
 
 use crate::WorkerError;
-use crate::delivery::{Sent, agent, post_as};
+use crate::delivery::{Sent, post_as};
 use netorch_domain::ingest::METRIC_PREFIX;
 use netorch_domain::{MetricKind, TelemetrySample, Timestamp};
 use netorch_remote_write::WriteRequestWriter;
@@ -37,8 +39,8 @@ use std::time::{Duration, Instant};
 /// takes over at most this long (and one pass interval) after the holder died.
 pub const LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(15);
 
-/// Stored samples read from the database at a time (on PostgreSQL, whole transactions: one
-/// larger than this is read alone).
+/// Stored samples read from the database at a time (on PostgreSQL, up to the end of the
+/// transaction holding the last of them).
 pub const READ_SAMPLES: usize = 50_000;
 
 /// Stored samples per remote-write request: 9,000 points, about 200 KB compressed. Prometheus
@@ -140,6 +142,8 @@ pub struct ExportPass {
     pub rejected: u64,
     /// Why the last send failed, when one did: the pass stopped there.
     pub error: Option<String>,
+    /// How long the target asked to be left alone (`Retry-After`), when it did.
+    pub retry_after: Option<Duration>,
     /// True when it stopped at its time budget with more to send.
     pub more: bool,
     /// How far behind the export is after the pass.
@@ -167,7 +171,14 @@ impl Exporter {
         Exporter {
             target,
             worker: worker.into(),
-            agent: agent(TIMEOUT),
+            // No redirects: a redirected POST loses its body or its credentials; the 3xx is a
+            // failure that names the new address in the log instead.
+            agent: ureq::Agent::config_builder()
+                .timeout_global(Some(TIMEOUT))
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .build()
+                .into(),
             node_names: HashMap::new(),
         }
     }
@@ -177,9 +188,11 @@ impl Exporter {
         &self.target
     }
 
-    /// One pass at `now`: claims the target (or finds another worker holds it), then sends
+    /// One pass from `now`: claims the target (or finds another worker holds it), then sends
     /// what is stored past its cursor, a batch at a time, until nothing is left, a send fails,
-    /// or `budget` is spent. The cursor moves after each batch the target took.
+    /// or `budget` is spent. The cursor moves after each batch the target took; the lease is
+    /// renewed after every request, at `now` plus the time the pass has taken (so a long pass
+    /// keeps its target while it makes progress).
     pub fn pass(
         &mut self,
         db: &Database,
@@ -187,6 +200,7 @@ impl Exporter {
         budget: Duration,
     ) -> Result<ExportPass, WorkerError> {
         let began = Instant::now();
+        let at = || now + chrono::TimeDelta::from_std(began.elapsed()).unwrap_or_default();
         let url = self.target.url.clone();
         let mut conn = db.get()?;
         let cursor = export::claim(&mut conn, &url, &self.worker, now, LEASE)?;
@@ -200,19 +214,27 @@ impl Exporter {
         }
         let mut position = cursor.position;
         loop {
+            let read_at = at();
             let read_began = Instant::now();
             let batch = export::read_after(&mut conn, position, READ_SAMPLES)?;
-            let caught_up_at = (!batch.more).then_some(now);
+            // Caught up only when nothing is left, not even behind a running transaction:
+            // everything committed before the read was sent once this batch is.
+            let caught_up_at = (!batch.more && !batch.held_back).then_some(read_at);
             let mut sent = 0;
+            let mut rejected = 0;
             if !batch.samples.is_empty() {
-                let authorization =
-                    match self.target.credentials.as_ref().map(|c| c.authorization()) {
-                        Some(Err(e)) => {
-                            return self.failed(&mut conn, pass, batch.samples.len(), e, now);
-                        }
-                        Some(Ok(value)) => Some(value),
-                        None => None,
-                    };
+                let authorization = match self
+                    .target
+                    .credentials
+                    .as_ref()
+                    .map(|c| c.authorization())
+                {
+                    Some(Err(e)) => {
+                        return self.failed(&mut conn, pass, batch.samples.len(), e, None, at());
+                    }
+                    Some(Ok(value)) => Some(value),
+                    None => None,
+                };
                 let names = self.names(&mut conn, &batch.samples)?;
                 pass.reading += read_began.elapsed();
                 for chunk in batch.samples.chunks(REQUEST_SAMPLES) {
@@ -227,25 +249,31 @@ impl Exporter {
                                 "export to {url}: {} samples refused for good, skipped: {e}",
                                 chunk.len()
                             );
-                            pass.rejected += chunk.len() as u64;
+                            rejected += chunk.len() as u64;
                         }
-                        Sent::Again(e, _) => {
+                        Sent::Again(e, retry_after) => {
                             pass.sent += sent;
-                            return self.failed(&mut conn, pass, batch.samples.len(), e, now);
+                            pass.rejected += rejected;
+                            let unsent = batch.samples.len() - (sent + rejected) as usize;
+                            return self.failed(&mut conn, pass, unsent, e, retry_after, at());
                         }
                     }
                     pass.sending += send_began.elapsed();
-                    // Still ours? (Another worker may have taken over a stalled holder.)
+                    // Still ours? (Another worker may have taken over a stalled holder.) The
+                    // claim renews the lease.
+                    let now = at();
                     if !export::claim(&mut conn, &url, &self.worker, now, LEASE)?
                         .held_by(&self.worker, now)
                     {
                         pass.sent += sent;
+                        pass.rejected += rejected;
                         pass.held = false;
                         return Ok(pass);
                     }
                 }
             }
             pass.sent += sent;
+            pass.rejected += rejected;
             let moved = export::advance(
                 &mut conn,
                 &url,
@@ -255,7 +283,7 @@ impl Exporter {
                     samples: i64::try_from(sent).unwrap_or(i64::MAX),
                     caught_up_at,
                 },
-                now,
+                at(),
                 LEASE,
             )?;
             if !moved {
@@ -263,31 +291,34 @@ impl Exporter {
                 return Ok(pass);
             }
             position = batch.position;
-            if let Some(at) = caught_up_at {
-                pass.lag = (now - at).max(chrono::TimeDelta::zero());
+            if !batch.more {
+                pass.lag = export::cursor(&mut conn, &url)?.map_or(pass.lag, |c| c.lag(at()));
                 return Ok(pass);
             }
             if began.elapsed() >= budget {
                 pass.more = true;
-                pass.lag = export::cursor(&mut conn, &url)?.map_or(pass.lag, |c| c.lag(now));
+                pass.lag = export::cursor(&mut conn, &url)?.map_or(pass.lag, |c| c.lag(at()));
                 return Ok(pass);
             }
         }
     }
 
-    /// Records a failed send of a batch of `samples` and ends the pass with it.
+    /// Records a failed send (`samples` of the batch not sent) and ends the pass with it.
     fn failed(
         &self,
         conn: &mut netorch_storage::DbConnection,
         mut pass: ExportPass,
         samples: usize,
         error: String,
+        retry_after: Option<chrono::TimeDelta>,
         now: Timestamp,
     ) -> Result<ExportPass, WorkerError> {
         pass.held =
             export::record_failure(conn, &self.target.url, &self.worker, &error, now, LEASE)?;
         pass.failed += samples as u64;
         pass.error = Some(error);
+        pass.retry_after = retry_after.and_then(|d| d.to_std().ok());
+        pass.lag = export::cursor(conn, &self.target.url)?.map_or(pass.lag, |c| c.lag(now));
         Ok(pass)
     }
 
@@ -303,12 +334,18 @@ impl Exporter {
         if let Some(value) = authorization {
             headers.push(("Authorization", value.to_owned()));
         }
+        // 400 and 422 are the receiver's verdict on the samples themselves (malformed for it,
+        // out of order for Prometheus without an out-of-order window): the same request would
+        // get the same answer. Any other answer (a redirect, 401 or 403 while credentials are
+        // rotated, 404 for a mistyped path, 413, 429, 5xx) is the setup's, not the samples':
+        // tried again until it is fixed, the backlog waiting in the database.
         post_as(
             &self.agent,
             &self.target.url,
             "application/x-protobuf",
             body,
             &headers,
+            |status| matches!(status, 400 | 422),
         )
     }
 
@@ -357,13 +394,28 @@ impl Exporter {
 }
 
 /// The body of the remote-write request of `samples`: three series per node, each series'
-/// samples in time order, labels sorted by name as the specification requires; snappy-compressed.
+/// samples in time order (one a millisecond), labels sorted by name as the specification
+/// requires; snappy-compressed.
 pub fn request_body(samples: &[TelemetrySample], names: &Names) -> Vec<u8> {
     let metrics = MetricKind::ALL.map(|kind| format!("{METRIC_PREFIX}{}", kind.as_str()));
     let mut order: Vec<usize> = (0..samples.len()).collect();
     order.sort_unstable_by_key(|&i| (samples[i].node_id, samples[i].timestamp));
     let mut writer = WriteRequestWriter::new();
+    let mut kept = Vec::new();
     for group in order.chunk_by(|&a, &b| samples[a].node_id == samples[b].node_id) {
+        // Remote write carries milliseconds, netorch microseconds: of a node's samples less
+        // than a millisecond apart the first is sent (a second point at the same millisecond
+        // would be refused by Prometheus, and dropped by VictoriaMetrics' deduplication).
+        kept.clear();
+        let mut last = None;
+        for &i in group {
+            let millis = samples[i].timestamp.timestamp_millis();
+            if last != Some(millis) {
+                kept.push(i);
+                last = Some(millis);
+            }
+        }
+        let group = kept.as_slice();
         let first = &samples[group[0]];
         let (node, deployment) = (first.node_id.get(), first.deployment_id.get());
         let (node_id, deployment_id) = (node.to_string(), deployment.to_string());
@@ -438,15 +490,19 @@ pub(crate) async fn run_loop(
         }
         let (db_for_pass, exporter_for_pass) = (db.clone(), Arc::clone(&exporter));
         let outcome = tokio::task::spawn_blocking(move || {
+            // A pass that panicked left nothing half-done that matters (the cursor is in the
+            // database): carry on with the exporter.
             let mut exporter = exporter_for_pass
                 .lock()
-                .map_err(|_| WorkerError::Task("an export pass panicked".into()))?;
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             exporter.pass(&db_for_pass, chrono::Utc::now(), PASS_BUDGET)
         })
         .await
         .unwrap_or_else(|e| Err(WorkerError::Task(e.to_string())));
+        let mut asked = None;
         let error = match outcome {
             Ok(pass) => {
+                asked = pass.retry_after;
                 let export = metrics.export();
                 export.lag(&url, pass.lag.as_seconds_f64());
                 export.samples(&url, ExportOutcome::Sent, pass.sent);
@@ -460,8 +516,10 @@ pub(crate) async fn run_loop(
         match error {
             Some(error) => {
                 failures = failures.saturating_add(1);
+                // The target's Retry-After, if longer, within the cap that keeps the lease.
                 wait = Duration::from_millis(500)
                     .saturating_mul(1 << (failures - 1).min(5))
+                    .max(asked.unwrap_or_default())
                     .min(MAX_BACKOFF);
                 // The first failure and then every tenth: a target down for an hour is not
                 // thousands of lines.
@@ -478,9 +536,11 @@ pub(crate) async fn run_loop(
             None => {}
         }
     }
-    let released = tokio::task::spawn_blocking(move || match exporter.lock() {
-        Ok(exporter) => exporter.release(&db),
-        Err(_) => Ok(()),
+    let released = tokio::task::spawn_blocking(move || {
+        exporter
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .release(&db)
     })
     .await;
     if let Ok(Err(e)) = released {
@@ -580,6 +640,14 @@ mod tests {
             ]
         );
         assert_eq!(request.timeseries[1].samples[0].value, 9.5);
+
+        // Two samples of a node within one millisecond: the first is sent.
+        let mut close = sample(1, 20, 13.0);
+        close.timestamp += chrono::TimeDelta::microseconds(400);
+        let samples = [sample(1, 20, 14.0), close];
+        let request = netorch_remote_write::decode_v1(&request_body(&samples, &names))
+            .expect("a remote write 1.0 body");
+        assert_eq!(request.timeseries[0].samples.len(), 1);
     }
 
     #[test]

@@ -18,7 +18,10 @@ use netorch_testkit::{TestDatabase, backend_tests};
 use netorch_workers::export::{ExportPass, ExportTarget, Exporter, LEASE};
 use netorch_workers::{lifecycle_tick, telemetry_tick};
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 const SLOT: TimeDelta = TimeDelta::seconds(5);
@@ -304,4 +307,119 @@ fn every_stored_sample_reaches_victoria_metrics_across_its_outage(t: &TestDataba
     }
 }
 
-backend_tests!(every_stored_sample_reaches_victoria_metrics_across_its_outage);
+/// A target answering `status` to every request (HTTP/1.1, one request a connection), for the
+/// export's reading of answers: which keep the samples, which skip them.
+fn answering(status: Arc<AtomicU16>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let code = status.load(Ordering::SeqCst);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {code} Answer\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    format!("http://{addr}/api/v1/write")
+}
+
+fn answers_that_keep_the_samples_and_answers_that_skip_them(t: &TestDatabase) {
+    let db = &t.db;
+    let start = netorch_workers::slot_start(chrono::Utc::now() - TimeDelta::seconds(600), SLOT);
+    let at = |s: i64| start + TimeDelta::seconds(s);
+    deployments::create(
+        &mut db.get().expect("conn"),
+        &NewDeployment {
+            name: "answers".into(),
+            description: None,
+            target_node_count: 3,
+            rollout: Default::default(),
+            telemetry: Default::default(),
+            alert_rules: Default::default(),
+        },
+        None,
+        start,
+    )
+    .expect("create");
+    let hardware = SimulatedHardware::new(1.0);
+    for step in 1..=15 {
+        lifecycle_tick(&mut db.get().expect("conn"), &hardware, at(2 * step)).expect("tick");
+    }
+    let status = Arc::new(AtomicU16::new(401));
+    let url = answering(Arc::clone(&status));
+    let mut exporter = Exporter::new(ExportTarget::new(&url, None).expect("target"), "w");
+    let cursor = |db: &Database| {
+        export::cursor(&mut db.get().expect("conn"), &url)
+            .expect("read")
+            .expect("cursor")
+    };
+    let written = telemetry_tick(db, &hardware, SLOT, at(35))
+        .expect("tick")
+        .written as u64;
+    assert!(written > 0);
+    let pass_at = |exporter: &mut Exporter, s| {
+        // On PostgreSQL another test's transaction may hold the horizon back a moment.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let pass = exporter
+                .pass(db, at(s), Duration::from_secs(5))
+                .expect("pass");
+            if pass.sent + pass.failed + pass.rejected > 0 || Instant::now() > deadline {
+                return pass;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+
+    // Credentials refused, a wrong path, a redirect, throttling, an outage: the setup's
+    // fault, not the samples'. Kept, and tried again.
+    for code in [401, 403, 404, 301, 413, 429, 503] {
+        status.store(code, Ordering::SeqCst);
+        let pass = pass_at(&mut exporter, 36);
+        assert_eq!(
+            (pass.sent, pass.failed, pass.rejected),
+            (0, written, 0),
+            "{code}"
+        );
+        assert_eq!(pass.error.as_deref(), Some(format!("HTTP {code}").as_str()));
+        let c = cursor(db);
+        assert_eq!((c.position, c.exported), (0, 0), "{code}: the cursor stays");
+        assert_eq!(c.last_error, Some(format!("HTTP {code}")));
+    }
+    // 400: the target's verdict on the samples, which it would give again: skipped.
+    status.store(400, Ordering::SeqCst);
+    let pass = pass_at(&mut exporter, 37);
+    assert_eq!((pass.sent, pass.failed, pass.rejected), (0, 0, written));
+    assert!(cursor(db).position > 0, "the export goes on");
+    // Taken: the next samples go, and only they.
+    status.store(204, Ordering::SeqCst);
+    let next = telemetry_tick(db, &hardware, SLOT, at(40))
+        .expect("tick")
+        .written as u64;
+    let pass = pass_at(&mut exporter, 41);
+    assert_eq!((pass.sent, pass.failed, pass.rejected), (next, 0, 0));
+    assert_eq!(cursor(db).exported, next as i64);
+    assert_eq!(cursor(db).last_error, None);
+}
+
+backend_tests!(
+    every_stored_sample_reaches_victoria_metrics_across_its_outage,
+    answers_that_keep_the_samples_and_answers_that_skip_them,
+);
