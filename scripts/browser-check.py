@@ -616,7 +616,10 @@ def roles(checks, binary, work):
         tokens[role] = re.search(r"ntk_[0-9a-f]{64}", out).group(0)
     server, base = start_server(binary, work, "keys", "--auth", "keys", "--time-scale", "10")
     try:
-        created = http("POST", f"{base}/deployments", {"name": "keyed", "target_node_count": 3},
+        # A rollout that stays in progress through the walk (about 30 s at this time scale):
+        # pause is offered only while a rollout progresses.
+        created = http("POST", f"{base}/deployments",
+                       {"name": "keyed", "target_node_count": 30, "max_in_flight": 1},
                        token=tokens["admin"])
         page = checks.page(DESKTOP)
         since = len(checks.console_errors)
