@@ -293,6 +293,26 @@ pub fn claim(
     })
 }
 
+/// Renews `worker`'s lease on `target` until `now + lease`, while it holds it (one statement:
+/// what an exporter does after every request); false when it does not hold it any more.
+pub fn renew(
+    conn: &mut DbConnection,
+    target: &str,
+    worker: &str,
+    now: Timestamp,
+    lease: chrono::TimeDelta,
+) -> Result<bool> {
+    let changed = diesel::update(
+        export_cursors::table
+            .filter(export_cursors::target.eq(target))
+            .filter(export_cursors::holder.eq(worker))
+            .filter(export_cursors::lease_until.ge(to_micros(now))),
+    )
+    .set(export_cursors::lease_until.eq(to_micros(now + lease)))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
 /// The cursor of `target`, if it was ever exported to.
 pub fn cursor(conn: &mut DbConnection, target: &str) -> Result<Option<ExportCursor>> {
     export_cursors::table

@@ -174,6 +174,8 @@ fn the_lease_lets_one_worker_move_the_cursor(db: &TestDatabase) {
     assert_eq!((first.position, first.exported), (0, 0));
     assert_eq!(first.lag(at(4)), TimeDelta::seconds(4), "never caught up");
 
+    assert!(export::renew(&mut conn, target, "w1", at(0), lease).expect("renew"));
+    assert!(!export::renew(&mut conn, target, "w2", at(0), lease).expect("renew"));
     let other = export::claim(&mut conn, target, "w2", at(1), lease).expect("claim");
     assert!(!other.held_by("w2", at(1)) && other.held_by("w1", at(1)));
     assert!(!export::advance(&mut conn, target, "w2", sent(99, 5, None), at(1), lease).expect("a"));

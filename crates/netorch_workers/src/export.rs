@@ -259,12 +259,8 @@ impl Exporter {
                         }
                     }
                     pass.sending += send_began.elapsed();
-                    // Still ours? (Another worker may have taken over a stalled holder.) The
-                    // claim renews the lease.
-                    let now = at();
-                    if !export::claim(&mut conn, &url, &self.worker, now, LEASE)?
-                        .held_by(&self.worker, now)
-                    {
+                    // Still ours? (Another worker may have taken over a stalled holder.)
+                    if !export::renew(&mut conn, &url, &self.worker, at(), LEASE)? {
                         pass.sent += sent;
                         pass.rejected += rejected;
                         pass.held = false;
