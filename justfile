@@ -41,6 +41,11 @@ bench-ticks:
     NETORCH_TEST_POSTGRES_URL={{postgres_url}} cargo bench -p netorch_workers --bench ticks
 
 # The telemetry export keeping up with 100,000 nodes on PostgreSQL (needs victoria-metrics).
+# 1,000 nodes through a `command` provisioner profile (issue 31): runs a second, the worker's cost a
+# run, the lifecycle ticks while runs are in flight; SQLite and PostgreSQL.
+bench-provisioners:
+    NETORCH_TEST_POSTGRES_URL={{postgres_url}} cargo bench -p netorch_workers --bench provisioners
+
 bench-export:
     NETORCH_TEST_POSTGRES_URL={{postgres_url}} cargo bench -p netorch_workers --bench export
 

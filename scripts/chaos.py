@@ -180,13 +180,18 @@ def main():
     logs = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"netorch-chaos-{os.getpid()}")
     os.makedirs(logs, exist_ok=True)
 
+    # An external provisioner (a `command` profile, docs/PROVISIONERS.md) every server and
+    # worker is given: a third of the deployments run its program per node phase, so workers are
+    # killed mid-run and others take the runs over after their lease.
+    profiles = write_provisioner(logs)
     server_log = os.path.join(logs, "server.log")
     server = start([os.path.join(args.bin_dir, "netorch-server"), "--bind", "127.0.0.1:0",
                     "--workers", "none", "--database-url", args.database_url,
-                    "--shutdown-grace", "0.2", "--max-nodes-per-deployment", "400"], server_log)
+                    "--shutdown-grace", "0.2", "--max-nodes-per-deployment", "400",
+                    "--provisioners", profiles], server_log)
     base = server_address(server_log, server)
     worker_command = [os.path.join(args.bin_dir, "netorch-worker"), "--database-url",
-                      args.database_url, "--time-scale", "20"]
+                      args.database_url, "--time-scale", "20", "--provisioners", profiles]
     workers = {}
     for name in ("chaos-a", "chaos-b"):
         workers[name] = start(worker_command + ["--name", name],
@@ -210,12 +215,14 @@ def main():
     def create():
         # Quick alert rules, so that the degraded nodes' alerts fire (and some resolve, as
         # nodes are deleted with their deployment) within the run.
-        status, body = call(base, "POST", "/deployments",
-                            {"name": f"chaos-{rng.randrange(1 << 20)}",
-                             "target_node_count": rng.randrange(20, 300),
-                             "alert_rules": {"bottleneck": {
-                                 "window_seconds": 30, "for_seconds": 2,
-                                 "resolve_after_seconds": 2}}})
+        new = {"name": f"chaos-{rng.randrange(1 << 20)}",
+               "target_node_count": rng.randrange(20, 300),
+               "alert_rules": {"bottleneck": {
+                   "window_seconds": 30, "for_seconds": 2, "resolve_after_seconds": 2}}}
+        if rng.random() < 1 / 3:
+            new.update(provisioner="chaos-cmd", parameters={"run": "chaos"},
+                       max_in_flight=rng.randrange(5, 40))
+        status, body = call(base, "POST", "/deployments", new)
         if status != 201:
             fail(f"create answered {status}: {body}")
             return
@@ -349,6 +356,13 @@ def main():
                 fail(f"a searched listing answered {status}: {page}")
             elif any(d["status"] != wanted or "chaos" not in d["name"].lower() for d in page):
                 fail(f"a listing of {wanted} deployments named chaos held others: {page}")
+            with LOCK:
+                some = local.choice(list(live)) if live else None
+                node = local.choice(live[some]) if some is not None and live[some] else None
+            if node is not None:
+                status, runs = call(base, "GET", f"/deployments/{some}/nodes/{node}/runs")
+                if status not in (200, 404):
+                    fail(f"a node's runs answered {status}: {runs}")
             counts["reads"] += 1
             time.sleep(0.1)
 
@@ -441,6 +455,7 @@ def main():
             fail(f"worker {name} exited {process.returncode}")
 
     check(Database(args.database_url), live, deleted, accepted)
+    check_runs(Database(args.database_url), logs)
     check_alerts(Database(args.database_url), settled, counts)
     check_deliveries(Database(args.database_url), hook, counts)
     hook.server.shutdown()
@@ -449,6 +464,62 @@ def main():
         print(f"chaos: {len(FAILURES)} failures (seed {seed}, logs in {logs})", file=sys.stderr)
         sys.exit(1)
     print("chaos: every invariant holds", flush=True)
+
+
+PROVISIONER_SCRIPT = r"""#!/bin/sh
+# The chaos check's provisioner (the command protocol): a short pause, an address at provision.
+input=$(cat)
+id=$(printf '%s' "$input" | sed -n 's/.*"node":{[^}]*"id":\([0-9]*\).*/\1/p')
+echo "$$" >> "$(dirname "$0")/pids"
+sleep "0.$((id % 5))"
+if [ "$1" = provision ]; then
+  echo "{\"address\": \"100.100.$((id / 250)).$((id % 250 + 1))\"}"
+fi
+"""
+
+
+def write_provisioner(logs):
+    script = os.path.join(logs, "provision.sh")
+    with open(script, "w") as f:
+        f.write(PROVISIONER_SCRIPT)
+    os.chmod(script, 0o755)
+    profiles = os.path.join(logs, "provisioners.toml")
+    with open(profiles, "w") as f:
+        f.write(f'[profiles.chaos-cmd]\nkind = "command"\ncommand = ["{script}"]\n')
+    return profiles
+
+
+def check_runs(db, logs):
+    """The runs of the external provisioner: each node phase's run finished (none left
+    unfinished once nothing moves), each RUNNING node of the profile at the address its
+    provision run reported, and no program left running once every worker stopped."""
+    open_runs = db.rows("SELECT count(*) FROM provisioner_runs WHERE outcome IS NULL")
+    if int(open_runs[0][0]) != 0:
+        fail(f"{open_runs[0][0]} provisioner runs never finished")
+    wrong = db.rows("SELECT n.id, n.ip_address FROM nodes n JOIN deployments d "
+                    "ON d.id = n.deployment_id WHERE d.provisioner = 'chaos-cmd' "
+                    "AND n.state = 'RUNNING' AND (n.ip_address IS NULL OR n.ip_address NOT LIKE '100.100.%')")
+    if wrong:
+        fail(f"{len(wrong)} nodes of the command profile without its address, e.g. {wrong[:3]}")
+    runs = db.rows("SELECT count(*), coalesce(sum(starts), 0), coalesce(max(starts), 0) "
+                   "FROM provisioner_runs")
+    left = []
+    pids = os.path.join(logs, "pids")
+    if os.path.exists(pids):
+        for line in open(pids):
+            pid = line.strip()
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    mine = b"provision.sh" in f.read()
+                with open(f"/proc/{pid}/stat") as f:
+                    if mine and f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                        left.append(pid)
+            except OSError:
+                pass
+    if left:
+        fail(f"{len(left)} provisioner programs still running, e.g. {left[:3]}")
+    print(f"chaos: {runs[0][0]} provisioner runs, {runs[0][1]} program starts "
+          f"(at most {runs[0][2]} for one run)", flush=True)
 
 
 def check(db, live, deleted, accepted):
@@ -546,7 +617,12 @@ class WebhookSink:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                length = int(self.headers.get("Content-Length", 0))
+                body = self.rfile.read(length)
+                if len(body) < length:
+                    # The sending worker was killed mid-request: nothing was delivered (its
+                    # notification is sent again once its lease ends).
+                    return
                 stamp = self.headers.get("X-Netorch-Timestamp", "")
                 want = "v1=" + hmac.new(WebhookSink.SECRET.encode(), stamp.encode() + b"." + body,
                                         hashlib.sha256).hexdigest()

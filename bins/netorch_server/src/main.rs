@@ -295,7 +295,8 @@ async fn run() -> anyhow::Result<()> {
         )
         .with_future_sample_tolerance(std::time::Duration::from_secs_f64(
             cli.sample_future_tolerance_secs,
-        ));
+        ))
+        .with_provisioner_profiles(&worker_options.provisioners.names());
     let failures = FailureBudget::per_second(cli.auth_failure_rate)
         .context("the failure rate must be above 0")?;
     api = api.with_auth_failure_limit(failures);

@@ -57,6 +57,7 @@ fn a_workers_metrics_count_the_rollout_it_works_through() {
         rollout: Default::default(),
         telemetry: Default::default(),
         alert_rules: Default::default(),
+        provisioning: Default::default(),
     };
     deployments::create(
         &mut db.get().expect("connection"),

@@ -79,6 +79,7 @@ fn main() {
         rollout: Default::default(),
         telemetry: Default::default(),
         alert_rules: Default::default(),
+        provisioning: Default::default(),
     };
     let d = deployments::create(&mut db.get().expect("connection"), &new, None, t0())
         .expect("create")

@@ -38,6 +38,7 @@ mod http;
 mod keys;
 mod nodes;
 pub mod presence;
+mod runs;
 mod series;
 pub mod server;
 mod service;
@@ -154,6 +155,9 @@ pub struct ApiState {
     /// Where people reach the dashboard, for alerts' `generator_url` (see
     /// [`ApiState::with_external_url`]).
     external_url: std::sync::Arc<str>,
+    /// The provisioner profiles a deployment may name (see
+    /// [`ApiState::with_provisioner_profiles`]).
+    provisioner_profiles: std::sync::Arc<[String]>,
 }
 
 impl ApiState {
@@ -201,6 +205,9 @@ impl ApiState {
             future_sample_tolerance: DEFAULT_FUTURE_SAMPLE_TOLERANCE,
             auth_failures: std::sync::Arc::new(limits::FailureBudget::default()),
             external_url: std::sync::Arc::from(""),
+            provisioner_profiles: std::sync::Arc::from(vec![
+                netorch_domain::provisioning::BUILTIN_PROFILE.to_owned(),
+            ]),
         }
     }
 
@@ -415,6 +422,24 @@ impl ApiState {
         self.max_body_bytes
     }
 
+    /// The provisioner profiles a deployment may name here.
+    pub fn provisioner_profiles(&self) -> &[String] {
+        &self.provisioner_profiles
+    }
+
+    /// The same state taking deployments that name one of `profiles` (the built-in
+    /// `simulator` is always among them): the names of the fleet's `--provisioners` file.
+    pub fn with_provisioner_profiles(mut self, profiles: &[String]) -> Self {
+        let mut names = vec![netorch_domain::provisioning::BUILTIN_PROFILE.to_owned()];
+        for name in profiles {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+        self.provisioner_profiles = names.into();
+        self
+    }
+
     /// The largest `target_node_count` this server accepts.
     pub fn max_nodes_per_deployment(&self) -> u32 {
         self.max_nodes_per_deployment
@@ -526,10 +551,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Every resource of the API: what it serves, who may call it, its part of the document. In
 /// the order the router tries their paths (actix tries a request's path against each in
 /// turn): the hot ones first.
-const RESOURCES: [http::operation::Resource; 14] = [
+const RESOURCES: [http::operation::Resource; 15] = [
     deployments::RESOURCE,
     fleet::RESOURCE,
     nodes::RESOURCE,
+    runs::RESOURCE,
     telemetry::RESOURCE,
     collectors::RESOURCE,
     series::RESOURCE,

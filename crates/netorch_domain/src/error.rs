@@ -26,6 +26,14 @@ pub enum DomainError {
     /// A string that names no worker kind.
     #[error("unknown worker kind {0:?}")]
     UnknownWorkerKind(String),
+    /// A string that names no provisioner phase or run outcome.
+    #[error("unknown {field} {value:?}")]
+    UnknownValue {
+        /// What it was meant to name.
+        field: &'static str,
+        /// What it said.
+        value: String,
+    },
     /// A string that names no telemetry origin.
     #[error("unknown telemetry origin {0:?}")]
     UnknownTelemetryOrigin(String),

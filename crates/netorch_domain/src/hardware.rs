@@ -31,15 +31,22 @@ pub enum PhaseStatus {
     InProgress,
     /// Finished well: the node moves on.
     Succeeded,
+    /// Finished well, and the node is now at this address: a provisioner that learns the
+    /// address only when provisioning ends (a program's result) says so this way.
+    SucceededAt(String),
     /// Finished badly: the node goes to `FAILED` with this reason.
     Failed(String),
+    /// Stopped at the phase's deadline (`phase_timeout_seconds`): the node fails as timed out,
+    /// as when the lifecycle finds the phase still in progress past it.
+    TimedOut,
 }
 
 /// Takes nodes through provisioning and configuration.
 pub trait Provisioner: Send + Sync {
-    /// The IP address a node gets when its provisioning starts, or why it cannot get one (the
+    /// The IP address a node gets when its provisioning starts, `None` when it learns it only
+    /// when provisioning ends ([`PhaseStatus::SucceededAt`]), or why it cannot get one (the
     /// node then fails). Must be unique across every node the database holds.
-    fn assign_address(&self, node: &Node) -> Result<String, String>;
+    fn assign_address(&self, node: &Node) -> Result<Option<String>, String>;
 
     /// How the node's current `phase` stands at `now`; the phase began at
     /// `node.state_changed_at`.

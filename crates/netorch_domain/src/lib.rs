@@ -15,6 +15,7 @@ mod ids;
 pub mod ingest;
 mod listing;
 mod model;
+pub mod provisioning;
 mod rollout;
 mod state;
 mod telemetry;
@@ -36,6 +37,7 @@ pub use model::{
     Deployment, DeploymentChanges, EVENT_TEXT_MAX_CHARS, Event, NewDeployment, Node, NodeRef,
     NodeStateCounts, TelemetryOrigin, WorkerHeartbeat, WorkerKind, excerpt, hostname, node_name,
 };
+pub use provisioning::{ProvisionerRun, Provisioning, RunOutcome};
 pub use rollout::{
     DeploymentStatus, MIN_FAILURE_SAMPLE, Progress, RETRY_BACKOFF_BASE, RETRY_BACKOFF_MAX,
     RolloutPolicy,

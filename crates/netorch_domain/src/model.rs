@@ -24,6 +24,8 @@ pub struct Deployment {
     pub telemetry: TelemetryOrigin,
     /// What makes it alert.
     pub alert_rules: AlertRules,
+    /// Which provisioner drives its nodes, with its parameters (chosen at creation).
+    pub provisioning: crate::Provisioning,
     /// Since when its rollout is paused (by an operator or by `max_failure_percent`); `None`
     /// while it runs.
     pub paused_at: Option<Timestamp>,
@@ -48,6 +50,8 @@ pub struct NewDeployment {
     pub telemetry: TelemetryOrigin,
     /// What makes it alert (the default: bottlenecks).
     pub alert_rules: AlertRules,
+    /// Which provisioner drives its nodes (the default: the workers' built-in `simulator`).
+    pub provisioning: crate::Provisioning,
 }
 
 impl NewDeployment {
@@ -61,6 +65,7 @@ impl NewDeployment {
             rollout: RolloutPolicy::default(),
             telemetry: TelemetryOrigin::default(),
             alert_rules: AlertRules::default(),
+            provisioning: crate::Provisioning::default(),
         }
     }
 }
@@ -400,6 +405,7 @@ mod tests {
             rollout: RolloutPolicy::default(),
             telemetry: TelemetryOrigin::Simulated,
             alert_rules: AlertRules::default(),
+            provisioning: crate::Provisioning::default(),
             paused_at: None,
             created_at: chrono::DateTime::from_timestamp(0, 0).expect("valid"),
             updated_at: chrono::DateTime::from_timestamp(0, 0).expect("valid"),

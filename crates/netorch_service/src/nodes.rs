@@ -68,3 +68,17 @@ impl NodeMatch {
         })
     }
 }
+
+/// How many of a node's provisioner runs are shown: all those kept.
+pub const RUNS_SHOWN: i64 = netorch_domain::provisioning::RUNS_KEPT_PER_NODE;
+
+/// A node's provisioner runs (its external provisioner's programs, one per phase it went
+/// through), newest first: the last [`RUNS_SHOWN`].
+pub fn runs(
+    conn: &mut DbConnection,
+    deployment: DeploymentId,
+    node: &NodeRef,
+) -> Result<Vec<netorch_domain::ProvisionerRun>, ServiceError> {
+    let id = nodes::resolve(conn, deployment, node)?;
+    Ok(netorch_storage::runs::for_node(conn, id, RUNS_SHOWN)?)
+}

@@ -182,9 +182,9 @@ impl Default for SimulatedHardware {
 }
 
 impl Provisioner for SimulatedHardware {
-    fn assign_address(&self, node: &Node) -> Result<String, String> {
+    fn assign_address(&self, node: &Node) -> Result<Option<String>, String> {
         ip_address(node.id)
-            .map(|ip| ip.to_string())
+            .map(|ip| Some(ip.to_string()))
             .ok_or_else(|| format!("no simulated address left for node id {}", node.id))
     }
 

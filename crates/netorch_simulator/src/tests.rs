@@ -273,7 +273,7 @@ fn addresses_are_valid_distinct_and_bounded() {
     let hw = SimulatedHardware::default();
     assert_eq!(
         hw.assign_address(&node(3, 1, 0, at(0))),
-        Ok("10.0.0.3".into())
+        Ok(Some("10.0.0.3".into()))
     );
     assert!(hw.assign_address(&node(20_000_000, 1, 0, at(0))).is_err());
 }

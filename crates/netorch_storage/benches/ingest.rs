@@ -54,6 +54,7 @@ fn run(label: &str, test_db: &TestDatabase) {
         rollout: Default::default(),
         telemetry: Default::default(),
         alert_rules: Default::default(),
+        provisioning: Default::default(),
     };
     deployments::create(&mut conn, &new, None, epoch()).expect("create");
     // As a telemetry worker would have: PostgreSQL's time partitions for now and ahead.

@@ -46,6 +46,7 @@ fn product(nodes: i64) -> Vec<f64> {
         rollout: Default::default(),
         telemetry: Default::default(),
         alert_rules: Default::default(),
+        provisioning: Default::default(),
     };
     let deployment = deployments::create(&mut conn, &new, None, epoch()).expect("create");
     let ids: Vec<NodeId> = nodes::list(&mut conn, deployment.id, &NodeFilter::default())

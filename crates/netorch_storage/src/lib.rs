@@ -100,6 +100,7 @@ pub mod nodes;
 pub mod partitions;
 pub mod retention;
 pub mod rollups;
+pub mod runs;
 pub mod telemetry;
 
 /// The time library of the timestamps the repository functions take (as in `netorch_domain`).

@@ -46,6 +46,10 @@ diesel::table! {
         telemetry_origin -> Text,
         /// The alert rules as JSON (`AlertRules`); `{}` is the defaults.
         alert_rules -> Text,
+        /// The provisioner profile driving its nodes (`simulator`: the workers' built-in one).
+        provisioner -> Text,
+        /// The profile's parameters, a JSON object.
+        provisioner_parameters -> Text,
     }
 }
 
@@ -524,7 +528,57 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Runs of external provisioners' programs (`runs`), one per node phase, with the lease of
+    /// the worker running it.
+    provisioner_runs (id) {
+        /// Id.
+        id -> BigInt,
+        /// The node.
+        node_id -> BigInt,
+        /// Its deployment.
+        deployment_id -> BigInt,
+        /// The profile.
+        profile -> Text,
+        /// `provision`, `configure` or `release`.
+        phase -> Text,
+        /// Microseconds: when the node entered the phase.
+        phase_started_at -> BigInt,
+        /// The node's attempt.
+        attempt -> Integer,
+        /// Times the program was started.
+        starts -> Integer,
+        /// The worker running it.
+        holder -> Text,
+        /// Microseconds: the holder's lease.
+        lease_until -> BigInt,
+        /// The host its process runs on.
+        host -> Nullable<Text>,
+        /// Its process id.
+        pid -> Nullable<BigInt>,
+        /// Its process's start time, clock ticks since boot.
+        pid_started -> Nullable<BigInt>,
+        /// Microseconds.
+        started_at -> BigInt,
+        /// Microseconds.
+        finished_at -> Nullable<BigInt>,
+        /// How it ended.
+        outcome -> Nullable<Text>,
+        /// Its exit status.
+        exit_code -> Nullable<Integer>,
+        /// What it said.
+        message -> Nullable<Text>,
+        /// The address it reported.
+        address -> Nullable<Text>,
+        /// The end of its standard output.
+        stdout -> Text,
+        /// The end of its standard error.
+        stderr -> Text,
+    }
+}
+
 diesel::joinable!(nodes -> deployments (deployment_id));
+diesel::joinable!(provisioner_runs -> nodes (node_id));
 diesel::joinable!(notifications -> alert_receivers (receiver_id));
 diesel::allow_tables_to_appear_in_same_query!(
     deployments,
@@ -534,5 +588,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     alerts,
     alert_evaluations,
     alert_receivers,
-    notifications
+    notifications,
+    provisioner_runs
 );

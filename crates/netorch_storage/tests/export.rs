@@ -22,6 +22,7 @@ fn fleet(conn: &mut DbConnection, name: &str, count: u32) -> (DeploymentId, Vec<
         rollout: Default::default(),
         telemetry: Default::default(),
         alert_rules: Default::default(),
+        provisioning: Default::default(),
     };
     let d = deployments::create(conn, &new, None, t0()).expect("create");
     let all = nodes::list(conn, d.id, &NodeFilter::default())

@@ -27,6 +27,7 @@ fn writes_racing_the_partitions_of_their_range_never_fail(t: &TestDatabase) {
         rollout: Default::default(),
         telemetry: Default::default(),
         alert_rules: Default::default(),
+        provisioning: Default::default(),
     };
     let d = deployments::create(&mut conn, &new, None, t0()).expect("create");
     let all = nodes::list(&mut conn, d.id, &NodeFilter::default())

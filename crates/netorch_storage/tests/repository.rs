@@ -27,6 +27,7 @@ fn new_deployment(name: &str, nodes: u32) -> NewDeployment {
         rollout: Default::default(),
         telemetry: Default::default(),
         alert_rules: Default::default(),
+        provisioning: Default::default(),
     }
 }
 

@@ -25,6 +25,7 @@ fn fleet(conn: &mut DbConnection, nodes: u32) -> (DeploymentId, Vec<Node>) {
         rollout: Default::default(),
         telemetry: Default::default(),
         alert_rules: Default::default(),
+        provisioning: Default::default(),
     };
     let d = deployments::create(conn, &new, None, t0()).expect("create");
     let all = nodes::list(conn, d.id, &NodeFilter::default())

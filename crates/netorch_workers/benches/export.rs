@@ -41,6 +41,7 @@ fn seed(db: &Database) -> Timestamp {
             rollout: Default::default(),
             telemetry: Default::default(),
             alert_rules: Default::default(),
+            provisioning: Default::default(),
         };
         deployments::create(&mut conn, &new, None, t0).expect("create");
     }

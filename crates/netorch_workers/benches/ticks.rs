@@ -53,6 +53,7 @@ fn run(label: &str, test_db: &TestDatabase) {
             rollout: Default::default(),
             telemetry: Default::default(),
             alert_rules: Default::default(),
+            provisioning: Default::default(),
         };
         deployments::create(&mut conn, &new, None, t0()).expect("create");
     }
@@ -93,6 +94,7 @@ fn pushes_during_rollout(label: &str, test_db: &TestDatabase, limits: TickLimits
             rollout: Default::default(),
             telemetry: Default::default(),
             alert_rules: Default::default(),
+            provisioning: Default::default(),
         },
         None,
         t0(),
@@ -109,6 +111,7 @@ fn pushes_during_rollout(label: &str, test_db: &TestDatabase, limits: TickLimits
             rollout: Default::default(),
             telemetry: Default::default(),
             alert_rules: Default::default(),
+            provisioning: Default::default(),
         };
         deployments::create(&mut conn, &new, None, t0()).expect("create");
     }

@@ -34,11 +34,11 @@ struct ShellProvisioner {
 }
 
 impl Provisioner for ShellProvisioner {
-    fn assign_address(&self, node: &Node) -> Result<String, String> {
+    fn assign_address(&self, node: &Node) -> Result<Option<String>, String> {
         // Unique per node id; a real one would ask an IPAM.
         let id = u32::try_from(node.id.get()).map_err(|_| "node id out of range".to_owned())?;
         let [_, b, c, d] = id.to_be_bytes();
-        Ok(format!("10.{b}.{c}.{d}"))
+        Ok(Some(format!("10.{b}.{c}.{d}")))
     }
 
     fn phase_status(&self, node: &Node, phase: Phase, _now: Timestamp) -> PhaseStatus {
@@ -133,6 +133,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             rollout: Default::default(),
             telemetry: Default::default(),
             alert_rules: Default::default(),
+            provisioning: Default::default(),
         },
         None,
         Utc::now(),

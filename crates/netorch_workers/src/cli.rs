@@ -239,6 +239,14 @@ pub struct WorkerArgs {
     )]
     pub export_bearer_token_files: Vec<String>,
 
+    /// The provisioner profiles file (TOML, docs/PROVISIONERS.md): the external provisioners
+    /// (programs, Ansible playbooks) deployments may name beside the built-in `simulator`.
+    /// Give the same file to every worker and server of the fleet: a server refuses a
+    /// deployment naming a profile it does not know, and a worker drives only the nodes of
+    /// profiles it has.
+    #[arg(long, env = "NETORCH_PROVISIONERS", value_name = "FILE")]
+    pub provisioners: Option<std::path::PathBuf>,
+
     /// For testing phase timeouts: the simulated hardware never finishes CONFIGURING a node
     /// whose id is a multiple of N, on its first attempt (a retry gets through); 0 hangs none.
     #[arg(long, env = "NETORCH_SIMULATE_HANG_EVERY", default_value_t = 0)]
@@ -310,6 +318,14 @@ impl WorkerArgs {
             || self.forget_workers_after_secs.is_some()
             || self.simulate_hang_every != 0
             || !self.export_remote_write_urls.is_empty()
+    }
+
+    /// The provisioner profiles of `--provisioners` (none without it).
+    pub fn profiles(&self) -> Result<crate::provisioners::Profiles, String> {
+        match &self.provisioners {
+            Some(path) => crate::provisioners::Profiles::load(path).map_err(|e| e.to_string()),
+            None => Ok(crate::provisioners::Profiles::default()),
+        }
     }
 
     /// The export targets: each URL with the credentials file of its position, if any.
@@ -388,6 +404,7 @@ impl WorkerArgs {
                 .map_or(defaults.forget_after, Duration::from_secs),
             retention: self.retention(),
             export: self.export_targets()?,
+            provisioners: self.profiles()?,
             ..defaults
         })
     }

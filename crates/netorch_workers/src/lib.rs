@@ -23,6 +23,7 @@ pub mod delivery;
 mod error;
 pub mod export;
 mod lifecycle;
+pub mod provisioners;
 #[cfg(feature = "loops")]
 mod runner;
 mod telemetry;
@@ -31,8 +32,8 @@ mod telemetry;
 pub use chrono;
 pub use error::WorkerError;
 pub use lifecycle::{
-    LIFECYCLE_BATCH, LifecycleTick, MAX_NODES_PER_TICK, TickLimits, lifecycle_tick,
-    lifecycle_tick_with, plan_removal, plan_transition,
+    LIFECYCLE_BATCH, LifecycleTick, MAX_NODES_PER_TICK, Provisioners, TickLimits, lifecycle_tick,
+    lifecycle_tick_using, lifecycle_tick_with, plan_removal, plan_transition,
 };
 #[cfg(feature = "loops")]
 pub use runner::{WorkerOptions, run, shutdown_signal};

@@ -1,15 +1,57 @@
 //! The lifecycle tick.
 
 use crate::WorkerError;
+use crate::provisioners::RunResults;
 use chrono::Duration;
+use netorch_domain::provisioning::BUILTIN_PROFILE;
 use netorch_domain::{
     DeploymentId, Node, NodeId, NodeState, NodeStateCounts, NodeTrigger, Phase, PhaseStatus,
     Provisioner, RolloutPolicy, Timestamp,
 };
-use netorch_storage::deployments;
 use netorch_storage::nodes::{self, NodeChange, Removal, TransitionPlan};
 use netorch_storage::{DbConnection, StorageError, write_transaction};
-use std::collections::HashSet;
+use netorch_storage::{deployments, runs};
+use std::collections::{HashMap, HashSet};
+
+/// The provisioners a lifecycle tick drives nodes with: the worker's built-in one (the
+/// `simulator` profile) and the external profiles whose runs it applies. Nodes of deployments
+/// naming any other profile are left to workers that have it.
+#[derive(Clone, Copy)]
+pub struct Provisioners<'a> {
+    /// The `simulator` profile's provisioner.
+    pub builtin: &'a dyn Provisioner,
+    /// The external profiles (`--provisioners`) this worker has.
+    pub external: &'a [String],
+}
+
+impl<'a> Provisioners<'a> {
+    /// The built-in provisioner alone.
+    pub fn builtin(provisioner: &'a dyn Provisioner) -> Self {
+        Provisioners {
+            builtin: provisioner,
+            external: &[],
+        }
+    }
+
+    /// Which provisioner drives the nodes of a deployment using `profile`: the built-in one,
+    /// `external` (the runs' results), or none in this worker.
+    fn pick<'b>(&self, profile: &str, external: &'b RunResults) -> Option<&'b dyn Provisioner>
+    where
+        'a: 'b,
+    {
+        if profile == BUILTIN_PROFILE {
+            Some(self.builtin)
+        } else if self.external.iter().any(|p| p == profile) {
+            Some(external)
+        } else {
+            None
+        }
+    }
+
+    fn has(&self, profile: &str) -> bool {
+        profile == BUILTIN_PROFILE || self.external.iter().any(|p| p == profile)
+    }
+}
 
 /// Most nodes one tick reads; the rest wait for the next tick (oldest state change first).
 pub const MAX_NODES_PER_TICK: i64 = 200_000;
@@ -107,7 +149,7 @@ pub fn plan_transition(
             Ok(address) => (
                 NodeTrigger::StartProvisioning,
                 NodeChange {
-                    ip_address: Some(address),
+                    ip_address: address,
                     failure_reason: None,
                     actor: None,
                 },
@@ -128,6 +170,15 @@ pub fn plan_transition(
                     NodeTrigger::ConfigurationFailed,
                 )
             };
+            let timed_out = |seconds: u32| {
+                (
+                    NodeTrigger::PhaseTimedOut,
+                    failure(format!(
+                        "{} timed out after {seconds} s",
+                        node.state.as_str().to_lowercase()
+                    )),
+                )
+            };
             match provisioner.phase_status(node, phase, now) {
                 PhaseStatus::InProgress => {
                     let seconds = policy.phase_timeout_seconds?;
@@ -138,15 +189,26 @@ pub fn plan_transition(
                         return None;
                     }
                     limit = Some(seconds);
-                    (
-                        NodeTrigger::PhaseTimedOut,
-                        failure(format!(
-                            "{} timed out after {seconds} s",
-                            node.state.as_str().to_lowercase()
-                        )),
-                    )
+                    timed_out(seconds)
+                }
+                // The provisioner stopped the phase at its deadline (an external run killed):
+                // timed out, even if the deployment's timeout has changed since.
+                PhaseStatus::TimedOut => {
+                    let seconds = policy.phase_timeout_seconds.unwrap_or_else(|| {
+                        u32::try_from((now - node.state_changed_at).num_seconds().max(0))
+                            .unwrap_or(u32::MAX)
+                    });
+                    limit = Some(seconds);
+                    timed_out(seconds)
                 }
                 PhaseStatus::Succeeded => (succeeded, NodeChange::default()),
+                PhaseStatus::SucceededAt(address) => (
+                    succeeded,
+                    NodeChange {
+                        ip_address: Some(address),
+                        ..NodeChange::default()
+                    },
+                ),
                 PhaseStatus::Failed(reason) => (failed, failure(reason)),
             }
         }
@@ -195,7 +257,8 @@ pub fn plan_removal(node: &Node, provisioner: &dyn Provisioner, now: Timestamp) 
     }
     match provisioner.phase_status(node, Phase::Decommissioning, now) {
         PhaseStatus::InProgress => None,
-        PhaseStatus::Succeeded => Some(Removal::new(node, None)),
+        PhaseStatus::Succeeded | PhaseStatus::SucceededAt(_) => Some(Removal::new(node, None)),
+        PhaseStatus::TimedOut => Some(Removal::new(node, Some("release timed out".to_owned()))),
         PhaseStatus::Failed(reason) => Some(Removal::new(node, Some(reason))),
     }
 }
@@ -244,6 +307,17 @@ pub fn lifecycle_tick_with(
     now: Timestamp,
     limits: TickLimits,
 ) -> Result<LifecycleTick, WorkerError> {
+    lifecycle_tick_using(conn, Provisioners::builtin(provisioner), now, limits)
+}
+
+/// [`lifecycle_tick_with`] driving each deployment's nodes with the provisioner of its profile
+/// among `provisioners` (nodes of a profile this worker lacks are left alone).
+pub fn lifecycle_tick_using(
+    conn: &mut DbConnection,
+    provisioners: Provisioners<'_>,
+    now: Timestamp,
+    limits: TickLimits,
+) -> Result<LifecycleTick, WorkerError> {
     let mut tick = LifecycleTick::default();
     let mut after = None;
     // Nodes moved by this tick's earlier batches: one whose next phase is already due comes
@@ -262,21 +336,50 @@ pub fn lifecycle_tick_with(
                 let (candidates, cursor) = nodes::due_for_lifecycle(conn, now, after, limit)?;
                 let ids: Vec<DeploymentId> =
                     candidates.iter().map(|node| node.deployment_id).collect();
-                let policies = deployments::rollout_policies(conn, &ids)?;
+                let found = deployments::by_ids(conn, &ids)?;
+                let profile = |node: &Node| {
+                    found
+                        .get(&node.deployment_id)
+                        .map(|d| d.provisioning.profile.as_str())
+                        .unwrap_or(BUILTIN_PROFILE)
+                };
+                let external: Vec<&Node> = candidates
+                    .iter()
+                    .filter(|node| {
+                        let profile = profile(node);
+                        profile != BUILTIN_PROFILE && provisioners.has(profile)
+                    })
+                    .collect();
+                let results = if external.is_empty() {
+                    RunResults::default()
+                } else {
+                    RunResults::new(runs::results(conn, &external)?)
+                };
                 let plans: Vec<TransitionPlan> = candidates
                     .iter()
                     .filter(|node| !moved.contains(&node.id))
                     .filter_map(|node| {
-                        let policy = policies
+                        let provisioner = provisioners.pick(profile(node), &results)?;
+                        let policy = found
                             .get(&node.deployment_id)
-                            .copied()
+                            .map(|d| d.rollout)
                             .unwrap_or_default();
                         plan_transition(node, provisioner, &policy, now)
                     })
                     .collect();
+                let policy = |node: &Node| {
+                    found
+                        .get(&node.deployment_id)
+                        .map(|d| d.rollout)
+                        .unwrap_or_default()
+                };
+                let plans =
+                    refuse_taken_addresses(conn, plans, &candidates, &results, &policy, now)?;
                 let removals: Vec<Removal> = candidates
                     .iter()
-                    .filter_map(|node| plan_removal(node, provisioner, now))
+                    .filter_map(|node| {
+                        plan_removal(node, provisioners.pick(profile(node), &results)?, now)
+                    })
                     .collect();
                 let mut applied = nodes::apply_transitions(conn, &plans, now)?;
                 applied.extend(nodes::remove_decommissioned(conn, &removals, now)?);
@@ -306,7 +409,7 @@ pub fn lifecycle_tick_with(
             let want = batch.min(budget);
             let (examined, full, plans, applied) =
                 write_transaction(conn, |conn| -> Result<_, StorageError> {
-                    start_pending(conn, provisioner, deployment, want, &moved, now)
+                    start_pending(conn, provisioners, deployment, want, &moved, now)
                 })?;
             log_failures(&plans, &applied);
             tick.examined += examined;
@@ -328,7 +431,7 @@ pub fn lifecycle_tick_with(
 /// read, whether the batch was full (more may start), the plans and the nodes moved.
 fn start_pending(
     conn: &mut DbConnection,
-    provisioner: &dyn Provisioner,
+    provisioners: Provisioners<'_>,
     deployment: DeploymentId,
     want: i64,
     moved: &HashSet<NodeId>,
@@ -340,6 +443,10 @@ fn start_pending(
         // Deleted since the tick listed it.
         Err(StorageError::DeploymentNotFound) => return nothing,
         Err(e) => return Err(e),
+    };
+    let results = RunResults::default();
+    let Some(provisioner) = provisioners.pick(&found.provisioning.profile, &results) else {
+        return nothing;
     };
     if found.paused_at.is_some() {
         return nothing;
@@ -358,6 +465,60 @@ fn start_pending(
     let applied = nodes::apply_transitions(conn, &plans, now)?;
     let full = candidates.len() as i64 == limit && limit == want;
     Ok((candidates.len(), full, plans, applied))
+}
+
+/// Plans that would give a node the address a program reported when another node has it (or
+/// another plan of the batch gives it) fail the node instead, saying so: addresses are unique,
+/// and one taken would refuse the whole batch, again on every tick. Only results of external
+/// runs are checked; the built-in provisioner's addresses are unique by construction.
+fn refuse_taken_addresses(
+    conn: &mut DbConnection,
+    plans: Vec<TransitionPlan>,
+    candidates: &[Node],
+    results: &RunResults,
+    policy: &dyn Fn(&Node) -> RolloutPolicy,
+    now: Timestamp,
+) -> Result<Vec<TransitionPlan>, StorageError> {
+    let reported: HashMap<NodeId, &str> = results.addresses().collect();
+    let planned: Vec<&str> = plans
+        .iter()
+        .filter_map(|plan| reported.get(&plan.node_id()).copied())
+        .collect();
+    if planned.is_empty() {
+        return Ok(plans);
+    }
+    let mut holders = nodes::holding_addresses(conn, &planned)?;
+    let by_id: HashMap<NodeId, &Node> = candidates.iter().map(|node| (node.id, node)).collect();
+    let mut checked = Vec::with_capacity(plans.len());
+    for plan in plans {
+        let address = reported.get(&plan.node_id()).copied();
+        let (Some(address), Some(node)) = (address, by_id.get(&plan.node_id())) else {
+            checked.push(plan);
+            continue;
+        };
+        match holders.get(address) {
+            Some(other) if *other != plan.node_id() => {
+                let reason = format!("the address {address} it reported is node {other}'s");
+                let failed =
+                    TransitionPlan::new(node, NodeTrigger::ProvisioningFailed, failure(reason));
+                // Legal from PROVISIONING, where a reported address is applied; a refusal
+                // would mean the row changed, and the node is looked at again next tick.
+                if let Ok(failed) = failed {
+                    checked.push(match policy(node).retry_delay(node.attempt) {
+                        Some(backoff) => {
+                            failed.with_check_after(now.checked_add_signed(backoff).unwrap_or(now))
+                        }
+                        None => failed,
+                    });
+                }
+            }
+            _ => {
+                holders.insert(address.to_owned(), plan.node_id());
+                checked.push(plan);
+            }
+        }
+    }
+    Ok(checked)
 }
 
 /// Failures are what an operator acts on: one line each (the rest is the debug summary).

@@ -1,7 +1,7 @@
 //! The worker loops: a tick every interval on a blocking thread, a heartbeat after each, backoff
 //! after failures, and a clean stop after the tick in progress.
 
-use crate::{WorkerError, lifecycle_tick, telemetry_tick};
+use crate::{WorkerError, telemetry_tick};
 use netorch_domain::ingest::{Protocol, Refusal};
 use netorch_domain::{NodeState, Provisioner, TelemetrySource, Timestamp, WorkerKind};
 use netorch_metrics::{Metrics, SampleSource};
@@ -54,6 +54,9 @@ pub struct WorkerOptions {
     /// Remote-write targets every stored sample is exported to, while the telemetry loop runs
     /// (`export`): none by default.
     pub export: Vec<crate::export::ExportTarget>,
+    /// The external provisioner profiles this worker runs, beside the built-in `simulator`
+    /// (`--provisioners`): none by default. Their runs go with the lifecycle loop.
+    pub provisioners: crate::provisioners::Profiles,
 }
 
 impl WorkerOptions {
@@ -73,6 +76,7 @@ impl WorkerOptions {
             retention: Retention::default(),
             metrics: Arc::default(),
             export: Vec::new(),
+            provisioners: crate::provisioners::Profiles::default(),
         }
     }
 }
@@ -89,12 +93,44 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) {
     let (stop, stopped) = watch::channel(false);
+    // The external provisioners' runs go with the lifecycle loop: results recorded before the
+    // tick (which applies them), runs started after it (for the nodes it moved into a phase).
+    let driver =
+        (options.lifecycle_interval.is_some() && !options.provisioners.is_empty()).then(|| {
+            Arc::new(crate::provisioners::RunDriver::new(
+                options.provisioners.clone(),
+                options.name.clone(),
+            ))
+        });
     let lifecycle = options.lifecycle_interval.map(|interval| {
         let metrics = Arc::clone(&options.metrics);
+        let driver = driver.clone();
+        let external: Vec<String> = options
+            .provisioners
+            .iter()
+            .map(|profile| profile.name.clone())
+            .collect();
         let tick: Arc<Tick> = Arc::new(move |db, now| {
             let began = std::time::Instant::now();
             let mut conn = db.get()?;
-            let t = lifecycle_tick(&mut conn, provisioner.as_ref(), now)?;
+            let settled = match &driver {
+                Some(driver) => driver.settle(&mut conn, now)?,
+                None => Default::default(),
+            };
+            let provisioners = crate::Provisioners {
+                builtin: provisioner.as_ref(),
+                external: &external,
+            };
+            let t = crate::lifecycle_tick_using(
+                &mut conn,
+                provisioners,
+                now,
+                crate::TickLimits::default(),
+            )?;
+            let started = match &driver {
+                Some(driver) => driver.start(&mut conn, now)?,
+                None => Default::default(),
+            };
             for state in NodeState::ALL {
                 metrics.transitions(state, t.entered.get(state));
             }
@@ -111,8 +147,23 @@ pub async fn run(
                 t.auto_retried as u64,
                 backlog,
             );
+            let runs = if driver.is_some() {
+                format!(
+                    "; runs: {} started ({} taken over), {} succeeded, {} failed, {} timed out, \
+                     {} cancelled, {} going",
+                    started.started,
+                    started.taken_over,
+                    settled.succeeded + started.succeeded,
+                    settled.failed + started.failed,
+                    settled.timed_out,
+                    settled.cancelled,
+                    started.running
+                )
+            } else {
+                String::new()
+            };
             Ok(format!(
-                "examined {} nodes, moved {} of {}",
+                "examined {} nodes, moved {} of {}{runs}",
                 t.examined, t.applied, t.planned
             ))
         });
@@ -265,6 +316,21 @@ pub async fn run(
     for handle in loops {
         if let Err(e) = handle.await {
             log::error!("worker {}: a loop ended abnormally: {e}", options.name);
+        }
+    }
+    if let Some(driver) = driver {
+        // Runs going are killed and their leases given up, so that another worker starts
+        // them again at once rather than after the lease.
+        let stopped = tokio::task::spawn_blocking(move || -> Result<(), WorkerError> {
+            let mut conn = db.get()?;
+            driver.stop(&mut conn, chrono::Utc::now())
+        })
+        .await;
+        if let Ok(Err(e)) | Err(e) = stopped.map_err(|e| WorkerError::Task(e.to_string())) {
+            log::warn!(
+                "worker {}: stopping its provisioner runs: {e}",
+                options.name
+            );
         }
     }
 }

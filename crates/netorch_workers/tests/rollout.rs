@@ -31,6 +31,7 @@ fn create(conn: &mut DbConnection, nodes: u32, rollout: RolloutPolicy) -> Deploy
         rollout,
         telemetry: Default::default(),
         alert_rules: Default::default(),
+        provisioning: Default::default(),
     };
     deployments::create(conn, &new, None, t0())
         .expect("create")
@@ -82,7 +83,7 @@ fn status(conn: &mut DbConnection, d: DeploymentId) -> (DeploymentStatus, Progre
 struct EvenNodesFail(SimulatedHardware);
 
 impl Provisioner for EvenNodesFail {
-    fn assign_address(&self, node: &Node) -> Result<String, String> {
+    fn assign_address(&self, node: &Node) -> Result<Option<String>, String> {
         self.0.assign_address(node)
     }
 

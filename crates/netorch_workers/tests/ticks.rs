@@ -35,6 +35,7 @@ fn create_at(conn: &mut DbConnection, nodes: u32, at: Timestamp) -> DeploymentId
         rollout: Default::default(),
         telemetry: Default::default(),
         alert_rules: Default::default(),
+        provisioning: Default::default(),
     };
     deployments::create(conn, &new, None, at)
         .expect("create")

@@ -5,6 +5,7 @@
 
 import { touchesAlerts } from "/ui/assets/alerts.js";
 import { METRICS, RANGES, chartRange } from "/ui/assets/charts.js";
+import { runsSection } from "/ui/assets/runs.js";
 
 /** Nodes per page of a deployment's node table. */
 const NODE_PAGE = 50;
@@ -513,6 +514,7 @@ export function deploymentPages(ui) {
     const actions = h("div", { class: "actions" });
     const charts = h("div", { class: "charts" });
     const history = h("tbody");
+    const runs = runsSection(ui, deploymentId, nodeRef);
     main.replaceChildren(
       h("p", { class: "crumbs" }, h("a", { href: "/ui" }, "Fleet"), " / ", h("a", { href: `/ui/deployments/${deploymentId}` }, `deployment ${deploymentId}`), " / ", nodeRef),
       title,
@@ -533,6 +535,7 @@ export function deploymentPages(ui) {
           h("table", { class: "history" }, h("thead", {}, h("tr", {}, ["Time", "Event", "What happened"].map((t) => h("th", { scope: "col" }, t)))), history),
         ),
       ),
+      runs.element,
     );
 
     async function loadNode() {
@@ -569,7 +572,7 @@ export function deploymentPages(ui) {
       return n;
     }
 
-    const loadNodeAndHistory = () => Promise.all([loadNode(), loadHistory()]);
+    const loadNodeAndHistory = () => Promise.all([loadNode(), loadHistory(), runs.load()]);
 
     async function loadHistory() {
       const list = await api(`/deployments/${deploymentId}/events?node_id=${encodeURIComponent(nodeRef)}&limit=1000`);

@@ -3,15 +3,17 @@
 
 use crate::http::error::{ApiError, LocItem};
 use crate::http::input::paths::DEPLOYMENT_ID;
+
 use crate::http::input::{
-    ChoiceField, Errors, FloatField, FromInput, Input, IntField, KnownFields, StringField,
+    ChoiceField, Errors, FloatField, FromInput, Input, IntField, KnownFields, StringField, at,
     forbid_unknown, required, valid,
 };
 use crate::http::paging::Paging;
 use crate::http::shapes::{named_schema, params};
+use netorch_domain::provisioning::BUILTIN_PROFILE;
 use netorch_domain::{
     DeploymentChanges, DeploymentId, DeploymentListing, DeploymentSort, DeploymentStatus,
-    NewDeployment, RolloutPolicy, TelemetryOrigin,
+    NewDeployment, Provisioning, RolloutPolicy, TelemetryOrigin,
 };
 use serde_json::Value;
 use std::borrow::Cow;
@@ -217,8 +219,12 @@ fn shared_properties(builder: ObjectBuilder) -> ObjectBuilder {
 }
 
 /// The fields each body takes: those its schema names.
-static CREATE_FIELDS: KnownFields =
-    KnownFields::of(|| DeploymentCreate::schema_for(DEFAULT_MAX_NODES_PER_DEPLOYMENT));
+static CREATE_FIELDS: KnownFields = KnownFields::of(|| {
+    DeploymentCreate::schema_for(
+        DEFAULT_MAX_NODES_PER_DEPLOYMENT,
+        &[BUILTIN_PROFILE.to_owned()],
+    )
+});
 
 static PATCH_FIELDS: KnownFields =
     KnownFields::of(|| DeploymentPatch::schema_for(DEFAULT_MAX_NODES_PER_DEPLOYMENT));
@@ -266,8 +272,111 @@ impl DeploymentCreate {
         Self::TARGET_NODE_COUNT.max(i64::from(max))
     }
 
-    /// The body's schema for a server that takes at most `max_nodes` nodes a deployment.
-    pub fn schema_for(max_nodes: u32) -> Schema {
+    /// The largest `parameters`, as JSON: settings for a program, not data.
+    pub const PARAMETERS_MAX_BYTES: usize = 16 * 1024;
+
+    /// The `provisioner` property: one of the server's profiles.
+    fn provisioner_schema(profiles: &[String]) -> Schema {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "The provisioner profile that drives its nodes, chosen once: `simulator` (the \
+                 default), the workers' built-in one, or a profile of the servers' and workers' \
+                 --provisioners file (docs/PROVISIONERS.md)",
+            ))
+            .enum_values(Some(profiles.iter().cloned()))
+            .default(Some(Value::from(BUILTIN_PROFILE)))
+            .into()
+    }
+
+    /// The `parameters` property.
+    fn parameters_schema() -> Schema {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "Free-form settings handed to every run of the provisioner's program (a JSON \
+                 object of at most 16 KiB; the simulator ignores them)",
+            ))
+            .additional_properties(Some(AdditionalProperties::FreeForm(true)))
+            .into()
+    }
+
+    /// Reads `provisioner` and `parameters`.
+    fn read_provisioning(
+        errors: &mut Errors,
+        object: &serde_json::Map<String, Value>,
+        body: &[LocItem],
+        profiles: &[String],
+    ) -> Option<Provisioning> {
+        let mut provisioning = Provisioning::default();
+        let mut ok = true;
+        if let Some(value) = object.get("provisioner") {
+            match value {
+                Value::String(name) if profiles.contains(name) => {
+                    provisioning.profile = name.clone()
+                }
+                Value::String(_) => {
+                    ok = false;
+                    errors.push(
+                        "enum",
+                        at(body, "provisioner"),
+                        format!(
+                            "Input should be a provisioner profile this server knows: {}",
+                            profiles.join(", ")
+                        ),
+                        value.clone(),
+                        Some(serde_json::json!({ "expected": profiles })),
+                    );
+                }
+                _ => {
+                    ok = false;
+                    errors.push(
+                        "string_type",
+                        at(body, "provisioner"),
+                        "Input should be a valid string",
+                        value.clone(),
+                        None,
+                    );
+                }
+            }
+        }
+        match object.get("parameters") {
+            None => {}
+            Some(Value::Object(map)) => {
+                let size = Value::Object(map.clone()).to_string().len();
+                if size > Self::PARAMETERS_MAX_BYTES {
+                    ok = false;
+                    errors.push(
+                        "too_long",
+                        at(body, "parameters"),
+                        format!(
+                            "Parameters should be at most {} bytes of JSON, got {size}",
+                            Self::PARAMETERS_MAX_BYTES
+                        ),
+                        Value::Null,
+                        Some(serde_json::json!({ "max_length": Self::PARAMETERS_MAX_BYTES })),
+                    );
+                } else {
+                    provisioning.parameters = map.clone();
+                }
+            }
+            Some(value) => {
+                ok = false;
+                errors.push(
+                    "dict_type",
+                    at(body, "parameters"),
+                    "Input should be a valid dictionary",
+                    value.clone(),
+                    None,
+                );
+            }
+        }
+        ok.then_some(provisioning)
+    }
+
+    /// The body's schema for a server that takes at most `max_nodes` nodes a deployment and
+    /// knows the provisioner `profiles`.
+    pub fn schema_for(max_nodes: u32, profiles: &[String]) -> Schema {
         let builder = ObjectBuilder::new()
             .property("name", Self::NAME.schema())
             .required("name")
@@ -276,7 +385,9 @@ impl DeploymentCreate {
                 Self::target_node_count(max_nodes).schema(),
             )
             .required("target_node_count")
-            .property("telemetry_origin", Self::TELEMETRY_ORIGIN.schema());
+            .property("telemetry_origin", Self::TELEMETRY_ORIGIN.schema())
+            .property("provisioner", Self::provisioner_schema(profiles))
+            .property("parameters", Self::parameters_schema());
         shared_properties(builder)
             .examples([serde_json::json!({
                 "name": "edge-east",
@@ -294,10 +405,15 @@ impl FromInput for DeploymentCreate {
         let max = input.state().map_or(DEFAULT_MAX_NODES_PER_DEPLOYMENT, |s| {
             s.max_nodes_per_deployment
         });
+        let profiles: Vec<String> = input.state().map_or_else(
+            || vec![BUILTIN_PROFILE.to_owned()],
+            |s| s.provisioner_profiles().to_vec(),
+        );
         let object = input.body_object()?;
         let errors = &mut input.errors;
         let body = [LocItem::from("body")];
         forbid_unknown(errors, &object, &body, &CREATE_FIELDS);
+        let provisioning = Self::read_provisioning(errors, &object, &body, &profiles);
         let name = required(errors, &object, &body, "name")
             .and_then(|v| Self::NAME.read(errors, &body, v));
         let count = required(errors, &object, &body, "target_node_count")
@@ -316,6 +432,7 @@ impl FromInput for DeploymentCreate {
             description: shared.description.flatten(),
             telemetry: telemetry.map(valid).transpose()?.unwrap_or_default(),
             alert_rules: shared.alert_rules.unwrap_or_default(),
+            provisioning: valid(provisioning)?,
         }))
     }
 }
@@ -323,7 +440,10 @@ impl FromInput for DeploymentCreate {
 named_schema!(
     DeploymentCreate,
     "DeploymentCreate",
-    DeploymentCreate::schema_for(DEFAULT_MAX_NODES_PER_DEPLOYMENT)
+    DeploymentCreate::schema_for(
+        DEFAULT_MAX_NODES_PER_DEPLOYMENT,
+        &[BUILTIN_PROFILE.to_owned()]
+    )
 );
 
 /// `PATCH /deployments/{deployment_id}`: the path and the changes. Every field is optional;

@@ -87,7 +87,11 @@ fn with_node_limit(document: &mut utoipa::openapi::OpenApi, state: &ApiState) {
     if let Some(components) = document.components.as_mut() {
         components.schemas.insert(
             DeploymentCreate::name().into_owned(),
-            DeploymentCreate::schema_for(state.max_nodes_per_deployment()).into(),
+            DeploymentCreate::schema_for(
+                state.max_nodes_per_deployment(),
+                state.provisioner_profiles(),
+            )
+            .into(),
         );
         components.schemas.insert(
             DeploymentPatch::name().into_owned(),

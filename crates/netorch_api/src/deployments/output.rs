@@ -42,6 +42,11 @@ pub struct DeploymentOut {
     /// What makes it alert, every field shown.
     #[schema(schema_with = crate::alerts::rules::schema)]
     pub alert_rules: netorch_domain::AlertRules,
+    /// The provisioner profile that drives its nodes (`simulator`: the workers' built-in one).
+    pub provisioner: String,
+    /// The settings handed to every run of its provisioner's program.
+    #[schema(value_type = Object)]
+    pub parameters: serde_json::Map<String, serde_json::Value>,
     /// How many of its nodes are in each state.
     pub node_states: NodeStatesOut,
 }
@@ -78,6 +83,8 @@ impl DeploymentOut {
             phase_timeout_seconds: d.rollout.phase_timeout_seconds,
             telemetry_origin: d.telemetry.as_str(),
             alert_rules: d.alert_rules.clone(),
+            provisioner: d.provisioning.profile,
+            parameters: d.provisioning.parameters,
             node_states: (*counts).into(),
         }
     }

@@ -39,6 +39,20 @@ pub fn schema<T: Choice>(description: &str) -> Schema {
         .into()
 }
 
+/// The schema of a value that is one of `T`'s names or null.
+pub fn nullable_schema<T: Choice>(description: &str) -> Schema {
+    let mut names: Vec<serde_json::Value> = T::names().into_iter().map(Into::into).collect();
+    names.push(serde_json::Value::Null);
+    Object::builder()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+            Type::String,
+            Type::Null,
+        ]))
+        .enum_values(Some(names))
+        .description(Some(description))
+        .into()
+}
+
 /// `true` or `false`, as a query parameter takes a flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flag {
@@ -98,6 +112,8 @@ choices!(
     NotificationState,
     Flag,
     netorch_service::series::SeriesStep,
+    netorch_domain::Phase,
+    netorch_domain::RunOutcome,
 );
 
 #[cfg(test)]

@@ -104,6 +104,7 @@ fn each_role_can_do_exactly_its_row(t: &TestDatabase) {
             ("GET", "/deployments/D/nodes", None, read),
             ("GET", "/deployments/D/nodes/N", None, read),
             ("POST", "/deployments/D/nodes/N/retry", None, change),
+            ("GET", "/deployments/D/nodes/N/runs", None, read),
             ("GET", "/deployments/D/telemetry", None, read),
             (
                 "POST",

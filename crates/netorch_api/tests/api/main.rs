@@ -12,6 +12,7 @@ mod events;
 mod limits;
 mod nodes;
 mod observability;
+mod provisioners;
 mod rollout;
 mod security;
 mod series;

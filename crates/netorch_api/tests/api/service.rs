@@ -132,6 +132,7 @@ fn openapi_lists_every_route_and_docs_work_offline(t: &TestDatabase) {
             ("get", "/deployments/{deployment_id}/nodes"),
             ("get", "/deployments/{deployment_id}/nodes/{node_id}"),
             ("post", "/deployments/{deployment_id}/nodes/{node_id}/retry"),
+            ("get", "/deployments/{deployment_id}/nodes/{node_id}/runs"),
             ("get", "/deployments/{deployment_id}/telemetry"),
             ("post", "/deployments/{deployment_id}/telemetry"),
             ("get", "/deployments/{deployment_id}/bottlenecks"),

@@ -35,6 +35,8 @@ struct DeploymentRow {
     paused_at: Option<i64>,
     telemetry_origin: String,
     alert_rules: String,
+    provisioner: String,
+    provisioner_parameters: String,
 }
 
 /// A non-negative integer column as the domain's `u32`.
@@ -79,6 +81,15 @@ impl TryFrom<DeploymentRow> for Deployment {
                     detail: format!("alert_rules: {e}"),
                 }
             })?,
+            provisioning: netorch_domain::Provisioning {
+                profile: row.provisioner,
+                parameters: serde_json::from_str(&row.provisioner_parameters).map_err(|e| {
+                    StorageError::CorruptRow {
+                        table: "deployments",
+                        detail: format!("provisioner_parameters: {e}"),
+                    }
+                })?,
+            },
             paused_at: row
                 .paused_at
                 .map(|at| from_micros("deployments", at))
@@ -132,6 +143,8 @@ struct NewDeploymentRow<'a> {
     phase_timeout_seconds: Option<i32>,
     telemetry_origin: &'static str,
     alert_rules: String,
+    provisioner: &'a str,
+    provisioner_parameters: String,
 }
 
 #[derive(Insertable)]
@@ -318,6 +331,9 @@ pub fn create(
             )?,
             telemetry_origin: new.telemetry.as_str(),
             alert_rules: stored_rules(&new.alert_rules)?,
+            provisioner: &new.provisioning.profile,
+            provisioner_parameters: serde_json::Value::Object(new.provisioning.parameters.clone())
+                .to_string(),
         };
         let row: DeploymentRow = on_backend!(conn, |inner| {
             diesel::insert_into(deployments::table)
@@ -437,6 +453,18 @@ pub fn rollout_policies(
     conn: &mut DbConnection,
     ids: &[DeploymentId],
 ) -> Result<std::collections::HashMap<DeploymentId, RolloutPolicy>> {
+    Ok(by_ids(conn, ids)?
+        .into_iter()
+        .map(|(id, deployment)| (id, deployment.rollout))
+        .collect())
+}
+
+/// Those of `ids` that exist (what the lifecycle reads of the deployments of a batch of nodes:
+/// their rollout policies and provisioners).
+pub fn by_ids(
+    conn: &mut DbConnection,
+    ids: &[DeploymentId],
+) -> Result<std::collections::HashMap<DeploymentId, Deployment>> {
     let mut wanted: Vec<i64> = ids.iter().map(|id| id.get()).collect();
     wanted.sort_unstable();
     wanted.dedup();
@@ -448,7 +476,7 @@ pub fn rollout_policies(
             .load(conn)?;
         for row in rows {
             let deployment = Deployment::try_from(row)?;
-            found.insert(deployment.id, deployment.rollout);
+            found.insert(deployment.id, deployment);
         }
     }
     Ok(found)

@@ -312,6 +312,26 @@ pub fn pending(conn: &mut DbConnection, deployment: DeploymentId, limit: i64) ->
         .and_then(into_nodes)
 }
 
+/// The nodes holding any of `addresses`, by address.
+pub fn holding_addresses(
+    conn: &mut DbConnection,
+    addresses: &[&str],
+) -> Result<std::collections::HashMap<String, NodeId>> {
+    let mut found = std::collections::HashMap::new();
+    for chunk in addresses.chunks(10_000) {
+        let rows: Vec<(Option<String>, i64)> = nodes::table
+            .filter(nodes::ip_address.eq_any(chunk))
+            .select((nodes::ip_address, nodes::id))
+            .load(conn)?;
+        for (address, id) in rows {
+            if let Some(address) = address {
+                found.insert(address, NodeId(id));
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// The nodes due for the lifecycle worker at `now` (their `check_after` has come: nodes in a
 /// phase, and failed nodes whose automatic retry is due),
 /// longest-waiting first, after `after` (a previous page's end), at most `limit`; with the

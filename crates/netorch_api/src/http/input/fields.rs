@@ -43,7 +43,7 @@ impl Errors {
 }
 
 /// `prefix` followed by `name`: the `loc` of a field.
-pub(super) fn at(prefix: &[LocItem], name: &'static str) -> Vec<LocItem> {
+pub(crate) fn at(prefix: &[LocItem], name: &'static str) -> Vec<LocItem> {
     let mut loc = prefix.to_vec();
     loc.push(LocItem::from(name));
     loc

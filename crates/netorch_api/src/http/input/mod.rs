@@ -12,6 +12,7 @@ pub(crate) mod paths;
 mod text;
 mod time;
 
+pub(crate) use fields::at;
 pub use fields::{ChoiceField, Errors, NodeRefField};
 pub use numbers::{FloatField, IntField};
 pub use text::{StringField, not_plain_ranges};

@@ -1,0 +1,3 @@
+DROP TABLE provisioner_runs;
+ALTER TABLE deployments DROP COLUMN provisioner_parameters;
+ALTER TABLE deployments DROP COLUMN provisioner;
