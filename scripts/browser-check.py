@@ -605,6 +605,49 @@ def fleet_health(checks, binary, work, base):
         server.wait(timeout=30)
 
 
+def provisioner_runs(checks, binary, work):
+    """A node of a `command` provisioner profile: its page shows its runs, the failing one's
+    message and, opened, its standard error (docs/PROVISIONERS.md)."""
+    script = os.path.join(work, "provision.sh")
+    with open(script, "w") as f:
+        f.write("#!/bin/sh\ncat > /dev/null\n"
+                "if [ \"$1\" = configure ]; then\n"
+                "  echo 'switch said: VLAN 120 is reserved' >&2\n"
+                "  echo '{\"message\": \"VLAN 120 is reserved on this switch\"}'\n"
+                "  exit 3\nfi\n")
+    os.chmod(script, 0o755)
+    profiles = os.path.join(work, "provisioners.toml")
+    with open(profiles, "w") as f:
+        f.write(f'[profiles.lab]\nkind = "command"\ncommand = ["{script}"]\n')
+    server, base = start_server(binary, work, "runs", "--time-scale", "10",
+                                "--provisioners", profiles)
+    try:
+        created = http("POST", f"{base}/deployments",
+                       {"name": "lab", "target_node_count": 1, "provisioner": "lab"})
+        wait_until("the node failed at configure", lambda: http(
+            "GET", f"{base}/deployments/{created['id']}/nodes/node-001")["state"] == "FAILED")
+        page = checks.page(DESKTOP)
+        checks.open(page, f"{base}/ui/deployments/{created['id']}/nodes/node-001", "node")
+        runs = page.locator("section[aria-labelledby=runs-title]")
+        expect(runs.locator("article.run")).to_have_count(2)
+        first = runs.locator("article.run").first
+        expect(first).to_contain_text("configure")
+        expect(first).to_contain_text("failed")
+        expect(first).to_contain_text("exit 3")
+        expect(first).to_contain_text("VLAN 120 is reserved on this switch")
+        stderr = first.locator("details").filter(has_text="standard error")
+        stderr.get_by_text("standard error").click()
+        expect(stderr.locator("pre")).to_be_visible()
+        expect(stderr.locator("pre")).to_contain_text("switch said: VLAN 120 is reserved")
+        expect(runs.locator("article.run").nth(1)).to_contain_text("succeeded")
+        checks.accessible(page, "node runs")
+        checks.shoot(page, "node-runs-desktop")
+        page.context.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def roles(checks, binary, work):
     """With keys on: the token field, and what each role is offered."""
     database = f"sqlite://{work}/keys.db"
@@ -844,6 +887,7 @@ def main():
             server.terminate()
             server.wait(timeout=30)
             roles(checks, binary, work)
+            provisioner_runs(checks, binary, work)
             speed(checks, binary, work, args.rollout_nodes)
             assert not checks.console_errors, f"console errors: {checks.console_errors}"
         except Exception:

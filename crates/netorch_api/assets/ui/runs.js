@@ -41,7 +41,7 @@ export function runsSection({ h, api, showTime }, deploymentId, nodeRef) {
     list.replaceChildren(
       ...(found.runs.length
         ? found.runs.map(run)
-        : [h("p", { class: "muted" }, "No runs: this node's provisioner runs no program (the simulator).")]),
+        : [h("p", { class: "muted" }, "No runs: the built-in simulator runs no program, and an external provisioner has not started one for this node yet.")]),
     );
   }
 

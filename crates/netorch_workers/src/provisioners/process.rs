@@ -33,7 +33,7 @@ pub struct Launch<'a> {
     pub run_dir: PathBuf,
     /// Where it runs.
     pub working_directory: Option<&'a Path>,
-    /// Its environment besides [`PASSED_ON`].
+    /// Its environment besides the worker's `PATH`, `HOME`, `LANG` and `TMPDIR`.
     pub env: &'a BTreeMap<String, String>,
 }
 
