@@ -147,16 +147,31 @@ pub fn command_result(status: ExitStatus, stdout: String, stderr: String) -> Run
             .map(cut)
     };
     let message = field("message");
+    let reason = message.clone().or_else(|| last_line(&stderr));
+    finish_with(status, stdout, stderr, field("address"), message, reason)
+}
+
+/// A run's result from what its program reported: on exit 0, success with the `address` (an
+/// IP address, else the run fails saying so) and `message`; otherwise failure with `reason`,
+/// or how the program ended.
+fn finish_with(
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+    address: Option<String>,
+    message: Option<String>,
+    reason: Option<String>,
+) -> RunFinish {
     let mut finish = RunFinish {
         outcome: RunOutcome::Succeeded,
         exit_code: status.code(),
-        message: message.clone(),
+        message,
         address: None,
         stdout,
         stderr,
     };
     if status.success() {
-        match checked_address(field("address")) {
+        match checked_address(address) {
             Ok(address) => finish.address = address,
             Err(reason) => {
                 finish.outcome = RunOutcome::Failed;
@@ -165,11 +180,7 @@ pub fn command_result(status: ExitStatus, stdout: String, stderr: String) -> Run
         }
     } else {
         finish.outcome = RunOutcome::Failed;
-        finish.message = Some(
-            message
-                .or_else(|| last_line(&finish.stderr))
-                .unwrap_or_else(|| describe(status)),
-        );
+        finish.message = Some(reason.unwrap_or_else(|| describe(status)));
     }
     finish
 }
@@ -220,32 +231,17 @@ pub fn ansible_result(
             .and_then(Value::as_str)
             .map(cut)
     };
-    let mut finish = RunFinish {
-        outcome: RunOutcome::Succeeded,
-        exit_code: status.code(),
-        message: stat("netorch_message"),
-        address: None,
+    let reason = failure
+        .or_else(|| last_line(&stderr))
+        .or_else(|| last_line(&stdout));
+    finish_with(
+        status,
         stdout,
         stderr,
-    };
-    if status.success() {
-        match checked_address(stat("netorch_address")) {
-            Ok(address) => finish.address = address,
-            Err(reason) => {
-                finish.outcome = RunOutcome::Failed;
-                finish.message = Some(reason);
-            }
-        }
-    } else {
-        finish.outcome = RunOutcome::Failed;
-        finish.message = Some(
-            failure
-                .or_else(|| last_line(&finish.stderr))
-                .or_else(|| last_line(&finish.stdout))
-                .unwrap_or_else(|| describe(status)),
-        );
-    }
-    finish
+        stat("netorch_address"),
+        stat("netorch_message"),
+        reason,
+    )
 }
 
 /// The job events ansible-runner wrote, in their order (`{counter}-{uuid}.json`).
