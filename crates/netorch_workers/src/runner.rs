@@ -95,12 +95,17 @@ pub async fn run(
     let (stop, stopped) = watch::channel(false);
     // The external provisioners' runs go with the lifecycle loop: results recorded before the
     // tick (which applies them), runs started after it (for the nodes it moved into a phase).
-    let driver =
-        (options.lifecycle_interval.is_some() && !options.provisioners.is_empty()).then(|| {
-            Arc::new(crate::provisioners::RunDriver::new(
-                options.provisioners.clone(),
-                options.name.clone(),
-            ))
+    let driver = options
+        .lifecycle_interval
+        .filter(|_| !options.provisioners.is_empty())
+        .map(|interval| {
+            Arc::new(
+                crate::provisioners::RunDriver::new(
+                    options.provisioners.clone(),
+                    options.name.clone(),
+                )
+                .with_interval(interval),
+            )
         });
     let lifecycle = options.lifecycle_interval.map(|interval| {
         let metrics = Arc::clone(&options.metrics);

@@ -14,8 +14,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-/// How long a worker's claim on a run holds without renewal: a worker renews its runs on each
-/// lifecycle tick, so another takes a run over this long after its worker stopped.
+/// How long a worker's claim on a run holds without renewal, at least: a worker renews its runs
+/// on each lifecycle tick, so another takes a run over this long after its worker stopped (or
+/// three lifecycle intervals, when they are longer: [`RunDriver::with_interval`]).
 pub const RUN_LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
 
 /// One run this worker has going.
@@ -41,6 +42,8 @@ pub struct RunDriver {
     live: Mutex<HashMap<i64, LiveRun>>,
     /// When its leases were last renewed (while it has runs).
     renewed: Mutex<Option<Timestamp>>,
+    /// Its leases' length.
+    lease: chrono::TimeDelta,
 }
 
 impl RunDriver {
@@ -75,7 +78,18 @@ impl RunDriver {
             runs_dir,
             live: Mutex::new(HashMap::new()),
             renewed: Mutex::new(None),
+            lease: RUN_LEASE,
         }
+    }
+
+    /// The same driver settled every `interval` (its lifecycle loop's): its leases last three
+    /// intervals if that is longer than [`RUN_LEASE`], so that a worker renewing on time never
+    /// loses them.
+    pub fn with_interval(mut self, interval: std::time::Duration) -> RunDriver {
+        let three = chrono::TimeDelta::from_std(interval.saturating_mul(3))
+            .unwrap_or(chrono::TimeDelta::MAX);
+        self.lease = RUN_LEASE.max(three);
+        self
     }
 
     /// The profiles it runs.
@@ -91,7 +105,7 @@ impl RunDriver {
     /// Settles its runs at `now`: records those that ended, kills and records those past their
     /// deadline (the deployment's `phase_timeout_seconds` as it is now) or whose node left the
     /// phase, and renews its leases on the rest. A worker that could not renew its leases for
-    /// [`RUN_LEASE`] kills its runs and forgets them: another worker may have taken them over,
+    /// its lease kills its runs and forgets them: another worker may have taken them over,
     /// and a phase must not run twice at once.
     pub fn settle(
         &self,
@@ -105,7 +119,7 @@ impl RunDriver {
             .map_err(|_| WorkerError::Task("the runs' lock was poisoned".into()))?;
         if let Ok(mut renewed) = self.renewed.lock() {
             if let Some(at) = *renewed
-                && now - at >= RUN_LEASE
+                && now - at >= self.lease
                 && !live.is_empty()
             {
                 log::warn!(
@@ -236,7 +250,7 @@ impl RunDriver {
         }
         if !live.is_empty() {
             let ids: Vec<i64> = live.keys().copied().collect();
-            runs::renew(conn, &self.holder, &ids, now + RUN_LEASE)?;
+            runs::renew(conn, &self.holder, &ids, now + self.lease)?;
             if let Ok(mut renewed) = self.renewed.lock() {
                 *renewed = Some(now);
             }
@@ -261,7 +275,7 @@ impl RunDriver {
                 .unwrap_or(usize::MAX);
             let free = i64::from(profile.max_concurrent_runs).saturating_sub(running as i64);
             for wanted in runs::wanted(conn, &profile.name, now, free)? {
-                let Some(id) = runs::claim(conn, &wanted, &self.holder, now, now + RUN_LEASE)?
+                let Some(id) = runs::claim(conn, &wanted, &self.holder, now, now + self.lease)?
                 else {
                     continue;
                 };
