@@ -572,7 +572,8 @@ export function deploymentPages(ui) {
       return n;
     }
 
-    const loadNodeAndHistory = () => Promise.all([loadNode(), loadHistory(), runs.load()]);
+    // The runs once the node is found: a node that is not there is one error, not two.
+    const loadNodeAndHistory = () => Promise.all([loadNode().then(runs.load), loadHistory()]);
 
     async function loadHistory() {
       const list = await api(`/deployments/${deploymentId}/events?node_id=${encodeURIComponent(nodeRef)}&limit=1000`);
