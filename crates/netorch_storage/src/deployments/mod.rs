@@ -448,17 +448,6 @@ pub fn with_nodes_to_start(conn: &mut DbConnection) -> Result<Vec<DeploymentId>>
     Ok(ids.into_iter().map(DeploymentId).collect())
 }
 
-/// The rollout policies of those of `ids` that exist.
-pub fn rollout_policies(
-    conn: &mut DbConnection,
-    ids: &[DeploymentId],
-) -> Result<std::collections::HashMap<DeploymentId, RolloutPolicy>> {
-    Ok(by_ids(conn, ids)?
-        .into_iter()
-        .map(|(id, deployment)| (id, deployment.rollout))
-        .collect())
-}
-
 /// Those of `ids` that exist (what the lifecycle reads of the deployments of a batch of nodes:
 /// their rollout policies and provisioners).
 pub fn by_ids(
