@@ -19,7 +19,10 @@
 //! order because they are taken alone, in transactions of their own that take nothing else
 //! before them: the migration lock ([`MIGRATIONS`]), partition maintenance
 //! ([`PARTITION_MAINTENANCE_CLASS`], with a lock timeout) and a telemetry page's claim
-//! ([`TELEMETRY_PAGE_CLASS`], tried and never waited on).
+//! ([`TELEMETRY_PAGE_CLASS`], tried and never waited on). A deployment's delete also takes the
+//! partition maintenance lock, shared, right after its deployment's
+//! (`partitions::hold_off_maintenance`); a maintainer waiting for it gives up at its lock
+//! timeout, so the two cannot deadlock.
 //!
 //! # The keys
 //!

@@ -646,6 +646,8 @@ pub fn delete(
             return Err(StorageError::DeploymentNotFound);
         }
         let (deployment, counts) = get_with_counts(conn, id)?;
+        // No partition made while its rows go: they would move out of this delete's sight.
+        crate::partitions::hold_off_maintenance(conn)?;
         diesel::delete(
             telemetry_samples::table.filter(telemetry_samples::deployment_id.eq(id.get())),
         )
