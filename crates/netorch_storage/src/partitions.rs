@@ -131,9 +131,12 @@ pub fn hold_off_maintenance(conn: &mut DbConnection) -> Result<()> {
         #[cfg(feature = "postgres")]
         DbConnection::Postgresql(inner) => {
             use diesel::RunQueryDsl;
-            diesel::sql_query(pg::MAINTENANCE_LOCK_SHARED)
-                .bind::<diesel::sql_types::Integer, _>(crate::locks::PARTITION_MAINTENANCE_CLASS)
-                .execute(inner)?;
+            // The maintainer's lock of this schema (see `pg::step`), shared.
+            diesel::sql_query(
+                "SELECT pg_advisory_xact_lock_shared($1, hashtext(current_schema()))",
+            )
+            .bind::<diesel::sql_types::Integer, _>(crate::locks::PARTITION_MAINTENANCE_CLASS)
+            .execute(inner)?;
             Ok(())
         }
     }
@@ -173,13 +176,6 @@ mod pg {
     use diesel::prelude::*;
     use diesel::result::Error as DieselError;
     use diesel::sql_types::{BigInt, Integer, Text};
-
-    /// The maintenance lock of the connection's schema (tests run a schema each), taken
-    /// exclusively by a maintainer's step; [`super::hold_off_maintenance`] takes it shared.
-    pub(super) const MAINTENANCE_LOCK: &str =
-        "SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))";
-    pub(super) const MAINTENANCE_LOCK_SHARED: &str =
-        "SELECT pg_advisory_xact_lock_shared($1, hashtext(current_schema()))";
 
     /// The partitioned tables and their tiers.
     pub(super) fn tables() -> impl Iterator<Item = (&'static str, Tier)> {
@@ -226,7 +222,7 @@ mod pg {
             diesel::sql_query(format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
                 .execute(conn)?;
             // One maintainer per schema at a time, and none while a delete runs.
-            diesel::sql_query(MAINTENANCE_LOCK)
+            diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))")
                 .bind::<Integer, _>(crate::locks::PARTITION_MAINTENANCE_CLASS)
                 .execute(conn)?;
             f(conn)
