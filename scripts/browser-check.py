@@ -648,6 +648,51 @@ def provisioner_runs(checks, binary, work):
         server.wait(timeout=30)
 
 
+def self_healing(checks, binary, work):
+    """Self-healing on the deployment and node pages: a deployment whose degraded nodes were
+    re-provisioned lists them; one past its budget says why it stopped; a remediated node's
+    page counts its remediation."""
+    server, base = start_server(binary, work, "healing", "--time-scale", "20")
+    quick = {"bottleneck": {"window_seconds": 30, "for_seconds": 2, "resolve_after_seconds": 2}}
+    try:
+        healing = http("POST", f"{base}/deployments", {
+            "name": "healing", "target_node_count": 20, "max_retries": 5, "alert_rules": quick,
+            "remediation": {"after_seconds": 0, "max_concurrent": 2,
+                            "max_unhealthy_percent": 100}})
+        stopped = http("POST", f"{base}/deployments", {
+            "name": "stopped", "target_node_count": 20, "alert_rules": quick,
+            "remediation": {"max_unhealthy_percent": 5}})
+        events = lambda d, kind: http(
+            "GET", f"{base}/deployments/{d}/events?event_type={kind}&limit=100")["events"]
+        first = wait_until("a node remediated", lambda: events(healing["id"], "NODE_REMEDIATED"),
+                           timeout=120)[0]
+        name = first["metadata"]["node_name"]
+        wait_until("the other deployment stopped", lambda: http(
+            "GET", f"{base}/deployments/{stopped['id']}")["remediation_stopped"], timeout=120)
+        page = checks.page(DESKTOP)
+        checks.open(page, f"{base}/ui/deployments/{healing['id']}", "deployment")
+        section = page.locator("section[aria-labelledby=healing-title]")
+        expect(section.locator("[data-healing=on]")).to_contain_text("at most 2 at once")
+        expect(section.locator(f"li[data-remediated='{name}']").first).to_contain_text(
+            first["metadata"]["alert_fingerprint"])
+        checks.accessible(page, "self-healing")
+        checks.shoot(page, "self-healing-desktop")
+        section.locator(f"li[data-remediated='{name}'] a").first.click()
+        page.wait_for_selector("body[data-ready=node]")
+        expect(page.locator("dl")).to_contain_text("Remediations")
+        wait_until("the node page counts it", lambda: http(
+            "GET", f"{base}/deployments/{healing['id']}/nodes/{name}")["remediations"] >= 1)
+        checks.open(page, f"{base}/ui/deployments/{stopped['id']}", "deployment")
+        notice = page.locator("[data-healing-stopped]")
+        expect(notice).to_contain_text("Stopped since")
+        expect(notice).to_contain_text("more than max_unhealthy_percent 5")
+        checks.accessible(page, "self-healing stopped")
+        page.context.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def roles(checks, binary, work):
     """With keys on: the token field, and what each role is offered."""
     database = f"sqlite://{work}/keys.db"
@@ -889,6 +934,7 @@ def main():
             server.wait(timeout=30)
             roles(checks, binary, work)
             provisioner_runs(checks, binary, work)
+            self_healing(checks, binary, work)
             speed(checks, binary, work, args.rollout_nodes)
             assert not checks.console_errors, f"console errors: {checks.console_errors}"
         except Exception:

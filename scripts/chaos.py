@@ -222,6 +222,12 @@ def main():
         if rng.random() < 1 / 3:
             new.update(provisioner="chaos-cmd", parameters={"run": "chaos"},
                        max_in_flight=rng.randrange(5, 40))
+        # Self-healing for half of them: the degraded nodes' alerts re-provision them, while
+        # workers die and deployments go.
+        if rng.random() < 1 / 2:
+            new["remediation"] = {"after_seconds": rng.randrange(0, 5),
+                                  "max_concurrent": rng.randrange(1, 6),
+                                  "max_unhealthy_percent": rng.choice([10, 40, 100])}
         status, body = call(base, "POST", "/deployments", new)
         if status != 201:
             fail(f"create answered {status}: {body}")
@@ -421,7 +427,13 @@ def main():
     for thread in threads:
         thread.join()
 
-    # Settle: the workers finish every rollout undisturbed.
+    # Settle: the workers finish every rollout undisturbed. Self-healing is turned off first:
+    # it would keep sending nodes back (a deployment of 300 nodes has 60 degraded ones to
+    # re-provision, one at a time at the least), and the settling would never end.
+    for deployment in list(live):
+        status, body = call(base, "PATCH", f"/deployments/{deployment}", {"remediation": None})
+        if status not in (200, 404):
+            fail(f"turning self-healing off answered {status}: {body}")
     settle_deadline = time.time() + 60
     while time.time() < settle_deadline:
         moving = 0
@@ -456,6 +468,7 @@ def main():
 
     check(Database(args.database_url), live, deleted, accepted)
     check_runs(Database(args.database_url), logs)
+    check_remediation(Database(args.database_url))
     check_alerts(Database(args.database_url), settled, counts)
     check_deliveries(Database(args.database_url), hook, counts)
     hook.server.shutdown()
@@ -520,6 +533,33 @@ def check_runs(db, logs):
         fail(f"{len(left)} provisioner programs still running, e.g. {left[:3]}")
     print(f"chaos: {runs[0][0]} provisioner runs, {runs[0][1]} program starts "
           f"(at most {runs[0][2]} for one run)", flush=True)
+
+
+def check_remediation(db):
+    """Self-healing: each alert re-provisioned its node once at most, the alert a remediation
+    names is a firing alert of that node, and a node's count is its NODE_REMEDIATED events
+    (the chain of its transitions is checked with the rest)."""
+    seen = {}
+    per_node = {}
+    for node, metadata in db.rows("SELECT node_id, metadata FROM events "
+                                  "WHERE event_type = 'NODE_REMEDIATED' ORDER BY id"):
+        meta = json.loads(metadata)
+        alert = meta["alert_id"]
+        if alert in seen:
+            fail(f"alert {alert} remediated nodes {seen[alert]} and {node}")
+        seen[alert] = node
+        per_node[int(node)] = per_node.get(int(node), 0) + 1
+        found = db.rows(f"SELECT node_id, fingerprint, starts_at FROM alerts WHERE id = {alert}")
+        if not found or found[0][0] in (None, "") or int(found[0][0]) != int(node) \
+                or found[0][1] != meta["alert_fingerprint"] or found[0][2] in (None, ""):
+            fail(f"NODE_REMEDIATED of node {node} names alert {alert}, which is {found}")
+    for node, count in db.rows("SELECT id, remediations FROM nodes"):
+        if int(count) != per_node.get(int(node), 0):
+            fail(f"node {node} counts {count} remediations but has "
+                 f"{per_node.get(int(node), 0)} NODE_REMEDIATED events")
+    stopped = db.rows("SELECT count(*) FROM events WHERE event_type = 'REMEDIATION_STOPPED'")
+    print(f"chaos: {len(seen)} nodes remediated, self-healing stopped {stopped[0][0]} times",
+          flush=True)
 
 
 def check(db, live, deleted, accepted):

@@ -58,6 +58,7 @@ fn a_workers_metrics_count_the_rollout_it_works_through() {
         telemetry: Default::default(),
         alert_rules: Default::default(),
         provisioning: Default::default(),
+        remediation: None,
     };
     deployments::create(
         &mut db.get().expect("connection"),

@@ -80,6 +80,7 @@ fn main() {
         telemetry: Default::default(),
         alert_rules: Default::default(),
         provisioning: Default::default(),
+        remediation: None,
     };
     let d = deployments::create(&mut db.get().expect("connection"), &new, None, t0())
         .expect("create")

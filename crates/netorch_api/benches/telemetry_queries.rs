@@ -48,6 +48,7 @@ fn fleet(db: &Database, nodes: u32) -> (DeploymentId, Vec<NodeId>) {
         telemetry: Default::default(),
         alert_rules: Default::default(),
         provisioning: Default::default(),
+        remediation: None,
     };
     let d = deployments::create(&mut conn, &new, None, now() - Duration::days(2)).expect("create");
     // As a telemetry worker would have: PostgreSQL's time partitions for the last day and ahead.

@@ -7,7 +7,8 @@
 //! silence, alerting nodes marked) are `ui/alerts.js`, and the fleet's health on every page
 //! (worker loops alive, the database answering and writable, and what to do when not) is
 //! `ui/health.js`, the telemetry charts `ui/charts.js`, the fleet page `ui/fleet.js` and the
-//! deployment and node pages `ui/deployment.js` (a node's provisioner runs `ui/runs.js`); it
+//! deployment and node pages `ui/deployment.js` (a node's provisioner runs `ui/runs.js`, a
+//! deployment's self-healing `ui/healing.js`); it
 //! imports them. The pages are
 //! rendered in the browser rather than on the server because the token lives there: a server
 //! rendering would need a cookie session beside the bearer keys. The shell carries the closed
@@ -149,6 +150,7 @@ const ASSETS: &[(&str, &[u8], &str)] = &[
     ("charts.js", include_bytes!("../assets/ui/charts.js"), JS),
     ("fleet.js", include_bytes!("../assets/ui/fleet.js"), JS),
     ("runs.js", include_bytes!("../assets/ui/runs.js"), JS),
+    ("healing.js", include_bytes!("../assets/ui/healing.js"), JS),
     (
         "deployment.js",
         include_bytes!("../assets/ui/deployment.js"),

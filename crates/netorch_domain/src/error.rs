@@ -76,6 +76,9 @@ pub enum DomainError {
     /// A silence matcher that cannot be used.
     #[error("invalid matcher: {0}")]
     InvalidMatcher(String),
+    /// A remediation policy out of range.
+    #[error("invalid remediation: {0}")]
+    InvalidRemediation(String),
     /// A silence that would end before it starts, or has already ended.
     #[error("a silence must end after it starts and after now")]
     InvalidSilenceTimes,

@@ -44,11 +44,17 @@ pub enum EventType {
     SilenceCreated,
     /// A silence ended, at its time or expired early by an operator.
     SilenceExpired,
+    /// Self-healing re-provisioned a running node whose alert had fired for long enough.
+    NodeRemediated,
+    /// Self-healing stopped for a deployment: too many of its nodes are unhealthy.
+    RemediationStopped,
+    /// Self-healing went on again: few enough unhealthy nodes, or the policy changed.
+    RemediationResumed,
 }
 
 impl EventType {
     /// Every event type.
-    pub const ALL: [EventType; 17] = [
+    pub const ALL: [EventType; 20] = [
         EventType::DeploymentCreated,
         EventType::DeploymentDeleted,
         EventType::StateChange,
@@ -66,6 +72,9 @@ impl EventType {
         EventType::AlertUnacknowledged,
         EventType::SilenceCreated,
         EventType::SilenceExpired,
+        EventType::NodeRemediated,
+        EventType::RemediationStopped,
+        EventType::RemediationResumed,
     ];
 
     /// The upper-case name used in the API and in the database.
@@ -88,6 +97,9 @@ impl EventType {
             EventType::AlertUnacknowledged => "ALERT_UNACKNOWLEDGED",
             EventType::SilenceCreated => "SILENCE_CREATED",
             EventType::SilenceExpired => "SILENCE_EXPIRED",
+            EventType::NodeRemediated => "NODE_REMEDIATED",
+            EventType::RemediationStopped => "REMEDIATION_STOPPED",
+            EventType::RemediationResumed => "REMEDIATION_RESUMED",
         }
     }
 }
@@ -390,6 +402,82 @@ impl NewEvent {
             event_type: EventType::NodeDecommissioned,
             message: format!("{name} decommissioned and removed"),
             metadata,
+            created_at: now,
+        }
+    }
+
+    /// `NODE_REMEDIATED`: self-healing sent a running node back to `PENDING` (reason
+    /// `remediation`); `attempt` is the new one, `alert` the alert that had fired for
+    /// `after_seconds`, named by its fingerprint and id.
+    pub fn node_remediated(
+        deployment: DeploymentId,
+        node: NodeId,
+        name: &str,
+        attempt: u32,
+        alert: (&str, crate::AlertId),
+        after_seconds: u32,
+        now: Timestamp,
+    ) -> Self {
+        let (fingerprint, alert_id) = alert;
+        NewEvent {
+            deployment_id: Some(deployment),
+            node_id: Some(node),
+            event_type: EventType::NodeRemediated,
+            message: format!(
+                "{name} re-provisioned by self-healing: alert {fingerprint} fired for at least \
+                 {after_seconds} s (attempt {attempt})"
+            ),
+            metadata: object(json!({
+                "node_name": name,
+                "reason": "remediation",
+                "from_state": NodeState::Running.as_str(),
+                "to_state": NodeState::Pending.as_str(),
+                "attempt": attempt,
+                "alert_fingerprint": fingerprint,
+                "alert_id": alert_id.get(),
+                "after_seconds": after_seconds,
+            })),
+            created_at: now,
+        }
+    }
+
+    /// `REMEDIATION_STOPPED`: too many of the deployment's nodes are unhealthy.
+    pub fn remediation_stopped(
+        deployment: DeploymentId,
+        stop: &crate::RemediationStop,
+        now: Timestamp,
+    ) -> Self {
+        NewEvent {
+            deployment_id: Some(deployment),
+            node_id: None,
+            event_type: EventType::RemediationStopped,
+            message: format!("Deployment {deployment}: {}", stop.reason()),
+            metadata: object(json!({
+                "unhealthy_nodes": stop.unhealthy,
+                "total_nodes": stop.total,
+                "max_unhealthy_percent": stop.max_unhealthy_percent,
+            })),
+            created_at: now,
+        }
+    }
+
+    /// `REMEDIATION_RESUMED`: self-healing goes on (few enough unhealthy nodes, or the policy
+    /// changed or was turned off); `unhealthy` of `total` now.
+    pub fn remediation_resumed(
+        deployment: DeploymentId,
+        unhealthy: u64,
+        total: u64,
+        now: Timestamp,
+    ) -> Self {
+        NewEvent {
+            deployment_id: Some(deployment),
+            node_id: None,
+            event_type: EventType::RemediationResumed,
+            message: format!(
+                "Deployment {deployment}: remediation resumed, {unhealthy} of {total} nodes \
+                 unhealthy"
+            ),
+            metadata: object(json!({"unhealthy_nodes": unhealthy, "total_nodes": total})),
             created_at: now,
         }
     }

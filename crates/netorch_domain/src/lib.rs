@@ -16,6 +16,7 @@ pub mod ingest;
 mod listing;
 mod model;
 pub mod provisioning;
+pub mod remediation;
 mod rollout;
 mod state;
 mod telemetry;
@@ -38,6 +39,7 @@ pub use model::{
     NodeStateCounts, TelemetryOrigin, WorkerHeartbeat, WorkerKind, excerpt, hostname, node_name,
 };
 pub use provisioning::{ProvisionerRun, Provisioning, RunOutcome};
+pub use remediation::{Remediation, RemediationStop};
 pub use rollout::{
     DeploymentStatus, MIN_FAILURE_SAMPLE, Progress, RETRY_BACKOFF_BASE, RETRY_BACKOFF_MAX,
     RolloutPolicy,

@@ -26,6 +26,10 @@ pub struct Deployment {
     pub alert_rules: AlertRules,
     /// Which provisioner drives its nodes, with its parameters (chosen at creation).
     pub provisioning: crate::Provisioning,
+    /// Its self-healing policy; `None` (the default): off.
+    pub remediation: Option<crate::Remediation>,
+    /// Why remediation is stopped, while too many of its nodes are unhealthy.
+    pub remediation_stopped: Option<crate::RemediationStop>,
     /// Since when its rollout is paused (by an operator or by `max_failure_percent`); `None`
     /// while it runs.
     pub paused_at: Option<Timestamp>,
@@ -52,6 +56,8 @@ pub struct NewDeployment {
     pub alert_rules: AlertRules,
     /// Which provisioner drives its nodes (the default: the workers' built-in `simulator`).
     pub provisioning: crate::Provisioning,
+    /// Its self-healing policy (the default: off).
+    pub remediation: Option<crate::Remediation>,
 }
 
 impl NewDeployment {
@@ -66,6 +72,7 @@ impl NewDeployment {
             telemetry: TelemetryOrigin::default(),
             alert_rules: AlertRules::default(),
             provisioning: crate::Provisioning::default(),
+            remediation: None,
         }
     }
 }
@@ -128,6 +135,8 @@ pub struct DeploymentChanges {
     pub phase_timeout_seconds: Option<Option<u32>>,
     /// New alert rules, replacing the old ones whole.
     pub alert_rules: Option<AlertRules>,
+    /// A new self-healing policy, or none (off).
+    pub remediation: Option<Option<crate::Remediation>>,
 }
 
 impl DeploymentChanges {
@@ -143,6 +152,9 @@ impl DeploymentChanges {
         after.rollout = self.applied_to_policy(deployment.rollout);
         if let Some(rules) = &self.alert_rules {
             after.alert_rules.clone_from(rules);
+        }
+        if let Some(remediation) = self.remediation {
+            after.remediation = remediation;
         }
         after
     }
@@ -214,6 +226,11 @@ impl DeploymentChanges {
             after.alert_rules != deployment.alert_rules,
             json!(after.alert_rules),
         );
+        note(
+            "remediation",
+            after.remediation != deployment.remediation,
+            json!(after.remediation),
+        );
         changed
     }
 }
@@ -261,6 +278,10 @@ pub struct Node {
     pub state_changed_at: Timestamp,
     /// For a `FAILED` node its deployment will retry by itself: when. `None` otherwise.
     pub retry_at: Option<Timestamp>,
+    /// How many times self-healing has re-provisioned it (the simulator's fault rule reads it).
+    pub remediations: u32,
+    /// The alert that last remediated it: that alert does not remediate it again.
+    pub remediated_for: Option<crate::AlertId>,
 }
 
 /// How many nodes of a deployment are in each state.
@@ -406,6 +427,8 @@ mod tests {
             telemetry: TelemetryOrigin::Simulated,
             alert_rules: AlertRules::default(),
             provisioning: crate::Provisioning::default(),
+            remediation: None,
+            remediation_stopped: None,
             paused_at: None,
             created_at: chrono::DateTime::from_timestamp(0, 0).expect("valid"),
             updated_at: chrono::DateTime::from_timestamp(0, 0).expect("valid"),

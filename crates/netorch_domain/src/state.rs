@@ -10,6 +10,8 @@
 //!   retry (operator),
 //!   auto retry (worker, after a backoff)
 //!
+//! RUNNING ──remediate (self-healing, crate::remediation)──▶ PENDING
+//!
 //! any state except DECOMMISSIONING ──decommission──▶ DECOMMISSIONING ──▶ (removed)
 //! ```
 //!
@@ -154,11 +156,14 @@ pub enum NodeTrigger {
     PhaseTimedOut,
     /// The deployment was scaled down past the node: it is released and then removed.
     Decommission,
+    /// Self-healing re-provisions a running node whose alert has fired for long enough
+    /// ([`crate::remediation`]).
+    Remediate,
 }
 
 impl NodeTrigger {
     /// Every trigger.
-    pub const ALL: [NodeTrigger; 9] = [
+    pub const ALL: [NodeTrigger; 10] = [
         NodeTrigger::StartProvisioning,
         NodeTrigger::ProvisioningSucceeded,
         NodeTrigger::ProvisioningFailed,
@@ -168,6 +173,7 @@ impl NodeTrigger {
         NodeTrigger::AutoRetry,
         NodeTrigger::PhaseTimedOut,
         NodeTrigger::Decommission,
+        NodeTrigger::Remediate,
     ];
 
     /// A lower-case name for logs and error messages.
@@ -182,6 +188,7 @@ impl NodeTrigger {
             NodeTrigger::AutoRetry => "auto_retry",
             NodeTrigger::PhaseTimedOut => "phase_timed_out",
             NodeTrigger::Decommission => "decommission",
+            NodeTrigger::Remediate => "remediate",
         }
     }
 }
@@ -235,7 +242,7 @@ const fn row(from: NodeState, trigger: NodeTrigger, to: NodeState) -> Transition
 }
 
 /// Every transition the lifecycle allows; anything else is refused.
-pub const TRANSITIONS: [Transition; 15] = {
+pub const TRANSITIONS: [Transition; 16] = {
     use NodeState::*;
     use NodeTrigger::*;
     [
@@ -254,6 +261,7 @@ pub const TRANSITIONS: [Transition; 15] = {
         row(Configuring, Decommission, Decommissioning),
         row(Running, Decommission, Decommissioning),
         row(Failed, Decommission, Decommissioning),
+        row(Running, Remediate, Pending),
     ]
 };
 
@@ -282,6 +290,7 @@ mod tests {
             (Configuring, Decommission) => Some(Decommissioning),
             (Running, Decommission) => Some(Decommissioning),
             (Failed, Decommission) => Some(Decommissioning),
+            (Running, Remediate) => Some(Pending),
             _ => None,
         }
     }
@@ -323,11 +332,11 @@ mod tests {
     }
 
     #[test]
-    fn running_is_left_only_by_decommissioning() {
+    fn running_is_left_only_by_decommissioning_or_remediation() {
         for trigger in NodeTrigger::ALL {
             assert_eq!(
                 Running.apply(trigger).is_ok(),
-                trigger == Decommission,
+                matches!(trigger, Decommission | Remediate),
                 "{trigger}"
             );
         }

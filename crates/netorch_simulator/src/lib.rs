@@ -11,6 +11,9 @@
 //! - configuration fails when `(id + deployment_id + attempt) % 20 == 0`;
 //! - the address of node `id` is `10.0.0.0 + id`, unique while ids fit in `10.0.0.0/8`;
 //! - telemetry follows [`metrics_at`]; nodes with `id % 10` of 8 or 9 are [`degraded`];
+//! - netorch's addition, for self-healing: re-provisioning clears a degraded node's fault. A
+//!   degraded node remediated at least once reports as a healthy one ([`node_metrics_at`]);
+//!   a node never remediated keeps the formula above, so the original's numbers never move;
 //! - off by default, for testing phase timeouts: with [`SimulatedHardware::with_hang_every`]
 //!   `n`, nodes whose id is a multiple of `n` never finish `CONFIGURING` on their first attempt
 //!   ([`hangs`]).
@@ -72,7 +75,12 @@ pub fn degraded(id: NodeId) -> bool {
 
 /// The metrics a node's profile has before the time-varying wave: `f = id % 10`.
 pub fn base_metrics(id: NodeId) -> Metrics {
-    let f = id.get().rem_euclid(10) as f64;
+    profile_metrics(id.get().rem_euclid(10))
+}
+
+/// The metrics of profile `f` (0 to 9) before the wave.
+fn profile_metrics(f: i64) -> Metrics {
+    let f = f as f64;
     if f <= 7.0 {
         Metrics {
             latency_ms: 10.0 + 2.0 * f,
@@ -95,7 +103,23 @@ pub fn base_metrics(id: NodeId) -> Metrics {
 /// `unix_seconds` is the exact time, fraction included, as Python's `time.time()` gives it:
 /// at time scales above 1 the collection slots start at fractions of a second.
 pub fn metrics_at(id: NodeId, at: DateTime<Utc>) -> Metrics {
-    let base = base_metrics(id);
+    wave(base_metrics(id), id, at)
+}
+
+/// Node `id`'s readings at `at` after `remediations` re-provisionings: [`metrics_at`], except
+/// that a [`degraded`] node remediated at least once has had its fault cleared and reports as
+/// the healthy profile `id % 10 - 8` (0 or 1), with its own wave. Deterministic, and the same
+/// as [`metrics_at`] for every node never remediated.
+pub fn node_metrics_at(id: NodeId, remediations: u32, at: DateTime<Utc>) -> Metrics {
+    if remediations > 0 && degraded(id) {
+        wave(profile_metrics(id.get().rem_euclid(10) - 8), id, at)
+    } else {
+        metrics_at(id, at)
+    }
+}
+
+/// `base` modulated by node `id`'s wave at `at`, clamped and rounded.
+fn wave(base: Metrics, id: NodeId, at: DateTime<Utc>) -> Metrics {
     // Microseconds divided once: the division is correctly rounded, so this is the double
     // nearest the exact time, the same value Python computes for `micros / 1_000_000`.
     let unix_seconds = at.timestamp_micros() as f64 / 1e6;
@@ -212,7 +236,7 @@ impl Provisioner for SimulatedHardware {
 
 impl TelemetrySource for SimulatedHardware {
     fn read(&self, node: &Node, slot_start: DateTime<Utc>) -> Option<Metrics> {
-        Some(metrics_at(node.id, slot_start))
+        Some(node_metrics_at(node.id, node.remediations, slot_start))
     }
 }
 

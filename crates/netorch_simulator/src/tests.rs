@@ -24,6 +24,8 @@ fn node(id: i64, deployment: i64, attempt: u32, state_changed_at: Timestamp) -> 
         updated_at: state_changed_at,
         state_changed_at,
         retry_at: None,
+        remediations: 0,
+        remediated_for: None,
     }
 }
 
@@ -304,4 +306,42 @@ fn a_phase_is_never_done_before_its_earliest_completion() {
             );
         }
     }
+}
+
+#[test]
+fn remediation_clears_a_degraded_nodes_fault_and_changes_nothing_else() {
+    for id in 1..=200 {
+        let id = NodeId(id);
+        for seconds in [0, 37, 1_800_000_000, 1_800_000_123] {
+            let t = at(seconds);
+            // Never remediated: the original formula, whatever the node.
+            assert_eq!(node_metrics_at(id, 0, t), metrics_at(id, t));
+            let after = node_metrics_at(id, 1, t);
+            assert_eq!(after, node_metrics_at(id, 3, t), "the same after any count");
+            if degraded(id) {
+                // The healthy profile 0 or 1: latency 10 to 12 ms before a ±6% wave.
+                assert!(after.latency_ms < 13.0, "{id}: {after:?}");
+                assert!(after.error_rate < 0.5, "{id}: {after:?}");
+                assert!(metrics_at(id, t).latency_ms > 45.0);
+            } else {
+                assert_eq!(after, metrics_at(id, t), "a healthy node stays as it was");
+            }
+        }
+    }
+    // The telemetry source reads the node's count.
+    let mut remediated = node(18, 1, 1, at(0));
+    let hw = SimulatedHardware::default();
+    assert_eq!(
+        hw.read(&remediated, at(60)),
+        Some(metrics_at(NodeId(18), at(60)))
+    );
+    remediated.remediations = 1;
+    assert_eq!(
+        hw.read(&remediated, at(60)),
+        Some(node_metrics_at(NodeId(18), 1, at(60)))
+    );
+    assert_ne!(
+        hw.read(&remediated, at(60)),
+        Some(metrics_at(NodeId(18), at(60)))
+    );
 }

@@ -55,6 +55,7 @@ fn run(label: &str, test_db: &TestDatabase) {
         telemetry: Default::default(),
         alert_rules: Default::default(),
         provisioning: Default::default(),
+        remediation: None,
     };
     deployments::create(&mut conn, &new, None, epoch()).expect("create");
     // As a telemetry worker would have: PostgreSQL's time partitions for now and ahead.

@@ -57,6 +57,7 @@ fn run(label: &str, fillfactor: Option<u32>) {
         telemetry: Default::default(),
         alert_rules: Default::default(),
         provisioning: Default::default(),
+        remediation: None,
     };
     let deployment = deployments::create(&mut conn, &new, None, epoch()).expect("create");
     let fleet = nodes::list(&mut conn, deployment.id, &NodeFilter::default())

@@ -47,6 +47,7 @@ fn product(nodes: i64) -> Vec<f64> {
         telemetry: Default::default(),
         alert_rules: Default::default(),
         provisioning: Default::default(),
+        remediation: None,
     };
     let deployment = deployments::create(&mut conn, &new, None, epoch()).expect("create");
     let ids: Vec<NodeId> = nodes::list(&mut conn, deployment.id, &NodeFilter::default())

@@ -98,6 +98,7 @@ pub mod migrations;
 pub mod node_share;
 pub mod nodes;
 pub mod partitions;
+pub mod remediation;
 pub mod retention;
 pub mod rollups;
 pub mod runs;

@@ -50,6 +50,10 @@ diesel::table! {
         provisioner -> Text,
         /// The profile's parameters, a JSON object.
         provisioner_parameters -> Text,
+        /// The self-healing policy (JSON), NULL: off.
+        remediation -> Nullable<Text>,
+        /// Why self-healing is stopped (JSON), NULL while it is not.
+        remediation_stopped -> Nullable<Text>,
     }
 }
 
@@ -82,6 +86,10 @@ diesel::table! {
         state_changed_at -> BigInt,
         /// When the lifecycle worker looks at the node next (microseconds), NULL when done.
         check_after -> Nullable<BigInt>,
+        /// How many times self-healing re-provisioned it.
+        remediations -> Integer,
+        /// The alert that last remediated it.
+        remediated_for -> Nullable<BigInt>,
     }
 }
 

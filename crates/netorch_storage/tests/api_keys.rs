@@ -95,6 +95,7 @@ fn a_key_limited_to_deployments_keeps_them_and_only_existing_ones(t: &TestDataba
         telemetry: Default::default(),
         alert_rules: Default::default(),
         provisioning: Default::default(),
+        remediation: None,
     };
     let a = deployments::create(&mut conn, &new("a"), None, t0()).expect("create");
     let b = deployments::create(&mut conn, &new("b"), None, t0()).expect("create");

@@ -23,6 +23,7 @@ fn fleet(conn: &mut DbConnection, name: &str, count: u32) -> (DeploymentId, Vec<
         telemetry: Default::default(),
         alert_rules: Default::default(),
         provisioning: Default::default(),
+        remediation: None,
     };
     let d = deployments::create(conn, &new, None, t0()).expect("create");
     let all = nodes::list(conn, d.id, &NodeFilter::default())

@@ -32,6 +32,7 @@ fn writes_racing_the_partitions_of_their_range_never_fail(t: &TestDatabase) {
         telemetry: Default::default(),
         alert_rules: Default::default(),
         provisioning: Default::default(),
+        remediation: None,
     };
     let d = deployments::create(&mut conn, &new, None, t0()).expect("create");
     let all = nodes::list(&mut conn, d.id, &NodeFilter::default())
@@ -139,6 +140,7 @@ fn a_delete_racing_a_partitions_creation_takes_every_row(t: &TestDatabase) {
         telemetry: Default::default(),
         alert_rules: Default::default(),
         provisioning: Default::default(),
+        remediation: None,
     };
     let d = deployments::create(&mut conn, &new, None, t0()).expect("create");
     let all = nodes::list(&mut conn, d.id, &NodeFilter::default())

@@ -28,6 +28,7 @@ fn new_deployment(name: &str, nodes: u32) -> NewDeployment {
         telemetry: Default::default(),
         alert_rules: Default::default(),
         provisioning: Default::default(),
+        remediation: None,
     }
 }
 

@@ -26,6 +26,7 @@ fn fleet(conn: &mut DbConnection, nodes: u32) -> (DeploymentId, Vec<Node>) {
         telemetry: Default::default(),
         alert_rules: Default::default(),
         provisioning: Default::default(),
+        remediation: None,
     };
     let d = deployments::create(conn, &new, None, t0()).expect("create");
     let all = nodes::list(conn, d.id, &NodeFilter::default())

@@ -11,6 +11,36 @@ use diesel::connection::SimpleConnection;
 use netorch_storage::{Database, DatabaseOptions};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Every node of `deployment`, ascending id.
+pub fn nodes_of(
+    conn: &mut netorch_storage::DbConnection,
+    deployment: netorch_domain::DeploymentId,
+) -> Vec<netorch_domain::Node> {
+    netorch_storage::nodes::list(conn, deployment, &Default::default())
+        .expect("nodes")
+        .nodes
+}
+
+/// The first 1,000 events of `kind` of `deployment`, oldest first.
+pub fn events_of(
+    conn: &mut netorch_storage::DbConnection,
+    deployment: netorch_domain::DeploymentId,
+    kind: netorch_domain::EventType,
+) -> Vec<netorch_domain::Event> {
+    netorch_storage::events::list(
+        conn,
+        &netorch_storage::events::EventQuery {
+            deployment: Some(deployment),
+            after: None,
+            event_type: Some(kind),
+            node: None,
+            actor: None,
+            limit: 1000,
+        },
+    )
+    .expect("events")
+}
+
 /// The environment variable naming the PostgreSQL server for tests.
 pub const POSTGRES_URL_VAR: &str = "NETORCH_TEST_POSTGRES_URL";
 /// When set (CI sets it), a PostgreSQL test without a server URL fails instead of skipping.

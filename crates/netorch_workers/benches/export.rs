@@ -42,6 +42,7 @@ fn seed(db: &Database) -> Timestamp {
             telemetry: Default::default(),
             alert_rules: Default::default(),
             provisioning: Default::default(),
+            remediation: None,
         };
         deployments::create(&mut conn, &new, None, t0).expect("create");
     }

@@ -54,6 +54,7 @@ fn run(label: &str, test_db: &TestDatabase) {
             telemetry: Default::default(),
             alert_rules: Default::default(),
             provisioning: Default::default(),
+            remediation: None,
         };
         deployments::create(&mut conn, &new, None, t0()).expect("create");
     }
@@ -95,6 +96,7 @@ fn pushes_during_rollout(label: &str, test_db: &TestDatabase, limits: TickLimits
             telemetry: Default::default(),
             alert_rules: Default::default(),
             provisioning: Default::default(),
+            remediation: None,
         },
         None,
         t0(),
@@ -112,6 +114,7 @@ fn pushes_during_rollout(label: &str, test_db: &TestDatabase, limits: TickLimits
             telemetry: Default::default(),
             alert_rules: Default::default(),
             provisioning: Default::default(),
+            remediation: None,
         };
         deployments::create(&mut conn, &new, None, t0()).expect("create");
     }

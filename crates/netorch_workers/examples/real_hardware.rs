@@ -134,6 +134,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             telemetry: Default::default(),
             alert_rules: Default::default(),
             provisioning: Default::default(),
+            remediation: None,
         },
         None,
         Utc::now(),

@@ -280,12 +280,15 @@ pub async fn run(
             }
             Ok(format!(
                 "evaluated {} deployments: {} fired, {} resolved, {} changes, {} silences \
-                 ended, {expired} expired; delivered {}, retrying {}, failed {}, re-sent {}",
+                 ended, {expired} expired; {} nodes remediated, self-healing stopped in {} \
+                 deployments; delivered {}, retrying {}, failed {}, re-sent {}",
                 t.evaluated,
                 t.fired,
                 t.resolved,
                 t.changes,
                 t.silences_ended,
+                t.remediated,
+                t.remediation_stopped,
                 sent.delivered,
                 sent.retried,
                 sent.failed,

@@ -12,9 +12,8 @@ use netorch_domain::{
 };
 use netorch_simulator::SimulatedHardware;
 use netorch_storage::events::EventQuery;
-use netorch_storage::nodes::NodeFilter;
 use netorch_storage::{DbConnection, deployments, events, nodes, runs};
-use netorch_testkit::{TestDatabase, backend_tests};
+use netorch_testkit::{TestDatabase, backend_tests, nodes_of as fleet};
 use netorch_workers::provisioners::{Profiles, RUN_LEASE, RunDriver};
 use netorch_workers::{Provisioners, TickLimits, lifecycle_tick_using};
 use std::path::PathBuf;
@@ -147,12 +146,6 @@ fn gone(pid: i64) -> bool {
             .rfind(')')
             .is_some_and(|i| stat[i + 1..].trim_start().starts_with('Z')),
     }
-}
-
-fn fleet(conn: &mut DbConnection, d: DeploymentId) -> Vec<Node> {
-    nodes::list(conn, d, &NodeFilter::default())
-        .expect("nodes")
-        .nodes
 }
 
 fn settled(conn: &mut DbConnection, d: DeploymentId) -> bool {

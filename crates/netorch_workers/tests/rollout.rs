@@ -9,9 +9,8 @@ use netorch_domain::{
 };
 use netorch_simulator::{SimulatedHardware, configuration_fails};
 use netorch_storage::events::EventQuery;
-use netorch_storage::nodes::NodeFilter;
 use netorch_storage::{DbConnection, deployments, events, nodes};
-use netorch_testkit::{TestDatabase, backend_tests};
+use netorch_testkit::{TestDatabase, backend_tests, events_of, nodes_of as fleet};
 use netorch_workers::lifecycle_tick;
 use std::sync::Barrier;
 
@@ -32,35 +31,11 @@ fn create(conn: &mut DbConnection, nodes: u32, rollout: RolloutPolicy) -> Deploy
         telemetry: Default::default(),
         alert_rules: Default::default(),
         provisioning: Default::default(),
+        remediation: None,
     };
     deployments::create(conn, &new, None, t0())
         .expect("create")
         .id
-}
-
-fn fleet(conn: &mut DbConnection, deployment: DeploymentId) -> Vec<Node> {
-    nodes::list(conn, deployment, &NodeFilter::default())
-        .expect("nodes")
-        .nodes
-}
-
-fn events_of(
-    conn: &mut DbConnection,
-    deployment: DeploymentId,
-    kind: EventType,
-) -> Vec<netorch_domain::Event> {
-    events::list(
-        conn,
-        &EventQuery {
-            deployment: Some(deployment),
-            after: None,
-            event_type: Some(kind),
-            node: None,
-            actor: None,
-            limit: 1000,
-        },
-    )
-    .expect("events")
 }
 
 /// The deployment's status, progress and counters, after checking that the counters equal a

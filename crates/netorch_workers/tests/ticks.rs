@@ -7,10 +7,9 @@ use netorch_domain::{
 };
 use netorch_simulator::{SimulatedHardware, configuration_fails, metrics_at};
 use netorch_storage::events::EventQuery;
-use netorch_storage::nodes::NodeFilter;
 use netorch_storage::telemetry::TelemetryQuery;
 use netorch_storage::{Database, DbConnection, deployments, events, heartbeats, nodes, telemetry};
-use netorch_testkit::{TestDatabase, backend_tests};
+use netorch_testkit::{TestDatabase, backend_tests, nodes_of as fleet};
 use netorch_workers::{
     TickLimits, WorkerOptions, lifecycle_tick, lifecycle_tick_with, slot_start, telemetry_tick,
 };
@@ -36,16 +35,11 @@ fn create_at(conn: &mut DbConnection, nodes: u32, at: Timestamp) -> DeploymentId
         telemetry: Default::default(),
         alert_rules: Default::default(),
         provisioning: Default::default(),
+        remediation: None,
     };
     deployments::create(conn, &new, None, at)
         .expect("create")
         .id
-}
-
-fn fleet(conn: &mut DbConnection, deployment: DeploymentId) -> Vec<Node> {
-    nodes::list(conn, deployment, &NodeFilter::default())
-        .expect("nodes")
-        .nodes
 }
 
 fn state_changes(conn: &mut DbConnection, deployment: DeploymentId) -> Vec<netorch_domain::Event> {

@@ -5,6 +5,7 @@
 
 import { touchesAlerts } from "/ui/assets/alerts.js";
 import { METRICS, RANGES, chartRange } from "/ui/assets/charts.js";
+import { healingSection } from "/ui/assets/healing.js";
 import { runsSection } from "/ui/assets/runs.js";
 
 /** Nodes per page of a deployment's node table. */
@@ -125,6 +126,7 @@ export function deploymentPages(ui) {
     const description = h("p", { class: "muted" });
     const deletedNote = h("p", { class: "notice", role: "status" });
     const alertPanel = alerts.deploymentAlerts(id, { onNodesChange: () => attempt(loadNodes) });
+    const healing = healingSection(ui, id);
 
     const stateOptions = [["All states", ""], ...NODE_STATES.map((s) => [s, s])];
     // On a narrow screen each row is a card, its cells under these names, in the order of what
@@ -139,6 +141,7 @@ export function deploymentPages(ui) {
       stamp.element,
       actions,
       alertPanel.section,
+      healing.element,
       telemetrySection("Fleet telemetry", rangeSeconds, charts, (seconds) => {
         rangeSeconds = seconds;
         remember();
@@ -218,6 +221,7 @@ export function deploymentPages(ui) {
         ),
       ));
       drawActions(d);
+      await healing.load(d);
     }
 
     function chooseState(event, state) {
@@ -550,6 +554,7 @@ export function deploymentPages(ui) {
         ...fact("Attempt", n.attempt),
         ...fact("Failure reason", n.failure_reason),
         ...fact("Automatic retry at", n.retry_at ? showTime(n.retry_at) : null),
+        ...fact("Remediations", n.remediations),
         ...fact("Hostname", n.hostname),
         ...fact("IP address", n.ip_address),
       );

@@ -206,6 +206,9 @@ fn read_shared_fields(
     changes.alert_rules = object
         .get("alert_rules")
         .and_then(|value| crate::alerts::rules::read(errors, body, value));
+    changes.remediation = object
+        .get("remediation")
+        .and_then(|value| super::remediation::read(errors, body, value));
 }
 
 /// The schemas of those fields, added to a body's.
@@ -215,6 +218,7 @@ fn shared_properties(builder: ObjectBuilder) -> ObjectBuilder {
     );
     RolloutFields::properties(builder.property("description", description))
         .property("alert_rules", crate::alerts::rules::schema())
+        .property("remediation", super::remediation::schema())
         .additional_properties(Some(AdditionalProperties::FreeForm(false)))
 }
 
@@ -433,6 +437,7 @@ impl FromInput for DeploymentCreate {
             telemetry: telemetry.map(valid).transpose()?.unwrap_or_default(),
             alert_rules: shared.alert_rules.unwrap_or_default(),
             provisioning: valid(provisioning)?,
+            remediation: shared.remediation.flatten(),
         }))
     }
 }

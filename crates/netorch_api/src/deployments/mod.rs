@@ -2,6 +2,7 @@
 
 mod input;
 mod output;
+mod remediation;
 
 pub use input::*;
 pub use output::*;

@@ -47,6 +47,11 @@ pub struct DeploymentOut {
     /// The settings handed to every run of its provisioner's program.
     #[schema(value_type = Object)]
     pub parameters: serde_json::Map<String, serde_json::Value>,
+    /// Its self-healing policy; null: off.
+    pub remediation: Option<super::remediation::RemediationOut>,
+    /// Why self-healing re-provisions nothing now (too many unhealthy nodes); null while it
+    /// does not stop.
+    pub remediation_stopped: Option<super::remediation::RemediationStoppedOut>,
     /// How many of its nodes are in each state.
     pub node_states: NodeStatesOut,
 }
@@ -85,6 +90,8 @@ impl DeploymentOut {
             alert_rules: d.alert_rules.clone(),
             provisioner: d.provisioning.profile,
             parameters: d.provisioning.parameters,
+            remediation: d.remediation.map(Into::into),
+            remediation_stopped: d.remediation_stopped.map(Into::into),
             node_states: (*counts).into(),
         }
     }

@@ -125,6 +125,8 @@ pub struct NodeOut {
     pub failure_reason: Option<String>,
     /// When a `FAILED` node is retried by itself (`max_retries`); null otherwise.
     pub retry_at: Option<String>,
+    /// How many times self-healing has re-provisioned it.
+    pub remediations: u32,
 }
 
 impl From<Node> for NodeOut {
@@ -142,6 +144,7 @@ impl From<Node> for NodeOut {
             attempt: n.attempt,
             failure_reason: n.failure_reason,
             retry_at: n.retry_at.map(timestamp),
+            remediations: n.remediations,
         }
     }
 }

@@ -24,7 +24,7 @@ fn places(body: &Value) -> Vec<String> {
 }
 
 /// Evaluates the deployment's rules now, as the alerts loop would.
-fn evaluate(t: &TestDatabase, deployment: i64) {
+pub fn evaluate(t: &TestDatabase, deployment: i64) {
     let now = Utc::now();
     let interval = chrono::TimeDelta::seconds(30);
     let slot = service::slot_of(now, interval);

@@ -13,6 +13,7 @@ mod limits;
 mod nodes;
 mod observability;
 mod provisioners;
+mod remediation;
 mod rollout;
 mod security;
 mod series;

@@ -355,6 +355,12 @@ pub fn check_rule_name(name: &str) -> Result<(), String> {
             "{BOTTLENECK_RULE_NAME:?} is the bottleneck rule's name"
         ));
     }
+    if name == crate::remediation::REMEDIATION_RULE_NAME {
+        return Err(format!(
+            "{:?} names the alert self-healing fires when it stops",
+            crate::remediation::REMEDIATION_RULE_NAME
+        ));
+    }
     Ok(())
 }
 

@@ -70,14 +70,17 @@ pub enum AlertName {
     NodeThreshold,
     /// The deployment's fleet mean past a threshold rule's value.
     FleetThreshold,
+    /// Self-healing stopped for the deployment: too many of its nodes are unhealthy.
+    RemediationStopped,
 }
 
 impl AlertName {
-    /// The three.
-    pub const ALL: [AlertName; 3] = [
+    /// Every one.
+    pub const ALL: [AlertName; 4] = [
         AlertName::NodeBottleneck,
         AlertName::NodeThreshold,
         AlertName::FleetThreshold,
+        AlertName::RemediationStopped,
     ];
 
     /// The `alertname` label's value.
@@ -86,6 +89,7 @@ impl AlertName {
             AlertName::NodeBottleneck => "NetorchNodeBottleneck",
             AlertName::NodeThreshold => "NetorchNodeThreshold",
             AlertName::FleetThreshold => "NetorchFleetThreshold",
+            AlertName::RemediationStopped => "NetorchRemediationStopped",
         }
     }
 }

@@ -37,6 +37,10 @@ pub struct EvaluationTick {
     pub changes: usize,
     /// Silences that ended.
     pub silences_ended: usize,
+    /// Nodes self-healing re-provisioned.
+    pub remediated: usize,
+    /// Deployments whose self-healing is stopped (too many unhealthy nodes).
+    pub remediation_stopped: usize,
 }
 
 /// The start of the alerts loop's slot `now` falls in (slots `interval` long, aligned to the
@@ -75,6 +79,13 @@ pub fn evaluate(
         )?;
         if !claimed {
             continue;
+        }
+        // Self-healing first, so that the evaluation sees a stop it records (and fires its
+        // alert) at once; it acts on the alerts as the last evaluation left them.
+        if let Some(outcome) = netorch_storage::remediation::pass(&mut *db.get()?, deployment, now)?
+        {
+            tick.remediated += outcome.remediated.len();
+            tick.remediation_stopped += usize::from(outcome.stopped.is_some());
         }
         let Some(applied) = evaluate_deployment(db, deployment, slot, now)? else {
             continue;

@@ -9,8 +9,9 @@ use crate::bottlenecks::{self, ReportQuery};
 use chrono::TimeDelta;
 use netorch_analytics::AnalysisConfig;
 use netorch_domain::alert::{
-    AlertName, BOTTLENECK_RULE_NAME, Labels, ThresholdRule, ThresholdScope,
+    AlertName, BOTTLENECK_RULE_NAME, Labels, ThresholdRule, ThresholdScope, Timing,
 };
+use netorch_domain::remediation::REMEDIATION_RULE_NAME;
 use netorch_domain::{AlertRules, Deployment, MetricKind, NodeId, SampleSummary, Timestamp};
 use netorch_storage::rollups::{self, WindowDetail, WindowPart};
 use netorch_storage::{Database, DbConnection, nodes};
@@ -243,6 +244,36 @@ pub fn observe(
             annotations,
         });
     }
+    if let (Some(_), Some(stop)) = (&deployment.remediation, &deployment.remediation_stopped) {
+        let mut annotations = Labels::new();
+        annotations.insert("unhealthy_nodes".into(), stop.unhealthy.to_string());
+        annotations.insert("total_nodes".into(), stop.total.to_string());
+        annotations.insert(
+            "max_unhealthy_percent".into(),
+            number(stop.max_unhealthy_percent),
+        );
+        annotations.insert(
+            "summary".into(),
+            format!(
+                "Self-healing of deployment {} stopped: {} of {} nodes unhealthy",
+                deployment.id, stop.unhealthy, stop.total
+            ),
+        );
+        annotations.insert("reason".into(), stop.reason());
+        observed.push(Observation {
+            name: AlertName::RemediationStopped,
+            node: None,
+            rule: REMEDIATION_RULE_NAME.to_owned(),
+            severity: netorch_domain::Severity::Critical,
+            // It fires with the pass that stops remediation and resolves with the one that
+            // lets it go on: the pass already judged.
+            timing: Timing {
+                for_seconds: 0,
+                resolve_after_seconds: 0,
+            },
+            annotations,
+        });
+    }
     for observation in &mut observed {
         let description = describe(observation, deployment);
         observation
@@ -299,6 +330,13 @@ fn describe(observation: &Observation, deployment: &Deployment) -> String {
             get("op"),
             get("threshold"),
             observation.rule,
+        ),
+        AlertName::RemediationStopped => format!(
+            "Self-healing of deployment '{}' re-provisions no node: {}. Find the common cause \
+             (a configuration, an upstream link); remediation goes on by itself once few \
+             enough nodes are unhealthy.",
+            deployment.name,
+            get("reason"),
         ),
     }
 }

@@ -37,6 +37,8 @@ struct DeploymentRow {
     alert_rules: String,
     provisioner: String,
     provisioner_parameters: String,
+    remediation: Option<String>,
+    remediation_stopped: Option<String>,
 }
 
 /// A non-negative integer column as the domain's `u32`.
@@ -90,6 +92,16 @@ impl TryFrom<DeploymentRow> for Deployment {
                     }
                 })?,
             },
+            remediation: row
+                .remediation
+                .as_deref()
+                .map(|text| json_column("remediation", text))
+                .transpose()?,
+            remediation_stopped: row
+                .remediation_stopped
+                .as_deref()
+                .map(|text| json_column("remediation_stopped", text))
+                .transpose()?,
             paused_at: row
                 .paused_at
                 .map(|at| from_micros("deployments", at))
@@ -98,6 +110,28 @@ impl TryFrom<DeploymentRow> for Deployment {
             updated_at: from_micros("deployments", row.updated_at)?,
         })
     }
+}
+
+/// A JSON column's value, or why the row is corrupt.
+fn json_column<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| StorageError::CorruptRow {
+        table: "deployments",
+        detail: format!("{column}: {e}"),
+    })
+}
+
+/// A remediation policy as its column stores it, checked.
+pub(crate) fn stored_remediation(
+    remediation: Option<&netorch_domain::Remediation>,
+) -> Result<Option<String>> {
+    remediation
+        .map(|policy| {
+            policy
+                .check()
+                .map_err(|e| StorageError::InvalidInput(e.to_string()))?;
+            serde_json::to_string(policy).map_err(|e| StorageError::InvalidInput(e.to_string()))
+        })
+        .transpose()
 }
 
 /// The per-state node counters a deployment row keeps.
@@ -145,6 +179,7 @@ struct NewDeploymentRow<'a> {
     alert_rules: String,
     provisioner: &'a str,
     provisioner_parameters: String,
+    remediation: Option<String>,
 }
 
 #[derive(Insertable)]
@@ -334,6 +369,7 @@ pub fn create(
             provisioner: &new.provisioning.profile,
             provisioner_parameters: serde_json::Value::Object(new.provisioning.parameters.clone())
                 .to_string(),
+            remediation: stored_remediation(new.remediation.as_ref())?,
         };
         let row: DeploymentRow = on_backend!(conn, |inner| {
             diesel::insert_into(deployments::table)
@@ -616,9 +652,16 @@ pub fn update(
                     "phase_timeout_seconds",
                 )?),
                 d::alert_rules.eq(stored_rules(&after.alert_rules)?),
+                d::remediation.eq(stored_remediation(after.remediation.as_ref())?),
                 d::updated_at.eq(to_micros(now)),
             ))
             .execute(conn)?;
+        if after.remediation.is_none() && before.remediation_stopped.is_some() {
+            // Off: nothing is stopped any more (its alert resolves at the next evaluation).
+            diesel::update(deployments::table.find(id.get()))
+                .set(d::remediation_stopped.eq(None::<String>))
+                .execute(conn)?;
+        }
         event_log::insert(
             conn,
             &NewEvent::deployment_updated(id, changed, now).by(actor),

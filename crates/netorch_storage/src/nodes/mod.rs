@@ -37,6 +37,8 @@ pub(crate) struct NodeRow {
     updated_at: i64,
     state_changed_at: i64,
     check_after: Option<i64>,
+    remediations: i32,
+    remediated_for: Option<i64>,
 }
 
 impl TryFrom<NodeRow> for Node {
@@ -66,6 +68,13 @@ impl TryFrom<NodeRow> for Node {
                 }
                 _ => None,
             },
+            remediations: u32::try_from(row.remediations).map_err(|_| {
+                StorageError::CorruptRow {
+                    table: "nodes",
+                    detail: format!("negative remediations {}", row.remediations),
+                }
+            })?,
+            remediated_for: row.remediated_for.map(netorch_domain::AlertId),
         })
     }
 }

@@ -52,7 +52,10 @@ impl TransitionPlan {
             from: node.state,
             to,
             trigger,
-            attempt: if matches!(trigger, NodeTrigger::Retry | NodeTrigger::AutoRetry) {
+            attempt: if matches!(
+                trigger,
+                NodeTrigger::Retry | NodeTrigger::AutoRetry | NodeTrigger::Remediate
+            ) {
                 node.attempt + 1
             } else {
                 node.attempt
