@@ -48,7 +48,8 @@ pub enum EventType {
     NodeRemediated,
     /// Self-healing stopped for a deployment: too many of its nodes are unhealthy.
     RemediationStopped,
-    /// Self-healing went on again: few enough unhealthy nodes, or the policy changed.
+    /// Self-healing went on again: few enough unhealthy nodes for its policy (turning the
+    /// policy off clears a stop too, recorded by its `DEPLOYMENT_UPDATED`).
     RemediationResumed,
 }
 
@@ -461,8 +462,8 @@ impl NewEvent {
         }
     }
 
-    /// `REMEDIATION_RESUMED`: self-healing goes on (few enough unhealthy nodes, or the policy
-    /// changed or was turned off); `unhealthy` of `total` now.
+    /// `REMEDIATION_RESUMED`: self-healing goes on (few enough unhealthy nodes for its policy,
+    /// as it is now); `unhealthy` of `total` now.
     pub fn remediation_resumed(
         deployment: DeploymentId,
         unhealthy: u64,

@@ -280,8 +280,9 @@ pub struct Node {
     pub retry_at: Option<Timestamp>,
     /// How many times self-healing has re-provisioned it (the simulator's fault rule reads it).
     pub remediations: u32,
-    /// The alert that last remediated it: that alert does not remediate it again.
-    pub remediated_for: Option<crate::AlertId>,
+    /// When self-healing last re-provisioned it: an alert whose condition was first seen
+    /// before then does not remediate it again.
+    pub remediated_at: Option<Timestamp>,
 }
 
 /// How many nodes of a deployment are in each state.

@@ -4,9 +4,11 @@
 //!
 //! The model is Cluster API's `MachineHealthCheck`:
 //! - a `RUNNING` node whose node alert has been firing for `after_seconds` is re-provisioned
-//!   (`RUNNING → PENDING`, attempt + 1), once per alert: if it comes back and the same alert
-//!   is still firing, it is left for an operator; a new firing of the alert after it resolved
-//!   is a new alert and may remediate again;
+//!   (`RUNNING → PENDING`, attempt + 1). Only an alert whose condition was first seen after the
+//!   node's last remediation may remediate it: the alerts that were open then (the one that
+//!   caused it, and any other, over windows still holding the old readings) do not, so a node
+//!   with two alerts is not sent back twice. If it comes back and they still fire, it is left
+//!   for an operator; a new alert after they resolved may remediate it again;
 //! - at most `max_concurrent` nodes are on their way back at once;
 //! - when more than `max_unhealthy_percent` of the deployment's nodes are unhealthy, nothing
 //!   is remediated (`maxUnhealthy`'s short-circuit): a fault that wide is the fleet's (a bad
@@ -109,6 +111,8 @@ fn percent(part: u64, whole: u64) -> f64 {
 pub struct FiringNodeAlert {
     /// The alert.
     pub alert: AlertId,
+    /// When an evaluation first saw its condition hold.
+    pub active_since: Timestamp,
     /// Its fingerprint (the `NODE_REMEDIATED` event names it).
     pub fingerprint: String,
     /// When it fired.
@@ -119,8 +123,8 @@ pub struct FiringNodeAlert {
     pub state: NodeState,
     /// The node's row version (the remediation is a guarded transition).
     pub version: i64,
-    /// The alert that last remediated the node, if any.
-    pub remediated_for: Option<AlertId>,
+    /// When self-healing last re-provisioned the node, if ever.
+    pub remediated_at: Option<Timestamp>,
 }
 
 /// What the pass does for one deployment.
@@ -159,7 +163,7 @@ pub fn decide(
     for candidate in firing.iter().filter(|f| {
         f.state == NodeState::Running
             && f.firing_since <= due
-            && f.remediated_for != Some(f.alert)
+            && f.remediated_at.is_none_or(|at| f.active_since > at)
             && !returning.contains(&f.node)
     }) {
         let entry = per_node.entry(candidate.node).or_insert(candidate);
@@ -197,12 +201,13 @@ mod tests {
     fn firing(node: i64, alert: i64, since: i64) -> FiringNodeAlert {
         FiringNodeAlert {
             alert: AlertId(alert),
+            active_since: at(since),
             fingerprint: format!("{alert:016x}"),
             firing_since: at(since),
             node: NodeId(node),
             state: NodeState::Running,
             version: 1,
-            remediated_for: None,
+            remediated_at: None,
         }
     }
 
@@ -237,18 +242,45 @@ mod tests {
             )),
             [1]
         );
+        // Remediated at 60: neither this alert nor any other open then remediates it again.
         let done = FiringNodeAlert {
-            remediated_for: Some(AlertId(10)),
+            remediated_at: Some(at(60)),
             ..alert.clone()
         };
-        assert!(chosen(decide(&policy(), &[done], &none, 10, at(600))).is_empty());
-        // A new firing (a new alert) after it resolved may remediate again.
+        let other = FiringNodeAlert {
+            alert: AlertId(12),
+            active_since: at(30),
+            firing_since: at(50),
+            ..done.clone()
+        };
+        assert!(
+            chosen(decide(
+                &policy(),
+                &[done.clone(), other],
+                &none,
+                10,
+                at(600)
+            ))
+            .is_empty()
+        );
+        // An alert first seen after the remediation may remediate it again.
         let again = FiringNodeAlert {
             alert: AlertId(11),
-            remediated_for: Some(AlertId(10)),
-            ..alert
+            active_since: at(61),
+            firing_since: at(90),
+            ..done
         };
-        assert_eq!(chosen(decide(&policy(), &[again], &none, 10, at(600))), [1]);
+        assert!(
+            chosen(decide(
+                &policy(),
+                std::slice::from_ref(&again),
+                &none,
+                10,
+                at(149)
+            ))
+            .is_empty()
+        );
+        assert_eq!(chosen(decide(&policy(), &[again], &none, 10, at(150))), [1]);
     }
 
     #[test]

@@ -25,7 +25,7 @@ fn node(id: i64, deployment: i64, attempt: u32, state_changed_at: Timestamp) -> 
         state_changed_at,
         retry_at: None,
         remediations: 0,
-        remediated_for: None,
+        remediated_at: None,
     }
 }
 

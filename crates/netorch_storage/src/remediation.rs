@@ -130,35 +130,41 @@ pub fn pass(
     })
 }
 
+/// What the pass reads of an alert: id, `active_since`, fingerprint, `starts_at`, node.
+type AlertFields = (i64, i64, String, Option<i64>, Option<i64>);
+
 /// The deployment's firing node alerts, each with its node as it is now (alerts of nodes
-/// since removed left out).
+/// since removed, or being decommissioned, left out: those are not the deployment's any more,
+/// and its total leaves them out too).
 fn firing_node_alerts(
     conn: &mut DbConnection,
     deployment: DeploymentId,
 ) -> Result<Vec<FiringNodeAlert>> {
-    let alerts: Vec<(i64, String, Option<i64>, Option<i64>)> = alerts::table
+    let alerts: Vec<AlertFields> = alerts::table
         .filter(alerts::deployment_id.eq(deployment.get()))
         .filter(alerts::state.eq(AlertState::Firing.as_str()))
         .filter(alerts::node_id.is_not_null())
         .select((
             alerts::id,
+            alerts::active_since,
             alerts::fingerprint,
             alerts::starts_at,
             alerts::node_id,
         ))
         .load(conn)?;
-    let ids: Vec<i64> = alerts.iter().filter_map(|a| a.3).collect();
+    let ids: Vec<i64> = alerts.iter().filter_map(|a| a.4).collect();
     let mut found: HashMap<i64, (String, i64, Option<i64>)> = HashMap::new();
     // Chunked to stay under SQLite's bound-parameter limit.
     for chunk in ids.chunks(10_000) {
         let rows: Vec<(i64, String, i64, Option<i64>)> = nodes::table
             .filter(nodes::id.eq_any(chunk))
             .filter(nodes::deployment_id.eq(deployment.get()))
+            .filter(nodes::state.ne(NodeState::Decommissioning.as_str()))
             .select((
                 nodes::id,
                 nodes::state,
                 nodes::version,
-                nodes::remediated_for,
+                nodes::remediated_at,
             ))
             .load(conn)?;
         found.extend(
@@ -167,22 +173,25 @@ fn firing_node_alerts(
         );
     }
     let mut firing = Vec::with_capacity(alerts.len());
-    for (alert, fingerprint, starts_at, node) in alerts {
+    for (alert, active_since, fingerprint, starts_at, node) in alerts {
         // A firing alert has fired (`starts_at` is set with its state) and is a node's.
         let (Some(node), Some(starts_at)) = (node, starts_at) else {
             continue;
         };
-        let Some((state, version, remediated_for)) = found.get(&node) else {
+        let Some((state, version, remediated_at)) = found.get(&node) else {
             continue;
         };
         firing.push(FiringNodeAlert {
             alert: AlertId(alert),
+            active_since: from_micros("alerts", active_since)?,
             fingerprint,
             firing_since: from_micros("alerts", starts_at)?,
             node: NodeId(node),
             state: state.parse()?,
             version: *version,
-            remediated_for: remediated_for.map(AlertId),
+            remediated_at: remediated_at
+                .map(|at| from_micros("nodes", at))
+                .transpose()?,
         });
     }
     Ok(firing)
@@ -197,7 +206,7 @@ fn returning(conn: &mut DbConnection, deployment: DeploymentId) -> Result<BTreeS
         .and(nodes::check_after.is_not_null());
     let ids: Vec<i64> = nodes::table
         .filter(nodes::deployment_id.eq(deployment.get()))
-        .filter(nodes::remediated_for.is_not_null())
+        .filter(nodes::remediated_at.is_not_null())
         .filter(in_phase.or(retrying))
         .select(nodes::id)
         .load(conn)?;
@@ -248,7 +257,7 @@ fn remediate(
             n::state_changed_at.eq(at),
             n::check_after.eq(None::<i64>),
             n::remediations.eq(n::remediations + 1),
-            n::remediated_for.eq(Some(candidate.alert.get())),
+            n::remediated_at.eq(Some(at)),
         ))
         .returning((n::name, n::attempt))
         .get_results(inner)?

@@ -88,8 +88,8 @@ diesel::table! {
         check_after -> Nullable<BigInt>,
         /// How many times self-healing re-provisioned it.
         remediations -> Integer,
-        /// The alert that last remediated it.
-        remediated_for -> Nullable<BigInt>,
+        /// When self-healing last re-provisioned it (microseconds).
+        remediated_at -> Nullable<BigInt>,
     }
 }
 

@@ -554,7 +554,7 @@ export function deploymentPages(ui) {
         ...fact("Attempt", n.attempt),
         ...fact("Failure reason", n.failure_reason),
         ...fact("Automatic retry at", n.retry_at ? showTime(n.retry_at) : null),
-        ...fact("Remediations", n.remediations),
+        ...fact("Remediations", n.remediated_at ? `${n.remediations}, the last ${showTime(n.remediated_at)}` : n.remediations),
         ...fact("Hostname", n.hostname),
         ...fact("IP address", n.ip_address),
       );

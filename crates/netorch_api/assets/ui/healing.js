@@ -2,8 +2,10 @@
 // remediations (its NODE_REMEDIATED events), each with its node and the alert that caused it.
 "use strict";
 
-/** Remediations listed. */
+/** Remediations listed, the latest. */
 const SHOWN = 5;
+/** Remediation events read to find the latest (the log is read oldest first). */
+const READ = 1000;
 
 /**
  * The self-healing section and its loader, drawn with the page's helpers (`h`, `api`,
@@ -20,7 +22,9 @@ export function healingSection({ h, api, showTime }, deploymentId) {
   );
 
   async function load(d) {
-    const found = await api(`/deployments/${deploymentId}/events?event_type=NODE_REMEDIATED&limit=${SHOWN}`);
+    const found = await api(`/deployments/${deploymentId}/events?event_type=NODE_REMEDIATED&limit=${READ}`);
+    const latest = found.events.slice(-SHOWN).reverse();
+    const count = found.events.length >= READ ? `${READ} or more` : String(found.events.length);
     const policy = d.remediation;
     const parts = [];
     parts.push(
@@ -37,12 +41,13 @@ export function healingSection({ h, api, showTime }, deploymentId) {
         h("p", { class: "notice", role: "status", "data-healing-stopped": "" }, `Stopped since ${showTime(d.remediation_stopped.since)}: ${d.remediation_stopped.reason}.`),
       );
     }
-    if (found.events.length) {
+    if (latest.length) {
+      parts.push(h("p", {}, `Nodes re-provisioned: ${count}. The latest:`));
       parts.push(
         h(
           "ul",
           { class: "remediations" },
-          found.events.map((e) =>
+          latest.map((e) =>
             h(
               "li",
               { "data-remediated": e.metadata.node_name },

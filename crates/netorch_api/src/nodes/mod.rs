@@ -127,6 +127,8 @@ pub struct NodeOut {
     pub retry_at: Option<String>,
     /// How many times self-healing has re-provisioned it.
     pub remediations: u32,
+    /// When self-healing last re-provisioned it; null if never.
+    pub remediated_at: Option<String>,
 }
 
 impl From<Node> for NodeOut {
@@ -145,6 +147,7 @@ impl From<Node> for NodeOut {
             failure_reason: n.failure_reason,
             retry_at: n.retry_at.map(timestamp),
             remediations: n.remediations,
+            remediated_at: n.remediated_at.map(timestamp),
         }
     }
 }

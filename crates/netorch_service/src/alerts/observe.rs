@@ -265,11 +265,12 @@ pub fn observe(
             node: None,
             rule: REMEDIATION_RULE_NAME.to_owned(),
             severity: netorch_domain::Severity::Critical,
-            // It fires with the pass that stops remediation and resolves with the one that
-            // lets it go on: the pass already judged.
+            // It fires with the pass that stops remediation (the pass already judged), and
+            // resolves two minutes after the one that lets it go on: a deployment hovering at
+            // its limit pages once, not at every pass.
             timing: Timing {
                 for_seconds: 0,
-                resolve_after_seconds: 0,
+                resolve_after_seconds: 120,
             },
             annotations,
         });

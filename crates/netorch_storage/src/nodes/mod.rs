@@ -38,7 +38,7 @@ pub(crate) struct NodeRow {
     state_changed_at: i64,
     check_after: Option<i64>,
     remediations: i32,
-    remediated_for: Option<i64>,
+    remediated_at: Option<i64>,
 }
 
 impl TryFrom<NodeRow> for Node {
@@ -74,7 +74,10 @@ impl TryFrom<NodeRow> for Node {
                     detail: format!("negative remediations {}", row.remediations),
                 }
             })?,
-            remediated_for: row.remediated_for.map(netorch_domain::AlertId),
+            remediated_at: row
+                .remediated_at
+                .map(|at| from_micros("nodes", at))
+                .transpose()?,
         })
     }
 }
