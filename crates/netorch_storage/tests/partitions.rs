@@ -10,10 +10,9 @@
 
 use chrono::{DateTime, Duration};
 use netorch_domain::{Metrics, NewDeployment, NewSample, Timestamp};
-use netorch_storage::nodes::NodeFilter;
 use netorch_storage::partitions;
 use netorch_storage::retention::Retention;
-use netorch_storage::{Backend, deployments, nodes, telemetry};
+use netorch_storage::{Backend, deployments, telemetry};
 use netorch_testkit::{TestDatabase, backend_tests};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 
@@ -22,22 +21,21 @@ fn t0() -> Timestamp {
     DateTime::from_timestamp(1_800_000_000 / 3_600 * 3_600, 0).expect("valid time")
 }
 
+/// A deployment of `nodes` nodes made at `t0`, with its nodes.
+fn deployment(
+    conn: &mut netorch_storage::DbConnection,
+    name: &str,
+    nodes: u32,
+) -> (netorch_domain::Deployment, Vec<netorch_domain::Node>) {
+    let d =
+        deployments::create(conn, &NewDeployment::new(name, nodes), None, t0()).expect("create");
+    let all = netorch_testkit::nodes_of(conn, d.id);
+    (d, all)
+}
+
 fn writes_racing_the_partitions_of_their_range_never_fail(t: &TestDatabase) {
     let mut conn = t.db.get().expect("connection");
-    let new = NewDeployment {
-        name: "race".into(),
-        description: None,
-        target_node_count: 8,
-        rollout: Default::default(),
-        telemetry: Default::default(),
-        alert_rules: Default::default(),
-        provisioning: Default::default(),
-        remediation: None,
-    };
-    let d = deployments::create(&mut conn, &new, None, t0()).expect("create");
-    let all = nodes::list(&mut conn, d.id, &NodeFilter::default())
-        .expect("nodes")
-        .nodes;
+    let (_, all) = deployment(&mut conn, "race", 8);
     drop(conn);
     // Raw samples kept an hour, so each maintenance call below makes the partition of the
     // hour the writers are writing into (two ahead of its `now`) and drops old ones.
@@ -132,20 +130,7 @@ fn writes_racing_the_partitions_of_their_range_never_fail(t: &TestDatabase) {
 /// the maintainer's lock first, and sees the new partition.
 fn a_delete_racing_a_partitions_creation_takes_every_row(t: &TestDatabase) {
     let mut conn = t.db.get().expect("connection");
-    let new = NewDeployment {
-        name: "doomed".into(),
-        description: None,
-        target_node_count: 4,
-        rollout: Default::default(),
-        telemetry: Default::default(),
-        alert_rules: Default::default(),
-        provisioning: Default::default(),
-        remediation: None,
-    };
-    let d = deployments::create(&mut conn, &new, None, t0()).expect("create");
-    let all = nodes::list(&mut conn, d.id, &NodeFilter::default())
-        .expect("nodes")
-        .nodes;
+    let (d, all) = deployment(&mut conn, "doomed", 4);
     // Ten hours ahead of anything made: these rows wait in the default partition.
     let hour = t0() + Duration::hours(10);
     let samples: Vec<NewSample> = (0..50)
