@@ -2,17 +2,17 @@
 //! for the dashboard's totals and anyone who wants three numbers without paging.
 
 use crate::ApiState;
+use crate::alerts::output::AlertCountsOut;
 use crate::http::blocking::with_db;
-use crate::http::choice::Choice;
+use crate::http::choice::counts_schema;
 use crate::http::error::ApiError;
 use crate::http::operation::{Access, Operation, Resource};
 use actix_web::{HttpResponse, web};
-use netorch_domain::alert::{AlertState, Severity};
 use netorch_domain::{Action, DeploymentStatus, NodeState};
 use netorch_service::fleet::{self, FleetTotals};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use utoipa::openapi::schema::{Object, ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::Schema;
 use utoipa::{OpenApi, ToSchema};
 
 /// The fleet's operation and its part of the document.
@@ -35,7 +35,7 @@ pub struct FleetOut {
     /// Every node of every deployment, and how many are in each state.
     pub nodes: FleetNodesOut,
     /// Unresolved alerts: firing (by severity) and pending.
-    pub alerts: FleetAlertsOut,
+    pub alerts: AlertCountsOut,
 }
 
 /// Deployments by status.
@@ -58,18 +58,6 @@ pub struct FleetNodesOut {
     pub by_state: BTreeMap<&'static str, u64>,
 }
 
-/// Open alerts.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FleetAlertsOut {
-    /// Alerts firing now, silenced and acknowledged ones included.
-    pub firing: u64,
-    /// Firing alerts by severity (every severity named, 0 included).
-    #[schema(schema_with = by_severity_schema)]
-    pub firing_by_severity: BTreeMap<&'static str, u64>,
-    /// Alerts whose condition holds but not yet for their rule's `for_seconds`.
-    pub pending: u64,
-}
-
 impl From<FleetTotals> for FleetOut {
     fn from(totals: FleetTotals) -> Self {
         let summary = &totals.summary;
@@ -81,10 +69,6 @@ impl From<FleetTotals> for FleetOut {
             .iter()
             .map(|s| (s.as_str(), summary.nodes.get(*s)))
             .collect();
-        let firing_by_severity: BTreeMap<_, _> = Severity::ALL
-            .iter()
-            .map(|v| (v.as_str(), totals.alerts(AlertState::Firing, *v)))
-            .collect();
         FleetOut {
             deployments: FleetDeploymentsOut {
                 total: by_status.values().sum(),
@@ -94,34 +78,9 @@ impl From<FleetTotals> for FleetOut {
                 total: summary.nodes.total(),
                 by_state,
             },
-            alerts: FleetAlertsOut {
-                firing: firing_by_severity.values().sum(),
-                firing_by_severity,
-                pending: Severity::ALL
-                    .iter()
-                    .map(|v| totals.alerts(AlertState::Pending, *v))
-                    .sum(),
-            },
+            alerts: AlertCountsOut::from(&totals.open_alerts),
         }
     }
-}
-
-/// An object with one count per name of `T`, all required: the enum is the list.
-fn counts_schema<T: Choice>(description: &str) -> Schema {
-    let mut object = ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .description(Some(description));
-    for name in T::names() {
-        object = object
-            .property(
-                name,
-                Object::builder()
-                    .schema_type(Type::Integer)
-                    .minimum(Some(0)),
-            )
-            .required(name);
-    }
-    object.into()
 }
 
 fn by_status_schema() -> Schema {
@@ -130,10 +89,6 @@ fn by_status_schema() -> Schema {
 
 fn by_state_schema() -> Schema {
     counts_schema::<NodeState>("Nodes in each state")
-}
-
-fn by_severity_schema() -> Schema {
-    counts_schema::<Severity>("Firing alerts of each severity")
 }
 
 /// The fleet's totals

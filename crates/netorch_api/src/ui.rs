@@ -73,8 +73,7 @@ static SHELL: LazyLock<String> = LazyLock::new(|| {
 <link rel="icon" href="/ui/assets/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/ui/assets/uPlot.min.css">
 <link rel="stylesheet" href="/ui/assets/app.css">
-<script src="/ui/assets/uPlot.iife.min.js" defer></script>
-<script src="/ui/assets/app.js" type="module"></script>
+{preloads}<script src="/ui/assets/app.js" type="module"></script>
 </head>
 <body data-node-states="{states}" data-statuses="{statuses}" data-sorts="{sorts}" data-methods="{methods}" data-not-plain="{not_plain}" data-version="{version}">
 <a class="skip" href="#main">Skip to content</a>
@@ -101,6 +100,7 @@ static SHELL: LazyLock<String> = LazyLock::new(|| {
         methods = join(netorch_analytics::Method::names()),
         not_plain = crate::http::input::not_plain_ranges("").join(" "),
         version = env!("CARGO_PKG_VERSION"),
+        preloads = module_preloads(),
     )
 });
 
@@ -139,52 +139,113 @@ pub async fn missing() -> HttpResponse {
         .body(SHELL.as_str())
 }
 
-const JS: &str = "application/javascript; charset=utf-8";
-const CSS: &str = "text/css; charset=utf-8";
+/// What an asset is, which says how it is served and whether the shell preloads it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// One of the pages' ES modules: preloaded by the shell, so that the browser fetches every
+    /// module at once instead of one level of imports after another.
+    Module,
+    /// A classic script (the chart library, which `charts.js` loads when it first draws).
+    Script,
+    /// A style sheet.
+    Style,
+    /// The icon.
+    Svg,
+}
+
+impl Kind {
+    const fn content_type(self) -> &'static str {
+        match self {
+            Kind::Module | Kind::Script => "application/javascript; charset=utf-8",
+            Kind::Style => "text/css; charset=utf-8",
+            Kind::Svg => "image/svg+xml",
+        }
+    }
+}
 
 /// The pages' modules, style sheet and chart library, by the name they are served under.
-const ASSETS: &[(&str, &[u8], &str)] = &[
-    ("app.js", include_bytes!("../assets/ui/app.js"), JS),
-    ("alerts.js", include_bytes!("../assets/ui/alerts.js"), JS),
-    ("health.js", include_bytes!("../assets/ui/health.js"), JS),
-    ("charts.js", include_bytes!("../assets/ui/charts.js"), JS),
-    ("fleet.js", include_bytes!("../assets/ui/fleet.js"), JS),
-    ("runs.js", include_bytes!("../assets/ui/runs.js"), JS),
-    ("healing.js", include_bytes!("../assets/ui/healing.js"), JS),
+const ASSETS: &[(&str, &[u8], Kind)] = &[
+    (
+        "app.js",
+        include_bytes!("../assets/ui/app.js"),
+        Kind::Module,
+    ),
+    (
+        "alerts.js",
+        include_bytes!("../assets/ui/alerts.js"),
+        Kind::Module,
+    ),
+    (
+        "health.js",
+        include_bytes!("../assets/ui/health.js"),
+        Kind::Module,
+    ),
+    (
+        "charts.js",
+        include_bytes!("../assets/ui/charts.js"),
+        Kind::Module,
+    ),
+    (
+        "fleet.js",
+        include_bytes!("../assets/ui/fleet.js"),
+        Kind::Module,
+    ),
+    (
+        "runs.js",
+        include_bytes!("../assets/ui/runs.js"),
+        Kind::Module,
+    ),
+    (
+        "healing.js",
+        include_bytes!("../assets/ui/healing.js"),
+        Kind::Module,
+    ),
     (
         "deployment.js",
         include_bytes!("../assets/ui/deployment.js"),
-        JS,
+        Kind::Module,
     ),
-    ("app.css", include_bytes!("../assets/ui/app.css"), CSS),
+    (
+        "app.css",
+        include_bytes!("../assets/ui/app.css"),
+        Kind::Style,
+    ),
     (
         "favicon.svg",
         include_bytes!("../assets/ui/favicon.svg"),
-        "image/svg+xml",
+        Kind::Svg,
     ),
     (
         "uPlot.iife.min.js",
         include_bytes!("../assets/uplot/uPlot.iife.min.js"),
-        JS,
+        Kind::Script,
     ),
     (
         "uPlot.min.css",
         include_bytes!("../assets/uplot/uPlot.min.css"),
-        CSS,
+        Kind::Style,
     ),
 ];
+
+/// The shell's `modulepreload` links: every module but `app.js`, which the shell loads itself.
+fn module_preloads() -> String {
+    ASSETS
+        .iter()
+        .filter(|(name, _, kind)| *kind == Kind::Module && *name != "app.js")
+        .map(|(name, ..)| format!("<link rel=\"modulepreload\" href=\"/ui/assets/{name}\">\n"))
+        .collect()
+}
 
 /// One of [`ASSETS`].
 pub async fn asset(req: HttpRequest) -> HttpResponse {
     let wanted = req.match_info().get("asset");
-    let Some(&(_, body, content_type)) = ASSETS.iter().find(|(name, ..)| Some(*name) == wanted)
-    else {
+    let Some(&(_, body, kind)) = ASSETS.iter().find(|(name, ..)| Some(*name) == wanted) else {
         return HttpResponse::NotFound().json(crate::http::error::ErrorDetail::new("Not Found"));
     };
     // Revalidated on every load, so that an upgraded server never runs an old script; on
     // loopback or a LAN the 60 KB cost nothing noticeable.
     with_security_headers(HttpResponse::Ok())
-        .content_type(content_type)
+        .content_type(kind.content_type())
         .insert_header(("Cache-Control", "no-cache"))
         .body(body)
 }
@@ -192,6 +253,30 @@ pub async fn asset(req: HttpRequest) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_module_a_page_imports_is_served_and_preloaded() {
+        let mut imported = 0;
+        for (name, body, kind) in ASSETS {
+            if *kind != Kind::Module {
+                continue;
+            }
+            let preload = format!(r#"<link rel="modulepreload" href="/ui/assets/{name}">"#);
+            assert_eq!(SHELL.contains(&preload), *name != "app.js", "{name}");
+            let source = std::str::from_utf8(body).expect("modules are UTF-8");
+            for import in source.split(" from \"/ui/assets/").skip(1) {
+                let target = import.split('"').next().expect("a quoted path");
+                assert!(
+                    ASSETS
+                        .iter()
+                        .any(|(n, _, k)| *n == target && *k == Kind::Module),
+                    "{name} imports {target}, which is not a served module"
+                );
+                imported += 1;
+            }
+        }
+        assert!(imported >= 9, "{imported} imports found");
+    }
 
     #[test]
     fn the_shell_names_the_states_and_methods_as_the_enums_do() {

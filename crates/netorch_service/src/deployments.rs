@@ -2,25 +2,57 @@
 //! in the audit log under `actor` (`None`: the system), at `now`.
 
 use crate::ServiceError;
+use netorch_domain::alert::OpenAlertCounts;
 use netorch_domain::{
     Deployment, DeploymentChanges, DeploymentId, DeploymentListing, NewDeployment, NodeStateCounts,
     PauseReason, Timestamp,
 };
-use netorch_storage::{DbConnection, deployments};
+use netorch_storage::{DbConnection, alerts, deployments};
+use std::collections::HashMap;
 
-/// A deployment with how many of its nodes are in each state, as of the read.
+/// A deployment with how many of its nodes are in each state and how many of its alerts are
+/// open, as of the read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeploymentState {
     /// The deployment.
     pub deployment: Deployment,
     /// Its nodes per state.
     pub nodes: NodeStateCounts,
+    /// Its unresolved alerts by state and severity.
+    pub alerts: OpenAlertCounts,
 }
 
-impl From<(Deployment, NodeStateCounts)> for DeploymentState {
-    fn from((deployment, nodes): (Deployment, NodeStateCounts)) -> Self {
-        DeploymentState { deployment, nodes }
+/// The deployments as read, each with its open alerts: one grouped read for them all.
+fn with_alerts(
+    conn: &mut DbConnection,
+    found: Vec<(Deployment, NodeStateCounts)>,
+) -> Result<Vec<DeploymentState>, ServiceError> {
+    let ids: Vec<DeploymentId> = found.iter().map(|(d, _)| d.id).collect();
+    let mut rows: HashMap<DeploymentId, Vec<_>> = HashMap::new();
+    for (id, state, severity, count) in alerts::open_counts_of(conn, &ids)? {
+        rows.entry(id).or_default().push((state, severity, count));
     }
+    Ok(found
+        .into_iter()
+        .map(|(deployment, nodes)| DeploymentState {
+            alerts: OpenAlertCounts::new(rows.remove(&deployment.id).unwrap_or_default()),
+            deployment,
+            nodes,
+        })
+        .collect())
+}
+
+/// One deployment as read, with its open alerts.
+fn with_alerts_of(
+    conn: &mut DbConnection,
+    (deployment, nodes): (Deployment, NodeStateCounts),
+) -> Result<DeploymentState, ServiceError> {
+    let rows = alerts::open_counts_of(conn, &[deployment.id])?;
+    Ok(DeploymentState {
+        alerts: OpenAlertCounts::new(rows.into_iter().map(|(_, s, v, n)| (s, v, n)).collect()),
+        deployment,
+        nodes,
+    })
 }
 
 /// A page of a listing: `skip` items, then at most `limit`.
@@ -68,7 +100,12 @@ pub fn create(
         pending: u64::from(deployment.target_node_count),
         ..NodeStateCounts::default()
     };
-    Ok(DeploymentState { deployment, nodes })
+    // A new deployment has no alert yet.
+    Ok(DeploymentState {
+        deployment,
+        nodes,
+        alerts: OpenAlertCounts::default(),
+    })
 }
 
 /// Deployments, newest first.
@@ -83,12 +120,13 @@ pub fn list_where(
     page: Page,
 ) -> Result<Vec<DeploymentState>, ServiceError> {
     let found = deployments::list_where(conn, listing, page.skip, page.limit)?;
-    Ok(found.into_iter().map(DeploymentState::from).collect())
+    with_alerts(conn, found)
 }
 
 /// One deployment; `Storage(DeploymentNotFound)` when there is none.
 pub fn get(conn: &mut DbConnection, id: DeploymentId) -> Result<DeploymentState, ServiceError> {
-    Ok(deployments::get_with_counts(conn, id)?.into())
+    let found = deployments::get_with_counts(conn, id)?;
+    with_alerts_of(conn, found)
 }
 
 /// Changes its name, description, rollout settings or size (absent fields are kept), with a
@@ -101,7 +139,8 @@ pub fn update(
     actor: Option<&str>,
     now: Timestamp,
 ) -> Result<DeploymentState, ServiceError> {
-    Ok(deployments::update(conn, id, changes, actor, now)?.into())
+    let changed = deployments::update(conn, id, changes, actor, now)?;
+    with_alerts_of(conn, changed)
 }
 
 /// Pauses its rollout at an operator's request: no node leaves `PENDING` until it is
@@ -112,7 +151,8 @@ pub fn pause(
     actor: Option<&str>,
     now: Timestamp,
 ) -> Result<DeploymentState, ServiceError> {
-    Ok(deployments::pause(conn, id, PauseReason::Operator, actor, now)?.into())
+    let paused = deployments::pause(conn, id, PauseReason::Operator, actor, now)?;
+    with_alerts_of(conn, paused)
 }
 
 /// Resumes a paused rollout; a deployment that is not paused is left as it is.
@@ -122,7 +162,8 @@ pub fn resume(
     actor: Option<&str>,
     now: Timestamp,
 ) -> Result<DeploymentState, ServiceError> {
-    Ok(deployments::resume(conn, id, actor, now)?.into())
+    let resumed = deployments::resume(conn, id, actor, now)?;
+    with_alerts_of(conn, resumed)
 }
 
 /// Deletes it with its nodes and samples; its events stay, a `DEPLOYMENT_DELETED` one last.

@@ -3,7 +3,7 @@
 //! number of nodes.
 
 use crate::ServiceError;
-use netorch_domain::alert::{AlertState, Severity};
+use netorch_domain::alert::OpenAlertCounts;
 use netorch_storage::deployments::FleetSummary;
 use netorch_storage::{DbConnection, alerts, deployments};
 
@@ -13,24 +13,13 @@ pub struct FleetTotals {
     /// Nodes by state and deployments by status.
     pub summary: FleetSummary,
     /// Unresolved alerts by state (pending or firing) and severity.
-    pub open_alerts: Vec<(AlertState, Severity, u64)>,
-}
-
-impl FleetTotals {
-    /// How many unresolved alerts are in `state` with `severity`.
-    pub fn alerts(&self, state: AlertState, severity: Severity) -> u64 {
-        self.open_alerts
-            .iter()
-            .filter(|(s, v, _)| *s == state && *v == severity)
-            .map(|(.., n)| n)
-            .sum()
-    }
+    pub open_alerts: OpenAlertCounts,
 }
 
 /// Reads the totals: two reads, each of one moment (a dashboard's glance needs no more).
 pub fn totals(conn: &mut DbConnection) -> Result<FleetTotals, ServiceError> {
     Ok(FleetTotals {
         summary: deployments::fleet_summary(conn)?,
-        open_alerts: alerts::open_counts(conn)?,
+        open_alerts: OpenAlertCounts::new(alerts::open_counts(conn)?),
     })
 }

@@ -1,6 +1,6 @@
-// The dashboard's alert views: how many alerts fire per deployment (the fleet page), and a
-// deployment's open alerts with acknowledge and silence (its page), drawn from the same API any
-// client reads (GET /deployments/{id}/alerts, POST /alerts/{id}/ack, POST /silences). The page
+// The dashboard's alert views: how many alerts fire per deployment (the fleet page, from the
+// counts the deployment listing carries), and a deployment's open alerts with acknowledge and
+// silence (its page), drawn from the same API any client reads (GET /deployments/{id}/alerts, POST /alerts/{id}/ack, POST /silences). The page
 // around them (app.js) lends its helpers and says when to reload: on every ALERT_ and SILENCE_
 // event of the deployment's live stream.
 "use strict";
@@ -33,30 +33,19 @@ export function alertViews({ h, api, attempt, may, showTime, inert, number, keep
     return { firing: firing.alerts, pending: pending.alerts, more: firing.more };
   }
 
-  /** The worst severity among `alerts`, or null. */
-  const worst = (alerts) => SEVERITY_ORDER.find((s) => alerts.some((a) => a.severity === s)) || null;
-
-  /** The fleet table's cell for a deployment: how many of its alerts fire, coloured by the worst. */
-  function fleetCell(id, found) {
-    if (!found) return h("td", { class: "muted" }, "…");
-    const count = found.alerts.length;
+  /**
+   * The fleet table's cell for a deployment: how many of its alerts fire, coloured by the worst,
+   * from the counts the deployment listing carries (`alerts`).
+   */
+  function fleetCell(id, counts) {
+    const count = counts.firing;
     if (!count) return h("td", { class: "muted", "data-firing": 0 }, "none");
-    const label = `${found.more ? `${number(count)}+` : number(count)} firing`;
+    const worst = SEVERITY_ORDER.find((s) => counts.firing_by_severity[s] > 0);
     return h(
       "td",
       { "data-firing": count },
-      h("a", { href: `/ui/deployments/${id}#alerts-title`, class: `sev sev-${worst(found.alerts)}` }, label),
+      h("a", { href: `/ui/deployments/${id}#alerts-title`, class: `sev sev-${worst}` }, `${number(count)} firing`),
     );
-  }
-
-  /** Each deployment's firing alerts (null for one deleted since the list was read). */
-  async function fleetCounts(ids) {
-    const gone = (error) => {
-      if (error.status === 404) return null;
-      throw error;
-    };
-    const counts = await Promise.all(ids.map((id) => alertsIn(id, "firing").catch(gone)));
-    return new Map(ids.map((id, i) => [id, counts[i]]));
   }
 
   /**
@@ -205,5 +194,5 @@ export function alertViews({ h, api, attempt, may, showTime, inert, number, keep
     };
   }
 
-  return { fleetCell, fleetCounts, deploymentAlerts };
+  return { fleetCell, deploymentAlerts };
 }

@@ -299,13 +299,14 @@ import { deploymentPages } from "/ui/assets/deployment.js";
     return select("range", "Range", RANGES, seconds, (e) => onchange(Number(e.target.value)));
   }
 
-  /** Draws `buckets` over `range` into `container` (see charts.js); removed with the page. */
+  /** Draws `buckets` over `range` into `container` (see charts.js); removed with the page.
+   * Resolves once drawn. */
   function drawCharts(container, buckets, range, fit, emptyText) {
     if (!container.disposers) {
       container.disposers = [];
       cleanups.push(() => container.disposers.splice(0).forEach((dispose) => dispose()));
     }
-    drawChartsInto({ h, container, buckets, range, fit, emptyText, disposers: container.disposers });
+    return drawChartsInto({ h, container, buckets, range, fit, emptyText, disposers: container.disposers });
   }
 
   /** The charts of a page, redrawn every 3 s while what they chart is young, every 15 s after. */

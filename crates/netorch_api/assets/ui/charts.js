@@ -112,12 +112,45 @@ function axisWidth(u, values, axisIndex, cycle) {
   return Math.ceil(axis.ticks.size + axis.gap + u.ctx.measureText(longest).width / devicePixelRatio + 4);
 }
 
+/** The chart library's script, fetched when the first chart is drawn. */
+const UPLOT_SRC = "/ui/assets/uPlot.iife.min.js";
+let uplotLoading = null;
+
+/**
+ * uPlot (a classic script of 50 KB) is loaded by the first page that draws a chart, not by
+ * every page: evaluating it took about 100 ms of a cold page's critical path on a busy two-core
+ * machine, for pages (the fleet) that draw none.
+ */
+function loadUplot() {
+  if (window.uPlot) return Promise.resolve();
+  if (!uplotLoading) {
+    uplotLoading = new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = UPLOT_SRC;
+      script.onload = () => resolve();
+      script.onerror = () => {
+        uplotLoading = null;
+        script.remove();
+        reject(new Error("Charts: the chart library could not be loaded"));
+      };
+      document.head.append(script);
+    });
+  }
+  return uplotLoading;
+}
+
 /**
  * Draws the charts of `buckets` over `range` into `container`, replacing its last ones (`fit`:
  * from the first bucket, see `drawnRange`); `disposers` collects what removes them (listeners,
- * plots). `emptyText` shows without data.
+ * plots). `emptyText` shows without data. Resolves once drawn (the chart library loaded first,
+ * then the whole replacement at once, so that overlapping calls cannot interleave).
  */
-export function drawCharts({ h, container, buckets, range, fit, emptyText, disposers }) {
+export async function drawCharts(options) {
+  await loadUplot();
+  drawLoaded(options);
+}
+
+function drawLoaded({ h, container, buckets, range, fit, emptyText, disposers }) {
   for (const dispose of disposers.splice(0)) dispose();
   container.querySelector(".empty")?.remove();
   if (!buckets.length) {
@@ -135,7 +168,7 @@ export function drawCharts({ h, container, buckets, range, fit, emptyText, dispo
     const holder = holders[i];
     const data = [xs, buckets.map((b) => b[key].mean), buckets.map((b) => b[key].min), buckets.map((b) => b[key].max)];
     const width = Math.max(260, holder.clientWidth || container.clientWidth || 600);
-    const plot = new uPlot(
+    const plot = new window.uPlot(
       {
         title: `${word} (${unit})`,
         width,

@@ -398,7 +398,7 @@ export function deploymentPages(ui) {
       const [start, end] = chartRange(rangeSeconds, created);
       const q = new URLSearchParams({ start_time: start.toISOString(), end_time: end.toISOString() });
       const series = await api(`/deployments/${id}/telemetry/series?${q}`);
-      drawCharts(charts, series.buckets, [start, end], rangeSeconds === 0, "No telemetry in this range yet: nodes report once they are RUNNING.");
+      await drawCharts(charts, series.buckets, [start, end], rangeSeconds === 0, "No telemetry in this range yet: nodes report once they are RUNNING.");
     }
 
     function reportForm() {
@@ -594,7 +594,7 @@ export function deploymentPages(ui) {
       const [start, end] = chartRange(rangeSeconds, created);
       const q = new URLSearchParams({ start_time: start.toISOString(), end_time: end.toISOString() });
       const series = await api(`/deployments/${deploymentId}/nodes/${encodeURIComponent(nodeRef)}/telemetry/series?${q}`);
-      drawCharts(charts, series.buckets, [start, end], rangeSeconds === 0, "No telemetry in this range: a node reports once it is RUNNING.");
+      await drawCharts(charts, series.buckets, [start, end], rangeSeconds === 0, "No telemetry in this range: a node reports once it is RUNNING.");
     }
 
     await loadNodeAndHistory();

@@ -134,7 +134,6 @@ export function fleetPage(ui) {
       // One more than a page tells whether a next page exists.
       const [fleet, list] = await Promise.all([api("/fleet"), api(`/deployments?${query(skip)}&limit=${FLEET_PAGE + 1}`)]);
       const shown = list.slice(0, FLEET_PAGE);
-      const firing = await alerts.fleetCounts(shown.map((d) => d.id));
       if (mine !== loads) return;
       drawTotals(fleet);
       const searching = name || status;
@@ -148,7 +147,7 @@ export function fleetPage(ui) {
                   // Names may repeat (as in the original API): the id tells two apart.
                   h("td", {}, h("a", { href: `/ui/deployments/${d.id}` }, h("bdi", {}, inert(d.name))), h("span", { class: "muted id" }, ` #${d.id}`)),
                   h("td", {}, statusBadge(d.status)),
-                  alerts.fleetCell(d.id, firing.get(d.id)),
+                  alerts.fleetCell(d.id, d.alerts),
                   h("td", {}, stateBar(d.node_states, d.progress.total)),
                   h("td", { class: "num" }, `${number(d.progress.finished)} / ${number(d.progress.total)}`),
                   h("td", { class: "num" }, number(d.node_states.FAILED)),

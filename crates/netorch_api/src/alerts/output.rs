@@ -2,11 +2,40 @@
 
 use crate::http::choice;
 use crate::http::shapes::timestamp;
-use netorch_domain::alert::{Acknowledgement, Matcher};
-use netorch_domain::{Alert, Silence, Timestamp};
+use netorch_domain::alert::{Acknowledgement, Matcher, OpenAlertCounts};
+use netorch_domain::{Alert, AlertState, Severity, Silence, Timestamp};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
+
+/// Unresolved alerts, counted: a deployment's or the fleet's.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertCountsOut {
+    /// Alerts firing now, silenced and acknowledged ones included.
+    pub firing: u64,
+    /// Firing alerts by severity (every severity named, 0 included).
+    #[schema(schema_with = by_severity_schema)]
+    pub firing_by_severity: BTreeMap<&'static str, u64>,
+    /// Alerts whose condition holds but not yet for their rule's `for_seconds`.
+    pub pending: u64,
+}
+
+impl From<&OpenAlertCounts> for AlertCountsOut {
+    fn from(counts: &OpenAlertCounts) -> Self {
+        AlertCountsOut {
+            firing: counts.in_state(AlertState::Firing),
+            firing_by_severity: Severity::ALL
+                .iter()
+                .map(|v| (v.as_str(), counts.get(AlertState::Firing, *v)))
+                .collect(),
+            pending: counts.in_state(AlertState::Pending),
+        }
+    }
+}
+
+fn by_severity_schema() -> utoipa::openapi::schema::Schema {
+    choice::counts_schema::<Severity>("Firing alerts of each severity")
+}
 
 fn alert_state_schema() -> utoipa::openapi::schema::Schema {
     choice::schema::<netorch_domain::AlertState>(

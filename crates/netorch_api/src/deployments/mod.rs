@@ -121,14 +121,18 @@ pub async fn create_deployment(
         Ok(deployments::create(conn, &new, Some(&actor.0), Utc::now())?)
     })
     .await?;
-    let DeploymentState { deployment, nodes } = created;
+    let DeploymentState {
+        deployment,
+        nodes,
+        alerts,
+    } = created;
     log::info!(
         "deployment {} '{}' created with {} nodes",
         deployment.id,
         deployment.name,
         deployment.target_node_count
     );
-    Ok(HttpResponse::Created().json(DeploymentOut::new(deployment, &nodes)))
+    Ok(HttpResponse::Created().json(DeploymentOut::new(deployment, &nodes, &alerts)))
 }
 
 /// List deployments
@@ -162,7 +166,7 @@ pub async fn list_deployments(
     .await?;
     let mut page: Vec<DeploymentOut> = list
         .into_iter()
-        .map(|found| DeploymentOut::new(found.deployment, &found.nodes))
+        .map(|found| DeploymentOut::new(found.deployment, &found.nodes, &found.alerts))
         .collect();
     page.truncate(page_len(&page));
     Ok(HttpResponse::Ok().json(page))

@@ -1,7 +1,9 @@
 //! A deployment as the API answers it: with its progress and its nodes' states.
 
+use crate::alerts::output::AlertCountsOut;
 use crate::http::choice;
 use crate::http::shapes::timestamp;
+use netorch_domain::alert::OpenAlertCounts;
 use netorch_domain::{Deployment, DeploymentStatus, NodeStateCounts, Progress};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -54,6 +56,9 @@ pub struct DeploymentOut {
     pub remediation_stopped: Option<super::remediation::RemediationStoppedOut>,
     /// How many of its nodes are in each state.
     pub node_states: NodeStatesOut,
+    /// Its unresolved alerts, counted (the alerts themselves: `GET
+    /// /deployments/{id}/alerts`).
+    pub alerts: AlertCountsOut,
 }
 
 /// A rollout's progress.
@@ -66,8 +71,8 @@ pub struct ProgressOut {
 }
 
 impl DeploymentOut {
-    /// The deployment as its counters show it.
-    pub fn new(d: Deployment, counts: &NodeStateCounts) -> Self {
+    /// The deployment as its counters show it, with its open alerts counted.
+    pub fn new(d: Deployment, counts: &NodeStateCounts, alerts: &OpenAlertCounts) -> Self {
         let progress = Progress::of(counts);
         DeploymentOut {
             id: d.id.get(),
@@ -93,21 +98,22 @@ impl DeploymentOut {
             remediation: d.remediation.map(Into::into),
             remediation_stopped: d.remediation_stopped.map(Into::into),
             node_states: (*counts).into(),
+            alerts: alerts.into(),
         }
     }
 }
 
 impl From<netorch_service::deployments::DeploymentState> for DeploymentDetail {
     fn from(found: netorch_service::deployments::DeploymentState) -> Self {
-        DeploymentDetail::new(found.deployment, found.nodes)
+        DeploymentDetail::new(found.deployment, found.nodes, &found.alerts)
     }
 }
 
 impl DeploymentDetail {
     /// The deployment with its counters.
-    pub fn new(d: Deployment, counts: NodeStateCounts) -> Self {
+    pub fn new(d: Deployment, counts: NodeStateCounts, alerts: &OpenAlertCounts) -> Self {
         DeploymentDetail {
-            deployment: DeploymentOut::new(d, &counts),
+            deployment: DeploymentOut::new(d, &counts, alerts),
             current_node_count: counts.total(),
         }
     }

@@ -10,7 +10,7 @@ use netorch_domain::alert::{
 use netorch_domain::{
     DeploymentStatus, EventType, NodeState, OperatorAction, Role, TelemetryOrigin, WorkerKind,
 };
-use utoipa::openapi::schema::{Object, Schema, Type};
+use utoipa::openapi::schema::{Object, ObjectBuilder, Schema, Type};
 
 /// An enum the API exchanges by name.
 pub trait Choice: Copy + 'static {
@@ -51,6 +51,24 @@ pub fn nullable_schema<T: Choice>(description: &str) -> Schema {
         .enum_values(Some(names))
         .description(Some(description))
         .into()
+}
+
+/// An object with one count per name of `T`, all required: the enum is the list.
+pub fn counts_schema<T: Choice>(description: &str) -> Schema {
+    let mut object = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(description));
+    for name in T::names() {
+        object = object
+            .property(
+                name,
+                Object::builder()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(0)),
+            )
+            .required(name);
+    }
+    object.into()
 }
 
 /// `true` or `false`, as a query parameter takes a flag.

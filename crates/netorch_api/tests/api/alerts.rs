@@ -175,6 +175,32 @@ fn alerts_are_listed_acknowledged_and_silenced(t: &TestDatabase) {
         assert_eq!(status, StatusCode::OK, "{page}");
         let alerts = page["alerts"].as_array().expect("alerts");
         assert_eq!(alerts.len(), truth, "{page}");
+        // The listing, the deployment and the fleet count them as the alerts listing has them;
+        // a deployment without alerts counts none.
+        let quiet = create(&app, "quiet", 2).await;
+        let severity = alerts[0]["severity"].as_str().expect("severity");
+        let mut by_severity = json!({"critical": 0, "info": 0, "warning": 0});
+        by_severity[severity] = json!(truth);
+        let counted = json!({"firing": truth, "firing_by_severity": by_severity, "pending": 0});
+        let (_, listing) = get(&app, "/deployments").await;
+        let listed = |id: i64| {
+            listing
+                .as_array()
+                .expect("a list")
+                .iter()
+                .find(|d| d["id"] == id)
+                .map(|d| d["alerts"].clone())
+        };
+        assert_eq!(listed(id), Some(counted.clone()), "{listing}");
+        assert_eq!(
+            listed(quiet),
+            Some(json!({"firing": 0, "pending": 0,
+                "firing_by_severity": {"critical": 0, "info": 0, "warning": 0}}))
+        );
+        let (_, one) = get(&app, &format!("/deployments/{id}")).await;
+        assert_eq!(one["alerts"], counted);
+        let (_, fleet) = get(&app, "/fleet").await;
+        assert_eq!(fleet["alerts"], counted);
         let first = &alerts[0];
         assert_eq!(first["alertname"], "NetorchNodeBottleneck");
         assert_eq!(first["labels"]["deployment"], id.to_string());

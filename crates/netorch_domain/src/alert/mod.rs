@@ -25,5 +25,6 @@ pub use silence::{
     SilenceState,
 };
 pub use state::{
-    Acknowledgement, Alert, AlertName, AlertState, AlertStep, Labels, fingerprint, identity_labels,
+    Acknowledgement, Alert, AlertName, AlertState, AlertStep, Labels, OpenAlertCounts, fingerprint,
+    identity_labels,
 };

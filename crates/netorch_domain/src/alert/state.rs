@@ -3,7 +3,10 @@
 //! Evaluation decides each step from the stored alert and what it observes now
 //! ([`AlertStep::next`]); nothing here reads a clock.
 
-use crate::{AlertId, DeploymentId, DomainError, NodeId, SilenceId, Timestamp, alert::Timing};
+use crate::{
+    AlertId, DeploymentId, DomainError, NodeId, SilenceId, Timestamp,
+    alert::{Severity, Timing},
+};
 use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -58,6 +61,36 @@ impl FromStr for AlertState {
             .into_iter()
             .find(|v| v.as_str() == s)
             .ok_or_else(|| DomainError::UnknownAlertState(s.to_owned()))
+    }
+}
+
+/// Unresolved alerts counted by state (pending or firing) and severity: a deployment's, or the
+/// whole fleet's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenAlertCounts(Vec<(AlertState, Severity, u64)>);
+
+impl OpenAlertCounts {
+    /// The counts, one row per state and severity (a pair may repeat: rows add up).
+    pub fn new(rows: Vec<(AlertState, Severity, u64)>) -> Self {
+        OpenAlertCounts(rows)
+    }
+
+    /// How many are in `state` with `severity`.
+    pub fn get(&self, state: AlertState, severity: Severity) -> u64 {
+        self.0
+            .iter()
+            .filter(|(s, v, _)| *s == state && *v == severity)
+            .map(|(.., n)| n)
+            .sum()
+    }
+
+    /// How many are in `state`, whatever their severity.
+    pub fn in_state(&self, state: AlertState) -> u64 {
+        self.0
+            .iter()
+            .filter(|(s, ..)| *s == state)
+            .map(|(.., n)| n)
+            .sum()
     }
 }
 
@@ -272,6 +305,21 @@ mod tests {
 
     fn at(seconds: i64) -> Timestamp {
         chrono::DateTime::from_timestamp(1_800_000_000 + seconds, 0).expect("valid")
+    }
+
+    #[test]
+    fn open_alert_counts_add_up_by_state_and_severity() {
+        let counts = OpenAlertCounts::new(vec![
+            (AlertState::Firing, Severity::Critical, 2),
+            (AlertState::Firing, Severity::Warning, 3),
+            (AlertState::Pending, Severity::Warning, 4),
+            (AlertState::Firing, Severity::Critical, 1),
+        ]);
+        assert_eq!(counts.get(AlertState::Firing, Severity::Critical), 3);
+        assert_eq!(counts.get(AlertState::Pending, Severity::Critical), 0);
+        assert_eq!(counts.in_state(AlertState::Firing), 6);
+        assert_eq!(counts.in_state(AlertState::Pending), 4);
+        assert_eq!(OpenAlertCounts::default().in_state(AlertState::Firing), 0);
     }
 
     #[test]

@@ -606,6 +606,39 @@ pub fn expire_resolved(conn: &mut DbConnection, before: Timestamp, limit: i64) -
     Ok(diesel::delete(alerts::table.filter(alerts::id.eq_any(ids))).execute(conn)?)
 }
 
+/// The unresolved alerts of each of `deployments`, counted by state and severity (for the
+/// deployment listing): one grouped read over the open alerts' index, whatever their history.
+pub fn open_counts_of(
+    conn: &mut DbConnection,
+    deployments: &[DeploymentId],
+) -> Result<Vec<(DeploymentId, AlertState, Severity, u64)>> {
+    if deployments.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = deployments.iter().map(|id| id.get()).collect();
+    let rows: Vec<(i64, String, String, i64)> = alerts::table
+        .filter(alerts::deployment_id.eq_any(ids))
+        .filter(alerts::state.ne(AlertState::Resolved.as_str()))
+        .group_by((alerts::deployment_id, alerts::state, alerts::severity))
+        .select((
+            alerts::deployment_id,
+            alerts::state,
+            alerts::severity,
+            diesel::dsl::count_star(),
+        ))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(deployment, state, severity, count)| {
+            Ok((
+                DeploymentId(deployment),
+                state.parse().map_err(corrupt)?,
+                severity.parse().map_err(corrupt)?,
+                count.unsigned_abs(),
+            ))
+        })
+        .collect()
+}
+
 /// Unresolved alerts counted by state and severity (for the metrics).
 pub fn open_counts(conn: &mut DbConnection) -> Result<Vec<(AlertState, Severity, u64)>> {
     let rows: Vec<(String, String, i64)> = alerts::table
