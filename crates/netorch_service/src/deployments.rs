@@ -45,14 +45,11 @@ fn with_alerts(
 /// One deployment as read, with its open alerts.
 fn with_alerts_of(
     conn: &mut DbConnection,
-    (deployment, nodes): (Deployment, NodeStateCounts),
+    found: (Deployment, NodeStateCounts),
 ) -> Result<DeploymentState, ServiceError> {
-    let rows = alerts::open_counts_of(conn, &[deployment.id])?;
-    Ok(DeploymentState {
-        alerts: OpenAlertCounts::new(rows.into_iter().map(|(_, s, v, n)| (s, v, n)).collect()),
-        deployment,
-        nodes,
-    })
+    let mut one = with_alerts(conn, vec![found])?;
+    // `with_alerts` answers one state per deployment it is given, and it was given one.
+    Ok(one.remove(0))
 }
 
 /// A page of a listing: `skip` items, then at most `limit`.
